@@ -1,0 +1,236 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/spf13/viper"
+
+	"github.com/ftpsgate/ftpsgate/nat"
+	"github.com/ftpsgate/ftpsgate/policy"
+	"github.com/ftpsgate/ftpsgate/proxy"
+)
+
+// fileConfig mirrors the YAML file. Values stay strings here so that a bad
+// one is reported with its key; build turns them into typed values once.
+type fileConfig struct {
+	Listeners []struct {
+		Name       string `mapstructure:"name"`
+		Address    string `mapstructure:"address"`
+		TLS        string `mapstructure:"tls"`
+		RequireTLS bool   `mapstructure:"require_tls"`
+	} `mapstructure:"listeners"`
+	TLS struct {
+		CertFile             string `mapstructure:"cert_file"`
+		KeyFile              string `mapstructure:"key_file"`
+		MinVersion           string `mapstructure:"min_version"`
+		RequireProtectedData bool   `mapstructure:"require_protected_data"`
+	} `mapstructure:"tls"`
+	Backend struct {
+		Address            string `mapstructure:"address"`
+		TLS                string `mapstructure:"tls"`
+		CAFile             string `mapstructure:"ca_file"`
+		ServerName         string `mapstructure:"server_name"`
+		InsecureSkipVerify bool   `mapstructure:"insecure_skip_verify"`
+	} `mapstructure:"backend"`
+	Passive struct {
+		PublicHost string `mapstructure:"public_host"`
+		Ports      string `mapstructure:"ports"`
+	} `mapstructure:"passive"`
+	Active struct {
+		Enabled bool `mapstructure:"enabled"`
+	} `mapstructure:"active"`
+	Timeouts struct {
+		Idle          string `mapstructure:"idle"`
+		Connect       string `mapstructure:"connect"`
+		Handshake     string `mapstructure:"handshake"`
+		DataAccept    string `mapstructure:"data_accept"`
+		ShutdownGrace string `mapstructure:"shutdown_grace"`
+	} `mapstructure:"timeouts"`
+	Log logConfig `mapstructure:"log"`
+}
+
+type logConfig struct {
+	Level  string `mapstructure:"level"`
+	Format string `mapstructure:"format"`
+}
+
+// defaults are every scalar key with its default. Setting them is also what
+// lets viper see FTPSGATE_<SECTION>_<KEY> environment variables.
+var defaults = map[string]any{
+	"tls.cert_file":                "",
+	"tls.key_file":                 "",
+	"tls.min_version":              "1.2",
+	"tls.require_protected_data":   true,
+	"backend.address":              "",
+	"backend.tls":                  "none",
+	"backend.ca_file":              "",
+	"backend.server_name":          "",
+	"backend.insecure_skip_verify": false,
+	"passive.public_host":          "",
+	"passive.ports":                "50000-50019",
+	"active.enabled":               false,
+	"timeouts.idle":                "5m",
+	"timeouts.connect":             "10s",
+	"timeouts.handshake":           "10s",
+	"timeouts.data_accept":         "30s",
+	"timeouts.shutdown_grace":      "30s",
+	"log.level":                    "info",
+	"log.format":                   "",
+}
+
+// loaded is a checked configuration.
+type loaded struct {
+	proxy proxy.Config
+	log   logConfig
+}
+
+// newViper returns a viper instance (never the global one) with defaults
+// and environment overrides.
+func newViper() *viper.Viper {
+	v := viper.New()
+	v.SetConfigType("yaml")
+	for k, d := range defaults {
+		v.SetDefault(k, d)
+	}
+	v.SetEnvPrefix("FTPSGATE")
+	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
+	v.AutomaticEnv()
+	return v
+}
+
+// loadFile reads a YAML file; loadBytes reads embedded YAML. Both apply
+// environment overrides, then check everything.
+func loadFile(path string) (*loaded, error) {
+	v := newViper()
+	v.SetConfigFile(path)
+	if err := v.ReadInConfig(); err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	return build(v)
+}
+
+func loadBytes(b []byte, overrides map[string]any) (*loaded, error) {
+	v := newViper()
+	if err := v.ReadConfig(bytes.NewReader(b)); err != nil {
+		return nil, fmt.Errorf("read embedded configuration: %w", err)
+	}
+	for k, val := range overrides {
+		v.Set(k, val)
+	}
+	return build(v)
+}
+
+// problems collects one line per bad key.
+type problems struct {
+	lines []string
+	keys  map[string]bool
+}
+
+func (p *problems) add(key string, err error) {
+	if err == nil {
+		return
+	}
+	if p.keys == nil {
+		p.keys = map[string]bool{}
+	}
+	p.keys[key] = true
+	p.lines = append(p.lines, key+": "+err.Error())
+}
+
+func (p *problems) err() error {
+	if len(p.lines) == 0 {
+		return nil
+	}
+	return errors.New(strings.Join(p.lines, "\n"))
+}
+
+func build(v *viper.Viper) (*loaded, error) {
+	var fc fileConfig
+	if err := v.UnmarshalExact(&fc); err != nil {
+		return nil, fmt.Errorf("configuration: %w", err)
+	}
+	var p problems
+	var c proxy.Config
+
+	for i, l := range fc.Listeners {
+		key := fmt.Sprintf("listeners[%d]", i)
+		mode, err := proxy.ParseTLSMode(l.TLS)
+		if l.TLS == "" {
+			err = errors.New("must be explicit or implicit")
+		}
+		p.add(key+".tls", err)
+		c.Listeners = append(c.Listeners, proxy.Listener{Name: l.Name, Address: l.Address, TLS: mode, RequireTLS: l.RequireTLS})
+	}
+
+	minVersion, err := policy.ParseTLSVersion(fc.TLS.MinVersion)
+	p.add("tls.min_version", err)
+	c.TLS = policy.TLSConfig{
+		CertFile: fc.TLS.CertFile, KeyFile: fc.TLS.KeyFile,
+		MinVersion: minVersion, RequireProtectedData: fc.TLS.RequireProtectedData,
+	}
+
+	beMode, err := proxy.ParseTLSMode(fc.Backend.TLS)
+	p.add("backend.tls", err)
+	c.Backend = proxy.Backend{
+		Address: fc.Backend.Address,
+		TLS:     beMode,
+		Trust: policy.BackendTLS{
+			CAFile: fc.Backend.CAFile, ServerName: fc.Backend.ServerName,
+			InsecureSkipVerify: fc.Backend.InsecureSkipVerify,
+		},
+	}
+
+	if fc.Passive.PublicHost != "" {
+		ip, err := netip.ParseAddr(fc.Passive.PublicHost)
+		p.add("passive.public_host", err)
+		c.Passive.PublicHost = ip
+	}
+	ports, err := nat.ParsePortRange(fc.Passive.Ports)
+	p.add("passive.ports", err)
+	c.Passive.Ports = ports
+	c.ActiveEnabled = fc.Active.Enabled
+
+	dur := func(key, s string) time.Duration {
+		d, err := time.ParseDuration(s)
+		if err == nil && d <= 0 {
+			err = errors.New("must be positive")
+		}
+		p.add(key, err)
+		return d
+	}
+	c.Timeouts = proxy.Timeouts{
+		Idle:          dur("timeouts.idle", fc.Timeouts.Idle),
+		Connect:       dur("timeouts.connect", fc.Timeouts.Connect),
+		Handshake:     dur("timeouts.handshake", fc.Timeouts.Handshake),
+		DataAccept:    dur("timeouts.data_accept", fc.Timeouts.DataAccept),
+		ShutdownGrace: dur("timeouts.shutdown_grace", fc.Timeouts.ShutdownGrace),
+	}
+
+	if _, err := parseLevel(fc.Log.Level); err != nil {
+		p.add("log.level", err)
+	}
+	switch fc.Log.Format {
+	case "", "json", "console":
+	default:
+		p.add("log.format", fmt.Errorf("%q is not a log format (want json or console)", fc.Log.Format))
+	}
+
+	// Semantic checks of the packages, minus keys already reported.
+	if err := c.Validate(); err != nil {
+		for _, line := range strings.Split(err.Error(), "\n") {
+			key, _, _ := strings.Cut(line, ": ")
+			if !p.keys[key] {
+				p.lines = append(p.lines, line)
+			}
+		}
+	}
+	if err := p.err(); err != nil {
+		return nil, err
+	}
+	return &loaded{proxy: c, log: fc.Log}, nil
+}

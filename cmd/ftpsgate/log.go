@@ -1,0 +1,43 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/mattn/go-isatty"
+	"github.com/rs/zerolog"
+)
+
+func parseLevel(s string) (zerolog.Level, error) {
+	switch strings.ToLower(s) {
+	case "debug":
+		return zerolog.DebugLevel, nil
+	case "info", "":
+		return zerolog.InfoLevel, nil
+	case "warn", "warning":
+		return zerolog.WarnLevel, nil
+	case "error":
+		return zerolog.ErrorLevel, nil
+	}
+	return zerolog.NoLevel, fmt.Errorf("%q is not a log level (want debug, info, warn or error)", s)
+}
+
+// newLogger builds the process logger: JSON, or a console format when asked
+// or when the output is a terminal and no format is set.
+func newLogger(c logConfig, out *os.File) zerolog.Logger {
+	level, err := parseLevel(c.Level)
+	if err != nil {
+		level = zerolog.InfoLevel
+	}
+	var w io.Writer = out
+	format := c.Format
+	if format == "" && isatty.IsTerminal(out.Fd()) {
+		format = "console"
+	}
+	if format == "console" {
+		w = zerolog.ConsoleWriter{Out: out, TimeFormat: "15:04:05.000"}
+	}
+	return zerolog.New(w).Level(level).With().Timestamp().Logger()
+}

@@ -1,0 +1,160 @@
+// Command ftpsgate is an FTPS security gateway and reverse proxy for legacy
+// FTP servers. See README.md.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+
+	"github.com/ftpsgate/ftpsgate/proxy"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = ""
+
+const usage = `ftpsgate: FTPS security gateway and reverse proxy for legacy FTP servers.
+
+Usage:
+  ftpsgate run --config FILE        run the gateway (also: ftpsgate --config FILE)
+  ftpsgate validate --config FILE   check a configuration and exit
+  ftpsgate demo [--dir DIR]         run a demo gateway in front of an embedded FTP server
+  ftpsgate version                  print the version
+
+Run "ftpsgate COMMAND --help" for the flags of a command.
+Every configuration key can be overridden by an environment variable
+FTPSGATE_<SECTION>_<KEY>, e.g. FTPSGATE_BACKEND_ADDRESS=10.0.0.5:21.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "run":
+		return cmdRun(rest, stderr)
+	case "validate":
+		return cmdValidate(rest, stdout, stderr)
+	case "demo":
+		return cmdDemo(rest, stdout, stderr)
+	case "version":
+		fmt.Fprintln(stdout, "ftpsgate", versionString())
+		return 0
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	if len(cmd) > 0 && cmd[0] == '-' {
+		return cmdRun(args, stderr) // ftpsgate --config FILE
+	}
+	fmt.Fprintf(stderr, "ftpsgate: unknown command %q\n\n%s", cmd, usage)
+	return 2
+}
+
+func versionString() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "dev"
+}
+
+func newFlagSet(name, help string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: ftpsgate %s\n\n%s\n\nFlags:\n", name, help)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parseFlags parses and says whether to go on; exit is the code otherwise.
+func parseFlags(fs *flag.FlagSet, args []string) (ok bool, exit int) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return false, 0
+		}
+		return false, 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(fs.Output(), "unexpected arguments: %v\n", fs.Args())
+		fs.Usage()
+		return false, 2
+	}
+	return true, 0
+}
+
+func cmdRun(args []string, stderr io.Writer) int {
+	fs := newFlagSet("run --config FILE", "Runs the gateway until SIGTERM or SIGINT; then running transfers may finish for timeouts.shutdown_grace.", stderr)
+	config := fs.String("config", "", "configuration file (YAML)")
+	if ok, code := parseFlags(fs, args); !ok {
+		return code
+	}
+	if *config == "" {
+		fmt.Fprintln(stderr, "ftpsgate run: --config FILE is required")
+		return 2
+	}
+	cfg, err := loadFile(*config)
+	if err != nil {
+		fmt.Fprintf(stderr, "ftpsgate: %v\n", err)
+		return 1
+	}
+	return serve(cfg, stderr)
+}
+
+// serve runs the gateway until a signal arrives.
+func serve(cfg *loaded, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	return serveContext(ctx, cfg, stderr)
+}
+
+// serveContext runs the gateway until ctx is done, then shuts it down
+// gracefully. It returns the process exit code.
+func serveContext(ctx context.Context, cfg *loaded, stderr io.Writer) int {
+	log := newLogger(cfg.log, os.Stderr)
+	srv, err := proxy.New(cfg.proxy, log)
+	if err != nil {
+		fmt.Fprintf(stderr, "ftpsgate: %v\n", err)
+		return 1
+	}
+	log.Info().Str("version", versionString()).Msg("ftpsgate starting")
+	if err := srv.Run(ctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		log.Error().Err(err).Msg("ftpsgate stopped")
+		return 1
+	}
+	return 0
+}
+
+func cmdValidate(args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("validate --config FILE", "Checks a configuration: prints \"configuration ok\", or one line per problem naming its key.", stderr)
+	config := fs.String("config", "", "configuration file (YAML)")
+	if ok, code := parseFlags(fs, args); !ok {
+		return code
+	}
+	if *config == "" {
+		fmt.Fprintln(stderr, "ftpsgate validate: --config FILE is required")
+		return 2
+	}
+	if _, err := loadFile(*config); err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	fmt.Fprintln(stdout, "configuration ok")
+	return 0
+}

@@ -1,0 +1,38 @@
+package nat
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+)
+
+// Config is the passive-mode configuration.
+type Config struct {
+	// PublicHost is the IPv4 address advertised in 227 replies. If zero, the
+	// local address of the client's control connection is advertised.
+	PublicHost netip.Addr
+	// Ports is the only range client data connections may use.
+	Ports PortRange
+}
+
+// Validate checks the configuration. Error messages name the key relative to
+// the passive section ("ports: ...", "public_host: ...").
+func (c Config) Validate() error {
+	var errs []error
+	if err := c.Ports.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("ports: %w", err))
+	}
+	if c.PublicHost.IsValid() && !c.PublicHost.Unmap().Is4() {
+		errs = append(errs, fmt.Errorf("public_host: %s is not an IPv4 address (227 replies carry IPv4 only; IPv6 clients use EPSV)", c.PublicHost))
+	}
+	return errors.Join(errs...)
+}
+
+// Advertise returns the address to put in a 227 reply for a control
+// connection whose local address is local.
+func (c Config) Advertise(local netip.Addr) netip.Addr {
+	if c.PublicHost.IsValid() {
+		return c.PublicHost.Unmap()
+	}
+	return local.Unmap()
+}

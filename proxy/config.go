@@ -1,0 +1,219 @@
+package proxy
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/ftpsgate/ftpsgate/nat"
+	"github.com/ftpsgate/ftpsgate/policy"
+)
+
+// TLSMode says how a connection is secured.
+type TLSMode int
+
+// The TLS modes of a listener or the backend.
+const (
+	TLSNone     TLSMode = iota // plaintext (backend only)
+	TLSExplicit                // AUTH TLS on the control port (RFC 4217)
+	TLSImplicit                // TLS from the first byte (port 990)
+)
+
+// ParseTLSMode parses "none", "explicit" or "implicit".
+func ParseTLSMode(s string) (TLSMode, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "none", "":
+		return TLSNone, nil
+	case "explicit":
+		return TLSExplicit, nil
+	case "implicit":
+		return TLSImplicit, nil
+	}
+	return 0, fmt.Errorf("%q is not a TLS mode (want none, explicit or implicit)", s)
+}
+
+func (m TLSMode) String() string {
+	switch m {
+	case TLSNone:
+		return "none"
+	case TLSExplicit:
+		return "explicit"
+	case TLSImplicit:
+		return "implicit"
+	}
+	return fmt.Sprintf("TLSMode(%d)", int(m))
+}
+
+// Listener is one client-facing listener.
+type Listener struct {
+	Name    string
+	Address string  // host:port
+	TLS     TLSMode // TLSExplicit or TLSImplicit
+	// RequireTLS (explicit only): USER and PASS before AUTH TLS get 530.
+	RequireTLS bool
+}
+
+// Backend is the legacy FTP server behind the gateway.
+type Backend struct {
+	Address string // host:port
+	TLS     TLSMode
+	Trust   policy.BackendTLS
+}
+
+// Timeouts bound every wait of a session. Zero fields take the defaults.
+type Timeouts struct {
+	Idle          time.Duration // no command from the client (default 5m)
+	Connect       time.Duration // dialling the backend, its banner and TLS (default 10s)
+	Handshake     time.Duration // client TLS handshakes (default 10s)
+	DataAccept    time.Duration // until the data connection is established (default 30s)
+	ShutdownGrace time.Duration // running transfers may finish for this long at shutdown (default 30s)
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return d
+}
+
+func (t Timeouts) idle() time.Duration       { return orDefault(t.Idle, 5*time.Minute) }
+func (t Timeouts) connect() time.Duration    { return orDefault(t.Connect, 10*time.Second) }
+func (t Timeouts) handshake() time.Duration  { return orDefault(t.Handshake, 10*time.Second) }
+func (t Timeouts) dataAccept() time.Duration { return orDefault(t.DataAccept, 30*time.Second) }
+
+// Grace is the shutdown grace period.
+func (t Timeouts) Grace() time.Duration { return orDefault(t.ShutdownGrace, 30*time.Second) }
+
+// Config is everything the session engine needs.
+type Config struct {
+	Listeners []Listener
+	TLS       policy.TLSConfig
+	Backend   Backend
+	Passive   nat.Config
+	// ActiveEnabled allows PORT/EPRT from clients.
+	ActiveEnabled bool
+	Timeouts      Timeouts
+	// Greeting is the text of the gateway's 220. Default "ftpsgate ready".
+	Greeting string
+}
+
+func (c Config) greeting() string {
+	if c.Greeting == "" {
+		return "ftpsgate ready"
+	}
+	return c.Greeting
+}
+
+// Validate checks the configuration. Each problem is one error naming its
+// configuration key, e.g. "backend.address: missing port in address".
+func (c Config) Validate() error {
+	var errs []error
+	add := func(key string, err error) {
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", key, err))
+		}
+	}
+	if len(c.Listeners) == 0 {
+		errs = append(errs, errors.New("listeners: at least one listener is required"))
+	}
+	names := map[string]bool{}
+	for i, l := range c.Listeners {
+		key := fmt.Sprintf("listeners[%d]", i)
+		if l.Name == "" {
+			add(key+".name", errors.New("must be set"))
+		} else if names[l.Name] {
+			add(key+".name", fmt.Errorf("duplicate listener name %q", l.Name))
+		}
+		names[l.Name] = true
+		add(key+".address", checkHostPort(l.Address))
+		switch l.TLS {
+		case TLSExplicit:
+		case TLSImplicit:
+			if l.RequireTLS {
+				add(key+".require_tls", errors.New("only applies to explicit listeners"))
+			}
+		default:
+			add(key+".tls", fmt.Errorf("%s is not allowed on a listener (want explicit or implicit)", l.TLS))
+		}
+	}
+	add("backend.address", checkHostPort(c.Backend.Address))
+	if c.Backend.TLS != TLSNone {
+		add("backend", c.Backend.Trust.Validate())
+	}
+	if err := c.TLS.Validate(); err != nil {
+		add("tls", err)
+	}
+	if err := c.Passive.Validate(); err != nil {
+		add("passive", err)
+	}
+	for key, d := range map[string]time.Duration{
+		"timeouts.idle": c.Timeouts.Idle, "timeouts.connect": c.Timeouts.Connect,
+		"timeouts.handshake": c.Timeouts.Handshake, "timeouts.data_accept": c.Timeouts.DataAccept,
+		"timeouts.shutdown_grace": c.Timeouts.ShutdownGrace,
+	} {
+		if d < 0 {
+			add(key, fmt.Errorf("%s is negative", d))
+		}
+	}
+	return joinSorted(errs)
+}
+
+// joinSorted joins errors one per line. Joined errors from a package are
+// split so that each line carries the full key.
+func joinSorted(errs []error) error {
+	var lines []string
+	for _, e := range errs {
+		lines = append(lines, expandKey(e.Error())...)
+	}
+	if len(lines) == 0 {
+		return nil
+	}
+	return errors.New(strings.Join(lines, "\n"))
+}
+
+// expandKey turns "tls: a: x\nb: y" into "tls.a: x", "tls.b: y".
+func expandKey(msg string) []string {
+	prefix, rest, ok := strings.Cut(msg, ": ")
+	if !ok || !strings.Contains(rest, "\n") && !looksLikeKey(rest) {
+		return []string{msg}
+	}
+	var out []string
+	for _, line := range strings.Split(rest, "\n") {
+		if looksLikeKey(line) {
+			out = append(out, prefix+"."+line)
+		} else {
+			out = append(out, prefix+": "+line)
+		}
+	}
+	return out
+}
+
+// looksLikeKey reports whether s starts with "snake_key: ".
+func looksLikeKey(s string) bool {
+	k, _, ok := strings.Cut(s, ": ")
+	if !ok || k == "" {
+		return false
+	}
+	for _, r := range k {
+		if !(r >= 'a' && r <= 'z' || r == '_' || r >= '0' && r <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+func checkHostPort(addr string) error {
+	if addr == "" {
+		return errors.New("must be set (host:port)")
+	}
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return err
+	}
+	if _, err := net.LookupPort("tcp", port); err != nil {
+		return fmt.Errorf("bad port %q", port)
+	}
+	return nil
+}

@@ -1,0 +1,321 @@
+package proxy
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/ftpsgate/ftpsgate/nat"
+	"github.com/ftpsgate/ftpsgate/policy"
+	"github.com/ftpsgate/ftpsgate/proxy/ftp"
+)
+
+// Data-connection failures, mapped to 425 or 431.
+var (
+	errDataAccept = errors.New("client data connection not established")
+	errDataTLS    = errors.New("data connection TLS handshake failed")
+)
+
+// replyError is a backend reply that refuses what the gateway asked.
+type replyError struct{ rep ftp.Reply }
+
+func (e *replyError) Error() string { return fmt.Sprintf("backend replied %d %s", e.rep.Code, e.rep.Text()) }
+
+// dataSetup is a data connection being prepared: the backend side is
+// connected at PASV/EPSV/PORT/EPRT time, the client side is accepted on a
+// leased port (passive) or dialled when the transfer starts (active).
+type dataSetup struct {
+	ctx     context.Context
+	cancel  context.CancelFunc
+	backend net.Conn       // TCP to the backend's passive port
+	lease   *nat.Lease     // passive: the client's port
+	active  netip.AddrPort // active: where to connect the client
+	protect bool           // TLS on the client's data connection (PROT P)
+	client  chan result[net.Conn]
+	wg      sync.WaitGroup
+}
+
+// closePending drops a prepared data connection that was not used.
+func (s *session) closePending() {
+	if s.pending != nil {
+		s.pending.close()
+		s.pending = nil
+	}
+}
+
+// close releases everything the setup holds and waits for its goroutines.
+func (d *dataSetup) close() {
+	d.cancel()
+	if d.lease != nil {
+		d.lease.Release()
+	}
+	_ = d.backend.Close()
+	d.wg.Wait()
+	select {
+	case r := <-d.client:
+		if r.v != nil {
+			_ = r.v.Close()
+		}
+	default:
+	}
+}
+
+// ask sends cmd to the backend and returns its final reply; nothing of it
+// reaches the client.
+func (s *session) ask(cmd ftp.Command) (ftp.Reply, error) {
+	if err := s.be.write(cmd); err != nil {
+		return ftp.Reply{}, s.errorf("%w: write %s: %w", errBackendLost, cmd.Verb, err)
+	}
+	for {
+		rep, err := s.readReply(s.srv.cfg.Timeouts.idle())
+		if err != nil || !rep.Preliminary() {
+			if err == nil && rep.Code == ftp.StatusNotAvailable {
+				return rep, s.errorf("%w: %d %s", errBackendLost, rep.Code, rep.Text())
+			}
+			return rep, err
+		}
+	}
+}
+
+// backendPassive puts the backend in passive mode (EPSV, falling back to
+// PASV) and returns where to connect: always the backend's control host,
+// whatever address a 227 names (behind NAT it is often wrong).
+func (s *session) backendPassive() (netip.AddrPort, error) {
+	if !s.be.noEPSV {
+		rep, err := s.ask(ftp.Command{Verb: "EPSV"})
+		if err != nil {
+			return netip.AddrPort{}, err
+		}
+		if rep.Code == ftp.StatusExtendedPassiveMode {
+			port, err := ftp.ParseEPSV(rep.Text())
+			if err != nil {
+				s.log.Error().Err(err).Str("reply", rep.Text()).Msg("unparsable EPSV reply from backend")
+				return netip.AddrPort{}, &replyError{rep}
+			}
+			return netip.AddrPortFrom(s.be.host, port), nil
+		}
+		if rep.Class() != 5 {
+			return netip.AddrPort{}, &replyError{rep}
+		}
+		s.be.noEPSV = true
+		s.log.Debug().Int(fieldCode, rep.Code).Msg("backend refused EPSV, using PASV")
+	}
+	rep, err := s.ask(ftp.Command{Verb: "PASV"})
+	if err != nil {
+		return netip.AddrPort{}, err
+	}
+	if rep.Code != ftp.StatusPassiveMode {
+		return netip.AddrPort{}, &replyError{rep}
+	}
+	ap, err := ftp.ParsePASV(rep.Text())
+	if err != nil {
+		s.log.Error().Err(err).Str("reply", rep.Text()).Msg("unparsable PASV reply from backend")
+		return netip.AddrPort{}, &replyError{rep}
+	}
+	return netip.AddrPortFrom(s.be.host, ap.Port()), nil
+}
+
+// prepareData opens the backend side of a data connection.
+func (s *session) prepareData() (*dataSetup, error) {
+	addr, err := s.backendPassive()
+	if err != nil {
+		return nil, err
+	}
+	d := net.Dialer{Timeout: s.srv.cfg.Timeouts.connect(), LocalAddr: &net.TCPAddr{IP: s.be.local.AsSlice()}}
+	conn, err := d.DialContext(s.ctx, "tcp", addr.String())
+	if err != nil {
+		s.log.Error().Err(err).Str(fieldRemote, addr.String()).Msg("backend data connection failed")
+		return nil, &replyError{ftp.NewReply(ftp.StatusCannotOpenDataConnection, "backend data connection failed")}
+	}
+	ctx, cancel := context.WithCancel(s.ctx)
+	return &dataSetup{
+		ctx:     ctx,
+		cancel:  cancel,
+		backend: conn,
+		protect: s.prot == policy.ProtPrivate,
+		client:  make(chan result[net.Conn], 1),
+	}, nil
+}
+
+// dataFailed answers a failed data setup: a refusal from the backend is a
+// 425 for the client; a lost backend ends the session.
+func (s *session) dataFailed(err error) error {
+	var re *replyError
+	if errors.As(err, &re) {
+		s.log.Warn().Err(err).Msg("data connection setup refused")
+		return s.reply(ftp.StatusCannotOpenDataConnection, "Cannot open data connection.")
+	}
+	return s.backendFailed(err)
+}
+
+func (s *session) family() int {
+	if s.localIP.Is4() {
+		return 1
+	}
+	return 2
+}
+
+// handlePassive answers PASV and EPSV (RFC 959, RFC 2428 section 3).
+func (s *session) handlePassive(cmd ftp.Command) error {
+	extended := cmd.Verb == "EPSV"
+	if extended {
+		all, proto, err := ftp.ParseEPSVArg(cmd.Arg)
+		switch {
+		case errors.Is(err, ftp.ErrUnsupportedProtocol) || err == nil && proto != 0 && proto != s.family():
+			return s.reply(ftp.StatusNetworkProtocolNotSupported, fmt.Sprintf("Network protocol not supported, use (%d)", s.family()))
+		case err != nil:
+			return s.reply(ftp.StatusSyntaxErrorParameters, "EPSV takes no argument, 1, 2 or ALL.")
+		case all:
+			s.epsvAll = true
+			return s.reply(ftp.StatusCommandOK, "EPSV ALL ok.")
+		}
+	} else {
+		if s.epsvAll {
+			return s.reply(ftp.StatusBadSequence, "PASV is not allowed after EPSV ALL.")
+		}
+		if !s.localIP.Is4() {
+			// A 227 cannot carry an IPv6 address (RFC 2428).
+			return s.reply(ftp.StatusNetworkProtocolNotSupported, "PASV is IPv4 only: use EPSV on IPv6.")
+		}
+	}
+	s.closePending()
+	d, err := s.prepareData()
+	if err != nil {
+		return s.dataFailed(err)
+	}
+	lease, err := s.srv.pool.Listen(d.ctx, s.localIP)
+	if err != nil {
+		d.close()
+		s.log.Warn().Err(err).Msg("no passive port")
+		return s.reply(ftp.StatusCannotOpenDataConnection, "No passive port available, try again later.")
+	}
+	d.lease = lease
+	s.pending = d
+	d.wg.Add(1)
+	go func() { defer d.wg.Done(); s.acceptData(d) }()
+
+	port := lease.Port()
+	if extended {
+		return s.reply(ftp.StatusExtendedPassiveMode, ftp.FormatEPSV(port))
+	}
+	text, err := ftp.FormatPASV(netip.AddrPortFrom(s.srv.cfg.Passive.Advertise(s.localIP), port))
+	if err != nil {
+		s.closePending()
+		return s.reply(ftp.StatusNetworkProtocolNotSupported, "PASV is IPv4 only: use EPSV.")
+	}
+	return s.reply(ftp.StatusPassiveMode, text)
+}
+
+// acceptData waits on the leased port for the client's data connection,
+// from the control connection's address only, until the accept deadline.
+// With PROT P the TLS handshake (server side, resuming the control session
+// when the client offers it) starts at once: clients differ in whether they
+// start it before or after the transfer command.
+func (s *session) acceptData(d *dataSetup) {
+	ln := d.lease.Listener()
+	deadline := time.Now().Add(s.srv.cfg.Timeouts.dataAccept())
+	_ = ln.SetDeadline(deadline)
+	for {
+		conn, err := ln.AcceptTCP()
+		if err != nil {
+			d.lease.Release() // deadline passed or the setup was dropped
+			d.client <- result[net.Conn]{err: fmt.Errorf("%w: %w", errDataAccept, err)}
+			return
+		}
+		from, _ := netip.ParseAddrPort(conn.RemoteAddr().String())
+		if from.Addr().Unmap() != s.clientIP {
+			s.log.Warn().Str(fieldRemote, from.String()).Str("control", s.clientIP.String()).
+				Uint16(fieldPort, d.lease.Port()).Msg("data connection from another address than the control connection: refused")
+			_ = conn.Close()
+			continue
+		}
+		d.lease.StopListening()
+		d.client <- s.secureClientData(d, conn, deadline)
+		return
+	}
+}
+
+// dialClient connects to the client's active-mode address.
+func (s *session) dialClient(d *dataSetup) {
+	dl := net.Dialer{Timeout: s.srv.cfg.Timeouts.connect(), LocalAddr: &net.TCPAddr{IP: s.localIP.AsSlice()}}
+	conn, err := dl.DialContext(d.ctx, "tcp", d.active.String())
+	if err != nil {
+		d.client <- result[net.Conn]{err: fmt.Errorf("%w: dial %s: %w", errDataAccept, d.active, err)}
+		return
+	}
+	d.client <- s.secureClientData(d, conn, time.Now().Add(s.srv.cfg.Timeouts.dataAccept()))
+}
+
+func (s *session) secureClientData(d *dataSetup, conn net.Conn, deadline time.Time) result[net.Conn] {
+	if !d.protect {
+		return result[net.Conn]{v: conn}
+	}
+	tc := tls.Server(conn, s.srv.tlsConf)
+	ctx, cancel := context.WithDeadline(d.ctx, deadline)
+	defer cancel()
+	if err := tc.HandshakeContext(ctx); err != nil {
+		_ = conn.Close()
+		return result[net.Conn]{err: fmt.Errorf("%w: %w", errDataTLS, err)}
+	}
+	s.log.Debug().Bool("resumed", tc.ConnectionState().DidResume).Msg("client data TLS established")
+	return result[net.Conn]{v: tc}
+}
+
+// secureBackendData runs the backend data connection's TLS handshake, which
+// resumes the backend control session (vsftpd's require_ssl_reuse).
+func (s *session) secureBackendData(d *dataSetup, out chan<- result[net.Conn]) {
+	if s.be.tlsConf == nil {
+		out <- result[net.Conn]{v: d.backend}
+		return
+	}
+	tc := tls.Client(d.backend, s.be.tlsConf)
+	ctx, cancel := context.WithTimeout(d.ctx, s.srv.cfg.Timeouts.dataAccept())
+	defer cancel()
+	if err := tc.HandshakeContext(ctx); err != nil {
+		out <- result[net.Conn]{err: fmt.Errorf("backend %w: %w", errDataTLS, err)}
+		return
+	}
+	out <- result[net.Conn]{v: tc}
+}
+
+// handleActive answers PORT and EPRT when active mode is on: the gateway
+// still uses passive mode towards the backend and connects to the client
+// itself, only to the control connection's address and ports >= 1024.
+func (s *session) handleActive(cmd ftp.Command) error {
+	if s.epsvAll {
+		return s.reply(ftp.StatusBadSequence, cmd.Verb+" is not allowed after EPSV ALL.")
+	}
+	var target netip.AddrPort
+	var err error
+	if cmd.Verb == "PORT" {
+		target, err = ftp.ParsePORT(cmd.Arg)
+	} else {
+		target, err = ftp.ParseEPRT(cmd.Arg)
+	}
+	switch {
+	case errors.Is(err, ftp.ErrUnsupportedProtocol):
+		return s.reply(ftp.StatusNetworkProtocolNotSupported, "Network protocol not supported, use (1,2)")
+	case err != nil:
+		return s.reply(ftp.StatusSyntaxErrorParameters, "Bad "+cmd.Verb+" argument.")
+	}
+	if err := s.srv.data.CheckActiveTarget(s.clientIP, target); err != nil {
+		s.log.Warn().Err(err).Str(fieldRemote, target.String()).Msg("active mode refused")
+		if errors.Is(err, policy.ErrActiveDisabled) {
+			return s.reply(ftp.StatusPolicyDenied, "Active mode is disabled: use PASV or EPSV.")
+		}
+		return s.reply(ftp.StatusPolicyDenied, "Refused: active connections only to your own address and ports >= 1024.")
+	}
+	s.closePending()
+	d, err := s.prepareData()
+	if err != nil {
+		return s.dataFailed(err)
+	}
+	d.active = target
+	s.pending = d
+	return s.reply(ftp.StatusCommandOK, cmd.Verb+" command successful.")
+}

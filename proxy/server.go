@@ -1,0 +1,224 @@
+package proxy
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/ftpsgate/ftpsgate/nat"
+	"github.com/ftpsgate/ftpsgate/policy"
+)
+
+// Server is a running gateway: its listeners and their sessions.
+type Server struct {
+	cfg        Config
+	log        zerolog.Logger
+	tlsConf    *tls.Config // client side, control and data
+	backendTLS *tls.Config // base for backend sessions; nil when the backend is plain
+	certs      *policy.CertStore
+	pool       *nat.Pool
+	data       policy.DataPolicy
+
+	mu        sync.Mutex
+	listeners map[string]net.Listener
+	sessions  map[*session]struct{}
+	closing   bool
+
+	acceptWG  sync.WaitGroup
+	sessionWG sync.WaitGroup
+	drain     chan struct{}      // closed when shutdown starts: sessions finish their transfer and leave
+	hardCtx   context.Context    // cancelled when the grace period is over
+	hardStop  context.CancelFunc //
+}
+
+// New checks cfg and prepares a server. It opens no socket.
+func New(cfg Config, log zerolog.Logger) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("proxy: invalid configuration:\n%w", err)
+	}
+	cert, generated, err := cfg.TLS.LoadCertificate(listenerHosts(cfg.Listeners))
+	if err != nil {
+		return nil, fmt.Errorf("proxy: %w", err)
+	}
+	if generated {
+		log.Warn().Msg("no tls.cert_file/key_file configured: serving a generated self-signed certificate; clients must be told to trust it")
+	}
+	s := &Server{
+		cfg:       cfg,
+		log:       log,
+		certs:     policy.NewCertStore(cert),
+		pool:      nat.NewPool(cfg.Passive.Ports),
+		data:      policy.DataPolicy{RequireProtected: cfg.TLS.RequireProtectedData, ActiveEnabled: cfg.ActiveEnabled},
+		listeners: map[string]net.Listener{},
+		sessions:  map[*session]struct{}{},
+		drain:     make(chan struct{}),
+	}
+	s.tlsConf = cfg.TLS.ServerConfig(s.certs)
+	s.hardCtx, s.hardStop = context.WithCancel(context.Background())
+	if cfg.Backend.TLS != TLSNone {
+		host, _, _ := net.SplitHostPort(cfg.Backend.Address)
+		s.backendTLS, err = cfg.Backend.Trust.ClientConfig(host)
+		if err != nil {
+			return nil, fmt.Errorf("proxy: %w", err)
+		}
+		if cfg.Backend.Trust.InsecureSkipVerify {
+			log.Warn().Msg("backend.insecure_skip_verify is on: the backend's certificate is NOT verified (lab use only)")
+		}
+	}
+	return s, nil
+}
+
+func listenerHosts(ls []Listener) []string {
+	var hosts []string
+	for _, l := range ls {
+		if h, _, err := net.SplitHostPort(l.Address); err == nil && h != "" {
+			hosts = append(hosts, h)
+		}
+	}
+	return hosts
+}
+
+// Start binds every listener and starts accepting. When it returns without
+// error, every listener accepts connections.
+func (s *Server) Start(ctx context.Context) error {
+	var lc net.ListenConfig
+	for _, l := range s.cfg.Listeners {
+		ln, err := lc.Listen(ctx, "tcp", l.Address)
+		if err != nil {
+			s.closeListeners()
+			return fmt.Errorf("proxy: listener %s: %w", l.Name, err)
+		}
+		s.mu.Lock()
+		s.listeners[l.Name] = ln
+		s.mu.Unlock()
+		s.log.Info().Str(fieldListener, l.Name).Str("address", ln.Addr().String()).Str("tls", l.TLS.String()).Msg("listening")
+	}
+	for _, l := range s.cfg.Listeners {
+		s.acceptWG.Add(1)
+		go s.acceptLoop(s.listeners[l.Name], l)
+	}
+	return nil
+}
+
+// Addr returns the bound address of the named listener, or nil.
+func (s *Server) Addr(name string) net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ln, ok := s.listeners[name]; ok {
+		return ln.Addr()
+	}
+	return nil
+}
+
+// Run starts the server, serves until ctx is done, then shuts down with the
+// configured grace period.
+func (s *Server) Run(ctx context.Context) error {
+	if err := s.Start(ctx); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.Timeouts.Grace())
+	defer cancel()
+	return s.Shutdown(sctx)
+}
+
+func (s *Server) acceptLoop(ln net.Listener, l Listener) {
+	defer s.acceptWG.Done()
+	var backoff time.Duration
+	for {
+		conn, err := ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Temporary errors (EMFILE, ECONNABORTED...): back off, as net/http does.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			s.log.Error().Err(err).Str(fieldListener, l.Name).Dur("retry_in", backoff).Msg("accept failed")
+			time.Sleep(backoff)
+			continue
+		}
+		backoff = 0
+		sess := newSession(s, conn, l)
+		if !s.track(sess) {
+			_ = conn.Close()
+			return
+		}
+		go func() {
+			defer s.sessionWG.Done()
+			defer s.untrack(sess)
+			sess.serve()
+		}()
+	}
+}
+
+func (s *Server) track(sess *session) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return false
+	}
+	s.sessions[sess] = struct{}{}
+	s.sessionWG.Add(1)
+	return true
+}
+
+func (s *Server) untrack(sess *session) {
+	s.mu.Lock()
+	delete(s.sessions, sess)
+	s.mu.Unlock()
+}
+
+// Sessions returns the number of live sessions.
+func (s *Server) Sessions() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.sessions)
+}
+
+func (s *Server) closeListeners() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, ln := range s.listeners {
+		_ = ln.Close()
+	}
+}
+
+// Shutdown stops accepting, tells idle sessions to leave (421), lets running
+// transfers finish until ctx is done, then aborts what is left (426, 421) and
+// waits for every session to end. It returns ctx.Err() if transfers had to
+// be cut.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	already := s.closing
+	s.closing = true
+	s.mu.Unlock()
+	if !already {
+		s.closeListeners()
+		close(s.drain)
+		s.log.Info().Int("sessions", s.Sessions()).Msg("shutting down: no new connections, running transfers may finish")
+	}
+	s.acceptWG.Wait()
+	done := make(chan struct{})
+	go func() {
+		s.sessionWG.Wait()
+		close(done)
+	}()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = ctx.Err()
+		s.log.Warn().Int("sessions", s.Sessions()).Msg("grace period over: aborting remaining transfers")
+		s.hardStop()
+		<-done
+	}
+	s.hardStop()
+	s.log.Info().Msg("shutdown complete")
+	return err
+}

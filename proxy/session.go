@@ -1,0 +1,264 @@
+package proxy
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/ftpsgate/ftpsgate/policy"
+	"github.com/ftpsgate/ftpsgate/proxy/ftp"
+)
+
+// Reasons a session ends. They are logged, never sent as they are.
+var (
+	errClientQuit    = errors.New("client sent QUIT")
+	errIdle          = errors.New("idle timeout")
+	errShuttingDown  = errors.New("gateway shutting down")
+	errBackendLost   = errors.New("backend connection lost")
+	errBackendDown   = errors.New("backend unavailable")
+	errPipelinedAuth = errors.New("plaintext pipelined after AUTH")
+)
+
+// writeTimeout bounds every write of a control reply.
+const writeTimeout = 30 * time.Second
+
+// session is one client control connection and, once USER arrives, its
+// backend control connection. Only the session goroutine (serve) writes to
+// either control connection.
+type session struct {
+	srv      *Server
+	id       string
+	lst      Listener
+	log      zerolog.Logger
+	ctx      context.Context // cancelled at the end of the grace period
+	start    time.Time
+	clientIP netip.Addr // the client's address, as seen on the control connection
+	localIP  netip.Addr // the address the client connected to
+
+	raw  net.Conn // the client's TCP connection
+	conn net.Conn // raw, or the TLS connection over it
+	tls  *tls.Conn
+	r    *ftp.Reader
+	cmds *puller[ftp.Command]
+	wg   sync.WaitGroup // the reader goroutines
+
+	pbsz      bool
+	prot      policy.Protection
+	userSent  bool
+	user      string
+	loggedIn  bool
+	epsvAll   bool
+	optsUTF8  bool
+	host      string
+	deferred  []ftp.Command // commands that arrived during a transfer
+	leaving   bool          // shutdown asked: leave after the running transfer
+	bytesUp   int64
+	bytesDown int64
+	feat      *ftp.Reply // merged FEAT after login, cached
+
+	be      *backend
+	pending *dataSetup
+}
+
+func newSessionID() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func newSession(srv *Server, conn net.Conn, l Listener) *session {
+	s := &session{
+		srv:   srv,
+		id:    newSessionID(),
+		lst:   l,
+		ctx:   srv.hardCtx,
+		start: time.Now(),
+		raw:   conn,
+		conn:  conn,
+		prot:  policy.ProtClear,
+		cmds:  newPuller[ftp.Command](),
+	}
+	if ap, err := netip.ParseAddrPort(conn.RemoteAddr().String()); err == nil {
+		s.clientIP = ap.Addr().Unmap()
+	}
+	if ap, err := netip.ParseAddrPort(conn.LocalAddr().String()); err == nil {
+		s.localIP = ap.Addr().Unmap()
+	}
+	s.log = srv.log.With().Str(fieldSession, s.id).Str(fieldClient, conn.RemoteAddr().String()).Str(fieldListener, l.Name).Logger()
+	s.r = ftp.NewReader(conn)
+	return s
+}
+
+// errorf wraps an error with the session id.
+func (s *session) errorf(format string, args ...any) error {
+	return fmt.Errorf("session %s: "+format, append([]any{s.id}, args...)...)
+}
+
+func (s *session) serve() {
+	s.wg.Add(1)
+	go func() { defer s.wg.Done(); s.cmds.loop() }()
+	reason := s.run()
+	s.finish(reason)
+}
+
+// run is the control loop. It returns why the session ended.
+func (s *session) run() error {
+	if s.lst.TLS == TLSImplicit {
+		if err := s.handshake(); err != nil {
+			// Confused plaintext clients land here: say nothing, log once.
+			return err
+		}
+	}
+	if err := s.reply(ftp.StatusReady, s.srv.cfg.greeting()); err != nil {
+		return err
+	}
+	for {
+		cmd, err := s.nextCommand()
+		switch {
+		case errors.Is(err, ftp.ErrLineTooLong):
+			s.log.Warn().Msg("command line too long")
+			if err := s.reply(ftp.StatusSyntaxError, "Command line too long."); err != nil {
+				return err
+			}
+			continue
+		case errors.Is(err, ftp.ErrMalformedCommand):
+			s.log.Warn().Err(err).Msg("malformed command")
+			if err := s.reply(ftp.StatusSyntaxError, "Syntax error, command unrecognized."); err != nil {
+				return err
+			}
+			continue
+		case errors.Is(err, errIdle):
+			_ = s.reply(ftp.StatusNotAvailable, "Idle timeout, closing control connection.")
+			return err
+		case errors.Is(err, errShuttingDown):
+			_ = s.reply(ftp.StatusNotAvailable, "Service shutting down, closing control connection.")
+			return err
+		case err != nil:
+			return err
+		}
+		s.logCommand(cmd)
+		if err := s.dispatch(cmd); err != nil {
+			return err
+		}
+		if s.leaving {
+			_ = s.reply(ftp.StatusNotAvailable, "Service shutting down, closing control connection.")
+			return errShuttingDown
+		}
+	}
+}
+
+func (s *session) logCommand(cmd ftp.Command) {
+	s.log.Info().Str(fieldCommand, cmd.LogString()).Msg("command")
+}
+
+// readCommandFunc returns a read of the next command on the current
+// connection. It is evaluated by the reader goroutine.
+func (s *session) readCommandFunc() func() (ftp.Command, error) {
+	r := s.r
+	return r.ReadCommand
+}
+
+// nextCommand returns a command deferred during a transfer, or waits for the
+// next one, the idle timeout or shutdown.
+func (s *session) nextCommand() (ftp.Command, error) {
+	if len(s.deferred) > 0 {
+		cmd := s.deferred[0]
+		s.deferred = s.deferred[1:]
+		return cmd, nil
+	}
+	s.cmds.want(s.readCommandFunc())
+	idle := time.NewTimer(s.srv.cfg.Timeouts.idle())
+	defer idle.Stop()
+	select {
+	case res := <-s.cmds.res:
+		s.cmds.got()
+		if res.err != nil && !errors.Is(res.err, ftp.ErrLineTooLong) && !errors.Is(res.err, ftp.ErrMalformedCommand) {
+			return ftp.Command{}, s.clientReadError(res.err)
+		}
+		return res.v, res.err
+	case <-idle.C:
+		return ftp.Command{}, errIdle
+	case <-s.srv.drain:
+		return ftp.Command{}, errShuttingDown
+	case <-s.ctx.Done():
+		return ftp.Command{}, errShuttingDown
+	}
+}
+
+func (s *session) clientReadError(err error) error {
+	if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
+		return s.errorf("client closed the control connection: %w", err)
+	}
+	return s.errorf("read command: %w", err)
+}
+
+// reply writes one reply to the client.
+func (s *session) reply(code int, text string) error {
+	return s.send(ftp.NewReply(code, text))
+}
+
+func (s *session) send(r ftp.Reply) error {
+	_ = s.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+	if err := ftp.WriteReply(s.conn, r); err != nil {
+		return s.errorf("write reply: %w", err)
+	}
+	return nil
+}
+
+// handshake runs the client-side TLS handshake on the control connection.
+func (s *session) handshake() error {
+	tc := tls.Server(s.raw, s.srv.tlsConf)
+	ctx, cancel := context.WithTimeout(s.ctx, s.srv.cfg.Timeouts.handshake())
+	defer cancel()
+	if err := tc.HandshakeContext(ctx); err != nil {
+		s.log.Warn().Err(err).Msg("client TLS handshake failed")
+		return s.errorf("client TLS handshake: %w", err)
+	}
+	st := tc.ConnectionState()
+	s.log.Debug().Str(fieldTLS, tls.VersionName(st.Version)).Str(fieldSuite, tls.CipherSuiteName(st.CipherSuite)).Msg("client TLS established")
+	s.tls = tc
+	s.conn = tc
+	s.r = ftp.NewReader(tc)
+	return nil
+}
+
+// finish tears the session down and writes the session-end line.
+func (s *session) finish(reason error) {
+	s.closePending()
+	if s.be != nil {
+		s.be.close()
+	}
+	_ = s.conn.Close()
+	_ = s.raw.Close()
+	s.cmds.stop()
+	s.wg.Wait()
+
+	ev := s.log.Info()
+	if s.tls != nil {
+		st := s.tls.ConnectionState()
+		ev = ev.Str(fieldTLS, tls.VersionName(st.Version)).Str(fieldSuite, tls.CipherSuiteName(st.CipherSuite))
+	}
+	ev.Int64(fieldBytesIn, s.bytesUp).Int64(fieldBytesOut, s.bytesDown).
+		Dur(fieldDuration, time.Since(s.start)).Str(fieldReason, reasonText(reason)).Msg("session end")
+}
+
+func reasonText(err error) string {
+	switch {
+	case err == nil:
+		return "closed"
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return "timeout: " + err.Error()
+	}
+	return err.Error()
+}

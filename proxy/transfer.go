@@ -1,0 +1,344 @@
+package proxy
+
+import (
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/ftpsgate/ftpsgate/proxy/ftp"
+)
+
+// maxDeferred bounds the commands queued while a transfer runs.
+const maxDeferred = 16
+
+func isUpload(verb string) bool { return verb == "STOR" || verb == "STOU" || verb == "APPE" }
+
+// transfer is one running data transfer, driven by the session goroutine.
+type transfer struct {
+	cmd      ftp.Command
+	upload   bool
+	d        *dataSetup
+	start    time.Time
+	client   net.Conn
+	backend  net.Conn
+	clientCh chan result[net.Conn]
+	beCh     chan result[net.Conn]
+	relayCh  chan relayResult
+	relayed  *relayResult // set when the relay has finished
+	final    *ftp.Reply   // the backend's final reply, once read
+	failure  *ftp.Reply   // what the client gets instead, when the gateway gave up
+}
+
+func (t *transfer) relayStarted() bool { return t.relayCh != nil || t.relayed != nil }
+
+// closeData cuts both data connections: the relay, if running, returns.
+func (t *transfer) closeData() {
+	if t.client != nil {
+		_ = t.client.Close()
+	}
+	if t.backend != nil {
+		_ = t.backend.Close()
+	}
+	_ = t.d.backend.Close()
+	t.d.cancel()
+}
+
+// handleTransfer relays RETR, STOR, STOU, APPE, LIST, NLST and MLSD.
+func (s *session) handleTransfer(cmd ftp.Command) error {
+	if s.pending == nil {
+		return s.reply(ftp.StatusCannotOpenDataConnection, "Use PASV, EPSV, PORT or EPRT first.")
+	}
+	if err := s.srv.data.CheckTransfer(s.prot); err != nil {
+		s.log.Warn().Str(fieldCommand, cmd.Verb).Msg("transfer on an unprotected data channel refused")
+		return s.reply(521, "Data connections must be protected: send PROT P.")
+	}
+	d := s.pending
+	s.pending = nil
+	defer d.close()
+
+	if err := s.be.write(cmd); err != nil {
+		return s.backendFailed(s.errorf("%w: write %s: %w", errBackendLost, cmd.Verb, err))
+	}
+	rep, err := s.readReply(s.srv.cfg.Timeouts.idle())
+	if err != nil {
+		return s.backendFailed(err)
+	}
+	if !rep.Preliminary() {
+		return s.send(rep) // refused: 550 and the like
+	}
+	t := &transfer{
+		cmd: cmd, upload: isUpload(cmd.Verb), d: d, start: time.Now(),
+		clientCh: d.client, beCh: make(chan result[net.Conn], 1),
+	}
+	d.wg.Add(1)
+	go func() { defer d.wg.Done(); s.secureBackendData(d, t.beCh) }()
+	if d.active.IsValid() {
+		d.wg.Add(1)
+		go func() { defer d.wg.Done(); s.dialClient(d) }()
+	}
+	if err := s.send(rep); err != nil {
+		t.closeData()
+		return err
+	}
+	return s.runTransfer(t)
+}
+
+// runTransfer waits for both data connections, relays, and sends the final
+// reply only once the client's data connection is fully written and closed.
+func (s *session) runTransfer(t *transfer) error {
+	accept := time.NewTimer(s.srv.cfg.Timeouts.dataAccept())
+	defer accept.Stop()
+	var finalWait <-chan time.Time // runs once the relay is over and the final reply is still due
+	drain := s.srv.drain
+	if s.leaving {
+		drain = nil
+	}
+	s.be.replies.want(s.be.readReplyFunc())
+	s.wantCommandDuringTransfer()
+
+	for t.relayed == nil || t.final == nil {
+		select {
+		case r := <-t.clientCh:
+			t.clientCh = nil
+			if r.err != nil {
+				s.giveUp(t, r.err)
+				break
+			}
+			t.client = r.v
+		case r := <-t.beCh:
+			t.beCh = nil
+			if r.err != nil {
+				s.giveUp(t, r.err)
+				break
+			}
+			t.backend = r.v
+		case <-accept.C:
+			if !t.relayStarted() {
+				s.giveUp(t, errDataAccept)
+			}
+		case res := <-s.be.replies.res:
+			s.be.replies.got()
+			if res.err != nil {
+				t.closeData()
+				s.waitRelay(t)
+				_ = s.reply(ftp.StatusTransferAborted, "Connection closed; transfer aborted.")
+				return s.backendFailed(s.errorf("%w: %w", errBackendLost, res.err))
+			}
+			if res.v.Preliminary() {
+				if err := s.send(res.v); err != nil {
+					t.closeData()
+					return err
+				}
+				s.be.replies.want(s.be.readReplyFunc())
+				continue
+			}
+			t.final = &res.v
+			if !t.final.Positive() {
+				// The backend gave up: stop relaying what is left.
+				t.closeData()
+			}
+		case res := <-s.cmds.res:
+			s.cmds.got()
+			if res.err != nil && !errors.Is(res.err, ftp.ErrLineTooLong) && !errors.Is(res.err, ftp.ErrMalformedCommand) {
+				t.closeData()
+				s.waitRelay(t)
+				return s.clientReadError(res.err)
+			}
+			if res.err != nil {
+				if err := s.reply(ftp.StatusSyntaxError, "Syntax error, command unrecognized."); err != nil {
+					return err
+				}
+			} else if res.v.Verb == "ABOR" {
+				s.logCommand(res.v)
+				return s.abort(t)
+			} else {
+				s.deferred = append(s.deferred, res.v)
+			}
+			if len(s.deferred) < maxDeferred {
+				s.wantCommandDuringTransfer()
+			}
+		case r := <-t.relayCh:
+			t.relayCh = nil
+			t.relayed = &r
+			if t.final == nil {
+				finalWait = time.After(s.srv.cfg.Timeouts.idle())
+			}
+		case <-finalWait:
+			return s.backendFailed(s.errorf("%w: no final reply after the transfer", errBackendLost))
+		case <-drain:
+			drain = nil
+			s.leaving = true
+		case <-s.ctx.Done():
+			t.closeData()
+			s.waitRelay(t)
+			s.be.quit()
+			_ = s.reply(ftp.StatusTransferAborted, "Transfer aborted: the gateway is shutting down.")
+			return s.errorf("%w", errShuttingDown)
+		}
+		if !t.relayStarted() && t.failure == nil && t.client != nil && t.backend != nil {
+			accept.Stop()
+			s.startRelay(t)
+		}
+		if t.failure != nil && t.final != nil && !t.relayStarted() {
+			break
+		}
+		if finalWait == nil && t.final == nil && t.failure != nil && !t.relayStarted() {
+			finalWait = time.After(s.srv.cfg.Timeouts.dataAccept())
+		}
+	}
+	return s.endTransfer(t)
+}
+
+// wantCommandDuringTransfer keeps reading the control connection, so that
+// ABOR is seen while data flows.
+func (s *session) wantCommandDuringTransfer() {
+	s.cmds.want(s.readCommandFunc())
+}
+
+// giveUp abandons a transfer the gateway cannot complete: the backend's
+// side is cut, and its final reply is still read before the client hears why.
+func (s *session) giveUp(t *transfer, err error) {
+	if t.failure != nil {
+		return
+	}
+	code, text := ftp.StatusCannotOpenDataConnection, "Cannot open data connection."
+	if errors.Is(err, errDataTLS) {
+		code, text = ftp.StatusNeedSecurityResource, "TLS negotiation on the data connection failed."
+	}
+	s.log.Warn().Err(err).Str(fieldCommand, t.cmd.Verb).Msg("data connection failed")
+	rep := ftp.NewReply(code, text)
+	t.failure = &rep
+	t.closeData()
+}
+
+func (s *session) startRelay(t *transfer) {
+	t.relayCh = make(chan relayResult, 1)
+	src, dst := t.backend, t.client
+	if t.upload {
+		src, dst = t.client, t.backend
+	}
+	t.d.wg.Add(1)
+	go func() {
+		defer t.d.wg.Done()
+		t.relayCh <- relay(dst, src)
+	}()
+}
+
+// waitRelay waits for a relay whose connections were closed.
+func (s *session) waitRelay(t *transfer) {
+	if t.relayCh != nil {
+		r := <-t.relayCh
+		t.relayCh = nil
+		t.relayed = &r
+	}
+}
+
+// abort handles ABOR during a transfer (RFC 959 4.1.3): the backend gets
+// ABOR, both data connections are cut, and the client gets the transfer's
+// final reply (426 when the data was cut) followed by the reply to ABOR.
+func (s *session) abort(t *transfer) error {
+	if err := s.be.write(ftp.Command{Verb: "ABOR"}); err != nil {
+		t.closeData()
+		return s.backendFailed(s.errorf("%w: write ABOR: %w", errBackendLost, err))
+	}
+	cut := t.relayed == nil
+	t.closeData()
+	s.waitRelay(t)
+	wait := s.srv.cfg.Timeouts.connect()
+	if t.final == nil {
+		rep, err := s.readReply(wait)
+		if err != nil {
+			return s.backendFailed(err)
+		}
+		t.final = &rep
+	}
+	s.account(t)
+	if cut && t.final.Positive() {
+		if err := s.reply(ftp.StatusTransferAborted, "Connection closed; transfer aborted."); err != nil {
+			return err
+		}
+	} else if err := s.send(*t.final); err != nil {
+		return err
+	}
+	rep, err := s.readReply(wait)
+	if err != nil {
+		return s.backendFailed(err)
+	}
+	return s.send(rep)
+}
+
+// endTransfer sends the final reply and logs the transfer.
+func (s *session) endTransfer(t *transfer) error {
+	s.account(t)
+	switch {
+	case t.failure != nil:
+		return s.send(*t.failure)
+	case t.relayed.err != nil && t.final.Positive():
+		// The backend finished but the client did not get everything.
+		return s.reply(ftp.StatusTransferAborted, "Connection closed; transfer aborted.")
+	}
+	return s.send(*t.final)
+}
+
+// account adds the transfer's bytes to the session and logs it.
+func (s *session) account(t *transfer) {
+	var r relayResult
+	if t.relayed != nil {
+		r = *t.relayed
+	}
+	dir := "download"
+	if t.upload {
+		dir = "upload"
+		s.bytesUp += r.n
+	} else {
+		s.bytesDown += r.n
+	}
+	ev := s.log.Info()
+	if r.err != nil {
+		ev = s.log.Warn().Err(r.err)
+	}
+	code := 0
+	if t.final != nil {
+		code = t.final.Code
+	}
+	ev.Str(fieldCommand, t.cmd.Verb).Str(fieldDir, dir).Str(fieldPath, t.cmd.Arg).Int64(fieldBytes, r.n).
+		Dur(fieldDuration, time.Since(t.start)).Int(fieldCode, code).Bool("protected", t.d.protect).Msg("transfer")
+}
+
+type relayResult struct {
+	n   int64
+	err error
+}
+
+// relayBufSize is the copy buffer: large reads become few, full TLS records.
+const relayBufSize = 256 << 10
+
+var relayBufs = sync.Pool{New: func() any { b := make([]byte, relayBufSize); return &b }}
+
+// relay copies src to dst until EOF, then closes dst (a TLS close_notify
+// first) so that the reader sees the end of the data before the final
+// reply is sent. Plain TCP on both sides goes through io.Copy, which lets
+// Linux splice.
+func relay(dst, src net.Conn) relayResult {
+	var n int64
+	var err error
+	_, srcTLS := src.(*tls.Conn)
+	_, dstTLS := dst.(*tls.Conn)
+	if !srcTLS && !dstTLS {
+		n, err = io.Copy(dst, src)
+	} else {
+		bp := relayBufs.Get().(*[]byte)
+		// Hide ReaderFrom/WriterTo so that our buffer is used.
+		n, err = io.CopyBuffer(struct{ io.Writer }{dst}, struct{ io.Reader }{src}, *bp)
+		relayBufs.Put(bp)
+	}
+	if cerr := dst.Close(); err == nil && cerr != nil && !errors.Is(cerr, net.ErrClosed) {
+		err = cerr
+	}
+	_ = src.Close()
+	return relayResult{n: n, err: err}
+}
+
