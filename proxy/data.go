@@ -24,7 +24,9 @@ var (
 // replyError is a backend reply that refuses what the gateway asked.
 type replyError struct{ rep ftp.Reply }
 
-func (e *replyError) Error() string { return fmt.Sprintf("backend replied %d %s", e.rep.Code, e.rep.Text()) }
+func (e *replyError) Error() string {
+	return fmt.Sprintf("backend replied %d %s", e.rep.Code, e.rep.Text())
+}
 
 // dataSetup is a data connection being prepared: the backend side is
 // connected at PASV/EPSV/PORT/EPRT time, the client side is accepted on a

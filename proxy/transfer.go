@@ -341,4 +341,3 @@ func relay(dst, src net.Conn) relayResult {
 	_ = src.Close()
 	return relayResult{n: n, err: err}
 }
-

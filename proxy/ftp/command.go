@@ -1,0 +1,108 @@
+package ftp
+
+import (
+	"fmt"
+	"io"
+	"strings"
+)
+
+// maxVerbLength is the longest command verb accepted (RFC 959 commands are
+// 3 or 4 letters; extensions stay short).
+const maxVerbLength = 8
+
+// Command is one command line from a client (RFC 959 section 5.3).
+type Command struct {
+	// Verb is the command name, upper-cased: "RETR".
+	Verb string
+	// Arg is everything after the first space, byte for byte: file names
+	// may begin or end with spaces. "" if there is none.
+	Arg string
+}
+
+// ParseCommand parses one command line, given without its line end.
+//
+// The verb is 1 to 8 ASCII letters, in any case, and is stored upper-cased.
+// It is separated from the argument by exactly one space; further spaces
+// belong to the argument. An empty line, a verb with anything but letters,
+// or a CR, LF or NUL anywhere in the line is an error wrapping
+// ErrMalformedCommand.
+func ParseCommand(line string) (Command, error) {
+	if line == "" {
+		return Command{}, fmt.Errorf("%w: empty line", ErrMalformedCommand)
+	}
+	verb, arg, _ := strings.Cut(line, " ")
+	if !validVerb(verb) {
+		return Command{}, fmt.Errorf("%w: bad verb %q", ErrMalformedCommand, truncate(verb, 16))
+	}
+	if strings.ContainsAny(arg, "\r\n\x00") {
+		return Command{}, fmt.Errorf("%w: control character in argument of %s", ErrMalformedCommand, strings.ToUpper(verb))
+	}
+	return Command{Verb: strings.ToUpper(verb), Arg: arg}, nil
+}
+
+// validVerb reports whether v is 1 to maxVerbLength ASCII letters.
+func validVerb(v string) bool {
+	if v == "" || len(v) > maxVerbLength {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		c := v[i] | 0x20 // ASCII lower case; non-letters stay non-letters
+		if c < 'a' || c > 'z' {
+			return false
+		}
+	}
+	return true
+}
+
+// String returns the command's wire form without the line end: "VERB" or
+// "VERB arg".
+func (c Command) String() string {
+	if c.Arg == "" {
+		return c.Verb
+	}
+	return c.Verb + " " + c.Arg
+}
+
+// LogString is like String, but a secret argument (that of PASS or ACCT)
+// is replaced by "****". Use it for every command that is logged.
+func (c Command) LogString() string {
+	if c.Arg != "" && isSecretVerb(c.Verb) {
+		return c.Verb + " ****"
+	}
+	return c.String()
+}
+
+// isSecretVerb reports whether the argument of verb is a credential.
+func isSecretVerb(verb string) bool {
+	return strings.EqualFold(verb, "PASS") || strings.EqualFold(verb, "ACCT")
+}
+
+// WriteCommand writes c as "VERB arg\r\n" in one Write. A verb that is not
+// 1 to 8 ASCII letters, or a CR, LF or NUL in the argument, is refused with
+// an error wrapping ErrMalformedCommand, and nothing is written: no command
+// can be injected through an argument.
+func WriteCommand(w io.Writer, c Command) error {
+	if !validVerb(c.Verb) {
+		return fmt.Errorf("%w: bad verb %q", ErrMalformedCommand, truncate(c.Verb, 16))
+	}
+	if strings.ContainsAny(c.Arg, "\r\n\x00") {
+		return fmt.Errorf("%w: control character in argument of %s", ErrMalformedCommand, c.Verb)
+	}
+	b := make([]byte, 0, len(c.Verb)+len(c.Arg)+3)
+	b = append(b, c.Verb...)
+	if c.Arg != "" {
+		b = append(b, ' ')
+		b = append(b, c.Arg...)
+	}
+	b = append(b, '\r', '\n')
+	_, err := w.Write(b)
+	return err
+}
+
+// truncate returns s cut to at most n bytes, for error messages.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}

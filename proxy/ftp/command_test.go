@@ -1,0 +1,113 @@
+package ftp
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+)
+
+func TestParseCommand(t *testing.T) {
+	tests := []struct {
+		line    string
+		want    Command
+		wantErr bool
+	}{
+		{line: "NOOP", want: Command{Verb: "NOOP"}},
+		{line: "noop", want: Command{Verb: "NOOP"}},
+		{line: "Retr file.txt", want: Command{Verb: "RETR", Arg: "file.txt"}},
+		{line: "RETR  two leading spaces ", want: Command{Verb: "RETR", Arg: " two leading spaces "}},
+		{line: "RETR ", want: Command{Verb: "RETR"}},
+		{line: "STOR a b c", want: Command{Verb: "STOR", Arg: "a b c"}},
+		{line: "AUTH TLS", want: Command{Verb: "AUTH", Arg: "TLS"}},
+		{line: "ABCDEFGH x", want: Command{Verb: "ABCDEFGH", Arg: "x"}},
+		{line: "RETR \xe6\x97\xa5\xe6\x9c\xac.txt", want: Command{Verb: "RETR", Arg: "\xe6\x97\xa5\xe6\x9c\xac.txt"}},
+		{line: "", wantErr: true},
+		{line: " NOOP", wantErr: true},
+		{line: "ABCDEFGHI", wantErr: true},
+		{line: "RE1R x", wantErr: true},
+		{line: "NOOP\r", wantErr: true},
+		{line: "RETR a\rb", wantErr: true},
+		{line: "RETR a\x00b", wantErr: true},
+		{line: "\xffABOR", wantErr: true},
+		{line: "GET/ HTTP/1.1", wantErr: true},
+	}
+	for _, tt := range tests {
+		got, err := ParseCommand(tt.line)
+		if tt.wantErr {
+			if !errors.Is(err, ErrMalformedCommand) {
+				t.Errorf("ParseCommand(%q) = %+v, %v; want ErrMalformedCommand", tt.line, got, err)
+			}
+			continue
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("ParseCommand(%q) = %+v, %v; want %+v", tt.line, got, err, tt.want)
+		}
+	}
+}
+
+func TestCommandString(t *testing.T) {
+	tests := []struct {
+		c        Command
+		str, log string
+	}{
+		{Command{Verb: "NOOP"}, "NOOP", "NOOP"},
+		{Command{Verb: "RETR", Arg: " a "}, "RETR  a ", "RETR  a "},
+		{Command{Verb: "PASS", Arg: "secret"}, "PASS secret", "PASS ****"},
+		{Command{Verb: "pass", Arg: "secret"}, "pass secret", "pass ****"},
+		{Command{Verb: "ACCT", Arg: "acc"}, "ACCT acc", "ACCT ****"},
+		{Command{Verb: "PASS"}, "PASS", "PASS"},
+		{Command{Verb: "USER", Arg: "bob"}, "USER bob", "USER bob"},
+	}
+	for _, tt := range tests {
+		if got := tt.c.String(); got != tt.str {
+			t.Errorf("%+v.String() = %q, want %q", tt.c, got, tt.str)
+		}
+		if got := tt.c.LogString(); got != tt.log {
+			t.Errorf("%+v.LogString() = %q, want %q", tt.c, got, tt.log)
+		}
+	}
+}
+
+func TestWriteCommand(t *testing.T) {
+	tests := []struct {
+		c       Command
+		want    string
+		wantErr bool
+	}{
+		{c: Command{Verb: "NOOP"}, want: "NOOP\r\n"},
+		{c: Command{Verb: "RETR", Arg: " spaced "}, want: "RETR  spaced \r\n"},
+		{c: Command{Verb: "RETR", Arg: "a\r\nDELE b"}, wantErr: true},
+		{c: Command{Verb: "RETR", Arg: "a\nb"}, wantErr: true},
+		{c: Command{Verb: "RETR", Arg: "a\x00b"}, wantErr: true},
+		{c: Command{Verb: "NO\r\nOP"}, wantErr: true},
+		{c: Command{Verb: ""}, wantErr: true},
+		{c: Command{Verb: "RETR x"}, wantErr: true},
+	}
+	for _, tt := range tests {
+		var buf bytes.Buffer
+		err := WriteCommand(&buf, tt.c)
+		if tt.wantErr {
+			if !errors.Is(err, ErrMalformedCommand) || buf.Len() != 0 {
+				t.Errorf("WriteCommand(%+v) wrote %q, %v; want ErrMalformedCommand and nothing", tt.c, buf.String(), err)
+			}
+			continue
+		}
+		if err != nil || buf.String() != tt.want {
+			t.Errorf("WriteCommand(%+v) wrote %q, %v; want %q", tt.c, buf.String(), err, tt.want)
+		}
+	}
+}
+
+type errWriter struct{ err error }
+
+func (w errWriter) Write([]byte) (int, error) { return 0, w.err }
+
+func TestWriteErrorsPassedOn(t *testing.T) {
+	boom := errors.New("boom")
+	if err := WriteCommand(errWriter{boom}, Command{Verb: "NOOP"}); !errors.Is(err, boom) {
+		t.Errorf("WriteCommand: %v, want boom", err)
+	}
+	if err := WriteReply(errWriter{boom}, NewReply(200, "ok")); !errors.Is(err, boom) {
+		t.Errorf("WriteReply: %v, want boom", err)
+	}
+}

@@ -1,0 +1,247 @@
+package ftp
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// Bounds of one reply read by Reader.ReadReply.
+const (
+	maxReplyBytes = 1 << 20 // total bytes of all lines, line ends included
+	maxReplyLines = 10000
+)
+
+// Reader reads command lines or replies from a control connection. It
+// buffers: once a Reader reads from a connection, all reads must go
+// through it until the caller is done with the plain stream (see
+// Buffered). A Reader is not safe for concurrent use.
+type Reader struct {
+	br *bufio.Reader
+	// pending holds the start of a line whose end has not arrived yet,
+	// kept across a read error such as a deadline so that the next
+	// ReadLine continues the same line.
+	pending []byte
+	// discarding is set while the rest of an overlong line is skipped.
+	discarding bool
+}
+
+// NewReader returns a Reader on r whose lines are at most MaxLineLength
+// bytes.
+func NewReader(r io.Reader) *Reader {
+	// Room for a whole line with its CRLF, so that ReadSlice returns every
+	// line of legal length in one piece.
+	return &Reader{br: bufio.NewReaderSize(r, MaxLineLength+2)}
+}
+
+// Buffered returns the number of bytes read from the underlying reader but
+// not yet returned to the caller. After the line "AUTH TLS", anything
+// buffered was sent in plain text before the TLS handshake, and must be
+// refused (the STARTTLS command injection, CVE-2011-0411 and kin).
+func (r *Reader) Buffered() int { return r.br.Buffered() + len(r.pending) }
+
+// ReadLine returns the next line without its line end. Lines end in CRLF;
+// a bare LF is accepted too. Only the line end is removed: a CR before
+// "\r\n" stays in the line.
+//
+// A line longer than MaxLineLength is read up to its end and discarded,
+// and ErrLineTooLong is returned; the next call returns the next line. At
+// the end of the stream, ReadLine returns io.EOF if it falls between two
+// lines and io.ErrUnexpectedEOF if it cuts a line. Other errors of the
+// underlying reader are returned as they are; the part of a line read
+// before such an error (a deadline, say) is kept, and the next call goes
+// on with it.
+func (r *Reader) ReadLine() (string, error) {
+	for {
+		frag, err := r.br.ReadSlice('\n')
+		if err == nil {
+			if r.discarding {
+				r.discarding = false
+				return "", ErrLineTooLong
+			}
+			line := frag
+			if len(r.pending) > 0 {
+				line = append(r.pending, frag...)
+				r.pending = r.pending[:0]
+			}
+			line = trimLineEnd(line)
+			if len(line) > MaxLineLength {
+				return "", ErrLineTooLong
+			}
+			return string(line), nil
+		}
+		// No line end yet: frag is the start (or a further piece) of a line.
+		if !r.discarding {
+			r.pending = append(r.pending, frag...)
+			// MaxLineLength bytes and a CR may still end in a legal line.
+			if len(r.pending) > MaxLineLength+1 {
+				r.discarding = true
+				r.pending = r.pending[:0]
+			}
+		}
+		switch {
+		case errors.Is(err, bufio.ErrBufferFull):
+			continue
+		case err == io.EOF:
+			if !r.discarding && len(r.pending) == 0 {
+				return "", io.EOF
+			}
+			r.discarding = false
+			r.pending = r.pending[:0]
+			return "", io.ErrUnexpectedEOF
+		default:
+			return "", err
+		}
+	}
+}
+
+// trimLineEnd removes a trailing "\n" and then one "\r" before it.
+func trimLineEnd(b []byte) []byte {
+	if n := len(b); n > 0 && b[n-1] == '\n' {
+		b = b[:n-1]
+		if n := len(b); n > 0 && b[n-1] == '\r' {
+			b = b[:n-1]
+		}
+	}
+	return b
+}
+
+// ReadCommand reads one command line (see ReadLine), removes the Telnet
+// sequences a client may send in it (RFC 854), and parses it (see
+// ParseCommand).
+//
+// IAC IAC stands for one 0xFF byte. IAC WILL, WONT, DO or DONT with their
+// option byte, and IAC followed by any other byte (IP, DM, SB, SE, ...)
+// are removed, as is a lone DM (0xF2) left at the start of the line when
+// the urgent IAC of a Synch was taken out of band: "\xff\xf4\xff\xf2ABOR"
+// reads as ABOR.
+func (r *Reader) ReadCommand() (Command, error) {
+	line, err := r.ReadLine()
+	if err != nil {
+		return Command{}, err
+	}
+	return ParseCommand(stripTelnet(line))
+}
+
+// Telnet command bytes (RFC 854).
+const (
+	telnetIAC  = 0xFF
+	telnetDONT = 0xFE
+	telnetWILL = 0xFB
+	telnetDM   = 0xF2
+)
+
+// stripTelnet removes Telnet sequences from a command line. It returns s
+// itself when s holds none.
+func stripTelnet(s string) string {
+	i := 0
+	for i < len(s) && s[i] != telnetIAC && s[i] != telnetDM {
+		i++
+	}
+	if i == len(s) {
+		return s
+	}
+	out := make([]byte, 0, len(s))
+	out = append(out, s[:i]...)
+	for ; i < len(s); i++ {
+		c := s[i]
+		if c != telnetIAC {
+			out = append(out, c)
+			continue
+		}
+		if i+1 >= len(s) {
+			break // a lone IAC at the end of the line
+		}
+		switch next := s[i+1]; {
+		case next == telnetIAC:
+			out = append(out, telnetIAC)
+			i++
+		case next >= telnetWILL && next <= telnetDONT:
+			i += 2 // and the option byte
+		default:
+			i++
+		}
+	}
+	// Drop DMs left at the start: the IAC before each went out of band.
+	j := 0
+	for j < len(out) && out[j] == telnetDM {
+		j++
+	}
+	return string(out[j:])
+}
+
+// ReadReply reads one whole reply (RFC 959 section 4.2): a single line
+// "ddd text" (or "ddd" alone), or a multi-line reply from "ddd-text" up to
+// and including the first line that starts with the same "ddd " or is
+// exactly "ddd". Middle lines may be anything, including lines that start
+// with other codes.
+//
+// A first line that does not start with a code from 100 to 599 followed by
+// a space, a "-" or nothing, a reply of more than 1 MiB or 10000 lines, or
+// a line longer than MaxLineLength gives an error wrapping
+// ErrMalformedReply (for the last, ErrLineTooLong too). io.EOF is returned
+// only before the first line; a stream that ends inside a reply gives
+// io.ErrUnexpectedEOF. After an error within a multi-line reply the lines
+// read so far are lost: treat the connection as broken.
+func (r *Reader) ReadReply() (Reply, error) {
+	first, err := r.ReadLine()
+	if err != nil {
+		return Reply{}, replyError(err)
+	}
+	code, ok := parseCode(first)
+	if !ok || (len(first) > 3 && first[3] != ' ' && first[3] != '-') {
+		return Reply{}, fmt.Errorf("%w: %q", ErrMalformedReply, truncate(first, 80))
+	}
+	if len(first) == 3 {
+		return Reply{Code: code, Lines: []string{""}}, nil
+	}
+	if first[3] == ' ' {
+		return Reply{Code: code, Lines: []string{first[4:]}}, nil
+	}
+	lines := []string{first[4:]}
+	total := len(first) + 2
+	prefix := first[:3]
+	for {
+		line, err := r.ReadLine()
+		if err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return Reply{}, replyError(err)
+		}
+		total += len(line) + 2
+		if total > maxReplyBytes || len(lines) >= maxReplyLines {
+			return Reply{}, fmt.Errorf("%w: reply %s longer than %d bytes or %d lines", ErrMalformedReply, prefix, maxReplyBytes, maxReplyLines)
+		}
+		if line == prefix {
+			return Reply{Code: code, Lines: append(lines, "")}, nil
+		}
+		if len(line) > 3 && line[3] == ' ' && line[:3] == prefix {
+			return Reply{Code: code, Lines: append(lines, line[4:])}, nil
+		}
+		lines = append(lines, line)
+	}
+}
+
+// replyError wraps ErrLineTooLong in ErrMalformedReply and returns other
+// errors as they are.
+func replyError(err error) error {
+	if errors.Is(err, ErrLineTooLong) {
+		return fmt.Errorf("%w: %w", ErrMalformedReply, err)
+	}
+	return err
+}
+
+// parseCode parses the reply code at the start of line: three digits, 100
+// to 599.
+func parseCode(line string) (int, bool) {
+	if len(line) < 3 {
+		return 0, false
+	}
+	a, b, c := line[0], line[1], line[2]
+	if a < '1' || a > '5' || b < '0' || b > '9' || c < '0' || c > '9' {
+		return 0, false
+	}
+	return int(a-'0')*100 + int(b-'0')*10 + int(c-'0'), true
+}

@@ -1,0 +1,195 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jlaffaye/ftp"
+	"github.com/rs/zerolog"
+	"go.uber.org/goleak"
+
+	"github.com/ftpsgate/ftpsgate/internal/demoftpd"
+	"github.com/ftpsgate/ftpsgate/nat"
+	"github.com/ftpsgate/ftpsgate/policy"
+	"github.com/ftpsgate/ftpsgate/proxy"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+const (
+	user     = "demo"
+	password = "s3cret-Pa55word"
+)
+
+// syncBuffer collects log output from several goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// gateway is a running proxy.Server in front of a demo backend.
+type gateway struct {
+	srv     *proxy.Server
+	cfg     proxy.Config
+	root    string // the backend's directory
+	logs    *syncBuffer
+	backend *demoftpd.Server
+}
+
+func (g *gateway) addr(name string) string { return g.srv.Addr(name).String() }
+
+var portMu sync.Mutex
+var nextBase = 52000
+
+// freePorts finds n consecutive free ports on 127.0.0.1.
+func freePorts(t *testing.T, n int) nat.PortRange {
+	t.Helper()
+	portMu.Lock()
+	defer portMu.Unlock()
+	for ; nextBase < 60000; nextBase += n {
+		ok := true
+		for p := nextBase; p < nextBase+n; p++ {
+			ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+			if err != nil {
+				ok = false
+				break
+			}
+			ln.Close()
+		}
+		if ok {
+			r := nat.PortRange{Low: uint16(nextBase), High: uint16(nextBase + n - 1)}
+			nextBase += n
+			return r
+		}
+	}
+	t.Fatal("no free port range")
+	return nat.PortRange{}
+}
+
+type option func(*proxy.Config)
+
+// startGateway starts a demo backend and a gateway with an explicit and an
+// implicit listener on 127.0.0.1.
+func startGateway(t *testing.T, opts ...option) *gateway {
+	t.Helper()
+	root := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	be, err := demoftpd.Start(ctx, demoftpd.Config{Root: root, User: user, Password: password})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := proxy.Config{
+		Listeners: []proxy.Listener{
+			{Name: "explicit", Address: "127.0.0.1:0", TLS: proxy.TLSExplicit, RequireTLS: true},
+			{Name: "implicit", Address: "127.0.0.1:0", TLS: proxy.TLSImplicit},
+		},
+		TLS:      policy.TLSConfig{RequireProtectedData: true},
+		Backend:  proxy.Backend{Address: be.Addr(), TLS: proxy.TLSNone},
+		Passive:  nat.Config{Ports: freePorts(t, 4)},
+		Timeouts: proxy.Timeouts{Connect: 2 * time.Second, DataAccept: 3 * time.Second, Idle: 30 * time.Second},
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	logs := &syncBuffer{}
+	srv, err := proxy.New(cfg, zerolog.New(logs).Level(zerolog.DebugLevel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	g := &gateway{srv: srv, cfg: cfg, root: root, logs: logs, backend: be}
+	t.Cleanup(func() {
+		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer scancel()
+		if err := srv.Shutdown(sctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+		cancel()
+		be.Close()
+		if strings.Contains(logs.String(), password) {
+			t.Errorf("the password appears in the gateway's log")
+		}
+		if t.Failed() {
+			t.Logf("gateway log:\n%s", logs.String())
+		}
+	})
+	return g
+}
+
+func clientTLS() *tls.Config {
+	return &tls.Config{
+		InsecureSkipVerify: true, // the gateway serves a generated certificate
+		ServerName:         "127.0.0.1",
+		ClientSessionCache: tls.NewLRUClientSessionCache(8),
+		MinVersion:         tls.VersionTLS12,
+	}
+}
+
+// dial logs in through the gateway with jlaffaye/ftp.
+func dial(t *testing.T, g *gateway, listener string, opts ...ftp.DialOption) *ftp.ServerConn {
+	t.Helper()
+	all := []ftp.DialOption{ftp.DialWithTimeout(10 * time.Second)}
+	switch listener {
+	case "explicit":
+		all = append(all, ftp.DialWithExplicitTLS(clientTLS()))
+	case "implicit":
+		all = append(all, ftp.DialWithTLS(clientTLS()))
+	}
+	all = append(all, opts...)
+	c, err := ftp.Dial(g.addr(listener), all...)
+	if err != nil {
+		t.Fatalf("dial %s: %v", listener, err)
+	}
+	if err := c.Login(user, password); err != nil {
+		c.Quit()
+		t.Fatalf("login: %v", err)
+	}
+	t.Cleanup(func() { c.Quit() })
+	return c
+}
+
+func randomBytes(t *testing.T, n int) []byte {
+	t.Helper()
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func sum(b []byte) string { h := sha256.Sum256(b); return fmt.Sprintf("%x", h) }
+
+func readFile(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
