@@ -1,0 +1,165 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ftpsgate/ftpsgate/configs"
+	"github.com/ftpsgate/ftpsgate/proxy"
+)
+
+const goodConfig = `
+listeners:
+  - name: explicit
+    address: 127.0.0.1:2121
+    tls: explicit
+    require_tls: true
+  - name: implicit
+    address: 127.0.0.1:2990
+    tls: implicit
+tls:
+  min_version: "1.3"
+backend:
+  address: 127.0.0.1:21
+  tls: none
+passive:
+  public_host: 203.0.113.10
+  ports: 50000-50019
+timeouts:
+  idle: 2m
+log:
+  level: debug
+  format: json
+`
+
+func writeConfig(t *testing.T, text string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "ftpsgate.yaml")
+	if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func runCLI(args ...string) (code int, stdout, stderr string) {
+	var out, errb bytes.Buffer
+	code = run(args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestValidateGood(t *testing.T) {
+	code, out, errOut := runCLI("validate", "--config", writeConfig(t, goodConfig))
+	if code != 0 || strings.TrimSpace(out) != "configuration ok" {
+		t.Fatalf("code %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	cfg, err := loadFile(writeConfig(t, goodConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := cfg.proxy
+	if len(c.Listeners) != 2 || c.Listeners[1].TLS != proxy.TLSImplicit || !c.Listeners[0].RequireTLS {
+		t.Errorf("listeners = %+v", c.Listeners)
+	}
+	if c.Passive.Ports.Low != 50000 || c.Passive.Ports.High != 50019 || c.Passive.PublicHost.String() != "203.0.113.10" {
+		t.Errorf("passive = %+v", c.Passive)
+	}
+	if c.Timeouts.Idle.Minutes() != 2 || c.Timeouts.Connect.Seconds() != 10 {
+		t.Errorf("timeouts = %+v", c.Timeouts)
+	}
+	if !c.TLS.RequireProtectedData || c.TLS.MinVersion != 0x0304 {
+		t.Errorf("tls = %+v", c.TLS)
+	}
+}
+
+func TestValidateNamesTheKey(t *testing.T) {
+	tests := []struct {
+		edit string // replaced into goodConfig
+		from string
+		want string
+	}{
+		{"ports: 50100-50000", "ports: 50000-50019", "passive.ports: low port 50100 is above high port 50000"},
+		{"tls: sideways", "tls: none", "backend.tls:"},
+		{"address: 127.0.0.1\n  tls: none", "address: 127.0.0.1:21\n  tls: none", "backend.address:"},
+		{"public_host: example.com", "public_host: 203.0.113.10", "passive.public_host:"},
+		{"idle: soon", "idle: 2m", "timeouts.idle:"},
+		{"min_version: \"1.0\"", "min_version: \"1.3\"", "tls.min_version:"},
+		{"level: loud", "level: debug", "log.level:"},
+		{"tls: implicit\n    require_tls: true", "tls: implicit", "listeners[1].require_tls:"},
+		{"portz: 1-2", "ports: 50000-50019", "portz"},
+	}
+	for _, tt := range tests {
+		text := strings.Replace(goodConfig, tt.from, tt.edit, 1)
+		code, out, errOut := runCLI("validate", "--config", writeConfig(t, text))
+		if code == 0 || !strings.Contains(errOut, tt.want) {
+			t.Errorf("%q: code %d, stdout %q, stderr %q; want a line with %q", tt.edit, code, out, errOut, tt.want)
+		}
+	}
+	// Several problems: one line each.
+	text := strings.Replace(strings.Replace(goodConfig, "ports: 50000-50019", "ports: 9-1", 1), "idle: 2m", "idle: -1s", 1)
+	_, _, errOut := runCLI("validate", "--config", writeConfig(t, text))
+	if lines := strings.Split(strings.TrimSpace(errOut), "\n"); len(lines) != 2 {
+		t.Errorf("want two lines, got %q", errOut)
+	}
+}
+
+func TestEnvironmentOverrides(t *testing.T) {
+	t.Setenv("FTPSGATE_BACKEND_ADDRESS", "192.0.2.9:2100")
+	t.Setenv("FTPSGATE_PASSIVE_PORTS", "51000-51009")
+	t.Setenv("FTPSGATE_TIMEOUTS_CONNECT", "3s")
+	cfg, err := loadFile(writeConfig(t, goodConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.proxy.Backend.Address != "192.0.2.9:2100" || cfg.proxy.Passive.Ports.Low != 51000 || cfg.proxy.Timeouts.Connect.Seconds() != 3 {
+		t.Fatalf("environment not applied: %+v %+v %+v", cfg.proxy.Backend, cfg.proxy.Passive, cfg.proxy.Timeouts)
+	}
+}
+
+func TestEmbeddedConfigs(t *testing.T) {
+	cfg, err := loadBytes(configs.Demo, map[string]any{"backend.address": "127.0.0.1:2100"})
+	if err != nil {
+		t.Fatalf("demo config: %v", err)
+	}
+	if got := cfg.proxy.Listeners[0].Address; got != "127.0.0.1:2121" {
+		t.Errorf("demo explicit listener %s", got)
+	}
+	// The example files parse; only their certificate paths do not exist here.
+	for _, name := range []string{"minimal.yaml", "dmz.yaml", "sidecar.yaml"} {
+		_, err := loadFile(filepath.Join("..", "..", "configs", name))
+		for _, line := range strings.Split(errString(err), "\n") {
+			if line != "" && !strings.HasPrefix(line, "tls.cert_file:") && !strings.HasPrefix(line, "backend.ca_file:") {
+				t.Errorf("%s: %s", name, line)
+			}
+		}
+	}
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+func TestUsage(t *testing.T) {
+	if code, out, _ := runCLI("--help"); code != 0 || !strings.Contains(out, "ftpsgate validate") {
+		t.Errorf("--help: %d %q", code, out)
+	}
+	for _, sub := range []string{"run", "validate", "demo"} {
+		if code, _, errOut := runCLI(sub, "--help"); code != 0 || !strings.Contains(errOut, "Usage: ftpsgate "+sub) {
+			t.Errorf("%s --help: %d %q", sub, code, errOut)
+		}
+	}
+	if code, out, _ := runCLI("version"); code != 0 || !strings.HasPrefix(out, "ftpsgate ") {
+		t.Errorf("version: %d %q", code, out)
+	}
+	if code, _, _ := runCLI("frobnicate"); code != 2 {
+		t.Errorf("unknown command exit %d", code)
+	}
+	if code, _, errOut := runCLI("run"); code != 2 || !strings.Contains(errOut, "--config") {
+		t.Errorf("run without --config: %d %q", code, errOut)
+	}
+}
