@@ -81,8 +81,10 @@ func SessionConfig(base *tls.Config) *tls.Config {
 	return cfg
 }
 
-// sessionCache is a tls.ClientSessionCache holding the latest session of one
-// control connection, whatever the key.
+// sessionCache is a tls.ClientSessionCache holding the session of one
+// control connection, whatever the key. The first session stored wins:
+// tickets that the server issues later on data connections are not kept, so
+// every data connection resumes the control connection's session.
 type sessionCache struct {
 	mu sync.Mutex
 	cs *tls.ClientSessionState
@@ -97,8 +99,8 @@ func (c *sessionCache) Get(string) (*tls.ClientSessionState, bool) {
 func (c *sessionCache) Put(_ string, cs *tls.ClientSessionState) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if cs == nil {
-		return // crypto/tls asks to forget a session; keep the control one
+	if cs == nil || c.cs != nil {
+		return // a delete request, or a data connection's ticket: keep the control one
 	}
 	c.cs = cs
 }

@@ -138,6 +138,10 @@ func TestSessionConfigHasOwnCache(t *testing.T) {
 	if got, ok := a.ClientSessionCache.Get("other key"); !ok || got != cs {
 		t.Fatal("the cache must return the control session whatever the key")
 	}
+	a.ClientSessionCache.Put("any", &tls.ClientSessionState{})
+	if got, _ := a.ClientSessionCache.Get("any"); got != cs {
+		t.Fatal("a later session (a data connection's ticket) must not replace the control one")
+	}
 	a.ClientSessionCache.Put("any", nil)
 	if _, ok := a.ClientSessionCache.Get("any"); !ok {
 		t.Fatal("a nil Put must not drop the control session")

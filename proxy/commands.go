@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"crypto/tls"
 	"errors"
 	"strings"
 
@@ -300,13 +299,4 @@ func (s *session) handleFEAT(cmd ftp.Command) error {
 	merged := ftp.FeatureReply(feats)
 	s.feat = &merged
 	return s.send(merged)
-}
-
-// tlsState is the client control connection's TLS state, if any.
-func (s *session) tlsState() *tls.ConnectionState {
-	if s.tls == nil {
-		return nil
-	}
-	st := s.tls.ConnectionState()
-	return &st
 }

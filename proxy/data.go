@@ -34,7 +34,7 @@ func (e *replyError) Error() string {
 type dataSetup struct {
 	ctx     context.Context
 	cancel  context.CancelFunc
-	backend net.Conn       // TCP to the backend's passive port
+	backend net.Conn       // TCP to the backend's passive port; nil once handed to drainAndClose
 	lease   *nat.Lease     // passive: the client's port
 	active  netip.AddrPort // active: where to connect the client
 	protect bool           // TLS on the client's data connection (PROT P)
@@ -56,7 +56,9 @@ func (d *dataSetup) close() {
 	if d.lease != nil {
 		d.lease.Release()
 	}
-	_ = d.backend.Close()
+	if d.backend != nil {
+		_ = d.backend.Close()
+	}
 	d.wg.Wait()
 	select {
 	case r := <-d.client:
@@ -237,7 +239,7 @@ func (s *session) acceptData(d *dataSetup) {
 			continue
 		}
 		d.lease.StopListening()
-		d.client <- s.secureClientData(d, conn, deadline)
+		d.client <- s.secureClientData(d, conn, time.Now().Add(s.srv.cfg.Timeouts.dataAccept()))
 		return
 	}
 }

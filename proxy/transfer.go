@@ -42,7 +42,9 @@ func (t *transfer) closeData() {
 	if t.backend != nil {
 		_ = t.backend.Close()
 	}
-	_ = t.d.backend.Close()
+	if t.d.backend != nil {
+		_ = t.d.backend.Close()
+	}
 	t.d.cancel()
 }
 
@@ -73,6 +75,7 @@ func (s *session) handleTransfer(cmd ftp.Command) error {
 		cmd: cmd, upload: isUpload(cmd.Verb), d: d, start: time.Now(),
 		clientCh: d.client, beCh: make(chan result[net.Conn], 1),
 	}
+	defer t.closeData() // runs before d.close: nothing the relay holds stays open
 	d.wg.Add(1)
 	go func() { defer d.wg.Done(); s.secureBackendData(d, t.beCh) }()
 	if d.active.IsValid() {
@@ -161,8 +164,7 @@ func (s *session) runTransfer(t *transfer) error {
 				s.wantCommandDuringTransfer()
 			}
 		case r := <-t.relayCh:
-			t.relayCh = nil
-			t.relayed = &r
+			t.relayOver(r)
 			if t.final == nil {
 				finalWait = time.After(s.srv.cfg.Timeouts.idle())
 			}
@@ -223,16 +225,36 @@ func (s *session) startRelay(t *transfer) {
 	t.d.wg.Add(1)
 	go func() {
 		defer t.d.wg.Done()
-		t.relayCh <- relay(dst, src)
+		r := relay(dst, src)
+		if r.err == nil {
+			// Drain in the background: the final reply need not wait for
+			// the peer to close.
+			s.wg.Add(1)
+			go func() { defer s.wg.Done(); drainAndClose(dst) }()
+		}
+		t.relayCh <- r
 	}()
+}
+
+// relayOver takes the relay's result. After a clean end the relay's
+// destination belongs to drainAndClose: nothing else may close it.
+func (t *transfer) relayOver(r relayResult) {
+	t.relayCh = nil
+	t.relayed = &r
+	if r.err != nil {
+		return
+	}
+	if t.upload {
+		t.backend, t.d.backend = nil, nil
+	} else {
+		t.client = nil
+	}
 }
 
 // waitRelay waits for a relay whose connections were closed.
 func (s *session) waitRelay(t *transfer) {
 	if t.relayCh != nil {
-		r := <-t.relayCh
-		t.relayCh = nil
-		t.relayed = &r
+		t.relayOver(<-t.relayCh)
 	}
 }
 
@@ -256,7 +278,9 @@ func (s *session) abort(t *transfer) error {
 		t.final = &rep
 	}
 	s.account(t)
-	if cut && t.final.Positive() {
+	if cut {
+		// The client asked for it: the transfer ends in 426 (RFC 959
+		// 4.1.3), whatever the backend made of its cut connection.
 		if err := s.reply(ftp.StatusTransferAborted, "Connection closed; transfer aborted."); err != nil {
 			return err
 		}
@@ -318,10 +342,10 @@ const relayBufSize = 256 << 10
 
 var relayBufs = sync.Pool{New: func() any { b := make([]byte, relayBufSize); return &b }}
 
-// relay copies src to dst until EOF, then closes dst (a TLS close_notify
-// first) so that the reader sees the end of the data before the final
-// reply is sent. Plain TCP on both sides goes through io.Copy, which lets
-// Linux splice.
+// relay copies src to dst until EOF, then ends what it sent on dst (TLS
+// close_notify, TCP FIN) so that the reader sees the end of the data before
+// the final reply is sent; dst is then drained and closed by drainAndClose.
+// Plain TCP on both sides goes through io.Copy, which lets Linux splice.
 func relay(dst, src net.Conn) relayResult {
 	var n int64
 	var err error
@@ -335,9 +359,41 @@ func relay(dst, src net.Conn) relayResult {
 		n, err = io.CopyBuffer(struct{ io.Writer }{dst}, struct{ io.Reader }{src}, *bp)
 		relayBufs.Put(bp)
 	}
-	if cerr := dst.Close(); err == nil && cerr != nil && !errors.Is(cerr, net.ErrClosed) {
-		err = cerr
+	if err == nil {
+		err = closeWrite(dst)
+	}
+	if err != nil {
+		_ = dst.Close()
 	}
 	_ = src.Close()
 	return relayResult{n: n, err: err}
+}
+
+// closeWrite ends the data sent on c: a TLS close_notify, then a TCP FIN.
+func closeWrite(c net.Conn) error {
+	switch cc := c.(type) {
+	case *tls.Conn:
+		if err := cc.CloseWrite(); err != nil {
+			return err
+		}
+		if tcp, ok := cc.NetConn().(*net.TCPConn); ok {
+			return tcp.CloseWrite()
+		}
+	case *net.TCPConn:
+		return cc.CloseWrite()
+	}
+	return nil
+}
+
+// lingerTimeout bounds how long drainAndClose waits for the peer to close.
+const lingerTimeout = 5 * time.Second
+
+// drainAndClose reads c until the peer closes too (or lingerTimeout), then
+// closes it. Closing a socket with unread input (a TLS 1.3 session ticket
+// the peer sent, say) makes Linux reset the connection, and the peer may
+// then lose the end of the data still in flight: vsftpd truncates uploads so.
+func drainAndClose(c net.Conn) {
+	_ = c.SetReadDeadline(time.Now().Add(lingerTimeout))
+	_, _ = io.Copy(io.Discard, c)
+	_ = c.Close()
 }

@@ -1,0 +1,375 @@
+package interop
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// envInterop is the switch that turns the interop tests on.
+const envInterop = "FTPSGATE_INTEROP"
+
+// envResults names a file the table of results is written to.
+const envResults = "FTPSGATE_INTEROP_RESULTS"
+
+// bigFileSize is the size of the file every round trip moves both ways.
+const bigFileSize = 64 << 20
+
+// workDir is a directory shared by all tests of one run (TestMain). Its mode
+// lets the unprivileged FTP user reach the directories vsftpd serves.
+var workDir string
+
+func TestMain(m *testing.M) {
+	os.Exit(runMain(m))
+}
+
+func runMain(m *testing.M) int {
+	if !interopEnabled() {
+		return m.Run()
+	}
+	dir, err := os.MkdirTemp("", "ftpsgate-interop-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "interop:", err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	if err := os.Chmod(dir, 0o711); err != nil {
+		fmt.Fprintln(os.Stderr, "interop:", err)
+		return 1
+	}
+	workDir = dir
+	code := m.Run()
+	results.report(os.Stdout, os.Getenv(envResults))
+	return code
+}
+
+func interopEnabled() bool { return os.Getenv(envInterop) == "1" }
+
+// requireInterop skips t unless the interop switch is on. With the switch on
+// the tests need root (to create the FTP user).
+func requireInterop(t *testing.T) {
+	t.Helper()
+	if !interopEnabled() {
+		t.Skipf("interop test with real vsftpd and curl: set %s=1 to run it (then a missing program is a failure)", envInterop)
+	}
+	if os.Geteuid() != 0 {
+		t.Fatalf("%s=1 needs root: the vsftpd backend logs in as a local user the test creates", envInterop)
+	}
+}
+
+// requireProgram returns the path of a program, looked up in PATH and then in
+// the extra directories. A missing program fails the test (the switch is on).
+func requireProgram(t *testing.T, name string, dirs ...string) string {
+	t.Helper()
+	if p, err := exec.LookPath(name); err == nil {
+		return p
+	}
+	for _, d := range dirs {
+		p := filepath.Join(d, name)
+		if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0 {
+			return p
+		}
+	}
+	t.Fatalf("%s not found (PATH and %v); install it (apt-get install %s) — with %s=1 a missing program is a failure",
+		name, dirs, name, envInterop)
+	return ""
+}
+
+// testContext returns a context that ends after d or when t ends.
+func testContext(t *testing.T, d time.Duration) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// newDir makes a fresh directory under workDir with the given mode.
+func newDir(t *testing.T, pattern string, mode os.FileMode) string {
+	t.Helper()
+	dir, err := os.MkdirTemp(workDir, pattern)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, mode); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// Port ranges for passive data connections come from above Linux's default
+// ephemeral range (32768-60999), so they never collide with the client ports
+// of curl or the listeners picked by freePort.
+const (
+	rangeBase  = 61000
+	rangeLimit = 65500
+	rangeBlock = 50
+)
+
+var nextRange atomic.Int32
+
+// portRange reserves n consecutive ports on 127.0.0.1, distinct from every
+// other range of this run and all bindable right now.
+func portRange(t *testing.T, n int) (lo, hi int) {
+	t.Helper()
+	if n > rangeBlock {
+		t.Fatalf("portRange: %d ports asked, at most %d", n, rangeBlock)
+	}
+	for {
+		lo = rangeBase + int(nextRange.Add(1)-1)*rangeBlock
+		hi = lo + n - 1
+		if hi > rangeLimit {
+			t.Fatal("portRange: no free block of ports left")
+		}
+		if rangeBindable(lo, hi) {
+			return lo, hi
+		}
+	}
+}
+
+func rangeBindable(lo, hi int) bool {
+	for p := lo; p <= hi; p++ {
+		ln, err := net.Listen("tcp4", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
+		if err != nil {
+			return false
+		}
+		ln.Close()
+	}
+	return true
+}
+
+// waitForPort waits until addr accepts TCP connections, the process exits, or
+// ctx ends.
+func waitForPort(ctx context.Context, t *testing.T, addr string, p *process) {
+	t.Helper()
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+			return
+		}
+		if p.exited() {
+			t.Fatalf("%s exited before %s accepted connections (%v)\n%s", p.name, addr, p.waitErr(), p.logTail())
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%s: %s did not accept connections: %v\n%s", p.name, addr, err, p.logTail())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// process is a program started by a test, in its own process group, with
+// stdout and stderr in a log file. t.Cleanup kills the whole group.
+type process struct {
+	name    string
+	cmd     *exec.Cmd
+	logPath string
+	done    chan struct{}
+	err     error // the result of Wait, set before done is closed
+}
+
+func startProcess(t *testing.T, name, logPath string, argv ...string) *process {
+	t.Helper()
+	f, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Stdin = nil
+	cmd.Stdout = f
+	cmd.Stderr = f
+	// Own process group, so cleanup kills the program's children too; and
+	// killed with the test binary if that dies first (go test -timeout).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	p := &process{name: name, cmd: cmd, logPath: logPath, done: make(chan struct{})}
+	go func() {
+		p.err = cmd.Wait()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		select {
+		case <-p.done:
+		case <-time.After(10 * time.Second):
+			t.Errorf("%s (pid %d) did not die after SIGKILL", name, cmd.Process.Pid)
+		}
+	})
+	return p
+}
+
+func (p *process) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// waitErr is Wait's result; only meaningful once exited.
+func (p *process) waitErr() error {
+	if !p.exited() {
+		return nil
+	}
+	return p.err
+}
+
+// waitExit waits up to d for the process to exit and returns its exit code.
+func (p *process) waitExit(d time.Duration) (code int, ok bool) {
+	select {
+	case <-p.done:
+		return p.cmd.ProcessState.ExitCode(), true
+	case <-time.After(d):
+		return 0, false
+	}
+}
+
+func (p *process) signal(sig syscall.Signal) error { return p.cmd.Process.Signal(sig) }
+
+func (p *process) log() string {
+	b, err := os.ReadFile(p.logPath)
+	if err != nil {
+		return fmt.Sprintf("(cannot read %s: %v)", p.logPath, err)
+	}
+	return string(b)
+}
+
+// logTail is the end of the process's log, for failure messages.
+func (p *process) logTail() string { return tail(p.name+" log "+p.logPath, p.log(), 6000) }
+
+// tail returns at most n trailing bytes of s under a heading.
+func tail(heading, s string, n int) string {
+	if len(s) > n {
+		s = "...\n" + s[len(s)-n:]
+	}
+	return "----- " + heading + " -----\n" + s + "\n----- end -----"
+}
+
+// bigSource is the 64 MiB random file every round trip uploads, made once,
+// with its SHA-256.
+var bigSource = sync.OnceValues(func() ([2]string, error) {
+	path := filepath.Join(workDir, "source-64MiB.bin")
+	f, err := os.Create(path)
+	if err != nil {
+		return [2]string{}, err
+	}
+	h := sha256.New()
+	_, err = io.CopyN(io.MultiWriter(f, h), rand.Reader, bigFileSize)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return [2]string{path, hex.EncodeToString(h.Sum(nil))}, err
+})
+
+// sourceFile returns the path and the SHA-256 of the shared random file.
+func sourceFile(t *testing.T) (path, sum string) {
+	t.Helper()
+	src, err := bigSource()
+	if err != nil {
+		t.Fatalf("random source file: %v", err)
+	}
+	return src[0], src[1]
+}
+
+func sha256File(t *testing.T, path string) string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatalf("sha256 %s: %v", path, err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		t.Fatalf("sha256 %s: %v", path, err)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// assertSameFile fails t unless got has the SHA-256 want (and says which
+// sizes differ, which usually tells truncation from corruption).
+func assertSameFile(t *testing.T, what, got, want string, wantSize int64) {
+	t.Helper()
+	sum := sha256File(t, got)
+	if sum == want {
+		return
+	}
+	size := int64(-1)
+	if st, err := os.Stat(got); err == nil {
+		size = st.Size()
+	}
+	t.Errorf("%s: SHA-256 of %s is %s, want %s (size %d, want %d)", what, got, sum, want, size, wantSize)
+}
+
+// resultTable collects the outcome of the matrix cases for the run's summary.
+type resultTable struct {
+	mu   sync.Mutex
+	rows []string
+}
+
+var results resultTable
+
+// record registers t's outcome in the summary table when t ends.
+func (r *resultTable) record(t *testing.T) {
+	t.Cleanup(func() {
+		status := "pass"
+		switch {
+		case t.Failed():
+			status = "FAIL"
+		case t.Skipped():
+			status = "skip"
+		}
+		r.mu.Lock()
+		r.rows = append(r.rows, fmt.Sprintf("%-56s %s", t.Name(), status))
+		r.mu.Unlock()
+	})
+}
+
+func (r *resultTable) report(w io.Writer, file string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.rows) == 0 {
+		return
+	}
+	var b strings.Builder
+	b.WriteString("interop results (curl -> [ftpsgate ->] vsftpd):\n")
+	slices.Sort(r.rows)
+	for _, row := range r.rows {
+		b.WriteString("  " + row + "\n")
+	}
+	fmt.Fprint(w, b.String())
+	if file != "" {
+		if err := os.WriteFile(file, []byte(b.String()), 0o644); err != nil {
+			fmt.Fprintln(os.Stderr, "interop: write results:", err)
+		}
+	}
+}
