@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -17,30 +18,36 @@ import (
 
 // Reply codes this package sends (RFC 959 section 4.2 unless noted).
 const (
-	replyOpening         = 150 // file status okay; about to open data connection
-	replyOK              = 200
-	replyStatus          = 211 // system status, or FEAT (RFC 2389)
-	replyFileStatus      = 213 // file status: SIZE, MDTM (RFC 3659), STAT path
-	replyTransferDone    = 226
-	replyPassive         = 227
-	replyExtPassive      = 229 // RFC 2428
-	replyFileActionOK    = 250
-	replyPathCreated     = 257
-	replyPending         = 350
-	replyCantOpenData    = 425
-	replyTransferAborted = 426
-	replyLocalError      = 451
-	replySyntax          = 501
-	replyNotImplemented  = 502
-	replyBadSequence     = 503
-	replyParamNotImpl    = 504
-	replyBadProtocol     = 522 // RFC 2428
-	replyUnavailable     = 550
-	replyInvalidRest     = 554 // RFC 3659 section 5.5
+	replyOpening          = 150 // file status okay; about to open data connection
+	replyOK               = 200
+	replyStatus           = 211 // system status, or FEAT (RFC 2389)
+	replyFileStatus       = 213 // file status: SIZE, MDTM (RFC 3659), STAT path
+	replyTransferDone     = 226
+	replyPassive          = 227
+	replyExtPassive       = 229 // RFC 2428
+	replyAuthOK           = 234 // AUTH accepted (RFC 2228 section 4)
+	replyFileActionOK     = 250
+	replyPathCreated      = 257
+	replyPending          = 350
+	replyCantOpenData     = 425
+	replyTransferAborted  = 426
+	replyLocalError       = 451
+	replySyntax           = 501
+	replyNotImplemented   = 502
+	replyBadSequence      = 503
+	replyParamNotImpl     = 504
+	replyNeedProtection   = 521 // data needs PROT P (RFC 4217 section 9)
+	replyBadProtocol      = 522 // RFC 2428
+	replyDataTLSFailed    = 522 // vsftpd's FTP_DATATLSBAD
+	replyNotLoggedIn      = 530
+	replyProtNotSupported = 536 // RFC 2228 section 4
+	replyUnavailable      = 550
+	replyInvalidRest      = 554 // RFC 3659 section 5.5
 )
 
-// features is our FEAT list (RFC 2389): only what this server really does.
-var features = []string{
+// baseFeatures is our FEAT list (RFC 2389) without TLS: only what this server
+// really does.
+var baseFeatures = []string{
 	"EPSV",
 	"MDTM",
 	"MLST type*;size*;modify*;",
@@ -48,6 +55,20 @@ var features = []string{
 	"REST STREAM",
 	"SIZE",
 	"UTF8",
+}
+
+// features returns the FEAT list, sorted, with the RFC 4217 commands when
+// TLS is on (AUTH TLS only in explicit mode, as vsftpd).
+func (t tlsSettings) features() []string {
+	f := slices.Clone(baseFeatures)
+	switch t.mode {
+	case tlsExplicit:
+		f = append(f, "AUTH TLS", "PBSZ", "PROT")
+	case tlsImplicit:
+		f = append(f, "PBSZ", "PROT")
+	}
+	slices.Sort(f)
+	return f
 }
 
 // command is one of our own FTP commands. goftp checks RequireAuth before
@@ -99,11 +120,13 @@ func (c *ctrlConn) clearState() {
 
 // commands returns goftp's command table with ours on top. goftp's stay for
 // USER, PASS, CWD/XCWD, CDUP/XCUP, PWD/XPWD, DELE, QUIT, NOOP, SYST, MODE,
-// STRU, ALLO, OPTS, CLNT and the TLS and security-extension commands (which
-// answer 550 here: there is no TLS).
+// STRU, ALLO, OPTS, CLNT and the security-extension commands (which answer
+// 550); with TLS, AUTH, PBSZ and PROT are ours (tls.go), and USER and PASS
+// are wrapped when RequireTLS.
 func (s *Server) commands() map[string]ftpserver.Command {
 	cmds := make(map[string]ftpserver.Command)
-	for name, cmd := range ftpserver.DefaultCommands() {
+	goftp := ftpserver.DefaultCommands()
+	for name, cmd := range goftp {
 		cmds[name] = goftpCommand{cmd}
 	}
 	active := command{run: cmdActive}
@@ -140,6 +163,9 @@ func (s *Server) commands() map[string]ftpserver.Command {
 	for name, cmd := range own {
 		cmds[name] = cmd
 	}
+	for name, cmd := range s.tlsCommands(goftp) {
+		cmds[name] = cmd
+	}
 	return cmds
 }
 
@@ -156,7 +182,7 @@ func (c *ctrlConn) replyLines(code int, first string, lines []string, last strin
 	}
 	fmt.Fprintf(&b, "%d %s\r\n", code, last)
 	c.log.Debug().Int(fieldCode, code).Str(fieldReply, first).Msg("reply")
-	_, _ = io.WriteString(c.Conn, b.String())
+	_, _ = io.WriteString(c, b.String())
 }
 
 func cmdAbor(c *ctrlConn, sess *ftpserver.Session, _ string) {
@@ -166,7 +192,7 @@ func cmdAbor(c *ctrlConn, sess *ftpserver.Session, _ string) {
 }
 
 func cmdFeat(c *ctrlConn, _ *ftpserver.Session, _ string) {
-	c.replyLines(replyStatus, "Features:", features, "End")
+	c.replyLines(replyStatus, "Features:", c.s.tls.features(), "End")
 }
 
 func cmdActive(c *ctrlConn, sess *ftpserver.Session, _ string) {
@@ -258,7 +284,7 @@ func (c *ctrlConn) modeName() string {
 }
 
 func cmdRetr(c *ctrlConn, sess *ftpserver.Session, param string) {
-	if !c.needPassive(sess) {
+	if !c.dataTransferChecks(sess) {
 		return
 	}
 	vpath := sess.BuildPath(param)
@@ -288,7 +314,7 @@ func cmdRetr(c *ctrlConn, sess *ftpserver.Session, param string) {
 }
 
 func cmdStor(c *ctrlConn, sess *ftpserver.Session, param string) {
-	if !c.needPassive(sess) {
+	if !c.dataTransferChecks(sess) {
 		return
 	}
 	vpath := sess.BuildPath(param)
@@ -322,7 +348,7 @@ func cmdStor(c *ctrlConn, sess *ftpserver.Session, param string) {
 }
 
 func cmdAppe(c *ctrlConn, sess *ftpserver.Session, param string) {
-	if !c.needPassive(sess) {
+	if !c.dataTransferChecks(sess) {
 		return
 	}
 	vpath := sess.BuildPath(param)
@@ -338,7 +364,7 @@ func cmdAppe(c *ctrlConn, sess *ftpserver.Session, param string) {
 // cmdStou stores under a new unique name (RFC 1123 section 4.1.2.9): the
 // argument or "stou" in the working directory, then name.1, name.2, ...
 func cmdStou(c *ctrlConn, sess *ftpserver.Session, param string) {
-	if !c.needPassive(sess) {
+	if !c.dataTransferChecks(sess) {
 		return
 	}
 	base := sess.BuildPath(param)
@@ -379,16 +405,18 @@ func (c *ctrlConn) upload(sess *ftpserver.Session, verb, vpath string, f *os.Fil
 	})
 }
 
-// needPassive answers 425 unless PASV or EPSV came first, which is checked
-// before anything else (as vsftpd does).
-func (c *ctrlConn) needPassive(sess *ftpserver.Session) bool {
+// dataTransferChecks answers 425 unless PASV or EPSV came first, which is
+// checked before anything else, then 521 when RequireTLS and no PROT P (as
+// vsftpd's data_transfer_checks_ok).
+func (c *ctrlConn) dataTransferChecks(sess *ftpserver.Session) bool {
 	c.mu.Lock()
 	ok := c.pasv != nil
 	c.mu.Unlock()
 	if !ok {
 		sess.WriteMessage(replyCantOpenData, "Use PASV or EPSV first")
+		return false
 	}
-	return ok
+	return c.needProtection(sess)
 }
 
 // failBeforeTransfer answers a transfer command that failed before it touched
@@ -398,9 +426,12 @@ func (c *ctrlConn) failBeforeTransfer(sess *ftpserver.Session, code int, msg str
 	sess.WriteMessage(code, msg)
 }
 
-// transfer accepts the data connection, answers 150, runs copy, closes the
+// transfer accepts the data connection, answers 150, runs the data TLS
+// handshake with PROT P (after the 150, as vsftpd: clients such as
+// jlaffaye/ftp start it only when they read or write), runs copy, closes the
 // data connection and only then gives the final reply: 226, or 426 when the
-// data connection failed or ABOR cut it, or 451 for a local file error.
+// data connection failed or ABOR cut it, or 451 for a local file error, or
+// 522 when the TLS handshake failed or did not resume the session.
 func (c *ctrlConn) transfer(sess *ftpserver.Session, verb, vpath, opening string, copy func(net.Conn) (int64, error)) {
 	t, conn, err := c.openData()
 	switch {
@@ -416,7 +447,22 @@ func (c *ctrlConn) transfer(sess *ftpserver.Session, verb, vpath, opening string
 		return
 	}
 	sess.WriteMessage(replyOpening, opening)
-	n, err := copy(conn)
+	data, err := c.protectData(conn)
+	if err != nil {
+		aborted := c.closeData(t)
+		c.log.Debug().Err(err).Str(fieldCommand, verb).Bool(fieldAborted, aborted).Msg("data connection refused")
+		switch {
+		case aborted:
+			sess.WriteMessage(replyTransferAborted, "Connection closed; transfer aborted")
+		case errors.Is(err, errNoReuse):
+			sess.WriteMessage(replyDataTLSFailed, msgReuseRequired)
+		default:
+			sess.WriteMessage(replyDataTLSFailed, msgDataTLSFailed)
+		}
+		return
+	}
+	t.data = data
+	n, err := copy(data)
 	aborted := c.closeData(t)
 	c.log.Debug().Str(fieldCommand, verb).Str(fieldPath, vpath).Int64(fieldBytes, n).
 		Dur(fieldDuration, time.Since(t.start)).Bool(fieldAborted, aborted).Err(err).Msg("transfer")
@@ -424,7 +470,7 @@ func (c *ctrlConn) transfer(sess *ftpserver.Session, verb, vpath, opening string
 	switch {
 	case aborted:
 		sess.WriteMessage(replyTransferAborted, "Connection closed; transfer aborted")
-	case errors.As(err, &netErr):
+	case errors.As(err, &netErr), errors.Is(err, errDataConn):
 		sess.WriteMessage(replyTransferAborted, "Connection closed; transfer aborted: data connection failed")
 	case err != nil:
 		sess.WriteMessage(replyLocalError, "Transfer aborted: local error in processing")
@@ -446,7 +492,7 @@ func cmdMlsd(c *ctrlConn, sess *ftpserver.Session, param string) {
 }
 
 func (c *ctrlConn) sendListing(sess *ftpserver.Session, verb, param string, format listFormat) {
-	if !c.needPassive(sess) {
+	if !c.dataTransferChecks(sess) {
 		return
 	}
 	vpath := sess.BuildPath(stripListFlags(param))

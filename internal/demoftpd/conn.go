@@ -3,6 +3,7 @@ package demoftpd
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -35,11 +36,21 @@ var (
 //
 // It also carries the per-session state our commands need, because goftp keeps
 // its own (data socket, REST offset, RNFR path) in unexported fields.
+//
+// With TLS, the embedded Conn stays the TCP connection (for addresses and to
+// cut everything at once) while reads and writes go through wire, which
+// becomes the *tls.Conn once the control connection is secured.
 type ctrlConn struct {
 	net.Conn // the accepted TCP connection
 	s        *Server
 	log      zerolog.Logger
 	remote   *sessionAddr
+	// tlsConf is this control connection's own clone of Config.TLS (its own
+	// session ticket key); nil without TLS.
+	tlsConf *tls.Config
+	// authDone carries cmdAuth's decision to readLoop, which stops reading
+	// after an AUTH line until it knows whether a handshake follows.
+	authDone chan bool
 
 	lines     chan []byte
 	done      chan struct{}
@@ -49,6 +60,7 @@ type ctrlConn struct {
 
 	mu     sync.Mutex
 	closed bool
+	wire   net.Conn         // the TCP connection, or the TLS one on top of it
 	pasv   *net.TCPListener // waiting for the next transfer's data connection
 	xfer   *transfer        // the running transfer
 
@@ -56,6 +68,7 @@ type ctrlConn struct {
 	rest       int64
 	renameFrom string
 	ascii      bool
+	protect    bool // PROT P: data connections use TLS
 }
 
 // sessionAddr is what ctrlConn.RemoteAddr returns: the real address, plus a
@@ -67,11 +80,18 @@ type sessionAddr struct {
 
 func newCtrlConn(s *Server, raw net.Conn) *ctrlConn {
 	c := &ctrlConn{
-		Conn:  raw,
-		s:     s,
-		log:   s.log.With().Str(fieldRemote, raw.RemoteAddr().String()).Logger(),
-		lines: make(chan []byte, 16),
-		done:  make(chan struct{}),
+		Conn:     raw,
+		s:        s,
+		log:      s.log.With().Str(fieldRemote, raw.RemoteAddr().String()).Logger(),
+		tlsConf:  s.tls.connConfig(),
+		authDone: make(chan bool, 1),
+		lines:    make(chan []byte, 16),
+		done:     make(chan struct{}),
+		wire:     raw,
+	}
+	if s.tls.mode == tlsImplicit {
+		// goftp's 220 waits in tls.Conn.Write for readLoop's handshake.
+		c.wire = tls.Server(raw, c.tlsConf)
 	}
 	c.remote = &sessionAddr{Addr: raw.RemoteAddr(), c: c}
 	return c
@@ -86,6 +106,17 @@ func connOf(sess *ftpserver.Session) *ctrlConn {
 }
 
 func (c *ctrlConn) RemoteAddr() net.Addr { return c.remote }
+
+// Write sends replies, through TLS once the control connection is secured.
+func (c *ctrlConn) Write(p []byte) (int, error) {
+	return c.currentWire().Write(p)
+}
+
+func (c *ctrlConn) currentWire() net.Conn {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.wire
+}
 
 // Read hands goftp the lines read ahead by readLoop.
 func (c *ctrlConn) Read(p []byte) (int, error) {
@@ -107,7 +138,9 @@ func (c *ctrlConn) Read(p []byte) (int, error) {
 func (c *ctrlConn) Close() error {
 	var err error
 	c.closeOnce.Do(func() {
-		err = c.Conn.Close()
+		// A secured connection sends close_notify first (tls.Conn.Close skips
+		// it when a Write is in flight).
+		err = c.currentWire().Close()
 		close(c.done)
 		c.mu.Lock()
 		c.closed = true
@@ -127,10 +160,21 @@ func (c *ctrlConn) Close() error {
 // readLoop reads command lines ahead of goftp. An ABOR aborts the running
 // transfer at once and is still passed on, so that goftp runs our ABOR command
 // (226) after the transfer command has sent its 426.
+//
+// With TLS, readLoop also runs the control connection's handshake: at once in
+// implicit mode, and after cmdAuth's 234 in explicit mode.
 func (c *ctrlConn) readLoop() {
 	defer c.s.readers.Done()
 	defer close(c.lines)
-	br := bufio.NewReaderSize(c.Conn, maxLine)
+	var r io.Reader = c.Conn
+	if tc, ok := c.currentWire().(*tls.Conn); ok {
+		if err := c.handshake(tc); err != nil {
+			c.readErr = err
+			return
+		}
+		r = tc
+	}
+	br := bufio.NewReaderSize(r, maxLine)
 	for {
 		line, err := readLine(br)
 		if len(line) > 0 {
@@ -138,11 +182,23 @@ func (c *ctrlConn) readLoop() {
 			if isAbor(line) && c.abortTransfer() {
 				c.log.Debug().Msg("ABOR: transfer aborted")
 			}
+			auth := err == nil && c.awaitsAuth(line)
 			select {
 			case c.lines <- line:
 			case <-c.done:
 				c.readErr = io.EOF
 				return
+			}
+			if auth {
+				tc, herr := c.startTLS(br)
+				if herr != nil {
+					c.readErr = herr
+					return
+				}
+				if tc != nil {
+					br = bufio.NewReaderSize(tc, maxLine)
+				}
+				continue
 			}
 		}
 		if err != nil {
@@ -225,9 +281,12 @@ func (c *ctrlConn) dropPassive() {
 // being cut by ABOR or Close.
 type transfer struct {
 	ln      *net.TCPListener
-	conn    net.Conn // set once accepted; guarded by ctrlConn.mu
+	conn    net.Conn // the TCP connection, set once accepted; guarded by ctrlConn.mu
 	aborted bool     // guarded by ctrlConn.mu
 	start   time.Time
+	// data is what the transfer reads and writes: conn, or TLS on top of it
+	// with PROT P. Used from goftp's session goroutine only.
+	data net.Conn
 }
 
 // cut closes the listener and the data connection; the caller holds c.mu.
@@ -284,6 +343,7 @@ func (c *ctrlConn) openData() (*transfer, net.Conn, error) {
 		return nil, nil, err
 	}
 	t.conn = conn
+	t.data = conn
 	return t, conn, nil
 }
 
@@ -307,13 +367,15 @@ func (c *ctrlConn) acceptData(ln *net.TCPListener) (net.Conn, error) {
 }
 
 // closeData ends a transfer: it closes the data connection (before the final
-// reply is written) and reports whether ABOR or Close cut it.
+// reply is written; a TLS one with close_notify) and reports whether ABOR or
+// Close cut it.
 func (c *ctrlConn) closeData(t *transfer) (aborted bool) {
 	c.mu.Lock()
 	c.xfer = nil
 	aborted = t.aborted || c.closed
 	c.mu.Unlock()
-	t.conn.Close()
+	t.data.Close()
+	t.conn.Close() // in case the TLS layer did not get to close it
 	return aborted
 }
 

@@ -1,11 +1,41 @@
-// Package demoftpd runs a small, real, plain-text FTP server in-process.
+// Package demoftpd runs a small, real FTP server in-process, plain or FTPS.
 //
 // It exists so that `ftpsgate demo` and the end-to-end tests have a legacy
 // backend to put behind the gateway without installing vsftpd or proftpd: one
-// user, one directory, passive mode on the loopback interface, no TLS. It is a
-// demo and test fixture and must never be exposed as a production FTP server:
-// it has no TLS, no rate or login limits, a single clear-text credential, no
-// idle timeouts, and it follows symbolic links that already exist under Root.
+// user, one directory, passive mode on the loopback interface, plain FTP by
+// default. It is a demo and test fixture and must never be exposed as a
+// production FTP server: it has no rate or login limits, a single credential,
+// no idle timeouts, and it follows symbolic links that already exist under
+// Root.
+//
+// # FTPS
+//
+// With Config.TLS the server speaks FTPS like vsftpd with ssl_enable, so that
+// the gateway's backend TLS modes can be tested in-process. TLSMode selects
+// explicit (AUTH TLS/SSL/TLS-C/TLS-P answered 234, then the handshake; RFC
+// 4217) or implicit (TLS from the first byte) mode. PBSZ answers "200
+// PBSZ=0"; PROT P and PROT C answer 200 and decide whether the following data
+// connections use TLS (PROT S and E answer 536). A protected data connection
+// is accepted, answered 150, and only then handshaken, as vsftpd does (clients
+// such as jlaffaye/ftp start the handshake on their first read or write); it
+// is closed with close_notify. A failed data handshake answers 522.
+//
+// RequireTLS refuses USER and PASS with 530 before AUTH TLS and a transfer
+// without PROT P with 521 (vsftpd's force_local_logins_ssl and
+// force_local_data_ssl). RequireSessionReuse refuses, with "522 SSL connection
+// failed; session reuse required ...", a data connection whose handshake did
+// not resume a TLS session of its own control connection (vsftpd's
+// require_ssl_reuse). Sessions are bound to their control connection by
+// giving each control connection a clone of Config.TLS with its own session
+// ticket key: a ticket from another control connection cannot be opened, so
+// that handshake is a full one (ConnectionState.DidResume is false). A client
+// must therefore cache sessions (tls.Config.ClientSessionCache) and set
+// ServerName, since Go's client caches by server name, or by address, which
+// differs for every data connection.
+//
+// In explicit mode the read-ahead goroutine (below) stops after an AUTH line
+// until the AUTH command has answered, and then runs the handshake itself,
+// so that no byte of the ClientHello is read as a command.
 //
 // The server is built on goftp.io/server/v2 (v2.0.3), which supplies the
 // control-connection loop, USER/PASS, CWD/CDUP/PWD, DELE and the obsolete
@@ -42,6 +72,9 @@
 //     Close here closes our own listener and every control connection, and
 //     waits for goftp's session goroutines (they are counted through the
 //     "Connection Terminated" log line goftp writes as their last act).
+//
+// goftp's own TLS support is not used: it reads the control connection itself
+// and its PBSZ and PROT only know its own handshake.
 //
 // Remaining goftp limitations that this package does not fix: every session
 // logs under the same goftp session id; a second USER after a successful login

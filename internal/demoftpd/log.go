@@ -23,6 +23,9 @@ const (
 	fieldDuration    = "duration"
 	fieldAborted     = "aborted"
 	fieldDataAddress = "data_addr"
+	fieldTLSMode     = "tls_mode"
+	fieldTLSVersion  = "tls_version"
+	fieldResumed     = "tls_resumed"
 )
 
 // goftpSessionEnd is the message goftp v2.0.3 logs as the very last thing a

@@ -2,6 +2,7 @@ package demoftpd
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -48,6 +49,26 @@ type Config struct {
 	// Logger receives goftp's log and this package's, at debug level. The zero
 	// Logger discards everything.
 	Logger zerolog.Logger
+
+	// TLS turns the server into an FTPS server (see the package documentation)
+	// with this configuration, which must carry a certificate. If nil (the
+	// default), the server speaks plain FTP and the other TLS fields must be
+	// zero. Each control connection gets its own clone of TLS with its own
+	// session ticket key, so that TLS sessions resume only on the data
+	// connections of the control connection that created them; a config that
+	// sets WrapSession/UnwrapSession or disables tickets defeats that.
+	TLS *tls.Config
+	// TLSMode is TLSExplicit (AUTH TLS on the control connection, RFC 4217)
+	// or TLSImplicit (TLS from the first byte). Empty means TLSExplicit.
+	TLSMode string
+	// RequireTLS refuses USER and PASS with 530 before AUTH TLS, and
+	// transfers with 521 unless PROT P is in force, like vsftpd's
+	// force_local_logins_ssl and force_local_data_ssl.
+	RequireTLS bool
+	// RequireSessionReuse refuses a protected data connection (522 after the
+	// 150) unless its TLS handshake resumed the TLS session of its own control
+	// connection, like vsftpd's require_ssl_reuse.
+	RequireSessionReuse bool
 }
 
 func (c Config) user() string {
@@ -90,6 +111,9 @@ func (c Config) Validate() error {
 	if _, _, err := net.SplitHostPort(c.address()); err != nil {
 		return fmt.Errorf("demoftpd: Address: %w", err)
 	}
+	if err := c.validateTLS(); err != nil {
+		return fmt.Errorf("demoftpd: %w", err)
+	}
 	return nil
 }
 
@@ -101,6 +125,7 @@ type Server struct {
 	log   zerolog.Logger
 	ln    net.Listener
 	ftp   *ftpserver.Server
+	tls   tlsSettings
 
 	stopAfterFunc func() bool
 	serveDone     chan struct{}
@@ -132,6 +157,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	s := &Server{
 		root:      root,
 		ports:     ports,
+		tls:       cfg.tlsSettings(),
 		log:       cfg.Logger.With().Str(fieldComponent, "demoftpd").Logger(),
 		serveDone: make(chan struct{}),
 		conns:     make(map[*ctrlConn]struct{}),
@@ -172,7 +198,8 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		s.log.Debug().Err(err).Msg("accept loop ended")
 	}()
 	s.stopAfterFunc = context.AfterFunc(ctx, func() { s.Close() })
-	s.log.Debug().Str(fieldAddr, ln.Addr().String()).Str(fieldRoot, root).Msg("demo FTP server listening")
+	s.log.Debug().Str(fieldAddr, ln.Addr().String()).Str(fieldRoot, root).
+		Stringer(fieldTLSMode, s.tls.mode).Msg("demo FTP server listening")
 	return s, nil
 }
 
