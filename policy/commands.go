@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 )
 
 // preLogin lists the commands a session may send before it is logged in.
@@ -80,4 +81,39 @@ func (p DataPolicy) CheckActiveTarget(client netip.Addr, target netip.AddrPort) 
 		return fmt.Errorf("%w: port %d is below 1024", ErrBounce, target.Port())
 	}
 	return nil
+}
+
+// LoginPolicy decides who may log in and which SITE commands pass.
+type LoginPolicy struct {
+	// AllowAnonymous lets "anonymous" and "ftp" log in; off, they get 530
+	// and never reach the backend.
+	AllowAnonymous bool
+	// AllowedSiteCommands are the SITE subcommands relayed (upper case);
+	// every other SITE command is refused.
+	AllowedSiteCommands []string
+}
+
+// ErrAnonymous refuses an anonymous login.
+var ErrAnonymous = errors.New("policy: anonymous login refused")
+
+// ErrSiteCommand refuses a SITE command.
+var ErrSiteCommand = errors.New("policy: SITE command not allowed")
+
+// CheckUser decides a USER argument.
+func (p LoginPolicy) CheckUser(user string) error {
+	if !p.AllowAnonymous && (strings.EqualFold(user, "anonymous") || strings.EqualFold(user, "ftp")) {
+		return ErrAnonymous
+	}
+	return nil
+}
+
+// CheckSite decides a SITE command from its argument ("CHMOD 644 f").
+func (p LoginPolicy) CheckSite(arg string) error {
+	sub, _, _ := strings.Cut(strings.TrimSpace(arg), " ")
+	for _, allowed := range p.AllowedSiteCommands {
+		if strings.EqualFold(sub, allowed) {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: SITE %s", ErrSiteCommand, strings.ToUpper(sub))
 }

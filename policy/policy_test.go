@@ -30,7 +30,10 @@ func TestServerConfigIsStrict(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := TLSConfig{}.ServerConfig(NewCertStore(cert))
+	cfg, err := TLSConfig{}.ServerConfig(NewCertStore(cert))
+	if err != nil {
+		t.Fatal(err)
+	}
 	if cfg.MinVersion != tls.VersionTLS12 {
 		t.Fatalf("MinVersion = %#x", cfg.MinVersion)
 	}
@@ -57,7 +60,7 @@ func TestServerConfigIsStrict(t *testing.T) {
 	if err := got.Leaf.VerifyHostname("192.0.2.1"); err != nil {
 		t.Error(err)
 	}
-	if TLS13 := (TLSConfig{MinVersion: tls.VersionTLS13}).ServerConfig(NewCertStore(cert)); TLS13.MinVersion != tls.VersionTLS13 {
+	if TLS13, _ := (TLSConfig{MinVersion: tls.VersionTLS13}).ServerConfig(NewCertStore(cert)); TLS13.MinVersion != tls.VersionTLS13 {
 		t.Error("min_version 1.3 not applied")
 	}
 }

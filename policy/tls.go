@@ -2,10 +2,45 @@ package policy
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
-	"sync/atomic"
+	"strings"
+	"time"
 )
+
+// ClientAuth says whether clients must show a certificate.
+type ClientAuth int
+
+// The client certificate modes.
+const (
+	ClientAuthNone    ClientAuth = iota // no certificate asked for
+	ClientAuthRequest                   // asked for, verified when given
+	ClientAuthRequire                   // required and verified: no certificate, no session
+)
+
+// ParseClientAuth parses "none", "request" or "require".
+func ParseClientAuth(s string) (ClientAuth, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "none", "":
+		return ClientAuthNone, nil
+	case "request":
+		return ClientAuthRequest, nil
+	case "require":
+		return ClientAuthRequire, nil
+	}
+	return 0, fmt.Errorf("%q is not a client_auth mode (want none, request or require)", s)
+}
+
+func (a ClientAuth) String() string {
+	switch a {
+	case ClientAuthRequest:
+		return "request"
+	case ClientAuthRequire:
+		return "require"
+	}
+	return "none"
+}
 
 // TLSConfig is the client-facing TLS policy.
 type TLSConfig struct {
@@ -14,9 +49,43 @@ type TLSConfig struct {
 	CertFile, KeyFile string
 	// MinVersion is tls.VersionTLS12 (the default when zero) or tls.VersionTLS13.
 	MinVersion uint16
+	// CipherSuites are the TLS 1.2 suites offered; nil: DefaultCipherSuites.
+	CipherSuites []uint16
+	// Curves are the key exchanges offered; nil: DefaultCurves.
+	Curves []tls.CurveID
 	// RequireProtectedData demands PROT P before any transfer; PROT C is
 	// then refused with 534.
 	RequireProtectedData bool
+	// DataSessionReuse requires that a data connection's TLS handshake
+	// resumes the TLS session of its own control connection.
+	DataSessionReuse bool
+	// TicketRotation is how often session ticket keys change; zero: 1h.
+	TicketRotation time.Duration
+	// ClientAuth, ClientCAFile and ClientCertUser govern client certificates.
+	ClientAuth     ClientAuth
+	ClientCAFile   string
+	ClientCertUser CertUser
+}
+
+// Override is what a listener may change of the TLS policy.
+type Override struct {
+	MinVersion   uint16
+	CipherSuites []uint16
+	Curves       []tls.CurveID
+}
+
+// With returns c with the fields set in o replacing its own.
+func (c TLSConfig) With(o Override) TLSConfig {
+	if o.MinVersion != 0 {
+		c.MinVersion = o.MinVersion
+	}
+	if o.CipherSuites != nil {
+		c.CipherSuites = o.CipherSuites
+	}
+	if o.Curves != nil {
+		c.Curves = o.Curves
+	}
+	return c
 }
 
 // ParseTLSVersion maps "1.2" and "1.3" to their crypto/tls constants.
@@ -37,15 +106,43 @@ func (c TLSConfig) minVersion() uint16 {
 	return c.MinVersion
 }
 
+func (c TLSConfig) suites() []uint16 {
+	if c.CipherSuites == nil {
+		return DefaultCipherSuites
+	}
+	return c.CipherSuites
+}
+
+func (c TLSConfig) curves() []tls.CurveID {
+	if c.Curves == nil {
+		return DefaultCurves
+	}
+	return c.Curves
+}
+
+// TicketRotationInterval is how often the session ticket keys change.
+func (c TLSConfig) TicketRotationInterval() time.Duration {
+	if c.TicketRotation <= 0 {
+		return time.Hour
+	}
+	return c.TicketRotation
+}
+
 // SelfSigned reports whether the configuration asks for a generated certificate.
 func (c TLSConfig) SelfSigned() bool { return c.CertFile == "" && c.KeyFile == "" }
 
-// Validate checks the policy and that the certificate files load. Error
-// messages name the key relative to the tls section.
+// Validate checks the policy and that the files load. Error messages name
+// the key relative to the tls section, one per line.
 func (c TLSConfig) Validate() error {
 	var errs []error
 	if v := c.minVersion(); v != tls.VersionTLS12 && v != tls.VersionTLS13 {
 		errs = append(errs, fmt.Errorf("min_version: %#x is not allowed (TLS 1.2 or 1.3 only)", v))
+	}
+	if c.CipherSuites != nil && len(c.CipherSuites) == 0 && c.minVersion() < tls.VersionTLS13 {
+		errs = append(errs, errors.New("cipher_suites: empty: TLS 1.2 clients could not connect (set min_version \"1.3\" instead)"))
+	}
+	if c.Curves != nil && len(c.Curves) == 0 {
+		errs = append(errs, errors.New("curves: must not be empty"))
 	}
 	switch {
 	case c.SelfSigned():
@@ -54,45 +151,25 @@ func (c TLSConfig) Validate() error {
 	case c.KeyFile == "":
 		errs = append(errs, errors.New("key_file: must be set when cert_file is set"))
 	default:
-		if _, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile); err != nil {
+		if _, err := loadKeyPair(c.CertFile, c.KeyFile); err != nil {
 			errs = append(errs, fmt.Errorf("cert_file: %w", err))
 		}
 	}
+	if c.ClientAuth != ClientAuthNone {
+		if c.ClientCAFile == "" {
+			errs = append(errs, fmt.Errorf("client_ca_file: required with client_auth %s", c.ClientAuth))
+		} else if _, err := loadPool(c.ClientCAFile); err != nil {
+			errs = append(errs, fmt.Errorf("client_ca_file: %w", err))
+		}
+	}
+	if c.ClientCertUser != CertUserNone && c.ClientAuth == ClientAuthNone {
+		errs = append(errs, errors.New("client_cert_user: needs client_auth request or require"))
+	}
+	if c.TicketRotation < 0 {
+		errs = append(errs, errors.New("ticket_rotation: must not be negative"))
+	}
 	return errors.Join(errs...)
 }
-
-// secureSuites are the TLS 1.2 suites the gateway offers: ECDHE key exchange
-// and AEAD ciphers only. TLS 1.3 suites are not configurable in crypto/tls
-// and are all AEAD.
-var secureSuites = []uint16{
-	tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
-	tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
-	tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
-	tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
-	tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
-	tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
-}
-
-var secureCurves = []tls.CurveID{tls.X25519MLKEM768, tls.X25519, tls.CurveP256, tls.CurveP384}
-
-// CertStore holds the served certificate. Swapping it is atomic, so a
-// reload never disturbs handshakes in flight.
-type CertStore struct {
-	cur atomic.Pointer[tls.Certificate]
-}
-
-// NewCertStore returns a store serving cert.
-func NewCertStore(cert *tls.Certificate) *CertStore {
-	s := &CertStore{}
-	s.cur.Store(cert)
-	return s
-}
-
-// Set replaces the served certificate.
-func (s *CertStore) Set(cert *tls.Certificate) { s.cur.Store(cert) }
-
-// Get returns the served certificate.
-func (s *CertStore) Get() *tls.Certificate { return s.cur.Load() }
 
 // LoadCertificate loads the configured pair, or generates a self-signed
 // certificate for hosts when none is configured. generated reports the latter.
@@ -101,25 +178,84 @@ func (c TLSConfig) LoadCertificate(hosts []string) (cert *tls.Certificate, gener
 		cert, err := GenerateSelfSigned(hosts)
 		return cert, true, err
 	}
-	pair, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
+	pair, err := loadKeyPair(c.CertFile, c.KeyFile)
 	if err != nil {
 		return nil, false, fmt.Errorf("load certificate: %w", err)
 	}
-	return &pair, false, nil
+	return pair, false, nil
+}
+
+func loadKeyPair(certFile, keyFile string) (*tls.Certificate, error) {
+	pair, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, err
+	}
+	if pair.Leaf == nil {
+		if pair.Leaf, err = x509.ParseCertificate(pair.Certificate[0]); err != nil {
+			return nil, err
+		}
+	}
+	return &pair, nil
 }
 
 // ServerConfig builds the tls.Config for client-facing control and data
-// connections: TLS 1.2+ (or 1.3), ECDHE+AEAD suites, modern curves, session
-// tickets on so that data connections can resume the control session. The
-// same *tls.Config must serve control and data connections: its session
-// ticket keys are what make resumption work.
-func (c TLSConfig) ServerConfig(store *CertStore) *tls.Config {
-	return &tls.Config{
+// connections: TLS 1.2+ (or 1.3), ECDHE+AEAD suites, the configured curves,
+// client certificates as configured, and session tickets on so that data
+// connections can resume the control session. Control and data connections
+// of one session must be served by the same *tls.Config (or a clone made by
+// BindSession): its ticket keys are what make resumption work.
+func (c TLSConfig) ServerConfig(store *CertStore) (*tls.Config, error) {
+	cfg := &tls.Config{
 		MinVersion:       c.minVersion(),
-		CipherSuites:     secureSuites,
-		CurvePreferences: secureCurves,
+		CipherSuites:     c.suites(),
+		CurvePreferences: c.curves(),
 		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 			return store.Get(), nil
 		},
+	}
+	switch c.ClientAuth {
+	case ClientAuthRequest:
+		cfg.ClientAuth = tls.VerifyClientCertIfGiven
+	case ClientAuthRequire:
+		cfg.ClientAuth = tls.RequireAndVerifyClientCert
+	}
+	if c.ClientAuth != ClientAuthNone {
+		pool, err := loadPool(c.ClientCAFile)
+		if err != nil {
+			return nil, fmt.Errorf("client_ca_file: %w", err)
+		}
+		cfg.ClientCAs = pool
+	}
+	return cfg, nil
+}
+
+// Describe lists the effective policy, one "key: value" line each, for
+// `ftpsgate validate --verbose`.
+func (c TLSConfig) Describe() []string {
+	var suites, curves []string
+	for _, id := range c.suites() {
+		suites = append(suites, tls.CipherSuiteName(id))
+	}
+	if c.minVersion() == tls.VersionTLS13 {
+		suites = []string{"(none: TLS 1.3 only)"}
+	}
+	for _, id := range c.curves() {
+		curves = append(curves, curveName(id))
+	}
+	cert := c.CertFile
+	if c.SelfSigned() {
+		cert = "(generated self-signed at start)"
+	}
+	return []string{
+		"min_version: " + tls.VersionName(c.minVersion()),
+		"tls13_suites: TLS_AES_128_GCM_SHA256, TLS_AES_256_GCM_SHA384, TLS_CHACHA20_POLY1305_SHA256",
+		"tls12_suites: " + strings.Join(suites, ", "),
+		"curves: " + strings.Join(curves, ", "),
+		"certificate: " + cert,
+		fmt.Sprintf("session_tickets: on, keys rotated every %s", c.TicketRotationInterval()),
+		"client_auth: " + c.ClientAuth.String(),
+		"client_cert_user: " + c.ClientCertUser.String(),
+		fmt.Sprintf("require_protected_data: %t", c.RequireProtectedData),
+		fmt.Sprintf("data_session_reuse: %s", map[bool]string{true: "required", false: "optional"}[c.DataSessionReuse]),
 	}
 }

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"crypto/x509"
 	"errors"
 	"strings"
 
@@ -46,6 +47,8 @@ func init() {
 		"MIC":  notImplemented("MIC is not supported."),
 		"CONF": notImplemented("CONF is not supported."),
 		"ENC":  notImplemented("ENC is not supported."),
+
+		"SITE": (*session).handleSITE,
 
 		"RETR": (*session).handleTransfer,
 		"STOR": (*session).handleTransfer,
@@ -193,8 +196,14 @@ func (s *session) handleHELP(cmd ftp.Command) error {
 	}})
 }
 
+// tlsRequired says whether USER and PASS must wait for AUTH TLS: when the
+// listener says so, and always when client certificates are required.
+func (s *session) tlsRequired() bool {
+	return s.tls == nil && (s.lst.RequireTLS || s.srv.cfg.TLS.ClientAuth == policy.ClientAuthRequire)
+}
+
 func (s *session) handleUSER(cmd ftp.Command) error {
-	if s.lst.TLS == TLSExplicit && s.lst.RequireTLS && s.tls == nil {
+	if s.tlsRequired() {
 		s.log.Warn().Msg("USER before AUTH TLS refused")
 		return s.reply(ftp.StatusNotLoggedIn, "TLS required: send AUTH TLS first (RFC 4217).")
 	}
@@ -204,6 +213,14 @@ func (s *session) handleUSER(cmd ftp.Command) error {
 	user := strings.TrimSpace(cmd.Arg)
 	if user == "" {
 		return s.reply(ftp.StatusSyntaxErrorParameters, "USER needs a user name.")
+	}
+	if err := s.srv.cfg.Login.CheckUser(user); err != nil {
+		s.log.Warn().Str(fieldUser, user).Msg("anonymous login refused")
+		return s.reply(ftp.StatusNotLoggedIn, "Anonymous login is not allowed.")
+	}
+	if err := s.srv.cfg.TLS.ClientCertUser.CheckCertUser(s.clientCert(), user); err != nil {
+		s.log.Warn().Err(err).Str(fieldUser, user).Msg("USER does not match the client certificate")
+		return s.reply(ftp.StatusNotLoggedIn, "User does not match the client certificate.")
 	}
 	if s.be == nil {
 		be, err := s.dialBackend()
@@ -227,8 +244,19 @@ func (s *session) handleUSER(cmd ftp.Command) error {
 	return s.send(rep)
 }
 
+// clientCert returns the verified client certificate, if any.
+func (s *session) clientCert() *x509.Certificate {
+	if s.tls == nil {
+		return nil
+	}
+	if certs := s.tls.ConnectionState().PeerCertificates; len(certs) > 0 {
+		return certs[0]
+	}
+	return nil
+}
+
 func (s *session) handlePASS(cmd ftp.Command) error {
-	if s.lst.TLS == TLSExplicit && s.lst.RequireTLS && s.tls == nil {
+	if s.tlsRequired() {
 		return s.reply(ftp.StatusNotLoggedIn, "TLS required: send AUTH TLS first (RFC 4217).")
 	}
 	if s.loggedIn {
@@ -251,6 +279,15 @@ func (s *session) handlePASS(cmd ftp.Command) error {
 		s.userSent = false
 	}
 	return s.send(rep)
+}
+
+// handleSITE relays only the SITE commands the policy lists.
+func (s *session) handleSITE(cmd ftp.Command) error {
+	if err := s.srv.cfg.Login.CheckSite(cmd.Arg); err != nil {
+		s.log.Warn().Err(err).Msg("SITE command refused by policy")
+		return s.reply(ftp.StatusNotImplementedParameter, "This SITE command is not allowed.")
+	}
+	return s.relay(cmd)
 }
 
 // afterLogin replays what the client asked for before the backend existed.

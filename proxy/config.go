@@ -53,6 +53,8 @@ type Listener struct {
 	TLS     TLSMode // TLSExplicit or TLSImplicit
 	// RequireTLS (explicit only): USER and PASS before AUTH TLS get 530.
 	RequireTLS bool
+	// TLSOverride changes the TLS policy for this listener only.
+	TLSOverride policy.Override
 }
 
 // Backend is the legacy FTP server behind the gateway.
@@ -94,7 +96,9 @@ type Config struct {
 	Passive   nat.Config
 	// ActiveEnabled allows PORT/EPRT from clients.
 	ActiveEnabled bool
-	Timeouts      Timeouts
+	// Login decides anonymous logins and SITE commands.
+	Login    policy.LoginPolicy
+	Timeouts Timeouts
 	// Greeting is the text of the gateway's 220. Default "ftpsgate ready".
 	Greeting string
 }
@@ -128,6 +132,11 @@ func (c Config) Validate() error {
 		}
 		names[l.Name] = true
 		add(key+".address", checkHostPort(l.Address))
+		if l.TLSOverride.MinVersion != 0 {
+			if err := c.TLS.With(l.TLSOverride).Validate(); err != nil {
+				add(key, err)
+			}
+		}
 		switch l.TLS {
 		case TLSExplicit:
 		case TLSImplicit:

@@ -19,6 +19,7 @@ import (
 var (
 	errDataAccept = errors.New("client data connection not established")
 	errDataTLS    = errors.New("data connection TLS handshake failed")
+	errNotResumed = fmt.Errorf("%w: the data connection did not resume the control connection's TLS session", errDataTLS)
 )
 
 // replyError is a backend reply that refuses what the gateway asked.
@@ -259,14 +260,21 @@ func (s *session) secureClientData(d *dataSetup, conn net.Conn, deadline time.Ti
 	if !d.protect {
 		return result[net.Conn]{v: conn}
 	}
-	tc := tls.Server(conn, s.srv.tlsConf)
+	tc := tls.Server(conn, s.tlsConf)
 	ctx, cancel := context.WithDeadline(d.ctx, deadline)
 	defer cancel()
 	if err := tc.HandshakeContext(ctx); err != nil {
 		_ = conn.Close()
 		return result[net.Conn]{err: fmt.Errorf("%w: %w", errDataTLS, err)}
 	}
-	s.log.Debug().Bool("resumed", tc.ConnectionState().DidResume).Msg("client data TLS established")
+	resumed := tc.ConnectionState().DidResume
+	if !resumed && s.srv.cfg.TLS.DataSessionReuse {
+		s.log.Warn().Str(fieldRemote, conn.RemoteAddr().String()).
+			Msg("data connection refused: its TLS handshake did not resume this session's control connection (data_session_reuse: required)")
+		_ = tc.Close()
+		return result[net.Conn]{err: errNotResumed}
+	}
+	s.log.Debug().Bool("resumed", resumed).Msg("client data TLS established")
 	return result[net.Conn]{v: tc}
 }
 

@@ -19,9 +19,12 @@ import (
 type Server struct {
 	cfg        Config
 	log        zerolog.Logger
-	tlsConf    *tls.Config // client side, control and data
-	backendTLS *tls.Config // base for backend sessions; nil when the backend is plain
+	tlsConfs   map[string]*tls.Config // per listener: client side, control and data
+	backendTLS *tls.Config            // base for backend sessions; nil when the backend is plain
 	certs      *policy.CertStore
+	reloader   *policy.Reloader // nil with a generated certificate
+	tickets    policy.TicketKeys
+	reload     chan struct{} // Reload's requests
 	pool       *nat.Pool
 	data       policy.DataPolicy
 
@@ -35,6 +38,7 @@ type Server struct {
 	drain     chan struct{}      // closed when shutdown starts: sessions finish their transfer and leave
 	hardCtx   context.Context    // cancelled when the grace period is over
 	hardStop  context.CancelFunc //
+	bgWG      sync.WaitGroup     // certificate reloader, ticket rotation
 }
 
 // New checks cfg and prepares a server. It opens no socket.
@@ -58,8 +62,23 @@ func New(cfg Config, log zerolog.Logger) (*Server, error) {
 		listeners: map[string]net.Listener{},
 		sessions:  map[*session]struct{}{},
 		drain:     make(chan struct{}),
+		tlsConfs:  map[string]*tls.Config{},
+		reload:    make(chan struct{}, 1),
 	}
-	s.tlsConf = cfg.TLS.ServerConfig(s.certs)
+	for _, l := range cfg.Listeners {
+		tc, err := cfg.TLS.With(l.TLSOverride).ServerConfig(s.certs)
+		if err != nil {
+			return nil, fmt.Errorf("proxy: listener %s: %w", l.Name, err)
+		}
+		s.tickets.Register(tc)
+		s.tlsConfs[l.Name] = tc
+	}
+	if !generated {
+		s.reloader = &policy.Reloader{
+			Store: s.certs, CertFile: cfg.TLS.CertFile, KeyFile: cfg.TLS.KeyFile,
+			OnEvent: s.logCertEvent,
+		}
+	}
 	s.hardCtx, s.hardStop = context.WithCancel(context.Background())
 	if cfg.Backend.TLS != TLSNone {
 		host, _, _ := net.SplitHostPort(cfg.Backend.Address)
@@ -103,7 +122,40 @@ func (s *Server) Start(ctx context.Context) error {
 		s.acceptWG.Add(1)
 		go s.acceptLoop(s.listeners[l.Name], l)
 	}
+	if s.reloader != nil {
+		s.reloader.Init()
+		s.bgWG.Add(1)
+		go func() { defer s.bgWG.Done(); s.reloader.Run(s.hardCtx, s.reload) }()
+	}
+	s.bgWG.Add(1)
+	go func() { defer s.bgWG.Done(); s.tickets.Run(s.hardCtx, s.cfg.TLS.TicketRotationInterval()) }()
 	return nil
+}
+
+// Reload re-reads the certificate files now (SIGHUP). Without configured
+// files it does nothing.
+func (s *Server) Reload() {
+	select {
+	case s.reload <- struct{}{}:
+	default: // one is pending already
+	}
+}
+
+// CertificateDaysLeft returns the days until the served certificate
+// expires, for monitoring.
+func (s *Server) CertificateDaysLeft() int { return s.certs.DaysLeft(time.Now()) }
+
+func (s *Server) logCertEvent(e policy.CertEvent) {
+	switch e.Kind {
+	case "reloaded":
+		s.log.Info().Time("not_after", e.NotAfter).Int("days_left", e.DaysLeft).Msg("certificate reloaded")
+	case "reload_failed":
+		s.log.Error().Err(e.Err).Msg("certificate reload failed")
+	case "expiring":
+		s.log.Warn().Time("not_after", e.NotAfter).Int("days_left", e.DaysLeft).Msg("certificate expires soon")
+	case "expired":
+		s.log.Error().Time("not_after", e.NotAfter).Int("days_left", e.DaysLeft).Msg("certificate has expired")
+	}
 }
 
 // Addr returns the bound address of the named listener, or nil.
@@ -219,6 +271,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		<-done
 	}
 	s.hardStop()
+	s.bgWG.Wait()
 	s.log.Info().Msg("shutdown complete")
 	return err
 }

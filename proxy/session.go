@@ -46,12 +46,13 @@ type session struct {
 	clientIP netip.Addr // the client's address, as seen on the control connection
 	localIP  netip.Addr // the address the client connected to
 
-	raw  net.Conn // the client's TCP connection
-	conn net.Conn // raw, or the TLS connection over it
-	tls  *tls.Conn
-	r    *ftp.Reader
-	cmds *puller[ftp.Command]
-	wg   sync.WaitGroup // the reader goroutines
+	raw     net.Conn    // the client's TCP connection
+	conn    net.Conn    // raw, or the TLS connection over it
+	tls     *tls.Conn   //
+	tlsConf *tls.Config // serves the control and data connections of this session
+	r       *ftp.Reader
+	cmds    *puller[ftp.Command]
+	wg      sync.WaitGroup // the reader goroutines
 
 	pbsz      bool
 	prot      policy.Protection
@@ -94,6 +95,10 @@ func newSession(srv *Server, conn net.Conn, l Listener) *session {
 	}
 	if ap, err := netip.ParseAddrPort(conn.LocalAddr().String()); err == nil {
 		s.localIP = ap.Addr().Unmap()
+	}
+	s.tlsConf = srv.tlsConfs[l.Name]
+	if srv.cfg.TLS.DataSessionReuse {
+		s.tlsConf = policy.BindSession(s.tlsConf, s.id)
 	}
 	s.log = srv.log.With().Str(fieldSession, s.id).Str(fieldClient, conn.RemoteAddr().String()).Str(fieldListener, l.Name).Logger()
 	s.r = ftp.NewReader(conn)
@@ -218,7 +223,7 @@ func (s *session) send(r ftp.Reply) error {
 
 // handshake runs the client-side TLS handshake on the control connection.
 func (s *session) handshake() error {
-	tc := tls.Server(s.raw, s.srv.tlsConf)
+	tc := tls.Server(s.raw, s.tlsConf)
 	ctx, cancel := context.WithTimeout(s.ctx, s.srv.cfg.Timeouts.handshake())
 	defer cancel()
 	if err := tc.HandshakeContext(ctx); err != nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -19,16 +20,26 @@ import (
 // one is reported with its key; build turns them into typed values once.
 type fileConfig struct {
 	Listeners []struct {
-		Name       string `mapstructure:"name"`
-		Address    string `mapstructure:"address"`
-		TLS        string `mapstructure:"tls"`
-		RequireTLS bool   `mapstructure:"require_tls"`
+		Name         string   `mapstructure:"name"`
+		Address      string   `mapstructure:"address"`
+		TLS          string   `mapstructure:"tls"`
+		RequireTLS   bool     `mapstructure:"require_tls"`
+		MinVersion   string   `mapstructure:"min_version"`
+		CipherSuites []string `mapstructure:"cipher_suites"`
+		Curves       []string `mapstructure:"curves"`
 	} `mapstructure:"listeners"`
 	TLS struct {
-		CertFile             string `mapstructure:"cert_file"`
-		KeyFile              string `mapstructure:"key_file"`
-		MinVersion           string `mapstructure:"min_version"`
-		RequireProtectedData bool   `mapstructure:"require_protected_data"`
+		CertFile             string   `mapstructure:"cert_file"`
+		KeyFile              string   `mapstructure:"key_file"`
+		MinVersion           string   `mapstructure:"min_version"`
+		CipherSuites         []string `mapstructure:"cipher_suites"`
+		Curves               []string `mapstructure:"curves"`
+		RequireProtectedData bool     `mapstructure:"require_protected_data"`
+		DataSessionReuse     string   `mapstructure:"data_session_reuse"`
+		TicketRotation       string   `mapstructure:"ticket_rotation"`
+		ClientAuth           string   `mapstructure:"client_auth"`
+		ClientCAFile         string   `mapstructure:"client_ca_file"`
+		ClientCertUser       string   `mapstructure:"client_cert_user"`
 	} `mapstructure:"tls"`
 	Backend struct {
 		Address            string `mapstructure:"address"`
@@ -36,7 +47,14 @@ type fileConfig struct {
 		CAFile             string `mapstructure:"ca_file"`
 		ServerName         string `mapstructure:"server_name"`
 		InsecureSkipVerify bool   `mapstructure:"insecure_skip_verify"`
+		PinSHA256          string `mapstructure:"pin_sha256"`
+		ClientCertFile     string `mapstructure:"client_cert_file"`
+		ClientKeyFile      string `mapstructure:"client_key_file"`
 	} `mapstructure:"backend"`
+	Policy struct {
+		AllowAnonymous      bool     `mapstructure:"allow_anonymous"`
+		AllowedSiteCommands []string `mapstructure:"allowed_site_commands"`
+	} `mapstructure:"policy"`
 	Passive struct {
 		PublicHost string `mapstructure:"public_host"`
 		Ports      string `mapstructure:"ports"`
@@ -66,6 +84,18 @@ var defaults = map[string]any{
 	"tls.key_file":                 "",
 	"tls.min_version":              "1.2",
 	"tls.require_protected_data":   true,
+	"tls.cipher_suites":            []string{},
+	"tls.curves":                   []string{},
+	"tls.data_session_reuse":       "required",
+	"tls.ticket_rotation":          "1h",
+	"tls.client_auth":              "none",
+	"tls.client_ca_file":           "",
+	"tls.client_cert_user":         "",
+	"backend.pin_sha256":           "",
+	"backend.client_cert_file":     "",
+	"backend.client_key_file":      "",
+	"policy.allow_anonymous":       false,
+	"policy.allowed_site_commands": []string{},
 	"backend.address":              "",
 	"backend.tls":                  "none",
 	"backend.ca_file":              "",
@@ -164,14 +194,44 @@ func build(v *viper.Viper) (*loaded, error) {
 			err = errors.New("must be explicit or implicit")
 		}
 		p.add(key+".tls", err)
-		c.Listeners = append(c.Listeners, proxy.Listener{Name: l.Name, Address: l.Address, TLS: mode, RequireTLS: l.RequireTLS})
+		var o policy.Override
+		if l.MinVersion != "" {
+			o.MinVersion, err = policy.ParseTLSVersion(l.MinVersion)
+			p.add(key+".min_version", err)
+		}
+		o.CipherSuites = suites(&p, key+".cipher_suites", l.CipherSuites)
+		o.Curves = curves(&p, key+".curves", l.Curves)
+		c.Listeners = append(c.Listeners, proxy.Listener{Name: l.Name, Address: l.Address, TLS: mode, RequireTLS: l.RequireTLS, TLSOverride: o})
 	}
 
 	minVersion, err := policy.ParseTLSVersion(fc.TLS.MinVersion)
 	p.add("tls.min_version", err)
+	clientAuth, err := policy.ParseClientAuth(fc.TLS.ClientAuth)
+	p.add("tls.client_auth", err)
+	certUser, err := policy.ParseCertUser(fc.TLS.ClientCertUser)
+	p.add("tls.client_cert_user", err)
+	var reuse bool
+	switch fc.TLS.DataSessionReuse {
+	case "required":
+		reuse = true
+	case "optional":
+	default:
+		p.add("tls.data_session_reuse", fmt.Errorf("%q is not a mode (want required or optional)", fc.TLS.DataSessionReuse))
+	}
 	c.TLS = policy.TLSConfig{
 		CertFile: fc.TLS.CertFile, KeyFile: fc.TLS.KeyFile,
-		MinVersion: minVersion, RequireProtectedData: fc.TLS.RequireProtectedData,
+		MinVersion:           minVersion,
+		CipherSuites:         suites(&p, "tls.cipher_suites", fc.TLS.CipherSuites),
+		Curves:               curves(&p, "tls.curves", fc.TLS.Curves),
+		RequireProtectedData: fc.TLS.RequireProtectedData,
+		DataSessionReuse:     reuse,
+		ClientAuth:           clientAuth,
+		ClientCAFile:         fc.TLS.ClientCAFile,
+		ClientCertUser:       certUser,
+	}
+	c.Login = policy.LoginPolicy{AllowAnonymous: fc.Policy.AllowAnonymous}
+	for _, site := range fc.Policy.AllowedSiteCommands {
+		c.Login.AllowedSiteCommands = append(c.Login.AllowedSiteCommands, strings.ToUpper(strings.TrimSpace(site)))
 	}
 
 	beMode, err := proxy.ParseTLSMode(fc.Backend.TLS)
@@ -182,7 +242,12 @@ func build(v *viper.Viper) (*loaded, error) {
 		Trust: policy.BackendTLS{
 			CAFile: fc.Backend.CAFile, ServerName: fc.Backend.ServerName,
 			InsecureSkipVerify: fc.Backend.InsecureSkipVerify,
+			ClientCertFile:     fc.Backend.ClientCertFile, ClientKeyFile: fc.Backend.ClientKeyFile,
 		},
+	}
+	if fc.Backend.PinSHA256 != "" {
+		c.Backend.Trust.PinSHA256, err = policy.ParsePin(fc.Backend.PinSHA256)
+		p.add("backend.pin_sha256", err)
 	}
 
 	if fc.Passive.PublicHost != "" {
@@ -203,6 +268,7 @@ func build(v *viper.Viper) (*loaded, error) {
 		p.add(key, err)
 		return d
 	}
+	c.TLS.TicketRotation = dur("tls.ticket_rotation", fc.TLS.TicketRotation)
 	c.Timeouts = proxy.Timeouts{
 		Idle:          dur("timeouts.idle", fc.Timeouts.Idle),
 		Connect:       dur("timeouts.connect", fc.Timeouts.Connect),
@@ -233,4 +299,24 @@ func build(v *viper.Viper) (*loaded, error) {
 		return nil, err
 	}
 	return &loaded{proxy: c, log: fc.Log}, nil
+}
+
+// suites parses cipher suite names; empty means the defaults (nil).
+func suites(p *problems, key string, names []string) []uint16 {
+	if len(names) == 0 {
+		return nil
+	}
+	ids, err := policy.ParseCipherSuites(names)
+	p.add(key, err)
+	return ids
+}
+
+// curves parses curve names; empty means the defaults (nil).
+func curves(p *problems, key string, names []string) []tls.CurveID {
+	if len(names) == 0 {
+		return nil
+	}
+	ids, err := policy.ParseCurves(names)
+	p.add(key, err)
+	return ids
 }

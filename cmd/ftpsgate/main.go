@@ -124,6 +124,23 @@ func serve(cfg *loaded, stderr io.Writer) int {
 	return serveContext(ctx, cfg, stderr)
 }
 
+// reloadOnHUP asks srv to reload its certificate on every SIGHUP until ctx is done.
+func reloadOnHUP(ctx context.Context, srv *proxy.Server) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	go func() {
+		defer signal.Stop(hup)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				srv.Reload()
+			}
+		}
+	}()
+}
+
 // serveContext runs the gateway until ctx is done, then shuts it down
 // gracefully. It returns the process exit code.
 func serveContext(ctx context.Context, cfg *loaded, stderr io.Writer) int {
@@ -134,6 +151,7 @@ func serveContext(ctx context.Context, cfg *loaded, stderr io.Writer) int {
 		return 1
 	}
 	log.Info().Str("version", versionString()).Msg("ftpsgate starting")
+	reloadOnHUP(ctx, srv)
 	if err := srv.Run(ctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		log.Error().Err(err).Msg("ftpsgate stopped")
 		return 1
@@ -144,6 +162,7 @@ func serveContext(ctx context.Context, cfg *loaded, stderr io.Writer) int {
 func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("validate --config FILE", "Checks a configuration: prints \"configuration ok\", or one line per problem naming its key.", stderr)
 	config := fs.String("config", "", "configuration file (YAML)")
+	verbose := fs.Bool("verbose", false, "also print the effective TLS policy of every listener")
 	if ok, code := parseFlags(fs, args); !ok {
 		return code
 	}
@@ -151,10 +170,19 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "ftpsgate validate: --config FILE is required")
 		return 2
 	}
-	if _, err := loadFile(*config); err != nil {
+	cfg, err := loadFile(*config)
+	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
 	fmt.Fprintln(stdout, "configuration ok")
+	if *verbose {
+		for _, l := range cfg.proxy.Listeners {
+			fmt.Fprintf(stdout, "\nlistener %s (%s, %s):\n", l.Name, l.Address, l.TLS)
+			for _, line := range cfg.proxy.TLS.With(l.TLSOverride).Describe() {
+				fmt.Fprintln(stdout, "  "+line)
+			}
+		}
+	}
 	return 0
 }
