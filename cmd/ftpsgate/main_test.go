@@ -89,6 +89,12 @@ func TestValidateNamesTheKey(t *testing.T) {
 		{"level: loud", "level: debug", "log.level:"},
 		{"tls: implicit\n    require_tls: true", "tls: implicit", "listeners[1].require_tls:"},
 		{"portz: 1-2", "ports: 50000-50019", "portz"},
+		{"min_version: \"1.3\"\n  cipher_suites: [TLS_RSA_WITH_AES_128_CBC_SHA]", "min_version: \"1.3\"", "tls.cipher_suites: TLS_RSA_WITH_AES_128_CBC_SHA is insecure"},
+		{"min_version: \"1.3\"\n  curves: [P-192]", "min_version: \"1.3\"", "tls.curves:"},
+		{"min_version: \"1.3\"\n  client_auth: require", "min_version: \"1.3\"", "tls.client_ca_file: required"},
+		{"min_version: \"1.3\"\n  data_session_reuse: maybe", "min_version: \"1.3\"", "tls.data_session_reuse:"},
+		{"tls: none\n  pin_sha256: xyz", "tls: none", "backend.pin_sha256:"},
+		{"tls: implicit\n    cipher_suites: [TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA]", "tls: implicit", "listeners[1].cipher_suites:"},
 	}
 	for _, tt := range tests {
 		text := strings.Replace(goodConfig, tt.from, tt.edit, 1)
@@ -161,5 +167,18 @@ func TestUsage(t *testing.T) {
 	}
 	if code, _, errOut := runCLI("run"); code != 2 || !strings.Contains(errOut, "--config") {
 		t.Errorf("run without --config: %d %q", code, errOut)
+	}
+}
+
+func TestValidateVerbose(t *testing.T) {
+	text := strings.Replace(goodConfig, "tls: implicit", "tls: implicit\n    min_version: \"1.2\"\n    cipher_suites: [TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384]", 1)
+	code, out, errOut := runCLI("validate", "--verbose", "--config", writeConfig(t, text))
+	if code != 0 {
+		t.Fatalf("code %d: %s", code, errOut)
+	}
+	for _, want := range []string{"listener explicit", "min_version: TLS 1.3", "listener implicit", "min_version: TLS 1.2", "tls12_suites: TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384", "data_session_reuse: required"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("validate --verbose lacks %q:\n%s", want, out)
+		}
 	}
 }

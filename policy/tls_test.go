@@ -1,0 +1,207 @@
+package policy
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestParseCipherSuites(t *testing.T) {
+	ids, err := ParseCipherSuites([]string{"TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384", "tls_ecdhe_ecdsa_with_chacha20_poly1305_sha256"})
+	if err != nil || len(ids) != 2 || ids[0] != tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384 {
+		t.Fatalf("ParseCipherSuites = %v, %v", ids, err)
+	}
+	for name, want := range map[string]string{
+		"TLS_RSA_WITH_AES_128_CBC_SHA":          "insecure",
+		"TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA":    "refused",
+		"TLS_RSA_WITH_AES_128_GCM_SHA256":       "insecure",
+		"TLS_ECDHE_RSA_WITH_3DES_EDE_CBC_SHA":   "insecure",
+		"TLS_ECDHE_ECDSA_WITH_RC4_128_SHA":      "insecure",
+		"TLS_AES_128_GCM_SHA256":                "TLS 1.3",
+		"TLS_NULL_WITH_NULL":                    "not a known",
+		"TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256": "insecure",
+	} {
+		if _, err := ParseCipherSuites([]string{name}); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want %q", name, err, want)
+		}
+	}
+}
+
+func TestParseCurves(t *testing.T) {
+	ids, err := ParseCurves([]string{"X25519", "secp256r1", "P-384"})
+	if err != nil || len(ids) != 3 || ids[1] != tls.CurveP256 {
+		t.Fatalf("ParseCurves = %v, %v", ids, err)
+	}
+	if _, err := ParseCurves([]string{"brainpool"}); err == nil {
+		t.Error("unknown curve accepted")
+	}
+}
+
+func TestOverrideAndDescribe(t *testing.T) {
+	base := TLSConfig{RequireProtectedData: true, DataSessionReuse: true}
+	o := base.With(Override{MinVersion: tls.VersionTLS13})
+	if o.MinVersion != tls.VersionTLS13 || !o.RequireProtectedData {
+		t.Fatalf("With = %+v", o)
+	}
+	d := strings.Join(base.Describe(), "\n")
+	for _, want := range []string{"min_version: TLS 1.2", "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", "data_session_reuse: required", "X25519"} {
+		if !strings.Contains(d, want) {
+			t.Errorf("Describe lacks %q:\n%s", want, d)
+		}
+	}
+	if strings.Contains(d, "CBC") {
+		t.Errorf("Describe shows a CBC suite:\n%s", d)
+	}
+}
+
+func TestParsePinAndCertUser(t *testing.T) {
+	cert, err := GenerateSelfSigned(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pin := SPKIPin(cert.Leaf)
+	for _, s := range []string{base64.StdEncoding.EncodeToString(pin), "sha256/" + base64.StdEncoding.EncodeToString(pin), hex.EncodeToString(pin)} {
+		got, err := ParsePin(s)
+		if err != nil || string(got) != string(pin) {
+			t.Errorf("ParsePin(%q) = %x, %v", s, got, err)
+		}
+	}
+	if _, err := ParsePin("abc"); err == nil {
+		t.Error("short pin accepted")
+	}
+
+	c := &x509.Certificate{Subject: pkix.Name{CommonName: "Alice"}, EmailAddresses: []string{"alice@example.com"}, DNSNames: []string{"alice.example.com"}}
+	tests := []struct {
+		m    CertUser
+		user string
+		ok   bool
+	}{
+		{CertUserNone, "bob", true},
+		{CertUserCN, "alice", true},
+		{CertUserCN, "bob", false},
+		{CertUserSANEmail, "alice@example.com", true},
+		{CertUserSANEmail, "alice", false},
+		{CertUserSANDNS, "alice.example.com", true},
+	}
+	for _, tt := range tests {
+		err := tt.m.CheckCertUser(c, tt.user)
+		if (err == nil) != tt.ok || err != nil && !errors.Is(err, ErrCertUserMismatch) {
+			t.Errorf("%s/%s: %v", tt.m, tt.user, err)
+		}
+	}
+	if err := CertUserCN.CheckCertUser(nil, "anyone"); err != nil {
+		t.Errorf("no certificate (client_auth request): %v", err)
+	}
+}
+
+func TestLoginPolicy(t *testing.T) {
+	p := LoginPolicy{AllowedSiteCommands: []string{"CHMOD"}}
+	for _, u := range []string{"anonymous", "FTP", "Anonymous"} {
+		if !errors.Is(p.CheckUser(u), ErrAnonymous) {
+			t.Errorf("%s allowed", u)
+		}
+	}
+	if err := (LoginPolicy{AllowAnonymous: true}).CheckUser("ftp"); err != nil {
+		t.Error(err)
+	}
+	if err := p.CheckSite("chmod 644 f"); err != nil {
+		t.Error(err)
+	}
+	if err := p.CheckSite("EXEC rm -rf /"); !errors.Is(err, ErrSiteCommand) {
+		t.Errorf("SITE EXEC: %v", err)
+	}
+}
+
+// TestReloader: a changed file is served, a bad one keeps the old, and
+// expiry is reported at most daily.
+func TestReloader(t *testing.T) {
+	dir := t.TempDir()
+	write := func(cert *tls.Certificate) {
+		certPEM, keyPEM := encodePair(t, cert)
+		if err := os.WriteFile(filepath.Join(dir, "c.pem"), certPEM, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "k.pem"), keyPEM, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first, _ := GenerateSelfSigned([]string{"first"})
+	second, _ := GenerateSelfSigned([]string{"second"})
+	write(first)
+	store := NewCertStore(first)
+	var mu sync.Mutex
+	var events []string
+	now := time.Now()
+	r := &Reloader{
+		Store: store, CertFile: filepath.Join(dir, "c.pem"), KeyFile: filepath.Join(dir, "k.pem"),
+		OnEvent: func(e CertEvent) { mu.Lock(); events = append(events, e.Kind); mu.Unlock() },
+		Now:     func() time.Time { return now },
+	}
+	r.Init()
+	if changed, err := r.Reload(false); changed || err != nil {
+		t.Fatalf("unchanged files reloaded: %v %v", changed, err)
+	}
+	write(second)
+	if changed, err := r.Reload(false); !changed || err != nil || store.Get().Leaf.DNSNames[1] != "second" {
+		t.Fatalf("changed files not reloaded: %v %v", changed, err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "c.pem"), []byte("garbage"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if changed, err := r.Reload(false); changed || err == nil || store.Get() != store.Get() || store.Get().Leaf.DNSNames[1] != "second" {
+		t.Fatalf("bad file: changed=%v err=%v", changed, err)
+	}
+	// Expiry: a year-long certificate warns from 30 days before, once a day.
+	now = store.NotAfter().Add(-10 * 24 * time.Hour)
+	r.CheckExpiry()
+	r.CheckExpiry()
+	now = now.Add(25 * time.Hour)
+	r.CheckExpiry()
+	now = store.NotAfter().Add(time.Hour)
+	r.CheckExpiry()
+	mu.Lock()
+	defer mu.Unlock()
+	got := strings.Join(events, ",")
+	if got != "reloaded,reload_failed,expiring,expiring,expired" {
+		t.Fatalf("events = %s", got)
+	}
+	if d := store.DaysLeft(store.NotAfter().Add(-72 * time.Hour)); d != 3 {
+		t.Fatalf("DaysLeft = %d", d)
+	}
+}
+
+// TestBindSession: a ticket resumes only on its own session's config.
+func TestBindSession(t *testing.T) {
+	cert, _ := GenerateSelfSigned(nil)
+	base, err := TLSConfig{}.ServerConfig(NewCertStore(cert))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys TicketKeys
+	keys.Register(base)
+	a, b := BindSession(base, "a"), BindSession(base, "b")
+	client := &tls.Config{InsecureSkipVerify: true, ClientSessionCache: tls.NewLRUClientSessionCache(4), ServerName: "x"}
+	if resumed := handshake(t, a, client); resumed {
+		t.Fatal("first handshake resumed")
+	}
+	if !handshake(t, a, client) {
+		t.Fatal("own session not resumed")
+	}
+	keys.Rotate()
+	if !handshake(t, BindSession(base, "a"), client) {
+		// A clone made after rotation still knows the previous key.
+		t.Fatal("ticket not resumed after one rotation")
+	}
+	if handshake(t, b, client) {
+		t.Fatal("another session's ticket resumed")
+	}
+}
