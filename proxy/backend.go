@@ -47,6 +47,12 @@ func (s *session) dialBackend() (*backend, error) {
 		be.local = ap.Addr().Unmap()
 	}
 	_ = raw.SetDeadline(deadline)
+	if v := cfg.Backend.ProxyProtocol; v != 0 {
+		if err := writeProxyHeader(raw, v, s.raw.RemoteAddr(), s.raw.LocalAddr()); err != nil {
+			_ = raw.Close()
+			return nil, s.errorf("%w: PROXY header: %w", errBackendDown, err)
+		}
+	}
 	if err := s.secureBackend(ctx, be); err != nil {
 		_ = raw.Close()
 		return nil, err

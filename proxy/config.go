@@ -55,6 +55,9 @@ type Listener struct {
 	RequireTLS bool
 	// TLSOverride changes the TLS policy for this listener only.
 	TLSOverride policy.Override
+	// ProxyProtocol: connections (control and data) come through a balancer
+	// that sends a PROXY header.
+	ProxyProtocol ProxyProtocol
 }
 
 // Backend is the legacy FTP server behind the gateway.
@@ -62,6 +65,9 @@ type Backend struct {
 	Address string // host:port
 	TLS     TLSMode
 	Trust   policy.BackendTLS
+	// ProxyProtocol is 0 (off), 1 or 2: the PROXY header version sent to the
+	// backend so that its logs and limits see the real client.
+	ProxyProtocol byte
 }
 
 // Timeouts bound every wait of a session. Zero fields take the defaults.
@@ -137,6 +143,9 @@ func (c Config) Validate() error {
 				add(key, err)
 			}
 		}
+		if l.ProxyProtocol.Enabled && len(l.ProxyProtocol.Trusted) == 0 {
+			add(key+".proxy_protocol.trusted", errors.New("at least one trusted network is required when enabled"))
+		}
 		switch l.TLS {
 		case TLSExplicit:
 		case TLSImplicit:
@@ -148,6 +157,9 @@ func (c Config) Validate() error {
 		}
 	}
 	add("backend.address", checkHostPort(c.Backend.Address))
+	if v := c.Backend.ProxyProtocol; v > 2 {
+		add("backend.proxy_protocol", fmt.Errorf("version %d (want off, v1 or v2)", v))
+	}
 	if c.Backend.TLS != TLSNone {
 		add("backend", c.Backend.Trust.Validate())
 	}

@@ -226,11 +226,21 @@ func (s *session) acceptData(d *dataSetup) {
 	deadline := time.Now().Add(s.srv.cfg.Timeouts.dataAccept())
 	_ = ln.SetDeadline(deadline)
 	for {
-		conn, err := ln.AcceptTCP()
+		tcp, err := ln.AcceptTCP()
 		if err != nil {
 			d.lease.Release() // deadline passed or the setup was dropped
 			d.client <- result[net.Conn]{err: fmt.Errorf("%w: %w", errDataAccept, err)}
 			return
+		}
+		var conn net.Conn = tcp
+		if s.lst.ProxyProtocol.Enabled {
+			// The balancer forwards data connections too: the client is the
+			// one its header names.
+			if conn, err = readProxyHeader(tcp, s.lst.ProxyProtocol, s.srv.cfg.Timeouts.handshake()); err != nil {
+				s.log.Warn().Err(err).Uint16(fieldPort, d.lease.Port()).Msg("data connection refused")
+				_ = tcp.Close()
+				continue
+			}
 		}
 		from, _ := netip.ParseAddrPort(conn.RemoteAddr().String())
 		if from.Addr().Unmap() != s.clientIP {

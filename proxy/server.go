@@ -196,6 +196,8 @@ func (s *Server) acceptLoop(ln net.Listener, l Listener) {
 			continue
 		}
 		backoff = 0
+		// Nothing that can block happens here: the PROXY header, admission
+		// and TLS are the session goroutine's.
 		sess := newSession(s, conn, l)
 		if !s.track(sess) {
 			_ = conn.Close()

@@ -90,19 +90,34 @@ func newSession(srv *Server, conn net.Conn, l Listener) *session {
 		prot:  policy.ProtClear,
 		cmds:  newPuller[ftp.Command](),
 	}
-	if ap, err := netip.ParseAddrPort(conn.RemoteAddr().String()); err == nil {
+	s.log = srv.log.With().Str(fieldSession, s.id).Str(fieldClient, conn.RemoteAddr().String()).Str(fieldListener, l.Name).Logger()
+	return s
+}
+
+// setup reads the PROXY header if the listener expects one, and learns the
+// client's and the gateway's addresses.
+func (s *session) setup() error {
+	if s.lst.ProxyProtocol.Enabled {
+		pc, err := readProxyHeader(s.raw, s.lst.ProxyProtocol, s.srv.cfg.Timeouts.handshake())
+		if err != nil {
+			s.log.Warn().Err(err).Msg("connection refused")
+			return s.errorf("%w", err)
+		}
+		s.raw, s.conn = pc, pc
+		s.log = s.log.With().Str(fieldClient, pc.RemoteAddr().String()).Str("balancer", pc.(*proxiedConn).Conn.RemoteAddr().String()).Logger()
+	}
+	if ap, err := netip.ParseAddrPort(s.raw.RemoteAddr().String()); err == nil {
 		s.clientIP = ap.Addr().Unmap()
 	}
-	if ap, err := netip.ParseAddrPort(conn.LocalAddr().String()); err == nil {
+	if ap, err := netip.ParseAddrPort(s.raw.LocalAddr().String()); err == nil {
 		s.localIP = ap.Addr().Unmap()
 	}
-	s.tlsConf = srv.tlsConfs[l.Name]
-	if srv.cfg.TLS.DataSessionReuse {
+	s.tlsConf = s.srv.tlsConfs[s.lst.Name]
+	if s.srv.cfg.TLS.DataSessionReuse {
 		s.tlsConf = policy.BindSession(s.tlsConf, s.id)
 	}
-	s.log = srv.log.With().Str(fieldSession, s.id).Str(fieldClient, conn.RemoteAddr().String()).Str(fieldListener, l.Name).Logger()
-	s.r = ftp.NewReader(conn)
-	return s
+	s.r = ftp.NewReader(s.conn)
+	return nil
 }
 
 // errorf wraps an error with the session id.
@@ -119,6 +134,9 @@ func (s *session) serve() {
 
 // run is the control loop. It returns why the session ended.
 func (s *session) run() error {
+	if err := s.setup(); err != nil {
+		return err
+	}
 	if s.lst.TLS == TLSImplicit {
 		if err := s.handshake(); err != nil {
 			// Confused plaintext clients land here: say nothing, log once.

@@ -371,16 +371,15 @@ func relay(dst, src net.Conn) relayResult {
 
 // closeWrite ends the data sent on c: a TLS close_notify, then a TCP FIN.
 func closeWrite(c net.Conn) error {
-	switch cc := c.(type) {
-	case *tls.Conn:
-		if err := cc.CloseWrite(); err != nil {
+	type closeWriter interface{ CloseWrite() error }
+	if tc, ok := c.(*tls.Conn); ok {
+		if err := tc.CloseWrite(); err != nil {
 			return err
 		}
-		if tcp, ok := cc.NetConn().(*net.TCPConn); ok {
-			return tcp.CloseWrite()
-		}
-	case *net.TCPConn:
-		return cc.CloseWrite()
+		c = tc.NetConn()
+	}
+	if cw, ok := c.(closeWriter); ok {
+		return cw.CloseWrite()
 	}
 	return nil
 }

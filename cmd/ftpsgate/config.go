@@ -27,6 +27,10 @@ type fileConfig struct {
 		MinVersion   string   `mapstructure:"min_version"`
 		CipherSuites []string `mapstructure:"cipher_suites"`
 		Curves       []string `mapstructure:"curves"`
+		ProxyProto   struct {
+			Enabled bool     `mapstructure:"enabled"`
+			Trusted []string `mapstructure:"trusted"`
+		} `mapstructure:"proxy_protocol"`
 	} `mapstructure:"listeners"`
 	TLS struct {
 		CertFile             string   `mapstructure:"cert_file"`
@@ -50,6 +54,7 @@ type fileConfig struct {
 		PinSHA256          string `mapstructure:"pin_sha256"`
 		ClientCertFile     string `mapstructure:"client_cert_file"`
 		ClientKeyFile      string `mapstructure:"client_key_file"`
+		ProxyProtocol      string `mapstructure:"proxy_protocol"`
 	} `mapstructure:"backend"`
 	Policy struct {
 		AllowAnonymous      bool     `mapstructure:"allow_anonymous"`
@@ -94,6 +99,7 @@ var defaults = map[string]any{
 	"backend.pin_sha256":           "",
 	"backend.client_cert_file":     "",
 	"backend.client_key_file":      "",
+	"backend.proxy_protocol":       "off",
 	"policy.allow_anonymous":       false,
 	"policy.allowed_site_commands": []string{},
 	"backend.address":              "",
@@ -201,7 +207,9 @@ func build(v *viper.Viper) (*loaded, error) {
 		}
 		o.CipherSuites = suites(&p, key+".cipher_suites", l.CipherSuites)
 		o.Curves = curves(&p, key+".curves", l.Curves)
-		c.Listeners = append(c.Listeners, proxy.Listener{Name: l.Name, Address: l.Address, TLS: mode, RequireTLS: l.RequireTLS, TLSOverride: o})
+		pp := proxy.ProxyProtocol{Enabled: l.ProxyProto.Enabled}
+		pp.Trusted = prefixes(&p, key+".proxy_protocol.trusted", l.ProxyProto.Trusted)
+		c.Listeners = append(c.Listeners, proxy.Listener{Name: l.Name, Address: l.Address, TLS: mode, RequireTLS: l.RequireTLS, TLSOverride: o, ProxyProtocol: pp})
 	}
 
 	minVersion, err := policy.ParseTLSVersion(fc.TLS.MinVersion)
@@ -244,6 +252,15 @@ func build(v *viper.Viper) (*loaded, error) {
 			InsecureSkipVerify: fc.Backend.InsecureSkipVerify,
 			ClientCertFile:     fc.Backend.ClientCertFile, ClientKeyFile: fc.Backend.ClientKeyFile,
 		},
+	}
+	switch strings.ToLower(fc.Backend.ProxyProtocol) {
+	case "", "off", "false":
+	case "v1", "1":
+		c.Backend.ProxyProtocol = 1
+	case "v2", "2":
+		c.Backend.ProxyProtocol = 2
+	default:
+		p.add("backend.proxy_protocol", fmt.Errorf("%q is not a PROXY protocol version (want off, v1 or v2)", fc.Backend.ProxyProtocol))
 	}
 	if fc.Backend.PinSHA256 != "" {
 		c.Backend.Trust.PinSHA256, err = policy.ParsePin(fc.Backend.PinSHA256)
@@ -319,4 +336,23 @@ func curves(p *problems, key string, names []string) []tls.CurveID {
 	ids, err := policy.ParseCurves(names)
 	p.add(key, err)
 	return ids
+}
+
+// prefixes parses CIDRs ("10.0.0.0/8") and single addresses ("10.0.0.1").
+func prefixes(p *problems, key string, items []string) []netip.Prefix {
+	var out []netip.Prefix
+	for _, s := range items {
+		s = strings.TrimSpace(s)
+		if pre, err := netip.ParsePrefix(s); err == nil {
+			out = append(out, pre.Masked())
+			continue
+		}
+		ip, err := netip.ParseAddr(s)
+		if err != nil {
+			p.add(key, fmt.Errorf("%q is neither a CIDR nor an address", s))
+			continue
+		}
+		out = append(out, netip.PrefixFrom(ip.Unmap(), ip.Unmap().BitLen()))
+	}
+	return out
 }

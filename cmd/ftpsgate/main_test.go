@@ -94,6 +94,9 @@ func TestValidateNamesTheKey(t *testing.T) {
 		{"min_version: \"1.3\"\n  client_auth: require", "min_version: \"1.3\"", "tls.client_ca_file: required"},
 		{"min_version: \"1.3\"\n  data_session_reuse: maybe", "min_version: \"1.3\"", "tls.data_session_reuse:"},
 		{"tls: none\n  pin_sha256: xyz", "tls: none", "backend.pin_sha256:"},
+		{"tls: none\n  proxy_protocol: v3", "tls: none", "backend.proxy_protocol:"},
+		{"tls: implicit\n    proxy_protocol: {enabled: true}", "tls: implicit", "listeners[1].proxy_protocol.trusted:"},
+		{"tls: implicit\n    proxy_protocol: {enabled: true, trusted: [10.0.0.0/33]}", "tls: implicit", "listeners[1].proxy_protocol.trusted:"},
 		{"tls: implicit\n    cipher_suites: [TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA]", "tls: implicit", "listeners[1].cipher_suites:"},
 	}
 	for _, tt := range tests {
