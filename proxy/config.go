@@ -73,6 +73,7 @@ type Backend struct {
 // Timeouts bound every wait of a session. Zero fields take the defaults.
 type Timeouts struct {
 	Idle          time.Duration // no command from the client (default 5m)
+	Login         time.Duration // no command before login: shorter, against idle scanners (default 1m)
 	Connect       time.Duration // dialling the backend, its banner and TLS (default 10s)
 	Handshake     time.Duration // client TLS handshakes (default 10s)
 	DataAccept    time.Duration // until the data connection is established (default 30s)
@@ -87,6 +88,7 @@ func orDefault(d, def time.Duration) time.Duration {
 }
 
 func (t Timeouts) idle() time.Duration       { return orDefault(t.Idle, 5*time.Minute) }
+func (t Timeouts) login() time.Duration      { return min(orDefault(t.Login, time.Minute), t.idle()) }
 func (t Timeouts) connect() time.Duration    { return orDefault(t.Connect, 10*time.Second) }
 func (t Timeouts) handshake() time.Duration  { return orDefault(t.Handshake, 10*time.Second) }
 func (t Timeouts) dataAccept() time.Duration { return orDefault(t.DataAccept, 30*time.Second) }
@@ -170,7 +172,7 @@ func (c Config) Validate() error {
 		add("passive", err)
 	}
 	for key, d := range map[string]time.Duration{
-		"timeouts.idle": c.Timeouts.Idle, "timeouts.connect": c.Timeouts.Connect,
+		"timeouts.idle": c.Timeouts.Idle, "timeouts.login": c.Timeouts.Login, "timeouts.connect": c.Timeouts.Connect,
 		"timeouts.handshake": c.Timeouts.Handshake, "timeouts.data_accept": c.Timeouts.DataAccept,
 		"timeouts.shutdown_grace": c.Timeouts.ShutdownGrace,
 	} {

@@ -201,7 +201,11 @@ func (s *session) nextCommand() (ftp.Command, error) {
 		return cmd, nil
 	}
 	s.cmds.want(s.readCommandFunc())
-	idle := time.NewTimer(s.srv.cfg.Timeouts.idle())
+	timeout := s.srv.cfg.Timeouts.idle()
+	if !s.loggedIn {
+		timeout = s.srv.cfg.Timeouts.login()
+	}
+	idle := time.NewTimer(timeout)
 	defer idle.Stop()
 	select {
 	case res := <-s.cmds.res:

@@ -69,6 +69,7 @@ type fileConfig struct {
 	} `mapstructure:"active"`
 	Timeouts struct {
 		Idle          string `mapstructure:"idle"`
+		Login         string `mapstructure:"login"`
 		Connect       string `mapstructure:"connect"`
 		Handshake     string `mapstructure:"handshake"`
 		DataAccept    string `mapstructure:"data_accept"`
@@ -111,6 +112,7 @@ var defaults = map[string]any{
 	"passive.ports":                "50000-50019",
 	"active.enabled":               false,
 	"timeouts.idle":                "5m",
+	"timeouts.login":               "1m",
 	"timeouts.connect":             "10s",
 	"timeouts.handshake":           "10s",
 	"timeouts.data_accept":         "30s",
@@ -288,6 +290,7 @@ func build(v *viper.Viper) (*loaded, error) {
 	c.TLS.TicketRotation = dur("tls.ticket_rotation", fc.TLS.TicketRotation)
 	c.Timeouts = proxy.Timeouts{
 		Idle:          dur("timeouts.idle", fc.Timeouts.Idle),
+		Login:         dur("timeouts.login", fc.Timeouts.Login),
 		Connect:       dur("timeouts.connect", fc.Timeouts.Connect),
 		Handshake:     dur("timeouts.handshake", fc.Timeouts.Handshake),
 		DataAccept:    dur("timeouts.data_accept", fc.Timeouts.DataAccept),
