@@ -1,0 +1,126 @@
+package proxy
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"crypto/tls"
+	"io"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/ftpsgate/ftpsgate/policy"
+)
+
+// tcpPair returns the two ends of a loopback TCP connection.
+func tcpPair(t *testing.T) (client, server *net.TCPConn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	done := make(chan *net.TCPConn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			done <- nil
+			return
+		}
+		done <- c.(*net.TCPConn)
+	}()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := <-done
+	if s == nil {
+		t.Fatal("accept failed")
+	}
+	t.Cleanup(func() { c.Close(); s.Close() })
+	return c.(*net.TCPConn), s
+}
+
+// TestRelayUploadToTLSBackendKeepsTheTail: an upload to a TLS 1.3 server
+// that sends its session tickets after the handshake (as OpenSSL does) and
+// reads only once the relay is done arrives whole, and the relay half-closes
+// (close_notify, FIN) instead of closing. Closing with the tickets unread
+// made vsftpd truncate uploads (the interop test TestGatewayMatrix is the
+// one that reproduces that against the real vsftpd; crypto/tls as the
+// server here does not lose data on a reset).
+func TestRelayUploadToTLSBackendKeepsTheTail(t *testing.T) {
+	cert, err := policy.GenerateSelfSigned(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Small enough to sit in the socket buffers: the relay is done writing
+	// before the server reads a byte, so the whole tail is in flight.
+	payload := bytes.Repeat([]byte("0123456789abcdef"), 64<<10) // 1 MiB
+	want := sha256.Sum256(payload)
+
+	// The client's side: plain.
+	clientApp, clientGW := tcpPair(t)
+	// The backend's side: TLS 1.3, a server that is slow to read.
+	gwBackend, backendRaw := tcpPair(t)
+	// Asking for a client certificate makes crypto/tls send its session
+	// tickets after the client's Finished, as OpenSSL (vsftpd) always does:
+	// they then wait, unread, in the relay's socket.
+	server := tls.Server(backendRaw, &tls.Config{Certificates: []tls.Certificate{*cert}, MinVersion: tls.VersionTLS13, ClientAuth: tls.RequestClientCert})
+	got := make(chan [32]byte, 1)
+	relayed := make(chan struct{})
+	go func() {
+		if err := server.Handshake(); err != nil {
+			got <- [32]byte{}
+			return
+		}
+		<-relayed // the relay has written everything and closed its side
+		h := sha256.New()
+		_, _ = io.Copy(h, server)
+		var sum [32]byte
+		copy(sum[:], h.Sum(nil))
+		got <- sum
+		server.Close()
+	}()
+	backend := tls.Client(gwBackend, &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS13})
+	if err := backend.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+
+	go func() {
+		_, _ = clientApp.Write(payload)
+		_ = clientApp.CloseWrite()
+	}()
+	r := relay(backend, clientGW)
+	close(relayed)
+	if r.err != nil || r.n != int64(len(payload)) {
+		t.Fatalf("relay: %d bytes, %v", r.n, r.err)
+	}
+	go drainAndClose(backend)
+	select {
+	case sum := <-got:
+		if sum != want {
+			t.Fatal("the backend did not receive the whole upload")
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the backend never finished reading")
+	}
+}
+
+// TestRelayPlainSplice: plain to plain relays byte for byte and half-closes.
+func TestRelayPlainSplice(t *testing.T) {
+	srcApp, srcGW := tcpPair(t)
+	dstGW, dstApp := tcpPair(t)
+	payload := bytes.Repeat([]byte{7}, 3<<20+5)
+	go func() { _, _ = srcApp.Write(payload); _ = srcApp.CloseWrite() }()
+	done := make(chan []byte, 1)
+	go func() { b, _ := io.ReadAll(dstApp); done <- b }()
+	r := relay(dstGW, srcGW)
+	if r.err != nil || r.n != int64(len(payload)) {
+		t.Fatalf("relay: %d, %v", r.n, r.err)
+	}
+	if b := <-done; !bytes.Equal(b, payload) {
+		t.Fatalf("received %d bytes, want %d", len(b), len(payload))
+	}
+	dstApp.Close()
+	drainAndClose(dstGW)
+}
