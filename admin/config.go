@@ -1,0 +1,130 @@
+package admin
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+)
+
+// Config is the admin section.
+type Config struct {
+	// Address is where the API listens: "127.0.0.1:9090", "[::1]:9090",
+	// "localhost:9090" or "unix:/run/ftpsgate/admin.sock". Empty: no API.
+	Address string
+	// TokenFile holds the bearer token clients must send. Required when
+	// Address is neither loopback nor a unix socket.
+	TokenFile string
+}
+
+// Enabled reports whether the API is configured.
+func (c Config) Enabled() bool { return c.Address != "" }
+
+// Validate checks the section. Error messages name the key relative to the
+// admin section, one per line.
+func (c Config) Validate() error {
+	if c.Address == "" {
+		if c.TokenFile != "" {
+			return errors.New("token_file: set but address is empty (the admin API is off)")
+		}
+		return nil
+	}
+	var errs []error
+	ep, err := parseAddress(c.Address)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("address: %w", err))
+	} else if !ep.local() && c.TokenFile == "" {
+		errs = append(errs, fmt.Errorf("address: %s is not loopback: token_file is required", c.Address))
+	}
+	if c.TokenFile != "" {
+		if _, err := readToken(c.TokenFile); err != nil {
+			errs = append(errs, fmt.Errorf("token_file: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// endpoint is a parsed address.
+type endpoint struct {
+	network  string // "tcp" or "unix"
+	address  string // host:port, or the socket path
+	loopback bool   // tcp: the host is a loopback address or localhost
+}
+
+const unixPrefix = "unix:"
+
+// local reports whether only this host can reach the endpoint.
+func (e endpoint) local() bool { return e.network == "unix" || e.loopback }
+
+func (e endpoint) String() string {
+	if e.network == "unix" {
+		return unixPrefix + e.address
+	}
+	return e.address
+}
+
+// parseAddress parses an admin address: "unix:PATH", or "HOST:PORT" where
+// HOST is an IP address, localhost, or empty (every interface).
+func parseAddress(s string) (endpoint, error) {
+	if path, ok := strings.CutPrefix(s, unixPrefix); ok {
+		if path == "" || strings.ContainsRune(path, 0) {
+			return endpoint{}, fmt.Errorf("%q: want unix:/path/to/socket", s)
+		}
+		return endpoint{network: "unix", address: path}, nil
+	}
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return endpoint{}, fmt.Errorf("%q: want host:port or unix:/path (%v)", s, err)
+	}
+	if p, err := strconv.ParseUint(port, 10, 16); err != nil || strconv.FormatUint(p, 10) != port {
+		return endpoint{}, fmt.Errorf("%q: port %q is not a number from 0 to 65535", s, port)
+	}
+	ep := endpoint{network: "tcp", address: s}
+	switch {
+	case host == "":
+	case strings.EqualFold(host, "localhost"):
+		ep.loopback = true
+	default:
+		ip, err := netip.ParseAddr(host)
+		if err != nil {
+			return endpoint{}, fmt.Errorf("%q: host must be an IP address or localhost", s)
+		}
+		ep.loopback = ip.Unmap().IsLoopback()
+		ep.address = net.JoinHostPort(ip.String(), port)
+	}
+	return ep, nil
+}
+
+// maxTokenFile bounds what readToken reads.
+const maxTokenFile = 4096
+
+// readToken reads a bearer token: the file's content without surrounding
+// white space; printable ASCII without spaces.
+func readToken(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxTokenFile+1))
+	if err != nil {
+		return "", err
+	}
+	if len(b) > maxTokenFile {
+		return "", fmt.Errorf("%s: longer than %d bytes", path, maxTokenFile)
+	}
+	tok := strings.TrimSpace(string(b))
+	if tok == "" {
+		return "", fmt.Errorf("%s is empty", path)
+	}
+	for _, c := range []byte(tok) {
+		if c <= ' ' || c >= 0x7f {
+			return "", fmt.Errorf("%s: the token must be printable ASCII without spaces", path)
+		}
+	}
+	return tok, nil
+}

@@ -1,0 +1,339 @@
+package admin
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	stdlog "log"
+	"mime"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/ftpsgate/ftpsgate/policy"
+)
+
+// Timeouts of the HTTP server. The API answers from memory: anything slow
+// is a stuck or hostile client.
+const (
+	readHeaderTimeout = 5 * time.Second
+	readTimeout       = 10 * time.Second
+	writeTimeout      = 30 * time.Second
+	idleTimeout       = 60 * time.Second
+	maxHeaderBytes    = 16 << 10
+	socketMode        = 0o660
+)
+
+// Server is the admin API server.
+type Server struct {
+	ep        endpoint
+	tokenHash [sha256.Size]byte
+	hasToken  bool
+	bans      *policy.Defender
+	sessions  Sessions
+	admission *policy.Admission
+	log       zerolog.Logger
+	mux       *http.ServeMux
+	srv       *http.Server
+
+	mu      sync.Mutex
+	ln      net.Listener
+	started bool
+	done    chan struct{} // closed when Serve has returned
+}
+
+// Option configures a Server.
+type Option func(*Server)
+
+// WithAdmission serves the admission counters at GET /v1/limits.
+func WithAdmission(a *policy.Admission) Option { return func(s *Server) { s.admission = a } }
+
+// New checks cfg, reads the token file and prepares the server; it opens no
+// socket. d may be nil (bans are off: the ban endpoints answer 503) and so may
+// sessions (an empty list).
+func New(cfg Config, d *policy.Defender, sessions Sessions, log zerolog.Logger, opts ...Option) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("admin: invalid configuration:\n%w", err)
+	}
+	if !cfg.Enabled() {
+		return nil, errors.New("admin: address is not set")
+	}
+	ep, _ := parseAddress(cfg.Address) // checked by Validate
+	s := &Server{ep: ep, bans: d, sessions: sessions, log: log.With().Str("component", "admin").Logger(), mux: http.NewServeMux()}
+	if cfg.TokenFile != "" {
+		tok, err := readToken(cfg.TokenFile)
+		if err != nil {
+			return nil, fmt.Errorf("admin: token_file: %w", err)
+		}
+		s.tokenHash, s.hasToken = sha256.Sum256([]byte(tok)), true
+	}
+	for _, o := range opts {
+		o(s)
+	}
+	s.mux.HandleFunc("GET /healthz", s.handleHealth)
+	s.Handle("GET /v1/bans", http.HandlerFunc(s.handleListBans))
+	s.Handle("POST /v1/bans", http.HandlerFunc(s.handleAddBan))
+	s.Handle("DELETE /v1/bans/{ip}", http.HandlerFunc(s.handleRemoveBan))
+	s.Handle("GET /v1/sessions", http.HandlerFunc(s.handleSessions))
+	s.Handle("GET /v1/limits", http.HandlerFunc(s.handleLimits))
+	s.srv = &http.Server{
+		Handler:           s.mux,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          stdlog.New(s.log, "", 0),
+	}
+	return s, nil
+}
+
+// Handle adds an endpoint (e.g. "GET /metrics") behind the same checks as
+// the API's: the bearer token when one is configured, the Host check.
+// Call it before Start.
+func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, s.guard(h)) }
+
+// Handler returns the server's handler (for tests and embedding).
+func (s *Server) Handler() http.Handler { return s.mux }
+
+// Start listens and serves in the background. ctx bounds the listen only;
+// Shutdown stops the server. A stale unix socket left by a crash is
+// replaced; any other file in the way is an error.
+func (s *Server) Start(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.started {
+		return errors.New("admin: already started")
+	}
+	ln, err := s.listen(ctx)
+	if err != nil {
+		return fmt.Errorf("admin: listen on %s: %w", s.ep, err)
+	}
+	s.ln, s.started, s.done = ln, true, make(chan struct{})
+	s.log.Info().Str("address", s.addr()).Bool("token", s.hasToken).Msg("admin API listening")
+	go func() {
+		defer close(s.done)
+		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error().Err(err).Msg("admin API stopped")
+		}
+	}()
+	return nil
+}
+
+func (s *Server) listen(ctx context.Context) (net.Listener, error) {
+	var lc net.ListenConfig
+	if s.ep.network != "unix" {
+		return lc.Listen(ctx, "tcp", s.ep.address)
+	}
+	if err := removeStaleSocket(ctx, s.ep.address); err != nil {
+		return nil, err
+	}
+	ln, err := lc.Listen(ctx, "unix", s.ep.address)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.Chmod(s.ep.address, socketMode); err != nil {
+		_ = ln.Close()
+		return nil, err
+	}
+	return ln, nil
+}
+
+// removeStaleSocket removes path if it is a unix socket nobody listens on.
+func removeStaleSocket(ctx context.Context, path string) error {
+	fi, err := os.Lstat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if fi.Mode().Type() != os.ModeSocket {
+		return fmt.Errorf("%s exists and is not a socket", path)
+	}
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "unix", path)
+	if err == nil {
+		_ = c.Close()
+		return fmt.Errorf("%s: another process serves this socket", path)
+	}
+	if !errors.Is(err, syscall.ECONNREFUSED) {
+		return err
+	}
+	return os.Remove(path)
+}
+
+// Addr returns the bound address ("127.0.0.1:40123" or "unix:/path"), or ""
+// before Start.
+func (s *Server) Addr() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.addr()
+}
+
+func (s *Server) addr() string {
+	if s.ln == nil {
+		return ""
+	}
+	if s.ep.network == "unix" {
+		return s.ep.String()
+	}
+	return s.ln.Addr().String()
+}
+
+// Shutdown stops accepting, lets running requests finish until ctx is done,
+// then closes what is left. The unix socket file is removed.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	started, done := s.started, s.done
+	s.mu.Unlock()
+	if !started {
+		return nil
+	}
+	err := s.srv.Shutdown(ctx)
+	if err != nil {
+		_ = s.srv.Close()
+	}
+	<-done
+	return err
+}
+
+// guard checks the token and the Host before h.
+func (s *Server) guard(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.hasToken {
+			tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+			sum := sha256.Sum256([]byte(strings.TrimSpace(tok)))
+			if subtle.ConstantTimeCompare(sum[:], s.tokenHash[:]) != 1 || !ok {
+				s.log.Warn().Str("remote", r.RemoteAddr).Str("path", r.URL.Path).Msg("admin request without a valid token")
+				w.Header().Set("WWW-Authenticate", `Bearer realm="ftpsgate"`)
+				writeError(w, http.StatusUnauthorized, "a valid bearer token is required")
+				return
+			}
+		} else if s.ep.network == "tcp" && !localHost(r.Host) {
+			writeError(w, http.StatusForbidden, "Host must be an IP address or localhost")
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// localHost reports whether a Host header names an IP literal or localhost:
+// what a browser fooled by DNS rebinding cannot send.
+func localHost(hostport string) bool {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	_, err := netip.ParseAddr(host)
+	return err == nil
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_, _ = w.Write(encodeJSON(v))
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, errorBody{Error: msg})
+}
+
+func (s *Server) handleHealth(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) handleListBans(w http.ResponseWriter, _ *http.Request) {
+	if s.bans == nil {
+		writeError(w, http.StatusServiceUnavailable, "bans are not enabled")
+		return
+	}
+	bans := s.bans.List()
+	if bans == nil {
+		bans = []policy.Ban{}
+	}
+	writeJSON(w, http.StatusOK, bansBody{Bans: bans})
+}
+
+func (s *Server) handleAddBan(w http.ResponseWriter, r *http.Request) {
+	if s.bans == nil {
+		writeError(w, http.StatusServiceUnavailable, "bans are not enabled")
+		return
+	}
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+		writeError(w, http.StatusUnsupportedMediaType, "Content-Type must be application/json")
+		return
+	}
+	o, err := parseBanRequest(r.Body)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	b, err := s.bans.Ban(o.ip, o.dur, o.reason)
+	switch {
+	case errors.Is(err, policy.ErrAllowlisted):
+		writeError(w, http.StatusConflict, fmt.Sprintf("ip: %s is allowlisted (bans.allow) and cannot be banned", o.ip))
+		return
+	case err != nil:
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	s.log.Info().Str("remote", r.RemoteAddr).Stringer("ip", b.IP).Time("until", b.Until).Str("reason", b.Reason).Msg("admin: ban")
+	writeJSON(w, http.StatusCreated, b)
+}
+
+func (s *Server) handleRemoveBan(w http.ResponseWriter, r *http.Request) {
+	if s.bans == nil {
+		writeError(w, http.StatusServiceUnavailable, "bans are not enabled")
+		return
+	}
+	ip, err := netip.ParseAddr(r.PathValue("ip"))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("ip: %q is not an IP address", r.PathValue("ip")))
+		return
+	}
+	if !s.bans.Unban(ip) {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("%s is not banned", ip))
+		return
+	}
+	s.log.Info().Str("remote", r.RemoteAddr).Stringer("ip", ip).Msg("admin: unban")
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) handleSessions(w http.ResponseWriter, _ *http.Request) {
+	list := []SessionInfo{}
+	if s.sessions != nil {
+		if l := s.sessions.Sessions(); l != nil {
+			list = l
+		}
+	}
+	writeJSON(w, http.StatusOK, sessionsBody{Sessions: list})
+}
+
+func (s *Server) handleLimits(w http.ResponseWriter, _ *http.Request) {
+	if s.admission == nil {
+		writeError(w, http.StatusNotFound, "limits are not available")
+		return
+	}
+	st := s.admission.Stats()
+	if st.ByIP == nil {
+		st.ByIP = []policy.IPSessions{}
+	}
+	writeJSON(w, http.StatusOK, st)
+}

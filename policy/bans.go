@@ -1,0 +1,538 @@
+package policy
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// The kinds of abuse a Defender counts (keys of BanConfig.Weights).
+const (
+	KindLoginFailed  = "login_failed"  // 530 after PASS
+	KindProtocol     = "protocol"      // a garbage command line
+	KindTLSHandshake = "tls_handshake" // a failed TLS handshake on an implicit listener
+)
+
+// The kinds of BanEvent.
+const (
+	EventBan   = "ban"
+	EventUnban = "unban"
+)
+
+// Errors returned by Defender.Ban.
+var (
+	ErrAllowlisted = errors.New("policy: address is allowlisted and cannot be banned")
+	ErrBadDuration = errors.New("policy: ban duration must not be negative")
+	ErrBansOff     = errors.New("policy: bans are not configured")
+)
+
+// Defaults of BanConfig.
+const (
+	DefaultMaxFailures = 5
+	DefaultBanWindow   = 5 * time.Minute
+	DefaultBanDuration = 15 * time.Minute
+	DefaultBanMax      = 24 * time.Hour
+
+	maxMaxFailures = 1000 // bounds the per-address failure log
+)
+
+// BanConfig configures automatic bans (the bans section). The zero value
+// bans after 5 failed logins within 5 minutes, for 15 minutes, doubling for
+// each repeat offence up to 24 hours, and keeps no state file.
+type BanConfig struct {
+	// MaxFailures is the weight of events within Window that bans an
+	// address. Zero: 5.
+	MaxFailures int
+	// Window is how long an event counts. Zero: 5m.
+	Window time.Duration
+	// Duration is the first ban of an address. Zero: 15m.
+	Duration time.Duration
+	// MaxDuration caps bans: each repeat offence doubles the previous ban up
+	// to it. An address whose last ban ended more than MaxDuration ago is a
+	// first offender again. Zero: 24h.
+	MaxDuration time.Duration
+	// Weights is what each kind of event (KindLoginFailed, KindProtocol,
+	// KindTLSHandshake) adds; a kind that is absent weighs 1, and 0 disables
+	// it. Nil: all weigh 1.
+	Weights map[string]int
+	// StateFile keeps the bans and the repeat-offence counts across
+	// restarts. Empty: bans live in memory only.
+	StateFile string
+	// Allow lists networks that are never banned.
+	Allow []netip.Prefix
+}
+
+func (c BanConfig) maxFailures() int { return cmp0(c.MaxFailures, DefaultMaxFailures) }
+func (c BanConfig) window() time.Duration {
+	return cmp0(c.Window, DefaultBanWindow)
+}
+func (c BanConfig) duration() time.Duration { return cmp0(c.Duration, DefaultBanDuration) }
+func (c BanConfig) maxDuration() time.Duration {
+	return cmp0(c.MaxDuration, DefaultBanMax)
+}
+
+func cmp0[T int | time.Duration](v, def T) T {
+	if v == 0 {
+		return def
+	}
+	return v
+}
+
+// weight is what one event of kind adds; unknown kinds add nothing.
+func (c BanConfig) weight(kind string) int {
+	switch kind {
+	case KindLoginFailed, KindProtocol, KindTLSHandshake:
+	default:
+		return 0
+	}
+	if w, ok := c.Weights[kind]; ok {
+		return w
+	}
+	return 1
+}
+
+// Validate checks the configuration. Error messages name the key relative
+// to the bans section, one per line.
+func (c BanConfig) Validate() error {
+	var errs []error
+	if c.MaxFailures < 0 || c.MaxFailures > maxMaxFailures {
+		errs = append(errs, fmt.Errorf("max_failures: must be between 1 and %d", maxMaxFailures))
+	}
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+	}{{"window", c.Window}, {"duration", c.Duration}, {"max_duration", c.MaxDuration}} {
+		if d.v < 0 {
+			errs = append(errs, fmt.Errorf("%s: must not be negative", d.key))
+		}
+	}
+	if c.maxDuration() < c.duration() {
+		errs = append(errs, fmt.Errorf("max_duration: %s is shorter than duration %s", c.maxDuration(), c.duration()))
+	}
+	kinds := make([]string, 0, len(c.Weights))
+	for k := range c.Weights {
+		kinds = append(kinds, k)
+	}
+	sort.Strings(kinds)
+	for _, k := range kinds {
+		switch {
+		case c.weight(k) == 0 && c.Weights[k] != 0:
+			errs = append(errs, fmt.Errorf("weights: %q is not an event kind (want %s, %s or %s)", k, KindLoginFailed, KindProtocol, KindTLSHandshake))
+		case c.Weights[k] < 0:
+			errs = append(errs, fmt.Errorf("weights.%s: must not be negative", k))
+		case c.Weights[k] > c.maxFailures():
+			errs = append(errs, fmt.Errorf("weights.%s: %d is more than max_failures %d", k, c.Weights[k], c.maxFailures()))
+		}
+	}
+	if c.StateFile != "" {
+		dir := filepath.Dir(c.StateFile)
+		if fi, err := os.Stat(dir); err != nil {
+			errs = append(errs, fmt.Errorf("state_file: %w", err))
+		} else if !fi.IsDir() {
+			errs = append(errs, fmt.Errorf("state_file: %s is not a directory", dir))
+		} else if fi, err := os.Stat(c.StateFile); err == nil && !fi.Mode().IsRegular() {
+			errs = append(errs, fmt.Errorf("state_file: %s is not a regular file", c.StateFile))
+		}
+	}
+	errs = append(errs, checkPrefixes("allow", c.Allow)...)
+	return errors.Join(errs...)
+}
+
+// Ban is one address's ban.
+type Ban struct {
+	IP       netip.Addr `json:"ip"`
+	Since    time.Time  `json:"since"`
+	Until    time.Time  `json:"until"`
+	Reason   string     `json:"reason"`
+	Offences int        `json:"offences"` // automatic bans of this address so far (0: only manual)
+}
+
+// BanEvent reports a ban or an unban, for the log.
+type BanEvent struct {
+	Kind     string        // EventBan or EventUnban
+	IP       netip.Addr    //
+	Until    time.Time     // ban: when it ends; unban: when it would have ended
+	Duration time.Duration // ban: how long it lasts
+	Reason   string        // why: "5 failures within 5m0s (login_failed)", "admin", "expired", ...
+	Offences int           // automatic bans of this address so far
+}
+
+// Defender counts abuse per client address and bans addresses that reach
+// BanConfig.MaxFailures within the window. It is safe for concurrent use.
+// Every per-address table forgets idle entries: failure logs when their last
+// event leaves the window, bans when they end, repeat-offence counts
+// MaxDuration after the last ban ended.
+//
+// The methods of a nil *Defender are valid: nothing is ever banned.
+type Defender struct {
+	cfg     BanConfig
+	onEvent func(BanEvent)
+	now     func() time.Time // for tests; time.Now when nil
+	epoch   time.Time        // failure times are nanoseconds since epoch (monotonic: immune to clock steps)
+
+	nbans     atomic.Int64 // len(bans), for a lock-free "no bans" answer
+	nextSweep atomic.Int64 // d.mono time
+
+	mu       sync.RWMutex
+	bans     map[netip.Addr]*Ban
+	past     map[netip.Addr]pastOffender
+	failures map[netip.Addr][]failure
+	gen      uint64 // incremented by each change worth saving
+
+	persist persister
+}
+
+type failure struct {
+	at     int64 // d.mono time
+	weight int
+}
+
+// pastOffender remembers an address whose last automatic ban ended, so that
+// its next ban is longer.
+type pastOffender struct {
+	offences int
+	until    time.Time // when the last ban ended
+}
+
+// NewDefender returns a Defender for cfg, which must have passed Validate.
+// It loads cfg.StateFile when it exists; bans that ended meanwhile are
+// dropped. onEvent (may be nil) is called for every ban and unban,
+// synchronously and without locks held: it may call the Defender, and must
+// not block for long.
+func NewDefender(cfg BanConfig, onEvent func(BanEvent)) (*Defender, error) {
+	return newDefender(cfg, onEvent, nil)
+}
+
+func newDefender(cfg BanConfig, onEvent func(BanEvent), now func() time.Time) (*Defender, error) {
+	d := &Defender{
+		cfg:      cfg,
+		onEvent:  onEvent,
+		now:      now,
+		bans:     map[netip.Addr]*Ban{},
+		past:     map[netip.Addr]pastOffender{},
+		failures: map[netip.Addr][]failure{},
+	}
+	d.persist.d = d
+	d.epoch = d.time()
+	if cfg.StateFile != "" {
+		if err := d.load(); err != nil {
+			return nil, fmt.Errorf("policy: bans state_file %s: %w", cfg.StateFile, err)
+		}
+	}
+	d.nbans.Store(int64(len(d.bans)))
+	return d, nil
+}
+
+func (d *Defender) time() time.Time {
+	if d.now == nil {
+		return time.Now()
+	}
+	return d.now()
+}
+
+func (d *Defender) mono(t time.Time) int64 { return int64(t.Sub(d.epoch)) }
+
+func (d *Defender) allowed(ip netip.Addr) bool { return allowed(d.cfg.Allow, ip) }
+
+// Banned reports whether ip is banned now, and until when. It is the hot
+// path: cheap, and lock-free while there are no bans. A ban found expired is
+// lifted (and an unban event fired).
+func (d *Defender) Banned(ip netip.Addr) (until time.Time, ok bool) {
+	if d == nil {
+		return time.Time{}, false
+	}
+	return d.bannedAt(normalize(ip), d.time())
+}
+
+// bannedAt is Banned for a normalized ip at now.
+func (d *Defender) bannedAt(ip netip.Addr, now time.Time) (time.Time, bool) {
+	d.maybeSweep(now)
+	if d.nbans.Load() == 0 {
+		return time.Time{}, false
+	}
+	d.mu.RLock()
+	b := d.bans[ip]
+	var until time.Time
+	if b != nil {
+		until = b.Until
+	}
+	d.mu.RUnlock()
+	if b == nil {
+		return time.Time{}, false
+	}
+	if now.Before(until) {
+		return until, true
+	}
+	d.expire(ip, now)
+	return time.Time{}, false
+}
+
+// expire lifts the ban of ip if it has ended by now.
+func (d *Defender) expire(ip netip.Addr, now time.Time) {
+	d.mu.Lock()
+	b := d.bans[ip]
+	if b == nil || now.Before(b.Until) {
+		d.mu.Unlock()
+		return
+	}
+	d.endBan(ip, b)
+	d.mu.Unlock()
+	// No save: an ended ban is dropped at load anyway.
+	d.emit(BanEvent{Kind: EventUnban, IP: ip, Until: b.Until, Reason: "expired", Offences: b.Offences})
+}
+
+// endBan removes an ended ban, keeping its offence count. d.mu is held.
+func (d *Defender) endBan(ip netip.Addr, b *Ban) {
+	delete(d.bans, ip)
+	d.nbans.Store(int64(len(d.bans)))
+	if b.Offences > 0 {
+		d.past[ip] = pastOffender{offences: b.Offences, until: b.Until}
+	}
+	d.gen++
+}
+
+// maybeSweep sweeps when a sweep is due; of callers that find it due at
+// once, one sweeps.
+func (d *Defender) maybeSweep(now time.Time) {
+	next := d.nextSweep.Load()
+	if d.mono(now) >= next && d.nextSweep.CompareAndSwap(next, d.mono(now.Add(d.sweepEvery()))) {
+		d.sweep(now)
+	}
+}
+
+// sweep forgets what has gone idle by now.
+func (d *Defender) sweep(now time.Time) {
+	var ended []BanEvent
+	d.mu.Lock()
+	cutoff := d.mono(now.Add(-d.cfg.window()))
+	for ip, fs := range d.failures {
+		if fs[len(fs)-1].at <= cutoff {
+			delete(d.failures, ip)
+		}
+	}
+	for ip, b := range d.bans {
+		if !now.Before(b.Until) {
+			d.endBan(ip, b)
+			ended = append(ended, BanEvent{Kind: EventUnban, IP: ip, Until: b.Until, Reason: "expired", Offences: b.Offences})
+		}
+	}
+	for ip, p := range d.past {
+		if now.Sub(p.until) > d.cfg.maxDuration() {
+			delete(d.past, ip)
+			d.gen++
+		}
+	}
+	d.mu.Unlock()
+	for _, ev := range ended {
+		d.emit(ev)
+	}
+}
+
+// sweepEvery is how often the tables are swept: often enough that failure
+// logs live at most about two windows.
+func (d *Defender) sweepEvery() time.Duration { return max(d.cfg.window()/2, time.Second) }
+
+func (d *Defender) emit(ev BanEvent) {
+	if d.onEvent != nil {
+		d.onEvent(ev)
+	}
+}
+
+// Record counts one event of kind (KindLoginFailed, KindProtocol,
+// KindTLSHandshake) from ip and bans ip when the weight of its events within
+// the window reaches MaxFailures. It reports whether ip is banned (now or
+// already): the proxy then ends the session with 421. Allowlisted addresses,
+// unknown kinds and kinds of weight 0 are not counted.
+func (d *Defender) Record(ip netip.Addr, kind string) (banned bool) {
+	if d == nil {
+		return false
+	}
+	ip = normalize(ip)
+	w := d.cfg.weight(kind)
+	if w == 0 || !ip.IsValid() || d.allowed(ip) {
+		return false
+	}
+	now := d.time()
+	d.maybeSweep(now)
+	d.mu.Lock()
+	if b := d.bans[ip]; b != nil && now.Before(b.Until) {
+		d.mu.Unlock()
+		return true
+	}
+	cutoff := d.mono(now.Add(-d.cfg.window()))
+	fs := d.failures[ip]
+	i := 0
+	for i < len(fs) && fs[i].at <= cutoff {
+		i++
+	}
+	fs = append(fs[i:], failure{at: d.mono(now), weight: w})
+	sum := 0
+	for _, f := range fs {
+		sum += f.weight
+	}
+	if sum < d.cfg.maxFailures() {
+		d.failures[ip] = fs
+		d.mu.Unlock()
+		return false
+	}
+	delete(d.failures, ip)
+	offences := 1
+	if p, ok := d.past[ip]; ok {
+		offences = p.offences + 1
+		delete(d.past, ip)
+	}
+	dur := d.escalate(offences)
+	reason := fmt.Sprintf("%d failures within %s (%s)", sum, d.cfg.window(), kind)
+	if offences > 1 {
+		reason += fmt.Sprintf(", offence %d", offences)
+	}
+	b := &Ban{IP: ip, Since: now, Until: now.Add(dur), Reason: reason, Offences: offences}
+	d.bans[ip] = b
+	d.nbans.Store(int64(len(d.bans)))
+	d.gen++
+	d.mu.Unlock()
+	d.emit(BanEvent{Kind: EventBan, IP: ip, Until: b.Until, Duration: dur, Reason: reason, Offences: offences})
+	d.persist.request()
+	return true
+}
+
+// escalate is the length of the offences-th automatic ban: Duration,
+// doubled for each repeat, capped at MaxDuration.
+func (d *Defender) escalate(offences int) time.Duration {
+	dur, limit := d.cfg.duration(), d.cfg.maxDuration()
+	for i := 1; i < offences && dur < limit; i++ {
+		dur *= 2
+	}
+	return min(dur, limit)
+}
+
+// Ban bans ip for dur (zero: BanConfig.Duration) from now, replacing any
+// ban it has; reason is recorded. It does not change the repeat-offence
+// count. It returns ErrAllowlisted for an allowlisted address.
+func (d *Defender) Ban(ip netip.Addr, dur time.Duration, reason string) (Ban, error) {
+	ip = normalize(ip)
+	switch {
+	case d == nil:
+		return Ban{}, ErrBansOff
+	case !ip.IsValid():
+		return Ban{}, ErrInvalidAddr
+	case dur < 0:
+		return Ban{}, ErrBadDuration
+	case d.allowed(ip):
+		return Ban{}, ErrAllowlisted
+	}
+	if dur == 0 {
+		dur = d.cfg.duration()
+	}
+	now := d.time()
+	d.mu.Lock()
+	offences := 0
+	if old := d.bans[ip]; old != nil {
+		offences = old.Offences
+	} else if p, ok := d.past[ip]; ok {
+		offences = p.offences
+	}
+	b := &Ban{IP: ip, Since: now, Until: now.Add(dur), Reason: reason, Offences: offences}
+	d.bans[ip] = b
+	delete(d.failures, ip)
+	d.nbans.Store(int64(len(d.bans)))
+	d.gen++
+	d.mu.Unlock()
+	d.emit(BanEvent{Kind: EventBan, IP: ip, Until: b.Until, Duration: dur, Reason: reason, Offences: offences})
+	d.persist.request()
+	return *b, nil
+}
+
+// Unban lifts the ban of ip and forgets its failures and its repeat
+// offences: an operator's unban is a pardon. It reports whether ip was
+// banned.
+func (d *Defender) Unban(ip netip.Addr) bool {
+	if d == nil {
+		return false
+	}
+	ip = normalize(ip)
+	now := d.time()
+	d.mu.Lock()
+	b := d.bans[ip]
+	delete(d.failures, ip)
+	delete(d.past, ip)
+	if b == nil {
+		d.mu.Unlock()
+		return false
+	}
+	delete(d.bans, ip)
+	d.nbans.Store(int64(len(d.bans)))
+	d.gen++
+	d.mu.Unlock()
+	if !now.Before(b.Until) {
+		d.emit(BanEvent{Kind: EventUnban, IP: ip, Until: b.Until, Reason: "expired", Offences: b.Offences})
+		return false
+	}
+	d.emit(BanEvent{Kind: EventUnban, IP: ip, Until: b.Until, Reason: "removed", Offences: b.Offences})
+	d.persist.request()
+	return true
+}
+
+// List returns the bans in force, sorted by address.
+func (d *Defender) List() []Ban {
+	if d == nil {
+		return nil
+	}
+	now := d.time()
+	d.nextSweep.Store(d.mono(now.Add(d.sweepEvery())))
+	d.sweep(now)
+	d.mu.RLock()
+	out := make([]Ban, 0, len(d.bans))
+	for _, b := range d.bans {
+		out = append(out, *b)
+	}
+	d.mu.RUnlock()
+	slices.SortFunc(out, func(x, y Ban) int { return x.IP.Compare(y.IP) })
+	return out
+}
+
+// DefenderStats is a snapshot of the Defender's tables.
+type DefenderStats struct {
+	Bans      int `json:"bans"`      // bans in force (or ended and not yet noticed)
+	Tracked   int `json:"tracked"`   // addresses with failures in the window
+	Offenders int `json:"offenders"` // past offenders remembered for escalation
+}
+
+// Stats returns the sizes of the tables.
+func (d *Defender) Stats() DefenderStats {
+	if d == nil {
+		return DefenderStats{}
+	}
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	return DefenderStats{Bans: len(d.bans), Tracked: len(d.failures), Offenders: len(d.past)}
+}
+
+// Close saves the state file (when configured) and stops the pending save.
+// Changes after Close are not saved unless Save is called.
+func (d *Defender) Close() error {
+	if d == nil {
+		return nil
+	}
+	d.persist.close()
+	return d.Save()
+}
+
+// String is for logs.
+func (e BanEvent) String() string {
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "%s %s", e.Kind, e.IP)
+	if e.Kind == EventBan {
+		fmt.Fprintf(&sb, " for %s", e.Duration)
+	}
+	fmt.Fprintf(&sb, ": %s", e.Reason)
+	return sb.String()
+}
