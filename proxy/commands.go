@@ -222,6 +222,12 @@ func (s *session) handleUSER(cmd ftp.Command) error {
 		s.log.Warn().Err(err).Str(fieldUser, user).Msg("USER does not match the client certificate")
 		return s.reply(ftp.StatusNotLoggedIn, "User does not match the client certificate.")
 	}
+	if err := s.ticket.SetUser(user); err != nil {
+		s.log.Warn().Err(err).Str(fieldUser, user).Msg("session refused")
+		_ = s.reply(ftp.StatusNotAvailable, "Too many sessions for this user.")
+		return s.errorf("%w", err)
+	}
+	s.updateInfo(func(i *SessionInfo) { i.User = user })
 	if s.be == nil {
 		be, err := s.dialBackend()
 		if err != nil {
@@ -277,6 +283,11 @@ func (s *session) handlePASS(cmd ftp.Command) error {
 	case rep.Code == ftp.StatusNotLoggedIn:
 		s.log.Warn().Msg("login failed")
 		s.userSent = false
+		if s.abuse(policy.KindLoginFailed) {
+			_ = s.send(rep)
+			_ = s.reply(ftp.StatusNotAvailable, "Too many failed logins: your address is banned.")
+			return s.errorf("%w", errBanned)
+		}
 	}
 	return s.send(rep)
 }

@@ -105,7 +105,11 @@ type Config struct {
 	// ActiveEnabled allows PORT/EPRT from clients.
 	ActiveEnabled bool
 	// Login decides anonymous logins and SITE commands.
-	Login    policy.LoginPolicy
+	Login policy.LoginPolicy
+	// Limits are the connection, command and bandwidth limits.
+	Limits policy.Limits
+	// Bans configures automatic bans.
+	Bans     policy.BanConfig
 	Timeouts Timeouts
 	// Greeting is the text of the gateway's 220. Default "ftpsgate ready".
 	Greeting string
@@ -170,6 +174,12 @@ func (c Config) Validate() error {
 	}
 	if err := c.Passive.Validate(); err != nil {
 		add("passive", err)
+	}
+	if err := c.Limits.Validate(); err != nil {
+		add("limits", err)
+	}
+	if err := c.Bans.Validate(); err != nil {
+		add("bans", err)
 	}
 	for key, d := range map[string]time.Duration{
 		"timeouts.idle": c.Timeouts.Idle, "timeouts.login": c.Timeouts.Login, "timeouts.connect": c.Timeouts.Connect,

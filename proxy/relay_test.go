@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"crypto/tls"
 	"io"
@@ -90,7 +91,7 @@ func TestRelayUploadToTLSBackendKeepsTheTail(t *testing.T) {
 		_, _ = clientApp.Write(payload)
 		_ = clientApp.CloseWrite()
 	}()
-	r := relay(backend, clientGW)
+	r := relay(context.Background(), backend, clientGW, nil)
 	close(relayed)
 	if r.err != nil || r.n != int64(len(payload)) {
 		t.Fatalf("relay: %d bytes, %v", r.n, r.err)
@@ -114,7 +115,7 @@ func TestRelayPlainSplice(t *testing.T) {
 	go func() { _, _ = srcApp.Write(payload); _ = srcApp.CloseWrite() }()
 	done := make(chan []byte, 1)
 	go func() { b, _ := io.ReadAll(dstApp); done <- b }()
-	r := relay(dstGW, srcGW)
+	r := relay(context.Background(), dstGW, srcGW, nil)
 	if r.err != nil || r.n != int64(len(payload)) {
 		t.Fatalf("relay: %d, %v", r.n, r.err)
 	}

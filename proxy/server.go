@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"golang.org/x/time/rate"
 
 	"github.com/ftpsgate/ftpsgate/nat"
 	"github.com/ftpsgate/ftpsgate/policy"
@@ -27,6 +28,9 @@ type Server struct {
 	reload     chan struct{} // Reload's requests
 	pool       *nat.Pool
 	data       policy.DataPolicy
+	defender   *policy.Defender
+	admission  *policy.Admission
+	bandwidth  *rate.Limiter // the whole gateway's; nil: unlimited
 
 	mu        sync.Mutex
 	listeners map[string]net.Listener
@@ -80,6 +84,12 @@ func New(cfg Config, log zerolog.Logger) (*Server, error) {
 		}
 	}
 	s.hardCtx, s.hardStop = context.WithCancel(context.Background())
+	s.defender, err = policy.NewDefender(cfg.Bans, s.logBanEvent)
+	if err != nil {
+		return nil, fmt.Errorf("proxy: bans: %w", err)
+	}
+	s.admission = policy.NewAdmission(cfg.Limits, s.defender)
+	s.bandwidth = cfg.Limits.NewGlobalLimiter()
 	if cfg.Backend.TLS != TLSNone {
 		host, _, _ := net.SplitHostPort(cfg.Backend.Address)
 		s.backendTLS, err = cfg.Backend.Trust.ClientConfig(host)
@@ -145,6 +155,24 @@ func (s *Server) Reload() {
 // expires, for monitoring.
 func (s *Server) CertificateDaysLeft() int { return s.certs.DaysLeft(time.Now()) }
 
+// Defender returns the ban list, for the admin API.
+func (s *Server) Defender() *policy.Defender { return s.defender }
+
+// Admission returns the connection limits' state, for the admin API.
+func (s *Server) Admission() *policy.Admission { return s.admission }
+
+func (s *Server) logBanEvent(e policy.BanEvent) {
+	switch e.Kind {
+	case policy.EventBan:
+		s.log.Warn().Str(fieldClient, e.IP.String()).Time("until", e.Until).Dur("ban", e.Duration).
+			Int("offences", e.Offences).Str(fieldReason, e.Reason).Msg("address banned")
+	case policy.EventUnban:
+		s.log.Info().Str(fieldClient, e.IP.String()).Str(fieldReason, e.Reason).Msg("address unbanned")
+	default:
+		s.log.Error().Str("event", e.Kind).Str(fieldClient, e.IP.String()).Str(fieldReason, e.Reason).Msg("ban state")
+	}
+}
+
 func (s *Server) logCertEvent(e policy.CertEvent) {
 	switch e.Kind {
 	case "reloaded":
@@ -166,18 +194,6 @@ func (s *Server) Addr(name string) net.Addr {
 		return ln.Addr()
 	}
 	return nil
-}
-
-// Run starts the server, serves until ctx is done, then shuts down with the
-// configured grace period.
-func (s *Server) Run(ctx context.Context) error {
-	if err := s.Start(ctx); err != nil {
-		return err
-	}
-	<-ctx.Done()
-	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.Timeouts.Grace())
-	defer cancel()
-	return s.Shutdown(sctx)
 }
 
 func (s *Server) acceptLoop(ln net.Listener, l Listener) {
@@ -228,11 +244,33 @@ func (s *Server) untrack(sess *session) {
 	s.mu.Unlock()
 }
 
-// Sessions returns the number of live sessions.
-func (s *Server) Sessions() int {
+// SessionCount returns the number of live sessions.
+func (s *Server) SessionCount() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.sessions)
+}
+
+// SessionInfo describes a live session.
+type SessionInfo struct {
+	ID, Client, User, Listener string
+	Started                    time.Time
+	BytesUp, BytesDown         int64
+}
+
+// Sessions lists the live sessions.
+func (s *Server) Sessions() []SessionInfo {
+	s.mu.Lock()
+	list := make([]*session, 0, len(s.sessions))
+	for sess := range s.sessions {
+		list = append(list, sess)
+	}
+	s.mu.Unlock()
+	out := make([]SessionInfo, 0, len(list))
+	for _, sess := range list {
+		out = append(out, sess.info())
+	}
+	return out
 }
 
 func (s *Server) closeListeners() {
@@ -255,7 +293,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if !already {
 		s.closeListeners()
 		close(s.drain)
-		s.log.Info().Int("sessions", s.Sessions()).Msg("shutting down: no new connections, running transfers may finish")
+		s.log.Info().Int("sessions", s.SessionCount()).Msg("shutting down: no new connections, running transfers may finish")
 	}
 	s.acceptWG.Wait()
 	done := make(chan struct{})
@@ -268,12 +306,15 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-done:
 	case <-ctx.Done():
 		err = ctx.Err()
-		s.log.Warn().Int("sessions", s.Sessions()).Msg("grace period over: aborting remaining transfers")
+		s.log.Warn().Int("sessions", s.SessionCount()).Msg("grace period over: aborting remaining transfers")
 		s.hardStop()
 		<-done
 	}
 	s.hardStop()
 	s.bgWG.Wait()
+	if cerr := s.defender.Close(); cerr != nil {
+		s.log.Error().Err(cerr).Msg("saving the ban state")
+	}
 	s.log.Info().Msg("shutdown complete")
 	return err
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"golang.org/x/time/rate"
 
 	"github.com/ftpsgate/ftpsgate/policy"
 	"github.com/ftpsgate/ftpsgate/proxy/ftp"
@@ -70,6 +71,26 @@ type session struct {
 
 	be      *backend
 	pending *dataSetup
+
+	ticket   *policy.Ticket   // admission: released at the end
+	cmdLimit *rate.Limiter    // commands per second; nil: unlimited
+	throttle *policy.Throttle // data bandwidth; nil: unlimited
+
+	infoMu sync.Mutex // guards what info reads from other goroutines
+	shown  SessionInfo
+}
+
+// info is a snapshot for the admin API.
+func (s *session) info() SessionInfo {
+	s.infoMu.Lock()
+	defer s.infoMu.Unlock()
+	return s.shown
+}
+
+func (s *session) updateInfo(f func(*SessionInfo)) {
+	s.infoMu.Lock()
+	f(&s.shown)
+	s.infoMu.Unlock()
 }
 
 func newSessionID() string {
@@ -91,8 +112,48 @@ func newSession(srv *Server, conn net.Conn, l Listener) *session {
 		cmds:  newPuller[ftp.Command](),
 	}
 	s.log = srv.log.With().Str(fieldSession, s.id).Str(fieldClient, conn.RemoteAddr().String()).Str(fieldListener, l.Name).Logger()
+	s.shown = SessionInfo{ID: s.id, Client: conn.RemoteAddr().String(), Listener: l.Name, Started: s.start}
 	return s
 }
+
+// admit asks the connection limits and the ban list whether this client may
+// have a session. A refusal is one 421 line, before any TLS work.
+func (s *session) admit() error {
+	t, err := s.srv.admission.Admit(s.clientIP)
+	if err != nil {
+		text := "Service not available, closing control connection."
+		switch {
+		case errors.Is(err, policy.ErrBanned):
+			text = "Service not available: your address is banned."
+		case errors.Is(err, policy.ErrConnRate):
+			text = "Too many connections from your address: slow down."
+		case errors.Is(err, policy.ErrTooManyFromIP):
+			text = "Too many sessions from your address."
+		case errors.Is(err, policy.ErrTooManySessions):
+			text = "Too many sessions: try again later."
+		}
+		s.log.Warn().Err(err).Msg("connection refused")
+		_ = s.raw.SetWriteDeadline(time.Now().Add(time.Second))
+		_ = ftp.WriteReply(s.raw, ftp.NewReply(ftp.StatusNotAvailable, text))
+		return s.errorf("%w", err)
+	}
+	s.ticket = t
+	s.cmdLimit = s.srv.admission.CommandLimiter()
+	s.throttle = policy.NewThrottle(s.srv.cfg.Limits.NewSessionLimiter(), s.srv.bandwidth)
+	return nil
+}
+
+// abuse counts a protocol abuse of kind against the client; it reports
+// whether the client is now banned, and then the session must end.
+func (s *session) abuse(kind string) bool {
+	if s.srv.defender.Record(s.clientIP, kind) {
+		s.log.Warn().Str("kind", kind).Msg("client banned: closing")
+		return true
+	}
+	return false
+}
+
+var errBanned = errors.New("client banned")
 
 // setup reads the PROXY header if the listener expects one, and learns the
 // client's and the gateway's addresses.
@@ -105,6 +166,7 @@ func (s *session) setup() error {
 		}
 		s.raw, s.conn = pc, pc
 		s.log = s.log.With().Str(fieldClient, pc.RemoteAddr().String()).Str("balancer", pc.(*proxiedConn).Conn.RemoteAddr().String()).Logger()
+		s.updateInfo(func(i *SessionInfo) { i.Client = pc.RemoteAddr().String() })
 	}
 	if ap, err := netip.ParseAddrPort(s.raw.RemoteAddr().String()); err == nil {
 		s.clientIP = ap.Addr().Unmap()
@@ -137,6 +199,9 @@ func (s *session) run() error {
 	if err := s.setup(); err != nil {
 		return err
 	}
+	if err := s.admit(); err != nil {
+		return err
+	}
 	if s.lst.TLS == TLSImplicit {
 		if err := s.handshake(); err != nil {
 			// Confused plaintext clients land here: say nothing, log once.
@@ -149,15 +214,8 @@ func (s *session) run() error {
 	for {
 		cmd, err := s.nextCommand()
 		switch {
-		case errors.Is(err, ftp.ErrLineTooLong):
-			s.log.Warn().Msg("command line too long")
-			if err := s.reply(ftp.StatusSyntaxError, "Command line too long."); err != nil {
-				return err
-			}
-			continue
-		case errors.Is(err, ftp.ErrMalformedCommand):
-			s.log.Warn().Err(err).Msg("malformed command")
-			if err := s.reply(ftp.StatusSyntaxError, "Syntax error, command unrecognized."); err != nil {
+		case errors.Is(err, ftp.ErrLineTooLong), errors.Is(err, ftp.ErrMalformedCommand):
+			if err := s.badLine(err); err != nil {
 				return err
 			}
 			continue
@@ -171,6 +229,12 @@ func (s *session) run() error {
 			return err
 		}
 		s.logCommand(cmd)
+		if s.cmdLimit != nil {
+			// Too fast: slowed, not closed.
+			if err := s.cmdLimit.Wait(s.ctx); err != nil {
+				return s.errorf("%w", errShuttingDown)
+			}
+		}
 		if err := s.dispatch(cmd); err != nil {
 			return err
 		}
@@ -179,6 +243,20 @@ func (s *session) run() error {
 			return errShuttingDown
 		}
 	}
+}
+
+// badLine answers a line that is too long or not a command, and counts it
+// as protocol abuse.
+func (s *session) badLine(err error) error {
+	s.log.Warn().Err(err).Msg("bad command line")
+	if s.abuse(policy.KindProtocol) {
+		_ = s.reply(ftp.StatusNotAvailable, "Too many bad commands: closing control connection.")
+		return s.errorf("%w: %w", errBanned, err)
+	}
+	if errors.Is(err, ftp.ErrLineTooLong) {
+		return s.reply(ftp.StatusSyntaxError, "Command line too long.")
+	}
+	return s.reply(ftp.StatusSyntaxError, "Syntax error, command unrecognized.")
 }
 
 func (s *session) logCommand(cmd ftp.Command) {
@@ -250,6 +328,11 @@ func (s *session) handshake() error {
 	defer cancel()
 	if err := tc.HandshakeContext(ctx); err != nil {
 		s.log.Warn().Err(err).Msg("client TLS handshake failed")
+		// A connection closed before its first byte is a balancer's health
+		// check, not an attack.
+		if !errors.Is(err, io.EOF) {
+			s.abuse(policy.KindTLSHandshake)
+		}
 		return s.errorf("client TLS handshake: %w", err)
 	}
 	st := tc.ConnectionState()
@@ -262,6 +345,9 @@ func (s *session) handshake() error {
 
 // finish tears the session down and writes the session-end line.
 func (s *session) finish(reason error) {
+	if s.ticket != nil {
+		s.ticket.Release()
+	}
 	s.closePending()
 	if s.be != nil {
 		s.be.close()

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"io"
@@ -8,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ftpsgate/ftpsgate/policy"
 	"github.com/ftpsgate/ftpsgate/proxy/ftp"
 )
 
@@ -151,7 +153,9 @@ func (s *session) runTransfer(t *transfer) error {
 				return s.clientReadError(res.err)
 			}
 			if res.err != nil {
-				if err := s.reply(ftp.StatusSyntaxError, "Syntax error, command unrecognized."); err != nil {
+				if err := s.badLine(res.err); err != nil {
+					t.closeData()
+					s.waitRelay(t)
 					return err
 				}
 			} else if res.v.Verb == "ABOR" {
@@ -225,7 +229,7 @@ func (s *session) startRelay(t *transfer) {
 	t.d.wg.Add(1)
 	go func() {
 		defer t.d.wg.Done()
-		r := relay(dst, src)
+		r := relay(t.d.ctx, dst, src, s.throttle)
 		if r.err == nil {
 			// Drain in the background: the final reply need not wait for
 			// the peer to close.
@@ -320,6 +324,7 @@ func (s *session) account(t *transfer) {
 	} else {
 		s.bytesDown += r.n
 	}
+	s.updateInfo(func(i *SessionInfo) { i.BytesUp, i.BytesDown = s.bytesUp, s.bytesDown })
 	ev := s.log.Info()
 	if r.err != nil {
 		ev = s.log.Warn().Err(r.err)
@@ -346,17 +351,21 @@ var relayBufs = sync.Pool{New: func() any { b := make([]byte, relayBufSize); ret
 // close_notify, TCP FIN) so that the reader sees the end of the data before
 // the final reply is sent; dst is then drained and closed by drainAndClose.
 // Plain TCP on both sides goes through io.Copy, which lets Linux splice.
-func relay(dst, src net.Conn) relayResult {
+//
+// With a throttle, every write waits for its bandwidth share (streaming:
+// nothing is buffered beyond one copy buffer).
+func relay(ctx context.Context, dst, src net.Conn, th *policy.Throttle) relayResult {
 	var n int64
 	var err error
 	_, srcTLS := src.(*tls.Conn)
 	_, dstTLS := dst.(*tls.Conn)
-	if !srcTLS && !dstTLS {
+	if !srcTLS && !dstTLS && th == nil {
 		n, err = io.Copy(dst, src)
 	} else {
 		bp := relayBufs.Get().(*[]byte)
 		// Hide ReaderFrom/WriterTo so that our buffer is used.
-		n, err = io.CopyBuffer(struct{ io.Writer }{dst}, struct{ io.Reader }{src}, *bp)
+		w := policy.ThrottledWriter(ctx, struct{ io.Writer }{dst}, th)
+		n, err = io.CopyBuffer(w, struct{ io.Reader }{src}, *bp)
 		relayBufs.Put(bp)
 	}
 	if err == nil {

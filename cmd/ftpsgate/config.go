@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/viper"
 
+	"github.com/ftpsgate/ftpsgate/admin"
 	"github.com/ftpsgate/ftpsgate/nat"
 	"github.com/ftpsgate/ftpsgate/policy"
 	"github.com/ftpsgate/ftpsgate/proxy"
@@ -75,6 +76,30 @@ type fileConfig struct {
 		DataAccept    string `mapstructure:"data_accept"`
 		ShutdownGrace string `mapstructure:"shutdown_grace"`
 	} `mapstructure:"timeouts"`
+	Limits struct {
+		ConnRate           float64 `mapstructure:"conn_rate"`
+		ConnBurst          int     `mapstructure:"conn_burst"`
+		MaxSessionsPerIP   int     `mapstructure:"max_sessions_per_ip"`
+		MaxSessionsPerUser int     `mapstructure:"max_sessions_per_user"`
+		MaxSessions        int     `mapstructure:"max_sessions"`
+		CommandRate        float64 `mapstructure:"command_rate"`
+		CommandBurst       int     `mapstructure:"command_burst"`
+		SessionBandwidth   int64   `mapstructure:"session_bandwidth"`
+		TotalBandwidth     int64   `mapstructure:"total_bandwidth"`
+	} `mapstructure:"limits"`
+	Bans struct {
+		MaxFailures int            `mapstructure:"max_failures"`
+		Window      string         `mapstructure:"window"`
+		Duration    string         `mapstructure:"duration"`
+		MaxDuration string         `mapstructure:"max_duration"`
+		Weights     map[string]int `mapstructure:"weights"`
+		StateFile   string         `mapstructure:"state_file"`
+		Allow       []string       `mapstructure:"allow"`
+	} `mapstructure:"bans"`
+	Admin struct {
+		Address   string `mapstructure:"address"`
+		TokenFile string `mapstructure:"token_file"`
+	} `mapstructure:"admin"`
 	Log logConfig `mapstructure:"log"`
 }
 
@@ -117,6 +142,23 @@ var defaults = map[string]any{
 	"timeouts.handshake":           "10s",
 	"timeouts.data_accept":         "30s",
 	"timeouts.shutdown_grace":      "30s",
+	"limits.conn_rate":             0,
+	"limits.conn_burst":            0,
+	"limits.max_sessions_per_ip":   0,
+	"limits.max_sessions_per_user": 0,
+	"limits.max_sessions":          0,
+	"limits.command_rate":          0,
+	"limits.command_burst":         0,
+	"limits.session_bandwidth":     0,
+	"limits.total_bandwidth":       0,
+	"bans.max_failures":            5,
+	"bans.window":                  "5m",
+	"bans.duration":                "15m",
+	"bans.max_duration":            "24h",
+	"bans.state_file":              "",
+	"bans.allow":                   []string{},
+	"admin.address":                "",
+	"admin.token_file":             "",
 	"log.level":                    "info",
 	"log.format":                   "",
 }
@@ -124,6 +166,7 @@ var defaults = map[string]any{
 // loaded is a checked configuration.
 type loaded struct {
 	proxy proxy.Config
+	admin admin.Config
 	log   logConfig
 }
 
@@ -297,6 +340,30 @@ func build(v *viper.Viper) (*loaded, error) {
 		ShutdownGrace: dur("timeouts.shutdown_grace", fc.Timeouts.ShutdownGrace),
 	}
 
+	allow := prefixes(&p, "bans.allow", fc.Bans.Allow)
+	c.Limits = policy.Limits{
+		ConnRate: fc.Limits.ConnRate, ConnBurst: fc.Limits.ConnBurst,
+		MaxSessionsPerIP: fc.Limits.MaxSessionsPerIP, MaxSessionsPerUser: fc.Limits.MaxSessionsPerUser,
+		MaxSessions: fc.Limits.MaxSessions, CommandRate: fc.Limits.CommandRate, CommandBurst: fc.Limits.CommandBurst,
+		SessionBandwidth: fc.Limits.SessionBandwidth, TotalBandwidth: fc.Limits.TotalBandwidth,
+		Allow: allow,
+	}
+	c.Bans = policy.BanConfig{
+		MaxFailures: fc.Bans.MaxFailures,
+		Window:      dur("bans.window", fc.Bans.Window),
+		Duration:    dur("bans.duration", fc.Bans.Duration),
+		MaxDuration: dur("bans.max_duration", fc.Bans.MaxDuration),
+		Weights:     fc.Bans.Weights,
+		StateFile:   fc.Bans.StateFile,
+		Allow:       allow,
+	}
+	adminCfg := admin.Config{Address: fc.Admin.Address, TokenFile: fc.Admin.TokenFile}
+	if err := adminCfg.Validate(); err != nil {
+		for _, line := range strings.Split(err.Error(), "\n") {
+			p.lines = append(p.lines, "admin."+line)
+		}
+	}
+
 	if _, err := parseLevel(fc.Log.Level); err != nil {
 		p.add("log.level", err)
 	}
@@ -318,7 +385,7 @@ func build(v *viper.Viper) (*loaded, error) {
 	if err := p.err(); err != nil {
 		return nil, err
 	}
-	return &loaded{proxy: c, log: fc.Log}, nil
+	return &loaded{proxy: c, admin: adminCfg, log: fc.Log}, nil
 }
 
 // suites parses cipher suite names; empty means the defaults (nil).

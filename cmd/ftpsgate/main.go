@@ -8,11 +8,16 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/signal"
 	"runtime/debug"
 	"syscall"
+	"time"
 
+	"github.com/rs/zerolog"
+
+	"github.com/ftpsgate/ftpsgate/admin"
 	"github.com/ftpsgate/ftpsgate/proxy"
 )
 
@@ -25,6 +30,7 @@ Usage:
   ftpsgate run --config FILE        run the gateway (also: ftpsgate --config FILE)
   ftpsgate validate --config FILE   check a configuration and exit
   ftpsgate demo [--dir DIR]         run a demo gateway in front of an embedded FTP server
+  ftpsgate bans list|add|remove     list, add or lift bans through the admin API
   ftpsgate version                  print the version
 
 Run "ftpsgate COMMAND --help" for the flags of a command.
@@ -49,6 +55,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdValidate(rest, stdout, stderr)
 	case "demo":
 		return cmdDemo(rest, stdout, stderr)
+	case "bans":
+		return cmdBans(rest, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "ftpsgate", versionString())
 		return 0
@@ -141,8 +149,8 @@ func reloadOnHUP(ctx context.Context, srv *proxy.Server) {
 	}()
 }
 
-// serveContext runs the gateway until ctx is done, then shuts it down
-// gracefully. It returns the process exit code.
+// serveContext runs the gateway (and the admin API, when configured) until
+// ctx is done, then shuts it down gracefully. It returns the exit code.
 func serveContext(ctx context.Context, cfg *loaded, stderr io.Writer) int {
 	log := newLogger(cfg.log, os.Stderr)
 	srv, err := proxy.New(cfg.proxy, log)
@@ -151,12 +159,68 @@ func serveContext(ctx context.Context, cfg *loaded, stderr io.Writer) int {
 		return 1
 	}
 	log.Info().Str("version", versionString()).Msg("ftpsgate starting")
-	reloadOnHUP(ctx, srv)
-	if err := srv.Run(ctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-		log.Error().Err(err).Msg("ftpsgate stopped")
+	if err := srv.Start(ctx); err != nil {
+		log.Error().Err(err).Msg("ftpsgate cannot start")
 		return 1
 	}
+	reloadOnHUP(ctx, srv)
+	var api *admin.Server
+	if cfg.admin.Enabled() {
+		api, err = admin.New(cfg.admin, srv.Defender(), sessionLister{srv}, log, admin.WithAdmission(srv.Admission()))
+		if err == nil {
+			api.Handle("/metrics", metricsHandler(srv))
+			err = api.Start(ctx)
+		}
+		if err != nil {
+			log.Error().Err(err).Msg("admin API cannot start")
+			shutdown(srv, cfg, log)
+			return 1
+		}
+		log.Info().Str("address", api.Addr()).Msg("admin API listening")
+	}
+	<-ctx.Done()
+	if api != nil {
+		actx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = api.Shutdown(actx)
+		cancel()
+	}
+	shutdown(srv, cfg, log)
 	return 0
+}
+
+// shutdown stops the gateway with the configured grace period.
+func shutdown(srv *proxy.Server, cfg *loaded, log zerolog.Logger) {
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.proxy.Timeouts.Grace())
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn().Err(err).Msg("transfers were cut at the end of the grace period")
+	}
+}
+
+// sessionLister adapts the proxy's sessions to the admin API.
+type sessionLister struct{ srv *proxy.Server }
+
+func (l sessionLister) Sessions() []admin.SessionInfo {
+	var out []admin.SessionInfo
+	for _, s := range l.srv.Sessions() {
+		out = append(out, admin.SessionInfo{
+			ID: s.ID, Client: s.Client, User: s.User, Listener: s.Listener,
+			Started: s.Started, BytesUp: s.BytesUp, BytesDown: s.BytesDown,
+		})
+	}
+	return out
+}
+
+// metricsHandler serves a few gauges in the Prometheus text format.
+func metricsHandler(srv *proxy.Server) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+		st := srv.Admission().Stats()
+		fmt.Fprintf(w, "# HELP ftpsgate_sessions Live sessions.\n# TYPE ftpsgate_sessions gauge\nftpsgate_sessions %d\n", srv.SessionCount())
+		fmt.Fprintf(w, "# HELP ftpsgate_certificate_days_left Days until the served certificate expires.\n# TYPE ftpsgate_certificate_days_left gauge\nftpsgate_certificate_days_left %d\n", srv.CertificateDaysLeft())
+		fmt.Fprintf(w, "# HELP ftpsgate_bans Addresses banned now.\n# TYPE ftpsgate_bans gauge\nftpsgate_bans %d\n", len(srv.Defender().List()))
+		fmt.Fprintf(w, "# HELP ftpsgate_tracked_addresses Client addresses the limits track.\n# TYPE ftpsgate_tracked_addresses gauge\nftpsgate_tracked_addresses %d\n", st.TrackedIPs)
+	})
 }
 
 func cmdValidate(args []string, stdout, stderr io.Writer) int {

@@ -193,3 +193,11 @@ func readFile(t *testing.T, path string) []byte {
 	}
 	return b
 }
+
+func ftpDial(addr string) (*ftp.ServerConn, error) {
+	return ftp.Dial(addr, ftp.DialWithTLS(clientTLS()), ftp.DialWithTimeout(10*time.Second))
+}
+
+type quitter struct{ c *ftp.ServerConn }
+
+func (q quitter) Close() { q.c.Quit() }

@@ -220,3 +220,47 @@ func TestProxyProtocol(t *testing.T) {
 		t.Fatalf("an untrusted connection got %q", b)
 	}
 }
+
+// TestProxyProtocolBans: bans fall on the client the PROXY header names,
+// never on the balancer.
+func TestProxyProtocolBans(t *testing.T) {
+	g := startGateway(t, func(c *proxy.Config) {
+		trusted := []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}
+		for i := range c.Listeners {
+			c.Listeners[i].ProxyProtocol = proxy.ProxyProtocol{Enabled: true, Trusted: trusted}
+		}
+		c.Bans.MaxFailures = 2
+	})
+	_, portStr, _ := net.SplitHostPort(g.addr("implicit"))
+	var port int
+	fmt.Sscan(portStr, &port)
+	startBalancer(t, "127.0.0.2", map[int]string{port: g.addr("implicit")}, 1)
+	via := func(from string) *rawClient {
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}, Timeout: 5 * time.Second}
+		conn, err := d.Dial("tcp", fmt.Sprintf("127.0.0.2:%d", port))
+		if err != nil {
+			t.Fatal(err)
+		}
+		tc := tls.Client(conn, clientTLS())
+		c := &rawClient{t: t, conn: tc, r: wire.NewReader(tc), tls: clientTLS()}
+		t.Cleanup(func() { tc.Close() })
+		return c
+	}
+	bad := via("127.0.0.11")
+	bad.expect(wire.StatusReady)
+	bad.do("USER "+user, wire.StatusUserOK)
+	bad.do("PASS nope", wire.StatusNotLoggedIn)
+	bad.do("USER "+user, wire.StatusUserOK)
+	bad.do("PASS nope", wire.StatusNotLoggedIn)
+	bad.expect(wire.StatusNotAvailable)
+
+	if _, ok := g.srv.Defender().Banned(netip.MustParseAddr("127.0.0.11")); !ok {
+		t.Fatal("the client named in the header is not banned")
+	}
+	if _, ok := g.srv.Defender().Banned(netip.MustParseAddr("127.0.0.1")); ok {
+		t.Fatal("the balancer was banned")
+	}
+	good := via("127.0.0.12")
+	good.expect(wire.StatusReady)
+	good.login(true)
+}

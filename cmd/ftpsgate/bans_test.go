@@ -1,0 +1,120 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// TestBansCommand runs the gateway with its admin API and drives
+// `ftpsgate bans` against it; the ban is in force at the gateway's door.
+func TestBansCommand(t *testing.T) {
+	adminAddr, ftpAddr := freeAddr(t), freeAddr(t)
+	state := filepath.Join(t.TempDir(), "bans.json")
+	file := writeConfig(t, fmt.Sprintf(`
+listeners:
+  - {name: explicit, address: "%s", tls: explicit}
+backend: {address: "127.0.0.1:9"}
+passive: {ports: 59800-59801}
+bans: {state_file: "%s"}
+admin: {address: "%s"}
+log: {level: error, format: json}
+`, ftpAddr, state, adminAddr))
+	cfg, err := loadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	go func() { done <- serveContext(ctx, cfg, io.Discard) }()
+	defer func() {
+		cancel()
+		if code := <-done; code != 0 {
+			t.Errorf("serve exit code %d", code)
+		}
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get("http://" + adminAddr + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("admin API did not come up")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	greeting := func(from string) string {
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}, Timeout: 2 * time.Second}
+		c, err := d.Dial("tcp", ftpAddr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+		b := make([]byte, 3)
+		_, _ = io.ReadFull(c, b)
+		return string(b)
+	}
+	if code, out, errOut := runCLI("bans", "add", "--config", file, "--duration", "1h", "--reason", "test", "127.0.0.3"); code != 0 || !strings.Contains(out, "banned 127.0.0.3") {
+		t.Fatalf("bans add: %d %q %q", code, out, errOut)
+	}
+	if got := greeting("127.0.0.3"); got != "421" {
+		t.Fatalf("banned address greeted with %q", got)
+	}
+	if got := greeting("127.0.0.4"); got != "220" {
+		t.Fatalf("127.0.0.4 greeted with %q", got)
+	}
+	if code, out, _ := runCLI("bans", "list", "--admin", adminAddr); code != 0 || !strings.Contains(out, "127.0.0.3") {
+		t.Fatalf("bans list: %d %q", code, out)
+	}
+	if code, out, errOut := runCLI("bans", "remove", "--config", file, "127.0.0.3"); code != 0 || !strings.Contains(out, "unbanned") {
+		t.Fatalf("bans remove: %d %q %q", code, out, errOut)
+	}
+	if got := greeting("127.0.0.3"); got != "220" {
+		t.Fatalf("after removal 127.0.0.3 got %q", got)
+	}
+	if code, _, _ := runCLI("bans", "remove", "--config", file, "127.0.0.3"); code == 0 {
+		t.Fatal("removing an absent ban succeeded")
+	}
+	resp, err := http.Get("http://" + adminAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(b), "ftpsgate_certificate_days_left") || !strings.Contains(string(b), "ftpsgate_sessions") {
+		t.Fatalf("metrics: %s", b)
+	}
+}
+
+func TestAdminValidate(t *testing.T) {
+	text := goodConfig + "admin: {address: \"0.0.0.0:9090\"}\n"
+	code, _, errOut := runCLI("validate", "--config", writeConfig(t, text))
+	if code == 0 || !strings.Contains(errOut, "admin.address:") {
+		t.Fatalf("a public admin address without a token: %d %q", code, errOut)
+	}
+	text = goodConfig + "limits: {conn_rate: -1}\nbans: {window: 0s}\n"
+	code, _, errOut = runCLI("validate", "--config", writeConfig(t, text))
+	if code == 0 || !strings.Contains(errOut, "limits.conn_rate:") || !strings.Contains(errOut, "bans.window:") {
+		t.Fatalf("bad limits and bans: %d %q", code, errOut)
+	}
+}
