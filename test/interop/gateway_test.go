@@ -55,6 +55,15 @@ type gatewayConfig struct {
 	PassiveHi     int
 	Connect       time.Duration // timeouts.connect; 0: 10s
 	ShutdownGrace time.Duration // timeouts.shutdown_grace; 0: 30s
+	MinTLS        string        // tls.min_version; "": "1.2"
+	Active        bool          // active.enabled
+}
+
+func (c gatewayConfig) minTLS() string {
+	if c.MinTLS == "" {
+		return "1.2"
+	}
+	return c.MinTLS
 }
 
 func (c gatewayConfig) connect() time.Duration {
@@ -96,7 +105,7 @@ func (c gatewayConfig) YAML() string {
 	fmt.Fprintf(&b, `tls:
   cert_file: ""
   key_file: ""
-  min_version: "1.2"
+  min_version: "%s"
   require_protected_data: true
 backend:
   address: %s
@@ -108,7 +117,7 @@ passive:
   public_host: %s
   ports: %d-%d
 active:
-  enabled: false
+  enabled: %t
 timeouts:
   idle: 5m
   connect: %s
@@ -118,7 +127,7 @@ timeouts:
 log:
   level: debug
   format: json
-`, c.BackendAddr, c.BackendTLS, c.BackendCA, c.PublicHost, c.PassiveLo, c.PassiveHi,
+`, c.minTLS(), c.BackendAddr, c.BackendTLS, c.BackendCA, c.PublicHost, c.PassiveLo, c.PassiveHi, c.Active,
 		yamlDuration(c.connect()), yamlDuration(c.shutdownGrace()))
 	return b.String()
 }

@@ -1,0 +1,58 @@
+package interop
+
+import (
+	"testing"
+	"time"
+)
+
+// TestInteropMatrix is issue 3's matrix: every client × backend × mode (see
+// doc.go for the design). One backend and one gateway (explicit and implicit
+// listeners, active.enabled: true) per backend configuration; backends run
+// in parallel (go test -parallel, GOMAXPROCS: two at a time on CI's two
+// cores), the cells of one backend one after the other.
+func TestInteropMatrix(t *testing.T) {
+	requireInterop(t)
+	t.Parallel()
+	fx := getFixtures(t)
+	bigClients := []ftpClientKind{curlKind{}, lftpKind{}, goftpKind{}, ftplibKind{resume: true}}
+	for bi, spec := range matrixBackends {
+		t.Run(spec.String(), func(t *testing.T) {
+			t.Parallel()
+			ctx := testContext(t, 10*time.Minute)
+			srv := startServer(ctx, t, spec)
+			cfg := newGatewayConfig(t, srv.Addr, spec.Mode, srv.CAFile)
+			cfg.Active = true
+			gw := startGateway(ctx, t, cfg)
+			start := time.Now()
+
+			// Every client in every mode: the basic operations.
+			for _, cl := range matrixClients {
+				for _, m := range cellModes {
+					runCell(ctx, t, gw, srv, fx, cl, m, opsBasic)
+				}
+			}
+			// Every client once per backend: the full operations, in a mode
+			// that rotates with the backend and the client.
+			for ci, cl := range matrixClients {
+				runCell(ctx, t, gw, srv, fx, cl, rotateMode(cl, bi+ci), opsFull)
+			}
+			// One client per backend: 256 MiB up and down.
+			cl := bigClients[bi%len(bigClients)]
+			runCell(ctx, t, gw, srv, fx, cl, rotateMode(cl, bi), opsBig)
+
+			t.Logf("%s: %v", spec, time.Since(start).Round(time.Millisecond))
+			gw.assertLogOmits(t, srv.User.Password)
+		})
+	}
+}
+
+// rotateMode is the i-th mode (cyclically) that the client supports.
+func rotateMode(cl ftpClientKind, i int) cellMode {
+	for k := range cellModes {
+		m := cellModes[(i+k)%len(cellModes)]
+		if cl.Unsupported(m) == "" {
+			return m
+		}
+	}
+	return cellModes[0]
+}
