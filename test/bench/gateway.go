@@ -1,0 +1,106 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// buildGateway compiles cmd/ftpsgate into dir.
+func buildGateway(ctx context.Context, moduleDir, dir string) (string, error) {
+	bin := filepath.Join(dir, "ftpsgate")
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/ftpsgate")
+	cmd.Dir = moduleDir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build ./cmd/ftpsgate: %v\n%s", err, out)
+	}
+	return bin, nil
+}
+
+// gateway is a running ftpsgate process with one explicit FTPS listener.
+type gateway struct {
+	Addr string
+	proc *process
+}
+
+// startGateway runs `ftpsgate run --config FILE` in front of backendAddr
+// (backendTLS "none" or "explicit") with the documented YAML format, the
+// bench's certificate, and logs at info level in JSON (the production
+// setting: one line per command and per transfer) to a file.
+func startGateway(ctx context.Context, e *env, name, backendAddr, backendTLS string, pasv portBlock) (*gateway, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	g := &gateway{Addr: loopback(port)}
+	dir := filepath.Join(e.dir, name)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	ca := ""
+	if backendTLS != "none" {
+		ca = e.pki.CAFile
+	}
+	yaml := fmt.Sprintf(`listeners:
+  - name: explicit
+    address: %s
+    tls: explicit
+    require_tls: true
+tls:
+  cert_file: %q
+  key_file: %q
+  min_version: "1.2"
+  require_protected_data: true
+backend:
+  address: %s
+  tls: %s
+  ca_file: %q
+passive:
+  public_host: 127.0.0.1
+  ports: %d-%d
+timeouts:
+  idle: 10m
+  connect: 10s
+  handshake: 30s
+  data_accept: 60s
+  shutdown_grace: 5s
+log:
+  level: info
+  format: json
+`, g.Addr, e.pki.CertFile, e.pki.KeyFile, backendAddr, backendTLS, ca, pasv.lo, pasv.hi)
+	confPath := filepath.Join(dir, "ftpsgate.yaml")
+	if err := os.WriteFile(confPath, []byte(yaml), 0o600); err != nil {
+		return nil, err
+	}
+	g.proc, err = startProcess(name, filepath.Join(dir, "ftpsgate.log"), nil, e.gatewayBin, "run", "--config", confPath)
+	if err != nil {
+		return nil, err
+	}
+	wctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	return g, waitForPort(wctx, g.Addr, g.proc)
+}
+
+// logErrors returns the gateway's log lines at level error (for notes).
+func (g *gateway) logErrors(limit int) []string {
+	b, err := os.ReadFile(g.proc.logPath)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.Contains(l, `"level":"error"`) {
+			out = append(out, l)
+			if len(out) == limit {
+				break
+			}
+		}
+	}
+	return out
+}

@@ -1,0 +1,503 @@
+// Command bench measures ftpsgate on loopback against a direct connection to
+// vsftpd and against ProFTPD's mod_proxy, and prints one table (markdown).
+//
+//	go run ./test/bench [--quick] [--out FILE] [--profile DIR]
+//
+// It needs root (it creates a local FTP user for vsftpd and unpacks ProFTPD
+// into /opt/ftpsgate-bench), vsftpd and curl, and uses lftp when installed.
+// See test/bench/README.md for what each figure means.
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// sizes and bounds of one run.
+type plan struct {
+	quick        bool
+	bigSize      int64            // single-stream file
+	streamLimit  time.Duration    // one single-stream transfer
+	sessionsFor  time.Duration    // each sessions/s measurement
+	sessionsMax  int              // and at most this many sessions
+	idleCounts   []int            // idle sessions held, through vsftpd
+	idleStub     int              // idle sessions through the gateway to the stub backend (0: none)
+	concurrent   int              // simultaneous transfers
+	concSize     int64            // of this many bytes each
+	concLimit    time.Duration    // for all of them
+	budget       time.Duration    // the whole run
+	phaseBudget  [4]time.Duration // idle, sessions, stream, concurrent: a slow phase cannot eat the others' time
+	pause        time.Duration    // settling time around the idle measurements
+	openParallel int              // sessions opened at once while filling the idle pool
+}
+
+func fullPlan() plan {
+	return plan{
+		bigSize: 1 << 30, streamLimit: 3 * time.Minute,
+		sessionsFor: 5 * time.Second, sessionsMax: 3000,
+		idleCounts: []int{1000}, idleStub: 10000,
+		concurrent: 200, concSize: 16 << 20, concLimit: time.Minute,
+		budget: 15 * time.Minute, openParallel: 16,
+		phaseBudget: [4]time.Duration{300 * time.Second, 70 * time.Second, 310 * time.Second, 190 * time.Second},
+		pause:       2 * time.Second,
+	}
+}
+
+func quickPlan() plan {
+	return plan{
+		quick:   true,
+		bigSize: 64 << 20, streamLimit: time.Minute,
+		sessionsFor: 1500 * time.Millisecond, sessionsMax: 500,
+		idleCounts: []int{200}, idleStub: 0,
+		concurrent: 20, concSize: 1 << 20, concLimit: time.Minute,
+		budget: 270 * time.Second, openParallel: 16,
+		phaseBudget: [4]time.Duration{90 * time.Second, 40 * time.Second, 80 * time.Second, 40 * time.Second},
+		pause:       700 * time.Millisecond,
+	}
+}
+
+// onlyPhases limits the phases run (--only); "" runs all.
+var onlyPhases string
+
+// keepDir leaves the temporary directory in place at exit (--keep).
+var keepDir bool
+
+// env is what every phase shares.
+type env struct {
+	plan
+	dir        string // temporary directory of the run (mode 0711)
+	root       string // vsftpd's local_root, owned by the bench user
+	pki        *pki
+	acct       account
+	gatewayBin string
+	clientTLS  *tls.Config
+	bigName    string // in root
+	bigPath    string
+	bigSum     string
+	concName   string
+	concSum    string
+	res        *results
+	// idleStubNote says why idleStub is below the plan's.
+	idleStubNote string
+}
+
+// target is one way to reach the files: directly or through a proxy.
+type target struct {
+	key  string
+	addr string   // explicit FTPS control address
+	cpu  cpuMeter // the proxy's CPU; nil for direct
+	mem  memMeter // memory of the process(es) that serve the client
+	na   string   // why it cannot be measured ("" if it can)
+}
+
+func main() {
+	quick := flag.Bool("quick", false, "small sizes and counts (about 1-2 minutes): what CI runs")
+	out := flag.String("out", "", "also write the table (markdown) to this file")
+	profile := flag.String("profile", "", "instead of the table: CPU-profile an in-process gateway (FTPS->plain) during a download and an upload with curl, into this directory")
+	noModProxy := flag.Bool("no-modproxy", false, "do not fetch or run ProFTPD mod_proxy")
+	only := flag.String("only", "", "run only these phases, comma-separated: idle, sessions, stream, concurrent")
+	keep := flag.Bool("keep", false, "keep the temporary directory (configurations, server logs) for debugging")
+	flag.Parse()
+	keepDir = *keep
+	onlyPhases = *only
+
+	p := fullPlan()
+	if *quick {
+		p = quickPlan()
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, p, *out, *profile, *noModProxy)
+	stop()
+	os.Exit(code)
+}
+
+// run does the whole measurement and cleans up whatever happens: processes
+// killed, the temporary directory removed.
+func run(ctx context.Context, p plan, outFile, profileDir string, noModProxy bool) (code int) {
+	start := time.Now()
+	if os.Geteuid() != 0 {
+		fmt.Fprintln(os.Stderr, "bench: must run as root: vsftpd logs in a local user the bench creates (useradd, chpasswd)")
+		return 2
+	}
+	ctx, cancel := context.WithTimeoutCause(ctx, p.budget, fmt.Errorf("the run's time budget of %s ran out", p.budget))
+	defer cancel()
+	dir, err := os.MkdirTemp("", "ftpsgate-bench-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		return 1
+	}
+	defer func() {
+		stopAll()
+		if keepDir {
+			logf("kept %s", dir)
+			return
+		}
+		if err := os.RemoveAll(dir); err != nil {
+			fmt.Fprintln(os.Stderr, "bench: cleanup:", err)
+		}
+	}()
+	// A second Ctrl-C, or a phase stuck past the budget: clean up and go.
+	go func() {
+		<-ctx.Done()
+		select {
+		case <-time.After(30 * time.Second):
+			fmt.Fprintln(os.Stderr, "bench: still busy 30s after being stopped: killing everything")
+			stopAll()
+			os.RemoveAll(dir)
+			os.Exit(3)
+		}
+	}()
+
+	e, err := setup(ctx, p, dir)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench: setup:", err)
+		return 1
+	}
+	if profileDir != "" {
+		if err := profileGateway(ctx, e, profileDir); err != nil {
+			fmt.Fprintln(os.Stderr, "bench: profile:", err)
+			return 1
+		}
+		return 0
+	}
+	targets, versions := startTargets(ctx, e, noModProxy)
+
+	phases := []struct {
+		key, name string
+		fn        func(context.Context, *env, []*target)
+	}{
+		{"idle", "idle sessions", phaseIdle},
+		{"sessions", "sessions per second", phaseSessions},
+		{"stream", "single-stream transfers", phaseStream},
+		{"concurrent", "concurrent transfers", phaseConcurrent},
+	}
+	for i, ph := range phases {
+		if ctx.Err() != nil {
+			break
+		}
+		if onlyPhases != "" && !slices.Contains(strings.Split(onlyPhases, ","), ph.key) {
+			continue
+		}
+		logf("== %s (at most %s)", ph.name, p.phaseBudget[i])
+		pctx, cancel := context.WithTimeoutCause(ctx, p.phaseBudget[i], fmt.Errorf("the %s phase ran out of its %s", ph.name, p.phaseBudget[i]))
+		ph.fn(pctx, e, targets)
+		if pctx.Err() != nil && ctx.Err() == nil {
+			logf("%v: the rest of it is not measured", context.Cause(pctx))
+			e.res.missing(targets, "not measured: "+context.Cause(pctx).Error())
+		}
+		cancel()
+	}
+	stopAll()
+	if ctx.Err() != nil {
+		e.res.missing(targets, "not measured: "+context.Cause(ctx).Error())
+	}
+
+	mode := "full"
+	if p.quick {
+		mode = "quick"
+	}
+	header := []string{
+		fmt.Sprintf("# ftpsgate benchmark (%s run, %s)", mode, time.Now().UTC().Format("2006-01-02 15:04 UTC")),
+		"",
+		fmt.Sprintf("Machine: %s, %d cores, %s; %s. Everything on loopback, client and servers on the same cores.", cpuModel(), runtime.NumCPU(), kernel(), runtime.Version()),
+		"Programs: " + strings.Join(versions, "; ") + ".",
+		fmt.Sprintf("Single stream: %s file; idle sessions: %s; concurrent: %d × %s. Run took %s.",
+			human(p.bigSize), idleCountsText(e.plan), p.concurrent, human(p.concSize), time.Since(start).Round(time.Second)),
+	}
+	if ctx.Err() != nil {
+		header = append(header, "", "**The run was cut short ("+context.Cause(ctx).Error()+"): cells not measured are missing.**")
+		code = 1
+	}
+	var buf bytes.Buffer
+	e.res.markdown(&buf, header)
+	fmt.Print("\n" + buf.String())
+	if outFile != "" {
+		if err := os.WriteFile(outFile, buf.Bytes(), 0o644); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			return 1
+		}
+	}
+	return code
+}
+
+func idleCountsText(p plan) string {
+	var s []string
+	for _, n := range p.idleCounts {
+		s = append(s, fmt.Sprint(n))
+	}
+	if p.idleStub > 0 {
+		s = append(s, fmt.Sprintf("%d (gateway only, stub backend)", p.idleStub))
+	}
+	return strings.Join(s, " and ")
+}
+
+// setup prepares the user, the certificate, the files and the gateway
+// binary.
+func setup(ctx context.Context, p plan, dir string) (*env, error) {
+	if err := os.Chmod(dir, 0o711); err != nil {
+		return nil, err
+	}
+	// Through a proxy, 10,000 sessions are 20,000 sockets in one process;
+	// the bench holds as many. Children inherit the limit.
+	nofile, err := raiseNoFile(100000)
+	if err != nil {
+		return nil, fmt.Errorf("raise RLIMIT_NOFILE: %w", err)
+	}
+	e := &env{plan: p, dir: dir, root: filepath.Join(dir, "root"), res: newResults()}
+	// A session through the gateway holds two descriptors there (client and
+	// backend), and the bench two (client and stub backend).
+	if fit := int(nofile-300) / 2; e.idleStub > fit {
+		e.idleStubNote = fmt.Sprintf("%d sessions, not %d: RLIMIT_NOFILE is %d here (the hard limit, which only CAP_SYS_RESOURCE raises) and each session holds two descriptors in the gateway", fit, e.idleStub, nofile)
+		e.idleStub = fit
+	}
+	defineMetrics(e)
+	if e.acct, err = ensureAccount(); err != nil {
+		return nil, err
+	}
+	if err := os.Mkdir(e.root, 0o755); err != nil {
+		return nil, err
+	}
+	if err := os.Chown(e.root, e.acct.UID, e.acct.GID); err != nil {
+		return nil, err
+	}
+	if e.pki, err = newPKI(dir); err != nil {
+		return nil, err
+	}
+	e.clientTLS = e.pki.clientConfig()
+	moduleDir, err := moduleRoot()
+	if err != nil {
+		return nil, err
+	}
+	logf("building the gateway")
+	if e.gatewayBin, err = buildGateway(ctx, moduleDir, dir); err != nil {
+		return nil, err
+	}
+	logf("writing the test files (%s and %s)", human(p.bigSize), human(p.concSize))
+	e.bigName = "big.bin"
+	e.bigPath = filepath.Join(e.root, e.bigName)
+	if e.bigSum, err = writeRandomFile(e.bigPath, p.bigSize, 1); err != nil {
+		return nil, err
+	}
+	e.concName = "conc.bin"
+	if e.concSum, err = writeRandomFile(filepath.Join(e.root, e.concName), p.concSize, 2); err != nil {
+		return nil, err
+	}
+	for _, f := range []string{e.bigName, e.concName} {
+		if err := os.Chown(filepath.Join(e.root, f), e.acct.UID, e.acct.GID); err != nil {
+			return nil, err
+		}
+	}
+	return e, nil
+}
+
+// moduleRoot is the directory of go.mod (the bench runs with go run from
+// inside the module).
+func moduleRoot() (string, error) {
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOMOD: %w", err)
+	}
+	mod := strings.TrimSpace(string(out))
+	if mod == "" || mod == os.DevNull {
+		return "", errors.New("not inside the ftpsgate module: run the bench from the repository (go run ./test/bench)")
+	}
+	return filepath.Dir(mod), nil
+}
+
+// startTargets starts the two vsftpd backends, the two gateways and the
+// two mod_proxy instances. A target that cannot start is kept with its
+// reason, so the table says n/a and why.
+func startTargets(ctx context.Context, e *env, noModProxy bool) ([]*target, []string) {
+	var versions []string
+	targets := map[string]*target{}
+	for _, k := range targetOrder {
+		targets[k] = &target{key: k}
+	}
+	for _, b := range passiveBlocks {
+		if err := checkBindable(b); err != nil {
+			for _, t := range targets {
+				t.na = err.Error()
+			}
+			return ordered(targets), versions
+		}
+	}
+	versions = append(versions, programVersions()...)
+	plain, errPlain := startVsftpd(ctx, e, false, passiveBlocks[0])
+	ftps, errFTPS := startVsftpd(ctx, e, true, passiveBlocks[1])
+	fail := func(err error, keys ...string) {
+		for _, k := range keys {
+			if targets[k].na == "" {
+				targets[k].na = oneLine(err)
+			}
+		}
+	}
+	if errPlain != nil {
+		fail(fmt.Errorf("vsftpd (plain) did not start: %w", errPlain), tGwPlain, tMpPlain)
+	}
+	if errFTPS != nil {
+		fail(fmt.Errorf("vsftpd (FTPS) did not start: %w", errFTPS), tDirect, tGwTLS, tMpTLS)
+	} else {
+		t := targets[tDirect]
+		t.addr, t.mem = ftps.Addr, treePss(ftps.proc.pid())
+	}
+	if errPlain == nil {
+		if g, err := startGateway(ctx, e, "ftpsgate-plain", plain.Addr, "none", passiveBlocks[2]); err != nil {
+			fail(err, tGwPlain)
+		} else {
+			t := targets[tGwPlain]
+			t.addr, t.cpu, t.mem = g.Addr, processCPU(g.proc.pid()), rssOf(g.proc.pid())
+		}
+	}
+	if errFTPS == nil {
+		if g, err := startGateway(ctx, e, "ftpsgate-ftps", ftps.Addr, "explicit", passiveBlocks[3]); err != nil {
+			fail(err, tGwTLS)
+		} else {
+			t := targets[tGwTLS]
+			t.addr, t.cpu, t.mem = g.Addr, processCPU(g.proc.pid()), rssOf(g.proc.pid())
+		}
+	}
+	switch {
+	case noModProxy:
+		fail(errors.New("mod_proxy skipped (--no-modproxy)"), tMpPlain, tMpTLS)
+	default:
+		logf("checking ProFTPD mod_proxy in %s", proftpdPrefix)
+		if err := ensureProftpd(ctx, e.dir); err != nil {
+			fail(fmt.Errorf("ProFTPD mod_proxy unavailable: %w", err), tMpPlain, tMpTLS)
+			break
+		}
+		versions = append(versions, proftpdVersion())
+		for _, x := range []struct {
+			key     string
+			be      *vsftpd
+			tls     bool
+			pasv    portBlock
+			beStart error
+		}{
+			{tMpPlain, plain, false, passiveBlocks[4], errPlain},
+			{tMpTLS, ftps, true, passiveBlocks[5], errFTPS},
+		} {
+			if x.beStart != nil {
+				continue
+			}
+			m, err := startModProxy(ctx, e, "modproxy-"+strings.TrimPrefix(x.key, "mp-"), x.be.Addr, x.tls, x.pasv)
+			if err != nil {
+				fail(fmt.Errorf("mod_proxy did not start: %w", err), x.key)
+				continue
+			}
+			t := targets[x.key]
+			t.addr, t.cpu, t.mem = m.Addr, treeCPU(m.proc.pid()), treePss(m.proc.pid())
+		}
+	}
+	// One session each (login, EPSV, LIST, QUIT): a target that fails it is
+	// left out with the error.
+	for _, k := range targetOrder {
+		t := targets[k]
+		if t.na != "" {
+			continue
+		}
+		if _, err := oneSession(ctx, e, t.addr); err != nil {
+			t.na = "smoke session failed: " + oneLine(err)
+		}
+	}
+	for _, k := range targetOrder {
+		if t := targets[k]; t.na != "" {
+			logf("%s: n/a: %s", k, t.na)
+		}
+	}
+	return ordered(targets), versions
+}
+
+func ordered(m map[string]*target) []*target {
+	var out []*target
+	for _, k := range targetOrder {
+		out = append(out, m[k])
+	}
+	return out
+}
+
+func oneLine(err error) string {
+	s := err.Error()
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
+	}
+	if len(s) > 300 {
+		s = s[:300] + "..."
+	}
+	return s
+}
+
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "%s bench: %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
+}
+
+func human(n int64) string {
+	switch {
+	case n >= 1<<30 && n%(1<<30) == 0:
+		return fmt.Sprintf("%d GiB", n>>30)
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", n>>20)
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
+
+func cpuModel() string {
+	b, _ := os.ReadFile("/proc/cpuinfo")
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "model name"); ok {
+			return strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), ":"))
+		}
+	}
+	return "unknown CPU"
+}
+
+func kernel() string {
+	out, err := exec.Command("uname", "-sr").Output()
+	if err != nil {
+		return "unknown kernel"
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// programVersions names the client and server programs as Debian packaged
+// them.
+func programVersions() []string {
+	var v []string
+	for _, pkg := range []string{"vsftpd", "curl", "lftp"} {
+		out, err := exec.Command("dpkg-query", "-W", "-f", "${Version}", pkg).Output()
+		if err == nil && len(out) > 0 {
+			v = append(v, pkg+" "+string(out))
+		} else {
+			v = append(v, pkg+" (not installed)")
+		}
+	}
+	return v
+}
+
+func proftpdVersion() string {
+	v := "ProFTPD"
+	cmd := exec.Command(proftpdBin(), "-v")
+	cmd.Env = append(os.Environ(), proftpdEnv()...)
+	if out, err := cmd.CombinedOutput(); err == nil {
+		v = strings.TrimSpace(lastLine(out))
+		if i := strings.Index(v, "ProFTPD"); i >= 0 {
+			v = v[i:]
+		}
+	}
+	if b, err := os.ReadFile(filepath.Join(proftpdPrefix, "usr/share/doc/proftpd-mod-proxy/changelog.Debian.gz")); err == nil && len(b) > 0 {
+		v += " + mod_proxy (proftpd-mod-proxy .deb)"
+	}
+	return v
+}
