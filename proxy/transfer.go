@@ -133,7 +133,12 @@ func (s *session) runTransfer(t *transfer) error {
 				return s.backendFailed(s.errorf("%w: %w", errBackendLost, res.err))
 			}
 			if res.v.Preliminary() {
-				if err := s.send(res.v); err != nil {
+				if t.relayed != nil && t.relayed.err != nil {
+					// After a cut transfer Pure-FTPd sends its statistics as
+					// a 150 and no final reply: swallowed, the client gets
+					// the 426 below.
+					s.log.Debug().Int(fieldCode, res.v.Code).Str("reply", res.v.Text()).Msg("preliminary reply after a cut transfer dropped")
+				} else if err := s.send(res.v); err != nil {
 					t.closeData()
 					return err
 				}
@@ -170,9 +175,18 @@ func (s *session) runTransfer(t *transfer) error {
 		case r := <-t.relayCh:
 			t.relayOver(r)
 			if t.final == nil {
-				finalWait = time.After(s.srv.cfg.Timeouts.idle())
+				wait := s.srv.cfg.Timeouts.idle()
+				if r.err != nil {
+					wait = s.srv.cfg.Timeouts.connect() // a cut transfer: the backend has nothing left to do
+				}
+				finalWait = time.After(wait)
 			}
 		case <-finalWait:
+			if t.relayed != nil && t.relayed.err != nil {
+				s.log.Warn().Str(fieldCommand, t.cmd.Verb).Msg("no final reply from the backend after a cut transfer: answering 426 ourselves")
+				s.account(t)
+				return s.reply(ftp.StatusTransferAborted, "Connection closed; transfer aborted.")
+			}
 			return s.backendFailed(s.errorf("%w: no final reply after the transfer", errBackendLost))
 		case <-drain:
 			drain = nil
@@ -230,7 +244,7 @@ func (s *session) startRelay(t *transfer) {
 	go func() {
 		defer t.d.wg.Done()
 		r := relay(t.d.ctx, dst, src, s.throttle)
-		if r.err == nil {
+		if r.err == nil && r.closeErr == nil {
 			// Drain in the background: the final reply need not wait for
 			// the peer to close.
 			s.wg.Add(1)
@@ -245,7 +259,7 @@ func (s *session) startRelay(t *transfer) {
 func (t *transfer) relayOver(r relayResult) {
 	t.relayCh = nil
 	t.relayed = &r
-	if r.err != nil {
+	if r.err != nil || r.closeErr != nil {
 		return
 	}
 	if t.upload {
@@ -263,8 +277,14 @@ func (s *session) waitRelay(t *transfer) {
 }
 
 // abort handles ABOR during a transfer (RFC 959 4.1.3): the backend gets
-// ABOR, both data connections are cut, and the client gets the transfer's
-// final reply (426 when the data was cut) followed by the reply to ABOR.
+// ABOR, both data connections are cut, and the client gets what RFC 959
+// prescribes whatever the backend's dialect: the transfer's final reply
+// (426 when the data was cut), then the reply to ABOR (225 or 226).
+//
+// Backends differ in between: vsftpd answers the cut transfer with 426 and
+// ABOR with 225; ProFTPD answers the cut transfer (426 or 451), then ABOR
+// with 426 and 226. After the transfer's final reply, abort-related 4xx
+// replies (426, 451) are swallowed until ABOR's own reply.
 func (s *session) abort(t *transfer) error {
 	if err := s.be.write(ftp.Command{Verb: "ABOR"}); err != nil {
 		t.closeData()
@@ -291,11 +311,17 @@ func (s *session) abort(t *transfer) error {
 	} else if err := s.send(*t.final); err != nil {
 		return err
 	}
-	rep, err := s.readReply(wait)
-	if err != nil {
-		return s.backendFailed(err)
+	for {
+		rep, err := s.readReply(wait)
+		if err != nil {
+			return s.backendFailed(err)
+		}
+		if rep.Code == ftp.StatusTransferAborted || rep.Code == ftp.StatusLocalError || rep.Preliminary() {
+			s.log.Debug().Int(fieldCode, rep.Code).Str("reply", rep.Text()).Msg("ABOR: backend reply folded into the 426")
+			continue
+		}
+		return s.send(rep)
 	}
-	return s.send(rep)
 }
 
 // endTransfer sends the final reply and logs the transfer.
@@ -326,8 +352,11 @@ func (s *session) account(t *transfer) {
 	}
 	s.updateInfo(func(i *SessionInfo) { i.BytesUp, i.BytesDown = s.bytesUp, s.bytesDown })
 	ev := s.log.Info()
-	if r.err != nil {
+	switch {
+	case r.err != nil:
 		ev = s.log.Warn().Err(r.err)
+	case r.closeErr != nil:
+		ev = ev.AnErr("close_error", r.closeErr)
 	}
 	code := 0
 	if t.final != nil {
@@ -338,8 +367,9 @@ func (s *session) account(t *transfer) {
 }
 
 type relayResult struct {
-	n   int64
-	err error
+	n        int64
+	err      error // the copy failed: the data is incomplete
+	closeErr error // the copy succeeded but ending it did not; dst is closed already
 }
 
 // relayBufSize is the copy buffer: large reads become few, full TLS records.
@@ -369,9 +399,13 @@ func relay(ctx context.Context, dst, src net.Conn, th *policy.Throttle) relayRes
 		relayBufs.Put(bp)
 	}
 	if err == nil {
-		err = closeWrite(dst)
-	}
-	if err != nil {
+		// Every byte was written. A peer that already closed (curl knows the
+		// size from the 150 and closes at once: ENOTCONN) has had them all.
+		if cerr := closeWrite(dst); cerr != nil {
+			_ = dst.Close()
+			return relayResult{n: n, closeErr: cerr}
+		}
+	} else {
 		_ = dst.Close()
 	}
 	_ = src.Close()

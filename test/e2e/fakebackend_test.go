@@ -1,0 +1,206 @@
+package e2e
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ftpsgate/ftpsgate/proxy"
+	wire "github.com/ftpsgate/ftpsgate/proxy/ftp"
+)
+
+// fakeBackend is a scripted FTP server for fault injection: it logs in
+// anyone, answers EPSV with its own data listener, and hands transfer
+// commands to a script that reproduces a real server's quirk.
+type fakeBackend struct {
+	ln       net.Listener
+	wg       sync.WaitGroup
+	transfer func(ctrl *bufio.ReadWriter, data net.Conn, cmd string)
+}
+
+func startFakeBackend(t *testing.T, transfer func(ctrl *bufio.ReadWriter, data net.Conn, cmd string)) *fakeBackend {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fakeBackend{ln: ln, transfer: transfer}
+	f.wg.Add(1)
+	go f.serve()
+	t.Cleanup(func() { ln.Close(); f.wg.Wait() })
+	return f
+}
+
+func (f *fakeBackend) serve() {
+	defer f.wg.Done()
+	for {
+		c, err := f.ln.Accept()
+		if err != nil {
+			return
+		}
+		f.wg.Add(1)
+		go func() { defer f.wg.Done(); f.session(c) }()
+	}
+}
+
+func (f *fakeBackend) session(c net.Conn) {
+	defer c.Close()
+	rw := bufio.NewReadWriter(bufio.NewReader(c), bufio.NewWriter(c))
+	say := func(s string) { rw.WriteString(s); rw.Flush() }
+	say("220 fake ready\r\n")
+	var dataLn net.Listener
+	defer func() {
+		if dataLn != nil {
+			dataLn.Close()
+		}
+	}()
+	for {
+		_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
+		line, err := rw.ReadString('\n')
+		if err != nil {
+			return
+		}
+		line = strings.TrimRight(line, "\r\n")
+		verb, _, _ := strings.Cut(line, " ")
+		switch strings.ToUpper(verb) {
+		case "USER":
+			say("331 password please\r\n")
+		case "PASS":
+			say("230 logged in\r\n")
+		case "EPSV":
+			if dataLn != nil {
+				dataLn.Close()
+			}
+			dataLn, _ = net.Listen("tcp", "127.0.0.1:0")
+			say(fmt.Sprintf("229 Entering Extended Passive Mode (|||%d|)\r\n", dataLn.Addr().(*net.TCPAddr).Port))
+		case "RETR", "STOR", "LIST":
+			d, err := dataLn.Accept()
+			if err != nil {
+				say("425 no data connection\r\n")
+				continue
+			}
+			f.transfer(rw, d, line)
+		case "ABOR":
+			// handled by the transfer scripts that expect it
+		case "QUIT":
+			say("221 bye\r\n")
+			return
+		default:
+			say("200 ok\r\n")
+		}
+	}
+}
+
+// fakeGateway is a gateway in front of a fake backend, with plain data for
+// brevity.
+func fakeGateway(t *testing.T, f *fakeBackend) *gateway {
+	return startGateway(t, func(c *proxy.Config) {
+		c.Backend.Address = f.ln.Addr().String()
+		c.Timeouts.Connect = time.Second
+	})
+}
+
+// TestCutDownloadWithoutFinalReply: Pure-FTPd answers a download the client
+// cut short with its statistics as a 150 and no final reply. The client
+// gets 426 once the backend stays silent, and the session goes on.
+func TestCutDownloadWithoutFinalReply(t *testing.T) {
+	f := startFakeBackend(t, func(ctrl *bufio.ReadWriter, data net.Conn, cmd string) {
+		ctrl.WriteString("150-Accepted data connection\r\n150 32768.0 kbytes to download\r\n")
+		ctrl.Flush()
+		chunk := make([]byte, 64<<10)
+		for {
+			if _, err := data.Write(chunk); err != nil {
+				break
+			}
+		}
+		data.Close()
+		ctrl.WriteString("150 0.002 seconds (measured here), 68.45 Mbytes per second\r\n")
+		ctrl.Flush()
+	})
+	g := fakeGateway(t, f)
+	c := dialRaw(t, g.addr("explicit"), false)
+	c.login(false)
+	port := c.epsv()
+	data := c.tlsData(c.dataConn(port, ""))
+	c.send("RETR big")
+	c.expect(wire.StatusAboutToSend)
+	if _, err := data.Read(make([]byte, 1024)); err != nil {
+		t.Fatal(err)
+	}
+	data.Close()
+	rep := c.read()
+	if rep.Code != wire.StatusTransferAborted {
+		t.Fatalf("after the cut: %d %q, want 426", rep.Code, rep.Text())
+	}
+	c.do("NOOP", wire.StatusCommandOK)
+}
+
+// TestAbortProFTPDStyle: ProFTPD answers a cut transfer, then ABOR with 426
+// and 226. The client gets RFC 959's 426 then 226, nothing more, and the
+// session stays in step.
+func TestAbortProFTPDStyle(t *testing.T) {
+	f := startFakeBackend(t, func(ctrl *bufio.ReadWriter, data net.Conn, cmd string) {
+		ctrl.WriteString("150 Opening BINARY mode data connection\r\n")
+		ctrl.Flush()
+		chunk := make([]byte, 64<<10)
+		for {
+			if _, err := data.Write(chunk); err != nil {
+				break
+			}
+		}
+		data.Close()
+		ctrl.WriteString("426 Transfer aborted. Data connection closed\r\n")
+		ctrl.Flush()
+		line, _ := ctrl.ReadString('\n') // ABOR
+		if strings.HasPrefix(strings.ToUpper(line), "ABOR") {
+			ctrl.WriteString("426 Transfer aborted. Data connection closed\r\n226 Abort successful\r\n")
+			ctrl.Flush()
+		}
+	})
+	g := fakeGateway(t, f)
+	c := dialRaw(t, g.addr("explicit"), false)
+	c.login(false)
+	port := c.epsv()
+	data := c.tlsData(c.dataConn(port, ""))
+	c.send("RETR big")
+	c.expect(wire.StatusAboutToSend)
+	if _, err := data.Read(make([]byte, 1024)); err != nil {
+		t.Fatal(err)
+	}
+	c.send("ABOR")
+	c.expect(wire.StatusTransferAborted)
+	c.expect(wire.StatusClosingDataConnection)
+	c.do("NOOP", wire.StatusCommandOK)
+}
+
+// TestZeroByteDownloadClientClosesFirst: a client that closes its data
+// connection as soon as it has the announced 0 bytes still gets 226.
+func TestZeroByteDownloadClientClosesFirst(t *testing.T) {
+	f := startFakeBackend(t, func(ctrl *bufio.ReadWriter, data net.Conn, cmd string) {
+		ctrl.WriteString("150 Opening BINARY mode data connection for zero (0 bytes)\r\n")
+		ctrl.Flush()
+		data.Close()
+		time.Sleep(50 * time.Millisecond)
+		ctrl.WriteString("226 Transfer complete\r\n")
+		ctrl.Flush()
+	})
+	g := fakeGateway(t, f)
+	for range 5 {
+		c := dialRaw(t, g.addr("explicit"), false)
+		c.login(false)
+		port := c.epsv()
+		raw := c.dataConn(port, "")
+		data := c.tlsData(raw)
+		c.send("RETR zero")
+		c.expect(wire.StatusAboutToSend)
+		if err := data.Handshake(); err != nil {
+			t.Fatal(err)
+		}
+		data.Close() // at once, as curl does when it expects 0 bytes
+		c.expect(wire.StatusClosingDataConnection)
+	}
+}
