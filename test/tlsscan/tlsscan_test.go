@@ -248,8 +248,14 @@ func TestTestsslScan(t *testing.T) {
 	var wg sync.WaitGroup
 	var explicitFindings, implicitFindings []finding
 	wg.Add(2)
-	go func() { defer wg.Done(); explicitFindings = scan(ctx, t, bin, caFile, explicit, "explicit", reports, true) }()
-	go func() { defer wg.Done(); implicitFindings = scan(ctx, t, bin, caFile, implicit, "implicit", reports, false) }()
+	go func() {
+		defer wg.Done()
+		explicitFindings = scan(ctx, t, bin, caFile, explicit, "explicit", reports, true)
+	}()
+	go func() {
+		defer wg.Done()
+		implicitFindings = scan(ctx, t, bin, caFile, implicit, "implicit", reports, false)
+	}()
 	wg.Wait()
 	check(t, "explicit", explicitFindings)
 	check(t, "implicit", implicitFindings)
