@@ -5,7 +5,9 @@
 // higher. The certificate is issued by a CA the test makes and hands to
 // testssl.sh, the way an operator's certificate chains to a public CA.
 //
-// The scan runs when FTPSGATE_INTEROP=1 (as in CI, where a missing
-// testssl.sh is a failure); FTPSGATE_TLSSCAN_DIR names a directory that
-// keeps the reports (JSON and text).
+// The scan runs when FTPSGATE_TLSSCAN=1, where a missing testssl.sh is a
+// failure. CI runs it on its own, after the other tests: testssl.sh starts
+// thousands of openssl processes, and on a loaded machine its probes time
+// out and report nonsense. FTPSGATE_TLSSCAN_DIR names a directory that keeps
+// the reports (JSON and text).
 package tlsscan
