@@ -94,9 +94,10 @@ func loadPool(file string) (*x509.CertPool, error) {
 // Sessions must not share it as is: see SessionConfig.
 func (b BackendTLS) ClientConfig(host string) (*tls.Config, error) {
 	cfg := &tls.Config{
-		MinVersion:         tls.VersionTLS12,
-		ServerName:         b.ServerName,
-		InsecureSkipVerify: b.InsecureSkipVerify, //nolint:gosec // an explicit, logged lab setting
+		MinVersion:                  tls.VersionTLS12,
+		DynamicRecordSizingDisabled: true, // bulk data: full-size records at once
+		ServerName:                  b.ServerName,
+		InsecureSkipVerify:          b.InsecureSkipVerify, //nolint:gosec // an explicit, logged lab setting
 	}
 	if cfg.ServerName == "" {
 		cfg.ServerName = host

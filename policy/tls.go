@@ -209,6 +209,9 @@ func (c TLSConfig) ServerConfig(store *CertStore) (*tls.Config, error) {
 		MinVersion:       c.minVersion(),
 		CipherSuites:     c.suites(),
 		CurvePreferences: c.curves(),
+		// Data connections are bulk transfers: full-size records from the
+		// first byte (control replies are small either way).
+		DynamicRecordSizingDisabled: true,
 		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 			return store.Get(), nil
 		},

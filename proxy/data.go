@@ -270,7 +270,7 @@ func (s *session) secureClientData(d *dataSetup, conn net.Conn, deadline time.Ti
 	if !d.protect {
 		return result[net.Conn]{v: conn}
 	}
-	tc := tls.Server(conn, s.tlsConf)
+	tc := tls.Server(newRecordConn(conn), s.tlsConf)
 	ctx, cancel := context.WithDeadline(d.ctx, deadline)
 	defer cancel()
 	if err := tc.HandshakeContext(ctx); err != nil {
@@ -295,7 +295,7 @@ func (s *session) secureBackendData(d *dataSetup, out chan<- result[net.Conn]) {
 		out <- result[net.Conn]{v: d.backend}
 		return
 	}
-	tc := tls.Client(d.backend, s.be.tlsConf)
+	tc := tls.Client(newRecordConn(d.backend), s.be.tlsConf)
 	ctx, cancel := context.WithTimeout(d.ctx, s.srv.cfg.Timeouts.dataAccept())
 	defer cancel()
 	if err := tc.HandshakeContext(ctx); err != nil {

@@ -393,9 +393,8 @@ func relay(ctx context.Context, dst, src net.Conn, th *policy.Throttle) relayRes
 		n, err = io.Copy(dst, src)
 	} else {
 		bp := relayBufs.Get().(*[]byte)
-		// Hide ReaderFrom/WriterTo so that our buffer is used.
 		w := policy.ThrottledWriter(ctx, struct{ io.Writer }{dst}, th)
-		n, err = io.CopyBuffer(w, struct{ io.Reader }{src}, *bp)
+		n, err = copyRecords(w, dst, src, *bp)
 		relayBufs.Put(bp)
 	}
 	if err == nil {
