@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"time"
 )
 
@@ -85,22 +84,4 @@ log:
 	wctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	return g, waitForPort(wctx, g.Addr, g.proc)
-}
-
-// logErrors returns the gateway's log lines at level error (for notes).
-func (g *gateway) logErrors(limit int) []string {
-	b, err := os.ReadFile(g.proc.logPath)
-	if err != nil {
-		return nil
-	}
-	var out []string
-	for _, l := range strings.Split(string(b), "\n") {
-		if strings.Contains(l, `"level":"error"`) {
-			out = append(out, l)
-			if len(out) == limit {
-				break
-			}
-		}
-	}
-	return out
 }

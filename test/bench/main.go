@@ -152,13 +152,11 @@ func run(ctx context.Context, p plan, outFile, profileDir string, noModProxy boo
 	// A second Ctrl-C, or a phase stuck past the budget: clean up and go.
 	go func() {
 		<-ctx.Done()
-		select {
-		case <-time.After(30 * time.Second):
-			fmt.Fprintln(os.Stderr, "bench: still busy 30s after being stopped: killing everything")
-			stopAll()
-			os.RemoveAll(dir)
-			os.Exit(3)
-		}
+		time.Sleep(30 * time.Second)
+		fmt.Fprintln(os.Stderr, "bench: still busy 30s after being stopped: killing everything")
+		stopAll()
+		os.RemoveAll(dir)
+		os.Exit(3)
 	}()
 
 	e, err := setup(ctx, p, dir)

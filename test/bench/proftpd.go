@@ -53,13 +53,12 @@ func ensureProftpd(ctx context.Context, tmp string) error {
 		cmd.Dir = dl
 		return cmd.CombinedOutput()
 	}
-	out, err := download()
-	if err != nil {
+	if _, err := download(); err != nil {
 		// A fresh machine has no package lists yet.
 		c, cancel := context.WithTimeout(ctx, 3*time.Minute)
 		_ = exec.CommandContext(c, "apt-get", "update", "-q").Run()
 		cancel()
-		if out, err = download(); err != nil {
+		if out, err := download(); err != nil {
 			return fmt.Errorf("apt-get download %s: %v: %s", strings.Join(proftpdDebs, " "), err, lastLine(out))
 		}
 	}

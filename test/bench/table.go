@@ -111,13 +111,6 @@ func (r *results) missing(targets []*target, why string) {
 	}
 }
 
-func (r *results) get(id, target string) (cell, bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	c, ok := r.cells[id][target]
-	return c, ok
-}
-
 // markdown renders the table, its footnotes, and header lines.
 func (r *results) markdown(w io.Writer, header []string) {
 	r.mu.Lock()

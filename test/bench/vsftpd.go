@@ -65,8 +65,6 @@ func ensureAccount() (account, error) {
 // portBlock is a range of TCP ports for passive data connections.
 type portBlock struct{ lo, hi int }
 
-func (b portBlock) size() int { return b.hi - b.lo + 1 }
-
 // Passive port ranges come from above Linux's default ephemeral range
 // (32768-60999) and from the top of the remaining space, away from the
 // interop tests (which count up from 61000 in blocks of 50).

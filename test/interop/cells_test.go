@@ -115,12 +115,6 @@ func (c *cell) logf(format string, args ...any) {
 	c.transcript.WriteByte('\n')
 }
 
-func (c *cell) failed() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.errs) > 0
-}
-
 // addr is the gateway's listener for the cell's front.
 func (c *cell) addr() string {
 	if c.mode.Front == tlsImplicit {
