@@ -159,6 +159,10 @@ func (be *backend) close() {
 	be.replies.stop()
 }
 
+// errReplyTimeout: the backend said nothing in time. The read stays pending:
+// a late reply is taken by the next read.
+var errReplyTimeout = errors.New("no reply")
+
 // readReply waits for the backend's next reply, bounded by timeout and the
 // session's context.
 func (s *session) readReply(timeout time.Duration) (ftp.Reply, error) {
@@ -173,7 +177,7 @@ func (s *session) readReply(timeout time.Duration) (ftp.Reply, error) {
 		}
 		return res.v, nil
 	case <-t.C:
-		return ftp.Reply{}, s.errorf("%w: no reply within %s", errBackendLost, timeout)
+		return ftp.Reply{}, s.errorf("%w: %w within %s", errBackendLost, errReplyTimeout, timeout)
 	case <-s.ctx.Done():
 		return ftp.Reply{}, s.errorf("%w", errShuttingDown)
 	}

@@ -49,6 +49,7 @@ func init() {
 		"ENC":  notImplemented("ENC is not supported."),
 
 		"SITE": (*session).handleSITE,
+		"ABOR": (*session).handleABOR,
 
 		"RETR": (*session).handleTransfer,
 		"STOR": (*session).handleTransfer,
@@ -290,6 +291,15 @@ func (s *session) handlePASS(cmd ftp.Command) error {
 		}
 	}
 	return s.send(rep)
+}
+
+// handleABOR answers an ABOR with no transfer running (ABOR during a
+// transfer is handled by the transfer): a prepared data connection is
+// dropped, and the backend, which has nothing to abort either, is left out
+// (servers answer an idle ABOR with one reply or two).
+func (s *session) handleABOR(ftp.Command) error {
+	s.closePending()
+	return s.reply(ftp.StatusClosingDataConnection, "ABOR command successful; no transfer in progress.")
 }
 
 // handleSITE relays only the SITE commands the policy lists.

@@ -302,6 +302,7 @@ func (s *session) secureBackendData(d *dataSetup, out chan<- result[net.Conn]) {
 		out <- result[net.Conn]{err: fmt.Errorf("backend %w: %w", errDataTLS, err)}
 		return
 	}
+	s.log.Debug().Bool("resumed", tc.ConnectionState().DidResume).Msg("backend data TLS established")
 	out <- result[net.Conn]{v: tc}
 }
 

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -15,7 +16,7 @@ import (
 	"time"
 )
 
-// The relay benchmarks run relay(dst, src) over loopback TCP the way a
+// The relay benchmarks run relay(ctx, dst, src, nil) over loopback TCP the way a
 // transfer does: a peer writes into src, relay copies to dst, a peer reads
 // dst to the end. With TLS on one side, that side's peer is a TLS client
 // in this same process, so its encryption or decryption is counted too:
@@ -82,10 +83,11 @@ func benchRelay(b *testing.B, srcTLS, dstTLS bool) {
 		buf := make([]byte, 256<<10)
 		got, readErr = io.CopyBuffer(io.Discard, struct{ io.Reader }{dstPeer}, buf)
 	}()
-	r := relay(dst, src)
+	r := relay(context.Background(), dst, src, nil)
 	wg.Wait()
 	b.StopTimer()
 	_ = dst.Close()
+	<-r.gone
 	if r.err != nil || writeErr != nil || readErr != nil {
 		b.Fatalf("relay: %v; writer: %v; reader: %v", r.err, writeErr, readErr)
 	}

@@ -96,7 +96,7 @@ func TestRelayUploadToTLSBackendKeepsTheTail(t *testing.T) {
 	if r.err != nil || r.n != int64(len(payload)) {
 		t.Fatalf("relay: %d bytes, %v", r.n, r.err)
 	}
-	go drainAndClose(backend)
+	go drainAndClose(backend, r.gone)
 	select {
 	case sum := <-got:
 		if sum != want {
@@ -123,5 +123,5 @@ func TestRelayPlainSplice(t *testing.T) {
 		t.Fatalf("received %d bytes, want %d", len(b), len(payload))
 	}
 	dstApp.Close()
-	drainAndClose(dstGW)
+	drainAndClose(dstGW, r.gone)
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ftpsgate/ftpsgate/policy"
@@ -133,15 +134,13 @@ func (s *session) runTransfer(t *transfer) error {
 				return s.backendFailed(s.errorf("%w: %w", errBackendLost, res.err))
 			}
 			if res.v.Preliminary() {
-				if t.relayed != nil && t.relayed.err != nil {
-					// After a cut transfer Pure-FTPd sends its statistics as
-					// a 150 and no final reply: swallowed, the client gets
-					// the 426 below.
-					s.log.Debug().Int(fieldCode, res.v.Code).Str("reply", res.v.Text()).Msg("preliminary reply after a cut transfer dropped")
-				} else if err := s.send(res.v); err != nil {
-					t.closeData()
-					return err
-				}
+				// The transfer's own 1xx has been relayed already. Another
+				// one is noise, and one kind is harmful: after a cut
+				// transfer Pure-FTPd sends its statistics as a 150 and no
+				// final reply, which a client would take for the final one.
+				// Dropped; a cut transfer without a final reply ends in our
+				// 426 below.
+				s.log.Debug().Int(fieldCode, res.v.Code).Str("reply", res.v.Text()).Msg("extra preliminary reply during a transfer dropped")
 				s.be.replies.want(s.be.readReplyFunc())
 				continue
 			}
@@ -176,13 +175,13 @@ func (s *session) runTransfer(t *transfer) error {
 			t.relayOver(r)
 			if t.final == nil {
 				wait := s.srv.cfg.Timeouts.idle()
-				if r.err != nil {
+				if r.cut() {
 					wait = s.srv.cfg.Timeouts.connect() // a cut transfer: the backend has nothing left to do
 				}
 				finalWait = time.After(wait)
 			}
 		case <-finalWait:
-			if t.relayed != nil && t.relayed.err != nil {
+			if t.relayed != nil && t.relayed.cut() {
 				s.log.Warn().Str(fieldCommand, t.cmd.Verb).Msg("no final reply from the backend after a cut transfer: answering 426 ourselves")
 				s.account(t)
 				return s.reply(ftp.StatusTransferAborted, "Connection closed; transfer aborted.")
@@ -235,6 +234,7 @@ func (s *session) giveUp(t *transfer, err error) {
 }
 
 func (s *session) startRelay(t *transfer) {
+	s.log.Debug().Str(fieldCommand, t.cmd.Verb).Msg("data connections ready: relaying")
 	t.relayCh = make(chan relayResult, 1)
 	src, dst := t.backend, t.client
 	if t.upload {
@@ -244,11 +244,11 @@ func (s *session) startRelay(t *transfer) {
 	go func() {
 		defer t.d.wg.Done()
 		r := relay(t.d.ctx, dst, src, s.throttle)
-		if r.err == nil && r.closeErr == nil {
+		if r.handedOff() {
 			// Drain in the background: the final reply need not wait for
 			// the peer to close.
 			s.wg.Add(1)
-			go func() { defer s.wg.Done(); drainAndClose(dst) }()
+			go func() { defer s.wg.Done(); drainAndClose(dst, r.gone) }()
 		}
 		t.relayCh <- r
 	}()
@@ -259,7 +259,7 @@ func (s *session) startRelay(t *transfer) {
 func (t *transfer) relayOver(r relayResult) {
 	t.relayCh = nil
 	t.relayed = &r
-	if r.err != nil || r.closeErr != nil {
+	if !r.handedOff() {
 		return
 	}
 	if t.upload {
@@ -276,51 +276,52 @@ func (s *session) waitRelay(t *transfer) {
 	}
 }
 
-// abort handles ABOR during a transfer (RFC 959 4.1.3): the backend gets
-// ABOR, both data connections are cut, and the client gets what RFC 959
-// prescribes whatever the backend's dialect: the transfer's final reply
-// (426 when the data was cut), then the reply to ABOR (225 or 226).
+// abort handles ABOR during a transfer (RFC 959 4.1.3): both data
+// connections are cut, the backend's final reply to the transfer is awaited,
+// and the client gets what RFC 959 prescribes: the transfer's final reply
+// (426 when the data was cut), then the reply to ABOR.
 //
-// Backends differ in between: vsftpd answers the cut transfer with 426 and
-// ABOR with 225; ProFTPD answers the cut transfer (426 or 451), then ABOR
-// with 426 and 226. After the transfer's final reply, abort-related 4xx
-// replies (426, 451) are swallowed until ABOR's own reply.
+// ABOR itself is not relayed while a transfer runs: cutting the data
+// connection ends the transfer on every server, with exactly one final
+// reply, whereas servers answer a relayed ABOR in orders that depend on
+// timing (ProFTPD was seen sending 226-426, 426-426-226 and 426-226), which
+// no reader can tell apart from the next command's reply. An ABOR with no
+// transfer running is relayed like any command.
 func (s *session) abort(t *transfer) error {
-	if err := s.be.write(ftp.Command{Verb: "ABOR"}); err != nil {
-		t.closeData()
-		return s.backendFailed(s.errorf("%w: write ABOR: %w", errBackendLost, err))
-	}
 	cut := t.relayed == nil
 	t.closeData()
 	s.waitRelay(t)
-	wait := s.srv.cfg.Timeouts.connect()
 	if t.final == nil {
-		rep, err := s.readReply(wait)
-		if err != nil {
+		rep, err := s.transferFinal(s.srv.cfg.Timeouts.connect())
+		switch {
+		case errors.Is(err, errReplyTimeout):
+			s.log.Warn().Str(fieldCommand, t.cmd.Verb).Msg("no final reply from the backend after ABOR: answering ourselves")
+		case err != nil:
 			return s.backendFailed(err)
+		default:
+			t.final = &rep
 		}
-		t.final = &rep
 	}
 	s.account(t)
-	if cut {
-		// The client asked for it: the transfer ends in 426 (RFC 959
-		// 4.1.3), whatever the backend made of its cut connection.
+	if cut || t.final == nil {
 		if err := s.reply(ftp.StatusTransferAborted, "Connection closed; transfer aborted."); err != nil {
 			return err
 		}
 	} else if err := s.send(*t.final); err != nil {
 		return err
 	}
+	return s.reply(ftp.StatusClosingDataConnection, "ABOR command successful.")
+}
+
+// transferFinal reads the backend's final reply to a transfer, dropping
+// preliminary ones (Pure-FTPd's statistics after a cut transfer).
+func (s *session) transferFinal(wait time.Duration) (ftp.Reply, error) {
+	deadline := time.Now().Add(wait)
 	for {
-		rep, err := s.readReply(wait)
-		if err != nil {
-			return s.backendFailed(err)
+		rep, err := s.readReply(time.Until(deadline))
+		if err != nil || !rep.Preliminary() {
+			return rep, err
 		}
-		if rep.Code == ftp.StatusTransferAborted || rep.Code == ftp.StatusLocalError || rep.Preliminary() {
-			s.log.Debug().Int(fieldCode, rep.Code).Str("reply", rep.Text()).Msg("ABOR: backend reply folded into the 426")
-			continue
-		}
-		return s.send(rep)
 	}
 }
 
@@ -357,6 +358,8 @@ func (s *session) account(t *transfer) {
 		ev = s.log.Warn().Err(r.err)
 	case r.closeErr != nil:
 		ev = ev.AnErr("close_error", r.closeErr)
+	case r.peerClosed:
+		ev = ev.Bool("peer_closed_first", true)
 	}
 	code := 0
 	if t.final != nil {
@@ -370,7 +373,21 @@ type relayResult struct {
 	n        int64
 	err      error // the copy failed: the data is incomplete
 	closeErr error // the copy succeeded but ending it did not; dst is closed already
+	// peerClosed: the destination closed its end before the source was
+	// done (a client that had the bytes it expected, a backend that gave
+	// up). The copy stopped there; the backend's final reply tells how the
+	// transfer went.
+	peerClosed bool
+	// gone is closed once nothing reads dst any more (see relay).
+	gone <-chan struct{}
 }
+
+// cut reports whether the data stopped flowing before the source's end.
+func (r relayResult) cut() bool { return r.err != nil || r.peerClosed }
+
+// handedOff reports whether dst is still open and now belongs to
+// drainAndClose.
+func (r relayResult) handedOff() bool { return r.err == nil && r.closeErr == nil && !r.peerClosed }
 
 // relayBufSize is the copy buffer: large reads become few, full TLS records.
 const relayBufSize = 256 << 10
@@ -382,9 +399,33 @@ var relayBufs = sync.Pool{New: func() any { b := make([]byte, relayBufSize); ret
 // the final reply is sent; dst is then drained and closed by drainAndClose.
 // Plain TCP on both sides goes through io.Copy, which lets Linux splice.
 //
+// All the while dst is read too (FTP peers send nothing on a data
+// connection they receive on): a peer that closes its end stops the copy at
+// once instead of leaving it waiting for a source that may never end (vsftpd
+// over TLS keeps a 0-byte download open until the client closes, and curl
+// closes at once when it expects 0 bytes). Reading also takes in what the
+// peer sends after its handshake (TLS 1.3 tickets), so that closing later
+// does not reset the connection.
+//
 // With a throttle, every write waits for its bandwidth share (streaming:
 // nothing is buffered beyond one copy buffer).
 func relay(ctx context.Context, dst, src net.Conn, th *policy.Throttle) relayResult {
+	gone := make(chan struct{})
+	go func() {
+		_, _ = io.Copy(io.Discard, dst)
+		close(gone)
+	}()
+	copied := make(chan struct{})
+	var peerClosed atomic.Bool
+	go func() {
+		select {
+		case <-gone:
+			peerClosed.Store(true)
+			_ = src.Close() // stops the copy
+		case <-copied:
+		}
+	}()
+
 	var n int64
 	var err error
 	_, srcTLS := src.(*tls.Conn)
@@ -397,18 +438,29 @@ func relay(ctx context.Context, dst, src net.Conn, th *policy.Throttle) relayRes
 		n, err = copyRecords(w, dst, src, *bp)
 		relayBufs.Put(bp)
 	}
-	if err == nil {
+	close(copied)
+
+	r := relayResult{n: n, gone: gone}
+	switch {
+	case peerClosed.Load():
+		r.peerClosed = true
+		_ = dst.Close()
+	case err != nil:
+		r.err = err
+		_ = dst.Close()
+	default:
 		// Every byte was written. A peer that already closed (curl knows the
 		// size from the 150 and closes at once: ENOTCONN) has had them all.
 		if cerr := closeWrite(dst); cerr != nil {
+			r.closeErr = cerr
 			_ = dst.Close()
-			return relayResult{n: n, closeErr: cerr}
 		}
-	} else {
-		_ = dst.Close()
 	}
 	_ = src.Close()
-	return relayResult{n: n, err: err}
+	if !r.handedOff() {
+		<-gone // dst is closed: the reader is done
+	}
+	return r
 }
 
 // closeWrite ends the data sent on c: a TLS close_notify, then a TCP FIN.
@@ -429,12 +481,18 @@ func closeWrite(c net.Conn) error {
 // lingerTimeout bounds how long drainAndClose waits for the peer to close.
 const lingerTimeout = 5 * time.Second
 
-// drainAndClose reads c until the peer closes too (or lingerTimeout), then
-// closes it. Closing a socket with unread input (a TLS 1.3 session ticket
-// the peer sent, say) makes Linux reset the connection, and the peer may
-// then lose the end of the data still in flight: vsftpd truncates uploads so.
-func drainAndClose(c net.Conn) {
-	_ = c.SetReadDeadline(time.Now().Add(lingerTimeout))
-	_, _ = io.Copy(io.Discard, c)
+// drainAndClose waits until the peer has closed its end too (relay's reader
+// of c sees EOF and closes gone), or lingerTimeout, then closes c. Closing a
+// socket with unread input (a TLS 1.3 session ticket the peer sent, say)
+// makes Linux reset the connection, and the peer may then lose the end of
+// the data still in flight: vsftpd truncates uploads so.
+func drainAndClose(c net.Conn, gone <-chan struct{}) {
+	t := time.NewTimer(lingerTimeout)
+	defer t.Stop()
+	select {
+	case <-gone:
+	case <-t.C:
+	}
 	_ = c.Close()
+	<-gone
 }
