@@ -91,6 +91,11 @@ func assertRefused(t *testing.T, addr string, d time.Duration) {
 			if errors.Is(err, syscall.ECONNREFUSED) {
 				return
 			}
+			if errors.Is(err, syscall.ECONNRESET) && time.Now().Before(deadline) {
+				// The SYN met the listener as it closed: try again.
+				time.Sleep(50 * time.Millisecond)
+				continue
+			}
 			t.Errorf("dial %s after SIGTERM: %v, want connection refused", addr, err)
 			return
 		}
