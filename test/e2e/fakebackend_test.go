@@ -211,3 +211,35 @@ func TestZeroByteDownloadClientClosesFirst(t *testing.T) {
 		c.expect(wire.StatusClosingDataConnection)
 	}
 }
+
+// TestEmptyDownloadBackendWaitsForClient: vsftpd over TLS keeps a 0-byte
+// download's data connection open until the client closes its end; curl,
+// told "(0 bytes)", closes at once. The gateway must see the client's close
+// and pass it on, not wait for the backend (curl timed out after 60 s).
+func TestEmptyDownloadBackendWaitsForClient(t *testing.T) {
+	f := startFakeBackend(t, func(ctrl *bufio.ReadWriter, data net.Conn, cmd string) {
+		ctrl.WriteString("150 Opening BINARY mode data connection for zero (0 bytes).\r\n")
+		ctrl.Flush()
+		_ = data.SetReadDeadline(time.Now().Add(20 * time.Second))
+		_, _ = data.Read(make([]byte, 1)) // until the other end closes
+		data.Close()
+		ctrl.WriteString("226 Transfer complete.\r\n")
+		ctrl.Flush()
+	})
+	g := fakeGateway(t, f)
+	c := dialRaw(t, g.addr("explicit"), false)
+	c.login(false)
+	port := c.epsv()
+	data := c.tlsData(c.dataConn(port, ""))
+	c.send("RETR zero")
+	c.expect(wire.StatusAboutToSend)
+	if err := data.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	data.Close()
+	c.expect(wire.StatusClosingDataConnection)
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("226 came %s after the client closed", d)
+	}
+}

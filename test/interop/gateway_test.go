@@ -57,6 +57,14 @@ type gatewayConfig struct {
 	ShutdownGrace time.Duration // timeouts.shutdown_grace; 0: 30s
 	MinTLS        string        // tls.min_version; "": "1.2"
 	Active        bool          // active.enabled
+	SessionReuse  string        // tls.data_session_reuse; "": required
+}
+
+func (c gatewayConfig) sessionReuse() string {
+	if c.SessionReuse == "" {
+		return "required"
+	}
+	return c.SessionReuse
 }
 
 func (c gatewayConfig) minTLS() string {
@@ -107,6 +115,7 @@ func (c gatewayConfig) YAML() string {
   key_file: ""
   min_version: "%s"
   require_protected_data: true
+  data_session_reuse: %s
 backend:
   address: %s
   tls: %s
@@ -127,7 +136,7 @@ timeouts:
 log:
   level: debug
   format: json
-`, c.minTLS(), c.BackendAddr, c.BackendTLS, c.BackendCA, c.PublicHost, c.PassiveLo, c.PassiveHi, c.Active,
+`, c.minTLS(), c.sessionReuse(), c.BackendAddr, c.BackendTLS, c.BackendCA, c.PublicHost, c.PassiveLo, c.PassiveHi, c.Active,
 		yamlDuration(c.connect()), yamlDuration(c.shutdownGrace()))
 	return b.String()
 }

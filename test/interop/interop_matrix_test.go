@@ -69,3 +69,32 @@ func rotateMode(cl ftpClientKind, backend string, ops opSet, i int) cellMode {
 	}
 	return cellModes[0]
 }
+
+// ftplibOptionalReuse is stock ftplib against a gateway configured with
+// tls.data_session_reuse: optional, the README's advice for it. It has its
+// own name so that the stock client's known limitation does not apply.
+type ftplibOptionalReuse struct{ ftplibKind }
+
+func (ftplibOptionalReuse) Name() string { return "ftplib (data_session_reuse: optional)" }
+
+// TestStockFtplibWithOptionalReuse: Python's ftplib as shipped, which does
+// not resume TLS sessions on data connections, works once the gateway does
+// not require it; against vsftpd with require_ssl_reuse=YES behind, whose
+// own reuse the gateway satisfies on its side.
+func TestStockFtplibWithOptionalReuse(t *testing.T) {
+	requireInterop(t)
+	t.Parallel()
+	fx := getFixtures(t)
+	for _, spec := range []backendSpec{{kindVsftpd, tlsNone}, {kindVsftpd, tlsExplicit}} {
+		t.Run(spec.String(), func(t *testing.T) {
+			ctx := testContext(t, 3*time.Minute)
+			srv := startServer(ctx, t, spec)
+			cfg := newGatewayConfig(t, srv.Addr, spec.Mode, srv.CAFile)
+			cfg.SessionReuse = "optional"
+			gw := startGateway(ctx, t, cfg)
+			cl := ftplibOptionalReuse{ftplibKind{resume: false}}
+			runCell(ctx, t, gw, srv, fx, cl, cellModes[1], opsBasic)
+			runCell(ctx, t, gw, srv, fx, cl, cellModes[2], opsFull)
+		})
+	}
+}
