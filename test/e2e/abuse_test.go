@@ -195,7 +195,7 @@ func TestFlood(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := range jobs {
-				a := i % 400 // five attempts per address, faster than conn_rate allows
+				a := i / 5 // five attempts in a row per address, faster than conn_rate allows
 				from := fmt.Sprintf("127.10.%d.%d", a/200+1, a%200+1)
 				d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}, Timeout: 2 * time.Second}
 				conn, err := d.Dial("tcp", g.addr("explicit"))

@@ -144,12 +144,11 @@ func TestCutDownloadWithoutFinalReply(t *testing.T) {
 	c.do("NOOP", wire.StatusCommandOK)
 }
 
-// TestAbortProFTPDStyle: ProFTPD answers a relayed ABOR in orders that
-// depend on timing (226-426, 426-426-226, ...). The gateway does not relay
-// ABOR during a transfer: it cuts the data connections, takes the
-// transfer's one final reply, and the client gets 426 then 226, with the
-// session in step. The fake sends the 426 a cut transfer gets, and answers
-// a relayed ABOR with ProFTPD's two replies, which must never be asked for.
+// TestAbortProFTPDStyle: ProFTPD answers ABOR during a transfer with its
+// transfer's 426 and then 426 and 226 for ABOR (other timings give 226-426).
+// The client gets RFC 959's 426 then 226, nothing more, and the session
+// stays in step. The fake, like vsftpd, reads no command while it sends:
+// the gateway cuts the data after abortGrace.
 func TestAbortProFTPDStyle(t *testing.T) {
 	f := startFakeBackend(t, func(ctrl *bufio.ReadWriter, data net.Conn, cmd string) {
 		ctrl.WriteString("150 Opening BINARY mode data connection\r\n")
