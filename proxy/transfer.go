@@ -389,7 +389,11 @@ wait:
 	s.waitRelay(t)
 	failed := cut
 	var abor *ftp.Reply
-	for i := range replies {
+	start := 0
+	if t.final != nil {
+		start = 1 // replies[0] is the transfer's final reply, read before ABOR
+	}
+	for i := start; i < len(replies); i++ {
 		if !replies[i].Positive() {
 			failed = true
 		} else {
