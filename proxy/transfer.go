@@ -509,10 +509,20 @@ func relay(ctx context.Context, dst, src net.Conn, th *policy.Throttle) relayRes
 	}()
 	copied := make(chan struct{})
 	var peerClosed atomic.Bool
+	_, srcTLS := src.(*tls.Conn)
 	go func() {
 		select {
 		case <-gone:
 			peerClosed.Store(true)
+			if srcTLS {
+				// End the source politely: ProFTPD (mod_tls) drops the whole
+				// session when its TLS data connection dies under it. The
+				// close_notify also ends what vsftpd holds open; what the
+				// source still sends is read and dropped, for a bounded time.
+				_ = closeWrite(src)
+				_ = src.SetReadDeadline(time.Now().Add(lingerTimeout))
+				return
+			}
 			_ = src.Close() // stops the copy
 		case <-copied:
 		}
@@ -520,7 +530,6 @@ func relay(ctx context.Context, dst, src net.Conn, th *policy.Throttle) relayRes
 
 	var n int64
 	var err error
-	_, srcTLS := src.(*tls.Conn)
 	_, dstTLS := dst.(*tls.Conn)
 	if !srcTLS && !dstTLS && th == nil {
 		n, err = io.Copy(dst, src)
@@ -537,6 +546,9 @@ func relay(ctx context.Context, dst, src net.Conn, th *policy.Throttle) relayRes
 	case peerClosed.Load():
 		r.peerClosed = true
 		_ = dst.Close()
+		if srcTLS {
+			_, _ = io.Copy(io.Discard, src) // until its close_notify, or the deadline set above
+		}
 	case err != nil:
 		r.err = err
 		_ = dst.Close()
