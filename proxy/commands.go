@@ -296,7 +296,7 @@ func (s *session) handlePASS(cmd ftp.Command) error {
 // handleABOR answers an ABOR with no transfer running (ABOR during a
 // transfer is handled by the transfer): a prepared data connection is
 // dropped, and the backend, which has nothing to abort either, is left out
-// (servers answer an idle ABOR with one reply or two).
+// (servers answer an idle ABOR with one reply or two, ProFTPD even 426-226).
 func (s *session) handleABOR(ftp.Command) error {
 	s.closePending()
 	return s.reply(ftp.StatusClosingDataConnection, "ABOR command successful; no transfer in progress.")
