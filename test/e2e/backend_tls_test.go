@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -10,7 +9,6 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
-	"io"
 	"math/big"
 	"net"
 	"os"
@@ -137,39 +135,7 @@ func TestBackendTLS(t *testing.T) {
 			for _, listener := range []string{"explicit", "implicit"} {
 				t.Run(listener, func(t *testing.T) {
 					c := dial(t, g, listener)
-					data := randomBytes(t, 5<<20+321)
-					file := "tls-" + listener + ".bin"
-					if err := c.Stor(file, bytes.NewReader(data)); err != nil {
-						t.Fatalf("STOR: %v", err)
-					}
-					if got := sum(readFile(t, filepath.Join(be.root, file))); got != sum(data) {
-						t.Fatalf("stored file hash %s, want %s", got, sum(data))
-					}
-					entries, err := c.List("/")
-					if err != nil {
-						t.Fatalf("LIST: %v", err)
-					}
-					found := false
-					for _, e := range entries {
-						found = found || e.Name == file && e.Size == uint64(len(data))
-					}
-					if !found {
-						t.Fatalf("LIST does not show %q with its size: %+v", file, entries)
-					}
-					r, err := c.Retr(file)
-					if err != nil {
-						t.Fatalf("RETR: %v", err)
-					}
-					got, err := io.ReadAll(r)
-					if err != nil {
-						t.Fatalf("read: %v", err)
-					}
-					if err := r.Close(); err != nil {
-						t.Fatalf("RETR final reply: %v", err)
-					}
-					if sum(got) != sum(data) {
-						t.Fatalf("downloaded %d bytes, hash %s, want %s", len(got), sum(got), sum(data))
-					}
+					storListRetr(t, c, be.root, "tls-"+listener+".bin", 5<<20+321)
 				})
 			}
 			// The backend saw TLS data connections, all resumed (it refuses others).

@@ -100,6 +100,17 @@ func (f *fakeBackend) session(c net.Conn) {
 	}
 }
 
+// sendUntilCut writes to data until the other end goes away, then closes it.
+func sendUntilCut(data net.Conn) {
+	chunk := make([]byte, 64<<10)
+	for {
+		if _, err := data.Write(chunk); err != nil {
+			break
+		}
+	}
+	data.Close()
+}
+
 // fakeGateway is a gateway in front of a fake backend, with plain data for
 // brevity.
 func fakeGateway(t *testing.T, f *fakeBackend) *gateway {
@@ -116,13 +127,7 @@ func TestCutDownloadWithoutFinalReply(t *testing.T) {
 	f := startFakeBackend(t, func(ctrl *bufio.ReadWriter, data net.Conn, cmd string) {
 		ctrl.WriteString("150-Accepted data connection\r\n150 32768.0 kbytes to download\r\n")
 		ctrl.Flush()
-		chunk := make([]byte, 64<<10)
-		for {
-			if _, err := data.Write(chunk); err != nil {
-				break
-			}
-		}
-		data.Close()
+		sendUntilCut(data)
 		ctrl.WriteString("150 0.002 seconds (measured here), 68.45 Mbytes per second\r\n")
 		ctrl.Flush()
 	})
@@ -153,13 +158,7 @@ func TestAbortProFTPDStyle(t *testing.T) {
 	f := startFakeBackend(t, func(ctrl *bufio.ReadWriter, data net.Conn, cmd string) {
 		ctrl.WriteString("150 Opening BINARY mode data connection\r\n")
 		ctrl.Flush()
-		chunk := make([]byte, 64<<10)
-		for {
-			if _, err := data.Write(chunk); err != nil {
-				break
-			}
-		}
-		data.Close()
+		sendUntilCut(data)
 		ctrl.WriteString("426 Transfer aborted. Data connection closed\r\n")
 		ctrl.Flush()
 	})

@@ -28,42 +28,11 @@ func TestRoundTrip(t *testing.T) {
 			}
 			t.Run(name, func(t *testing.T) {
 				c := dial(t, g, listener, ftp.DialWithDisabledEPSV(pasv))
-				data := randomBytes(t, 5<<20+123)
 				file := "round trip " + strings.ReplaceAll(name, "/", "-") + ".bin"
-				if err := c.Stor(file, bytes.NewReader(data)); err != nil {
-					t.Fatalf("STOR: %v", err)
-				}
-				if got := sum(readFile(t, filepath.Join(g.root, file))); got != sum(data) {
-					t.Fatalf("stored file hash %s, want %s", got, sum(data))
-				}
-				entries, err := c.List("/")
-				if err != nil {
-					t.Fatalf("LIST: %v", err)
-				}
-				found := false
-				for _, e := range entries {
-					found = found || e.Name == file && e.Size == uint64(len(data))
-				}
-				if !found {
-					t.Fatalf("LIST does not show %q with its size: %+v", file, entries)
-				}
+				storListRetr(t, c, g.root, file, 5<<20+123)
 				names, err := c.NameList("/")
 				if err != nil || len(names) == 0 {
 					t.Fatalf("NLST: %v %v", names, err)
-				}
-				r, err := c.Retr(file)
-				if err != nil {
-					t.Fatalf("RETR: %v", err)
-				}
-				got, err := io.ReadAll(r)
-				if err != nil {
-					t.Fatalf("read: %v", err)
-				}
-				if err := r.Close(); err != nil {
-					t.Fatalf("RETR final reply: %v", err)
-				}
-				if sum(got) != sum(data) {
-					t.Fatalf("downloaded %d bytes with hash %s, want %d bytes %s", len(got), sum(got), len(data), sum(data))
 				}
 				if err := c.Delete(file); err != nil {
 					t.Fatalf("DELE: %v", err)
@@ -73,6 +42,45 @@ func TestRoundTrip(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// storListRetr uploads size random bytes as file, checks them on the
+// backend's disk (root), in LIST with their size, and downloaded back, by
+// SHA-256.
+func storListRetr(t *testing.T, c *ftp.ServerConn, root, file string, size int) {
+	t.Helper()
+	data := randomBytes(t, size)
+	if err := c.Stor(file, bytes.NewReader(data)); err != nil {
+		t.Fatalf("STOR: %v", err)
+	}
+	if got := sum(readFile(t, filepath.Join(root, file))); got != sum(data) {
+		t.Fatalf("stored file hash %s, want %s", got, sum(data))
+	}
+	entries, err := c.List("/")
+	if err != nil {
+		t.Fatalf("LIST: %v", err)
+	}
+	found := false
+	for _, e := range entries {
+		found = found || e.Name == file && e.Size == uint64(len(data))
+	}
+	if !found {
+		t.Fatalf("LIST does not show %q with its size: %+v", file, entries)
+	}
+	r, err := c.Retr(file)
+	if err != nil {
+		t.Fatalf("RETR: %v", err)
+	}
+	got, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatalf("read: %v", err)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatalf("RETR final reply: %v", err)
+	}
+	if sum(got) != sum(data) {
+		t.Fatalf("downloaded %d bytes with hash %s, want %d bytes %s", len(got), sum(got), len(data), sum(data))
 	}
 }
 
