@@ -125,3 +125,41 @@ func TestRelayPlainSplice(t *testing.T) {
 	dstApp.Close()
 	drainAndClose(dstGW, r.gone)
 }
+
+// TestRecordConnReadGrows: the read buffer starts small, grows once a read
+// fills it, and hands every byte over in order, with the error after the
+// data.
+func TestRecordConnReadGrows(t *testing.T) {
+	want := make([]byte, 3*relayBufSize+12345)
+	for i := range want {
+		want[i] = byte(i * 7)
+	}
+	a, b := net.Pipe()
+	t.Cleanup(func() { a.Close(); b.Close() })
+	go func() {
+		_, _ = b.Write(want[:100]) // a small first read
+		_, _ = b.Write(want[100:])
+		b.Close()
+	}()
+	rc := newRecordConn(a)
+	var got []byte
+	buf := make([]byte, 5000)
+	sizes := map[int]bool{}
+	for {
+		n, err := rc.Read(buf)
+		got = append(got, buf[:n]...)
+		sizes[len(rc.rbuf)] = true
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("read %d bytes, not the %d written (or not in order)", len(got), len(want))
+	}
+	if !sizes[recordReadStart] || !sizes[relayBufSize] {
+		t.Errorf("buffer sizes seen %v: want it to start at %d and grow to %d", sizes, recordReadStart, relayBufSize)
+	}
+}
