@@ -27,12 +27,15 @@ type Reader struct {
 	discarding bool
 }
 
+// readBufSize is a Reader's buffer. Command lines and reply lines are
+// short; a longer line (up to MaxLineLength) is gathered in pieces. A
+// gateway holds two Readers per idle session, so their size is its memory.
+const readBufSize = 512
+
 // NewReader returns a Reader on r whose lines are at most MaxLineLength
 // bytes.
 func NewReader(r io.Reader) *Reader {
-	// Room for a whole line with its CRLF, so that ReadSlice returns every
-	// line of legal length in one piece.
-	return &Reader{br: bufio.NewReaderSize(r, MaxLineLength+2)}
+	return &Reader{br: bufio.NewReaderSize(r, readBufSize)}
 }
 
 // Buffered returns the number of bytes read from the underlying reader but

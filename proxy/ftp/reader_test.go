@@ -71,20 +71,26 @@ func (r *oneByteReader) Read(p []byte) (int, error) {
 	return 1, nil
 }
 
-// scriptReader returns its chunks one per Read, an error chunk as an error.
+// scriptReader returns its chunks one per Read (a chunk larger than the
+// reader's buffer over several), an error chunk as an error.
 type scriptReader struct{ steps []any }
 
 func (r *scriptReader) Read(p []byte) (int, error) {
 	if len(r.steps) == 0 {
 		return 0, io.EOF
 	}
-	step := r.steps[0]
-	r.steps = r.steps[1:]
-	switch s := step.(type) {
+	switch s := r.steps[0].(type) {
 	case error:
+		r.steps = r.steps[1:]
 		return 0, s
 	case string:
-		return copy(p, s), nil
+		n := copy(p, s)
+		if n < len(s) {
+			r.steps[0] = s[n:]
+		} else {
+			r.steps = r.steps[1:]
+		}
+		return n, nil
 	}
 	panic("bad step")
 }
