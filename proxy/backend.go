@@ -39,7 +39,7 @@ func (s *session) dialBackend() (*backend, error) {
 	if err != nil {
 		return nil, s.errorf("%w: dial %s: %w", errBackendDown, cfg.Backend.Address, err)
 	}
-	be := &backend{raw: raw, conn: raw, replies: newPuller[ftp.Reply]()}
+	be := &backend{raw: raw, conn: raw, replies: newPuller[ftp.Reply](&s.wg)}
 	if ap, err := netip.ParseAddrPort(raw.RemoteAddr().String()); err == nil {
 		be.host = ap.Addr().Unmap()
 	}
@@ -58,8 +58,6 @@ func (s *session) dialBackend() (*backend, error) {
 		return nil, err
 	}
 	_ = raw.SetDeadline(time.Time{})
-	s.wg.Add(1)
-	go func() { defer s.wg.Done(); be.replies.loop() }()
 	s.log.Debug().Str(fieldRemote, raw.RemoteAddr().String()).Str("tls", cfg.Backend.TLS.String()).Msg("backend connected")
 	return be, nil
 }
@@ -156,7 +154,6 @@ func (be *backend) quit() {
 func (be *backend) close() {
 	_ = be.conn.Close()
 	_ = be.raw.Close()
-	be.replies.stop()
 }
 
 // errReplyTimeout: the backend said nothing in time. The read stays pending:

@@ -1,45 +1,44 @@
 package proxy
 
+import "sync"
+
 // result is what a reader goroutine hands back.
 type result[T any] struct {
 	v   T
 	err error
 }
 
-// puller runs reads in a goroutine of its own, one at a time and only on
+// puller runs reads in goroutines of their own, one at a time and only on
 // request, so that the session goroutine can wait for a line together with
-// other events (a transfer's end, ABOR, shutdown) without giving the reader
+// other events (a transfer's end, ABOR, shutdown) without giving a reader
 // the connection for good: between requests nothing reads, which is what
-// lets the session swap a connection to TLS after AUTH.
+// lets the session swap a connection to TLS after AUTH. No goroutine waits
+// between requests: an idle session costs no reader it does not use (the
+// backend's, say, while the client thinks).
 type puller[T any] struct {
-	req  chan func() (T, error)
+	wg   *sync.WaitGroup // counts the read in progress
 	res  chan result[T]
 	busy bool // a request is out and its result not yet taken
 }
 
-func newPuller[T any]() *puller[T] {
-	return &puller[T]{req: make(chan func() (T, error)), res: make(chan result[T], 1)}
+func newPuller[T any](wg *sync.WaitGroup) *puller[T] {
+	return &puller[T]{wg: wg, res: make(chan result[T], 1)}
 }
 
-// loop serves requests until stop. Run it in its own goroutine.
-func (p *puller[T]) loop() {
-	for read := range p.req {
+// want starts a read unless one is already out. Its result arrives on res;
+// res holds one, so the reader never waits for the taker.
+func (p *puller[T]) want(read func() (T, error)) {
+	if p.busy {
+		return
+	}
+	p.busy = true
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
 		v, err := read()
 		p.res <- result[T]{v, err}
-	}
-}
-
-// want asks for a read unless one is already out.
-func (p *puller[T]) want(read func() (T, error)) {
-	if !p.busy {
-		p.req <- read
-		p.busy = true
-	}
+	}()
 }
 
 // got must be called with every result taken from res.
 func (p *puller[T]) got() { p.busy = false }
-
-// stop ends the loop once the read in progress (if any) returns; close the
-// connection first so that it does.
-func (p *puller[T]) stop() { close(p.req) }

@@ -109,8 +109,8 @@ func newSession(srv *Server, conn net.Conn, l Listener) *session {
 		raw:   conn,
 		conn:  conn,
 		prot:  policy.ProtClear,
-		cmds:  newPuller[ftp.Command](),
 	}
+	s.cmds = newPuller[ftp.Command](&s.wg)
 	s.log = srv.log.With().Str(fieldSession, s.id).Str(fieldClient, conn.RemoteAddr().String()).Str(fieldListener, l.Name).Logger()
 	s.shown = SessionInfo{ID: s.id, Client: conn.RemoteAddr().String(), Listener: l.Name, Started: s.start}
 	return s
@@ -188,8 +188,6 @@ func (s *session) errorf(format string, args ...any) error {
 }
 
 func (s *session) serve() {
-	s.wg.Add(1)
-	go func() { defer s.wg.Done(); s.cmds.loop() }()
 	reason := s.run()
 	s.finish(reason)
 }
@@ -354,7 +352,6 @@ func (s *session) finish(reason error) {
 	}
 	_ = s.conn.Close()
 	_ = s.raw.Close()
-	s.cmds.stop()
 	s.wg.Wait()
 
 	ev := s.log.Info()
