@@ -34,6 +34,36 @@ func writeToken(t *testing.T, tok string) string {
 	return path
 }
 
+// TestPprof: the profiles are served only when asked for, and only with the
+// token.
+func TestPprof(t *testing.T) {
+	tok := writeToken(t, "s3cret-token\n")
+	get := func(s *Server, token string) int {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, "http://"+s.Addr()+"/debug/pprof/cmdline", nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultTransport.(*http.Transport).Clone().RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	off, _ := startServer(t, Config{Address: "127.0.0.1:0", TokenFile: tok})
+	if code := get(off, "s3cret-token"); code != http.StatusNotFound {
+		t.Errorf("pprof off: %d, want 404", code)
+	}
+	on, _ := startServer(t, Config{Address: "127.0.0.1:0", TokenFile: tok, Pprof: true})
+	if code := get(on, "wrong"); code != http.StatusUnauthorized {
+		t.Errorf("pprof on, wrong token: %d, want 401", code)
+	}
+	if code := get(on, "s3cret-token"); code != http.StatusOK {
+		t.Errorf("pprof on: %d, want 200", code)
+	}
+}
+
 func TestConfigValidate(t *testing.T) {
 	tok := writeToken(t, "s3cret\n")
 	empty := writeToken(t, " \n")
@@ -44,6 +74,8 @@ func TestConfigValidate(t *testing.T) {
 	}{
 		{Config{}, ""},
 		{Config{Address: "127.0.0.1:9090"}, ""},
+		{Config{Address: "127.0.0.1:9090", Pprof: true}, ""},
+		{Config{Pprof: true}, "pprof: on but address is empty"},
 		{Config{Address: "127.1.2.3:9090"}, ""},
 		{Config{Address: "[::1]:9090"}, ""},
 		{Config{Address: "[::ffff:127.0.0.1]:9090"}, ""},

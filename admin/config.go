@@ -19,6 +19,10 @@ type Config struct {
 	// TokenFile holds the bearer token clients must send. Required when
 	// Address is neither loopback nor a unix socket.
 	TokenFile string
+	// Pprof serves Go's profiles (net/http/pprof) under /debug/pprof/,
+	// behind the same checks as the API. Off by default: a CPU profile
+	// costs the gateway while it runs.
+	Pprof bool
 }
 
 // Enabled reports whether the API is configured.
@@ -28,10 +32,14 @@ func (c Config) Enabled() bool { return c.Address != "" }
 // admin section, one per line.
 func (c Config) Validate() error {
 	if c.Address == "" {
+		var errs []error
 		if c.TokenFile != "" {
-			return errors.New("token_file: set but address is empty (the admin API is off)")
+			errs = append(errs, errors.New("token_file: set but address is empty (the admin API is off)"))
 		}
-		return nil
+		if c.Pprof {
+			errs = append(errs, errors.New("pprof: on but address is empty (the admin API is off)"))
+		}
+		return errors.Join(errs...)
 	}
 	var errs []error
 	ep, err := parseAddress(c.Address)

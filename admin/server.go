@@ -10,6 +10,7 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"net/netip"
 	"os"
 	"strings"
@@ -27,7 +28,7 @@ import (
 const (
 	readHeaderTimeout = 5 * time.Second
 	readTimeout       = 10 * time.Second
-	writeTimeout      = 30 * time.Second
+	writeTimeout      = 65 * time.Second // above pprof's default 30 s CPU profile
 	idleTimeout       = 60 * time.Second
 	maxHeaderBytes    = 16 << 10
 	socketMode        = 0o660
@@ -85,6 +86,15 @@ func New(cfg Config, d *policy.Defender, sessions Sessions, log zerolog.Logger, 
 	s.Handle("DELETE /v1/bans/{ip}", http.HandlerFunc(s.handleRemoveBan))
 	s.Handle("GET /v1/sessions", http.HandlerFunc(s.handleSessions))
 	s.Handle("GET /v1/limits", http.HandlerFunc(s.handleLimits))
+	if cfg.Pprof {
+		// A CPU or trace profile runs for its ?seconds= (default 30), and
+		// must end before the server's write timeout.
+		s.Handle("GET /debug/pprof/", http.HandlerFunc(pprof.Index))
+		s.Handle("GET /debug/pprof/cmdline", http.HandlerFunc(pprof.Cmdline))
+		s.Handle("GET /debug/pprof/profile", http.HandlerFunc(pprof.Profile))
+		s.Handle("GET /debug/pprof/symbol", http.HandlerFunc(pprof.Symbol))
+		s.Handle("GET /debug/pprof/trace", http.HandlerFunc(pprof.Trace))
+	}
 	s.srv = &http.Server{
 		Handler:           s.mux,
 		ReadHeaderTimeout: readHeaderTimeout,

@@ -99,6 +99,7 @@ type fileConfig struct {
 	Admin struct {
 		Address   string `mapstructure:"address"`
 		TokenFile string `mapstructure:"token_file"`
+		Pprof     bool   `mapstructure:"pprof"`
 	} `mapstructure:"admin"`
 	Log logConfig `mapstructure:"log"`
 }
@@ -159,6 +160,7 @@ var defaults = map[string]any{
 	"bans.allow":                   []string{},
 	"admin.address":                "",
 	"admin.token_file":             "",
+	"admin.pprof":                  false,
 	"log.level":                    "info",
 	"log.format":                   "",
 }
@@ -357,7 +359,7 @@ func build(v *viper.Viper) (*loaded, error) {
 		StateFile:   fc.Bans.StateFile,
 		Allow:       allow,
 	}
-	adminCfg := admin.Config{Address: fc.Admin.Address, TokenFile: fc.Admin.TokenFile}
+	adminCfg := admin.Config{Address: fc.Admin.Address, TokenFile: fc.Admin.TokenFile, Pprof: fc.Admin.Pprof}
 	if err := adminCfg.Validate(); err != nil {
 		for _, line := range strings.Split(err.Error(), "\n") {
 			p.lines = append(p.lines, "admin."+line)
