@@ -24,8 +24,9 @@ func buildGateway(ctx context.Context, moduleDir, dir string) (string, error) {
 
 // gateway is a running ftpsgate process with one explicit FTPS listener.
 type gateway struct {
-	Addr string
-	proc *process
+	Addr  string
+	Admin string // the admin API, with Go's profiles (admin.pprof) for --profile
+	proc  *process
 }
 
 // startGateway runs `ftpsgate run --config FILE` in front of backendAddr
@@ -37,7 +38,11 @@ func startGateway(ctx context.Context, e *env, name, backendAddr, backendTLS str
 	if err != nil {
 		return nil, err
 	}
-	g := &gateway{Addr: loopback(port)}
+	aport, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	g := &gateway{Addr: loopback(port), Admin: loopback(aport)}
 	dir := filepath.Join(e.dir, name)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
@@ -72,7 +77,10 @@ timeouts:
 log:
   level: info
   format: json
-`, g.Addr, e.pki.CertFile, e.pki.KeyFile, backendAddr, backendTLS, ca, pasv.lo, pasv.hi)
+admin:
+  address: %s
+  pprof: true
+`, g.Addr, e.pki.CertFile, e.pki.KeyFile, backendAddr, backendTLS, ca, pasv.lo, pasv.hi, g.Admin)
 	confPath := filepath.Join(dir, "ftpsgate.yaml")
 	if err := os.WriteFile(confPath, []byte(yaml), 0o600); err != nil {
 		return nil, err

@@ -34,7 +34,7 @@ func phaseIdle(ctx context.Context, e *env, targets []*target) {
 			if ctx.Err() != nil {
 				return
 			}
-			per, note, err := idleMemory(ctx, e, t.addr, t.mem, n)
+			per, note, err := idleMemory(ctx, e, t.addr, t.mem, n, nil)
 			if err != nil {
 				e.res.na(id, t.key, fmt.Sprintf("%d idle sessions via %s: %s", n, targetTitle[t.key], oneLine(err)))
 				continue
@@ -85,8 +85,9 @@ func joinNotes(notes ...string) string {
 }
 
 // idleMemory opens n sessions on addr, measures, and closes them. It
-// returns bytes per session and a note if some sessions failed.
-func idleMemory(ctx context.Context, e *env, addr string, mem memMeter, n int) (float64, string, error) {
+// returns bytes per session and a note if some sessions failed. during, if
+// not nil, runs after the measurement while the sessions are still open.
+func idleMemory(ctx context.Context, e *env, addr string, mem memMeter, n int, during func() error) (float64, string, error) {
 	time.Sleep(e.pause)
 	m0, err := mem()
 	if err != nil {
@@ -107,6 +108,11 @@ func idleMemory(ctx context.Context, e *env, addr string, mem memMeter, n int) (
 	note := ""
 	if failed > 0 {
 		note = fmt.Sprintf("%d of %d sessions failed to open (%v); divided by the %d open", failed, n, lastErr, len(conns))
+	}
+	if during != nil {
+		if err := during(); err != nil {
+			return 0, "", err
+		}
 	}
 	per := float64(m1-m0) / float64(len(conns))
 	logf("idle %-6d %s: %d open, %.1f KiB/session (%.1f -> %.1f MiB)", n, addr, len(conns), per/1024, float64(m0)/(1<<20), float64(m1)/(1<<20))
@@ -182,7 +188,7 @@ func idleStub(ctx context.Context, e *env) (float64, string, error) {
 	// Warm up: the first sessions allocate what every session shares.
 	conns, _, _ := openIdle(ctx, e, g.Addr, 16, time.Minute)
 	closeAll(conns, e.pause)
-	return idleMemory(ctx, e, g.Addr, rssOf(g.proc.pid()), e.idleStub)
+	return idleMemory(ctx, e, g.Addr, rssOf(g.proc.pid()), e.idleStub, nil)
 }
 
 // startStub starts a plain FTP server that knows USER, PASS, QUIT and
