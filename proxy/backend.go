@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"time"
 
 	"github.com/ftpsgate/ftpsgate/policy"
@@ -156,14 +157,27 @@ func (be *backend) close() {
 	_ = be.raw.Close()
 }
 
-// errReplyTimeout: the backend said nothing in time. The read stays pending:
-// a late reply is taken by the next read.
+// errReplyTimeout: the backend said nothing in time; the session ends.
 var errReplyTimeout = errors.New("no reply")
 
 // readReply waits for the backend's next reply, bounded by timeout and the
 // session's context.
 func (s *session) readReply(timeout time.Duration) (ftp.Reply, error) {
-	s.be.replies.want(s.be.readReplyFunc())
+	if !s.be.replies.busy {
+		// The usual case: nothing else to wait for, read here.
+		rep, err := readNow(s.ctx, s.be.conn, timeout, s.be.r.ReadReply)
+		switch {
+		case err == nil:
+			return rep, nil
+		case errors.Is(err, os.ErrDeadlineExceeded) && s.ctx.Err() != nil:
+			return ftp.Reply{}, s.errorf("%w", errShuttingDown)
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			// The session ends on it (errBackendLost).
+			return ftp.Reply{}, s.errorf("%w: %w within %s", errBackendLost, errReplyTimeout, timeout)
+		}
+		return ftp.Reply{}, s.errorf("%w: %w", errBackendLost, err)
+	}
+	// A read started during a transfer is still out: take its reply.
 	t := time.NewTimer(timeout)
 	defer t.Stop()
 	select {

@@ -1,6 +1,11 @@
 package proxy
 
-import "sync"
+import (
+	"context"
+	"net"
+	"sync"
+	"time"
+)
 
 // result is what a reader goroutine hands back.
 type result[T any] struct {
@@ -42,3 +47,29 @@ func (p *puller[T]) want(read func() (T, error)) {
 
 // got must be called with every result taken from res.
 func (p *puller[T]) got() { p.busy = false }
+
+// aLongTimeAgo is a read deadline in the past: a blocked read returns.
+var aLongTimeAgo = time.Unix(1, 0)
+
+// readNow runs read in the calling goroutine, bounded by timeout and by
+// ctx, both carried by conn's read deadline: when ctx ends, the deadline
+// moves to the past and the read returns os.ErrDeadlineExceeded (the
+// caller tells the two apart by ctx.Err()). The deadline is cleared before
+// readNow returns, so that it cannot cut a later read. This is the path of
+// a session that waits for nothing but this one line: no goroutine hands
+// the line over, which in the sessions-per-second profile was a thread
+// wake-up per command and per reply.
+func readNow[T any](ctx context.Context, conn net.Conn, timeout time.Duration, read func() (T, error)) (T, error) {
+	_ = conn.SetReadDeadline(time.Now().Add(timeout))
+	fired := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		_ = conn.SetReadDeadline(aLongTimeAgo)
+		close(fired)
+	})
+	v, err := read()
+	if !stop() {
+		<-fired // the past deadline it set must be gone before ours is cleared
+	}
+	_ = conn.SetReadDeadline(time.Time{})
+	return v, err
+}

@@ -20,7 +20,7 @@ const maxRecord = 16 << 10
 //
 // The read buffer starts at a few records and grows to the relay's size
 // only when a read fills it (a bulk transfer): a directory listing or a
-// small file does not cost 256 KiB of garbage per data connection, which
+// small file does not cost 512 KiB of garbage per data connection, which
 // the profile of sessions per second showed as GC and page scavenging.
 type recordConn struct {
 	net.Conn

@@ -39,7 +39,9 @@ type Server struct {
 
 	acceptWG  sync.WaitGroup
 	sessionWG sync.WaitGroup
-	drain     chan struct{}      // closed when shutdown starts: sessions finish their transfer and leave
+	drainCtx  context.Context    // cancelled when shutdown starts (and with hardCtx): sessions finish their transfer and leave
+	drainStop context.CancelFunc //
+	drain     <-chan struct{}    // drainCtx.Done()
 	hardCtx   context.Context    // cancelled when the grace period is over
 	hardStop  context.CancelFunc //
 	bgWG      sync.WaitGroup     // certificate reloader, ticket rotation
@@ -65,7 +67,6 @@ func New(cfg Config, log zerolog.Logger) (*Server, error) {
 		data:      policy.DataPolicy{RequireProtected: cfg.TLS.RequireProtectedData, ActiveEnabled: cfg.ActiveEnabled},
 		listeners: map[string]net.Listener{},
 		sessions:  map[*session]struct{}{},
-		drain:     make(chan struct{}),
 		tlsConfs:  map[string]*tls.Config{},
 		reload:    make(chan struct{}, 1),
 	}
@@ -84,6 +85,8 @@ func New(cfg Config, log zerolog.Logger) (*Server, error) {
 		}
 	}
 	s.hardCtx, s.hardStop = context.WithCancel(context.Background())
+	s.drainCtx, s.drainStop = context.WithCancel(s.hardCtx)
+	s.drain = s.drainCtx.Done()
 	s.defender, err = policy.NewDefender(cfg.Bans, s.logBanEvent)
 	if err != nil {
 		return nil, fmt.Errorf("proxy: bans: %w", err)
@@ -292,7 +295,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Unlock()
 	if !already {
 		s.closeListeners()
-		close(s.drain)
+		s.drainStop()
 		s.log.Info().Int("sessions", s.SessionCount()).Msg("shutting down: no new connections, running transfers may finish")
 	}
 	s.acceptWG.Wait()

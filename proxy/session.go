@@ -276,11 +276,27 @@ func (s *session) nextCommand() (ftp.Command, error) {
 		s.deferred = s.deferred[1:]
 		return cmd, nil
 	}
-	s.cmds.want(s.readCommandFunc())
 	timeout := s.srv.cfg.Timeouts.idle()
 	if !s.loggedIn {
 		timeout = s.srv.cfg.Timeouts.login()
 	}
+	if !s.cmds.busy {
+		// The usual case: nothing else to wait for, read here.
+		if s.srv.drainCtx.Err() != nil {
+			return ftp.Command{}, errShuttingDown
+		}
+		cmd, err := readNow(s.srv.drainCtx, s.conn, timeout, s.r.ReadCommand)
+		switch {
+		case err == nil, errors.Is(err, ftp.ErrLineTooLong), errors.Is(err, ftp.ErrMalformedCommand):
+			return cmd, err
+		case errors.Is(err, os.ErrDeadlineExceeded) && s.srv.drainCtx.Err() != nil:
+			return ftp.Command{}, errShuttingDown
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			return ftp.Command{}, errIdle
+		}
+		return ftp.Command{}, s.clientReadError(err)
+	}
+	// A read started during a transfer is still out: take its line.
 	idle := time.NewTimer(timeout)
 	defer idle.Stop()
 	select {
