@@ -28,30 +28,31 @@ import (
 
 // sizes and bounds of one run.
 type plan struct {
-	quick        bool
-	bigSize      int64            // single-stream file
-	streamLimit  time.Duration    // one single-stream transfer
-	sessionsFor  time.Duration    // each sessions/s measurement
-	sessionsMax  int              // and at most this many sessions
-	idleCounts   []int            // idle sessions held, through vsftpd
-	idleStub     int              // idle sessions through the gateway to the stub backend (0: none)
-	concurrent   int              // simultaneous transfers
-	concSize     int64            // of this many bytes each
-	concLimit    time.Duration    // for all of them
-	budget       time.Duration    // the whole run
-	phaseBudget  [4]time.Duration // idle, sessions, stream, concurrent: a slow phase cannot eat the others' time
-	pause        time.Duration    // settling time around the idle measurements
-	openParallel int              // sessions opened at once while filling the idle pool
+	quick         bool
+	bigSize       int64            // single-stream file
+	streamLimit   time.Duration    // one single-stream transfer
+	sessionsFor   time.Duration    // each sessions/s measurement (one round)
+	sessionsMax   int              // and at most this many sessions
+	sessionRounds int              // rounds through the targets, summed
+	idleCounts    []int            // idle sessions held, through vsftpd
+	idleStub      int              // idle sessions through the gateway to the stub backend (0: none)
+	concurrent    int              // simultaneous transfers
+	concSize      int64            // of this many bytes each
+	concLimit     time.Duration    // for all of them
+	budget        time.Duration    // the whole run
+	phaseBudget   [4]time.Duration // idle, sessions, stream, concurrent: a slow phase cannot eat the others' time
+	pause         time.Duration    // settling time around the idle measurements
+	openParallel  int              // sessions opened at once while filling the idle pool
 }
 
 func fullPlan() plan {
 	return plan{
 		bigSize: 1 << 30, streamLimit: 3 * time.Minute,
-		sessionsFor: 5 * time.Second, sessionsMax: 3000,
+		sessionsFor: 2500 * time.Millisecond, sessionsMax: 1500, sessionRounds: 3,
 		idleCounts: []int{1000}, idleStub: 10000,
 		concurrent: 200, concSize: 16 << 20, concLimit: time.Minute,
 		budget: 15 * time.Minute, openParallel: 16,
-		phaseBudget: [4]time.Duration{300 * time.Second, 70 * time.Second, 310 * time.Second, 190 * time.Second},
+		phaseBudget: [4]time.Duration{300 * time.Second, 110 * time.Second, 310 * time.Second, 190 * time.Second},
 		pause:       2 * time.Second,
 	}
 }
@@ -60,7 +61,7 @@ func quickPlan() plan {
 	return plan{
 		quick:   true,
 		bigSize: 64 << 20, streamLimit: time.Minute,
-		sessionsFor: 1500 * time.Millisecond, sessionsMax: 500,
+		sessionsFor: 1500 * time.Millisecond, sessionsMax: 500, sessionRounds: 1,
 		idleCounts: []int{200}, idleStub: 0,
 		concurrent: 20, concSize: 1 << 20, concLimit: time.Minute,
 		budget: 270 * time.Second, openParallel: 16,

@@ -108,5 +108,18 @@ func (p *pki) clientConfig() *tls.Config {
 		RootCAs:    p.pool,
 		ServerName: "127.0.0.1",
 		MinVersion: tls.VersionTLS12,
+		// What this Debian's curl and lftp offer (OpenSSL 3.0, GnuTLS
+		// 3.7): no post-quantum hybrid, so that every target runs the
+		// same key exchange. Go's default would get X25519MLKEM768 from
+		// the gateway only (vsftpd's and ProFTPD's OpenSSL lack it).
+		// FTPSGATE_BENCH_HYBRID=1 offers it, to measure what it costs.
+		CurvePreferences: benchCurves(),
 	}
+}
+
+func benchCurves() []tls.CurveID {
+	if os.Getenv("FTPSGATE_BENCH_HYBRID") == "1" {
+		return []tls.CurveID{tls.X25519MLKEM768, tls.X25519, tls.CurveP256}
+	}
+	return []tls.CurveID{tls.X25519, tls.CurveP256}
 }

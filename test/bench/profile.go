@@ -175,6 +175,7 @@ func fetchProfile(ctx context.Context, g *gateway, name, path string) error {
 // workload, one at a time, for the plan's time.
 func profileSessions(ctx context.Context, e *env, g *gateway, t *target, outDir string) error {
 	path := filepath.Join(outDir, "sessions.pprof")
+	e.sessionsFor = 10 * time.Second // more samples than one round of the table
 	secs := int(e.sessionsFor.Seconds() + 0.5)
 	profErr := make(chan error, 1)
 	go func() {

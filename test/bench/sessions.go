@@ -71,45 +71,77 @@ func oneSession(ctx context.Context, e *env, addr string) (time.Duration, error)
 }
 
 // phaseSessions measures sessions per second, one at a time and 8 in
-// parallel, for a fixed time (or count) each.
+// parallel. Each figure is taken over several rounds that go through the
+// targets in turn (direct, gateway, ..., direct, gateway, ...), so that a
+// slow spell of this shared machine weighs on every target alike, not on
+// whichever ran during it.
 func phaseSessions(ctx context.Context, e *env, targets []*target) {
+	type acc struct {
+		lat       []time.Duration
+		failed    int
+		wall, cpu time.Duration
+		cpuErr    error
+	}
 	for _, par := range []int{1, 8} {
+		p := fmt.Sprintf("sess/%d/", par)
+		accs := make(map[string]*acc)
+		for round := range e.sessionRounds {
+			for _, t := range targets {
+				if t.na != "" || ctx.Err() != nil {
+					continue
+				}
+				a := accs[t.key]
+				if a == nil {
+					a = &acc{}
+					accs[t.key] = a
+				}
+				lat, failed, wall, cpu, cpuErr := runSessions(ctx, e, t, par)
+				a.lat = append(a.lat, lat...)
+				a.failed += failed
+				a.wall += wall
+				a.cpu += cpu
+				if cpuErr != nil {
+					a.cpuErr = cpuErr
+				}
+				logf("sessions %-9s x%d round %d: %d sessions in %s (%.1f/s), %d failed",
+					t.key, par, round+1, len(lat), wall.Round(time.Millisecond), float64(len(lat))/wall.Seconds(), failed)
+			}
+		}
 		for _, t := range targets {
-			p := fmt.Sprintf("sess/%d/", par)
 			if t.na != "" {
 				for _, m := range []string{"rate", "p50", "p99", "cpu"} {
 					e.res.na(p+m, t.key, t.na)
 				}
 				continue
 			}
-			if ctx.Err() != nil {
-				return
+			a := accs[t.key]
+			if a == nil {
+				continue // the phase ran out: reported as not measured
 			}
-			lat, failed, wall, cpu, cpuErr := runSessions(ctx, e, t, par)
 			note := ""
-			if failed > 0 {
-				note = fmt.Sprintf("%s, %d in parallel: %d sessions failed (%s)", targetTitle[t.key], par, failed, lastSessionErr.Load())
+			if a.failed > 0 {
+				note = fmt.Sprintf("%s, %d in parallel: %d sessions failed (%s)", targetTitle[t.key], par, a.failed, lastSessionErr.Load())
 			}
-			n := len(lat)
+			n := len(a.lat)
 			if n == 0 {
 				for _, m := range []string{"rate", "p50", "p99", "cpu"} {
 					e.res.na(p+m, t.key, note)
 				}
 				continue
 			}
-			e.res.set(p+"rate", t.key, float64(n)/wall.Seconds(), note)
-			e.res.set(p+"p50", t.key, ms(percentile(lat, 50)), "")
-			e.res.set(p+"p99", t.key, ms(percentile(lat, 99)), "")
+			e.res.set(p+"rate", t.key, float64(n)/a.wall.Seconds(), note)
+			e.res.set(p+"p50", t.key, ms(percentile(a.lat, 50)), "")
+			e.res.set(p+"p99", t.key, ms(percentile(a.lat, 99)), "")
 			switch {
 			case t.cpu == nil:
-			case cpuErr != nil:
-				e.res.na(p+"cpu", t.key, "CPU not readable: "+oneLine(cpuErr))
+			case a.cpuErr != nil:
+				e.res.na(p+"cpu", t.key, "CPU not readable: "+oneLine(a.cpuErr))
 			default:
-				e.res.set(p+"cpu", t.key, ms(cpu)/float64(n), "")
+				e.res.set(p+"cpu", t.key, ms(a.cpu)/float64(n), "")
 			}
 			logf("sessions %-9s x%d: %d sessions in %s (%.1f/s), p50 %.1f ms, p99 %.1f ms, %d failed",
-				t.key, par, n, wall.Round(time.Millisecond), float64(n)/wall.Seconds(),
-				ms(percentile(lat, 50)), ms(percentile(lat, 99)), failed)
+				t.key, par, n, a.wall.Round(time.Millisecond), float64(n)/a.wall.Seconds(),
+				ms(percentile(a.lat, 50)), ms(percentile(a.lat, 99)), a.failed)
 		}
 	}
 }
