@@ -66,7 +66,7 @@ func idleStubPhase(ctx context.Context, e *env, targets []*target) {
 func memNote(t *target) string {
 	switch t.key {
 	case tGwPlain, tGwTLS:
-		return "gateway: growth of the process's RSS (VmRSS) ÷ sessions; the gateway exposes no Go heap figure yet, so RSS only"
+		return "gateway: growth of the process's RSS (VmRSS) ÷ sessions (the Go heap by allocation site: --profile)"
 	case tDirect:
 		return "vsftpd: growth of the PSS summed over its processes (two per logged-in session) ÷ sessions"
 	default:
