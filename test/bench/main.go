@@ -60,7 +60,7 @@ func fullPlan() plan {
 func quickPlan() plan {
 	return plan{
 		quick:   true,
-		bigSize: 64 << 20, streamLimit: time.Minute,
+		bigSize: 64 << 20, streamLimit: 20 * time.Second, // 64 MiB takes 1-2 s; a stuck transfer (mod_proxy FTPS→FTPS uploads, at times) must not eat CI time
 		sessionsFor: 1500 * time.Millisecond, sessionsMax: 500, sessionRounds: 1,
 		idleCounts: []int{200}, idleStub: 0,
 		concurrent: 20, concSize: 1 << 20, concLimit: time.Minute,
