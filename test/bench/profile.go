@@ -23,11 +23,14 @@ import (
 	"github.com/ftpsgate/ftpsgate/proxy"
 )
 
-// profileGateway runs the gateway in this process (proxy.Server, FTPS in
-// front, vsftpd plain behind), and writes a CPU profile of it during one
-// curl download and one curl upload of the big file: DIR/download.pprof,
-// DIR/upload.pprof, and `go tool pprof -top` of each beside them. The bench
-// itself only waits for curl meanwhile, so the profile is the gateway's.
+// profileGateway writes profiles of the gateway into outDir (--only picks
+// some): for "stream", the gateway runs in this process (proxy.Server, FTPS
+// in front, vsftpd plain behind) and a CPU profile covers one curl download
+// and one curl upload of the big file (DIR/download.pprof, DIR/upload.pprof;
+// the bench only waits for curl meanwhile, so the profile is the
+// gateway's); for "sessions" and "idle", the gateway binary is profiled
+// through its admin API (profileSessions, profileIdle). Each profile's
+// `go tool pprof -top` is written beside it.
 func profileGateway(ctx context.Context, e *env, outDir string) error {
 	if err := os.MkdirAll(outDir, 0o755); err != nil {
 		return err
