@@ -80,7 +80,7 @@ log:
 admin:
   address: %s
   pprof: true
-`, g.Addr, e.pki.CertFile, e.pki.KeyFile, backendAddr, backendTLS, ca, pasv.lo, pasv.hi, g.Admin)
+`, g.Addr, e.pki.ChainFile, e.pki.KeyFile, backendAddr, backendTLS, ca, pasv.lo, pasv.hi, g.Admin)
 	confPath := filepath.Join(dir, "ftpsgate.yaml")
 	if err := os.WriteFile(confPath, []byte(yaml), 0o600); err != nil {
 		return nil, err

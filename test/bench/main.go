@@ -24,6 +24,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/ftpsgate/ftpsgate/internal/testpki"
 )
 
 // sizes and bounds of one run.
@@ -81,7 +83,7 @@ type env struct {
 	plan
 	dir        string // temporary directory of the run (mode 0711)
 	root       string // vsftpd's local_root, owned by the bench user
-	pki        *pki
+	pki        *testpki.Files
 	acct       account
 	gatewayBin string
 	clientTLS  *tls.Config
@@ -275,10 +277,10 @@ func setup(ctx context.Context, p plan, dir string) (*env, error) {
 	if err := os.Chown(e.root, e.acct.UID, e.acct.GID); err != nil {
 		return nil, err
 	}
-	if e.pki, err = newPKI(dir); err != nil {
+	if e.pki, err = testpki.WriteServer(dir, "ftpsgate bench CA"); err != nil {
 		return nil, err
 	}
-	e.clientTLS = e.pki.clientConfig()
+	e.clientTLS = clientConfig(e.pki.Pool)
 	moduleDir, err := moduleRoot()
 	if err != nil {
 		return nil, err

@@ -57,7 +57,7 @@ func profileGateway(ctx context.Context, e *env, outDir string) error {
 	cfg := proxy.Config{
 		Listeners: []proxy.Listener{{Name: "explicit", Address: loopback(port), TLS: proxy.TLSExplicit, RequireTLS: true}},
 		TLS: policy.TLSConfig{
-			CertFile: e.pki.CertFile, KeyFile: e.pki.KeyFile,
+			CertFile: e.pki.ChainFile, KeyFile: e.pki.KeyFile,
 			MinVersion: tls.VersionTLS12, RequireProtectedData: true,
 			DataSessionReuse: true, // the binary's default
 		},

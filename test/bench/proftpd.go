@@ -133,7 +133,7 @@ func startModProxy(ctx context.Context, e *env, name, backendAddr string, backen
 	conf := strings.NewReplacer(
 		"@PORT@", strconv.Itoa(port), "@DIR@", dir,
 		"@PASVLO@", strconv.Itoa(pasv.lo), "@PASVHI@", strconv.Itoa(pasv.hi),
-		"@PREFIX@", proftpdPrefix, "@CERT@", e.pki.CertOnly, "@KEY@", e.pki.KeyFile,
+		"@PREFIX@", proftpdPrefix, "@CERT@", e.pki.CertFile, "@KEY@", e.pki.KeyFile,
 		"@CA@", e.pki.CAFile, "@TABLES@", tables, "@BACKEND@", backendAddr, "@BACKENDTLS@", beTLS,
 	).Replace(`ServerType standalone
 ServerName "mod_proxy bench"

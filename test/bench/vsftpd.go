@@ -173,7 +173,7 @@ func startVsftpd(ctx context.Context, e *env, tls bool, pasv portBlock) (*vsftpd
 			"ssl_tlsv1=YES",
 			// The 3.0.3 default, DES-CBC3-SHA, is gone from OpenSSL 3.
 			"ssl_ciphers=HIGH",
-			"rsa_cert_file="+e.pki.CertFile,
+			"rsa_cert_file="+e.pki.ChainFile,
 			"rsa_private_key_file="+e.pki.KeyFile,
 		)
 	}

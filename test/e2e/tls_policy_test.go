@@ -306,7 +306,7 @@ func TestBackendPinAndMutualTLS(t *testing.T) {
 		cfg := &tls.Config{Certificates: []tls.Certificate{srvCert.tls}, MinVersion: tls.VersionTLS12}
 		if requireClientCert {
 			cfg.ClientAuth = tls.RequireAndVerifyClientCert
-			cfg.ClientCAs = ca.pool()
+			cfg.ClientCAs = ca.Pool()
 		}
 		be, err := demoftpd.Start(context.Background(), demoftpd.Config{
 			Root: t.TempDir(), User: user, Password: password,

@@ -226,7 +226,7 @@ func startProftpd(ctx context.Context, t *testing.T, mode tlsMode) *ftpServer {
 			"TLSEngine on",
 			"TLSLog "+filepath.Join(dir, "tls.log"),
 			"TLSProtocol TLSv1.2 TLSv1.3",
-			"TLSECCertificateFile "+pki.CertFile,
+			"TLSECCertificateFile "+pki.ChainFile,
 			"TLSECCertificateKeyFile "+pki.KeyFile,
 			"TLSRequired on",
 			"TLSVerifyClient off",
@@ -277,7 +277,7 @@ func startPureftpd(ctx context.Context, t *testing.T, mode tlsMode) *ftpServer {
 	if mode == tlsExplicit {
 		pki := newPKI(t, dir)
 		s.CAFile = pki.CAFile
-		argv = append(argv, "-Y", "2", "-2", pki.CertFile+","+pki.KeyFile)
+		argv = append(argv, "-Y", "2", "-2", pki.ChainFile+","+pki.KeyFile)
 	}
 	s.proc = startProcess(t, "pure-ftpd("+string(mode)+")", filepath.Join(dir, "stderr.log"), argv...)
 	return waitServer(ctx, t, s)
@@ -311,7 +311,7 @@ func startPyftpdlib(ctx context.Context, t *testing.T, mode tlsMode) *ftpServer 
 	if mode == tlsExplicit {
 		pki := newPKI(t, dir)
 		s.CAFile = pki.CAFile
-		argv = append(argv, pki.CertFile, pki.KeyFile)
+		argv = append(argv, pki.ChainFile, pki.KeyFile)
 	}
 	s.proc = startProcess(t, "pyftpdlib("+string(mode)+")", filepath.Join(dir, "stderr.log"), argv...)
 	return waitServer(ctx, t, s)

@@ -186,7 +186,7 @@ func startVsftpd(ctx context.Context, t *testing.T, mode tlsMode) *vsftpd {
 			"ssl_tlsv1=YES",
 			// The 3.0.3 default, DES-CBC3-SHA, is gone from OpenSSL 3 and Go.
 			"ssl_ciphers=HIGH",
-			"rsa_cert_file="+pki.CertFile,
+			"rsa_cert_file="+pki.ChainFile,
 			"rsa_private_key_file="+pki.KeyFile,
 			"debug_ssl=YES",
 		)
