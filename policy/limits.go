@@ -24,6 +24,7 @@ var (
 	ErrTooManyFromIP   = errors.New("policy: too many sessions from this address")
 	ErrTooManySessions = errors.New("policy: too many sessions")
 	ErrTooManyForUser  = errors.New("policy: too many sessions for this user")
+	ErrTooManyPreLogin = errors.New("policy: too many sessions not yet logged in from this address")
 	ErrInvalidAddr     = errors.New("policy: invalid client address")
 )
 
@@ -36,8 +37,13 @@ type Limits struct {
 	ConnRate  float64
 	ConnBurst int
 	// MaxSessionsPerIP, MaxSessionsPerUser and MaxSessions cap concurrent
-	// sessions per client IP, per user and in total. Zero: unlimited.
+	// sessions per client IP, per user (counted at a successful login) and
+	// in total. Zero: unlimited.
 	MaxSessionsPerIP, MaxSessionsPerUser, MaxSessions int
+	// MaxPreLoginPerIP caps the sessions of one client IP that have not
+	// logged in yet (scanners, password guessers, connections held open to
+	// hoard slots). Zero: unlimited.
+	MaxPreLoginPerIP int
 	// CommandRate is the number of commands per second one session may
 	// send, with CommandBurst at once; a faster session is slowed, not
 	// closed. Zero: off. CommandBurst zero: CommandRate rounded up, at least 1.
@@ -77,6 +83,7 @@ func (l Limits) Validate() error {
 	checkInt("max_sessions_per_ip", int64(l.MaxSessionsPerIP))
 	checkInt("max_sessions_per_user", int64(l.MaxSessionsPerUser))
 	checkInt("max_sessions", int64(l.MaxSessions))
+	checkInt("max_prelogin_per_ip", int64(l.MaxPreLoginPerIP))
 	checkRate("command_rate", l.CommandRate)
 	checkInt("command_burst", int64(l.CommandBurst))
 	checkInt("session_bandwidth", l.SessionBandwidth)
@@ -193,6 +200,7 @@ func (k addrKey) addr() netip.Addr { return netip.AddrFrom16(k).Unmap() }
 type ipEntry struct {
 	tat      int64 // GCRA theoretical arrival time; the bucket is full when tat <= now
 	sessions int64
+	preLogin int64 // of sessions, those not logged in yet
 }
 
 // idle reports whether e can be forgotten without changing any decision:
@@ -240,9 +248,10 @@ func (a *Admission) exempt(ip netip.Addr) bool {
 
 // Admit decides whether a new connection from ip may become a session. It
 // checks, in order: the allowlist (admitted), a ban (ErrBanned), the
-// connection rate of ip (ErrConnRate), the sessions of ip (ErrTooManyFromIP)
-// and the sessions in total (ErrTooManySessions). The returned ticket holds
-// the session's place until Release.
+// connection rate of ip (ErrConnRate), the sessions of ip (ErrTooManyFromIP),
+// those of its sessions not logged in yet (ErrTooManyPreLogin) and the
+// sessions in total (ErrTooManySessions). The returned ticket holds the
+// session's place, counted as not logged in until Login, until Release.
 func (a *Admission) Admit(ip netip.Addr) (*Ticket, error) {
 	ip = normalize(ip)
 	if !ip.IsValid() {
@@ -282,6 +291,9 @@ func (a *Admission) Admit(ip netip.Addr) (*Ticket, error) {
 	if !exempt && a.limits.MaxSessionsPerIP > 0 && e.sessions >= int64(a.limits.MaxSessionsPerIP) {
 		return refuse(ErrTooManyFromIP)
 	}
+	if !exempt && a.limits.MaxPreLoginPerIP > 0 && e.preLogin >= int64(a.limits.MaxPreLoginPerIP) {
+		return refuse(ErrTooManyPreLogin)
+	}
 	for {
 		cur := a.total.Load()
 		if !exempt && a.limits.MaxSessions > 0 && cur >= int64(a.limits.MaxSessions) {
@@ -292,6 +304,7 @@ func (a *Admission) Admit(ip netip.Addr) (*Ticket, error) {
 		}
 	}
 	e.sessions++
+	e.preLogin++
 	sh.ips[k] = e
 	return &Ticket{a: a, ip: ip, exempt: exempt}, nil
 }
@@ -318,10 +331,23 @@ func (a *Admission) Sweep() {
 	}
 }
 
-// release gives back a session of ip. An entry left without sessions is
-// deleted at once when there is no connection rate, else by a later sweep
-// (once its bucket is full: no clock reading here).
-func (a *Admission) release(ip netip.Addr) {
+// loggedIn moves a session of ip out of the pre-login count.
+func (a *Admission) loggedIn(ip netip.Addr) {
+	k := addrKey(ip.As16())
+	sh := a.shard(k)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if e, ok := sh.ips[k]; ok && e.preLogin > 0 {
+		e.preLogin--
+		sh.ips[k] = e
+	}
+}
+
+// release gives back a session of ip, still counted as pre-login unless
+// loggedIn. An entry left without sessions is deleted at once when there is
+// no connection rate, else by a later sweep (once its bucket is full: no
+// clock reading here).
+func (a *Admission) release(ip netip.Addr, loggedIn bool) {
 	a.total.Add(-1)
 	k := addrKey(ip.As16())
 	sh := a.shard(k)
@@ -332,6 +358,9 @@ func (a *Admission) release(ip netip.Addr) {
 		return // cannot happen: an entry with sessions is never evicted
 	}
 	e.sessions--
+	if !loggedIn && e.preLogin > 0 {
+		e.preLogin--
+	}
 	if e.sessions == 0 && e.tat == 0 {
 		delete(sh.ips, k)
 	} else {
@@ -348,17 +377,22 @@ type Ticket struct {
 	mu       sync.Mutex
 	user     string
 	hasUser  bool
+	loggedIn bool // out of the pre-login count
 	released bool
 }
 
 // IP returns the (normalized) client address the ticket was issued to.
 func (t *Ticket) IP() netip.Addr { return t.ip }
 
-// SetUser counts the session for user, releasing the place it held for a
-// previous user (a client may send USER again). Over MaxSessionsPerUser it
-// returns ErrTooManyForUser and the ticket then holds no user. It does
-// nothing after Release.
-func (t *Ticket) SetUser(user string) error {
+// Login records a successful login of user: the session leaves the
+// pre-login count of its address and is counted for user, releasing the
+// place it held for a previous user. Call it only once the login succeeded:
+// counting at USER, before the password, would let anyone who knows a user
+// name lock that user out with sessions that never log in. Over
+// MaxSessionsPerUser it returns ErrTooManyForUser, and the ticket then holds
+// no user and stays pre-login (the session must end). It does nothing after
+// Release.
+func (t *Ticket) Login(user string) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.released || (t.hasUser && t.user == user) {
@@ -376,6 +410,10 @@ func (t *Ticket) SetUser(user string) error {
 	}
 	a.users[user]++
 	t.hasUser, t.user = true, user
+	if !t.loggedIn {
+		t.loggedIn = true
+		a.loggedIn(t.ip)
+	}
 	return nil
 }
 
@@ -402,7 +440,7 @@ func (t *Ticket) Release() {
 		t.a.userMu.Unlock()
 		t.hasUser, t.user = false, ""
 	}
-	t.a.release(t.ip)
+	t.a.release(t.ip, t.loggedIn)
 }
 
 // AdmissionStats is a snapshot of the admission tables.
@@ -417,6 +455,7 @@ type AdmissionStats struct {
 type IPSessions struct {
 	IP       netip.Addr `json:"ip"`
 	Sessions int        `json:"sessions"`
+	PreLogin int        `json:"prelogin"` // of Sessions, those not logged in yet
 }
 
 // Stats returns a snapshot of the tables (for the admin API).
@@ -428,7 +467,7 @@ func (a *Admission) Stats() AdmissionStats {
 		st.TrackedIPs += len(sh.ips)
 		for k, e := range sh.ips {
 			if e.sessions > 0 {
-				st.ByIP = append(st.ByIP, IPSessions{IP: k.addr(), Sessions: int(e.sessions)})
+				st.ByIP = append(st.ByIP, IPSessions{IP: k.addr(), Sessions: int(e.sessions), PreLogin: int(e.preLogin)})
 			}
 		}
 		sh.mu.Unlock()

@@ -27,7 +27,7 @@ func ExampleAdmission() {
 			fmt.Println("refused:", err)
 			return
 		}
-		_ = ticket.SetUser("alice")                   // at USER: on error, 421 and close
+		_ = ticket.Login("alice")                     // at a successful login: on error, 421 and close
 		if d.Record(client, policy.KindLoginFailed) { // at 530 after PASS
 			fmt.Println("banned: 421 and close")
 		}

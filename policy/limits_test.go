@@ -118,7 +118,7 @@ func TestAdmitOrderAndErrors(t *testing.T) {
 			t.Fatalf("step %d: ticket with error", i)
 		}
 	}
-	if st := a.Stats(); st.Sessions != 3 || len(st.ByIP) != 2 || st.ByIP[0] != (IPSessions{ip1, 2}) {
+	if st := a.Stats(); st.Sessions != 3 || len(st.ByIP) != 2 || st.ByIP[0] != (IPSessions{IP: ip1, Sessions: 2, PreLogin: 2}) {
 		t.Fatalf("Stats = %+v", st)
 	}
 	// Releasing frees the place; twice is harmless.
@@ -179,8 +179,8 @@ func TestAllowlistIsNeverLimitedButCounted(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%s admission %d: %v", ip, i, err)
 			}
-			if err := tk.SetUser("partner"); err != nil {
-				t.Fatalf("%s SetUser %d: %v", ip, i, err)
+			if err := tk.Login("partner"); err != nil {
+				t.Fatalf("%s Login %d: %v", ip, i, err)
 			}
 			defer tk.Release()
 		}
@@ -194,7 +194,7 @@ func TestAllowlistIsNeverLimitedButCounted(t *testing.T) {
 	}
 }
 
-func TestSetUser(t *testing.T) {
+func TestLogin(t *testing.T) {
 	a := newTestAdmission(Limits{MaxSessionsPerUser: 2}, nil, newFakeClock())
 	admit := func(i int) *Ticket {
 		t.Helper()
@@ -219,15 +219,15 @@ func TestSetUser(t *testing.T) {
 		{t3, "alice", nil}, // room again
 		{t1, "carol", nil},
 	} {
-		if err := step.tk.SetUser(step.user); !errors.Is(err, step.want) {
-			t.Fatalf("SetUser(%q) = %v, want %v", step.user, err, step.want)
+		if err := step.tk.Login(step.user); !errors.Is(err, step.want) {
+			t.Fatalf("Login(%q) = %v, want %v", step.user, err, step.want)
 		}
 	}
 	if got := a.users; len(got) != 3 || got["alice"] != 1 || got["bob"] != 1 || got["carol"] != 1 {
 		t.Fatalf("users = %v", got)
 	}
 	t1.Release()
-	if err := t1.SetUser("dave"); err != nil {
+	if err := t1.Login("dave"); err != nil {
 		t.Fatal(err)
 	}
 	t2.Release()
@@ -330,7 +330,7 @@ func TestAdmissionConcurrent(t *testing.T) {
 				if err != nil {
 					continue
 				}
-				_ = tk.SetUser(fmt.Sprint("u", (i+g)%7))
+				_ = tk.Login(fmt.Sprint("u", (i+g)%7))
 				mu.Lock()
 				peak = max(peak, int(a.total.Load()))
 				mu.Unlock()
@@ -345,5 +345,41 @@ func TestAdmissionConcurrent(t *testing.T) {
 	}
 	if st := a.Stats(); st.Sessions != 0 || st.TrackedIPs != 0 || st.Users != 0 {
 		t.Fatalf("after all released: %+v", st)
+	}
+}
+
+// TestPreLoginCap: sessions that have not logged in are capped per address;
+// a login frees a pre-login place, and so does the release of a session that
+// never logged in. Other addresses are not affected.
+func TestPreLoginCap(t *testing.T) {
+	a := newTestAdmission(Limits{MaxPreLoginPerIP: 2, MaxSessionsPerIP: 4}, nil, newFakeClock())
+	ip, other := nthIP(1), nthIP(2)
+	admit := func(ip netip.Addr, want error) *Ticket {
+		t.Helper()
+		tk, err := a.Admit(ip)
+		if !errors.Is(err, want) {
+			t.Fatalf("Admit(%s) = %v, want %v", ip, err, want)
+		}
+		return tk
+	}
+	t1, t2 := admit(ip, nil), admit(ip, nil)
+	admit(ip, ErrTooManyPreLogin)
+	admit(other, nil) // another address has its own count
+	if err := t1.Login("alice"); err != nil {
+		t.Fatal(err)
+	}
+	t3 := admit(ip, nil) // t1 logged in: one pre-login place free
+	admit(ip, ErrTooManyPreLogin)
+	t2.Release() // never logged in
+	admit(ip, nil)
+	admit(ip, ErrTooManyPreLogin)
+	if err := t3.Login("bob"); err != nil {
+		t.Fatal(err)
+	}
+	admit(ip, nil)              // 4 sessions, 2 of them pre-login
+	admit(ip, ErrTooManyFromIP) // the per-address cap counts every session
+	st := a.Stats()
+	if len(st.ByIP) != 2 || st.ByIP[0].Sessions != 4 || st.ByIP[0].PreLogin != 2 {
+		t.Fatalf("Stats = %+v", st)
 	}
 }

@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"crypto/x509"
 	"errors"
 	"strings"
 
@@ -195,102 +194,6 @@ func (s *session) handleHELP(cmd ftp.Command) error {
 		" AUTH PBSZ PROT CCC FEAT HOST USER PASS SYST OPTS HELP NOOP QUIT",
 		"Help OK.",
 	}})
-}
-
-// tlsRequired says whether USER and PASS must wait for AUTH TLS: when the
-// listener says so, and always when client certificates are required.
-func (s *session) tlsRequired() bool {
-	return s.tls == nil && (s.lst.RequireTLS || s.srv.cfg.TLS.ClientAuth == policy.ClientAuthRequire)
-}
-
-func (s *session) handleUSER(cmd ftp.Command) error {
-	if s.tlsRequired() {
-		s.log.Warn().Msg("USER before AUTH TLS refused")
-		return s.reply(ftp.StatusNotLoggedIn, "TLS required: send AUTH TLS first (RFC 4217).")
-	}
-	if s.loggedIn {
-		return s.reply(ftp.StatusBadSequence, "Already logged in.")
-	}
-	user := strings.TrimSpace(cmd.Arg)
-	if user == "" {
-		return s.reply(ftp.StatusSyntaxErrorParameters, "USER needs a user name.")
-	}
-	if err := s.srv.cfg.Login.CheckUser(user); err != nil {
-		s.log.Warn().Str(fieldUser, user).Msg("anonymous login refused")
-		return s.reply(ftp.StatusNotLoggedIn, "Anonymous login is not allowed.")
-	}
-	if err := s.srv.cfg.TLS.ClientCertUser.CheckCertUser(s.clientCert(), user); err != nil {
-		s.log.Warn().Err(err).Str(fieldUser, user).Msg("USER does not match the client certificate")
-		return s.reply(ftp.StatusNotLoggedIn, "User does not match the client certificate.")
-	}
-	if err := s.ticket.SetUser(user); err != nil {
-		s.log.Warn().Err(err).Str(fieldUser, user).Msg("session refused")
-		_ = s.reply(ftp.StatusNotAvailable, "Too many sessions for this user.")
-		return s.errorf("%w", err)
-	}
-	s.updateInfo(func(i *SessionInfo) { i.User = user })
-	if s.be == nil {
-		be, err := s.dialBackend()
-		if err != nil {
-			s.log.Error().Err(err).Msg("backend unavailable")
-			_ = s.reply(ftp.StatusNotAvailable, "Service not available: the server behind the gateway cannot be reached.")
-			return err
-		}
-		s.be = be
-	}
-	s.user, s.userSent = user, true
-	s.log = s.log.With().Str(fieldUser, user).Logger()
-	rep, err := s.roundTrip(cmd)
-	if err != nil {
-		return s.backendFailed(err)
-	}
-	if rep.Code == ftp.StatusLoggedIn {
-		s.loggedIn = true
-		s.afterLogin()
-	}
-	return s.send(rep)
-}
-
-// clientCert returns the verified client certificate, if any.
-func (s *session) clientCert() *x509.Certificate {
-	if s.tls == nil {
-		return nil
-	}
-	if certs := s.tls.ConnectionState().PeerCertificates; len(certs) > 0 {
-		return certs[0]
-	}
-	return nil
-}
-
-func (s *session) handlePASS(cmd ftp.Command) error {
-	if s.tlsRequired() {
-		return s.reply(ftp.StatusNotLoggedIn, "TLS required: send AUTH TLS first (RFC 4217).")
-	}
-	if s.loggedIn {
-		return s.reply(ftp.StatusBadSequence, "Already logged in.")
-	}
-	if !s.userSent || s.be == nil {
-		return s.reply(ftp.StatusBadSequence, "Login with USER first.")
-	}
-	rep, err := s.roundTrip(cmd)
-	if err != nil {
-		return s.backendFailed(err)
-	}
-	switch {
-	case rep.Code == ftp.StatusLoggedIn:
-		s.loggedIn = true
-		s.log.Info().Msg("login succeeded")
-		s.afterLogin()
-	case rep.Code == ftp.StatusNotLoggedIn:
-		s.log.Warn().Msg("login failed")
-		s.userSent = false
-		if s.abuse(policy.KindLoginFailed) {
-			_ = s.send(rep)
-			_ = s.reply(ftp.StatusNotAvailable, "Too many failed logins: your address is banned.")
-			return s.errorf("%w", errBanned)
-		}
-	}
-	return s.send(rep)
 }
 
 // handleABOR answers an ABOR with no transfer running (ABOR during a

@@ -51,8 +51,11 @@ type Listener struct {
 	Name    string
 	Address string  // host:port
 	TLS     TLSMode // TLSExplicit or TLSImplicit
-	// RequireTLS (explicit only): USER and PASS before AUTH TLS get 530.
-	RequireTLS bool
+	// AllowCleartext (explicit only) lets USER and PASS through before AUTH
+	// TLS: passwords cross in clear. Off (the zero value), they get 530 and
+	// nothing reaches the backend (RFC 4217 section 6). Set it only for a
+	// network where cleartext is acceptable: Warnings names it.
+	AllowCleartext bool
 	// TLSOverride changes the TLS policy for this listener only.
 	TLSOverride policy.Override
 	// ProxyProtocol: connections (control and data) come through a balancer
@@ -155,8 +158,8 @@ func (c Config) Validate() error {
 		switch l.TLS {
 		case TLSExplicit:
 		case TLSImplicit:
-			if l.RequireTLS {
-				add(key+".require_tls", errors.New("only applies to explicit listeners"))
+			if l.AllowCleartext {
+				add(key+".require_tls", errors.New("false only applies to explicit listeners (an implicit listener is TLS from the first byte)"))
 			}
 		default:
 			add(key+".tls", fmt.Errorf("%s is not allowed on a listener (want explicit or implicit)", l.TLS))

@@ -129,6 +129,8 @@ func (s *session) admit() error {
 			text = "Too many connections from your address: slow down."
 		case errors.Is(err, policy.ErrTooManyFromIP):
 			text = "Too many sessions from your address."
+		case errors.Is(err, policy.ErrTooManyPreLogin):
+			text = "Too many sessions from your address that have not logged in."
 		case errors.Is(err, policy.ErrTooManySessions):
 			text = "Too many sessions: try again later."
 		}
@@ -220,6 +222,10 @@ func (s *session) run() error {
 		case errors.Is(err, errIdle):
 			_ = s.reply(ftp.StatusNotAvailable, "Idle timeout, closing control connection.")
 			return err
+		case errors.Is(err, errLoginTimeout):
+			s.log.Warn().Dur("login_timeout", s.srv.cfg.Timeouts.login()).Msg("no login in time: closing")
+			_ = s.reply(ftp.StatusNotAvailable, "Login timeout, closing control connection.")
+			return err
 		case errors.Is(err, errShuttingDown):
 			_ = s.reply(ftp.StatusNotAvailable, "Service shutting down, closing control connection.")
 			return err
@@ -276,9 +282,17 @@ func (s *session) nextCommand() (ftp.Command, error) {
 		s.deferred = s.deferred[1:]
 		return cmd, nil
 	}
-	timeout := s.srv.cfg.Timeouts.idle()
+	timeout, idleErr := s.srv.cfg.Timeouts.idle(), errIdle
 	if !s.loggedIn {
-		timeout = s.srv.cfg.Timeouts.login()
+		// Counted from connect, not from the last command: a session kept
+		// alive with NOOP must still log in in time.
+		left := time.Until(s.start.Add(s.srv.cfg.Timeouts.login()))
+		if left <= 0 {
+			return ftp.Command{}, errLoginTimeout
+		}
+		if left < timeout {
+			timeout, idleErr = left, errLoginTimeout
+		}
 	}
 	if !s.cmds.busy {
 		// The usual case: nothing else to wait for, read here.
@@ -292,7 +306,7 @@ func (s *session) nextCommand() (ftp.Command, error) {
 		case errors.Is(err, os.ErrDeadlineExceeded) && s.srv.drainCtx.Err() != nil:
 			return ftp.Command{}, errShuttingDown
 		case errors.Is(err, os.ErrDeadlineExceeded):
-			return ftp.Command{}, errIdle
+			return ftp.Command{}, idleErr
 		}
 		return ftp.Command{}, s.clientReadError(err)
 	}
@@ -307,7 +321,7 @@ func (s *session) nextCommand() (ftp.Command, error) {
 		}
 		return res.v, res.err
 	case <-idle.C:
-		return ftp.Command{}, errIdle
+		return ftp.Command{}, idleErr
 	case <-s.srv.drain:
 		return ftp.Command{}, errShuttingDown
 	case <-s.ctx.Done():

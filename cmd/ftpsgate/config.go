@@ -24,7 +24,7 @@ type fileConfig struct {
 		Name         string   `mapstructure:"name"`
 		Address      string   `mapstructure:"address"`
 		TLS          string   `mapstructure:"tls"`
-		RequireTLS   bool     `mapstructure:"require_tls"`
+		RequireTLS   *bool    `mapstructure:"require_tls"` // nil: true
 		MinVersion   string   `mapstructure:"min_version"`
 		CipherSuites []string `mapstructure:"cipher_suites"`
 		Curves       []string `mapstructure:"curves"`
@@ -256,7 +256,8 @@ func build(v *viper.Viper) (*loaded, error) {
 		o.Curves = curves(&p, key+".curves", l.Curves)
 		pp := proxy.ProxyProtocol{Enabled: l.ProxyProto.Enabled}
 		pp.Trusted = prefixes(&p, key+".proxy_protocol.trusted", l.ProxyProto.Trusted)
-		c.Listeners = append(c.Listeners, proxy.Listener{Name: l.Name, Address: l.Address, TLS: mode, RequireTLS: l.RequireTLS, TLSOverride: o, ProxyProtocol: pp})
+		cleartext := l.RequireTLS != nil && !*l.RequireTLS
+		c.Listeners = append(c.Listeners, proxy.Listener{Name: l.Name, Address: l.Address, TLS: mode, AllowCleartext: cleartext, TLSOverride: o, ProxyProtocol: pp})
 	}
 
 	minVersion, err := policy.ParseTLSVersion(fc.TLS.MinVersion)

@@ -60,7 +60,7 @@ func TestValidateGood(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := cfg.proxy
-	if len(c.Listeners) != 2 || c.Listeners[1].TLS != proxy.TLSImplicit || !c.Listeners[0].RequireTLS {
+	if len(c.Listeners) != 2 || c.Listeners[1].TLS != proxy.TLSImplicit || c.Listeners[0].AllowCleartext {
 		t.Errorf("listeners = %+v", c.Listeners)
 	}
 	if c.Passive.Ports.Low != 50000 || c.Passive.Ports.High != 50019 || c.Passive.PublicHost.String() != "203.0.113.10" {
@@ -87,7 +87,7 @@ func TestValidateNamesTheKey(t *testing.T) {
 		{"idle: soon", "idle: 2m", "timeouts.idle:"},
 		{"min_version: \"1.0\"", "min_version: \"1.3\"", "tls.min_version:"},
 		{"level: loud", "level: debug", "log.level:"},
-		{"tls: implicit\n    require_tls: true", "tls: implicit", "listeners[1].require_tls:"},
+		{"tls: implicit\n    require_tls: false", "tls: implicit", "listeners[1].require_tls:"},
 		{"portz: 1-2", "ports: 50000-50019", "portz"},
 		{"min_version: \"1.3\"\n  cipher_suites: [TLS_RSA_WITH_AES_128_CBC_SHA]", "min_version: \"1.3\"", "tls.cipher_suites: TLS_RSA_WITH_AES_128_CBC_SHA is insecure"},
 		{"min_version: \"1.3\"\n  curves: [P-192]", "min_version: \"1.3\"", "tls.curves:"},

@@ -33,6 +33,8 @@ const (
 	StatusExtendedPassiveMode = 229
 	// StatusLoggedIn: user logged in, proceed (RFC 959 4.2.2).
 	StatusLoggedIn = 230
+	// StatusNeedPassword: user name okay, need password (RFC 959 4.2.2).
+	StatusNeedPassword = 331
 	// StatusAuthOK: security data exchange complete; AUTH accepted (RFC 2228 4, RFC 4217 4.1).
 	StatusAuthOK = 234
 	// StatusFileActionOK: requested file action okay, completed (RFC 959 4.2.2).

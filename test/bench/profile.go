@@ -55,7 +55,7 @@ func profileGateway(ctx context.Context, e *env, outDir string) error {
 	}
 	defer logFile.Close()
 	cfg := proxy.Config{
-		Listeners: []proxy.Listener{{Name: "explicit", Address: loopback(port), TLS: proxy.TLSExplicit, RequireTLS: true}},
+		Listeners: []proxy.Listener{{Name: "explicit", Address: loopback(port), TLS: proxy.TLSExplicit}},
 		TLS: policy.TLSConfig{
 			CertFile: e.pki.ChainFile, KeyFile: e.pki.KeyFile,
 			MinVersion: tls.VersionTLS12, RequireProtectedData: true,

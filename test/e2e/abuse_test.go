@@ -38,7 +38,7 @@ func TestBans(t *testing.T) {
 	state := filepath.Join(t.TempDir(), "bans.json")
 	withBans := func(c *proxy.Config) {
 		c.Bans = policy.BanConfig{MaxFailures: 5, Window: time.Minute, Duration: time.Hour, StateFile: state}
-		c.Listeners[0].RequireTLS = false // plain explicit logins keep this test short
+		c.Listeners[0].AllowCleartext = true // plain explicit logins keep this test short
 		c.TLS.RequireProtectedData = false
 	}
 	g := startGateway(t, withBans)
@@ -99,12 +99,14 @@ func TestGarbageBans(t *testing.T) {
 func TestSessionLimits(t *testing.T) {
 	g := startGateway(t, func(c *proxy.Config) {
 		c.Limits = policy.Limits{MaxSessionsPerIP: 2, MaxSessionsPerUser: 1, ConnRate: 100, ConnBurst: 100}
-		c.Listeners[0].RequireTLS = false
+		c.Listeners[0].AllowCleartext = true
 	})
 	a, _ := dialFrom(t, "127.0.0.8", g.addr("explicit"))
 	a.do("USER "+user, wire.StatusUserOK)
+	a.do("PASS "+password, wire.StatusLoggedIn)
 	b, _ := dialFrom(t, "127.0.0.8", g.addr("explicit"))
-	b.do("USER "+user, wire.StatusNotAvailable) // one session per user
+	b.do("USER "+user, wire.StatusUserOK)
+	b.do("PASS "+password, wire.StatusNotAvailable) // one session per user, counted at login
 	// b's session is over: a third from the same address fits again.
 	deadline := time.Now().Add(5 * time.Second)
 	for {

@@ -154,7 +154,8 @@ func TestBackendTLSUntrusted(t *testing.T) {
 			g, _ := startGatewayTLSBackend(t, mode, true)
 			c := dialRaw(t, g.addr("explicit"), false)
 			c.startTLS()
-			c.do("USER "+user, wire.StatusNotAvailable)
+			c.do("USER "+user, wire.StatusUserOK) // answered at the edge
+			c.do("PASS "+password, wire.StatusNotAvailable)
 		})
 	}
 }

@@ -78,8 +78,9 @@ func TestBackendDown(t *testing.T) {
 	g := startGateway(t, func(c *proxy.Config) { c.Backend.Address = closed })
 	c := dialRaw(t, g.addr("explicit"), false)
 	c.startTLS()
+	c.do("USER "+user, wire.StatusUserOK) // answered at the edge: the backend is dialled at PASS
 	start := time.Now()
-	c.do("USER "+user, wire.StatusNotAvailable)
+	c.do("PASS "+password, wire.StatusNotAvailable)
 	if d := time.Since(start); d > g.cfg.Timeouts.Connect+time.Second {
 		t.Fatalf("421 after %s, want within the connect timeout %s", d, g.cfg.Timeouts.Connect)
 	}
@@ -106,8 +107,9 @@ func TestBackendSilent(t *testing.T) {
 	}()
 	g := startGateway(t, func(c *proxy.Config) { c.Backend.Address = ln.Addr().String() })
 	c := dialRaw(t, g.addr("implicit"), true)
+	c.do("USER "+user, wire.StatusUserOK)
 	start := time.Now()
-	c.do("USER "+user, wire.StatusNotAvailable)
+	c.do("PASS "+password, wire.StatusNotAvailable)
 	if d := time.Since(start); d > g.cfg.Timeouts.Connect+time.Second {
 		t.Fatalf("421 after %s", d)
 	}

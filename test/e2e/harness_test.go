@@ -104,7 +104,7 @@ func startGateway(t *testing.T, opts ...option) *gateway {
 	}
 	cfg := proxy.Config{
 		Listeners: []proxy.Listener{
-			{Name: "explicit", Address: "127.0.0.1:0", TLS: proxy.TLSExplicit, RequireTLS: true},
+			{Name: "explicit", Address: "127.0.0.1:0", TLS: proxy.TLSExplicit},
 			{Name: "implicit", Address: "127.0.0.1:0", TLS: proxy.TLSImplicit},
 		},
 		TLS:      policy.TLSConfig{RequireProtectedData: true, DataSessionReuse: true},

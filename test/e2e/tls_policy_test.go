@@ -107,7 +107,7 @@ func TestClientCertificates(t *testing.T) {
 		c.TLS.ClientAuth = policy.ClientAuthRequire
 		c.TLS.ClientCAFile = ca.pemFile
 		c.TLS.ClientCertUser = policy.CertUserCN
-		c.Listeners[0].RequireTLS = false // client_auth require makes TLS mandatory anyway
+		c.Listeners[0].AllowCleartext = true // client_auth require makes TLS mandatory anyway
 	})
 	withCert := func(l *leaf) *tls.Config {
 		cfg := clientTLS()
@@ -324,8 +324,10 @@ func TestBackendPinAndMutualTLS(t *testing.T) {
 			c.Backend = proxy.Backend{Address: be.Addr(), TLS: proxy.TLSExplicit, Trust: trust}
 		})
 		c := dialRaw(t, g.addr("implicit"), true)
-		c.do("USER "+user, want)
-		if want == wire.StatusUserOK {
+		c.do("USER "+user, wire.StatusUserOK) // answered at the edge: the backend is dialled at PASS
+		if want == wire.StatusNotAvailable {
+			c.do("PASS "+password, want)
+		} else {
 			c.do("PASS "+password, wire.StatusLoggedIn)
 			c.do("PBSZ 0", wire.StatusCommandOK)
 			c.do("PROT P", wire.StatusCommandOK)

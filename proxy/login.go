@@ -1,0 +1,124 @@
+package proxy
+
+import (
+	"crypto/x509"
+	"errors"
+	"strings"
+
+	"github.com/ftpsgate/ftpsgate/policy"
+	"github.com/ftpsgate/ftpsgate/proxy/ftp"
+)
+
+// Login, as the gateway runs it in passthrough mode (the backend decides):
+//
+//   - USER is checked at the edge (TLS first, anonymous, client certificate)
+//     and answered 331 by the gateway itself: nothing reaches the backend.
+//   - PASS dials the backend, then sends it USER and PASS. A session that
+//     never sends a password never holds a backend connection, so
+//     password-less sessions cannot hoard the backend's per-address slots
+//     (vsftpd's max_per_ip counts the gateway's one address).
+//   - Only a successful login counts the session for its user
+//     (limits.max_sessions_per_user) and takes it out of its address's
+//     pre-login count: knowing a user name is not enough to lock that user
+//     out.
+
+// errLoginTimeout: the session did not log in within timeouts.login of
+// connecting.
+var errLoginTimeout = errors.New("login timeout")
+
+// tlsRequired says whether USER and PASS must wait for AUTH TLS: unless the
+// listener allows cleartext logins, and always when client certificates are
+// required.
+func (s *session) tlsRequired() bool {
+	return s.tls == nil && (!s.lst.AllowCleartext || s.srv.cfg.TLS.ClientAuth == policy.ClientAuthRequire)
+}
+
+func (s *session) handleUSER(cmd ftp.Command) error {
+	if s.tlsRequired() {
+		s.log.Warn().Msg("USER before AUTH TLS refused")
+		return s.reply(ftp.StatusNotLoggedIn, "TLS required: send AUTH TLS first (RFC 4217).")
+	}
+	if s.loggedIn {
+		return s.reply(ftp.StatusBadSequence, "Already logged in.")
+	}
+	s.user, s.userSent = "", false
+	user := strings.TrimSpace(cmd.Arg)
+	if user == "" {
+		return s.reply(ftp.StatusSyntaxErrorParameters, "USER needs a user name.")
+	}
+	if err := s.srv.cfg.Login.CheckUser(user); err != nil {
+		s.log.Warn().Str(fieldUser, user).Msg("anonymous login refused")
+		return s.reply(ftp.StatusNotLoggedIn, "Anonymous login is not allowed.")
+	}
+	if err := s.srv.cfg.TLS.ClientCertUser.CheckCertUser(s.clientCert(), user); err != nil {
+		s.log.Warn().Err(err).Str(fieldUser, user).Msg("USER does not match the client certificate")
+		return s.reply(ftp.StatusNotLoggedIn, "User does not match the client certificate.")
+	}
+	s.user, s.userSent = user, true
+	return s.reply(ftp.StatusNeedPassword, "Password required.")
+}
+
+// clientCert returns the verified client certificate, if any.
+func (s *session) clientCert() *x509.Certificate {
+	if s.tls == nil {
+		return nil
+	}
+	if certs := s.tls.ConnectionState().PeerCertificates; len(certs) > 0 {
+		return certs[0]
+	}
+	return nil
+}
+
+func (s *session) handlePASS(cmd ftp.Command) error {
+	if s.tlsRequired() {
+		return s.reply(ftp.StatusNotLoggedIn, "TLS required: send AUTH TLS first (RFC 4217).")
+	}
+	if s.loggedIn {
+		return s.reply(ftp.StatusBadSequence, "Already logged in.")
+	}
+	if !s.userSent {
+		return s.reply(ftp.StatusBadSequence, "Login with USER first.")
+	}
+	if s.be == nil {
+		be, err := s.dialBackend()
+		if err != nil {
+			s.log.Error().Err(err).Msg("backend unavailable")
+			_ = s.reply(ftp.StatusNotAvailable, "Service not available: the server behind the gateway cannot be reached.")
+			return err
+		}
+		s.be = be
+	}
+	log := s.log.With().Str(fieldUser, s.user).Logger()
+	rep, err := s.ask(ftp.Command{Verb: "USER", Arg: s.user})
+	if err != nil {
+		return s.backendFailed(err)
+	}
+	if rep.Code == ftp.StatusNeedPassword {
+		if rep, err = s.ask(cmd); err != nil {
+			return s.backendFailed(err)
+		}
+	}
+	switch {
+	case rep.Code == ftp.StatusLoggedIn:
+		if err := s.ticket.Login(s.user); err != nil {
+			log.Warn().Err(err).Msg("login refused: too many sessions for this user")
+			s.be.quit()
+			_ = s.reply(ftp.StatusNotAvailable, "Too many sessions for this user.")
+			return s.errorf("%w", err)
+		}
+		s.loggedIn = true
+		s.log = log
+		s.updateInfo(func(i *SessionInfo) { i.User = s.user })
+		s.log.Info().Msg("login succeeded")
+		s.afterLogin()
+	case rep.Code == ftp.StatusNotLoggedIn || rep.Class() == 5:
+		log.Warn().Int(fieldCode, rep.Code).Msg("login failed")
+		s.user, s.userSent = "", false
+		if s.abuse(policy.KindLoginFailed) {
+			_ = s.send(rep)
+			_ = s.reply(ftp.StatusNotAvailable, "Too many failed logins: your address is banned.")
+			return s.errorf("%w", errBanned)
+		}
+	}
+	return s.send(rep)
+}
