@@ -82,6 +82,7 @@ type fileConfig struct {
 		MaxSessionsPerIP   int     `mapstructure:"max_sessions_per_ip"`
 		MaxSessionsPerUser int     `mapstructure:"max_sessions_per_user"`
 		MaxSessions        int     `mapstructure:"max_sessions"`
+		MaxPreLoginPerIP   int     `mapstructure:"max_prelogin_per_ip"`
 		CommandRate        float64 `mapstructure:"command_rate"`
 		CommandBurst       int     `mapstructure:"command_burst"`
 		SessionBandwidth   int64   `mapstructure:"session_bandwidth"`
@@ -145,7 +146,8 @@ var defaults = map[string]any{
 	"timeouts.shutdown_grace":      "30s",
 	"limits.conn_rate":             0,
 	"limits.conn_burst":            0,
-	"limits.max_sessions_per_ip":   0,
+	"limits.max_sessions_per_ip":   64,
+	"limits.max_prelogin_per_ip":   16,
 	"limits.max_sessions_per_user": 0,
 	"limits.max_sessions":          0,
 	"limits.command_rate":          0,
@@ -347,7 +349,7 @@ func build(v *viper.Viper) (*loaded, error) {
 	c.Limits = policy.Limits{
 		ConnRate: fc.Limits.ConnRate, ConnBurst: fc.Limits.ConnBurst,
 		MaxSessionsPerIP: fc.Limits.MaxSessionsPerIP, MaxSessionsPerUser: fc.Limits.MaxSessionsPerUser,
-		MaxSessions: fc.Limits.MaxSessions, CommandRate: fc.Limits.CommandRate, CommandBurst: fc.Limits.CommandBurst,
+		MaxSessions: fc.Limits.MaxSessions, MaxPreLoginPerIP: fc.Limits.MaxPreLoginPerIP, CommandRate: fc.Limits.CommandRate, CommandBurst: fc.Limits.CommandBurst,
 		SessionBandwidth: fc.Limits.SessionBandwidth, TotalBandwidth: fc.Limits.TotalBandwidth,
 		Allow: allow,
 	}

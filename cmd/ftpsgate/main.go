@@ -153,6 +153,18 @@ func reloadOnHUP(ctx context.Context, srv *proxy.Server) {
 // ctx is done, then shuts it down gracefully. It returns the exit code.
 func serveContext(ctx context.Context, cfg *loaded, stderr io.Writer) int {
 	log := newLogger(cfg.log, os.Stderr)
+	nofile, err := descriptorLimit()
+	if err != nil {
+		fmt.Fprintf(stderr, "ftpsgate: %v\n", err)
+		return 1
+	}
+	note, ws := warnings(cfg, nofile)
+	if note != "" {
+		log.Info().Msg(note)
+	}
+	for _, w := range ws {
+		log.Warn().Str("key", w.Key).Msg("weakened setting: " + w.String())
+	}
 	srv, err := proxy.New(cfg.proxy, log)
 	if err != nil {
 		fmt.Fprintf(stderr, "ftpsgate: %v\n", err)
@@ -224,7 +236,7 @@ func metricsHandler(srv *proxy.Server) http.Handler {
 }
 
 func cmdValidate(args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("validate --config FILE", "Checks a configuration: prints \"configuration ok\", or one line per problem naming its key.", stderr)
+	fs := newFlagSet("validate --config FILE", "Checks a configuration: prints \"configuration ok\" and a \"warning:\" line per setting that weakens a safe default, or one line per problem naming its key.", stderr)
 	config := fs.String("config", "", "configuration file (YAML)")
 	verbose := fs.Bool("verbose", false, "also print the effective TLS policy of every listener")
 	if ok, code := parseFlags(fs, args); !ok {
@@ -240,6 +252,18 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	fmt.Fprintln(stdout, "configuration ok")
+	nofile, err := descriptorLimit()
+	if err != nil {
+		fmt.Fprintln(stderr, "ftpsgate validate:", err)
+		return 1
+	}
+	note, ws := warnings(cfg, nofile)
+	for _, w := range ws {
+		fmt.Fprintln(stdout, "warning: "+w.String())
+	}
+	if *verbose && note != "" {
+		fmt.Fprintln(stdout, note)
+	}
 	if *verbose {
 		for _, l := range cfg.proxy.Listeners {
 			fmt.Fprintf(stdout, "\nlistener %s (%s, %s):\n", l.Name, l.Address, l.TLS)

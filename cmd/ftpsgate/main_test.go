@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ftpsgate/ftpsgate/configs"
 	"github.com/ftpsgate/ftpsgate/proxy"
@@ -52,7 +53,9 @@ func runCLI(args ...string) (code int, stdout, stderr string) {
 
 func TestValidateGood(t *testing.T) {
 	code, out, errOut := runCLI("validate", "--config", writeConfig(t, goodConfig))
-	if code != 0 || strings.TrimSpace(out) != "configuration ok" {
+	// No certificate files: the one weakened setting.
+	want := "configuration ok\nwarning: tls.cert_file: empty: a self-signed certificate is generated at start; clients cannot verify the gateway"
+	if code != 0 || strings.TrimSpace(out) != want {
 		t.Fatalf("code %d, stdout %q, stderr %q", code, out, errOut)
 	}
 	cfg, err := loadFile(writeConfig(t, goodConfig))
@@ -71,6 +74,57 @@ func TestValidateGood(t *testing.T) {
 	}
 	if !c.TLS.RequireProtectedData || c.TLS.MinVersion != 0x0304 {
 		t.Errorf("tls = %+v", c.TLS)
+	}
+}
+
+// TestSafeDefaults: what a configuration leaves out takes the safe value.
+func TestSafeDefaults(t *testing.T) {
+	text := strings.Replace(goodConfig, "    require_tls: true\n", "", 1)
+	cfg, err := loadFile(writeConfig(t, text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := cfg.proxy
+	if c.Listeners[0].AllowCleartext {
+		t.Error("an explicit listener without require_tls allows cleartext logins")
+	}
+	if c.Limits.MaxSessionsPerIP != 64 || c.Limits.MaxPreLoginPerIP != 16 || c.Limits.MaxSessions != 0 {
+		t.Errorf("limits = %+v", c.Limits)
+	}
+	if c.Timeouts.Login != time.Minute {
+		t.Errorf("timeouts.login = %s", c.Timeouts.Login)
+	}
+	// max_sessions left at 0 is derived from the descriptor limit.
+	note, ws := warnings(cfg, 1024)
+	if cfg.proxy.Limits.MaxSessions != 235 || !strings.Contains(note, "235") {
+		t.Errorf("max_sessions = %d (%s), want 235 from 1024 descriptors", cfg.proxy.Limits.MaxSessions, note)
+	}
+	for _, w := range ws {
+		if w.Key != "tls.cert_file" {
+			t.Errorf("unexpected warning %s", w)
+		}
+	}
+}
+
+// TestValidateWarnings: each setting that weakens a safe default is printed
+// by validate as a warning naming its key, and validate still succeeds.
+func TestValidateWarnings(t *testing.T) {
+	text := strings.NewReplacer(
+		"require_tls: true", "require_tls: false",
+		"min_version: \"1.3\"", "min_version: \"1.3\"\n  data_session_reuse: optional\n  require_protected_data: false",
+		"idle: 2m", "idle: 2m\nlimits:\n  max_sessions_per_ip: 0\n  max_prelogin_per_ip: 0\n  max_sessions: 100000000\npolicy:\n  allow_anonymous: true\nactive:\n  enabled: true",
+	).Replace(goodConfig)
+	code, out, errOut := runCLI("validate", "--config", writeConfig(t, text))
+	if code != 0 {
+		t.Fatalf("code %d: %s", code, errOut)
+	}
+	for _, key := range []string{
+		"listeners[0].require_tls", "tls.require_protected_data", "tls.data_session_reuse", "policy.allow_anonymous",
+		"active.enabled", "limits.max_sessions_per_ip", "limits.max_prelogin_per_ip", "limits.max_sessions",
+	} {
+		if !strings.Contains(out, "warning: "+key+": ") {
+			t.Errorf("validate printed no warning for %s:\n%s", key, out)
+		}
 	}
 }
 

@@ -68,6 +68,11 @@ backend:
 passive:
   public_host: 127.0.0.1
   ports: %d-%d
+limits:
+  # Every client of the benchmark comes from 127.0.0.1, thousands at once.
+  max_sessions_per_ip: 0
+  max_prelogin_per_ip: 0
+  max_sessions: 20000
 timeouts:
   idle: 10m
   connect: 10s

@@ -1,0 +1,40 @@
+package proxy
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/ftpsgate/ftpsgate/policy"
+)
+
+// TestWarnings: the safe configuration warns of nothing; each weakening
+// setting is named by its key.
+func TestWarnings(t *testing.T) {
+	safe := Config{
+		Listeners: []Listener{{Name: "e", TLS: TLSExplicit}, {Name: "i", TLS: TLSImplicit}},
+		TLS:       policy.TLSConfig{CertFile: "c.pem", KeyFile: "k.pem", RequireProtectedData: true, DataSessionReuse: true},
+		Limits:    policy.Limits{MaxSessionsPerIP: 64, MaxPreLoginPerIP: 16},
+	}
+	if ws := safe.Warnings(); len(ws) != 0 {
+		t.Fatalf("safe configuration warns: %v", ws)
+	}
+	weak := safe
+	weak.Listeners = []Listener{{Name: "e", TLS: TLSExplicit, AllowCleartext: true}}
+	weak.TLS = policy.TLSConfig{}
+	weak.Backend = Backend{TLS: TLSExplicit, Trust: policy.BackendTLS{InsecureSkipVerify: true}}
+	weak.Login.AllowAnonymous = true
+	weak.ActiveEnabled = true
+	weak.Limits = policy.Limits{}
+	var keys []string
+	for _, w := range weak.Warnings() {
+		keys = append(keys, w.Key)
+	}
+	want := []string{
+		"listeners[0].require_tls", "tls.cert_file", "tls.require_protected_data", "tls.data_session_reuse",
+		"backend.insecure_skip_verify", "policy.allow_anonymous", "active.enabled",
+		"limits.max_sessions_per_ip", "limits.max_prelogin_per_ip",
+	}
+	if !slices.Equal(keys, want) {
+		t.Fatalf("warnings for %v\nwant %v", keys, want)
+	}
+}
