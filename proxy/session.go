@@ -280,6 +280,9 @@ func (s *session) readCommandFunc() func() (ftp.Command, error) {
 // nextCommand returns a command deferred during a transfer, or waits for the
 // next one, the idle timeout or shutdown.
 func (s *session) nextCommand() (ftp.Command, error) {
+	if s.ctx.Err() != nil && s.banned() {
+		return ftp.Command{}, errBanned // before any deferred command
+	}
 	if len(s.deferred) > 0 {
 		cmd := s.deferred[0]
 		s.deferred = s.deferred[1:]

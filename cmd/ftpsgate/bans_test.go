@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -79,8 +80,25 @@ log: {level: error, format: json}
 		_, _ = io.ReadFull(c, b)
 		return string(b)
 	}
+	// A session of 127.0.0.3 that is already running.
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.3")}, Timeout: 2 * time.Second}
+	running, err := d.Dial("tcp", ftpAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer running.Close()
+	rd := bufio.NewReader(running)
+	_ = running.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if line, _ := rd.ReadString('\n'); !strings.HasPrefix(line, "220") {
+		t.Fatalf("greeting %q", line)
+	}
 	if code, out, errOut := runCLI("bans", "add", "--config", file, "--duration", "1h", "--reason", "test", "127.0.0.3"); code != 0 || !strings.Contains(out, "banned 127.0.0.3") {
 		t.Fatalf("bans add: %d %q %q", code, out, errOut)
+	}
+	// The ban ends it (bans.end_sessions is on by default).
+	_ = running.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if line, _ := rd.ReadString('\n'); !strings.HasPrefix(line, "421") || !strings.Contains(line, "banned") {
+		t.Fatalf("running session of the banned address got %q", line)
 	}
 	if got := greeting("127.0.0.3"); got != "421" {
 		t.Fatalf("banned address greeted with %q", got)

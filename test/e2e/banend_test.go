@@ -1,11 +1,14 @@
 package e2e
 
 import (
+	"crypto/tls"
 	"errors"
 	"io"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -125,4 +128,40 @@ func TestBanCutsTransfer(t *testing.T) {
 		t.Fatalf("after the 426: %d %q, want 421 banned", rep.Code, rep.Text())
 	}
 	c.expectClosed(time.Second)
+}
+
+// TestBanEndsProxiedSessions: behind a balancer, the ban falls on the
+// sessions of the client the PROXY header names, not on every session
+// that comes through the balancer.
+func TestBanEndsProxiedSessions(t *testing.T) {
+	g := startGateway(t, func(c *proxy.Config) {
+		trusted := []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}
+		for i := range c.Listeners {
+			c.Listeners[i].ProxyProtocol = proxy.ProxyProtocol{Enabled: true, Trusted: trusted}
+		}
+	})
+	_, portStr, _ := net.SplitHostPort(g.addr("implicit"))
+	port, _ := strconv.Atoi(portStr)
+	startBalancer(t, "127.0.0.2", map[int]string{port: g.addr("implicit")}, 2)
+	via := func(from string) *rawClient {
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}, Timeout: 5 * time.Second}
+		conn, err := d.Dial("tcp", net.JoinHostPort("127.0.0.2", portStr))
+		if err != nil {
+			t.Fatal(err)
+		}
+		tc := tls.Client(conn, clientTLS())
+		c := &rawClient{t: t, conn: tc, r: wire.NewReader(tc), tls: clientTLS()}
+		t.Cleanup(func() { tc.Close() })
+		c.expect(wire.StatusReady)
+		c.login(true)
+		return c
+	}
+	victim, other := via("127.0.0.13"), via("127.0.0.14")
+	if _, err := g.srv.Defender().Ban(netip.MustParseAddr("127.0.0.13"), time.Hour, "admin"); err != nil {
+		t.Fatal(err)
+	}
+	if rep := victim.readWithin(time.Second); rep.Code != wire.StatusNotAvailable || !strings.Contains(rep.Text(), "banned") {
+		t.Fatalf("proxied session of the banned client got %d %q", rep.Code, rep.Text())
+	}
+	other.do("NOOP", wire.StatusCommandOK)
 }
