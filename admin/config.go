@@ -16,8 +16,9 @@ type Config struct {
 	// Address is where the API listens: "127.0.0.1:9090", "[::1]:9090",
 	// "localhost:9090" or "unix:/run/ftpsgate/admin.sock". Empty: no API.
 	Address string
-	// TokenFile holds the bearer token clients must send. Required when
-	// Address is neither loopback nor a unix socket.
+	// TokenFile holds the bearer token clients must send. Required on
+	// every TCP address, loopback included (any local account can reach
+	// loopback); optional on a unix socket, whose mode 0660 is the check.
 	TokenFile string
 	// Pprof serves Go's profiles (net/http/pprof) under /debug/pprof/,
 	// behind the same checks as the API. Off by default: a CPU profile
@@ -45,8 +46,8 @@ func (c Config) Validate() error {
 	ep, err := parseAddress(c.Address)
 	if err != nil {
 		errs = append(errs, fmt.Errorf("address: %w", err))
-	} else if !ep.local() && c.TokenFile == "" {
-		errs = append(errs, fmt.Errorf("address: %s is not loopback: token_file is required", c.Address))
+	} else if ep.network == "tcp" && c.TokenFile == "" {
+		errs = append(errs, fmt.Errorf("token_file: required on a TCP address (%s); use a unix socket (unix:/path) for token-free local access", c.Address))
 	}
 	if c.TokenFile != "" {
 		if _, err := readToken(c.TokenFile); err != nil {
@@ -58,15 +59,11 @@ func (c Config) Validate() error {
 
 // endpoint is a parsed address.
 type endpoint struct {
-	network  string // "tcp" or "unix"
-	address  string // host:port, or the socket path
-	loopback bool   // tcp: the host is a loopback address or localhost
+	network string // "tcp" or "unix"
+	address string // host:port, or the socket path
 }
 
 const unixPrefix = "unix:"
-
-// local reports whether only this host can reach the endpoint.
-func (e endpoint) local() bool { return e.network == "unix" || e.loopback }
 
 func (e endpoint) String() string {
 	if e.network == "unix" {
@@ -92,16 +89,11 @@ func parseAddress(s string) (endpoint, error) {
 		return endpoint{}, fmt.Errorf("%q: port %q is not a number from 0 to 65535", s, port)
 	}
 	ep := endpoint{network: "tcp", address: s}
-	switch {
-	case host == "":
-	case strings.EqualFold(host, "localhost"):
-		ep.loopback = true
-	default:
+	if host != "" && !strings.EqualFold(host, "localhost") {
 		ip, err := netip.ParseAddr(host)
 		if err != nil {
 			return endpoint{}, fmt.Errorf("%q: host must be an IP address or localhost", s)
 		}
-		ep.loopback = ip.Unmap().IsLoopback()
 		ep.address = net.JoinHostPort(ip.String(), port)
 	}
 	return ep, nil
@@ -109,6 +101,9 @@ func parseAddress(s string) (endpoint, error) {
 
 // maxTokenFile bounds what readToken reads.
 const maxTokenFile = 4096
+
+// ReadToken reads a token file as the server does (for clients).
+func ReadToken(path string) (string, error) { return readToken(path) }
 
 // readToken reads a bearer token: the file's content without surrounding
 // white space; printable ASCII without spaces.

@@ -2,15 +2,14 @@
 // list live sessions, and a health check (the same server later serves
 // metrics). It is off unless admin.address is set.
 //
-// The address is a loopback TCP address ("127.0.0.1:9090", "[::1]:9090",
-// "localhost:9090") or a unix socket ("unix:/run/ftpsgate/admin.sock",
-// created mode 0660: keep its directory private). Any other address must come
-// with admin.token_file, and then every request but GET /healthz needs
-// "Authorization: Bearer <token>", checked in constant time; a token file
-// works on loopback and unix sockets too. Without a token, on TCP, requests
-// whose Host is not an IP literal or localhost are refused (DNS rebinding),
-// and POST bodies must be application/json (a browser cannot send that
-// cross-origin without a preflight, which is never answered).
+// The address is a TCP address ("127.0.0.1:9090", "[::1]:9090",
+// "localhost:9090", or any other with care) or a unix socket
+// ("unix:/run/ftpsgate/admin.sock"). On TCP, loopback included (every local
+// account can reach loopback), admin.token_file is required and every
+// request but GET /healthz needs "Authorization: Bearer <token>", checked in
+// constant time. A unix socket needs no token: it is created mode 0660 (and
+// never more open, whatever the umask), so the file system decides who may
+// connect; keep its directory private. POST bodies must be application/json.
 //
 // The endpoints speak JSON:
 //
@@ -22,7 +21,7 @@
 //	GET    /v1/sessions     {"sessions": [{"id", "client", "user", "listener", "started", "bytes_up", "bytes_down"}, ...]}
 //	GET    /v1/limits       the admission counters (with WithAdmission)
 //
-// Errors are {"error": "..."} with 400 (bad input), 401 (token), 403 (Host),
+// Errors are {"error": "..."} with 400 (bad input), 401 (token),
 // 404, 409 (an allowlisted address cannot be banned), 503 (bans are off).
 //
 // Client speaks to it for the command line (ftpsgate bans list|add|remove).

@@ -13,6 +13,7 @@ import (
 	"net/http/pprof"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -48,6 +49,7 @@ type Server struct {
 
 	mu      sync.Mutex
 	ln      net.Listener
+	sock    os.FileInfo // the unix socket file we created, removed at Shutdown
 	started bool
 	done    chan struct{} // closed when Serve has returned
 }
@@ -124,11 +126,11 @@ func (s *Server) Start(ctx context.Context) error {
 	if s.started {
 		return errors.New("admin: already started")
 	}
-	ln, err := s.listen(ctx)
+	ln, sock, err := s.listen(ctx)
 	if err != nil {
 		return fmt.Errorf("admin: listen on %s: %w", s.ep, err)
 	}
-	s.ln, s.started, s.done = ln, true, make(chan struct{})
+	s.ln, s.sock, s.started, s.done = ln, sock, true, make(chan struct{})
 	s.log.Info().Str("address", s.addr()).Bool("token", s.hasToken).Msg("admin API listening")
 	go func() {
 		defer close(s.done)
@@ -139,23 +141,51 @@ func (s *Server) Start(ctx context.Context) error {
 	return nil
 }
 
-func (s *Server) listen(ctx context.Context) (net.Listener, error) {
+func (s *Server) listen(ctx context.Context) (net.Listener, os.FileInfo, error) {
 	var lc net.ListenConfig
 	if s.ep.network != "unix" {
-		return lc.Listen(ctx, "tcp", s.ep.address)
+		ln, err := lc.Listen(ctx, "tcp", s.ep.address)
+		return ln, nil, err
 	}
 	if err := removeStaleSocket(ctx, s.ep.address); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	ln, err := lc.Listen(ctx, "unix", s.ep.address)
+	return listenUnix(ctx, s.ep.address)
+}
+
+// listenUnix creates a unix socket at path with mode 0660, and it is never
+// more open than that, whatever the umask: it is bound inside a fresh
+// private directory (0700) beside path, chmodded there, then renamed into
+// place. It returns the listener and the socket file's identity.
+func listenUnix(ctx context.Context, path string) (net.Listener, os.FileInfo, error) {
+	dir, err := os.MkdirTemp(filepath.Dir(path), ".adm")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if err := os.Chmod(s.ep.address, socketMode); err != nil {
+	defer os.RemoveAll(dir)
+	tmp := filepath.Join(dir, "s")
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "unix", tmp)
+	if err != nil {
+		return nil, nil, err
+	}
+	// The file changes its name: Shutdown removes it, not Close.
+	ln.(*net.UnixListener).SetUnlinkOnClose(false)
+	fail := func(err error) (net.Listener, os.FileInfo, error) {
 		_ = ln.Close()
-		return nil, err
+		return nil, nil, err
 	}
-	return ln, nil
+	if err := os.Chmod(tmp, socketMode); err != nil {
+		return fail(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fail(err)
+	}
+	fi, err := os.Lstat(path)
+	if err != nil {
+		return fail(err)
+	}
+	return ln, fi, nil
 }
 
 // removeStaleSocket removes path if it is a unix socket nobody listens on.
@@ -214,42 +244,35 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		_ = s.srv.Close()
 	}
 	<-done
+	s.mu.Lock()
+	sock := s.sock
+	s.sock = nil
+	s.mu.Unlock()
+	if sock != nil {
+		// Only our own socket: another server may have taken the path since.
+		if fi, err := os.Lstat(s.ep.address); err == nil && os.SameFile(fi, sock) {
+			_ = os.Remove(s.ep.address)
+		}
+	}
 	return err
 }
 
-// guard checks the token and the Host before h.
+// guard checks the bearer token before h. A TCP address always has one
+// (Validate); a unix socket may have one.
 func (s *Server) guard(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if s.hasToken {
+		if s.hasToken || s.ep.network != "unix" {
 			tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 			sum := sha256.Sum256([]byte(strings.TrimSpace(tok)))
-			if subtle.ConstantTimeCompare(sum[:], s.tokenHash[:]) != 1 || !ok {
+			if subtle.ConstantTimeCompare(sum[:], s.tokenHash[:]) != 1 || !ok || !s.hasToken {
 				s.log.Warn().Str("remote", r.RemoteAddr).Str("path", r.URL.Path).Msg("admin request without a valid token")
 				w.Header().Set("WWW-Authenticate", `Bearer realm="ftpsgate"`)
 				writeError(w, http.StatusUnauthorized, "a valid bearer token is required")
 				return
 			}
-		} else if s.ep.network == "tcp" && !localHost(r.Host) {
-			writeError(w, http.StatusForbidden, "Host must be an IP address or localhost")
-			return
 		}
 		h.ServeHTTP(w, r)
 	})
-}
-
-// localHost reports whether a Host header names an IP literal or localhost:
-// what a browser fooled by DNS rebinding cannot send.
-func localHost(hostport string) bool {
-	host := hostport
-	if h, _, err := net.SplitHostPort(hostport); err == nil {
-		host = h
-	}
-	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	_, err := netip.ParseAddr(host)
-	return err == nil
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

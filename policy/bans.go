@@ -68,6 +68,10 @@ type BanConfig struct {
 	StateFile string
 	// Allow lists networks that are never banned.
 	Allow []netip.Prefix
+	// KeepSessions leaves the running sessions of a newly banned address
+	// alone: the ban only refuses new connections. False (the default,
+	// bans.end_sessions: true): a ban ends them too, with 421.
+	KeepSessions bool
 }
 
 func (c BanConfig) maxFailures() int { return cmp0(c.MaxFailures, DefaultMaxFailures) }
@@ -163,6 +167,12 @@ type BanEvent struct {
 	Duration time.Duration // ban: how long it lasts
 	Reason   string        // why: "5 failures within 5m0s (login_failed)", "admin", "expired", ...
 	Offences int           // automatic bans of this address so far
+}
+
+// Covers reports whether the ban of e applies to a client at ip (bans
+// are keyed by the unmapped address without its zone).
+func (e BanEvent) Covers(ip netip.Addr) bool {
+	return e.Kind == EventBan && ip.IsValid() && normalize(ip) == e.IP
 }
 
 // Defender counts abuse per client address and bans addresses that reach

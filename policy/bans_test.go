@@ -450,3 +450,44 @@ func FuzzRestore(f *testing.F) {
 		}
 	})
 }
+
+// TestBanEventCovers: a ban covers its address in every spelling a
+// connection can report (IPv4-mapped, zoned), and nothing else.
+func TestBanEventCovers(t *testing.T) {
+	var got []BanEvent
+	d, err := NewDefender(BanConfig{}, func(e BanEvent) { got = append(got, e) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Ban(netip.MustParseAddr("::ffff:192.0.2.1"), time.Hour, "x"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Ban(netip.MustParseAddr("fe80::1%eth0"), time.Hour, "x"); err != nil {
+		t.Fatal(err)
+	}
+	d.Unban(netip.MustParseAddr("192.0.2.1"))
+	if len(got) != 3 {
+		t.Fatalf("events %v", got)
+	}
+	v4, v6, unban := got[0], got[1], got[2]
+	for _, tc := range []struct {
+		e    BanEvent
+		ip   string
+		want bool
+	}{
+		{v4, "192.0.2.1", true},
+		{v4, "::ffff:192.0.2.1", true},
+		{v4, "192.0.2.2", false},
+		{v6, "fe80::1", true},
+		{v6, "fe80::1%eth1", true},
+		{v6, "fe80::2", false},
+		{unban, "192.0.2.1", false},
+	} {
+		if c := tc.e.Covers(netip.MustParseAddr(tc.ip)); c != tc.want {
+			t.Errorf("%v covers %s: %v", tc.e, tc.ip, c)
+		}
+	}
+	if v4.Covers(netip.Addr{}) {
+		t.Error("covers the zero address")
+	}
+}

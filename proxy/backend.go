@@ -170,7 +170,7 @@ func (s *session) readReply(timeout time.Duration) (ftp.Reply, error) {
 		case err == nil:
 			return rep, nil
 		case errors.Is(err, os.ErrDeadlineExceeded) && s.ctx.Err() != nil:
-			return ftp.Reply{}, s.errorf("%w", errShuttingDown)
+			return ftp.Reply{}, s.errorf("%w", s.stopped())
 		case errors.Is(err, os.ErrDeadlineExceeded):
 			// The session ends on it (errBackendLost).
 			return ftp.Reply{}, s.errorf("%w: %w within %s", errBackendLost, errReplyTimeout, timeout)
@@ -190,7 +190,7 @@ func (s *session) readReply(timeout time.Duration) (ftp.Reply, error) {
 	case <-t.C:
 		return ftp.Reply{}, s.errorf("%w: %w within %s", errBackendLost, errReplyTimeout, timeout)
 	case <-s.ctx.Done():
-		return ftp.Reply{}, s.errorf("%w", errShuttingDown)
+		return ftp.Reply{}, s.errorf("%w", s.stopped())
 	}
 }
 
@@ -229,6 +229,9 @@ func (s *session) relay(cmd ftp.Command) error {
 
 // backendFailed tells the client that the backend is gone and ends the session.
 func (s *session) backendFailed(err error) error {
+	if errors.Is(err, errBanned) && s.banned() {
+		return s.leaveBanned()
+	}
 	if errors.Is(err, errShuttingDown) {
 		_ = s.reply(ftp.StatusNotAvailable, "Service shutting down, closing control connection.")
 		return err

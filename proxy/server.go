@@ -169,6 +169,7 @@ func (s *Server) logBanEvent(e policy.BanEvent) {
 	case policy.EventBan:
 		s.log.Warn().Str(fieldClient, e.IP.String()).Time("until", e.Until).Dur("ban", e.Duration).
 			Int("offences", e.Offences).Str(fieldReason, e.Reason).Msg("address banned")
+		s.endBanned(e)
 	case policy.EventUnban:
 		s.log.Info().Str(fieldClient, e.IP.String()).Str(fieldReason, e.Reason).Msg("address unbanned")
 	default:

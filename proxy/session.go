@@ -78,6 +78,8 @@ type session struct {
 
 	infoMu sync.Mutex // guards what info reads from other goroutines
 	shown  SessionInfo
+
+	stop sessionStop // a ban ends the session: see bans.go
 }
 
 // info is a snapshot for the admin API.
@@ -104,12 +106,12 @@ func newSession(srv *Server, conn net.Conn, l Listener) *session {
 		srv:   srv,
 		id:    newSessionID(),
 		lst:   l,
-		ctx:   srv.hardCtx,
 		start: time.Now(),
 		raw:   conn,
 		conn:  conn,
 		prot:  policy.ProtClear,
 	}
+	s.initStop()
 	s.cmds = newPuller[ftp.Command](&s.wg)
 	s.log = srv.log.With().Str(fieldSession, s.id).Str(fieldClient, conn.RemoteAddr().String()).Str(fieldListener, l.Name).Logger()
 	s.shown = SessionInfo{ID: s.id, Client: conn.RemoteAddr().String(), Listener: l.Name, Started: s.start}
@@ -173,6 +175,7 @@ func (s *session) setup() error {
 	if ap, err := netip.ParseAddrPort(s.raw.RemoteAddr().String()); err == nil {
 		s.clientIP = ap.Addr().Unmap()
 	}
+	s.publishIP()
 	if ap, err := netip.ParseAddrPort(s.raw.LocalAddr().String()); err == nil {
 		s.localIP = ap.Addr().Unmap()
 	}
@@ -190,6 +193,7 @@ func (s *session) errorf(format string, args ...any) error {
 }
 
 func (s *session) serve() {
+	defer s.releaseStop()
 	reason := s.run()
 	s.finish(reason)
 }
@@ -229,6 +233,8 @@ func (s *session) run() error {
 		case errors.Is(err, errShuttingDown):
 			_ = s.reply(ftp.StatusNotAvailable, "Service shutting down, closing control connection.")
 			return err
+		case errors.Is(err, errBanned):
+			return s.leaveBanned()
 		case err != nil:
 			return err
 		}
@@ -236,6 +242,9 @@ func (s *session) run() error {
 		if s.cmdLimit != nil {
 			// Too fast: slowed, not closed.
 			if err := s.cmdLimit.Wait(s.ctx); err != nil {
+				if s.banned() {
+					return s.leaveBanned()
+				}
 				return s.errorf("%w", errShuttingDown)
 			}
 		}
@@ -277,6 +286,9 @@ func (s *session) readCommandFunc() func() (ftp.Command, error) {
 // nextCommand returns a command deferred during a transfer, or waits for the
 // next one, the idle timeout or shutdown.
 func (s *session) nextCommand() (ftp.Command, error) {
+	if s.ctx.Err() != nil && s.banned() {
+		return ftp.Command{}, errBanned // before any deferred command
+	}
 	if len(s.deferred) > 0 {
 		cmd := s.deferred[0]
 		s.deferred = s.deferred[1:]
@@ -296,15 +308,15 @@ func (s *session) nextCommand() (ftp.Command, error) {
 	}
 	if !s.cmds.busy {
 		// The usual case: nothing else to wait for, read here.
-		if s.srv.drainCtx.Err() != nil {
-			return ftp.Command{}, errShuttingDown
+		if s.stop.drainCtx.Err() != nil {
+			return ftp.Command{}, s.stopped()
 		}
-		cmd, err := readNow(s.srv.drainCtx, s.conn, timeout, s.r.ReadCommand)
+		cmd, err := readNow(s.stop.drainCtx, s.conn, timeout, s.r.ReadCommand)
 		switch {
 		case err == nil, errors.Is(err, ftp.ErrLineTooLong), errors.Is(err, ftp.ErrMalformedCommand):
 			return cmd, err
-		case errors.Is(err, os.ErrDeadlineExceeded) && s.srv.drainCtx.Err() != nil:
-			return ftp.Command{}, errShuttingDown
+		case errors.Is(err, os.ErrDeadlineExceeded) && s.stop.drainCtx.Err() != nil:
+			return ftp.Command{}, s.stopped()
 		case errors.Is(err, os.ErrDeadlineExceeded):
 			return ftp.Command{}, idleErr
 		}
@@ -322,10 +334,10 @@ func (s *session) nextCommand() (ftp.Command, error) {
 		return res.v, res.err
 	case <-idle.C:
 		return ftp.Command{}, idleErr
-	case <-s.srv.drain:
-		return ftp.Command{}, errShuttingDown
+	case <-s.stop.drainCtx.Done():
+		return ftp.Command{}, s.stopped()
 	case <-s.ctx.Done():
-		return ftp.Command{}, errShuttingDown
+		return ftp.Command{}, s.stopped()
 	}
 }
 

@@ -196,6 +196,10 @@ func (s *session) runTransfer(t *transfer) error {
 			t.closeData()
 			s.waitRelay(t)
 			s.be.quit()
+			if s.banned() {
+				_ = s.reply(ftp.StatusTransferAborted, "Transfer aborted.")
+				return s.leaveBanned()
+			}
 			_ = s.reply(ftp.StatusTransferAborted, "Transfer aborted: the gateway is shutting down.")
 			return s.errorf("%w", errShuttingDown)
 		}

@@ -46,5 +46,8 @@ func (c Config) Warnings() []Warning {
 	if c.Limits.MaxPreLoginPerIP == 0 {
 		add("limits.max_prelogin_per_ip", "0: one client address may hold sessions that never log in up to limits.max_sessions")
 	}
+	if c.Bans.KeepSessions {
+		add("bans.end_sessions", "false: a banned address keeps its running sessions and transfers; a ban only refuses new connections")
+	}
 	return ws
 }

@@ -25,6 +25,7 @@ func TestWarnings(t *testing.T) {
 	weak.Login.AllowAnonymous = true
 	weak.ActiveEnabled = true
 	weak.Limits = policy.Limits{}
+	weak.Bans.KeepSessions = true
 	var keys []string
 	for _, w := range weak.Warnings() {
 		keys = append(keys, w.Key)
@@ -32,7 +33,7 @@ func TestWarnings(t *testing.T) {
 	want := []string{
 		"listeners[0].require_tls", "tls.cert_file", "tls.require_protected_data", "tls.data_session_reuse",
 		"backend.insecure_skip_verify", "policy.allow_anonymous", "active.enabled",
-		"limits.max_sessions_per_ip", "limits.max_prelogin_per_ip",
+		"limits.max_sessions_per_ip", "limits.max_prelogin_per_ip", "bans.end_sessions",
 	}
 	if !slices.Equal(keys, want) {
 		t.Fatalf("warnings for %v\nwant %v", keys, want)

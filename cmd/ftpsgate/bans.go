@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
-	"os"
 	"strings"
 	"time"
 
@@ -13,7 +12,9 @@ import (
 )
 
 const bansHelp = `Lists, adds or lifts bans through the running gateway's admin API
-(admin.address in its configuration).
+(admin.address in its configuration). On a TCP address the API wants the
+bearer token of admin.token_file: --config reads both; with --admin, give
+--token-file. A unix socket (unix:/path) needs no token.
 
   ftpsgate bans list   [--config FILE | --admin ADDRESS [--token-file FILE]]
   ftpsgate bans add    [...] [--duration 1h] [--reason TEXT] IP
@@ -54,12 +55,15 @@ func cmdBans(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if *tokenFile != "" {
-		b, err := os.ReadFile(*tokenFile)
+		tok, err := admin.ReadToken(*tokenFile)
 		if err != nil {
-			fmt.Fprintf(stderr, "ftpsgate bans: %v\n", err)
+			fmt.Fprintf(stderr, "ftpsgate bans: token file: %v\n", err)
 			return 1
 		}
-		token = strings.TrimSpace(string(b))
+		token = tok
+	} else if !strings.HasPrefix(addr, "unix:") {
+		fmt.Fprintf(stderr, "ftpsgate bans: %s is a TCP address and the admin API wants a token there: give --token-file (or --config with admin.token_file)\n", addr)
+		return 2
 	}
 	client, err := admin.NewClient(addr, token)
 	if err != nil {

@@ -96,6 +96,7 @@ type fileConfig struct {
 		Weights     map[string]int `mapstructure:"weights"`
 		StateFile   string         `mapstructure:"state_file"`
 		Allow       []string       `mapstructure:"allow"`
+		EndSessions bool           `mapstructure:"end_sessions"`
 	} `mapstructure:"bans"`
 	Admin struct {
 		Address   string `mapstructure:"address"`
@@ -160,6 +161,7 @@ var defaults = map[string]any{
 	"bans.max_duration":            "24h",
 	"bans.state_file":              "",
 	"bans.allow":                   []string{},
+	"bans.end_sessions":            true,
 	"admin.address":                "",
 	"admin.token_file":             "",
 	"admin.pprof":                  false,
@@ -361,6 +363,8 @@ func build(v *viper.Viper) (*loaded, error) {
 		Weights:     fc.Bans.Weights,
 		StateFile:   fc.Bans.StateFile,
 		Allow:       allow,
+		// A ban ends the address's running sessions unless turned off.
+		KeepSessions: !fc.Bans.EndSessions,
 	}
 	adminCfg := admin.Config{Address: fc.Admin.Address, TokenFile: fc.Admin.TokenFile, Pprof: fc.Admin.Pprof}
 	if err := adminCfg.Validate(); err != nil {

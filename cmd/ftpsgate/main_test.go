@@ -75,6 +75,13 @@ func TestValidateGood(t *testing.T) {
 	if !c.TLS.RequireProtectedData || c.TLS.MinVersion != 0x0304 {
 		t.Errorf("tls = %+v", c.TLS)
 	}
+	if c.Bans.KeepSessions {
+		t.Error("bans.end_sessions is off by default")
+	}
+	cfg, err = loadFile(writeConfig(t, goodConfig+"bans:\n  end_sessions: false\n"))
+	if err != nil || !cfg.proxy.Bans.KeepSessions {
+		t.Errorf("bans.end_sessions: false not applied: %v", err)
+	}
 }
 
 // TestSafeDefaults: what a configuration leaves out takes the safe value.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"os"
 	"os/exec"
@@ -24,9 +25,10 @@ func buildGateway(ctx context.Context, moduleDir, dir string) (string, error) {
 
 // gateway is a running ftpsgate process with one explicit FTPS listener.
 type gateway struct {
-	Addr  string
-	Admin string // the admin API, with Go's profiles (admin.pprof) for --profile
-	proc  *process
+	Addr       string
+	Admin      string // the admin API, with Go's profiles (admin.pprof) for --profile
+	AdminToken string // its bearer token (admin.token_file)
+	proc       *process
 }
 
 // startGateway runs `ftpsgate run --config FILE` in front of backendAddr
@@ -42,9 +44,13 @@ func startGateway(ctx context.Context, e *env, name, backendAddr, backendTLS str
 	if err != nil {
 		return nil, err
 	}
-	g := &gateway{Addr: loopback(port), Admin: loopback(aport)}
+	g := &gateway{Addr: loopback(port), Admin: loopback(aport), AdminToken: rand.Text()}
 	dir := filepath.Join(e.dir, name)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	tokenPath := filepath.Join(dir, "admin.token")
+	if err := os.WriteFile(tokenPath, []byte(g.AdminToken+"\n"), 0o600); err != nil {
 		return nil, err
 	}
 	ca := ""
@@ -84,8 +90,9 @@ log:
   format: json
 admin:
   address: %s
+  token_file: %q
   pprof: true
-`, g.Addr, e.pki.ChainFile, e.pki.KeyFile, backendAddr, backendTLS, ca, pasv.lo, pasv.hi, g.Admin)
+`, g.Addr, e.pki.ChainFile, e.pki.KeyFile, backendAddr, backendTLS, ca, pasv.lo, pasv.hi, g.Admin, tokenPath)
 	confPath := filepath.Join(dir, "ftpsgate.yaml")
 	if err := os.WriteFile(confPath, []byte(yaml), 0o600); err != nil {
 		return nil, err

@@ -154,6 +154,7 @@ func fetchProfile(ctx context.Context, g *gateway, name, path string) error {
 	if err != nil {
 		return err
 	}
+	req.Header.Set("Authorization", "Bearer "+g.AdminToken)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return err
