@@ -24,8 +24,8 @@ type Command struct {
 // The verb is 1 to 8 ASCII letters, in any case, and is stored upper-cased.
 // It is separated from the argument by exactly one space; further spaces
 // belong to the argument. An empty line, a verb with anything but letters,
-// or a CR, LF or NUL anywhere in the line is an error wrapping
-// ErrMalformedCommand.
+// or a CR, LF, NUL or 0xFF (Telnet IAC, see Reader.ReadCommand) anywhere in
+// the line is an error wrapping ErrMalformedCommand.
 func ParseCommand(line string) (Command, error) {
 	if line == "" {
 		return Command{}, fmt.Errorf("%w: empty line", ErrMalformedCommand)
@@ -34,10 +34,22 @@ func ParseCommand(line string) (Command, error) {
 	if !validVerb(verb) {
 		return Command{}, fmt.Errorf("%w: bad verb %q", ErrMalformedCommand, truncate(verb, 16))
 	}
-	if strings.ContainsAny(arg, "\r\n\x00") {
-		return Command{}, fmt.Errorf("%w: control character in argument of %s", ErrMalformedCommand, strings.ToUpper(verb))
+	if err := checkArg(strings.ToUpper(verb), arg); err != nil {
+		return Command{}, err
 	}
 	return Command{Verb: strings.ToUpper(verb), Arg: arg}, nil
+}
+
+// checkArg refuses an argument that could end the line or be read as
+// Telnet by the backend. The error names verb, which must be valid.
+func checkArg(verb, arg string) error {
+	if strings.ContainsAny(arg, "\r\n\x00") {
+		return fmt.Errorf("%w: control character in argument of %s", ErrMalformedCommand, verb)
+	}
+	if strings.IndexByte(arg, telnetIAC) >= 0 {
+		return fmt.Errorf("%w: Telnet IAC (0xFF) in argument of %s", ErrMalformedCommand, verb)
+	}
+	return nil
 }
 
 // validVerb reports whether v is 1 to maxVerbLength ASCII letters.
@@ -78,15 +90,16 @@ func isSecretVerb(verb string) bool {
 }
 
 // WriteCommand writes c as "VERB arg\r\n" in one Write. A verb that is not
-// 1 to 8 ASCII letters, or a CR, LF or NUL in the argument, is refused with
-// an error wrapping ErrMalformedCommand, and nothing is written: no command
-// can be injected through an argument.
+// 1 to 8 ASCII letters, or a CR, LF, NUL or 0xFF in the argument, is
+// refused with an error wrapping ErrMalformedCommand, and nothing is
+// written: no command can be injected through an argument, and no byte
+// reaches the backend that it could read as Telnet IAC.
 func WriteCommand(w io.Writer, c Command) error {
 	if !validVerb(c.Verb) {
 		return fmt.Errorf("%w: bad verb %q", ErrMalformedCommand, truncate(c.Verb, 16))
 	}
-	if strings.ContainsAny(c.Arg, "\r\n\x00") {
-		return fmt.Errorf("%w: control character in argument of %s", ErrMalformedCommand, c.Verb)
+	if err := checkArg(c.Verb, c.Arg); err != nil {
+		return err
 	}
 	b := make([]byte, 0, len(c.Verb)+len(c.Arg)+3)
 	b = append(b, c.Verb...)

@@ -29,6 +29,9 @@ func TestParseCommand(t *testing.T) {
 		{line: "RETR a\rb", wantErr: true},
 		{line: "RETR a\x00b", wantErr: true},
 		{line: "\xffABOR", wantErr: true},
+		{line: "RETR a\xffb", wantErr: true},
+		{line: "USER anonymou\xff\xf4s", wantErr: true},
+		{line: "RETR \xf0\x9f\x98\x80\xfe", want: Command{Verb: "RETR", Arg: "\xf0\x9f\x98\x80\xfe"}},
 		{line: "GET/ HTTP/1.1", wantErr: true},
 	}
 	for _, tt := range tests {
@@ -82,6 +85,10 @@ func TestWriteCommand(t *testing.T) {
 		{c: Command{Verb: "NO\r\nOP"}, wantErr: true},
 		{c: Command{Verb: ""}, wantErr: true},
 		{c: Command{Verb: "RETR x"}, wantErr: true},
+		{c: Command{Verb: "USER", Arg: "anonymou\xff\xf4s"}, wantErr: true},
+		{c: Command{Verb: "RETR", Arg: "\xff"}, wantErr: true},
+		{c: Command{Verb: "NO\xffOP"}, wantErr: true},
+		{c: Command{Verb: "RETR", Arg: "\xf0\x9f\x98\x80\xf2"}, want: "RETR \xf0\x9f\x98\x80\xf2\r\n"},
 	}
 	for _, tt := range tests {
 		var buf bytes.Buffer
