@@ -25,14 +25,16 @@ type Command struct {
 // It is separated from the argument by exactly one space; further spaces
 // belong to the argument. An empty line, a verb with anything but letters,
 // or a CR, LF, NUL or 0xFF (Telnet IAC, see Reader.ReadCommand) anywhere in
-// the line is an error wrapping ErrMalformedCommand.
+// the line is an error wrapping ErrMalformedCommand. Errors are logged, so
+// they name no byte of the line but a valid verb, masked as in LogString:
+// "PASS\tsecret" and "PASS:secret" are bad verbs, and secrets.
 func ParseCommand(line string) (Command, error) {
 	if line == "" {
 		return Command{}, fmt.Errorf("%w: empty line", ErrMalformedCommand)
 	}
 	verb, arg, _ := strings.Cut(line, " ")
 	if !validVerb(verb) {
-		return Command{}, fmt.Errorf("%w: bad verb %q", ErrMalformedCommand, truncate(verb, 16))
+		return Command{}, fmt.Errorf("%w: bad verb (%d bytes)", ErrMalformedCommand, len(verb))
 	}
 	if err := checkArg(strings.ToUpper(verb), arg); err != nil {
 		return Command{}, err
@@ -41,13 +43,14 @@ func ParseCommand(line string) (Command, error) {
 }
 
 // checkArg refuses an argument that could end the line or be read as
-// Telnet by the backend. The error names verb, which must be valid.
+// Telnet by the backend. The error names verb, which must be valid, as
+// logVerb does.
 func checkArg(verb, arg string) error {
 	if strings.ContainsAny(arg, "\r\n\x00") {
-		return fmt.Errorf("%w: control character in argument of %s", ErrMalformedCommand, verb)
+		return fmt.Errorf("%w: control character in argument of %s", ErrMalformedCommand, logVerb(verb))
 	}
 	if strings.IndexByte(arg, telnetIAC) >= 0 {
-		return fmt.Errorf("%w: Telnet IAC (0xFF) in argument of %s", ErrMalformedCommand, verb)
+		return fmt.Errorf("%w: Telnet IAC (0xFF) in argument of %s", ErrMalformedCommand, logVerb(verb))
 	}
 	return nil
 }
@@ -75,18 +78,52 @@ func (c Command) String() string {
 	return c.Verb + " " + c.Arg
 }
 
-// LogString is like String, but a secret argument (that of PASS or ACCT)
-// is replaced by "****". Use it for every command that is logged.
+// LogString is what may be logged of the command; use it for every
+// command that is logged:
+//
+//   - a command whose verb starts with PASS or ACCT, in any case, carries
+//     a credential, maybe run together with the verb ("PASSabc" parses as
+//     the verb PASSABC): it is "PASS ****" for PASS with an argument,
+//     "PASS" for PASS alone, and the four letters and "****" for a longer
+//     verb ("PASS****"), whatever follows;
+//   - a verb KnownVerb does not know keeps its name, but its argument is
+//     replaced by "****": a client that sends something odd may have sent
+//     a secret;
+//   - any other command is logged as String returns it.
 func (c Command) LogString() string {
-	if c.Arg != "" && isSecretVerb(c.Verb) {
-		return c.Verb + " ****"
+	verb := c.Verb
+	switch {
+	case isSecretVerb(verb):
+		if len(verb) > 4 {
+			return verb[:4] + "****"
+		}
+		if c.Arg != "" {
+			return verb + " ****"
+		}
+		return verb
+	case !KnownVerb(verb) && c.Arg != "":
+		return verb + " ****"
 	}
 	return c.String()
 }
 
-// isSecretVerb reports whether the argument of verb is a credential.
+// isSecretVerb reports whether verb starts with PASS or ACCT, in any case:
+// its argument, or its own tail, may be a credential.
 func isSecretVerb(verb string) bool {
-	return strings.EqualFold(verb, "PASS") || strings.EqualFold(verb, "ACCT")
+	return len(verb) >= 4 && (strings.EqualFold(verb[:4], "PASS") || strings.EqualFold(verb[:4], "ACCT"))
+}
+
+// LogVerb is the command's verb as logs and errors may name it: masked
+// like LogString masks it when it starts with PASS or ACCT.
+func (c Command) LogVerb() string { return logVerb(c.Verb) }
+
+// logVerb is verb as error messages may name it: cut to its first four
+// letters and "****" when it starts with PASS or ACCT (see LogString).
+func logVerb(verb string) string {
+	if isSecretVerb(verb) && len(verb) > 4 {
+		return verb[:4] + "****"
+	}
+	return verb
 }
 
 // WriteCommand writes c as "VERB arg\r\n" in one Write. A verb that is not
@@ -96,7 +133,7 @@ func isSecretVerb(verb string) bool {
 // reaches the backend that it could read as Telnet IAC.
 func WriteCommand(w io.Writer, c Command) error {
 	if !validVerb(c.Verb) {
-		return fmt.Errorf("%w: bad verb %q", ErrMalformedCommand, truncate(c.Verb, 16))
+		return fmt.Errorf("%w: bad verb (%d bytes)", ErrMalformedCommand, len(c.Verb))
 	}
 	if err := checkArg(c.Verb, c.Arg); err != nil {
 		return err
