@@ -240,7 +240,8 @@ func (s *session) handleUSER(cmd ftp.Command) error {
 	}
 	s.user, s.userSent = user, true
 	s.log = s.log.With().Str(fieldUser, user).Logger()
-	rep, err := s.roundTrip(cmd)
+	// The name checked, counted and logged is the one the backend gets.
+	rep, err := s.roundTrip(ftp.Command{Verb: "USER", Arg: user})
 	if err != nil {
 		return s.backendFailed(err)
 	}

@@ -116,3 +116,15 @@ func TestTelnetInCommandRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestUserForwardedAsChecked: the gateway checks and counts the user name
+// without the spaces around it, so that is what the backend receives too.
+func TestUserForwardedAsChecked(t *testing.T) {
+	rec := startLineRecorder(t)
+	g := startGateway(t, func(c *proxy.Config) { c.Backend.Address = rec.ln.Addr().String() })
+	c := dialRaw(t, g.addr("implicit"), true)
+	c.do("USER  "+user+" \t", wire.StatusUserOK)
+	if got := rec.received(); len(got) != 1 || got[0] != "USER "+user {
+		t.Fatalf("the backend received %q; want %q", got, "USER "+user)
+	}
+}
