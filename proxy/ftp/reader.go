@@ -141,7 +141,8 @@ func trimLineEnd(b []byte) []byte {
 // 8-bit names ("\xfc" is ü in Latin-1).
 //
 // A refused line gives an error wrapping ErrMalformedCommand that names
-// no byte of the line (it may be a password).
+// no byte of the line but, from ParseCommand, a valid verb, masked if it
+// may hold a password.
 func (r *Reader) ReadCommand() (Command, error) {
 	line, err := r.ReadLine()
 	if err != nil {
