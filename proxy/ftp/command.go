@@ -89,6 +89,9 @@ func (c Command) String() string {
 //   - a verb KnownVerb does not know keeps its name, but its argument is
 //     replaced by "****": a client that sends something odd may have sent
 //     a secret;
+//   - SITE with a subcommand that changes a password (a name holding
+//     PASS, PSWD or PWD: Serv-U's SITE PSWD old new) keeps the
+//     subcommand only: "SITE PSWD ****";
 //   - any other command is logged as String returns it.
 func (c Command) LogString() string {
 	verb := c.Verb
@@ -103,6 +106,13 @@ func (c Command) LogString() string {
 		return verb
 	case !KnownVerb(verb) && c.Arg != "":
 		return verb + " ****"
+	case strings.EqualFold(verb, "SITE"):
+		arg := strings.TrimLeft(c.Arg, " ")
+		sub, rest, _ := strings.Cut(arg, " ")
+		if rest != "" && isPasswordSite(sub) {
+			kept := len(c.Arg) - len(arg) + len(sub) + 1 // the spaces, the subcommand, one space
+			return verb + " " + c.Arg[:kept] + "****"
+		}
 	}
 	return c.String()
 }
@@ -116,6 +126,12 @@ func isSecretVerb(verb string) bool {
 // LogVerb is the command's verb as logs and errors may name it: masked
 // like LogString masks it when it starts with PASS or ACCT.
 func (c Command) LogVerb() string { return logVerb(c.Verb) }
+
+// isPasswordSite reports whether a SITE subcommand may carry passwords.
+func isPasswordSite(sub string) bool {
+	up := strings.ToUpper(sub)
+	return strings.Contains(up, "PASS") || strings.Contains(up, "PSWD") || strings.Contains(up, "PWD")
+}
 
 // logVerb is verb as error messages may name it: cut to its first four
 // letters and "****" when it starts with PASS or ACCT (see LogString).

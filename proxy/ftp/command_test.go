@@ -74,6 +74,11 @@ func TestCommandString(t *testing.T) {
 		{Command{Verb: "MFMT", Arg: "20200101000000 a"}, "MFMT 20200101000000 a", "MFMT 20200101000000 a"},
 		{Command{Verb: "xcwd", Arg: "d"}, "xcwd d", "xcwd d"},
 		{Command{Verb: "SITE", Arg: "CHMOD 644 a"}, "SITE CHMOD 644 a", "SITE CHMOD 644 a"},
+		// SITE commands that change a password.
+		{Command{Verb: "SITE", Arg: "PSWD old new"}, "SITE PSWD old new", "SITE PSWD ****"},
+		{Command{Verb: "site", Arg: "passwd new"}, "site passwd new", "site passwd ****"},
+		{Command{Verb: "SITE", Arg: "PSWD"}, "SITE PSWD", "SITE PSWD"},
+		{Command{Verb: "SITE", Arg: "  PSWD  old"}, "SITE   PSWD  old", "SITE   PSWD ****"},
 	}
 	for _, tt := range tests {
 		if got := tt.c.String(); got != tt.str {

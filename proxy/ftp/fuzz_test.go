@@ -14,7 +14,7 @@ import (
 // back to something that parses to the same value.
 
 func FuzzParseCommand(f *testing.F) {
-	for _, s := range []string{"NOOP", "retr  file ", "PASS secret", "", " ", "ABCDEFGHI x", "RETR a\rb", "EPRT |1|1.2.3.4|21|", "\xff\xf4ABOR",
+	for _, s := range []string{"NOOP", "retr  file ", "PASS secret", "SITE  PSWD old new", "", " ", "ABCDEFGHI x", "RETR a\rb", "EPRT |1|1.2.3.4|21|", "\xff\xf4ABOR",
 		"USER anonymou\xff\xf4s", "RETR \xf0\x9f\x98\x80"} {
 		f.Add(s)
 	}
@@ -55,6 +55,10 @@ func FuzzParseCommand(f *testing.F) {
 		case !KnownVerb(c.Verb):
 			if c.Arg != "" && log != c.Verb+" ****" {
 				t.Fatalf("LogString(%+v) = %q: unknown verb's argument logged", c, log)
+			}
+		case up == "SITE" && strings.Contains(log, "****"):
+			if !strings.HasPrefix(c.String(), strings.TrimSuffix(log, "****")) {
+				t.Fatalf("LogString(%+v) = %q", c, log)
 			}
 		default:
 			if log != c.String() {
