@@ -50,8 +50,22 @@ var ErrCertUserMismatch = errors.New("policy: user does not match the client cer
 
 // CheckCertUser decides whether user may log in with the verified client
 // certificate cert. With no mapping, or no certificate (client_auth request
-// and none shown), anyone may. Names compare case-insensitively.
+// and none shown), anyone may. Names compare exactly: on a backend whose
+// accounts are case-sensitive, "ALICE" is not alice. For directories whose
+// names are not (Active Directory), see TLSConfig.CheckCertUser.
 func (m CertUser) CheckCertUser(cert *x509.Certificate, user string) error {
+	return m.checkCertUser(cert, user, false)
+}
+
+// CheckCertUser is ClientCertUser.CheckCertUser, except that with
+// ClientCertUserCaseInsensitive the names compare ignoring the case of ASCII
+// letters (only: other characters compare exactly, so that no Unicode
+// folding, such as the Kelvin sign to k, lets another name through).
+func (c TLSConfig) CheckCertUser(cert *x509.Certificate, user string) error {
+	return c.ClientCertUser.checkCertUser(cert, user, c.ClientCertUserCaseInsensitive)
+}
+
+func (m CertUser) checkCertUser(cert *x509.Certificate, user string, ignoreCase bool) error {
 	if m == CertUserNone || cert == nil {
 		return nil
 	}
@@ -65,9 +79,33 @@ func (m CertUser) CheckCertUser(cert *x509.Certificate, user string) error {
 		names = cert.DNSNames
 	}
 	for _, n := range names {
-		if n != "" && strings.EqualFold(n, user) {
+		if n != "" && (n == user || ignoreCase && equalFoldASCII(n, user)) {
 			return nil
 		}
 	}
 	return fmt.Errorf("%w: %q is not in the certificate's %s %q", ErrCertUserMismatch, user, m, names)
+}
+
+// equalFoldASCII reports whether a and b are equal but for the case of
+// ASCII letters.
+func equalFoldASCII(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if x == y {
+			continue
+		}
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
 }

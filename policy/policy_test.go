@@ -105,6 +105,7 @@ func TestValidateAndLoad(t *testing.T) {
 		{TLSConfig{KeyFile: keyFile}, "cert_file:"},
 		{TLSConfig{CertFile: certFile, KeyFile: filepath.Join(dir, "missing")}, "cert_file:"},
 		{TLSConfig{MinVersion: tls.VersionTLS11}, "min_version:"},
+		{TLSConfig{ClientCertUserCaseInsensitive: true}, "client_cert_user_case_insensitive:"},
 	} {
 		if err := tc.c.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("Validate(%+v) = %v, want %q", tc.c, err, tc.want)

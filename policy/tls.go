@@ -65,6 +65,11 @@ type TLSConfig struct {
 	ClientAuth     ClientAuth
 	ClientCAFile   string
 	ClientCertUser CertUser
+	// ClientCertUserCaseInsensitive lets USER match the certificate's name
+	// whatever the case of its ASCII letters: only for backends whose
+	// accounts are case-insensitive (Active Directory). Off, ALICE is not
+	// alice, as on a case-sensitive backend they are two accounts.
+	ClientCertUserCaseInsensitive bool
 }
 
 // Override is what a listener may change of the TLS policy.
@@ -165,6 +170,9 @@ func (c TLSConfig) Validate() error {
 	if c.ClientCertUser != CertUserNone && c.ClientAuth == ClientAuthNone {
 		errs = append(errs, errors.New("client_cert_user: needs client_auth request or require"))
 	}
+	if c.ClientCertUserCaseInsensitive && c.ClientCertUser == CertUserNone {
+		errs = append(errs, errors.New("client_cert_user_case_insensitive: needs client_cert_user"))
+	}
 	if c.TicketRotation < 0 {
 		errs = append(errs, errors.New("ticket_rotation: must not be negative"))
 	}
@@ -258,6 +266,7 @@ func (c TLSConfig) Describe() []string {
 		fmt.Sprintf("session_tickets: on, keys rotated every %s", c.TicketRotationInterval()),
 		"client_auth: " + c.ClientAuth.String(),
 		"client_cert_user: " + c.ClientCertUser.String(),
+		fmt.Sprintf("client_cert_user_case_insensitive: %t", c.ClientCertUserCaseInsensitive),
 		fmt.Sprintf("require_protected_data: %t", c.RequireProtectedData),
 		fmt.Sprintf("data_session_reuse: %s", map[bool]string{true: "required", false: "optional"}[c.DataSessionReuse]),
 	}

@@ -86,7 +86,8 @@ func TestParsePinAndCertUser(t *testing.T) {
 		ok   bool
 	}{
 		{CertUserNone, "bob", true},
-		{CertUserCN, "alice", true},
+		{CertUserCN, "Alice", true},
+		{CertUserCN, "alice", false}, // exact by default
 		{CertUserCN, "bob", false},
 		{CertUserSANEmail, "alice@example.com", true},
 		{CertUserSANEmail, "alice", false},
@@ -100,6 +101,40 @@ func TestParsePinAndCertUser(t *testing.T) {
 	}
 	if err := CertUserCN.CheckCertUser(nil, "anyone"); err != nil {
 		t.Errorf("no certificate (client_auth request): %v", err)
+	}
+}
+
+// TestCertUserCase: names compare exactly unless the case-insensitive
+// setting is on, and then only ASCII letters fold.
+func TestCertUserCase(t *testing.T) {
+	c := &x509.Certificate{Subject: pkix.Name{CommonName: "alice"}, EmailAddresses: []string{"Alice@Example.com"}, DNSNames: []string{"k.example.com"}}
+	tests := []struct {
+		m          CertUser
+		user       string
+		exact, any bool // allowed by default; allowed with client_cert_user_case_insensitive
+	}{
+		{CertUserCN, "alice", true, true},
+		{CertUserCN, "ALICE", false, true},
+		{CertUserCN, "Alice", false, true},
+		{CertUserCN, "alicf", false, false},
+		{CertUserCN, "alice ", false, false},
+		{CertUserSANEmail, "Alice@Example.com", true, true},
+		{CertUserSANEmail, "alice@example.com", false, true},
+		{CertUserSANDNS, "K.EXAMPLE.COM", false, true},
+		{CertUserSANDNS, "\u212a.example.com", false, false}, // the Kelvin sign folds to k in Unicode, not here
+	}
+	for _, tt := range tests {
+		err := tt.m.CheckCertUser(c, tt.user)
+		if (err == nil) != tt.exact || err != nil && !errors.Is(err, ErrCertUserMismatch) {
+			t.Errorf("%s/%q: %v, want allowed %v", tt.m, tt.user, err, tt.exact)
+		}
+		for _, fold := range []bool{false, true} {
+			want := tt.exact || fold && tt.any
+			err := TLSConfig{ClientCertUser: tt.m, ClientCertUserCaseInsensitive: fold}.CheckCertUser(c, tt.user)
+			if (err == nil) != want {
+				t.Errorf("%s/%q case-insensitive %v: %v, want allowed %v", tt.m, tt.user, fold, err, want)
+			}
+		}
 	}
 }
 

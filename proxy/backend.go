@@ -198,7 +198,7 @@ func (s *session) readReply(timeout time.Duration) (ftp.Reply, error) {
 // preliminary replies in between are passed to the client.
 func (s *session) roundTrip(cmd ftp.Command) (ftp.Reply, error) {
 	if err := s.be.write(cmd); err != nil {
-		return ftp.Reply{}, s.errorf("%w: write %s: %w", errBackendLost, cmd.Verb, err)
+		return ftp.Reply{}, s.errorf("%w: write %s: %w", errBackendLost, cmd.LogVerb(), err)
 	}
 	for {
 		rep, err := s.readReply(s.srv.cfg.Timeouts.idle())

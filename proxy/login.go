@@ -50,7 +50,7 @@ func (s *session) handleUSER(cmd ftp.Command) error {
 		s.log.Warn().Str(fieldUser, user).Msg("anonymous login refused")
 		return s.reply(ftp.StatusNotLoggedIn, "Anonymous login is not allowed.")
 	}
-	if err := s.srv.cfg.TLS.ClientCertUser.CheckCertUser(s.clientCert(), user); err != nil {
+	if err := s.srv.cfg.TLS.CheckCertUser(s.clientCert(), user); err != nil {
 		s.log.Warn().Err(err).Str(fieldUser, user).Msg("USER does not match the client certificate")
 		return s.reply(ftp.StatusNotLoggedIn, "User does not match the client certificate.")
 	}

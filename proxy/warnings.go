@@ -1,6 +1,10 @@
 package proxy
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/ftpsgate/ftpsgate/policy"
+)
 
 // Warning is a setting that weakens one of the gateway's safe defaults. It
 // is allowed, since some networks need it, but `ftpsgate validate` prints
@@ -30,6 +34,9 @@ func (c Config) Warnings() []Warning {
 	}
 	if !c.TLS.DataSessionReuse {
 		add("tls.data_session_reuse", "optional: a data connection need not resume the client's TLS session; whoever reaches a leased passive port first from the client's address gets the data")
+	}
+	if c.TLS.ClientCertUser != policy.CertUserNone && c.TLS.ClientCertUserCaseInsensitive {
+		add("tls.client_cert_user_case_insensitive", "true: a certificate for alice also logs in as ALICE or Alice, another account on a backend whose accounts are case-sensitive")
 	}
 	if c.Backend.TLS != TLSNone && c.Backend.Trust.InsecureSkipVerify {
 		add("backend.insecure_skip_verify", "true: the backend's certificate is not verified (lab use only)")

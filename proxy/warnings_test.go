@@ -20,7 +20,7 @@ func TestWarnings(t *testing.T) {
 	}
 	weak := safe
 	weak.Listeners = []Listener{{Name: "e", TLS: TLSExplicit, AllowCleartext: true}}
-	weak.TLS = policy.TLSConfig{}
+	weak.TLS = policy.TLSConfig{ClientCertUser: policy.CertUserCN, ClientCertUserCaseInsensitive: true}
 	weak.Backend = Backend{TLS: TLSExplicit, Trust: policy.BackendTLS{InsecureSkipVerify: true}}
 	weak.Login.AllowAnonymous = true
 	weak.ActiveEnabled = true
@@ -32,7 +32,7 @@ func TestWarnings(t *testing.T) {
 	}
 	want := []string{
 		"listeners[0].require_tls", "tls.cert_file", "tls.require_protected_data", "tls.data_session_reuse",
-		"backend.insecure_skip_verify", "policy.allow_anonymous", "active.enabled",
+		"tls.client_cert_user_case_insensitive", "backend.insecure_skip_verify", "policy.allow_anonymous", "active.enabled",
 		"limits.max_sessions_per_ip", "limits.max_prelogin_per_ip", "bans.end_sessions",
 	}
 	if !slices.Equal(keys, want) {

@@ -45,6 +45,8 @@ type fileConfig struct {
 		ClientAuth           string   `mapstructure:"client_auth"`
 		ClientCAFile         string   `mapstructure:"client_ca_file"`
 		ClientCertUser       string   `mapstructure:"client_cert_user"`
+
+		ClientCertUserCaseInsensitive bool `mapstructure:"client_cert_user_case_insensitive"` // weakens the binding
 	} `mapstructure:"tls"`
 	Backend struct {
 		Address            string `mapstructure:"address"`
@@ -167,6 +169,8 @@ var defaults = map[string]any{
 	"admin.pprof":                  false,
 	"log.level":                    "info",
 	"log.format":                   "",
+
+	"tls.client_cert_user_case_insensitive": false,
 }
 
 // loaded is a checked configuration.
@@ -289,6 +293,7 @@ func build(v *viper.Viper) (*loaded, error) {
 		ClientCAFile:         fc.TLS.ClientCAFile,
 		ClientCertUser:       certUser,
 	}
+	c.TLS.ClientCertUserCaseInsensitive = fc.TLS.ClientCertUserCaseInsensitive
 	c.Login = policy.LoginPolicy{AllowAnonymous: fc.Policy.AllowAnonymous}
 	for _, site := range fc.Policy.AllowedSiteCommands {
 		c.Login.AllowedSiteCommands = append(c.Login.AllowedSiteCommands, strings.ToUpper(strings.TrimSpace(site)))

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ftpsgate/ftpsgate/configs"
+	"github.com/ftpsgate/ftpsgate/internal/testpki"
 	"github.com/ftpsgate/ftpsgate/proxy"
 )
 
@@ -154,6 +155,7 @@ func TestValidateNamesTheKey(t *testing.T) {
 		{"min_version: \"1.3\"\n  curves: [P-192]", "min_version: \"1.3\"", "tls.curves:"},
 		{"min_version: \"1.3\"\n  client_auth: require", "min_version: \"1.3\"", "tls.client_ca_file: required"},
 		{"min_version: \"1.3\"\n  data_session_reuse: maybe", "min_version: \"1.3\"", "tls.data_session_reuse:"},
+		{"min_version: \"1.3\"\n  client_cert_user_case_insensitive: true", "min_version: \"1.3\"", "tls.client_cert_user_case_insensitive: needs client_cert_user"},
 		{"tls: none\n  pin_sha256: xyz", "tls: none", "backend.pin_sha256:"},
 		{"tls: none\n  proxy_protocol: v3", "tls: none", "backend.proxy_protocol:"},
 		{"tls: implicit\n    proxy_protocol: {enabled: true}", "tls: implicit", "listeners[1].proxy_protocol.trusted:"},
@@ -172,6 +174,27 @@ func TestValidateNamesTheKey(t *testing.T) {
 	_, _, errOut := runCLI("validate", "--config", writeConfig(t, text))
 	if lines := strings.Split(strings.TrimSpace(errOut), "\n"); len(lines) != 2 {
 		t.Errorf("want two lines, got %q", errOut)
+	}
+}
+
+// TestClientCertUserCaseInsensitiveKey: the key reaches the TLS policy, off
+// by default.
+func TestClientCertUserCaseInsensitiveKey(t *testing.T) {
+	cfg, err := loadFile(writeConfig(t, goodConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.proxy.TLS.ClientCertUserCaseInsensitive {
+		t.Error("client_cert_user_case_insensitive is on by default")
+	}
+	text := strings.Replace(goodConfig, "min_version: \"1.3\"", "min_version: \"1.3\"\n  client_auth: require\n  client_ca_file: "+caFile(t)+
+		"\n  client_cert_user: cn\n  client_cert_user_case_insensitive: true", 1)
+	cfg, err = loadFile(writeConfig(t, text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cfg.proxy.TLS.ClientCertUserCaseInsensitive {
+		t.Error("client_cert_user_case_insensitive: true not applied")
 	}
 }
 
@@ -245,4 +268,14 @@ func TestValidateVerbose(t *testing.T) {
 			t.Errorf("validate --verbose lacks %q:\n%s", want, out)
 		}
 	}
+}
+
+// caFile writes a throw-away CA certificate and returns its path.
+func caFile(t *testing.T) string {
+	t.Helper()
+	f, err := testpki.WriteServer(t.TempDir(), "ftpsgate test CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f.CAFile
 }

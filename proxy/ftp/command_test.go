@@ -3,6 +3,7 @@ package ftp
 import (
 	"bytes"
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -29,6 +30,9 @@ func TestParseCommand(t *testing.T) {
 		{line: "RETR a\rb", wantErr: true},
 		{line: "RETR a\x00b", wantErr: true},
 		{line: "\xffABOR", wantErr: true},
+		{line: "RETR a\xffb", wantErr: true},
+		{line: "USER anonymou\xff\xf4s", wantErr: true},
+		{line: "RETR \xf0\x9f\x98\x80\xfe", want: Command{Verb: "RETR", Arg: "\xf0\x9f\x98\x80\xfe"}},
 		{line: "GET/ HTTP/1.1", wantErr: true},
 	}
 	for _, tt := range tests {
@@ -57,6 +61,24 @@ func TestCommandString(t *testing.T) {
 		{Command{Verb: "ACCT", Arg: "acc"}, "ACCT acc", "ACCT ****"},
 		{Command{Verb: "PASS"}, "PASS", "PASS"},
 		{Command{Verb: "USER", Arg: "bob"}, "USER bob", "USER bob"},
+		// A password run together with its verb.
+		{Command{Verb: "PASSABC"}, "PASSABC", "PASS****"},
+		{Command{Verb: "PASSABC", Arg: "x"}, "PASSABC x", "PASS****"},
+		{Command{Verb: "passw", Arg: "x"}, "passw x", "pass****"},
+		{Command{Verb: "ACCTX"}, "ACCTX", "ACCT****"},
+		// Unknown verbs: the name only.
+		{Command{Verb: "XYZZY", Arg: "hunter2"}, "XYZZY hunter2", "XYZZY ****"},
+		{Command{Verb: "XYZZY"}, "XYZZY", "XYZZY"},
+		{Command{Verb: "PAS", Arg: "hunter2"}, "PAS hunter2", "PAS ****"},
+		// Known verbs, extensions included, keep their argument.
+		{Command{Verb: "MFMT", Arg: "20200101000000 a"}, "MFMT 20200101000000 a", "MFMT 20200101000000 a"},
+		{Command{Verb: "xcwd", Arg: "d"}, "xcwd d", "xcwd d"},
+		{Command{Verb: "SITE", Arg: "CHMOD 644 a"}, "SITE CHMOD 644 a", "SITE CHMOD 644 a"},
+		// SITE commands that change a password.
+		{Command{Verb: "SITE", Arg: "PSWD old new"}, "SITE PSWD old new", "SITE PSWD ****"},
+		{Command{Verb: "site", Arg: "passwd new"}, "site passwd new", "site passwd ****"},
+		{Command{Verb: "SITE", Arg: "PSWD"}, "SITE PSWD", "SITE PSWD"},
+		{Command{Verb: "SITE", Arg: "  PSWD  old"}, "SITE   PSWD  old", "SITE   PSWD ****"},
 	}
 	for _, tt := range tests {
 		if got := tt.c.String(); got != tt.str {
@@ -64,6 +86,40 @@ func TestCommandString(t *testing.T) {
 		}
 		if got := tt.c.LogString(); got != tt.log {
 			t.Errorf("%+v.LogString() = %q, want %q", tt.c, got, tt.log)
+		}
+	}
+}
+
+// TestNoSecretInLogs: whatever a client sends after PASS, neither the
+// command's LogString nor the error of a refused line holds the secret.
+func TestNoSecretInLogs(t *testing.T) {
+	const secret = "hunterTwo"
+	for _, line := range []string{
+		"PASS " + secret, "pass " + secret, "PASS\t" + secret, "PASS:" + secret, "PASS" + secret, "pAsS" + secret,
+		"PASS  " + secret, "PASS " + secret + "\r", "PASS " + secret + "\x00", "PASS " + secret + "\xff", "PASS\xff" + secret,
+		"ACCT " + secret, "ACCT:" + secret, "XPASS " + secret, secret + " x", "PASShunt", "PASShunt " + secret,
+		"\xff\xf4PASS:" + secret, "PASS " + secret + "\xff\xf4",
+	} {
+		c, err := NewReader(strings.NewReader(line + "\r\n")).ReadCommand()
+		logged := c.LogString() + " " + c.LogVerb()
+		if err != nil {
+			logged = err.Error()
+		}
+		if strings.Contains(logged, secret) || strings.Contains(strings.ToUpper(logged), "HUNT") {
+			t.Errorf("line %q: logged as %q", line, logged)
+		}
+	}
+}
+
+func TestKnownVerb(t *testing.T) {
+	for _, v := range []string{"USER", "retr", "EPSV", "MLSD", "HOST", "AUTH", "XCWD", "MFMT", "OPTS", "LANG"} {
+		if !KnownVerb(v) {
+			t.Errorf("KnownVerb(%q) = false", v)
+		}
+	}
+	for _, v := range []string{"", "PASSX", "XYZZY", "GET", "hunter"} {
+		if KnownVerb(v) {
+			t.Errorf("KnownVerb(%q) = true", v)
 		}
 	}
 }
@@ -82,6 +138,10 @@ func TestWriteCommand(t *testing.T) {
 		{c: Command{Verb: "NO\r\nOP"}, wantErr: true},
 		{c: Command{Verb: ""}, wantErr: true},
 		{c: Command{Verb: "RETR x"}, wantErr: true},
+		{c: Command{Verb: "USER", Arg: "anonymou\xff\xf4s"}, wantErr: true},
+		{c: Command{Verb: "RETR", Arg: "\xff"}, wantErr: true},
+		{c: Command{Verb: "NO\xffOP"}, wantErr: true},
+		{c: Command{Verb: "RETR", Arg: "\xf0\x9f\x98\x80\xf2"}, want: "RETR \xf0\x9f\x98\x80\xf2\r\n"},
 	}
 	for _, tt := range tests {
 		var buf bytes.Buffer

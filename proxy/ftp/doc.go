@@ -1,6 +1,7 @@
 // Package ftp is the FTP wire protocol, and nothing else: it reads and
-// writes command lines and (multi-line) replies, strips Telnet sequences
-// from commands, and encodes and decodes the addresses carried by PASV
+// writes command lines and (multi-line) replies, removes the Telnet
+// sequences clients send before a verb (and refuses Telnet anywhere else,
+// see Reader.ReadCommand), and encodes and decodes the addresses carried by PASV
 // (227), EPSV (229), PORT and EPRT, and FEAT (211) feature lists.
 //
 // The package knows nothing of sockets, TLS, sessions or policy. Its

@@ -14,7 +14,8 @@ import (
 // back to something that parses to the same value.
 
 func FuzzParseCommand(f *testing.F) {
-	for _, s := range []string{"NOOP", "retr  file ", "PASS secret", "", " ", "ABCDEFGHI x", "RETR a\rb", "EPRT |1|1.2.3.4|21|", "\xff\xf4ABOR"} {
+	for _, s := range []string{"NOOP", "retr  file ", "PASS secret", "SITE  PSWD old new", "", " ", "ABCDEFGHI x", "RETR a\rb", "EPRT |1|1.2.3.4|21|", "\xff\xf4ABOR",
+		"USER anonymou\xff\xf4s", "RETR \xf0\x9f\x98\x80"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, line string) {
@@ -25,7 +26,7 @@ func FuzzParseCommand(f *testing.F) {
 			}
 			return
 		}
-		if c.Verb != strings.ToUpper(c.Verb) || strings.ContainsAny(c.Arg, "\r\n\x00") {
+		if c.Verb != strings.ToUpper(c.Verb) || strings.ContainsAny(c.Arg, "\r\n\x00") || strings.IndexByte(c.String(), 0xFF) >= 0 {
 			t.Fatalf("ParseCommand(%q) = %+v", line, c)
 		}
 		again, err := ParseCommand(c.String())
@@ -45,12 +46,24 @@ func FuzzParseCommand(f *testing.F) {
 				t.Fatalf("wire round trip of %+v: %+v, %v", c, back, err)
 			}
 		}
-		wantLog := c.String()
-		if c.Arg != "" && (c.Verb == "PASS" || c.Verb == "ACCT") {
-			wantLog = c.Verb + " ****"
-		}
-		if got := c.LogString(); got != wantLog {
-			t.Fatalf("LogString(%+v) = %q, want %q", c, got, wantLog)
+		log := c.LogString()
+		switch up := strings.ToUpper(c.Verb); {
+		case strings.HasPrefix(up, "PASS") || strings.HasPrefix(up, "ACCT"):
+			if log != c.Verb[:4]+"****" && log != c.Verb[:4]+" ****" && log != c.Verb {
+				t.Fatalf("LogString(%+v) = %q: not masked", c, log)
+			}
+		case !KnownVerb(c.Verb):
+			if c.Arg != "" && log != c.Verb+" ****" {
+				t.Fatalf("LogString(%+v) = %q: unknown verb's argument logged", c, log)
+			}
+		case up == "SITE" && strings.Contains(log, "****"):
+			if !strings.HasPrefix(c.String(), strings.TrimSuffix(log, "****")) {
+				t.Fatalf("LogString(%+v) = %q", c, log)
+			}
+		default:
+			if log != c.String() {
+				t.Fatalf("LogString(%+v) = %q, want %q", c, log, c.String())
+			}
 		}
 	})
 }
@@ -59,6 +72,7 @@ func FuzzReadCommand(f *testing.F) {
 	for _, s := range []string{
 		"USER bob\r\nPASS x\r\n", "\xff\xf4\xff\xf2ABOR\r\n", "\xff\xf4\xf2ABOR\n", "RETR a\xff\xffb\r\n",
 		"\xff\xfb\x01NOOP\r\n", "NOOP", "RETR \xf2\r\n", "\r\n\r\n", strings.Repeat("A", MaxLineLength+3) + "\r\nNOOP\r\n",
+		"USER anonymou\xff\xff\xf4s\r\n", "ST\xff\xf1AT\r\n", "\xff\xfa\x18\xff\xf0NOOP\r\n", "STOR \xf0\x9f\x98\x80\r\n",
 	} {
 		f.Add([]byte(s))
 	}
@@ -78,11 +92,20 @@ func FuzzReadCommand(f *testing.F) {
 				}
 				continue
 			}
+			// Nothing the backend could read as Telnet is ever returned.
+			if strings.IndexByte(c.String(), 0xFF) >= 0 {
+				t.Fatalf("ReadCommand = %+v: holds 0xFF", c)
+			}
 			if again, err := ParseCommand(c.String()); err != nil || again != c {
 				t.Fatalf("ReadCommand = %+v; String %q parses to %+v, %v", c, c.String(), again, err)
 			}
-			if err := WriteCommand(io.Discard, c); err != nil {
+			// Its wire form reads back as itself: the backend sees the same command.
+			var buf bytes.Buffer
+			if err := WriteCommand(&buf, c); err != nil {
 				t.Fatalf("WriteCommand(%+v): %v", c, err)
+			}
+			if back, err := NewReader(&buf).ReadCommand(); err == nil && back != c {
+				t.Fatalf("ReadCommand = %+v; written and read again: %+v", c, back)
 			}
 		}
 		t.Fatalf("ReadCommand did not reach the end of %d bytes", len(data))

@@ -111,20 +111,48 @@ func trimLineEnd(b []byte) []byte {
 }
 
 // ReadCommand reads one command line (see ReadLine), removes the Telnet
-// sequences a client may send in it (RFC 854), and parses it (see
-// ParseCommand).
+// sequences a client may send before the verb (RFC 854), and parses it
+// (see ParseCommand).
 //
-// IAC IAC stands for one 0xFF byte. IAC WILL, WONT, DO or DONT with their
-// option byte, and IAC followed by any other byte (IP, DM, SB, SE, ...)
-// are removed, as is a lone DM (0xF2) left at the start of the line when
-// the urgent IAC of a Synch was taken out of band: "\xff\xf4\xff\xf2ABOR"
-// reads as ABOR.
+// The caller forwards the parsed command, not the line, so what it checks,
+// logs and counts is byte for byte what the backend receives, provided the
+// backend finds no Telnet in it: a Telnet-aware server (ProFTPD) would
+// remove "\xff\xf4" from "anonymou\xff\xf4s" and log in "anonymous". So:
+//
+//   - Telnet is accepted only in front of the verb, where clients put the
+//     IP and Synch before ABOR (RFC 959 section 4.1.3): IAC followed by a
+//     command byte from 0xF0 to 0xFE (NOP, DM, IP, AO, ...), IAC WILL, WONT,
+//     DO or DONT with their option byte, and a lone DM (0xF2) whose IAC
+//     was taken out of band as urgent data. These are removed:
+//     "\xff\xf4\xff\xf2ABOR" and "\xff\xf4\xf2ABOR" read as ABOR.
+//   - In front of the verb, IAC SB (subnegotiation, which FTP does not
+//     use), IAC IAC and IAC followed by anything else, or by nothing, are
+//     refused.
+//   - From the verb on, the line must not hold the byte 0xFF at all. IAC
+//     IAC stands for a data byte 0xFF, which UTF-8 never holds and the
+//     gateway never sends on (a backend would read it as IAC again); any
+//     other IAC there would be a Telnet command inside the verb or the
+//     argument. Such a line is refused, not cleaned: the backend must not
+//     see a command the client did not spell.
+//
+// Every other byte stays as it is, including 0x80 to 0xFE: without an IAC
+// in front of it no such byte is Telnet to any server, and they are part
+// of UTF-8 names (0xF0 to 0xF4 lead four-byte sequences) and of legacy
+// 8-bit names ("\xfc" is ü in Latin-1).
+//
+// A refused line gives an error wrapping ErrMalformedCommand that names
+// no byte of the line but, from ParseCommand, a valid verb, masked if it
+// may hold a password.
 func (r *Reader) ReadCommand() (Command, error) {
 	line, err := r.ReadLine()
 	if err != nil {
 		return Command{}, err
 	}
-	return ParseCommand(stripTelnet(line))
+	line, err = stripTelnet(line)
+	if err != nil {
+		return Command{}, err
+	}
+	return ParseCommand(line)
 }
 
 // Telnet command bytes (RFC 854).
@@ -132,46 +160,46 @@ const (
 	telnetIAC  = 0xFF
 	telnetDONT = 0xFE
 	telnetWILL = 0xFB
+	telnetSB   = 0xFA
 	telnetDM   = 0xF2
+	telnetSE   = 0xF0 // the lowest command byte
 )
 
-// stripTelnet removes Telnet sequences from a command line. It returns s
-// itself when s holds none.
-func stripTelnet(s string) string {
+// stripTelnet removes the Telnet sequences in front of the verb (see
+// ReadCommand) and returns the rest of the line, which is a substring of
+// s. A Telnet sequence it does not accept gives an error wrapping
+// ErrMalformedCommand; a 0xFF byte after the sequences is left for
+// ParseCommand to refuse.
+func stripTelnet(s string) (string, error) {
 	i := 0
-	for i < len(s) && s[i] != telnetIAC && s[i] != telnetDM {
-		i++
-	}
-	if i == len(s) {
-		return s
-	}
-	out := make([]byte, 0, len(s))
-	out = append(out, s[:i]...)
-	for ; i < len(s); i++ {
-		c := s[i]
-		if c != telnetIAC {
-			out = append(out, c)
+	for i < len(s) {
+		switch c := s[i]; {
+		case c == telnetDM:
+			i++ // a Synch whose IAC went out of band
 			continue
+		case c != telnetIAC:
+			return s[i:], nil
 		}
 		if i+1 >= len(s) {
-			break // a lone IAC at the end of the line
+			return "", fmt.Errorf("%w: Telnet IAC at the end of the line", ErrMalformedCommand)
 		}
 		switch next := s[i+1]; {
 		case next == telnetIAC:
-			out = append(out, telnetIAC)
-			i++
+			return "", fmt.Errorf("%w: Telnet IAC IAC (a 0xFF data byte)", ErrMalformedCommand)
+		case next == telnetSB:
+			return "", fmt.Errorf("%w: Telnet subnegotiation", ErrMalformedCommand)
 		case next >= telnetWILL && next <= telnetDONT:
-			i += 2 // and the option byte
+			if i+2 >= len(s) {
+				return "", fmt.Errorf("%w: Telnet option negotiation without its option", ErrMalformedCommand)
+			}
+			i += 3
+		case next >= telnetSE:
+			i += 2
 		default:
-			i++
+			return "", fmt.Errorf("%w: Telnet IAC before a data byte", ErrMalformedCommand)
 		}
 	}
-	// Drop DMs left at the start: the IAC before each went out of band.
-	j := 0
-	for j < len(out) && out[j] == telnetDM {
-		j++
-	}
-	return string(out[j:])
+	return "", nil
 }
 
 // ReadReply reads one whole reply (RFC 959 section 4.2): a single line

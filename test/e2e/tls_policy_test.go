@@ -156,6 +156,22 @@ func TestClientCertificates(t *testing.T) {
 			t.Fatal("the backend was dialled for a USER that does not match the certificate")
 		}
 	})
+	t.Run("the name in another case", func(t *testing.T) {
+		// On a backend with case-sensitive accounts DEMO is someone else.
+		conn, err := tls.Dial("tcp", g.addr("implicit"), withCert(ca.issue(t, user, true)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw := &rawClient{t: t, conn: conn, r: wire.NewReader(conn)}
+		defer conn.Close()
+		raw.expect(wire.StatusReady)
+		before := strings.Count(g.logs.String(), "backend connected")
+		raw.do("USER "+strings.ToUpper(user), wire.StatusNotLoggedIn)
+		raw.do("USER "+strings.ToUpper(user[:1])+user[1:], wire.StatusNotLoggedIn)
+		if strings.Count(g.logs.String(), "backend connected") != before {
+			t.Fatal("the backend was dialled for a USER that matches the certificate only ignoring case")
+		}
+	})
 	t.Run("matching certificate", func(t *testing.T) {
 		me := withCert(ca.issue(t, user, true))
 		conn, err := tls.Dial("tcp", g.addr("implicit"), me)
@@ -177,6 +193,39 @@ func TestClientCertificates(t *testing.T) {
 		}
 		raw.expect(wire.StatusClosingDataConnection)
 	})
+}
+
+// TestClientCertUserCaseInsensitive: with client_cert_user_case_insensitive
+// (for backends whose accounts ignore case), a certificate for demo lets
+// DEMO through to the backend, and still not bob.
+func TestClientCertUserCaseInsensitive(t *testing.T) {
+	ca := newTestCA(t)
+	g := startGateway(t, func(c *proxy.Config) {
+		c.TLS.ClientAuth = policy.ClientAuthRequire
+		c.TLS.ClientCAFile = ca.pemFile
+		c.TLS.ClientCertUser = policy.CertUserCN
+		c.TLS.ClientCertUserCaseInsensitive = true
+	})
+	cfg := clientTLS()
+	cfg.Certificates = []tls.Certificate{ca.issue(t, user, true).tls}
+	conn, err := tls.Dial("tcp", g.addr("implicit"), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := &rawClient{t: t, conn: conn, r: wire.NewReader(conn)}
+	defer conn.Close()
+	raw.expect(wire.StatusReady)
+	raw.do("USER bob", wire.StatusNotLoggedIn)
+	before := strings.Count(g.logs.String(), "backend connected")
+	raw.send("USER " + strings.ToUpper(user))
+	if rep := raw.read(); rep.Code == wire.StatusNotLoggedIn && strings.Contains(rep.Text(), "certificate") {
+		t.Fatalf("USER %s refused: %d %q", strings.ToUpper(user), rep.Code, rep.Text())
+	}
+	raw.send("PASS " + password) // the backend is dialled at PASS
+	raw.read()
+	if strings.Count(g.logs.String(), "backend connected") != before+1 {
+		t.Fatal("the backend was not dialled for USER in another case")
+	}
 }
 
 // swapCert points dir/tls.crt and dir/tls.key at a new timestamped

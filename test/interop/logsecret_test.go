@@ -4,11 +4,14 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	wire "github.com/ftpsgate/ftpsgate/proxy/ftp"
 )
 
 // TestGatewayLogOmitsPassword: at log level debug, after good and bad logins
-// on both fronts, the gateway's log contains neither password — but it does
-// show the session (the user's name), so the check is not vacuous.
+// on both fronts, and passwords run together with PASS ("PASS:secret") or
+// after an unknown verb, the gateway's log contains neither password — but
+// it does show the session (the user's name), so the check is not vacuous.
 func TestGatewayLogOmitsPassword(t *testing.T) {
 	requireInterop(t)
 	t.Parallel()
@@ -32,6 +35,16 @@ func TestGatewayLogOmitsPassword(t *testing.T) {
 			t.Errorf("front %s: wrong password: want curl to fail with 530 (err %v)\n%s", front, run.Err, run)
 		}
 	}
+
+	// A password run together with PASS, and one after a verb the gateway
+	// does not know (issue point 9). Two bad lines: with the two failed
+	// logins above, a fifth offence would ban the address.
+	c := dialFTP(t, cfg.ImplicitAddr, true)
+	c.expect(wire.StatusReady)
+	for _, line := range []string{"PASS:" + wrong.Password, "PASS" + wrong.Password, "XYZZY " + wrong.Password} {
+		c.do(line, 0)
+	}
+	c.do("QUIT", 0)
 
 	gw.assertLogOmits(t, v.User.Password, wrong.Password)
 	if log := gw.proc.log(); !strings.Contains(log, v.User.Name) {

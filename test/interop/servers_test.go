@@ -167,8 +167,9 @@ func sha512Crypt(t *testing.T, password string) string {
 // unpackDir) in the foreground: users from an AuthUserFile, chrooted to the
 // root, mod_tls (proftpd-mod-crypto) loaded from the unpacked module dir for
 // explicit FTPS with TLS required on control and data. mod_tls requires TLS
-// session reuse on data connections by default, like vsftpd.
-func startProftpd(ctx context.Context, t *testing.T, mode tlsMode) *ftpServer {
+// session reuse on data connections by default, like vsftpd. extra is
+// appended to the configuration; it may name files in dir(s.Root).
+func startProftpd(ctx context.Context, t *testing.T, mode tlsMode, extra ...string) *ftpServer {
 	t.Helper()
 	pkg := filepath.Join(unpackDir, "proftpd-core")
 	bin := requireProgram(t, "proftpd", filepath.Join(pkg, "usr/sbin"))
@@ -232,6 +233,7 @@ func startProftpd(ctx context.Context, t *testing.T, mode tlsMode) *ftpServer {
 			"TLSVerifyClient off",
 		)
 	}
+	conf = append(conf, extra...)
 	confPath := filepath.Join(dir, "proftpd.conf")
 	if err := os.WriteFile(confPath, []byte(strings.Join(conf, "\n")+"\n"), 0o600); err != nil {
 		t.Fatal(err)
