@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"time"
 )
 
 // SessionReuse is what a client's protected data connection must resume
@@ -116,6 +117,9 @@ type Peers interface {
 	// Peer returns what is known of the live session id; false when it has
 	// ended or was never registered.
 	Peer(id string) (SessionPeer, bool)
+	// AwaitLogin is Peer once session id is logged in or has ended, or
+	// after wait, whichever comes first.
+	AwaitLogin(id string, wait time.Duration) (SessionPeer, bool)
 }
 
 // Binding ties one FTP session's TLS config to its control session.
@@ -125,6 +129,12 @@ type Binding struct {
 	// Peers knows the live sessions (ReuseUser); nil: only the session's
 	// own tickets resume.
 	Peers Peers
+	// LoginWait is how long a handshake offering the ticket of a sibling
+	// that is still logging in waits for that login (zero: not at all).
+	// Clients open control connections in parallel and take the newest
+	// ticket from their cache, often one whose connection is between AUTH
+	// and PASS. A sibling that does not log in within it is refused.
+	LoginWait time.Duration
 	// Foreign, if set, hears of every ticket of another session offered,
 	// with the owner's id and why it was not resumed (nil: it was). It runs
 	// on the handshake's goroutine.
@@ -179,6 +189,11 @@ func BindSession(base *tls.Config, b Binding) *tls.Config {
 		}
 		self.ID, peer.ID = b.Session, owner
 		err = MayResume(b.Mode, self, peer, live)
+		if errors.Is(err, ErrPeerNotLogged) && b.LoginWait > 0 {
+			peer, live = b.Peers.AwaitLogin(owner, b.LoginWait)
+			peer.ID = owner
+			err = MayResume(b.Mode, self, peer, live)
+		}
 		if b.Foreign != nil {
 			b.Foreign(owner, err)
 		}
@@ -212,9 +227,22 @@ const DefaultMaxBoundSessions = 1 << 16
 // is not listed, and then neither resumes a sibling's ticket nor lends its
 // own (its own tickets still resume). Safe for concurrent use.
 type SessionRegistry struct {
-	mu    sync.RWMutex
-	max   int
-	peers map[string]SessionPeer
+	mu      sync.Mutex
+	max     int
+	entries map[string]*registryEntry
+}
+
+type registryEntry struct {
+	peer    SessionPeer
+	settled chan struct{} // closed at login or when the session leaves
+}
+
+func (e *registryEntry) settle() {
+	select {
+	case <-e.settled:
+	default:
+		close(e.settled)
+	}
 }
 
 // NewSessionRegistry returns a registry of at most max sessions (zero or
@@ -223,7 +251,7 @@ func NewSessionRegistry(max int) *SessionRegistry {
 	if max <= 0 {
 		max = DefaultMaxBoundSessions
 	}
-	return &SessionRegistry{max: max, peers: map[string]SessionPeer{}}
+	return &SessionRegistry{max: max, entries: map[string]*registryEntry{}}
 }
 
 // Join lists session id from client address addr, not logged in. It reports
@@ -231,10 +259,14 @@ func NewSessionRegistry(max int) *SessionRegistry {
 func (r *SessionRegistry) Join(id string, addr netip.Addr) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if _, ok := r.peers[id]; !ok && len(r.peers) >= r.max {
+	if e, ok := r.entries[id]; ok {
+		e.peer = SessionPeer{ID: id, Addr: addr}
+		return true
+	}
+	if len(r.entries) >= r.max {
 		return false
 	}
-	r.peers[id] = SessionPeer{ID: id, Addr: addr}
+	r.entries[id] = &registryEntry{peer: SessionPeer{ID: id, Addr: addr}, settled: make(chan struct{})}
 	return true
 }
 
@@ -243,9 +275,9 @@ func (r *SessionRegistry) Join(id string, addr netip.Addr) bool {
 func (r *SessionRegistry) LoggedIn(id, user string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if p, ok := r.peers[id]; ok {
-		p.User, p.LoggedIn = user, true
-		r.peers[id] = p
+	if e, ok := r.entries[id]; ok {
+		e.peer.User, e.peer.LoggedIn = user, true
+		e.settle()
 	}
 }
 
@@ -253,20 +285,42 @@ func (r *SessionRegistry) LoggedIn(id, user string) {
 func (r *SessionRegistry) Leave(id string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	delete(r.peers, id)
+	if e, ok := r.entries[id]; ok {
+		e.settle()
+		delete(r.entries, id)
+	}
 }
 
 // Peer implements Peers.
 func (r *SessionRegistry) Peer(id string) (SessionPeer, bool) {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	p, ok := r.peers[id]
-	return p, ok
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if e, ok := r.entries[id]; ok {
+		return e.peer, true
+	}
+	return SessionPeer{}, false
+}
+
+// AwaitLogin implements Peers.
+func (r *SessionRegistry) AwaitLogin(id string, wait time.Duration) (SessionPeer, bool) {
+	r.mu.Lock()
+	e, ok := r.entries[id]
+	r.mu.Unlock()
+	if !ok {
+		return SessionPeer{}, false
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-e.settled:
+	case <-t.C:
+	}
+	return r.Peer(id)
 }
 
 // Len is the number of listed sessions.
 func (r *SessionRegistry) Len() int {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	return len(r.peers)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.entries)
 }

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"sync"
 	"testing"
+	"time"
 )
 
 func TestParseSessionReuse(t *testing.T) {
@@ -101,7 +102,32 @@ func TestSessionRegistry(t *testing.T) {
 	if !r.Join("c", ip) {
 		t.Fatal("no room after a session left")
 	}
-	if NewSessionRegistry(0).max != DefaultMaxBoundSessions {
+	// AwaitLogin: at once for an unknown or logged-in session; until the
+	// login or the end for one logging in; the wait's end otherwise.
+	r = NewSessionRegistry(0)
+	if _, ok := r.AwaitLogin("nobody", time.Hour); ok {
+		t.Fatal("an unknown session is live")
+	}
+	r.Join("d", ip)
+	go func() { time.Sleep(20 * time.Millisecond); r.LoggedIn("d", "dora") }()
+	if p, ok := r.AwaitLogin("d", time.Hour); !ok || !p.LoggedIn || p.User != "dora" {
+		t.Fatalf("AwaitLogin(d) = %+v, %v", p, ok)
+	}
+	if p, ok := r.AwaitLogin("d", time.Hour); !ok || !p.LoggedIn {
+		t.Fatalf("AwaitLogin(d) again = %+v, %v", p, ok)
+	}
+	r.Join("e", ip)
+	go func() { time.Sleep(20 * time.Millisecond); r.Leave("e") }()
+	if _, ok := r.AwaitLogin("e", time.Hour); ok {
+		t.Fatal("a session that left is live")
+	}
+	r.Leave("d")
+	r.Join("f", ip)
+	if p, ok := r.AwaitLogin("f", 20*time.Millisecond); !ok || p.LoggedIn {
+		t.Fatalf("AwaitLogin(f) = %+v, %v", p, ok)
+	}
+	r.Leave("f")
+	if r.max != DefaultMaxBoundSessions {
 		t.Fatal("no default bound")
 	}
 
@@ -268,5 +294,43 @@ func TestBindSessionSibling(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestBindSessionSiblingLoggingIn: the newest ticket in a client's cache is
+// often that of a control connection still between AUTH and PASS; the
+// handshake waits (LoginWait) for that login, and refuses the ticket if the
+// sibling does not log in in time, or logs in as another user.
+func TestBindSessionSiblingLoggingIn(t *testing.T) {
+	ip := netip.MustParseAddr("127.0.0.1")
+	for _, tc := range []struct {
+		name  string
+		login string // the user A logs in as, 50 ms into B's handshake; "": never
+		want  error
+	}{
+		{"logs in as the same user", "alice", nil},
+		{"logs in as another user", "bob", ErrOtherUser},
+		{"never logs in", "", ErrPeerNotLogged},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newBindingFixture(t)
+			bind := func(id string) *tls.Config {
+				return BindSession(f.base, Binding{Session: id, Mode: ReuseUser, Peers: f.reg, LoginWait: 300 * time.Millisecond,
+					Foreign: func(_ string, err error) { f.mu.Lock(); f.decisions = append(f.decisions, err); f.mu.Unlock() }})
+			}
+			client := &tls.Config{InsecureSkipVerify: true, ClientSessionCache: tls.NewLRUClientSessionCache(4), ServerName: "x"}
+			f.reg.Join("a", ip)
+			handshake(t, bind("a"), client) // A's ticket, A not logged in yet
+			f.reg.Join("b", ip)
+			f.reg.LoggedIn("b", "alice")
+			if tc.login != "" {
+				go func() { time.Sleep(50 * time.Millisecond); f.reg.LoggedIn("a", tc.login) }()
+			}
+			resumed := handshake(t, bind("b"), client)
+			err, _ := f.lastDecision()
+			if resumed != (tc.want == nil) || !errors.Is(err, tc.want) {
+				t.Fatalf("resumed %v, decision %v; want %v", resumed, err, tc.want)
+			}
+		})
 	}
 }

@@ -61,6 +61,7 @@ func (s *session) bindTLS() {
 	}
 	s.tlsConf = policy.BindSession(s.tlsConf, policy.Binding{
 		Session: s.id, Mode: mode, Peers: peers,
+		LoginWait: s.srv.cfg.Timeouts.handshake(),
 		Foreign: func(owner string, err error) {
 			s.foreign.set(owner, err)
 			if err != nil {
