@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"crypto/tls"
+	"fmt"
 	"io"
 	"net"
 	"strings"
@@ -83,10 +84,12 @@ func TestSiblingSessionReuse(t *testing.T) {
 		userB  string
 		fromA  string // A's control and data connections' source address
 		endA   bool   // A has quit before B's transfer
+		slowA  bool   // A sends PASS only while B's data handshake waits
 		accept bool
 		reason string // in the refusal's log line
 	}{
 		{name: "user mode, same user and address", mode: policy.ReuseUser, userB: user, accept: true},
+		{name: "user mode, sibling still logging in", mode: policy.ReuseUser, userB: user, slowA: true, accept: true},
 		{name: "session mode", mode: policy.ReuseSession, userB: user, reason: "another control session"},
 		{name: "other user", mode: policy.ReuseUser, userB: "someone-else", reason: "another user"},
 		{name: "other address", mode: policy.ReuseUser, userB: user, fromA: "127.0.0.2", reason: "another client address"},
@@ -106,7 +109,17 @@ func TestSiblingSessionReuse(t *testing.T) {
 				b := dialSibling(t, g.addr("explicit"), "", shared)
 				a := dialSibling(t, g.addr("explicit"), tc.fromA, shared)
 				b.loginAs(tc.userB)
-				a.loginAs(user)
+				if tc.slowA {
+					// rclone's newest ticket is often that of a connection
+					// between USER and PASS: B's handshake waits for it.
+					a.do("USER "+user, wire.StatusUserOK)
+					go func() {
+						time.Sleep(200 * time.Millisecond)
+						fmt.Fprintf(a.conn, "PASS %s\r\n", password)
+					}()
+				} else {
+					a.loginAs(user)
+				}
 				if tc.endA {
 					a.do("QUIT", wire.StatusClosing)
 					waitFor(t, func() bool { return g.srv.SessionCount() == 1 })
@@ -120,6 +133,9 @@ func TestSiblingSessionReuse(t *testing.T) {
 					}
 					if !hasLogLine(g.logs.String(), "client data TLS established", `"resumed":true`, `"ticket_session"`) {
 						t.Error("no log line for the data connection that resumed a sibling's session")
+					}
+					if tc.slowA {
+						a.expect(wire.StatusLoggedIn)
 					}
 					return
 				}
