@@ -56,9 +56,11 @@ type TLSConfig struct {
 	// RequireProtectedData demands PROT P before any transfer; PROT C is
 	// then refused with 534.
 	RequireProtectedData bool
-	// DataSessionReuse requires that a data connection's TLS handshake
-	// resumes the TLS session of its own control connection.
-	DataSessionReuse bool
+	// DataSessionReuse is what a protected data connection's TLS handshake
+	// must resume: its own control session or a sibling of the same user
+	// and address (ReuseUser, the zero value), its own only (ReuseSession),
+	// or nothing (ReuseOptional). See BindSession.
+	DataSessionReuse SessionReuse
 	// TicketRotation is how often session ticket keys change; zero: 1h.
 	TicketRotation time.Duration
 	// ClientAuth, ClientCAFile and ClientCertUser govern client certificates.
@@ -173,6 +175,9 @@ func (c TLSConfig) Validate() error {
 	if c.ClientCertUserCaseInsensitive && c.ClientCertUser == CertUserNone {
 		errs = append(errs, errors.New("client_cert_user_case_insensitive: needs client_cert_user"))
 	}
+	if c.DataSessionReuse < ReuseUser || c.DataSessionReuse > ReuseOptional {
+		errs = append(errs, fmt.Errorf("data_session_reuse: %s is not a mode", c.DataSessionReuse))
+	}
 	if c.TicketRotation < 0 {
 		errs = append(errs, errors.New("ticket_rotation: must not be negative"))
 	}
@@ -268,6 +273,6 @@ func (c TLSConfig) Describe() []string {
 		"client_cert_user: " + c.ClientCertUser.String(),
 		fmt.Sprintf("client_cert_user_case_insensitive: %t", c.ClientCertUserCaseInsensitive),
 		fmt.Sprintf("require_protected_data: %t", c.RequireProtectedData),
-		fmt.Sprintf("data_session_reuse: %s", map[bool]string{true: "required", false: "optional"}[c.DataSessionReuse]),
+		"data_session_reuse: " + c.DataSessionReuse.String(),
 	}
 }

@@ -216,6 +216,7 @@ func (s *session) handleSITE(cmd ftp.Command) error {
 
 // afterLogin replays what the client asked for before the backend existed.
 func (s *session) afterLogin() {
+	s.bindLogin()
 	if s.optsUTF8 {
 		if _, err := s.roundTrip(ftp.Command{Verb: "OPTS", Arg: "UTF8 ON"}); err != nil {
 			s.log.Warn().Err(err).Msg("replaying OPTS UTF8 ON to the backend")

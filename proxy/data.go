@@ -273,18 +273,27 @@ func (s *session) secureClientData(d *dataSetup, conn net.Conn, deadline time.Ti
 	tc := tls.Server(newRecordConn(conn), s.tlsConf)
 	ctx, cancel := context.WithDeadline(d.ctx, deadline)
 	defer cancel()
+	s.foreign.take() // forget what an earlier handshake was offered
 	if err := tc.HandshakeContext(ctx); err != nil {
 		_ = conn.Close()
 		return result[net.Conn]{err: fmt.Errorf("%w: %w", errDataTLS, err)}
 	}
 	resumed := tc.ConnectionState().DidResume
-	if !resumed && s.srv.cfg.TLS.DataSessionReuse {
-		s.log.Warn().Str(fieldRemote, conn.RemoteAddr().String()).
-			Msg("data connection refused: its TLS handshake did not resume this session's control connection (data_session_reuse: required)")
+	owner, why := s.foreign.take()
+	if mode := s.srv.cfg.TLS.DataSessionReuse; !resumed && mode.Required() {
+		ev := s.log.Warn().Str(fieldRemote, conn.RemoteAddr().String())
+		if why != nil {
+			ev = ev.Str(fieldTicketSession, owner).AnErr("ticket", why)
+		}
+		ev.Msgf("data connection refused: its TLS handshake did not resume this session's control connection, nor a sibling's it may (data_session_reuse: %s)", mode)
 		_ = tc.Close()
 		return result[net.Conn]{err: errNotResumed}
 	}
-	s.log.Debug().Bool("resumed", resumed).Msg("client data TLS established")
+	ev := s.log.Debug().Bool("resumed", resumed)
+	if resumed && owner != "" && why == nil {
+		ev = ev.Str(fieldTicketSession, owner) // a sibling's: same user, same address
+	}
+	ev.Msg("client data TLS established")
 	return result[net.Conn]{v: tc}
 }
 

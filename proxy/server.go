@@ -30,7 +30,8 @@ type Server struct {
 	data       policy.DataPolicy
 	defender   *policy.Defender
 	admission  *policy.Admission
-	bandwidth  *rate.Limiter // the whole gateway's; nil: unlimited
+	bandwidth  *rate.Limiter           // the whole gateway's; nil: unlimited
+	book       *policy.SessionRegistry // live sessions, for data connections resuming a sibling's TLS session
 
 	mu        sync.Mutex
 	listeners map[string]net.Listener
@@ -69,6 +70,7 @@ func New(cfg Config, log zerolog.Logger) (*Server, error) {
 		sessions:  map[*session]struct{}{},
 		tlsConfs:  map[string]*tls.Config{},
 		reload:    make(chan struct{}, 1),
+		book:      policy.NewSessionRegistry(cfg.Limits.MaxSessions),
 	}
 	for _, l := range cfg.Listeners {
 		tc, err := cfg.TLS.With(l.TLSOverride).ServerConfig(s.certs)

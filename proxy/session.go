@@ -51,6 +51,8 @@ type session struct {
 	conn    net.Conn    // raw, or the TLS connection over it
 	tls     *tls.Conn   //
 	tlsConf *tls.Config // serves the control and data connections of this session
+	book    sessionBook // the live sessions, for tls.data_session_reuse: user
+	foreign foreignTicket
 	r       *ftp.Reader
 	cmds    *puller[ftp.Command]
 	wg      sync.WaitGroup // the reader goroutines
@@ -110,6 +112,7 @@ func newSession(srv *Server, conn net.Conn, l Listener) *session {
 		raw:   conn,
 		conn:  conn,
 		prot:  policy.ProtClear,
+		book:  srv.book,
 	}
 	s.initStop()
 	s.cmds = newPuller[ftp.Command](&s.wg)
@@ -180,9 +183,7 @@ func (s *session) setup() error {
 		s.localIP = ap.Addr().Unmap()
 	}
 	s.tlsConf = s.srv.tlsConfs[s.lst.Name]
-	if s.srv.cfg.TLS.DataSessionReuse {
-		s.tlsConf = policy.BindSession(s.tlsConf, s.id)
-	}
+	s.bindTLS()
 	s.r = ftp.NewReader(s.conn)
 	return nil
 }
@@ -388,6 +389,7 @@ func (s *session) finish(reason error) {
 	if s.ticket != nil {
 		s.ticket.Release()
 	}
+	s.unbind()
 	s.closePending()
 	if s.be != nil {
 		s.be.close()

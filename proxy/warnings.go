@@ -32,7 +32,7 @@ func (c Config) Warnings() []Warning {
 	if !c.TLS.RequireProtectedData {
 		add("tls.require_protected_data", "false: clients may transfer files over clear data connections (PROT C)")
 	}
-	if !c.TLS.DataSessionReuse {
+	if c.TLS.DataSessionReuse == policy.ReuseOptional {
 		add("tls.data_session_reuse", "optional: a data connection need not resume the client's TLS session; whoever reaches a leased passive port first from the client's address gets the data")
 	}
 	if c.TLS.ClientCertUser != policy.CertUserNone && c.TLS.ClientCertUserCaseInsensitive {

@@ -12,7 +12,7 @@ import (
 func TestWarnings(t *testing.T) {
 	safe := Config{
 		Listeners: []Listener{{Name: "e", TLS: TLSExplicit}, {Name: "i", TLS: TLSImplicit}},
-		TLS:       policy.TLSConfig{CertFile: "c.pem", KeyFile: "k.pem", RequireProtectedData: true, DataSessionReuse: true},
+		TLS:       policy.TLSConfig{CertFile: "c.pem", KeyFile: "k.pem", RequireProtectedData: true},
 		Limits:    policy.Limits{MaxSessionsPerIP: 64, MaxPreLoginPerIP: 16},
 	}
 	if ws := safe.Warnings(); len(ws) != 0 {
@@ -20,7 +20,7 @@ func TestWarnings(t *testing.T) {
 	}
 	weak := safe
 	weak.Listeners = []Listener{{Name: "e", TLS: TLSExplicit, AllowCleartext: true}}
-	weak.TLS = policy.TLSConfig{ClientCertUser: policy.CertUserCN, ClientCertUserCaseInsensitive: true}
+	weak.TLS = policy.TLSConfig{ClientCertUser: policy.CertUserCN, ClientCertUserCaseInsensitive: true, DataSessionReuse: policy.ReuseOptional}
 	weak.Backend = Backend{TLS: TLSExplicit, Trust: policy.BackendTLS{InsecureSkipVerify: true}}
 	weak.Login.AllowAnonymous = true
 	weak.ActiveEnabled = true

@@ -122,7 +122,7 @@ var defaults = map[string]any{
 	"tls.require_protected_data":   true,
 	"tls.cipher_suites":            []string{},
 	"tls.curves":                   []string{},
-	"tls.data_session_reuse":       "required",
+	"tls.data_session_reuse":       "user",
 	"tls.ticket_rotation":          "1h",
 	"tls.client_auth":              "none",
 	"tls.client_ca_file":           "",
@@ -274,14 +274,8 @@ func build(v *viper.Viper) (*loaded, error) {
 	p.add("tls.client_auth", err)
 	certUser, err := policy.ParseCertUser(fc.TLS.ClientCertUser)
 	p.add("tls.client_cert_user", err)
-	var reuse bool
-	switch fc.TLS.DataSessionReuse {
-	case "required":
-		reuse = true
-	case "optional":
-	default:
-		p.add("tls.data_session_reuse", fmt.Errorf("%q is not a mode (want required or optional)", fc.TLS.DataSessionReuse))
-	}
+	reuse, err := policy.ParseSessionReuse(fc.TLS.DataSessionReuse)
+	p.add("tls.data_session_reuse", err)
 	c.TLS = policy.TLSConfig{
 		CertFile: fc.TLS.CertFile, KeyFile: fc.TLS.KeyFile,
 		MinVersion:           minVersion,

@@ -10,6 +10,7 @@ import (
 
 	"github.com/ftpsgate/ftpsgate/configs"
 	"github.com/ftpsgate/ftpsgate/internal/testpki"
+	"github.com/ftpsgate/ftpsgate/policy"
 	"github.com/ftpsgate/ftpsgate/proxy"
 )
 
@@ -198,6 +199,27 @@ func TestClientCertUserCaseInsensitiveKey(t *testing.T) {
 	}
 }
 
+// TestDataSessionReuseModes: user is the default, required its alias,
+// session and optional the other modes.
+func TestDataSessionReuseModes(t *testing.T) {
+	for value, want := range map[string]policy.SessionReuse{
+		"": policy.ReuseUser, "user": policy.ReuseUser, "required": policy.ReuseUser,
+		"session": policy.ReuseSession, "optional": policy.ReuseOptional,
+	} {
+		text := goodConfig
+		if value != "" {
+			text = strings.Replace(goodConfig, "min_version: \"1.3\"", "min_version: \"1.3\"\n  data_session_reuse: "+value, 1)
+		}
+		cfg, err := loadFile(writeConfig(t, text))
+		if err != nil {
+			t.Fatalf("%q: %v", value, err)
+		}
+		if got := cfg.proxy.TLS.DataSessionReuse; got != want {
+			t.Errorf("data_session_reuse %q: %v, want %v", value, got, want)
+		}
+	}
+}
+
 func TestEnvironmentOverrides(t *testing.T) {
 	t.Setenv("FTPSGATE_BACKEND_ADDRESS", "192.0.2.9:2100")
 	t.Setenv("FTPSGATE_PASSIVE_PORTS", "51000-51009")
@@ -263,7 +285,7 @@ func TestValidateVerbose(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("code %d: %s", code, errOut)
 	}
-	for _, want := range []string{"listener explicit", "min_version: TLS 1.3", "listener implicit", "min_version: TLS 1.2", "tls12_suites: TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384", "data_session_reuse: required"} {
+	for _, want := range []string{"listener explicit", "min_version: TLS 1.3", "listener implicit", "min_version: TLS 1.2", "tls12_suites: TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384", "data_session_reuse: user"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("validate --verbose lacks %q:\n%s", want, out)
 		}

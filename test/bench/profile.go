@@ -59,7 +59,7 @@ func profileGateway(ctx context.Context, e *env, outDir string) error {
 		TLS: policy.TLSConfig{
 			CertFile: e.pki.ChainFile, KeyFile: e.pki.KeyFile,
 			MinVersion: tls.VersionTLS12, RequireProtectedData: true,
-			DataSessionReuse: true, // the binary's default
+			DataSessionReuse: policy.ReuseUser, // the binary's default
 		},
 		Backend: proxy.Backend{Address: be.Addr, TLS: proxy.TLSNone},
 		Passive: nat.Config{

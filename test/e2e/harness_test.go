@@ -107,7 +107,7 @@ func startGateway(t *testing.T, opts ...option) *gateway {
 			{Name: "explicit", Address: "127.0.0.1:0", TLS: proxy.TLSExplicit},
 			{Name: "implicit", Address: "127.0.0.1:0", TLS: proxy.TLSImplicit},
 		},
-		TLS:      policy.TLSConfig{RequireProtectedData: true, DataSessionReuse: true},
+		TLS:      policy.TLSConfig{RequireProtectedData: true, DataSessionReuse: policy.ReuseUser},
 		Backend:  proxy.Backend{Address: be.Addr(), TLS: proxy.TLSNone},
 		Passive:  nat.Config{Ports: freePorts(t, 4)},
 		Timeouts: proxy.Timeouts{Connect: 2 * time.Second, DataAccept: 3 * time.Second, Idle: 30 * time.Second},

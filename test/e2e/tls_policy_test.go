@@ -27,12 +27,13 @@ func writeFile(t *testing.T, dir, name string, b []byte) {
 	}
 }
 
-// TestDataSessionReuse: with data_session_reuse required, a data connection
-// that does a fresh TLS handshake, or resumes another session's ticket, is
-// refused (431); the client's own resumption works. With optional, a fresh
-// handshake works.
+// TestDataSessionReuse: with data_session_reuse user (the default), a data
+// connection that does a fresh TLS handshake is refused (431); the client's
+// own resumption works. With session, one that resumes another session's
+// ticket is refused even for the same user and address (TestSiblingSessionReuse
+// has the rest). With optional, a fresh handshake works.
 func TestDataSessionReuse(t *testing.T) {
-	t.Run("required", func(t *testing.T) {
+	t.Run("user", func(t *testing.T) {
 		g := startGateway(t)
 		writeFile(t, g.root, "f.txt", []byte("protected"))
 
@@ -50,12 +51,27 @@ func TestDataSessionReuse(t *testing.T) {
 		}
 		c.expect(wire.StatusNeedSecurityResource)
 
-		// Another session's ticket: b resumes a's session on its data connection.
+		// The session's own resumption still works.
+		port = c.epsv()
+		own := c.tlsData(c.dataConn(port, ""))
+		c.send("RETR f.txt")
+		c.expect(wire.StatusAboutToSend)
+		got, err := io.ReadAll(own)
+		if err != nil || string(got) != "protected" {
+			t.Fatalf("own data connection: %q, %v", got, err)
+		}
+		c.expect(wire.StatusClosingDataConnection)
+	})
+	t.Run("session", func(t *testing.T) {
+		g := startGateway(t, func(c *proxy.Config) { c.TLS.DataSessionReuse = policy.ReuseSession })
+		writeFile(t, g.root, "f.txt", []byte("protected"))
+		// Another session's ticket, same user and address: b resumes a's
+		// session on its data connection.
 		a := dialRaw(t, g.addr("explicit"), false)
 		a.login(false)
 		b := dialRaw(t, g.addr("implicit"), true)
 		b.login(true)
-		port = b.epsv()
+		port := b.epsv()
 		stolen := tls.Client(b.dataConn(port, ""), a.tls)
 		defer stolen.Close()
 		b.send("RETR f.txt")
@@ -68,20 +84,9 @@ func TestDataSessionReuse(t *testing.T) {
 		if !strings.Contains(g.logs.String(), "did not resume") {
 			t.Error("no log line for the refused data connection")
 		}
-
-		// The session's own resumption still works.
-		port = c.epsv()
-		own := c.tlsData(c.dataConn(port, ""))
-		c.send("RETR f.txt")
-		c.expect(wire.StatusAboutToSend)
-		got, err := io.ReadAll(own)
-		if err != nil || string(got) != "protected" {
-			t.Fatalf("own data connection: %q, %v", got, err)
-		}
-		c.expect(wire.StatusClosingDataConnection)
 	})
 	t.Run("optional", func(t *testing.T) {
-		g := startGateway(t, func(c *proxy.Config) { c.TLS.DataSessionReuse = false })
+		g := startGateway(t, func(c *proxy.Config) { c.TLS.DataSessionReuse = policy.ReuseOptional })
 		writeFile(t, g.root, "f.txt", []byte("fresh is fine"))
 		c := dialRaw(t, g.addr("explicit"), false)
 		c.login(false)

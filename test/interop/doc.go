@@ -5,7 +5,7 @@
 // without it every test skips, so `go test ./...` stays hermetic. With the
 // switch on, a missing program is a failure, not a skip, and the tests must
 // run as root: they create a local user for vsftpd (useradd, chpasswd -c
-// SHA512). .ci/run installs everything: vsftpd, curl, lftp and
+// SHA512). .ci/run installs everything: vsftpd, curl, lftp, rclone and
 // python3-pyftpdlib with apt; proftpd-core (+ proftpd-mod-crypto for
 // mod_tls) and pure-ftpd, which conflict with vsftpd as Debian packages, are
 // unpacked with dpkg-deb -x under /opt/ftpsgate-interop/<package>.
@@ -34,6 +34,13 @@
 // Clients (matrixClients): curl, lftp, Python ftplib.FTP_TLS as shipped
 // ("ftplib") and with the one-line fix that resumes the TLS session on data
 // connections ("ftplib+resume"), and github.com/jlaffaye/ftp in process.
+//
+// rclone (TestRcloneMatrix, issue 12) runs its own set, "tree": copy,
+// check --download, sync both ways and purge of a 20-file tree with
+// --transfers 8 --checkers 8, against vsftpd, ProFTPD and pyftpdlib with
+// explicit FTPS, in the four passive modes. rclone keeps several control
+// connections and one TLS session cache, so its data connections resume
+// sibling sessions: what tls.data_session_reuse: user (the default) allows.
 //
 // Modes (cellModes): front explicit/implicit × data PASV/EPSV/PORT/EPRT ×
 // TLS 1.2/1.3 on the front would be 16 per client and backend. The matrix

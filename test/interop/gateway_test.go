@@ -57,12 +57,12 @@ type gatewayConfig struct {
 	ShutdownGrace time.Duration // timeouts.shutdown_grace; 0: 30s
 	MinTLS        string        // tls.min_version; "": "1.2"
 	Active        bool          // active.enabled
-	SessionReuse  string        // tls.data_session_reuse; "": required
+	SessionReuse  string        // tls.data_session_reuse; "": user (the default)
 }
 
 func (c gatewayConfig) sessionReuse() string {
 	if c.SessionReuse == "" {
-		return "required"
+		return "user"
 	}
 	return c.SessionReuse
 }
