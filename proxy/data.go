@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"sync"
@@ -304,6 +305,28 @@ func (s *session) secureBackendData(d *dataSetup, out chan<- result[net.Conn]) {
 	}
 	s.log.Debug().Bool("resumed", tc.ConnectionState().DidResume).Msg("backend data TLS established")
 	out <- result[net.Conn]{v: tc}
+}
+
+// dataEndLinger bounds how long endDataConn reads what the peer still sends.
+const dataEndLinger = 3 * time.Second
+
+// endDataConn ends a data connection the way FTP servers accept: a TLS
+// close_notify, then a TCP FIN, then what the peer still sends is read and
+// dropped until it closes too or linger passes (closing with unread input
+// would reset the connection), then the socket is closed.
+func endDataConn(c net.Conn, linger time.Duration) {
+	type closeWriter interface{ CloseWrite() error }
+	_ = c.SetDeadline(time.Now().Add(linger))
+	raw := c
+	if tc, ok := c.(*tls.Conn); ok {
+		_ = tc.CloseWrite()
+		raw = tc.NetConn()
+	}
+	if cw, ok := raw.(closeWriter); ok {
+		_ = cw.CloseWrite()
+	}
+	_, _ = io.Copy(io.Discard, c)
+	_ = raw.Close()
 }
 
 // handleActive answers PORT and EPRT when active mode is on: the gateway
