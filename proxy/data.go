@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ftpsgate/ftpsgate/nat"
@@ -42,6 +43,20 @@ type dataSetup struct {
 	protect bool           // TLS on the client's data connection (PROT P)
 	client  chan result[net.Conn]
 	wg      sync.WaitGroup
+
+	mu      sync.Mutex
+	refusal error // why the last data connection was refused (passive)
+}
+
+// noClient is why the client's data connection is not there: the last
+// refusal's reason (431 for a TLS one) or errDataAccept.
+func (d *dataSetup) noClient() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.refusal != nil {
+		return d.refusal
+	}
+	return errDataAccept
 }
 
 // closePending drops a prepared data connection that was not used.
@@ -194,9 +209,18 @@ func (s *session) handlePassive(cmd ftp.Command) error {
 	if err != nil {
 		return s.dataFailed(err)
 	}
-	lease, err := s.srv.pool.Listen(d.ctx, s.localIP)
+	counted := s.clientIP // the pool caps the ports one address holds (limits.max_passive_per_ip)
+	if s.srv.admission.Exempt(s.clientIP) {
+		counted = netip.Addr{}
+	}
+	lease, err := s.srv.pool.Listen(d.ctx, s.localIP, counted)
 	if err != nil {
 		d.close()
+		if errors.Is(err, nat.ErrClientLimit) {
+			s.log.Warn().Err(err).Int("max_passive_per_ip", s.srv.cfg.Limits.MaxPassivePerIP).
+				Msg("passive port refused: this address holds its share of passive ports")
+			return s.reply(ftp.StatusCannotOpenDataConnection, "Too many passive ports open from your address (limits.max_passive_per_ip), try again later.")
+		}
 		s.log.Warn().Err(err).Msg("no passive port")
 		return s.reply(ftp.StatusCannotOpenDataConnection, "No passive port available, try again later.")
 	}
@@ -217,43 +241,107 @@ func (s *session) handlePassive(cmd ftp.Command) error {
 	return s.reply(ftp.StatusPassiveMode, text)
 }
 
+// maxDataHandshakes caps the TLS handshakes one leased port runs at once:
+// connections from the client's address beyond it are closed unanswered.
+const maxDataHandshakes = 4
+
 // acceptData waits on the leased port for the client's data connection,
 // from the control connection's address only, until the accept deadline.
 // With PROT P the TLS handshake (server side, resuming the control session
 // when the client offers it) starts at once: clients differ in whether they
 // start it before or after the transfer command.
+//
+// A connection that is refused (wrong address, bad PROXY header, failed TLS
+// handshake, no resumption of this session) is logged and closed, and the
+// port stays open for the rightful one until the deadline: another process
+// on the client's address that connects first cannot fail the transfer.
+// Handshakes run concurrently, at most maxDataHandshakes at once, each under
+// its own deadline (timeouts.handshake), so that a slow one holds nobody up.
+// The first connection that passes is the transfer's.
 func (s *session) acceptData(d *dataSetup) {
 	ln := d.lease.Listener()
 	deadline := time.Now().Add(s.srv.cfg.Timeouts.dataAccept())
 	_ = ln.SetDeadline(deadline)
+	var (
+		wg    sync.WaitGroup
+		slots = make(chan struct{}, maxDataHandshakes)
+		won   atomic.Bool
+	)
+	var acceptErr error
 	for {
 		tcp, err := ln.AcceptTCP()
 		if err != nil {
-			d.lease.Release() // deadline passed or the setup was dropped
-			d.client <- result[net.Conn]{err: fmt.Errorf("%w: %w", errDataAccept, err)}
-			return
+			acceptErr = err // deadline passed, the transfer is over or the setup was dropped
+			break
 		}
-		var conn net.Conn = tcp
-		if s.lst.ProxyProtocol.Enabled {
-			// The balancer forwards data connections too: the client is the
-			// one its header names.
-			if conn, err = readProxyHeader(tcp, s.lst.ProxyProtocol, s.srv.cfg.Timeouts.handshake()); err != nil {
-				s.log.Warn().Err(err).Uint16(fieldPort, d.lease.Port()).Msg("data connection refused")
-				_ = tcp.Close()
-				continue
-			}
+		conn, ok := s.dataFromClient(d, tcp)
+		if !ok {
+			continue
 		}
-		from, _ := netip.ParseAddrPort(conn.RemoteAddr().String())
-		if from.Addr().Unmap() != s.clientIP {
-			s.log.Warn().Str(fieldRemote, from.String()).Str("control", s.clientIP.String()).
-				Uint16(fieldPort, d.lease.Port()).Msg("data connection from another address than the control connection: refused")
+		select {
+		case slots <- struct{}{}:
+		default:
+			s.log.Warn().Str(fieldRemote, conn.RemoteAddr().String()).Uint16(fieldPort, d.lease.Port()).
+				Msg("data connection refused: too many TLS handshakes at once on this port")
 			_ = conn.Close()
 			continue
 		}
-		d.lease.StopListening()
-		d.client <- s.secureClientData(d, conn, time.Now().Add(s.srv.cfg.Timeouts.dataAccept()))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-slots }()
+			r := s.secureClientData(d, conn, time.Now().Add(s.srv.cfg.Timeouts.handshake()))
+			if r.err != nil {
+				s.log.Warn().Err(r.err).Str(fieldRemote, conn.RemoteAddr().String()).Uint16(fieldPort, d.lease.Port()).
+					Msg("data connection refused: waiting for another until the accept deadline")
+				d.mu.Lock()
+				d.refusal = r.err
+				d.mu.Unlock()
+				return
+			}
+			if !won.CompareAndSwap(false, true) {
+				_ = r.v.Close() // a second one that passed: the first has the transfer
+				return
+			}
+			d.lease.StopListening() // ends the accept loop; the port stays leased
+			d.client <- r
+		}()
+	}
+	wg.Wait()
+	if won.Load() {
 		return
 	}
+	d.lease.Release()
+	err := fmt.Errorf("%w: %w", errDataAccept, acceptErr)
+	if refused := d.noClient(); refused != errDataAccept {
+		err = refused // the client hears why its connections were refused (431)
+	}
+	d.client <- result[net.Conn]{err: err}
+}
+
+// dataFromClient checks where an accepted data connection comes from: the
+// PROXY header first if the listener has one, then the control
+// connection's address. A refused connection is logged and closed.
+func (s *session) dataFromClient(d *dataSetup, tcp *net.TCPConn) (net.Conn, bool) {
+	var conn net.Conn = tcp
+	if s.lst.ProxyProtocol.Enabled {
+		// The balancer forwards data connections too: the client is the
+		// one its header names.
+		var err error
+		if conn, err = readProxyHeader(tcp, s.lst.ProxyProtocol, s.srv.cfg.Timeouts.handshake()); err != nil {
+			s.log.Warn().Err(err).Uint16(fieldPort, d.lease.Port()).Msg("data connection refused")
+			_ = tcp.Close()
+			return nil, false
+		}
+	}
+	from, _ := netip.ParseAddrPort(conn.RemoteAddr().String())
+	if from.Addr().Unmap() != s.clientIP {
+		s.log.Warn().Str(fieldRemote, from.String()).Str("control", s.clientIP.String()).
+			Uint16(fieldPort, d.lease.Port()).Msg("data connection from another address than the control connection: refused")
+		_ = conn.Close()
+		return nil, false
+	}
+	return conn, true
 }
 
 // dialClient connects to the client's active-mode address.

@@ -63,7 +63,7 @@ func New(cfg Config, log zerolog.Logger) (*Server, error) {
 		cfg:       cfg,
 		log:       log,
 		certs:     policy.NewCertStore(cert),
-		pool:      nat.NewPool(cfg.Passive.Ports),
+		pool:      nat.NewPool(cfg.Passive.Ports, cfg.Limits.MaxPassivePerIP),
 		data:      policy.DataPolicy{RequireProtected: cfg.TLS.RequireProtectedData, ActiveEnabled: cfg.ActiveEnabled},
 		listeners: map[string]net.Listener{},
 		sessions:  map[*session]struct{}{},
@@ -160,6 +160,9 @@ func (s *Server) CertificateDaysLeft() int { return s.certs.DaysLeft(time.Now())
 
 // Defender returns the ban list, for the admin API.
 func (s *Server) Defender() *policy.Defender { return s.defender }
+
+// PassiveInUse returns how many passive ports are leased.
+func (s *Server) PassiveInUse() int { return s.pool.InUse() }
 
 // Admission returns the connection limits' state, for the admin API.
 func (s *Server) Admission() *policy.Admission { return s.admission }

@@ -131,7 +131,7 @@ func (s *session) runTransfer(t *transfer) error {
 			}
 		case <-accept.C:
 			if !t.relayStarted() {
-				s.giveUp(t, errDataAccept)
+				s.giveUp(t, t.d.noClient())
 			}
 		case res := <-s.be.replies.res:
 			s.be.replies.got()

@@ -82,6 +82,7 @@ type fileConfig struct {
 		MaxSessionsPerIP   int     `mapstructure:"max_sessions_per_ip"`
 		MaxSessionsPerUser int     `mapstructure:"max_sessions_per_user"`
 		MaxSessions        int     `mapstructure:"max_sessions"`
+		MaxPassivePerIP    int     `mapstructure:"max_passive_per_ip"`
 		CommandRate        float64 `mapstructure:"command_rate"`
 		CommandBurst       int     `mapstructure:"command_burst"`
 		SessionBandwidth   int64   `mapstructure:"session_bandwidth"`
@@ -148,6 +149,7 @@ var defaults = map[string]any{
 	"limits.max_sessions_per_ip":   0,
 	"limits.max_sessions_per_user": 0,
 	"limits.max_sessions":          0,
+	"limits.max_passive_per_ip":    4,
 	"limits.command_rate":          0,
 	"limits.command_burst":         0,
 	"limits.session_bandwidth":     0,
@@ -346,7 +348,8 @@ func build(v *viper.Viper) (*loaded, error) {
 	c.Limits = policy.Limits{
 		ConnRate: fc.Limits.ConnRate, ConnBurst: fc.Limits.ConnBurst,
 		MaxSessionsPerIP: fc.Limits.MaxSessionsPerIP, MaxSessionsPerUser: fc.Limits.MaxSessionsPerUser,
-		MaxSessions: fc.Limits.MaxSessions, CommandRate: fc.Limits.CommandRate, CommandBurst: fc.Limits.CommandBurst,
+		MaxSessions: fc.Limits.MaxSessions, MaxPassivePerIP: fc.Limits.MaxPassivePerIP,
+		CommandRate: fc.Limits.CommandRate, CommandBurst: fc.Limits.CommandBurst,
 		SessionBandwidth: fc.Limits.SessionBandwidth, TotalBandwidth: fc.Limits.TotalBandwidth,
 		Allow: allow,
 	}

@@ -98,6 +98,7 @@ func TestValidateNamesTheKey(t *testing.T) {
 		{"tls: implicit\n    proxy_protocol: {enabled: true}", "tls: implicit", "listeners[1].proxy_protocol.trusted:"},
 		{"tls: implicit\n    proxy_protocol: {enabled: true, trusted: [10.0.0.0/33]}", "tls: implicit", "listeners[1].proxy_protocol.trusted:"},
 		{"tls: implicit\n    cipher_suites: [TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA]", "tls: implicit", "listeners[1].cipher_suites:"},
+		{"ports: 50000-50019\nlimits:\n  max_passive_per_ip: -1", "ports: 50000-50019", "limits.max_passive_per_ip: must not be negative"},
 	}
 	for _, tt := range tests {
 		text := strings.Replace(goodConfig, tt.from, tt.edit, 1)
