@@ -36,6 +36,14 @@ func NewPool(r PortRange, perClient int) *Pool {
 		byClient: make(map[netip.Addr]int)}
 }
 
+// Leased reports whether port is leased (the gateway listens there, or is
+// about to).
+func (p *Pool) Leased(port uint16) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.leased[port]
+}
+
 // HeldBy returns how many leases client holds.
 func (p *Pool) HeldBy(client netip.Addr) int {
 	p.mu.Lock()

@@ -147,6 +147,12 @@ func (s *session) prepareData() (*dataSetup, error) {
 	if err != nil {
 		return nil, err
 	}
+	sameHost := s.be.host.IsLoopback() || s.be.host == s.be.local
+	if err := s.srv.beData.Check(addr, sameHost); err != nil {
+		s.log.Error().Err(err).Uint16(fieldPort, addr.Port()).Str(fieldRemote, addr.String()).
+			Msg("the backend named a data port the gateway does not connect to")
+		return nil, &replyError{ftp.NewReply(ftp.StatusCannotOpenDataConnection, "backend data port refused")}
+	}
 	d := net.Dialer{Timeout: s.srv.cfg.Timeouts.connect(), LocalAddr: &net.TCPAddr{IP: s.be.local.AsSlice()}}
 	conn, err := d.DialContext(s.ctx, "tcp", addr.String())
 	if err != nil {

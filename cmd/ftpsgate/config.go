@@ -5,7 +5,9 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 
@@ -56,6 +58,7 @@ type fileConfig struct {
 		ClientCertFile     string `mapstructure:"client_cert_file"`
 		ClientKeyFile      string `mapstructure:"client_key_file"`
 		ProxyProtocol      string `mapstructure:"proxy_protocol"`
+		DataPorts          string `mapstructure:"data_ports"`
 	} `mapstructure:"backend"`
 	Policy struct {
 		AllowAnonymous      bool     `mapstructure:"allow_anonymous"`
@@ -128,6 +131,7 @@ var defaults = map[string]any{
 	"backend.client_cert_file":     "",
 	"backend.client_key_file":      "",
 	"backend.proxy_protocol":       "off",
+	"backend.data_ports":           "",
 	"policy.allow_anonymous":       false,
 	"policy.allowed_site_commands": []string{},
 	"backend.address":              "",
@@ -316,6 +320,10 @@ func build(v *viper.Viper) (*loaded, error) {
 		p.add("backend.pin_sha256", err)
 	}
 
+	if fc.Backend.DataPorts != "" {
+		c.Backend.DataPorts, err = nat.ParsePortRange(fc.Backend.DataPorts)
+		p.add("backend.data_ports", err)
+	}
 	if fc.Passive.PublicHost != "" {
 		ip, err := netip.ParseAddr(fc.Passive.PublicHost)
 		p.add("passive.public_host", err)
@@ -368,6 +376,9 @@ func build(v *viper.Viper) (*loaded, error) {
 			p.lines = append(p.lines, "admin."+line)
 		}
 	}
+	if ap, ok := ownAddr(fc.Admin.Address); ok {
+		c.OwnAddrs = append(c.OwnAddrs, ap) // a backend may not name it as a data port
+	}
 
 	if _, err := parseLevel(fc.Log.Level); err != nil {
 		p.add("log.level", err)
@@ -391,6 +402,28 @@ func build(v *viper.Viper) (*loaded, error) {
 		return nil, err
 	}
 	return &loaded{proxy: c, admin: adminCfg, log: fc.Log}, nil
+}
+
+// ownAddr is a TCP listening address as the backend data-port policy
+// compares it: a host name (localhost) counts as every address of the host.
+// Unix sockets and unparsable addresses have none.
+func ownAddr(addr string) (netip.AddrPort, bool) {
+	if addr == "" || strings.HasPrefix(addr, "unix:") {
+		return netip.AddrPort{}, false
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return netip.AddrPort{}, false
+	}
+	n, err := strconv.ParseUint(port, 10, 16)
+	if err != nil || n == 0 {
+		return netip.AddrPort{}, false
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		ip = netip.IPv4Unspecified()
+	}
+	return netip.AddrPortFrom(ip.Unmap(), uint16(n)), true
 }
 
 // suites parses cipher suite names; empty means the defaults (nil).

@@ -99,6 +99,8 @@ func TestValidateNamesTheKey(t *testing.T) {
 		{"tls: implicit\n    proxy_protocol: {enabled: true, trusted: [10.0.0.0/33]}", "tls: implicit", "listeners[1].proxy_protocol.trusted:"},
 		{"tls: implicit\n    cipher_suites: [TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA]", "tls: implicit", "listeners[1].cipher_suites:"},
 		{"ports: 50000-50019\nlimits:\n  max_passive_per_ip: -1", "ports: 50000-50019", "limits.max_passive_per_ip: must not be negative"},
+		{"tls: none\n  data_ports: 40000-x", "tls: none", "backend.data_ports:"},
+		{"tls: none\n  data_ports: 20-21", "tls: none", "backend.data_ports: 20-21: ports below 1024 are always refused"},
 	}
 	for _, tt := range tests {
 		text := strings.Replace(goodConfig, tt.from, tt.edit, 1)
@@ -183,6 +185,27 @@ func TestValidateVerbose(t *testing.T) {
 	for _, want := range []string{"listener explicit", "min_version: TLS 1.3", "listener implicit", "min_version: TLS 1.2", "tls12_suites: TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384", "data_session_reuse: required"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("validate --verbose lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestOwnAddr(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		want string // "" none
+	}{
+		{"127.0.0.1:9090", "127.0.0.1:9090"},
+		{"[::1]:9090", "[::1]:9090"},
+		{"[::ffff:127.0.0.1]:9090", "127.0.0.1:9090"},
+		{"localhost:9090", "0.0.0.0:9090"},
+		{":9090", "0.0.0.0:9090"},
+		{"unix:/run/ftpsgate/admin.sock", ""},
+		{"", ""},
+		{"127.0.0.1", ""},
+	} {
+		got, ok := ownAddr(tt.in)
+		if tt.want == "" && ok || tt.want != "" && (!ok || got.String() != tt.want) {
+			t.Errorf("ownAddr(%q) = %v, %v; want %q", tt.in, got, ok, tt.want)
 		}
 	}
 }
