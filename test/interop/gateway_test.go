@@ -58,12 +58,16 @@ type gatewayConfig struct {
 	MinTLS        string        // tls.min_version; "": "1.2"
 	Active        bool          // active.enabled
 	SessionReuse  string        // tls.data_session_reuse; "": required
-	DataAccept    time.Duration // timeouts.data_accept; 0: 30s
+	DataAccept    time.Duration // timeouts.data_accept; 0: 10s
 }
 
+// dataAccept is 10 s unless set (the gateway's default is 30 s): a refused
+// data connection keeps the port open that long for the rightful one, and
+// the known-limitation cells (clients that do not resume the TLS session)
+// each wait for it before their 431.
 func (c gatewayConfig) dataAccept() time.Duration {
 	if c.DataAccept == 0 {
-		return 30 * time.Second
+		return 10 * time.Second
 	}
 	return c.DataAccept
 }
