@@ -151,7 +151,7 @@ func (s *session) prepareData() (*dataSetup, error) {
 	if err := s.srv.beData.Check(addr, sameHost); err != nil {
 		s.log.Error().Err(err).Uint16(fieldPort, addr.Port()).Str(fieldRemote, addr.String()).
 			Msg("the backend named a data port the gateway does not connect to")
-		return nil, &replyError{ftp.NewReply(ftp.StatusCannotOpenDataConnection, "backend data port refused")}
+		return nil, s.errorf("%w", err)
 	}
 	d := net.Dialer{Timeout: s.srv.cfg.Timeouts.connect(), LocalAddr: &net.TCPAddr{IP: s.be.local.AsSlice()}}
 	conn, err := d.DialContext(s.ctx, "tcp", addr.String())
@@ -169,9 +169,13 @@ func (s *session) prepareData() (*dataSetup, error) {
 	}, nil
 }
 
-// dataFailed answers a failed data setup: a refusal from the backend is a
-// 425 for the client; a lost backend ends the session.
+// dataFailed answers a failed data setup: a refusal from the backend, or
+// of the data port it named, is a 425 for the client; a lost backend ends
+// the session.
 func (s *session) dataFailed(err error) error {
+	if errors.Is(err, policy.ErrBackendDataPort) { // logged where it was decided
+		return s.reply(ftp.StatusCannotOpenDataConnection, "Cannot open data connection.")
+	}
 	var re *replyError
 	if errors.As(err, &re) {
 		s.log.Warn().Err(err).Msg("data connection setup refused")
