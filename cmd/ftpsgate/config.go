@@ -85,7 +85,7 @@ type fileConfig struct {
 		MaxSessionsPerIP   int     `mapstructure:"max_sessions_per_ip"`
 		MaxSessionsPerUser int     `mapstructure:"max_sessions_per_user"`
 		MaxSessions        int     `mapstructure:"max_sessions"`
-		MaxPassivePerIP    int     `mapstructure:"max_passive_per_ip"`
+		MaxPassivePerIP    string  `mapstructure:"max_passive_per_ip"`
 		CommandRate        float64 `mapstructure:"command_rate"`
 		CommandBurst       int     `mapstructure:"command_burst"`
 		SessionBandwidth   int64   `mapstructure:"session_bandwidth"`
@@ -153,7 +153,7 @@ var defaults = map[string]any{
 	"limits.max_sessions_per_ip":   0,
 	"limits.max_sessions_per_user": 0,
 	"limits.max_sessions":          0,
-	"limits.max_passive_per_ip":    4,
+	"limits.max_passive_per_ip":    "auto",
 	"limits.command_rate":          0,
 	"limits.command_burst":         0,
 	"limits.session_bandwidth":     0,
@@ -356,7 +356,7 @@ func build(v *viper.Viper) (*loaded, error) {
 	c.Limits = policy.Limits{
 		ConnRate: fc.Limits.ConnRate, ConnBurst: fc.Limits.ConnBurst,
 		MaxSessionsPerIP: fc.Limits.MaxSessionsPerIP, MaxSessionsPerUser: fc.Limits.MaxSessionsPerUser,
-		MaxSessions: fc.Limits.MaxSessions, MaxPassivePerIP: fc.Limits.MaxPassivePerIP,
+		MaxSessions: fc.Limits.MaxSessions, MaxPassivePerIP: passivePerIP(&p, fc.Limits.MaxPassivePerIP, ports),
 		CommandRate: fc.Limits.CommandRate, CommandBurst: fc.Limits.CommandBurst,
 		SessionBandwidth: fc.Limits.SessionBandwidth, TotalBandwidth: fc.Limits.TotalBandwidth,
 		Allow: allow,
@@ -402,6 +402,26 @@ func build(v *viper.Viper) (*loaded, error) {
 		return nil, err
 	}
 	return &loaded{proxy: c, admin: adminCfg, log: fc.Log}, nil
+}
+
+// passivePerIP parses limits.max_passive_per_ip: a number (0: unlimited) or
+// "auto", a quarter of the passive range, at least 1 (5 of the default 20
+// ports). A quarter: one address (a client, or a NAT full of them) gets at
+// most a quarter of the data connections the range allows at once, so that
+// exhausting it takes four; the cap grows with the range an operator sizes
+// for many users, and the default's 5 fits the parallel transfers of common
+// clients (FileZilla 2, rclone --transfers 4, lftp 1).
+func passivePerIP(p *problems, s string, ports nat.PortRange) int {
+	s = strings.TrimSpace(s)
+	if strings.EqualFold(s, "auto") || s == "" {
+		return max(1, ports.Size()/4)
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		p.add("limits.max_passive_per_ip", fmt.Errorf("%q is not a number or auto", s))
+		return 0
+	}
+	return n // a negative one is reported by policy.Limits.Validate
 }
 
 // ownAddr is a TCP listening address as the backend data-port policy

@@ -68,6 +68,8 @@ backend:
 passive:
   public_host: 127.0.0.1
   ports: %d-%d
+limits:
+  max_passive_per_ip: 0 # one address plays every client here
 timeouts:
   idle: 10m
   connect: 10s
