@@ -81,12 +81,12 @@ func freeRange(t *testing.T, n int) PortRange {
 
 func TestPoolLeasesEveryPortOnceThenRefuses(t *testing.T) {
 	r := freeRange(t, 3)
-	p := NewPool(r)
+	p := NewPool(r, 0)
 	ip := netip.MustParseAddr("127.0.0.1")
 	var leases []*Lease
 	seen := map[uint16]bool{}
 	for range 3 {
-		l, err := p.Listen(context.Background(), ip)
+		l, err := p.Listen(context.Background(), ip, netip.Addr{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -96,16 +96,16 @@ func TestPoolLeasesEveryPortOnceThenRefuses(t *testing.T) {
 		seen[l.Port()] = true
 		leases = append(leases, l)
 	}
-	if _, err := p.Listen(context.Background(), ip); !errors.Is(err, ErrNoPortAvailable) {
+	if _, err := p.Listen(context.Background(), ip, netip.Addr{}); !errors.Is(err, ErrNoPortAvailable) {
 		t.Fatalf("fourth lease: err = %v, want ErrNoPortAvailable", err)
 	}
 	leases[1].StopListening()
-	if _, err := p.Listen(context.Background(), ip); !errors.Is(err, ErrNoPortAvailable) {
+	if _, err := p.Listen(context.Background(), ip, netip.Addr{}); !errors.Is(err, ErrNoPortAvailable) {
 		t.Fatalf("StopListening must keep the port leased; err = %v", err)
 	}
 	leases[1].Release()
 	leases[1].Release() // idempotent
-	l, err := p.Listen(context.Background(), ip)
+	l, err := p.Listen(context.Background(), ip, netip.Addr{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,8 +128,8 @@ func TestPoolSkipsPortsHeldElsewhere(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer busy.Close()
-	p := NewPool(r)
-	l, err := p.Listen(context.Background(), netip.MustParseAddr("127.0.0.1"))
+	p := NewPool(r, 0)
+	l, err := p.Listen(context.Background(), netip.MustParseAddr("127.0.0.1"), netip.Addr{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,5 +159,69 @@ func TestConfigValidateAndAdvertise(t *testing.T) {
 	c.PublicHost = netip.MustParseAddr("203.0.113.10")
 	if got := c.Advertise(local); got != c.PublicHost {
 		t.Fatalf("Advertise = %v", got)
+	}
+}
+
+func TestPoolCapsLeasesPerClient(t *testing.T) {
+	r := freeRange(t, 5)
+	p := NewPool(r, 2)
+	ip := netip.MustParseAddr("127.0.0.1")
+	a := netip.MustParseAddr("192.0.2.1")
+	aMapped := netip.MustParseAddr("::ffff:192.0.2.1")
+	b := netip.MustParseAddr("2001:db8::1")
+	l1, err := p.Listen(context.Background(), ip, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l2, err := p.Listen(context.Background(), ip, aMapped) // the same address
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Listen(context.Background(), ip, a); !errors.Is(err, ErrClientLimit) {
+		t.Fatalf("third lease for %s: err = %v, want ErrClientLimit", a, err)
+	}
+	if p.InUse() != 2 || p.HeldBy(a) != 2 {
+		t.Fatalf("a refused lease must hold nothing: InUse %d, HeldBy %d", p.InUse(), p.HeldBy(a))
+	}
+	lb, err := p.Listen(context.Background(), ip, b) // another address is not affected
+	if err != nil {
+		t.Fatal(err)
+	}
+	exempt, err := p.Listen(context.Background(), ip, netip.Addr{}) // not counted
+	if err != nil {
+		t.Fatal(err)
+	}
+	l1.Release()
+	l1.Release() // idempotent: counted once
+	if p.HeldBy(a) != 1 {
+		t.Fatalf("HeldBy after one release = %d, want 1", p.HeldBy(a))
+	}
+	l3, err := p.Listen(context.Background(), ip, a) // the released slot is free again
+	if err != nil {
+		t.Fatalf("after a release: %v", err)
+	}
+	for _, l := range []*Lease{l2, l3, lb, exempt} {
+		l.Release()
+	}
+	if p.clients() != 0 || p.InUse() != 0 {
+		t.Fatalf("after releasing all: %d client entries, %d ports in use; want none", p.clients(), p.InUse())
+	}
+}
+
+func TestPoolFullRangeGivesBackTheClientSlot(t *testing.T) {
+	r := freeRange(t, 1)
+	p := NewPool(r, 3)
+	ip := netip.MustParseAddr("127.0.0.1")
+	a := netip.MustParseAddr("192.0.2.1")
+	l, err := p.Listen(context.Background(), ip, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Release()
+	if _, err := p.Listen(context.Background(), ip, a); !errors.Is(err, ErrNoPortAvailable) {
+		t.Fatalf("err = %v, want ErrNoPortAvailable", err)
+	}
+	if p.HeldBy(a) != 1 {
+		t.Fatalf("HeldBy = %d after a failed lease, want 1", p.HeldBy(a))
 	}
 }

@@ -49,6 +49,11 @@ type Limits struct {
 	// closed. Zero: off. CommandBurst zero: CommandRate rounded up, at least 1.
 	CommandRate  float64
 	CommandBurst int
+	// MaxPassivePerIP caps the passive ports one client IP holds at once
+	// (each session holds at most one, from PASV/EPSV until its transfer
+	// ends), so that one client cannot lease the whole range. Zero:
+	// unlimited.
+	MaxPassivePerIP int
 	// SessionBandwidth and TotalBandwidth cap the data relay, in bytes per
 	// second, per session and for the whole gateway. Zero: unlimited.
 	SessionBandwidth, TotalBandwidth int64
@@ -84,6 +89,7 @@ func (l Limits) Validate() error {
 	checkInt("max_sessions_per_user", int64(l.MaxSessionsPerUser))
 	checkInt("max_sessions", int64(l.MaxSessions))
 	checkInt("max_prelogin_per_ip", int64(l.MaxPreLoginPerIP))
+	checkInt("max_passive_per_ip", int64(l.MaxPassivePerIP))
 	checkRate("command_rate", l.CommandRate)
 	checkInt("command_burst", int64(l.CommandBurst))
 	checkInt("session_bandwidth", l.SessionBandwidth)
@@ -241,6 +247,9 @@ func (a *Admission) shard(k addrKey) *admShard {
 	h *= 0x9e3779b97f4a7c15
 	return &a.shards[h>>(64-5)]
 }
+
+// Exempt reports whether ip is allowlisted: never limited nor banned.
+func (a *Admission) Exempt(ip netip.Addr) bool { return a.exempt(ip) }
 
 func (a *Admission) exempt(ip netip.Addr) bool {
 	return allowed(a.limits.Allow, ip) || (a.defender != nil && allowed(a.defender.cfg.Allow, ip))

@@ -65,6 +65,7 @@ func TestLimitsValidate(t *testing.T) {
 		{Limits{MaxSessionsPerIP: -1}, "max_sessions_per_ip: must not be negative"},
 		{Limits{MaxSessionsPerUser: -1}, "max_sessions_per_user: must not be negative"},
 		{Limits{MaxSessions: -1}, "max_sessions: must not be negative"},
+		{Limits{MaxPassivePerIP: -1}, "max_passive_per_ip: must not be negative"},
 		{Limits{CommandRate: -0.5}, "command_rate: must not be negative"},
 		{Limits{CommandBurst: 2}, "command_burst: needs command_rate"},
 		{Limits{SessionBandwidth: -1}, "session_bandwidth: must not be negative"},

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -71,6 +72,11 @@ type Backend struct {
 	// ProxyProtocol is 0 (off), 1 or 2: the PROXY header version sent to the
 	// backend so that its logs and limits see the real client.
 	ProxyProtocol byte
+	// DataPorts, when set, are the only data ports the backend may name in
+	// its 227/229 replies (its passive range). Zero: any port from 1024.
+	// Ports below 1024 and the gateway's own listening ports are refused
+	// either way (policy.BackendDataPorts).
+	DataPorts nat.PortRange
 }
 
 // Timeouts bound every wait of a session. Zero fields take the defaults.
@@ -116,6 +122,10 @@ type Config struct {
 	Timeouts Timeouts
 	// Greeting is the text of the gateway's 220. Default "ftpsgate ready".
 	Greeting string
+	// OwnAddrs are the other addresses this process listens on (the admin
+	// API): a backend may not name their ports as data ports. The
+	// listeners' bound addresses and the passive range are added by Start.
+	OwnAddrs []netip.AddrPort
 }
 
 func (c Config) greeting() string {
@@ -171,6 +181,13 @@ func (c Config) Validate() error {
 	}
 	if c.Backend.TLS != TLSNone {
 		add("backend", c.Backend.Trust.Validate())
+	}
+	if dp := c.Backend.DataPorts; dp != (nat.PortRange{}) {
+		if err := dp.Validate(); err != nil {
+			add("backend.data_ports", err)
+		} else if dp.High < 1024 {
+			add("backend.data_ports", fmt.Errorf("%s: ports below 1024 are always refused", dp))
+		}
 	}
 	if err := c.TLS.Validate(); err != nil {
 		add("tls", err)

@@ -5,9 +5,11 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ftpsgate/ftpsgate/nat"
@@ -41,6 +43,20 @@ type dataSetup struct {
 	protect bool           // TLS on the client's data connection (PROT P)
 	client  chan result[net.Conn]
 	wg      sync.WaitGroup
+
+	mu      sync.Mutex
+	refusal error // why the last data connection was refused (passive)
+}
+
+// noClient is why the client's data connection is not there: the last
+// refusal's reason (431 for a TLS one) or errDataAccept.
+func (d *dataSetup) noClient() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.refusal != nil {
+		return d.refusal
+	}
+	return errDataAccept
 }
 
 // closePending drops a prepared data connection that was not used.
@@ -131,6 +147,12 @@ func (s *session) prepareData() (*dataSetup, error) {
 	if err != nil {
 		return nil, err
 	}
+	sameHost := s.be.host.IsLoopback() || s.be.host == s.be.local
+	if err := s.srv.beData.Check(addr, sameHost); err != nil {
+		s.log.Error().Err(err).Uint16(fieldPort, addr.Port()).Str(fieldRemote, addr.String()).
+			Msg("the backend named a data port the gateway does not connect to")
+		return nil, s.errorf("%w", err)
+	}
 	d := net.Dialer{Timeout: s.srv.cfg.Timeouts.connect(), LocalAddr: &net.TCPAddr{IP: s.be.local.AsSlice()}}
 	conn, err := d.DialContext(s.ctx, "tcp", addr.String())
 	if err != nil {
@@ -147,9 +169,13 @@ func (s *session) prepareData() (*dataSetup, error) {
 	}, nil
 }
 
-// dataFailed answers a failed data setup: a refusal from the backend is a
-// 425 for the client; a lost backend ends the session.
+// dataFailed answers a failed data setup: a refusal from the backend, or
+// of the data port it named, is a 425 for the client; a lost backend ends
+// the session.
 func (s *session) dataFailed(err error) error {
+	if errors.Is(err, policy.ErrBackendDataPort) { // logged where it was decided
+		return s.reply(ftp.StatusCannotOpenDataConnection, "Cannot open data connection.")
+	}
 	var re *replyError
 	if errors.As(err, &re) {
 		s.log.Warn().Err(err).Msg("data connection setup refused")
@@ -193,9 +219,18 @@ func (s *session) handlePassive(cmd ftp.Command) error {
 	if err != nil {
 		return s.dataFailed(err)
 	}
-	lease, err := s.srv.pool.Listen(d.ctx, s.localIP)
+	counted := s.clientIP // the pool caps the ports one address holds (limits.max_passive_per_ip)
+	if s.srv.admission.Exempt(s.clientIP) {
+		counted = netip.Addr{}
+	}
+	lease, err := s.srv.pool.Listen(d.ctx, s.localIP, counted)
 	if err != nil {
 		d.close()
+		if errors.Is(err, nat.ErrClientLimit) {
+			s.log.Warn().Err(err).Int("max_passive_per_ip", s.srv.cfg.Limits.MaxPassivePerIP).
+				Msg("passive port refused: this address holds its share of passive ports")
+			return s.reply(ftp.StatusCannotOpenDataConnection, "Too many passive ports open from your address (limits.max_passive_per_ip), try again later.")
+		}
 		s.log.Warn().Err(err).Msg("no passive port")
 		return s.reply(ftp.StatusCannotOpenDataConnection, "No passive port available, try again later.")
 	}
@@ -216,43 +251,107 @@ func (s *session) handlePassive(cmd ftp.Command) error {
 	return s.reply(ftp.StatusPassiveMode, text)
 }
 
+// maxDataHandshakes caps the TLS handshakes one leased port runs at once:
+// connections from the client's address beyond it are closed unanswered.
+const maxDataHandshakes = 4
+
 // acceptData waits on the leased port for the client's data connection,
 // from the control connection's address only, until the accept deadline.
 // With PROT P the TLS handshake (server side, resuming the control session
 // when the client offers it) starts at once: clients differ in whether they
 // start it before or after the transfer command.
+//
+// A connection that is refused (wrong address, bad PROXY header, failed TLS
+// handshake, no resumption of this session) is logged and closed, and the
+// port stays open for the rightful one until the deadline: another process
+// on the client's address that connects first cannot fail the transfer.
+// Handshakes run concurrently, at most maxDataHandshakes at once, each under
+// its own deadline (timeouts.handshake), so that a slow one holds nobody up.
+// The first connection that passes is the transfer's.
 func (s *session) acceptData(d *dataSetup) {
 	ln := d.lease.Listener()
 	deadline := time.Now().Add(s.srv.cfg.Timeouts.dataAccept())
 	_ = ln.SetDeadline(deadline)
+	var (
+		wg    sync.WaitGroup
+		slots = make(chan struct{}, maxDataHandshakes)
+		won   atomic.Bool
+	)
+	var acceptErr error
 	for {
 		tcp, err := ln.AcceptTCP()
 		if err != nil {
-			d.lease.Release() // deadline passed or the setup was dropped
-			d.client <- result[net.Conn]{err: fmt.Errorf("%w: %w", errDataAccept, err)}
-			return
+			acceptErr = err // deadline passed, the transfer is over or the setup was dropped
+			break
 		}
-		var conn net.Conn = tcp
-		if s.lst.ProxyProtocol.Enabled {
-			// The balancer forwards data connections too: the client is the
-			// one its header names.
-			if conn, err = readProxyHeader(tcp, s.lst.ProxyProtocol, s.srv.cfg.Timeouts.handshake()); err != nil {
-				s.log.Warn().Err(err).Uint16(fieldPort, d.lease.Port()).Msg("data connection refused")
-				_ = tcp.Close()
-				continue
-			}
+		conn, ok := s.dataFromClient(d, tcp)
+		if !ok {
+			continue
 		}
-		from, _ := netip.ParseAddrPort(conn.RemoteAddr().String())
-		if from.Addr().Unmap() != s.clientIP {
-			s.log.Warn().Str(fieldRemote, from.String()).Str("control", s.clientIP.String()).
-				Uint16(fieldPort, d.lease.Port()).Msg("data connection from another address than the control connection: refused")
+		select {
+		case slots <- struct{}{}:
+		default:
+			s.log.Warn().Str(fieldRemote, conn.RemoteAddr().String()).Uint16(fieldPort, d.lease.Port()).
+				Msg("data connection refused: too many TLS handshakes at once on this port")
 			_ = conn.Close()
 			continue
 		}
-		d.lease.StopListening()
-		d.client <- s.secureClientData(d, conn, time.Now().Add(s.srv.cfg.Timeouts.dataAccept()))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-slots }()
+			r := s.secureClientData(d, conn, time.Now().Add(s.srv.cfg.Timeouts.handshake()))
+			if r.err != nil {
+				s.log.Warn().Err(r.err).Str(fieldRemote, conn.RemoteAddr().String()).Uint16(fieldPort, d.lease.Port()).
+					Msg("data connection refused: waiting for another until the accept deadline")
+				d.mu.Lock()
+				d.refusal = r.err
+				d.mu.Unlock()
+				return
+			}
+			if !won.CompareAndSwap(false, true) {
+				_ = r.v.Close() // a second one that passed: the first has the transfer
+				return
+			}
+			d.lease.StopListening() // ends the accept loop; the port stays leased
+			d.client <- r
+		}()
+	}
+	wg.Wait()
+	if won.Load() {
 		return
 	}
+	d.lease.Release()
+	err := fmt.Errorf("%w: %w", errDataAccept, acceptErr)
+	if refused := d.noClient(); refused != errDataAccept {
+		err = refused // the client hears why its connections were refused (431)
+	}
+	d.client <- result[net.Conn]{err: err}
+}
+
+// dataFromClient checks where an accepted data connection comes from: the
+// PROXY header first if the listener has one, then the control
+// connection's address. A refused connection is logged and closed.
+func (s *session) dataFromClient(d *dataSetup, tcp *net.TCPConn) (net.Conn, bool) {
+	var conn net.Conn = tcp
+	if s.lst.ProxyProtocol.Enabled {
+		// The balancer forwards data connections too: the client is the
+		// one its header names.
+		var err error
+		if conn, err = readProxyHeader(tcp, s.lst.ProxyProtocol, s.srv.cfg.Timeouts.handshake()); err != nil {
+			s.log.Warn().Err(err).Uint16(fieldPort, d.lease.Port()).Msg("data connection refused")
+			_ = tcp.Close()
+			return nil, false
+		}
+	}
+	from, _ := netip.ParseAddrPort(conn.RemoteAddr().String())
+	if from.Addr().Unmap() != s.clientIP {
+		s.log.Warn().Str(fieldRemote, from.String()).Str("control", s.clientIP.String()).
+			Uint16(fieldPort, d.lease.Port()).Msg("data connection from another address than the control connection: refused")
+		_ = conn.Close()
+		return nil, false
+	}
+	return conn, true
 }
 
 // dialClient connects to the client's active-mode address.
@@ -313,6 +412,28 @@ func (s *session) secureBackendData(d *dataSetup, out chan<- result[net.Conn]) {
 	}
 	s.log.Debug().Bool("resumed", tc.ConnectionState().DidResume).Msg("backend data TLS established")
 	out <- result[net.Conn]{v: tc}
+}
+
+// dataEndLinger bounds how long endDataConn reads what the peer still sends.
+const dataEndLinger = 3 * time.Second
+
+// endDataConn ends a data connection the way FTP servers accept: a TLS
+// close_notify, then a TCP FIN, then what the peer still sends is read and
+// dropped until it closes too or linger passes (closing with unread input
+// would reset the connection), then the socket is closed.
+func endDataConn(c net.Conn, linger time.Duration) {
+	type closeWriter interface{ CloseWrite() error }
+	_ = c.SetDeadline(time.Now().Add(linger))
+	raw := c
+	if tc, ok := c.(*tls.Conn); ok {
+		_ = tc.CloseWrite()
+		raw = tc.NetConn()
+	}
+	if cw, ok := raw.(closeWriter); ok {
+		_ = cw.CloseWrite()
+	}
+	_, _ = io.Copy(io.Discard, c)
+	_ = raw.Close()
 }
 
 // handleActive answers PORT and EPRT when active mode is on: the gateway

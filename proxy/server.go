@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -28,6 +30,7 @@ type Server struct {
 	reload     chan struct{} // Reload's requests
 	pool       *nat.Pool
 	data       policy.DataPolicy
+	beData     policy.BackendDataPorts // set by Start, once the listeners are bound
 	defender   *policy.Defender
 	admission  *policy.Admission
 	bandwidth  *rate.Limiter           // the whole gateway's; nil: unlimited
@@ -64,7 +67,7 @@ func New(cfg Config, log zerolog.Logger) (*Server, error) {
 		cfg:       cfg,
 		log:       log,
 		certs:     policy.NewCertStore(cert),
-		pool:      nat.NewPool(cfg.Passive.Ports),
+		pool:      nat.NewPool(cfg.Passive.Ports, cfg.Limits.MaxPassivePerIP),
 		data:      policy.DataPolicy{RequireProtected: cfg.TLS.RequireProtectedData, ActiveEnabled: cfg.ActiveEnabled},
 		listeners: map[string]net.Listener{},
 		sessions:  map[*session]struct{}{},
@@ -133,6 +136,7 @@ func (s *Server) Start(ctx context.Context) error {
 		s.mu.Unlock()
 		s.log.Info().Str(fieldListener, l.Name).Str("address", ln.Addr().String()).Str("tls", l.TLS.String()).Msg("listening")
 	}
+	s.beData = s.backendDataPorts()
 	for _, l := range s.cfg.Listeners {
 		s.acceptWG.Add(1)
 		go s.acceptLoop(s.listeners[l.Name], l)
@@ -145,6 +149,25 @@ func (s *Server) Start(ctx context.Context) error {
 	s.bgWG.Add(1)
 	go func() { defer s.bgWG.Done(); s.tickets.Run(s.hardCtx, s.cfg.TLS.TicketRotationInterval()) }()
 	return nil
+}
+
+// backendDataPorts is the policy for the data ports a backend names: what
+// backend.data_ports pins, and never the gateway's own listening ports.
+func (s *Server) backendDataPorts() policy.BackendDataPorts {
+	p := policy.BackendDataPorts{
+		Low: s.cfg.Backend.DataPorts.Low, High: s.cfg.Backend.DataPorts.High,
+		PassiveLow: s.cfg.Passive.Ports.Low, PassiveHigh: s.cfg.Passive.Ports.High,
+		PassiveLeased: s.pool.Leased,
+		Own:           slices.Clone(s.cfg.OwnAddrs),
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, ln := range s.listeners {
+		if ap, err := netip.ParseAddrPort(ln.Addr().String()); err == nil {
+			p.Own = append(p.Own, ap)
+		}
+	}
+	return p
 }
 
 // Reload re-reads the certificate files now (SIGHUP). Without configured
@@ -162,6 +185,9 @@ func (s *Server) CertificateDaysLeft() int { return s.certs.DaysLeft(time.Now())
 
 // Defender returns the ban list, for the admin API.
 func (s *Server) Defender() *policy.Defender { return s.defender }
+
+// PassiveInUse returns how many passive ports are leased.
+func (s *Server) PassiveInUse() int { return s.pool.InUse() }
 
 // Admission returns the connection limits' state, for the admin API.
 func (s *Server) Admission() *policy.Admission { return s.admission }

@@ -120,12 +120,18 @@ func (s *session) runTransfer(t *transfer) error {
 			t.beCh = nil
 			if r.err != nil {
 				s.giveUp(t, r.err)
+				t.closeData() // the backend waits on a data connection that will not come
 				break
 			}
 			t.backend = r.v
+			if t.failure != nil {
+				// The client side failed first: the backend's side is
+				// ended the way it accepts (see giveUp).
+				s.endBackendData(t)
+			}
 		case <-accept.C:
 			if !t.relayStarted() {
-				s.giveUp(t, errDataAccept)
+				s.giveUp(t, t.d.noClient())
 			}
 		case res := <-s.be.replies.res:
 			s.be.replies.got()
@@ -236,7 +242,36 @@ func (s *session) giveUp(t *transfer, err error) {
 	s.log.Warn().Err(err).Str(fieldCommand, t.cmd.Verb).Msg("data connection failed")
 	rep := ftp.NewReply(code, text)
 	t.failure = &rep
-	t.closeData()
+	// The client's side is cut. The backend's is ended politely: its TLS
+	// handshake, if still running, may finish (beCh), then gets a
+	// close_notify. vsftpd ends the whole session when a data connection's
+	// TLS handshake fails (its RFC reading: "we can just close the control
+	// channel"), ProFTPD when a TLS data connection dies under it.
+	if t.client != nil {
+		_ = rawConn(t.client).Close()
+		t.client = nil
+	}
+	if t.d.lease != nil {
+		t.d.lease.Release()
+	}
+	if t.backend != nil {
+		s.endBackendData(t)
+	}
+}
+
+// endBackendData ends the backend's data connection of a transfer that
+// failed on the client's side: close_notify (TLS) and FIN, then what the
+// backend still sends is read and dropped until it closes or
+// dataEndLinger passes. The backend then answers the transfer with its own
+// final reply (426 or 226) and the session goes on.
+func (s *session) endBackendData(t *transfer) {
+	conn := t.backend
+	t.backend, t.d.backend = nil, nil
+	t.d.wg.Add(1)
+	go func() {
+		defer t.d.wg.Done()
+		endDataConn(conn, dataEndLinger)
+	}()
 }
 
 func (s *session) startRelay(t *transfer) {

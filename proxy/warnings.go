@@ -53,6 +53,9 @@ func (c Config) Warnings() []Warning {
 	if c.Limits.MaxPreLoginPerIP == 0 {
 		add("limits.max_prelogin_per_ip", "0: one client address may hold sessions that never log in up to limits.max_sessions")
 	}
+	if n := c.Limits.MaxPassivePerIP; n == 0 || n >= c.Passive.Ports.Size() {
+		add("limits.max_passive_per_ip", fmt.Sprintf("%d: one client address may lease every passive port and block data connections for everyone else", n))
+	}
 	if c.Bans.KeepSessions {
 		add("bans.end_sessions", "false: a banned address keeps its running sessions and transfers; a ban only refuses new connections")
 	}

@@ -4,6 +4,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/ftpsgate/ftpsgate/nat"
 	"github.com/ftpsgate/ftpsgate/policy"
 )
 
@@ -13,7 +14,8 @@ func TestWarnings(t *testing.T) {
 	safe := Config{
 		Listeners: []Listener{{Name: "e", TLS: TLSExplicit}, {Name: "i", TLS: TLSImplicit}},
 		TLS:       policy.TLSConfig{CertFile: "c.pem", KeyFile: "k.pem", RequireProtectedData: true},
-		Limits:    policy.Limits{MaxSessionsPerIP: 64, MaxPreLoginPerIP: 16},
+		Limits:    policy.Limits{MaxSessionsPerIP: 64, MaxPreLoginPerIP: 16, MaxPassivePerIP: 5},
+		Passive:   nat.Config{Ports: nat.PortRange{Low: 50000, High: 50019}},
 	}
 	if ws := safe.Warnings(); len(ws) != 0 {
 		t.Fatalf("safe configuration warns: %v", ws)
@@ -33,7 +35,7 @@ func TestWarnings(t *testing.T) {
 	want := []string{
 		"listeners[0].require_tls", "tls.cert_file", "tls.require_protected_data", "tls.data_session_reuse",
 		"tls.client_cert_user_case_insensitive", "backend.insecure_skip_verify", "policy.allow_anonymous", "active.enabled",
-		"limits.max_sessions_per_ip", "limits.max_prelogin_per_ip", "bans.end_sessions",
+		"limits.max_sessions_per_ip", "limits.max_prelogin_per_ip", "limits.max_passive_per_ip", "bans.end_sessions",
 	}
 	if !slices.Equal(keys, want) {
 		t.Fatalf("warnings for %v\nwant %v", keys, want)

@@ -5,7 +5,9 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 
@@ -58,6 +60,7 @@ type fileConfig struct {
 		ClientCertFile     string `mapstructure:"client_cert_file"`
 		ClientKeyFile      string `mapstructure:"client_key_file"`
 		ProxyProtocol      string `mapstructure:"proxy_protocol"`
+		DataPorts          string `mapstructure:"data_ports"`
 	} `mapstructure:"backend"`
 	Policy struct {
 		AllowAnonymous      bool     `mapstructure:"allow_anonymous"`
@@ -85,6 +88,7 @@ type fileConfig struct {
 		MaxSessionsPerUser int     `mapstructure:"max_sessions_per_user"`
 		MaxSessions        int     `mapstructure:"max_sessions"`
 		MaxPreLoginPerIP   int     `mapstructure:"max_prelogin_per_ip"`
+		MaxPassivePerIP    string  `mapstructure:"max_passive_per_ip"`
 		CommandRate        float64 `mapstructure:"command_rate"`
 		CommandBurst       int     `mapstructure:"command_burst"`
 		SessionBandwidth   int64   `mapstructure:"session_bandwidth"`
@@ -131,6 +135,7 @@ var defaults = map[string]any{
 	"backend.client_cert_file":     "",
 	"backend.client_key_file":      "",
 	"backend.proxy_protocol":       "off",
+	"backend.data_ports":           "",
 	"policy.allow_anonymous":       false,
 	"policy.allowed_site_commands": []string{},
 	"backend.address":              "",
@@ -153,6 +158,7 @@ var defaults = map[string]any{
 	"limits.max_prelogin_per_ip":   16,
 	"limits.max_sessions_per_user": 0,
 	"limits.max_sessions":          0,
+	"limits.max_passive_per_ip":    "auto",
 	"limits.command_rate":          0,
 	"limits.command_burst":         0,
 	"limits.session_bandwidth":     0,
@@ -318,6 +324,10 @@ func build(v *viper.Viper) (*loaded, error) {
 		p.add("backend.pin_sha256", err)
 	}
 
+	if fc.Backend.DataPorts != "" {
+		c.Backend.DataPorts, err = nat.ParsePortRange(fc.Backend.DataPorts)
+		p.add("backend.data_ports", err)
+	}
 	if fc.Passive.PublicHost != "" {
 		ip, err := netip.ParseAddr(fc.Passive.PublicHost)
 		p.add("passive.public_host", err)
@@ -350,7 +360,8 @@ func build(v *viper.Viper) (*loaded, error) {
 	c.Limits = policy.Limits{
 		ConnRate: fc.Limits.ConnRate, ConnBurst: fc.Limits.ConnBurst,
 		MaxSessionsPerIP: fc.Limits.MaxSessionsPerIP, MaxSessionsPerUser: fc.Limits.MaxSessionsPerUser,
-		MaxSessions: fc.Limits.MaxSessions, MaxPreLoginPerIP: fc.Limits.MaxPreLoginPerIP, CommandRate: fc.Limits.CommandRate, CommandBurst: fc.Limits.CommandBurst,
+		MaxSessions: fc.Limits.MaxSessions, MaxPreLoginPerIP: fc.Limits.MaxPreLoginPerIP, MaxPassivePerIP: passivePerIP(&p, fc.Limits.MaxPassivePerIP, ports),
+		CommandRate: fc.Limits.CommandRate, CommandBurst: fc.Limits.CommandBurst,
 		SessionBandwidth: fc.Limits.SessionBandwidth, TotalBandwidth: fc.Limits.TotalBandwidth,
 		Allow: allow,
 	}
@@ -370,6 +381,9 @@ func build(v *viper.Viper) (*loaded, error) {
 		for _, line := range strings.Split(err.Error(), "\n") {
 			p.lines = append(p.lines, "admin."+line)
 		}
+	}
+	if ap, ok := ownAddr(fc.Admin.Address); ok {
+		c.OwnAddrs = append(c.OwnAddrs, ap) // a backend may not name it as a data port
 	}
 
 	if _, err := parseLevel(fc.Log.Level); err != nil {
@@ -394,6 +408,48 @@ func build(v *viper.Viper) (*loaded, error) {
 		return nil, err
 	}
 	return &loaded{proxy: c, admin: adminCfg, log: fc.Log}, nil
+}
+
+// passivePerIP parses limits.max_passive_per_ip: a number (0: unlimited) or
+// "auto", a quarter of the passive range, at least 1 (5 of the default 20
+// ports). A quarter: one address (a client, or a NAT full of them) gets at
+// most a quarter of the data connections the range allows at once, so that
+// exhausting it takes four; the cap grows with the range an operator sizes
+// for many users, and the default's 5 fits the parallel transfers of common
+// clients (FileZilla 2, rclone --transfers 4, lftp 1).
+func passivePerIP(p *problems, s string, ports nat.PortRange) int {
+	s = strings.TrimSpace(s)
+	if strings.EqualFold(s, "auto") || s == "" {
+		return max(1, ports.Size()/4)
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		p.add("limits.max_passive_per_ip", fmt.Errorf("%q is not a number or auto", s))
+		return 0
+	}
+	return n // a negative one is reported by policy.Limits.Validate
+}
+
+// ownAddr is a TCP listening address as the backend data-port policy
+// compares it: a host name (localhost) counts as every address of the host.
+// Unix sockets and unparsable addresses have none.
+func ownAddr(addr string) (netip.AddrPort, bool) {
+	if addr == "" || strings.HasPrefix(addr, "unix:") {
+		return netip.AddrPort{}, false
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return netip.AddrPort{}, false
+	}
+	n, err := strconv.ParseUint(port, 10, 16)
+	if err != nil || n == 0 {
+		return netip.AddrPort{}, false
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		ip = netip.IPv4Unspecified()
+	}
+	return netip.AddrPortFrom(ip.Unmap(), uint16(n)), true
 }
 
 // suites parses cipher suite names; empty means the defaults (nil).

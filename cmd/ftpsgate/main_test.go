@@ -10,6 +10,7 @@ import (
 
 	"github.com/ftpsgate/ftpsgate/configs"
 	"github.com/ftpsgate/ftpsgate/internal/testpki"
+	"github.com/ftpsgate/ftpsgate/nat"
 	"github.com/ftpsgate/ftpsgate/policy"
 	"github.com/ftpsgate/ftpsgate/proxy"
 )
@@ -162,6 +163,10 @@ func TestValidateNamesTheKey(t *testing.T) {
 		{"tls: implicit\n    proxy_protocol: {enabled: true}", "tls: implicit", "listeners[1].proxy_protocol.trusted:"},
 		{"tls: implicit\n    proxy_protocol: {enabled: true, trusted: [10.0.0.0/33]}", "tls: implicit", "listeners[1].proxy_protocol.trusted:"},
 		{"tls: implicit\n    cipher_suites: [TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA]", "tls: implicit", "listeners[1].cipher_suites:"},
+		{"ports: 50000-50019\nlimits:\n  max_passive_per_ip: -1", "ports: 50000-50019", "limits.max_passive_per_ip: must not be negative"},
+		{"ports: 50000-50019\nlimits:\n  max_passive_per_ip: many", "ports: 50000-50019", "limits.max_passive_per_ip: \"many\" is not a number or auto"},
+		{"tls: none\n  data_ports: 40000-x", "tls: none", "backend.data_ports:"},
+		{"tls: none\n  data_ports: 20-21", "tls: none", "backend.data_ports: 20-21: ports below 1024 are always refused"},
 	}
 	for _, tt := range tests {
 		text := strings.Replace(goodConfig, tt.from, tt.edit, 1)
@@ -300,4 +305,45 @@ func caFile(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return f.CAFile
+}
+
+func TestOwnAddr(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		want string // "" none
+	}{
+		{"127.0.0.1:9090", "127.0.0.1:9090"},
+		{"[::1]:9090", "[::1]:9090"},
+		{"[::ffff:127.0.0.1]:9090", "127.0.0.1:9090"},
+		{"localhost:9090", "0.0.0.0:9090"},
+		{":9090", "0.0.0.0:9090"},
+		{"unix:/run/ftpsgate/admin.sock", ""},
+		{"", ""},
+		{"127.0.0.1", ""},
+	} {
+		got, ok := ownAddr(tt.in)
+		if tt.want == "" && ok || tt.want != "" && (!ok || got.String() != tt.want) {
+			t.Errorf("ownAddr(%q) = %v, %v; want %q", tt.in, got, ok, tt.want)
+		}
+	}
+}
+
+func TestPassivePerIP(t *testing.T) {
+	for _, tt := range []struct {
+		in    string
+		ports nat.PortRange
+		want  int
+	}{
+		{"auto", nat.PortRange{Low: 50000, High: 50019}, 5},
+		{"", nat.PortRange{Low: 50000, High: 50019}, 5},
+		{"AUTO", nat.PortRange{Low: 50000, High: 50999}, 250},
+		{"auto", nat.PortRange{Low: 50000, High: 50002}, 1},
+		{"0", nat.PortRange{Low: 50000, High: 50019}, 0},
+		{" 12 ", nat.PortRange{Low: 50000, High: 50019}, 12},
+	} {
+		var p problems
+		if got := passivePerIP(&p, tt.in, tt.ports); got != tt.want || p.err() != nil {
+			t.Errorf("passivePerIP(%q, %v) = %d, %v; want %d", tt.in, tt.ports, got, p.err(), tt.want)
+		}
+	}
 }

@@ -79,6 +79,7 @@ limits:
   max_sessions_per_ip: 0
   max_prelogin_per_ip: 0
   max_sessions: 20000
+  max_passive_per_ip: 0 # one address plays every client here
 timeouts:
   idle: 10m
   connect: 10s

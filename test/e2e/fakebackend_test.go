@@ -6,6 +6,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,6 +22,18 @@ type fakeBackend struct {
 	wg       sync.WaitGroup
 	transfer func(ctrl *bufio.ReadWriter, data net.Conn, cmd string)
 	onABOR   string // the reply to ABOR; empty: "225 No transfer to ABOR"
+	// dataPort, if set, chooses the port its EPSV and PASV replies name,
+	// given the one it listens on: a hostile backend's reply.
+	dataPort func(listening int) int
+	noEPSV   atomic.Bool // EPSV gets 502, PASV is answered
+}
+
+// announced is the port a passive reply names.
+func (f *fakeBackend) announced(listening int) int {
+	if f.dataPort != nil {
+		return f.dataPort(listening)
+	}
+	return listening
 }
 
 func startFakeBackend(t *testing.T, transfer func(ctrl *bufio.ReadWriter, data net.Conn, cmd string)) *fakeBackend {
@@ -72,12 +85,21 @@ func (f *fakeBackend) session(c net.Conn) {
 			say("331 password please\r\n")
 		case "PASS":
 			say("230 logged in\r\n")
-		case "EPSV":
+		case "EPSV", "PASV":
+			if strings.EqualFold(verb, "EPSV") && f.noEPSV.Load() {
+				say("502 EPSV not implemented\r\n")
+				continue
+			}
 			if dataLn != nil {
 				dataLn.Close()
 			}
 			dataLn, _ = net.Listen("tcp", "127.0.0.1:0")
-			say(fmt.Sprintf("229 Entering Extended Passive Mode (|||%d|)\r\n", dataLn.Addr().(*net.TCPAddr).Port))
+			port := f.announced(dataLn.Addr().(*net.TCPAddr).Port)
+			if strings.EqualFold(verb, "EPSV") {
+				say(fmt.Sprintf("229 Entering Extended Passive Mode (|||%d|)\r\n", port))
+			} else {
+				say(fmt.Sprintf("227 Entering Passive Mode (127,0,0,1,%d,%d)\r\n", port>>8, port&0xff))
+			}
 		case "RETR", "STOR", "LIST":
 			d, err := dataLn.Accept()
 			if err != nil {

@@ -1,9 +1,8 @@
 package e2e
 
 import (
-	"net"
+	"fmt"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -30,34 +29,12 @@ func TestCleartextLoginRefusedByDefault(t *testing.T) {
 	c.do("PASS "+password, wire.StatusLoggedIn)
 }
 
-// countingListener accepts connections and counts them, then closes them.
-func countingListener(t *testing.T) (string, *atomic.Int32) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	var n atomic.Int32
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			n.Add(1)
-			c.Close()
-		}
-	}()
-	return ln.Addr().String(), &n
-}
-
 // TestNoBackendBeforePassword: USER is answered at the edge; a session that
 // never sends PASS never opens a backend connection (it would hold one of
 // the backend's per-address slots).
 func TestNoBackendBeforePassword(t *testing.T) {
-	addr, dials := countingListener(t)
-	g := startGateway(t, func(c *proxy.Config) { c.Backend.Address = addr })
+	dials, port := countingListener(t, "127.0.0.1:0")
+	g := startGateway(t, func(c *proxy.Config) { c.Backend.Address = fmt.Sprintf("127.0.0.1:%d", port) })
 	for i := 0; i < 3; i++ {
 		c := dialRaw(t, g.addr("implicit"), true)
 		c.do("USER "+user, wire.StatusUserOK)

@@ -122,7 +122,7 @@ func TestSiblingSessionReuse(t *testing.T) {
 				}
 				if tc.endA {
 					a.do("QUIT", wire.StatusClosing)
-					waitFor(t, func() bool { return g.srv.SessionCount() == 1 })
+					waitFor(t, func() bool { return g.srv.SessionCount() == 1 }, "the sibling session to end")
 				}
 
 				// B's data connection offers A's ticket.
@@ -153,17 +153,6 @@ func TestSiblingSessionReuse(t *testing.T) {
 			})
 		}
 	}
-}
-
-// waitFor polls cond for up to 5 s.
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if cond() {
-			return
-		}
-	}
-	t.Fatal("condition not met in 5 s")
 }
 
 // hasLogLine reports whether one line of logs contains all of parts.

@@ -58,6 +58,18 @@ type gatewayConfig struct {
 	MinTLS        string        // tls.min_version; "": "1.2"
 	Active        bool          // active.enabled
 	SessionReuse  string        // tls.data_session_reuse; "": user (the default)
+	DataAccept    time.Duration // timeouts.data_accept; 0: 10s
+}
+
+// dataAccept is 10 s unless set (the gateway's default is 30 s): a refused
+// data connection keeps the port open that long for the rightful one, and
+// the known-limitation cells (clients that do not resume the TLS session)
+// each wait for it before their 431.
+func (c gatewayConfig) dataAccept() time.Duration {
+	if c.DataAccept == 0 {
+		return 10 * time.Second
+	}
+	return c.DataAccept
 }
 
 func (c gatewayConfig) sessionReuse() string {
@@ -131,13 +143,13 @@ timeouts:
   idle: 5m
   connect: %s
   handshake: 10s
-  data_accept: 30s
+  data_accept: %s
   shutdown_grace: %s
 log:
   level: debug
   format: json
 `, c.minTLS(), c.sessionReuse(), c.BackendAddr, c.BackendTLS, c.BackendCA, c.PublicHost, c.PassiveLo, c.PassiveHi, c.Active,
-		yamlDuration(c.connect()), yamlDuration(c.shutdownGrace()))
+		yamlDuration(c.connect()), yamlDuration(c.dataAccept()), yamlDuration(c.shutdownGrace()))
 	return b.String()
 }
 
