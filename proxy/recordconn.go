@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"crypto/tls"
-	"io"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -112,42 +111,4 @@ func recordConnOf(c net.Conn) *recordConn {
 		return rc
 	}
 	return nil
-}
-
-// copyRecords is the relay's copy loop when TLS is on either side. Reads
-// from a TLS source are gathered while complete records wait in its buffer,
-// and writes to a TLS destination leave in one system call per buffer.
-func copyRecords(w io.Writer, dst, src net.Conn, buf []byte) (int64, error) {
-	srcRC, dstRC := recordConnOf(src), recordConnOf(dst)
-	var written int64
-	for {
-		n, rerr := src.Read(buf)
-		for srcRC != nil && rerr == nil && n < len(buf)-maxRecord && srcRC.buffered() > 0 {
-			var m int
-			m, rerr = src.Read(buf[n:])
-			n += m
-		}
-		if n > 0 {
-			if dstRC != nil {
-				dstRC.batching.Store(true)
-			}
-			_, werr := w.Write(buf[:n])
-			if dstRC != nil {
-				dstRC.batching.Store(false)
-				if ferr := dstRC.flush(); werr == nil {
-					werr = ferr
-				}
-			}
-			written += int64(n)
-			if werr != nil {
-				return written, werr
-			}
-		}
-		if rerr == io.EOF {
-			return written, nil
-		}
-		if rerr != nil {
-			return written, rerr
-		}
-	}
 }
