@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"crypto/tls"
+	"io"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -24,9 +25,11 @@ const maxRecord = 16 << 10
 type recordConn struct {
 	net.Conn
 	rbuf       []byte
-	rpos, rend int // rbuf[rpos:rend] is read from the socket, not yet taken
+	big        *[]byte // rbuf, when it is the large one (from relayBufs)
+	rpos, rend int     // rbuf[rpos:rend] is read from the socket, not yet taken
 	grow       bool
 	rerr       error // returned once the buffer is empty
+	eof        bool  // the socket has ended (read io.EOF)
 
 	batching atomic.Bool // set by the relay around one tls.Conn.Write
 	mu       sync.Mutex  // guards out
@@ -53,10 +56,14 @@ func (c *recordConn) Read(p []byte) (int, error) {
 		case c.rbuf == nil:
 			c.rbuf = make([]byte, recordReadStart)
 		case c.grow:
-			c.rbuf = make([]byte, relayBufSize)
+			c.big = relayBufs.Get().(*[]byte)
+			c.rbuf = *c.big
 			c.grow = false
 		}
 		n, err := c.Conn.Read(c.rbuf)
+		if err == io.EOF {
+			c.eof = true
+		}
 		c.rpos, c.rend = 0, n
 		if n == len(c.rbuf) && n < relayBufSize {
 			c.grow = true // more was waiting: a bulk transfer
@@ -81,17 +88,54 @@ func (c *recordConn) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// flush sends what was gathered.
-func (c *recordConn) flush() error {
+// flush sends what was gathered and returns how much it sent. After an
+// error (the relay's write deadline) what was not sent stays for the next
+// flush: the records are whole on the wire or not at all.
+func (c *recordConn) flush() (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.out) == 0 {
-		return nil
+		return 0, nil
 	}
-	_, err := c.Conn.Write(c.out)
+	n, err := c.Conn.Write(c.out)
+	if err != nil {
+		c.out = c.out[:copy(c.out, c.out[n:])]
+		return n, err
+	}
 	c.out = c.out[:0]
-	return err
+	return n, nil
 }
+
+// releaseRead gives the large read buffer back while the connection waits,
+// if it is empty: the next read takes one again. Only the goroutine that
+// reads c may call it. nil: nothing.
+func (c *recordConn) releaseRead() {
+	if c == nil || c.big == nil || c.rpos != c.rend {
+		return
+	}
+	relayBufs.Put(c.big)
+	c.big, c.rbuf = nil, nil
+	c.rpos, c.rend = 0, 0
+	c.grow = true
+}
+
+// releaseBatch drops the write batch's memory while it is empty.
+func (c *recordConn) releaseBatch() {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	if len(c.out) == 0 {
+		c.out = nil
+	}
+	c.mu.Unlock()
+}
+
+// ended reports whether the socket under the TLS connection has ended. When
+// crypto/tls then returns io.EOF, it did not see close_notify: it reports
+// io.EOF for a connection that ends between two records, and after
+// close_notify it reads the socket no further.
+func (c *recordConn) ended() bool { return c.eof }
 
 // buffered reports bytes read from the socket that TLS has not taken yet.
 func (c *recordConn) buffered() int { return c.rend - c.rpos }

@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"io"
 	"net"
 	"sync"
@@ -27,6 +28,12 @@ type relayResult struct {
 
 // cut reports whether the data stopped flowing before the source's end.
 func (r relayResult) cut() bool { return r.err != nil || r.peerClosed }
+
+// gatewayCut reports whether the relay itself ended the transfer: no data
+// for data_idle, or a TLS source that ended without close_notify.
+func (r relayResult) gatewayCut() bool {
+	return errors.Is(r.err, errDataIdle) || errors.Is(r.err, errTruncated)
+}
 
 // handedOff reports whether dst is still open and now belongs to
 // drainAndClose.
@@ -56,7 +63,12 @@ var relayBufs = sync.Pool{New: func() any { b := make([]byte, relayBufSize); ret
 //
 // With a throttle, every write waits for its bandwidth share (streaming:
 // nothing is buffered beyond one copy buffer).
-func relay(ctx context.Context, dst, src net.Conn, th *policy.Throttle) relayResult {
+//
+// idle (timeouts.data_idle; 0: none) cuts a relay in which no byte moved
+// for that long (see idleWatch). A copy that fails (a source cut short, an
+// idle cut, an I/O error) resets dst: its peer must see an error, never the
+// clean end of a truncated stream.
+func relay(ctx context.Context, dst, src net.Conn, th *policy.Throttle, idle time.Duration) relayResult {
 	gone := make(chan struct{})
 	go func() {
 		_, _ = io.Copy(io.Discard, dst)
@@ -85,14 +97,15 @@ func relay(ctx context.Context, dst, src net.Conn, th *policy.Throttle) relayRes
 
 	var n int64
 	var err error
+	iw := newIdleWatch(idle, dst, src)
 	_, dstTLS := dst.(*tls.Conn)
-	if !srcTLS && !dstTLS && th == nil {
+	switch {
+	case !srcTLS && !dstTLS && th == nil && iw == nil:
 		n, err = io.Copy(dst, src)
-	} else {
-		bp := relayBufs.Get().(*[]byte)
-		w := policy.ThrottledWriter(ctx, struct{ io.Writer }{dst}, th)
-		n, err = copyRecords(w, dst, src, *bp)
-		relayBufs.Put(bp)
+	case !srcTLS && !dstTLS && th == nil:
+		n, err = copyPlain(dst, src, iw)
+	default:
+		n, err = copyRecords(ctx, dst, src, th, iw)
 	}
 	close(copied)
 
@@ -102,11 +115,14 @@ func relay(ctx context.Context, dst, src net.Conn, th *policy.Throttle) relayRes
 		r.peerClosed = true
 		_ = dst.Close()
 		if srcTLS {
-			_, _ = io.Copy(io.Discard, src) // until its close_notify, or the deadline set above
+			// Until its close_notify, or lingerTimeout (the copy's idle
+			// deadlines may have replaced the one set above).
+			_ = src.SetReadDeadline(time.Now().Add(lingerTimeout))
+			_, _ = io.Copy(io.Discard, src)
 		}
 	case err != nil:
 		r.err = err
-		_ = dst.Close()
+		resetConn(dst)
 	default:
 		// Every byte was written. A peer that already closed (curl knows the
 		// size from the 150 and closes at once: ENOTCONN) has had them all.
@@ -120,6 +136,35 @@ func relay(ctx context.Context, dst, src net.Conn, th *policy.Throttle) relayRes
 		<-gone // dst is closed: the reader is done
 	}
 	return r
+}
+
+// resetConn closes the socket under c (under its TLS, if any: no
+// close_notify) with a TCP reset: the peer reads an error, not the end of
+// the data, and what c still had to send is dropped.
+func resetConn(c net.Conn) {
+	if tc := tcpConnOf(c); tc != nil {
+		_ = tc.SetLinger(0)
+	}
+	_ = rawConn(c).Close()
+}
+
+// tcpConnOf is the TCP connection under c's TLS, recordConn and PROXY
+// header wrappers, or nil.
+func tcpConnOf(c net.Conn) *net.TCPConn {
+	for {
+		switch v := c.(type) {
+		case *net.TCPConn:
+			return v
+		case *tls.Conn:
+			c = v.NetConn()
+		case *recordConn:
+			c = v.Conn
+		case *proxiedConn:
+			c = v.Conn
+		default:
+			return nil
+		}
+	}
 }
 
 // closeWrite ends the data sent on c: a TLS close_notify, then a TCP FIN.
@@ -156,13 +201,54 @@ func drainAndClose(c net.Conn, gone <-chan struct{}) {
 	<-gone
 }
 
-// copyRecords is the relay's copy loop when TLS is on either side. Reads
-// from a TLS source are gathered while complete records wait in its buffer,
-// and writes to a TLS destination leave in one system call per buffer.
-func copyRecords(w io.Writer, dst, src net.Conn, buf []byte) (int64, error) {
+// copyRecords is the relay's copy loop when TLS is on either side or a
+// throttle paces it. Reads from a TLS source are gathered while complete
+// records wait in its buffer, and writes to a TLS destination leave in one
+// system call per buffer.
+//
+// A TLS source that ends without close_notify is cut short: errTruncated.
+// crypto/tls reports such an end as io.EOF when it falls on a record
+// boundary, so the recordConn under it tells whether the socket ended
+// first. (A plain source cannot tell: in FTP's stream mode the end of the
+// connection is the end of the file, and a cut looks the same.)
+//
+// The copy buffer comes from relayBufs. With an idle watch, a copy blocked
+// for its park time hands the buffers it does not need back until bytes
+// move again: a stalled transfer keeps only what is in flight.
+func copyRecords(ctx context.Context, dst, src net.Conn, th *policy.Throttle, iw *idleWatch) (int64, error) {
 	srcRC, dstRC := recordConnOf(src), recordConnOf(dst)
+	_, dstTLS := dst.(*tls.Conn)
+	// A write timeout on a tls.Conn is final; under it, on recordConn's
+	// socket, the write goes on where it stopped.
+	retryWrites := dstRC != nil || !dstTLS
+	var out io.Writer = dst
+	if iw != nil {
+		out = stepWriter{dst, iw}
+	}
+	w := policy.ThrottledWriter(ctx, out, th)
+	var bp *[]byte
+	defer func() {
+		if bp != nil {
+			relayBufs.Put(bp)
+		}
+	}()
+	// park hands the idle buffers back; keep: buf holds data still to send.
+	park := func(keep bool) {
+		if bp != nil && !keep {
+			relayBufs.Put(bp)
+			bp = nil
+		}
+		srcRC.releaseRead()
+	}
 	var written int64
+	moved := false
 	for {
+		if bp == nil {
+			bp = relayBufs.Get().(*[]byte)
+		}
+		buf := *bp
+		iw.step(moved)
+		moved = false
 		n, rerr := src.Read(buf)
 		for srcRC != nil && rerr == nil && n < len(buf)-maxRecord && srcRC.buffered() > 0 {
 			var m int
@@ -170,26 +256,99 @@ func copyRecords(w io.Writer, dst, src net.Conn, buf []byte) (int64, error) {
 			n += m
 		}
 		if n > 0 {
+			var werr error
 			if dstRC != nil {
 				dstRC.batching.Store(true)
-			}
-			_, werr := w.Write(buf[:n])
-			if dstRC != nil {
+				_, werr = w.Write(buf[:n])
 				dstRC.batching.Store(false)
-				if ferr := dstRC.flush(); werr == nil {
-					werr = ferr
+				if werr == nil {
+					iw.step(true) // the throttle's waits are not idleness
+				}
+				for werr == nil {
+					var sent int
+					if sent, werr = dstRC.flush(); werr == nil {
+						break
+					}
+					var parked bool
+					if parked, werr = iw.after(werr, sent > 0); parked {
+						park(false) // buf is in dstRC's batch now, encrypted
+					}
+				}
+			} else {
+				for off := 0; ; {
+					var m int
+					m, werr = w.Write(buf[off:n])
+					off += m
+					if werr == nil || !retryWrites {
+						break
+					}
+					var parked bool
+					if parked, werr = iw.after(werr, m > 0); parked {
+						park(true)
+					}
+					if werr != nil {
+						break
+					}
 				}
 			}
 			written += int64(n)
 			if werr != nil {
 				return written, werr
 			}
+			moved = true
 		}
-		if rerr == io.EOF {
+		switch {
+		case rerr == nil:
+		case rerr == io.EOF:
+			if srcRC != nil && srcRC.ended() {
+				return written, errTruncated
+			}
 			return written, nil
+		default:
+			parked, err := iw.after(rerr, false)
+			if err != nil {
+				return written, err
+			}
+			if parked {
+				park(false)
+				dstRC.releaseBatch()
+				if err := waitReadable(src); err != nil {
+					if _, err := iw.after(err, false); err != nil {
+						return written, err
+					}
+				}
+			}
 		}
-		if rerr != nil {
-			return written, rerr
+	}
+}
+
+// copyPlain is io.Copy (splice on Linux) between two plain connections,
+// cut by the idle watch. The copy runs in slices: the source's read
+// deadline ends one every quarter of idle, and the progress of a slice is
+// known when it returns. A read deadline stops the splice with its pipe
+// empty, so the copy goes on; a write deadline may stop it with data in
+// the pipe, which is then lost, so it ends the copy: a destination that has
+// not taken one pipe's worth (up to 1 MiB) in idle counts as stalled here.
+func copyPlain(dst, src net.Conn, iw *idleWatch) (int64, error) {
+	var written int64
+	for {
+		now := time.Now()
+		writeBy := now.Add(iw.idle)
+		_ = src.SetReadDeadline(earlier(now.Add(iw.idle/4), iw.last.Add(iw.idle)))
+		_ = dst.SetWriteDeadline(writeBy)
+		n, err := io.Copy(dst, src)
+		written += n
+		now = time.Now()
+		if n > 0 {
+			iw.last = now
+		}
+		switch {
+		case err == nil:
+			return written, nil
+		case !isTimeout(err):
+			return written, err
+		case !now.Before(writeBy) || now.Sub(iw.last) >= iw.idle:
+			return written, iw.idleErr()
 		}
 	}
 }

@@ -33,17 +33,19 @@ type transfer struct {
 func (t *transfer) relayStarted() bool { return t.relayCh != nil || t.relayed != nil }
 
 // closeData cuts both data connections: the relay, if running, returns.
-// The sockets are closed under TLS: a tls.Conn's Close would first try to
-// send close_notify, for up to 5 s, to a peer that may have stopped reading.
+// The sockets are reset under TLS: a tls.Conn's Close would first try to
+// send close_notify, for up to 5 s, to a peer that may have stopped reading,
+// and a cut transfer must not end like a complete one (a backend takes a
+// FIN for the end of an upload).
 func (t *transfer) closeData() {
 	if t.client != nil {
-		_ = rawConn(t.client).Close()
+		resetConn(t.client)
 	}
 	if t.backend != nil {
-		_ = rawConn(t.backend).Close()
+		resetConn(t.backend)
 	}
 	if t.d.backend != nil {
-		_ = t.d.backend.Close()
+		resetConn(t.d.backend)
 	}
 	t.d.cancel()
 }
@@ -240,7 +242,7 @@ func (s *session) startRelay(t *transfer) {
 	t.d.wg.Add(1)
 	go func() {
 		defer t.d.wg.Done()
-		r := relay(t.d.ctx, dst, src, s.throttle)
+		r := relay(t.d.ctx, dst, src, s.throttle, s.srv.cfg.Timeouts.dataIdle())
 		if r.handedOff() {
 			// Drain in the background: the final reply need not wait for
 			// the peer to close.
@@ -418,8 +420,9 @@ func (s *session) endTransfer(t *transfer) error {
 	switch {
 	case t.failure != nil:
 		return s.send(*t.failure)
-	case t.relayed.err != nil && t.final.Positive():
-		// The backend finished but the client did not get everything.
+	case t.relayed.err != nil && (t.final.Positive() || t.relayed.gatewayCut()):
+		// The backend finished but the client did not get everything, or
+		// the gateway cut the transfer (whatever the backend made of that).
 		return s.reply(ftp.StatusTransferAborted, "Connection closed; transfer aborted.")
 	}
 	return s.send(*t.final)
@@ -442,7 +445,9 @@ func (s *session) account(t *transfer) {
 	ev := s.log.Info()
 	switch {
 	case r.err != nil:
-		ev = s.log.Warn().Err(r.err)
+		// The copy failed (source cut short, no byte for data_idle, I/O
+		// error): the destination was reset, the client gets 426.
+		ev = s.log.Warn().Err(r.err).Bool("incomplete", true)
 	case r.closeErr != nil:
 		ev = ev.AnErr("close_error", r.closeErr)
 	case r.peerClosed:
