@@ -53,12 +53,12 @@ func (c *recordConn) Read(p []byte) (int, error) {
 			return 0, err
 		}
 		switch {
-		case c.rbuf == nil:
-			c.rbuf = make([]byte, recordReadStart)
 		case c.grow:
 			c.big = relayBufs.Get().(*[]byte)
 			c.rbuf = *c.big
 			c.grow = false
+		case c.rbuf == nil:
+			c.rbuf = make([]byte, recordReadStart)
 		}
 		n, err := c.Conn.Read(c.rbuf)
 		if err == io.EOF {
@@ -106,20 +106,31 @@ func (c *recordConn) flush() (int, error) {
 	return n, nil
 }
 
-// releaseRead gives the large read buffer back while the connection waits,
-// if it is empty: the next read takes one again. Only the goroutine that
-// reads c may call it. nil: nothing.
+// releaseRead gives the large read buffer back while the connection waits:
+// what is left in it, if little, moves to a small one, and the next read
+// takes a large one again. Only the goroutine that reads c may call it.
+// nil: nothing.
 func (c *recordConn) releaseRead() {
-	if c == nil || c.big == nil || c.rpos != c.rend {
+	if c == nil || c.big == nil {
 		return
 	}
+	left := c.rend - c.rpos
+	if left > recordReadStart {
+		return
+	}
+	var small []byte
+	if left > 0 {
+		small = make([]byte, recordReadStart)
+		copy(small, c.rbuf[c.rpos:c.rend])
+	}
 	relayBufs.Put(c.big)
-	c.big, c.rbuf = nil, nil
-	c.rpos, c.rend = 0, 0
+	c.big, c.rbuf = nil, small
+	c.rpos, c.rend = 0, left
 	c.grow = true
 }
 
-// releaseBatch drops the write batch's memory while it is empty.
+// releaseBatch trims the write batch to what is still to be sent (nothing,
+// or the rest of a flush that waits).
 func (c *recordConn) releaseBatch() {
 	if c == nil {
 		return
@@ -127,6 +138,8 @@ func (c *recordConn) releaseBatch() {
 	c.mu.Lock()
 	if len(c.out) == 0 {
 		c.out = nil
+	} else if cap(c.out) > len(c.out)+len(c.out)/8 {
+		c.out = append([]byte(nil), c.out...)
 	}
 	c.mu.Unlock()
 }

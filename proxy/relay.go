@@ -272,6 +272,7 @@ func copyRecords(ctx context.Context, dst, src net.Conn, th *policy.Throttle, iw
 					var parked bool
 					if parked, werr = iw.after(werr, sent > 0); parked {
 						park(false) // buf is in dstRC's batch now, encrypted
+						dstRC.releaseBatch()
 					}
 				}
 			} else {
