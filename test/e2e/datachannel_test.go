@@ -74,9 +74,10 @@ func retrSmall(t *testing.T, c *rawClient, name string) []byte {
 
 // TestDataIdleStalledDownload: a client that sends RETR and never reads is
 // cut after timeouts.data_idle with 426; the session goes on and the next
-// transfer works.
+// transfer works, on the same (only) passive port.
 func TestDataIdleStalledDownload(t *testing.T) {
-	g := startGateway(t, func(c *proxy.Config) { c.Timeouts.DataIdle = testDataIdle })
+	// One passive port: the next transfer shows that the cut one's went back.
+	g := startGateway(t, func(c *proxy.Config) { c.Timeouts.DataIdle = testDataIdle; c.Passive.Ports = freePorts(t, 1) })
 	big := randomBytes(t, 24<<20) // more than the sockets on the way hold
 	if err := os.WriteFile(filepath.Join(g.root, "big.bin"), big, 0o644); err != nil {
 		t.Fatal(err)
@@ -112,7 +113,8 @@ func TestDataIdleStalledDownload(t *testing.T) {
 // connection is reset: the demo backend answers 426 too); the session goes
 // on and the next upload arrives whole.
 func TestDataIdleStalledUpload(t *testing.T) {
-	g := startGateway(t, func(c *proxy.Config) { c.Timeouts.DataIdle = testDataIdle })
+	// One passive port: the next transfer shows that the cut one's went back.
+	g := startGateway(t, func(c *proxy.Config) { c.Timeouts.DataIdle = testDataIdle; c.Passive.Ports = freePorts(t, 1) })
 	withTimeout(t, 60*time.Second, func() {
 		c := dialRaw(t, g.addr("explicit"), false)
 		c.login(false)
