@@ -13,6 +13,16 @@ import (
 	"github.com/ftpsgate/ftpsgate/policy"
 )
 
+// relayOpts are a relay's settings.
+type relayOpts struct {
+	throttle *policy.Throttle // nil: no bandwidth limit
+	idle     time.Duration    // timeouts.data_idle; 0: none
+	// fromBackend: src is the backend's data connection (a download). A
+	// TLS source that ends without close_notify before its first byte
+	// ends the copy cleanly then (see copyRecords).
+	fromBackend bool
+}
+
 type relayResult struct {
 	n        int64
 	err      error // the copy failed: the data is incomplete
@@ -64,11 +74,12 @@ var relayBufs = sync.Pool{New: func() any { b := make([]byte, relayBufSize); ret
 // With a throttle, every write waits for its bandwidth share (streaming:
 // nothing is buffered beyond one copy buffer).
 //
-// idle (timeouts.data_idle; 0: none) cuts a relay in which no byte moved
+// o.idle (timeouts.data_idle; 0: none) cuts a relay in which no byte moved
 // for that long (see idleWatch). A copy that fails (a source cut short, an
 // idle cut, an I/O error) resets dst: its peer must see an error, never the
 // clean end of a truncated stream.
-func relay(ctx context.Context, dst, src net.Conn, th *policy.Throttle, idle time.Duration) relayResult {
+func relay(ctx context.Context, dst, src net.Conn, o relayOpts) relayResult {
+	th := o.throttle
 	gone := make(chan struct{})
 	go func() {
 		_, _ = io.Copy(io.Discard, dst)
@@ -97,7 +108,7 @@ func relay(ctx context.Context, dst, src net.Conn, th *policy.Throttle, idle tim
 
 	var n int64
 	var err error
-	iw := newIdleWatch(idle, dst, src)
+	iw := newIdleWatch(o.idle, dst, src)
 	_, dstTLS := dst.(*tls.Conn)
 	switch {
 	case !srcTLS && !dstTLS && th == nil && iw == nil:
@@ -105,7 +116,7 @@ func relay(ctx context.Context, dst, src net.Conn, th *policy.Throttle, idle tim
 	case !srcTLS && !dstTLS && th == nil:
 		n, err = copyPlain(dst, src, iw)
 	default:
-		n, err = copyRecords(ctx, dst, src, th, iw)
+		n, err = copyRecords(ctx, dst, src, th, iw, o.fromBackend)
 	}
 	close(copied)
 
@@ -210,12 +221,17 @@ func drainAndClose(c net.Conn, gone <-chan struct{}) {
 // crypto/tls reports such an end as io.EOF when it falls on a record
 // boundary, so the recordConn under it tells whether the socket ended
 // first. (A plain source cannot tell: in FTP's stream mode the end of the
-// connection is the end of the file, and a cut looks the same.)
+// connection is the end of the file, and a cut looks the same.) One
+// exception, fromBackend: a backend whose TLS data connection ends with a
+// FIN before a single byte of data sent nothing before it either (TCP keeps
+// the order), and pyftpdlib ends empty listings so; its final reply says
+// how the transfer went. A client's empty upload gets no such benefit of
+// the doubt: a client killed right after its handshake looks the same.
 //
 // The copy buffer comes from relayBufs. With an idle watch, a copy blocked
 // for its park time hands the buffers it does not need back until bytes
 // move again: a stalled transfer keeps only what is in flight.
-func copyRecords(ctx context.Context, dst, src net.Conn, th *policy.Throttle, iw *idleWatch) (int64, error) {
+func copyRecords(ctx context.Context, dst, src net.Conn, th *policy.Throttle, iw *idleWatch, fromBackend bool) (int64, error) {
 	srcRC, dstRC := recordConnOf(src), recordConnOf(dst)
 	_, dstTLS := dst.(*tls.Conn)
 	// A write timeout on a tls.Conn is final; under it, on recordConn's
@@ -301,7 +317,7 @@ func copyRecords(ctx context.Context, dst, src net.Conn, th *policy.Throttle, iw
 		switch {
 		case rerr == nil:
 		case rerr == io.EOF:
-			if srcRC != nil && srcRC.ended() {
+			if srcRC != nil && srcRC.ended() && (written > 0 || !fromBackend) {
 				return written, errTruncated
 			}
 			return written, nil

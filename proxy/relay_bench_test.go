@@ -16,7 +16,7 @@ import (
 	"time"
 )
 
-// The relay benchmarks run relay(ctx, dst, src, nil, 0) over loopback TCP the way a
+// The relay benchmarks run relay(ctx, dst, src, relayOpts{idle: benchIdle}) over loopback TCP the way a
 // transfer does: a peer writes into src, relay copies to dst, a peer reads
 // dst to the end. With TLS on one side, that side's peer is a TLS client
 // in this same process, so its encryption or decryption is counted too:
@@ -87,7 +87,7 @@ func benchRelay(b *testing.B, srcTLS, dstTLS bool) {
 		buf := make([]byte, 256<<10)
 		got, readErr = io.CopyBuffer(io.Discard, struct{ io.Reader }{dstPeer}, buf)
 	}()
-	r := relay(context.Background(), dst, src, nil, benchIdle)
+	r := relay(context.Background(), dst, src, relayOpts{idle: benchIdle})
 	wg.Wait()
 	b.StopTimer()
 	_ = dst.Close()

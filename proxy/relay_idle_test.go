@@ -38,8 +38,12 @@ func gwTLS(t testing.TB, gw, peer net.Conn, gwServer bool) (*tls.Conn, *tls.Conn
 
 // runRelay runs relay in the background.
 func runRelay(dst, src net.Conn, idle time.Duration) <-chan relayResult {
+	return runRelayOpts(dst, src, relayOpts{idle: idle})
+}
+
+func runRelayOpts(dst, src net.Conn, o relayOpts) <-chan relayResult {
 	done := make(chan relayResult, 1)
-	go func() { done <- relay(context.Background(), dst, src, nil, idle) }()
+	go func() { done <- relay(context.Background(), dst, src, o) }()
 	return done
 }
 
@@ -227,7 +231,7 @@ func TestRelayTruncatedTLSDownload(t *testing.T) {
 		_, _ = backend.Write(bytes.Repeat([]byte("z"), 300<<10))
 		_ = backendRaw.Close() // no close_notify
 	}()
-	done := runRelay(gwClient, gwBackend, 0)
+	done := runRelayOpts(gwClient, gwBackend, relayOpts{fromBackend: true})
 	err := readEnd(t, client)
 	if err == nil {
 		t.Fatal("the client's data connection ended cleanly (close_notify) after a truncated download")
@@ -257,4 +261,30 @@ func TestRelayCleanTLSEndIsComplete(t *testing.T) {
 		t.Fatalf("relay: %d bytes, %v", r.n, r.err)
 	}
 	drainAndClose(backendGW, r.gone)
+}
+
+// TestRelayEmptyTLSWithoutCloseNotify: a TLS source that ends with a FIN
+// before its first byte, without close_notify, is an empty download when it
+// is the backend (pyftpdlib ends empty listings so; TCP keeps the order, so
+// nothing was sent before the FIN) and a truncated upload when it is the
+// client (one killed right after its handshake looks the same).
+func TestRelayEmptyTLSWithoutCloseNotify(t *testing.T) {
+	for _, fromBackend := range []bool{true, false} {
+		srcGWRaw, srcPeerRaw := tcpPair(t)
+		dstGW, dstPeer := tcpPair(t)
+		src, _ := gwTLS(t, srcGWRaw, srcPeerRaw, !fromBackend)
+		_ = srcPeerRaw.CloseWrite() // no close_notify
+		done := runRelayOpts(dstGW, src, relayOpts{fromBackend: fromBackend})
+		err := readEnd(t, dstPeer)
+		_ = dstPeer.Close()
+		r := waitRelay(t, done, 10*time.Second)
+		if fromBackend {
+			if err != nil || r.err != nil {
+				t.Errorf("empty download: relay %v, destination ended with %v; want a clean end", r.err, err)
+			}
+			drainAndClose(dstGW, r.gone)
+		} else if !errors.Is(r.err, errTruncated) || !errors.Is(err, syscall.ECONNRESET) {
+			t.Errorf("empty upload: relay %v, destination ended with %v; want %v and a reset", r.err, err, errTruncated)
+		}
+	}
 }

@@ -61,7 +61,7 @@ func TestRelayStalledMemory(t *testing.T) {
 					}()
 				}
 				done := make(chan relayResult, 1)
-				go func() { done <- relay(context.Background(), dst, src, nil, tc.idle) }()
+				go func() { done <- relay(context.Background(), dst, src, relayOpts{idle: tc.idle}) }()
 				relays = append(relays, done)
 			}
 			wait := time.Second // stalled

@@ -242,7 +242,7 @@ func (s *session) startRelay(t *transfer) {
 	t.d.wg.Add(1)
 	go func() {
 		defer t.d.wg.Done()
-		r := relay(t.d.ctx, dst, src, s.throttle, s.srv.cfg.Timeouts.dataIdle())
+		r := relay(t.d.ctx, dst, src, relayOpts{throttle: s.throttle, idle: s.srv.cfg.Timeouts.dataIdle(), fromBackend: !t.upload})
 		if r.handedOff() {
 			// Drain in the background: the final reply need not wait for
 			// the peer to close.

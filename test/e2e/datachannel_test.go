@@ -220,7 +220,9 @@ func TestTruncatedTLSUpload(t *testing.T) {
 // TestTruncatedTLSDownload: a backend whose TLS data connection ends without
 // close_notify (and that says 226 anyway, as when something between cut
 // it) must not give the client a clean end: the client gets 426 and its
-// data connection reset, not close_notify.
+// data connection reset, not close_notify. An empty one (pyftpdlib ends
+// empty listings so) is no truncation: nothing came before the FIN, and
+// the backend's 226 goes through.
 func TestTruncatedTLSDownload(t *testing.T) {
 	cert, caFile := selfSigned(t)
 	f := startFakeBackend(t, func(ctrl *bufio.ReadWriter, data net.Conn, cmd string) {
@@ -233,7 +235,13 @@ func TestTruncatedTLSDownload(t *testing.T) {
 			ctrl.Flush()
 			return
 		}
-		_, _ = tc.Write(bytes.Repeat([]byte("t"), 300<<10))
+		if strings.HasSuffix(cmd, "cut.bin") {
+			_, _ = tc.Write(bytes.Repeat([]byte("t"), 300<<10))
+		} else if err := tc.Handshake(); err != nil {
+			ctrl.WriteString("425 TLS failed\r\n")
+			ctrl.Flush()
+			return
+		}
 		_ = tc.NetConn().Close() // no close_notify
 		ctrl.WriteString("226 Transfer complete\r\n")
 		ctrl.Flush()
@@ -262,6 +270,10 @@ func TestTruncatedTLSDownload(t *testing.T) {
 			t.Errorf("after a truncated download: %d %q, want 426", rep.Code, rep.Text())
 		}
 		c.do("NOOP", wire.StatusCommandOK)
+
+		if got := retrSmall(t, c, "empty.bin"); len(got) != 0 {
+			t.Errorf("empty download: %d bytes", len(got))
+		}
 	})
 	if !strings.Contains(g.logs.String(), `"incomplete":true`) {
 		t.Error("the truncated transfer is not logged as incomplete")
