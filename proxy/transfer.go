@@ -446,7 +446,8 @@ func (s *session) account(t *transfer) {
 	switch {
 	case r.err != nil:
 		// The copy failed (source cut short, no byte for data_idle, I/O
-		// error): the destination was reset, the client gets 426.
+		// error): the destination was reset, the client gets 426 (or the
+		// backend's own failure reply).
 		ev = s.log.Warn().Err(r.err).Bool("incomplete", true)
 	case r.closeErr != nil:
 		ev = ev.AnErr("close_error", r.closeErr)
