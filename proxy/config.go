@@ -86,6 +86,7 @@ type Timeouts struct {
 	Connect       time.Duration // dialling the backend, its banner and TLS (default 10s)
 	Handshake     time.Duration // client TLS handshakes (default 10s)
 	DataAccept    time.Duration // until the data connection is established (default 30s)
+	DataIdle      time.Duration // no byte either way in a running transfer: cut, 426 (default 2m)
 	ShutdownGrace time.Duration // running transfers may finish for this long at shutdown (default 30s)
 }
 
@@ -101,6 +102,14 @@ func (t Timeouts) login() time.Duration      { return min(orDefault(t.Login, tim
 func (t Timeouts) connect() time.Duration    { return orDefault(t.Connect, 10*time.Second) }
 func (t Timeouts) handshake() time.Duration  { return orDefault(t.Handshake, 10*time.Second) }
 func (t Timeouts) dataAccept() time.Duration { return orDefault(t.DataAccept, 30*time.Second) }
+
+// dataIdle: 2m by default. A stalled transfer holds a passive port (20 by
+// default), a backend data connection and its buffers, so the gateway lets
+// go sooner than its backends (vsftpd's data_connection_timeout is 5m,
+// ProFTPD's TimeoutStalled 1h); two minutes without a single byte is past
+// any live client's or backend's pause (a backend that prepares a file
+// before sending it is the one that comes near).
+func (t Timeouts) dataIdle() time.Duration { return orDefault(t.DataIdle, 2*time.Minute) }
 
 // Grace is the shutdown grace period.
 func (t Timeouts) Grace() time.Duration { return orDefault(t.ShutdownGrace, 30*time.Second) }
@@ -204,6 +213,7 @@ func (c Config) Validate() error {
 	for key, d := range map[string]time.Duration{
 		"timeouts.idle": c.Timeouts.Idle, "timeouts.login": c.Timeouts.Login, "timeouts.connect": c.Timeouts.Connect,
 		"timeouts.handshake": c.Timeouts.Handshake, "timeouts.data_accept": c.Timeouts.DataAccept,
+		"timeouts.data_idle":      c.Timeouts.DataIdle,
 		"timeouts.shutdown_grace": c.Timeouts.ShutdownGrace,
 	} {
 		if d < 0 {

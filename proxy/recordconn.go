@@ -25,9 +25,11 @@ const maxRecord = 16 << 10
 type recordConn struct {
 	net.Conn
 	rbuf       []byte
-	rpos, rend int // rbuf[rpos:rend] is read from the socket, not yet taken
+	big        *[]byte // rbuf, when it is the large one (from relayBufs)
+	rpos, rend int     // rbuf[rpos:rend] is read from the socket, not yet taken
 	grow       bool
 	rerr       error // returned once the buffer is empty
+	eof        bool  // the socket has ended (read io.EOF)
 
 	batching atomic.Bool // set by the relay around one tls.Conn.Write
 	mu       sync.Mutex  // guards out
@@ -51,13 +53,17 @@ func (c *recordConn) Read(p []byte) (int, error) {
 			return 0, err
 		}
 		switch {
+		case c.grow:
+			c.big = relayBufs.Get().(*[]byte)
+			c.rbuf = *c.big
+			c.grow = false
 		case c.rbuf == nil:
 			c.rbuf = make([]byte, recordReadStart)
-		case c.grow:
-			c.rbuf = make([]byte, relayBufSize)
-			c.grow = false
 		}
 		n, err := c.Conn.Read(c.rbuf)
+		if err == io.EOF {
+			c.eof = true
+		}
 		c.rpos, c.rend = 0, n
 		if n == len(c.rbuf) && n < relayBufSize {
 			c.grow = true // more was waiting: a bulk transfer
@@ -82,17 +88,67 @@ func (c *recordConn) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// flush sends what was gathered.
-func (c *recordConn) flush() error {
+// flush sends what was gathered and returns how much it sent. After an
+// error (the relay's write deadline) what was not sent stays for the next
+// flush: the records are whole on the wire or not at all.
+func (c *recordConn) flush() (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.out) == 0 {
-		return nil
+		return 0, nil
 	}
-	_, err := c.Conn.Write(c.out)
+	n, err := c.Conn.Write(c.out)
+	if err != nil {
+		c.out = c.out[:copy(c.out, c.out[n:])]
+		return n, err
+	}
 	c.out = c.out[:0]
-	return err
+	return n, nil
 }
+
+// releaseRead gives the large read buffer back while the connection waits:
+// what is left in it, if little, moves to a small one, and the next read
+// takes a large one again. Only the goroutine that reads c may call it.
+// nil: nothing.
+func (c *recordConn) releaseRead() {
+	if c == nil || c.big == nil {
+		return
+	}
+	left := c.rend - c.rpos
+	if left > recordReadStart {
+		return
+	}
+	var small []byte
+	if left > 0 {
+		small = make([]byte, recordReadStart)
+		copy(small, c.rbuf[c.rpos:c.rend])
+	}
+	relayBufs.Put(c.big)
+	c.big, c.rbuf = nil, small
+	c.rpos, c.rend = 0, left
+	c.grow = true
+}
+
+// releaseBatch trims the write batch to what is still to be sent (nothing,
+// or the rest of a flush that waits).
+func (c *recordConn) releaseBatch() {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	if len(c.out) == 0 {
+		c.out = nil
+	} else if cap(c.out) > len(c.out)+len(c.out)/8 {
+		c.out = append([]byte(nil), c.out...)
+	}
+	c.mu.Unlock()
+}
+
+// ended reports whether the socket under the TLS connection has ended. When
+// crypto/tls then returns io.EOF, it did not see close_notify: it reports
+// io.EOF for a connection that ends between two records, and after
+// close_notify it reads the socket no further.
+func (c *recordConn) ended() bool { return c.eof }
 
 // buffered reports bytes read from the socket that TLS has not taken yet.
 func (c *recordConn) buffered() int { return c.rend - c.rpos }
@@ -112,42 +168,4 @@ func recordConnOf(c net.Conn) *recordConn {
 		return rc
 	}
 	return nil
-}
-
-// copyRecords is the relay's copy loop when TLS is on either side. Reads
-// from a TLS source are gathered while complete records wait in its buffer,
-// and writes to a TLS destination leave in one system call per buffer.
-func copyRecords(w io.Writer, dst, src net.Conn, buf []byte) (int64, error) {
-	srcRC, dstRC := recordConnOf(src), recordConnOf(dst)
-	var written int64
-	for {
-		n, rerr := src.Read(buf)
-		for srcRC != nil && rerr == nil && n < len(buf)-maxRecord && srcRC.buffered() > 0 {
-			var m int
-			m, rerr = src.Read(buf[n:])
-			n += m
-		}
-		if n > 0 {
-			if dstRC != nil {
-				dstRC.batching.Store(true)
-			}
-			_, werr := w.Write(buf[:n])
-			if dstRC != nil {
-				dstRC.batching.Store(false)
-				if ferr := dstRC.flush(); werr == nil {
-					werr = ferr
-				}
-			}
-			written += int64(n)
-			if werr != nil {
-				return written, werr
-			}
-		}
-		if rerr == io.EOF {
-			return written, nil
-		}
-		if rerr != nil {
-			return written, rerr
-		}
-	}
 }

@@ -16,7 +16,7 @@ import (
 	"time"
 )
 
-// The relay benchmarks run relay(ctx, dst, src, nil) over loopback TCP the way a
+// The relay benchmarks run relay(ctx, dst, src, relayOpts{idle: benchIdle}) over loopback TCP the way a
 // transfer does: a peer writes into src, relay copies to dst, a peer reads
 // dst to the end. With TLS on one side, that side's peer is a TLS client
 // in this same process, so its encryption or decryption is counted too:
@@ -28,6 +28,10 @@ import (
 // benchChunk is what the source peer writes at a time; a server writing a
 // file does about this (vsftpd 64 KiB, Go's io.Copy 32 KiB).
 const benchChunk = 64 << 10
+
+// benchIdle is the relay's idle timeout, the default data_idle: its
+// deadlines are part of the cost.
+const benchIdle = 2 * time.Minute
 
 func BenchmarkRelayPlainToPlain(b *testing.B) { benchRelay(b, false, false) }
 
@@ -83,7 +87,7 @@ func benchRelay(b *testing.B, srcTLS, dstTLS bool) {
 		buf := make([]byte, 256<<10)
 		got, readErr = io.CopyBuffer(io.Discard, struct{ io.Reader }{dstPeer}, buf)
 	}()
-	r := relay(context.Background(), dst, src, nil)
+	r := relay(context.Background(), dst, src, relayOpts{idle: benchIdle})
 	wg.Wait()
 	b.StopTimer()
 	_ = dst.Close()
@@ -97,7 +101,7 @@ func benchRelay(b *testing.B, srcTLS, dstTLS bool) {
 }
 
 // benchTCPPair returns the two ends of a loopback TCP connection.
-func benchTCPPair(b *testing.B) (net.Conn, net.Conn) {
+func benchTCPPair(b testing.TB) (net.Conn, net.Conn) {
 	b.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -164,7 +168,7 @@ var benchTLS struct {
 // certificate for 127.0.0.1 and a client configuration that trusts it. The
 // suites are Go's defaults (TLS 1.3, AES-GCM on CPUs with AES-NI), as the
 // gateway's policy would pick.
-func benchTLSConfigs(b *testing.B) (*tls.Config, *tls.Config) {
+func benchTLSConfigs(b testing.TB) (*tls.Config, *tls.Config) {
 	b.Helper()
 	benchTLS.once.Do(func() {
 		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)

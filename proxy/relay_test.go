@@ -91,7 +91,7 @@ func TestRelayUploadToTLSBackendKeepsTheTail(t *testing.T) {
 		_, _ = clientApp.Write(payload)
 		_ = clientApp.CloseWrite()
 	}()
-	r := relay(context.Background(), backend, clientGW, nil)
+	r := relay(context.Background(), backend, clientGW, relayOpts{})
 	close(relayed)
 	if r.err != nil || r.n != int64(len(payload)) {
 		t.Fatalf("relay: %d bytes, %v", r.n, r.err)
@@ -115,7 +115,7 @@ func TestRelayPlainSplice(t *testing.T) {
 	go func() { _, _ = srcApp.Write(payload); _ = srcApp.CloseWrite() }()
 	done := make(chan []byte, 1)
 	go func() { b, _ := io.ReadAll(dstApp); done <- b }()
-	r := relay(context.Background(), dstGW, srcGW, nil)
+	r := relay(context.Background(), dstGW, srcGW, relayOpts{})
 	if r.err != nil || r.n != int64(len(payload)) {
 		t.Fatalf("relay: %d, %v", r.n, r.err)
 	}

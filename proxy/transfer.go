@@ -1,16 +1,11 @@
 package proxy
 
 import (
-	"context"
 	"crypto/tls"
 	"errors"
-	"io"
 	"net"
-	"sync"
-	"sync/atomic"
 	"time"
 
-	"github.com/ftpsgate/ftpsgate/policy"
 	"github.com/ftpsgate/ftpsgate/proxy/ftp"
 )
 
@@ -38,17 +33,19 @@ type transfer struct {
 func (t *transfer) relayStarted() bool { return t.relayCh != nil || t.relayed != nil }
 
 // closeData cuts both data connections: the relay, if running, returns.
-// The sockets are closed under TLS: a tls.Conn's Close would first try to
-// send close_notify, for up to 5 s, to a peer that may have stopped reading.
+// The sockets are reset under TLS: a tls.Conn's Close would first try to
+// send close_notify, for up to 5 s, to a peer that may have stopped reading,
+// and a cut transfer must not end like a complete one (a backend takes a
+// FIN for the end of an upload).
 func (t *transfer) closeData() {
 	if t.client != nil {
-		_ = rawConn(t.client).Close()
+		resetConn(t.client)
 	}
 	if t.backend != nil {
-		_ = rawConn(t.backend).Close()
+		resetConn(t.backend)
 	}
 	if t.d.backend != nil {
-		_ = t.d.backend.Close()
+		resetConn(t.d.backend)
 	}
 	t.d.cancel()
 }
@@ -284,7 +281,7 @@ func (s *session) startRelay(t *transfer) {
 	t.d.wg.Add(1)
 	go func() {
 		defer t.d.wg.Done()
-		r := relay(t.d.ctx, dst, src, s.throttle)
+		r := relay(t.d.ctx, dst, src, relayOpts{throttle: s.throttle, idle: s.srv.cfg.Timeouts.dataIdle(), fromBackend: !t.upload})
 		if r.handedOff() {
 			// Drain in the background: the final reply need not wait for
 			// the peer to close.
@@ -462,8 +459,9 @@ func (s *session) endTransfer(t *transfer) error {
 	switch {
 	case t.failure != nil:
 		return s.send(*t.failure)
-	case t.relayed.err != nil && t.final.Positive():
-		// The backend finished but the client did not get everything.
+	case t.relayed.err != nil && (t.final.Positive() || t.relayed.gatewayCut()):
+		// The backend finished but the client did not get everything, or
+		// the gateway cut the transfer (whatever the backend made of that).
 		return s.reply(ftp.StatusTransferAborted, "Connection closed; transfer aborted.")
 	}
 	return s.send(*t.final)
@@ -486,7 +484,10 @@ func (s *session) account(t *transfer) {
 	ev := s.log.Info()
 	switch {
 	case r.err != nil:
-		ev = s.log.Warn().Err(r.err)
+		// The copy failed (source cut short, no byte for data_idle, I/O
+		// error): the destination was reset, the client gets 426 (or the
+		// backend's own failure reply).
+		ev = s.log.Warn().Err(r.err).Bool("incomplete", true)
 	case r.closeErr != nil:
 		ev = ev.AnErr("close_error", r.closeErr)
 	case r.peerClosed:
@@ -498,148 +499,4 @@ func (s *session) account(t *transfer) {
 	}
 	ev.Str(fieldCommand, t.cmd.Verb).Str(fieldDir, dir).Str(fieldPath, t.cmd.Arg).Int64(fieldBytes, r.n).
 		Dur(fieldDuration, time.Since(t.start)).Int(fieldCode, code).Bool("protected", t.d.protect).Msg("transfer")
-}
-
-type relayResult struct {
-	n        int64
-	err      error // the copy failed: the data is incomplete
-	closeErr error // the copy succeeded but ending it did not; dst is closed already
-	// peerClosed: the destination closed its end before the source was
-	// done (a client that had the bytes it expected, a backend that gave
-	// up). The copy stopped there; the backend's final reply tells how the
-	// transfer went.
-	peerClosed bool
-	// gone is closed once nothing reads dst any more (see relay).
-	gone <-chan struct{}
-}
-
-// cut reports whether the data stopped flowing before the source's end.
-func (r relayResult) cut() bool { return r.err != nil || r.peerClosed }
-
-// handedOff reports whether dst is still open and now belongs to
-// drainAndClose.
-func (r relayResult) handedOff() bool { return r.err == nil && r.closeErr == nil && !r.peerClosed }
-
-// relayBufSize is the copy buffer: large reads become few, full TLS records,
-// gathered into one write (recordConn). 512 KiB: a 1 GiB curl download
-// through FTPS->plain cost 0.76-0.84 GB per gateway CPU-second in six runs,
-// against 0.67-0.74 in four with 256 KiB; 1 MiB was not better beyond the
-// noise (0.72-0.91) and doubles a running transfer's memory.
-const relayBufSize = 512 << 10
-
-var relayBufs = sync.Pool{New: func() any { b := make([]byte, relayBufSize); return &b }}
-
-// relay copies src to dst until EOF, then ends what it sent on dst (TLS
-// close_notify, TCP FIN) so that the reader sees the end of the data before
-// the final reply is sent; dst is then drained and closed by drainAndClose.
-// Plain TCP on both sides goes through io.Copy, which lets Linux splice.
-//
-// All the while dst is read too (FTP peers send nothing on a data
-// connection they receive on): a peer that closes its end stops the copy at
-// once instead of leaving it waiting for a source that may never end (vsftpd
-// over TLS keeps a 0-byte download open until the client closes, and curl
-// closes at once when it expects 0 bytes). Reading also takes in what the
-// peer sends after its handshake (TLS 1.3 tickets), so that closing later
-// does not reset the connection.
-//
-// With a throttle, every write waits for its bandwidth share (streaming:
-// nothing is buffered beyond one copy buffer).
-func relay(ctx context.Context, dst, src net.Conn, th *policy.Throttle) relayResult {
-	gone := make(chan struct{})
-	go func() {
-		_, _ = io.Copy(io.Discard, dst)
-		close(gone)
-	}()
-	copied := make(chan struct{})
-	var peerClosed atomic.Bool
-	_, srcTLS := src.(*tls.Conn)
-	go func() {
-		select {
-		case <-gone:
-			peerClosed.Store(true)
-			if srcTLS {
-				// End the source politely: ProFTPD (mod_tls) drops the whole
-				// session when its TLS data connection dies under it. The
-				// close_notify also ends what vsftpd holds open; what the
-				// source still sends is read and dropped, for a bounded time.
-				_ = closeWrite(src)
-				_ = src.SetReadDeadline(time.Now().Add(lingerTimeout))
-				return
-			}
-			_ = src.Close() // stops the copy
-		case <-copied:
-		}
-	}()
-
-	var n int64
-	var err error
-	_, dstTLS := dst.(*tls.Conn)
-	if !srcTLS && !dstTLS && th == nil {
-		n, err = io.Copy(dst, src)
-	} else {
-		bp := relayBufs.Get().(*[]byte)
-		w := policy.ThrottledWriter(ctx, struct{ io.Writer }{dst}, th)
-		n, err = copyRecords(w, dst, src, *bp)
-		relayBufs.Put(bp)
-	}
-	close(copied)
-
-	r := relayResult{n: n, gone: gone}
-	switch {
-	case peerClosed.Load():
-		r.peerClosed = true
-		_ = dst.Close()
-		if srcTLS {
-			_, _ = io.Copy(io.Discard, src) // until its close_notify, or the deadline set above
-		}
-	case err != nil:
-		r.err = err
-		_ = dst.Close()
-	default:
-		// Every byte was written. A peer that already closed (curl knows the
-		// size from the 150 and closes at once: ENOTCONN) has had them all.
-		if cerr := closeWrite(dst); cerr != nil {
-			r.closeErr = cerr
-			_ = dst.Close()
-		}
-	}
-	_ = src.Close()
-	if !r.handedOff() {
-		<-gone // dst is closed: the reader is done
-	}
-	return r
-}
-
-// closeWrite ends the data sent on c: a TLS close_notify, then a TCP FIN.
-func closeWrite(c net.Conn) error {
-	type closeWriter interface{ CloseWrite() error }
-	if tc, ok := c.(*tls.Conn); ok {
-		if err := tc.CloseWrite(); err != nil {
-			return err
-		}
-		c = tc.NetConn()
-	}
-	if cw, ok := c.(closeWriter); ok {
-		return cw.CloseWrite()
-	}
-	return nil
-}
-
-// lingerTimeout bounds how long drainAndClose waits for the peer to close.
-const lingerTimeout = 5 * time.Second
-
-// drainAndClose waits until the peer has closed its end too (relay's reader
-// of c sees EOF and closes gone), or lingerTimeout, then closes c. Closing a
-// socket with unread input (a TLS 1.3 session ticket the peer sent, say)
-// makes Linux reset the connection, and the peer may then lose the end of
-// the data still in flight: vsftpd truncates uploads so.
-func drainAndClose(c net.Conn, gone <-chan struct{}) {
-	t := time.NewTimer(lingerTimeout)
-	defer t.Stop()
-	select {
-	case <-gone:
-	case <-t.C:
-	}
-	_ = c.Close()
-	<-gone
 }

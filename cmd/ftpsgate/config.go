@@ -79,6 +79,7 @@ type fileConfig struct {
 		Connect       string `mapstructure:"connect"`
 		Handshake     string `mapstructure:"handshake"`
 		DataAccept    string `mapstructure:"data_accept"`
+		DataIdle      string `mapstructure:"data_idle"`
 		ShutdownGrace string `mapstructure:"shutdown_grace"`
 	} `mapstructure:"timeouts"`
 	Limits struct {
@@ -151,6 +152,7 @@ var defaults = map[string]any{
 	"timeouts.connect":             "10s",
 	"timeouts.handshake":           "10s",
 	"timeouts.data_accept":         "30s",
+	"timeouts.data_idle":           "2m",
 	"timeouts.shutdown_grace":      "30s",
 	"limits.conn_rate":             0,
 	"limits.conn_burst":            0,
@@ -353,6 +355,7 @@ func build(v *viper.Viper) (*loaded, error) {
 		Connect:       dur("timeouts.connect", fc.Timeouts.Connect),
 		Handshake:     dur("timeouts.handshake", fc.Timeouts.Handshake),
 		DataAccept:    dur("timeouts.data_accept", fc.Timeouts.DataAccept),
+		DataIdle:      dur("timeouts.data_idle", fc.Timeouts.DataIdle),
 		ShutdownGrace: dur("timeouts.shutdown_grace", fc.Timeouts.ShutdownGrace),
 	}
 

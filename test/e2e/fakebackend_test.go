@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bufio"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"strings"
@@ -26,6 +27,9 @@ type fakeBackend struct {
 	// given the one it listens on: a hostile backend's reply.
 	dataPort func(listening int) int
 	noEPSV   atomic.Bool // EPSV gets 502, PASV is answered
+	// tls, when set, makes it an explicit FTPS server: AUTH TLS, and TLS on
+	// the data connections after PROT P (a *tls.Conn handed to transfer).
+	tls *tls.Config
 }
 
 // announced is the port a passive reply names.
@@ -62,8 +66,9 @@ func (f *fakeBackend) serve() {
 }
 
 func (f *fakeBackend) session(c net.Conn) {
-	defer c.Close()
+	defer func() { c.Close() }()
 	rw := bufio.NewReadWriter(bufio.NewReader(c), bufio.NewWriter(c))
+	protect := false
 	say := func(s string) { rw.WriteString(s); rw.Flush() }
 	say("220 fake ready\r\n")
 	var dataLn net.Listener
@@ -81,6 +86,17 @@ func (f *fakeBackend) session(c net.Conn) {
 		line = strings.TrimRight(line, "\r\n")
 		verb, _, _ := strings.Cut(line, " ")
 		switch strings.ToUpper(verb) {
+		case "AUTH":
+			if f.tls == nil {
+				say("200 ok\r\n")
+				continue
+			}
+			say("234 go ahead\r\n")
+			c = tls.Server(c, f.tls)
+			rw = bufio.NewReadWriter(bufio.NewReader(c), bufio.NewWriter(c))
+		case "PROT":
+			protect = f.tls != nil && strings.EqualFold(line, "PROT P")
+			say("200 ok\r\n")
 		case "USER":
 			say("331 password please\r\n")
 		case "PASS":
@@ -105,6 +121,9 @@ func (f *fakeBackend) session(c net.Conn) {
 			if err != nil {
 				say("425 no data connection\r\n")
 				continue
+			}
+			if protect {
+				d = tls.Server(d, f.tls)
 			}
 			f.transfer(rw, d, line)
 		case "ABOR":
