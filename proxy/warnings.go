@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/ftpsgate/ftpsgate/policy"
 )
@@ -55,6 +56,9 @@ func (c Config) Warnings() []Warning {
 	}
 	if n := c.Limits.MaxPassivePerIP; n == 0 || n >= c.Passive.Ports.Size() {
 		add("limits.max_passive_per_ip", fmt.Sprintf("%d: one client address may lease every passive port and block data connections for everyone else", n))
+	}
+	if d := c.Timeouts.dataIdle(); d > 10*time.Minute {
+		add("timeouts.data_idle", fmt.Sprintf("%s: a stalled transfer holds its passive port, its backend connection and up to about 0.75 MiB that long", d))
 	}
 	if c.Bans.KeepSessions {
 		add("bans.end_sessions", "false: a banned address keeps its running sessions and transfers; a ban only refuses new connections")

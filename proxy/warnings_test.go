@@ -3,6 +3,7 @@ package proxy
 import (
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/ftpsgate/ftpsgate/nat"
 	"github.com/ftpsgate/ftpsgate/policy"
@@ -28,6 +29,7 @@ func TestWarnings(t *testing.T) {
 	weak.ActiveEnabled = true
 	weak.Limits = policy.Limits{}
 	weak.Bans.KeepSessions = true
+	weak.Timeouts.DataIdle = time.Hour
 	var keys []string
 	for _, w := range weak.Warnings() {
 		keys = append(keys, w.Key)
@@ -35,7 +37,7 @@ func TestWarnings(t *testing.T) {
 	want := []string{
 		"listeners[0].require_tls", "tls.cert_file", "tls.require_protected_data", "tls.data_session_reuse",
 		"tls.client_cert_user_case_insensitive", "backend.insecure_skip_verify", "policy.allow_anonymous", "active.enabled",
-		"limits.max_sessions_per_ip", "limits.max_prelogin_per_ip", "limits.max_passive_per_ip", "bans.end_sessions",
+		"limits.max_sessions_per_ip", "limits.max_prelogin_per_ip", "limits.max_passive_per_ip", "timeouts.data_idle", "bans.end_sessions",
 	}
 	if !slices.Equal(keys, want) {
 		t.Fatalf("warnings for %v\nwant %v", keys, want)

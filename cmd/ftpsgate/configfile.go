@@ -1,0 +1,163 @@
+package main
+
+// fileConfig mirrors the YAML file. Values stay strings here so that a bad
+// one is reported with its key; build turns them into typed values once.
+type fileConfig struct {
+	Listeners []struct {
+		Name         string   `mapstructure:"name"`
+		Address      string   `mapstructure:"address"`
+		TLS          string   `mapstructure:"tls"`
+		RequireTLS   *bool    `mapstructure:"require_tls"` // nil: true
+		MinVersion   string   `mapstructure:"min_version"`
+		CipherSuites []string `mapstructure:"cipher_suites"`
+		Curves       []string `mapstructure:"curves"`
+		ProxyProto   struct {
+			Enabled bool     `mapstructure:"enabled"`
+			Trusted []string `mapstructure:"trusted"`
+		} `mapstructure:"proxy_protocol"`
+	} `mapstructure:"listeners"`
+	TLS struct {
+		CertFile             string   `mapstructure:"cert_file"`
+		KeyFile              string   `mapstructure:"key_file"`
+		MinVersion           string   `mapstructure:"min_version"`
+		CipherSuites         []string `mapstructure:"cipher_suites"`
+		Curves               []string `mapstructure:"curves"`
+		RequireProtectedData bool     `mapstructure:"require_protected_data"`
+		DataSessionReuse     string   `mapstructure:"data_session_reuse"`
+		TicketRotation       string   `mapstructure:"ticket_rotation"`
+		ClientAuth           string   `mapstructure:"client_auth"`
+		ClientCAFile         string   `mapstructure:"client_ca_file"`
+		ClientCertUser       string   `mapstructure:"client_cert_user"`
+
+		ClientCertUserCaseInsensitive bool `mapstructure:"client_cert_user_case_insensitive"` // weakens the binding
+	} `mapstructure:"tls"`
+	Backend struct {
+		Address            string `mapstructure:"address"`
+		TLS                string `mapstructure:"tls"`
+		CAFile             string `mapstructure:"ca_file"`
+		ServerName         string `mapstructure:"server_name"`
+		InsecureSkipVerify bool   `mapstructure:"insecure_skip_verify"`
+		PinSHA256          string `mapstructure:"pin_sha256"`
+		ClientCertFile     string `mapstructure:"client_cert_file"`
+		ClientKeyFile      string `mapstructure:"client_key_file"`
+		ProxyProtocol      string `mapstructure:"proxy_protocol"`
+		DataPorts          string `mapstructure:"data_ports"`
+	} `mapstructure:"backend"`
+	Policy struct {
+		AllowAnonymous      bool     `mapstructure:"allow_anonymous"`
+		AllowedSiteCommands []string `mapstructure:"allowed_site_commands"`
+	} `mapstructure:"policy"`
+	Passive struct {
+		PublicHost string `mapstructure:"public_host"`
+		Ports      string `mapstructure:"ports"`
+	} `mapstructure:"passive"`
+	Active struct {
+		Enabled bool `mapstructure:"enabled"`
+	} `mapstructure:"active"`
+	Timeouts struct {
+		Idle          string `mapstructure:"idle"`
+		Login         string `mapstructure:"login"`
+		Connect       string `mapstructure:"connect"`
+		Handshake     string `mapstructure:"handshake"`
+		DataAccept    string `mapstructure:"data_accept"`
+		DataIdle      string `mapstructure:"data_idle"`
+		ShutdownGrace string `mapstructure:"shutdown_grace"`
+	} `mapstructure:"timeouts"`
+	Limits struct {
+		ConnRate           float64 `mapstructure:"conn_rate"`
+		ConnBurst          int     `mapstructure:"conn_burst"`
+		MaxSessionsPerIP   int     `mapstructure:"max_sessions_per_ip"`
+		MaxSessionsPerUser int     `mapstructure:"max_sessions_per_user"`
+		MaxSessions        int     `mapstructure:"max_sessions"`
+		MaxPreLoginPerIP   int     `mapstructure:"max_prelogin_per_ip"`
+		MaxPassivePerIP    string  `mapstructure:"max_passive_per_ip"`
+		CommandRate        float64 `mapstructure:"command_rate"`
+		CommandBurst       int     `mapstructure:"command_burst"`
+		SessionBandwidth   int64   `mapstructure:"session_bandwidth"`
+		TotalBandwidth     int64   `mapstructure:"total_bandwidth"`
+	} `mapstructure:"limits"`
+	Bans struct {
+		MaxFailures int            `mapstructure:"max_failures"`
+		Window      string         `mapstructure:"window"`
+		Duration    string         `mapstructure:"duration"`
+		MaxDuration string         `mapstructure:"max_duration"`
+		Weights     map[string]int `mapstructure:"weights"`
+		StateFile   string         `mapstructure:"state_file"`
+		Allow       []string       `mapstructure:"allow"`
+		EndSessions bool           `mapstructure:"end_sessions"`
+	} `mapstructure:"bans"`
+	Admin struct {
+		Address   string `mapstructure:"address"`
+		TokenFile string `mapstructure:"token_file"`
+		Pprof     bool   `mapstructure:"pprof"`
+	} `mapstructure:"admin"`
+	Log logConfig `mapstructure:"log"`
+}
+
+type logConfig struct {
+	Level  string `mapstructure:"level"`
+	Format string `mapstructure:"format"`
+}
+
+// defaults are every scalar key with its default. Setting them is also what
+// lets viper see FTPSGATE_<SECTION>_<KEY> environment variables.
+var defaults = map[string]any{
+	"tls.cert_file":                "",
+	"tls.key_file":                 "",
+	"tls.min_version":              "1.2",
+	"tls.require_protected_data":   true,
+	"tls.cipher_suites":            []string{},
+	"tls.curves":                   []string{},
+	"tls.data_session_reuse":       "user",
+	"tls.ticket_rotation":          "1h",
+	"tls.client_auth":              "none",
+	"tls.client_ca_file":           "",
+	"tls.client_cert_user":         "",
+	"backend.pin_sha256":           "",
+	"backend.client_cert_file":     "",
+	"backend.client_key_file":      "",
+	"backend.proxy_protocol":       "off",
+	"backend.data_ports":           "",
+	"policy.allow_anonymous":       false,
+	"policy.allowed_site_commands": []string{},
+	"backend.address":              "",
+	"backend.tls":                  "none",
+	"backend.ca_file":              "",
+	"backend.server_name":          "",
+	"backend.insecure_skip_verify": false,
+	"passive.public_host":          "",
+	"passive.ports":                "50000-50019",
+	"active.enabled":               false,
+	"timeouts.idle":                "5m",
+	"timeouts.login":               "1m",
+	"timeouts.connect":             "10s",
+	"timeouts.handshake":           "10s",
+	"timeouts.data_accept":         "30s",
+	"timeouts.data_idle":           "2m",
+	"timeouts.shutdown_grace":      "30s",
+	"limits.conn_rate":             0,
+	"limits.conn_burst":            0,
+	"limits.max_sessions_per_ip":   64,
+	"limits.max_prelogin_per_ip":   16,
+	"limits.max_sessions_per_user": 0,
+	"limits.max_sessions":          0,
+	"limits.max_passive_per_ip":    "auto",
+	"limits.command_rate":          0,
+	"limits.command_burst":         0,
+	"limits.session_bandwidth":     0,
+	"limits.total_bandwidth":       0,
+	"bans.max_failures":            5,
+	"bans.window":                  "5m",
+	"bans.duration":                "15m",
+	"bans.max_duration":            "24h",
+	"bans.state_file":              "",
+	"bans.allow":                   []string{},
+	"bans.end_sessions":            true,
+	"admin.address":                "",
+	"admin.token_file":             "",
+	"admin.pprof":                  false,
+	"log.level":                    "info",
+	"log.format":                   "",
+
+	"tls.client_cert_user_case_insensitive": false,
+}
