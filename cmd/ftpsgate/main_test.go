@@ -334,10 +334,11 @@ func TestPassivePerIP(t *testing.T) {
 		ports nat.PortRange
 		want  int
 	}{
-		{"auto", nat.PortRange{Low: 50000, High: 50019}, 5},
-		{"", nat.PortRange{Low: 50000, High: 50019}, 5},
-		{"AUTO", nat.PortRange{Low: 50000, High: 50999}, 250},
+		{"auto", nat.PortRange{Low: 50000, High: 50019}, 10},
+		{"", nat.PortRange{Low: 50000, High: 50019}, 10},
+		{"AUTO", nat.PortRange{Low: 50000, High: 50999}, 500},
 		{"auto", nat.PortRange{Low: 50000, High: 50002}, 1},
+		{"auto", nat.PortRange{Low: 50000, High: 50000}, 1},
 		{"0", nat.PortRange{Low: 50000, High: 50019}, 0},
 		{" 12 ", nat.PortRange{Low: 50000, High: 50019}, 12},
 	} {

@@ -192,6 +192,10 @@ func TestRcloneMatrix(t *testing.T) {
 			ctx := testContext(t, 5*time.Minute)
 			srv := startServer(ctx, t, spec)
 			cfg := newGatewayConfig(t, srv.Addr, spec.Mode, srv.CAFile)
+			// 8 transfers and 8 checkers hold up to 16 data connections at
+			// once: the default max_passive_per_ip (half the range) needs 32
+			// ports, and the range is sized for that (README).
+			cfg.PassiveLo, cfg.PassiveHi = portRange(t, 40)
 			gw := startGateway(ctx, t, cfg)
 			start := time.Now()
 			for _, m := range cellModes {
