@@ -2,6 +2,7 @@ package admin
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net"
 	"net/http"
@@ -488,5 +489,43 @@ func TestUnixSocketMode(t *testing.T) {
 	c, _ := NewClient(s.Addr(), "")
 	if _, err := c.ListBans(context.Background()); err != nil {
 		t.Fatalf("unix socket without a token: %v", err)
+	}
+}
+
+type fakeReadiness struct{ err error }
+
+func (f *fakeReadiness) Ready(context.Context) error { return f.err }
+
+// TestReadyz: /readyz answers 200 or 503 with the reason, without the token
+// (a load balancer asks it), and only when a readiness is given.
+func TestReadyz(t *testing.T) {
+	r := &fakeReadiness{}
+	s, _ := startServer(t, Config{Address: "127.0.0.1:0", TokenFile: writeToken(t, "s3cret-token\n")}, WithReadiness(r))
+	get := func() (int, map[string]string) {
+		t.Helper()
+		resp, err := http.Get("http://" + s.Addr() + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var body map[string]string
+		_ = json.NewDecoder(resp.Body).Decode(&body)
+		return resp.StatusCode, body
+	}
+	if code, body := get(); code != http.StatusOK || body["status"] != "ready" {
+		t.Fatalf("ready: %d %v", code, body)
+	}
+	r.err = errors.New("backend 10.0.0.5:21: connection refused")
+	if code, body := get(); code != http.StatusServiceUnavailable || body["reason"] != r.err.Error() {
+		t.Fatalf("not ready: %d %v", code, body)
+	}
+	plain, _ := startServer(t, Config{Address: "127.0.0.1:0", TokenFile: writeToken(t, "s3cret-token\n")})
+	resp, err := http.Get("http://" + plain.Addr() + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode == http.StatusOK {
+		t.Fatal("/readyz answered 200 without a readiness to ask")
 	}
 }

@@ -6,7 +6,7 @@
 // "localhost:9090", or any other with care) or a unix socket
 // ("unix:/run/ftpsgate/admin.sock"). On TCP, loopback included (every local
 // account can reach loopback), admin.token_file is required and every
-// request but GET /healthz needs "Authorization: Bearer <token>", checked in
+// request but GET /healthz and GET /readyz needs "Authorization: Bearer <token>", checked in
 // constant time. A unix socket needs no token: it is created mode 0660 (and
 // never more open, whatever the umask), so the file system decides who may
 // connect; keep its directory private. POST bodies must be application/json.
@@ -14,6 +14,7 @@
 // The endpoints speak JSON:
 //
 //	GET    /healthz         {"status": "ok"} (no token needed)
+//	GET    /readyz          {"status": "ready"}, or 503 {"status": "not ready", "reason"} (with WithReadiness; no token needed)
 //	GET    /v1/bans         {"bans": [{"ip", "since", "until", "reason", "offences"}, ...]}
 //	POST   /v1/bans         {"ip": "192.0.2.7", "duration": "1h", "reason": "..."} -> 201 and the ban;
 //	                        duration empty: bans.duration; reason empty: "admin"

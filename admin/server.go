@@ -43,6 +43,7 @@ type Server struct {
 	bans      *policy.Defender
 	sessions  Sessions
 	admission *policy.Admission
+	readiness Readiness
 	log       zerolog.Logger
 	mux       *http.ServeMux
 	srv       *http.Server
@@ -56,6 +57,17 @@ type Server struct {
 
 // Option configures a Server.
 type Option func(*Server)
+
+// Readiness says whether the gateway can serve clients now (nil) or why
+// not.
+type Readiness interface {
+	Ready(ctx context.Context) error
+}
+
+// WithReadiness serves GET /readyz: 200 while r is ready, 503 with the
+// reason otherwise. Like /healthz it needs no token: it is what a load
+// balancer asks.
+func WithReadiness(r Readiness) Option { return func(s *Server) { s.readiness = r } }
 
 // WithAdmission serves the admission counters at GET /v1/limits.
 func WithAdmission(a *policy.Admission) Option { return func(s *Server) { s.admission = a } }
@@ -83,6 +95,9 @@ func New(cfg Config, d *policy.Defender, sessions Sessions, log zerolog.Logger, 
 		o(s)
 	}
 	s.mux.HandleFunc("GET /healthz", s.handleHealth)
+	if s.readiness != nil {
+		s.mux.HandleFunc("GET /readyz", s.handleReady)
+	}
 	s.Handle("GET /v1/bans", http.HandlerFunc(s.handleListBans))
 	s.Handle("POST /v1/bans", http.HandlerFunc(s.handleAddBan))
 	s.Handle("DELETE /v1/bans/{ip}", http.HandlerFunc(s.handleRemoveBan))
@@ -290,6 +305,20 @@ func writeError(w http.ResponseWriter, status int, msg string) {
 
 func (s *Server) handleHealth(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// readyTimeout bounds one readiness check (the backend probe has its own,
+// timeouts.connect).
+const readyTimeout = 15 * time.Second
+
+func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
+	defer cancel()
+	if err := s.readiness.Ready(ctx); err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "reason": err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
 
 func (s *Server) handleListBans(w http.ResponseWriter, _ *http.Request) {

@@ -36,6 +36,8 @@ type Server struct {
 	bandwidth  *rate.Limiter           // the whole gateway's; nil: unlimited
 	book       *policy.SessionRegistry // live sessions, for data connections resuming a sibling's TLS session
 
+	ready readiness // the backend probe's cached result
+
 	mu        sync.Mutex
 	listeners map[string]net.Listener
 	sessions  map[*session]struct{}

@@ -178,7 +178,7 @@ func serveContext(ctx context.Context, cfg *loaded, stderr io.Writer) int {
 	reloadOnHUP(ctx, srv)
 	var api *admin.Server
 	if cfg.admin.Enabled() {
-		api, err = admin.New(cfg.admin, srv.Defender(), sessionLister{srv}, log, admin.WithAdmission(srv.Admission()))
+		api, err = admin.New(cfg.admin, srv.Defender(), sessionLister{srv}, log, admin.WithAdmission(srv.Admission()), admin.WithReadiness(srv))
 		if err == nil {
 			api.Handle("/metrics", metricsHandler(srv))
 			err = api.Start(ctx)
