@@ -35,8 +35,7 @@ func (s *session) dialBackend() (*backend, error) {
 	ctx, cancel := context.WithDeadline(s.ctx, deadline)
 	defer cancel()
 
-	d := net.Dialer{}
-	raw, err := d.DialContext(ctx, "tcp", cfg.Backend.Address)
+	raw, err := s.srv.dialer.DialBackend(ctx, cfg.Backend.Address, netip.Addr{})
 	if err != nil {
 		return nil, s.errorf("%w: dial %s: %w", errBackendDown, cfg.Backend.Address, err)
 	}

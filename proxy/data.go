@@ -149,8 +149,9 @@ func (s *session) prepareData() (*dataSetup, error) {
 			Msg("the backend named a data port the gateway does not connect to")
 		return nil, s.errorf("%w", err)
 	}
-	d := net.Dialer{Timeout: s.srv.cfg.Timeouts.connect(), LocalAddr: &net.TCPAddr{IP: s.be.local.AsSlice()}}
-	conn, err := d.DialContext(s.ctx, "tcp", addr.String())
+	dctx, dcancel := context.WithTimeout(s.ctx, s.srv.cfg.Timeouts.connect())
+	conn, err := s.srv.dialer.DialBackend(dctx, addr.String(), s.be.local)
+	dcancel()
 	if err != nil {
 		s.log.Error().Err(err).Str(fieldRemote, addr.String()).Msg("backend data connection failed")
 		return nil, &replyError{ftp.NewReply(ftp.StatusCannotOpenDataConnection, "backend data connection failed")}

@@ -1,19 +1,27 @@
 package proxy
 
 import (
+	"context"
 	"crypto/x509"
 	"errors"
 	"strings"
 
+	"github.com/rs/zerolog"
+
+	"github.com/ftpsgate/ftpsgate/auth"
 	"github.com/ftpsgate/ftpsgate/policy"
 	"github.com/ftpsgate/ftpsgate/proxy/ftp"
 )
 
-// Login, as the gateway runs it in passthrough mode (the backend decides):
+// Login:
 //
 //   - USER is checked at the edge (TLS first, anonymous, client certificate)
 //     and answered 331 by the gateway itself: nothing reaches the backend.
-//   - PASS dials the backend, then sends it USER and PASS. A session that
+//   - PASS asks the Server's authenticator (package auth). Passthrough, the
+//     default, leaves the decision to the backend; an authenticator that
+//     decides at the edge also names the backend credentials, and its user
+//     is counted before the backend is dialled.
+//   - Then the backend is dialled and sent USER and PASS. A session that
 //     never sends a password never holds a backend connection, so
 //     password-less sessions cannot hoard the backend's per-address slots
 //     (vsftpd's max_per_ip counts the gateway's one address).
@@ -79,6 +87,23 @@ func (s *session) handlePASS(cmd ftp.Command) error {
 	if !s.userSent {
 		return s.reply(ftp.StatusBadSequence, "Login with USER first.")
 	}
+	log := s.log.With().Str(fieldUser, s.user).Logger()
+	res, err := s.authenticate(cmd.Arg)
+	switch {
+	case errors.Is(err, auth.ErrDenied):
+		return s.loginFailed(log, ftp.NewReply(ftp.StatusNotLoggedIn, "Login incorrect."), err)
+	case err != nil:
+		log.Error().Err(err).Msg("authenticator unavailable")
+		_ = s.reply(ftp.StatusNotAvailable, "Service not available: logins cannot be checked now, try again later.")
+		return s.errorf("authenticate: %w", err)
+	}
+	if !res.Delegated {
+		// Decided at the edge: the user is counted before the backend is
+		// touched.
+		if err := s.countUser(log, res.User); err != nil {
+			return err
+		}
+	}
 	if s.be == nil {
 		be, err := s.dialBackend()
 		if err != nil {
@@ -88,37 +113,82 @@ func (s *session) handlePASS(cmd ftp.Command) error {
 		}
 		s.be = be
 	}
-	log := s.log.With().Str(fieldUser, s.user).Logger()
-	rep, err := s.ask(ftp.Command{Verb: "USER", Arg: s.user})
+	rep, err := s.ask(ftp.Command{Verb: "USER", Arg: res.Backend.User})
 	if err != nil {
 		return s.backendFailed(err)
 	}
 	if rep.Code == ftp.StatusNeedPassword {
-		if rep, err = s.ask(cmd); err != nil {
+		if rep, err = s.ask(ftp.Command{Verb: "PASS", Arg: res.Backend.Password}); err != nil {
 			return s.backendFailed(err)
 		}
 	}
 	switch {
 	case rep.Code == ftp.StatusLoggedIn:
-		if err := s.ticket.Login(s.user); err != nil {
-			log.Warn().Err(err).Msg("login refused: too many sessions for this user")
-			s.be.quit()
-			_ = s.reply(ftp.StatusNotAvailable, "Too many sessions for this user.")
-			return s.errorf("%w", err)
+		if res.Delegated {
+			if err := s.countUser(log, res.User); err != nil {
+				s.be.quit()
+				return err
+			}
 		}
-		s.loggedIn = true
+		s.user, s.loggedIn = res.User, true
 		s.log = log
 		s.updateInfo(func(i *SessionInfo) { i.User = s.user })
-		s.log.Info().Msg("login succeeded")
-		s.afterLogin()
-	case rep.Code == ftp.StatusNotLoggedIn || rep.Class() == 5:
-		log.Warn().Int(fieldCode, rep.Code).Msg("login failed")
-		s.user, s.userSent = "", false
-		if s.abuse(policy.KindLoginFailed) {
-			_ = s.send(rep)
-			_ = s.reply(ftp.StatusNotAvailable, "Too many failed logins: your address is banned.")
-			return s.errorf("%w", errBanned)
+		ev := s.log.Info()
+		if res.Backend.User != res.User {
+			ev = ev.Str("backend_user", res.Backend.User)
 		}
+		if len(res.Factors) > 0 {
+			ev = ev.Strs("factors", res.Factors)
+		}
+		ev.Msg("login succeeded")
+		s.afterLogin()
+	case !res.Delegated && rep.Class() == 5:
+		// The gateway accepted the user, the backend refused the account it
+		// was mapped to: a configuration problem, not the client's fault.
+		log.Error().Int(fieldCode, rep.Code).Str("backend_user", res.Backend.User).Msg("the backend refused the mapped account")
+		s.be.quit()
+		_ = s.reply(ftp.StatusNotAvailable, "Service not available: the server behind the gateway refused the login.")
+		return s.errorf("backend refused the mapped account %q: %d", res.Backend.User, rep.Code)
+	case rep.Code == ftp.StatusNotLoggedIn || rep.Class() == 5:
+		return s.loginFailed(log, rep, nil)
+	}
+	return s.send(rep)
+}
+
+// authenticate asks the authenticator about the pending login.
+func (s *session) authenticate(password string) (auth.Result, error) {
+	ctx, cancel := context.WithTimeout(s.ctx, s.srv.cfg.Timeouts.connect())
+	defer cancel()
+	return s.srv.auth.Authenticate(ctx, auth.Request{
+		User: s.user, Password: password, ClientIP: s.clientIP, Listener: s.lst.Name,
+		ClientCert: s.clientCert(), Host: s.host,
+	})
+}
+
+// countUser counts a logged-in session for user (limits.max_sessions_per_user);
+// over the limit the client gets 421 and the session ends.
+func (s *session) countUser(log zerolog.Logger, user string) error {
+	if err := s.ticket.Login(user); err != nil {
+		log.Warn().Err(err).Msg("login refused: too many sessions for this user")
+		_ = s.reply(ftp.StatusNotAvailable, "Too many sessions for this user.")
+		return s.errorf("%w", err)
+	}
+	return nil
+}
+
+// loginFailed answers a refused login with rep and counts it against the
+// client's address; a ban ends the session.
+func (s *session) loginFailed(log zerolog.Logger, rep ftp.Reply, why error) error {
+	ev := log.Warn().Int(fieldCode, rep.Code)
+	if why != nil {
+		ev = ev.Err(why)
+	}
+	ev.Msg("login failed")
+	s.user, s.userSent = "", false
+	if s.abuse(policy.KindLoginFailed) {
+		_ = s.send(rep)
+		_ = s.reply(ftp.StatusNotAvailable, "Too many failed logins: your address is banned.")
+		return s.errorf("%w", errBanned)
 	}
 	return s.send(rep)
 }

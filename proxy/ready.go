@@ -5,7 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"net"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -66,8 +66,7 @@ func (s *Server) Ready(ctx context.Context) error {
 func (s *Server) probeBackend(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeouts.connect())
 	defer cancel()
-	var d net.Dialer
-	raw, err := d.DialContext(ctx, "tcp", s.cfg.Backend.Address)
+	raw, err := s.dialer.DialBackend(ctx, s.cfg.Backend.Address, netip.Addr{})
 	if err != nil {
 		return fmt.Errorf("backend %s: %w", s.cfg.Backend.Address, err)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 	"golang.org/x/time/rate"
 
+	"github.com/ftpsgate/ftpsgate/auth"
 	"github.com/ftpsgate/ftpsgate/nat"
 	"github.com/ftpsgate/ftpsgate/policy"
 )
@@ -36,7 +37,9 @@ type Server struct {
 	bandwidth  *rate.Limiter           // the whole gateway's; nil: unlimited
 	book       *policy.SessionRegistry // live sessions, for data connections resuming a sibling's TLS session
 
-	ready readiness // the backend probe's cached result
+	ready  readiness          // the backend probe's cached result
+	auth   auth.Authenticator // decides logins
+	dialer Dialer             // opens connections to the backend
 
 	mu        sync.Mutex
 	listeners map[string]net.Listener
@@ -53,8 +56,9 @@ type Server struct {
 	bgWG      sync.WaitGroup     // certificate reloader, ticket rotation
 }
 
-// New checks cfg and prepares a server. It opens no socket.
-func New(cfg Config, log zerolog.Logger) (*Server, error) {
+// New checks cfg and prepares a server with the collaborators opts give
+// (the defaults otherwise: see Option). It opens no socket.
+func New(cfg Config, log zerolog.Logger, opts ...Option) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("proxy: invalid configuration:\n%w", err)
 	}
@@ -75,7 +79,12 @@ func New(cfg Config, log zerolog.Logger) (*Server, error) {
 		sessions:  map[*session]struct{}{},
 		tlsConfs:  map[string]*tls.Config{},
 		reload:    make(chan struct{}, 1),
+		auth:      auth.Passthrough{},
+		dialer:    tcpDialer{},
 		book:      policy.NewSessionRegistry(cfg.Limits.MaxSessions),
+	}
+	for _, o := range opts {
+		o(s)
 	}
 	for _, l := range cfg.Listeners {
 		tc, err := cfg.TLS.With(l.TLSOverride).ServerConfig(s.certs)

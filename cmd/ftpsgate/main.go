@@ -18,6 +18,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/ftpsgate/ftpsgate/admin"
+	"github.com/ftpsgate/ftpsgate/auth"
 	"github.com/ftpsgate/ftpsgate/proxy"
 )
 
@@ -165,7 +166,9 @@ func serveContext(ctx context.Context, cfg *loaded, stderr io.Writer) int {
 	for _, w := range ws {
 		log.Warn().Str("key", w.Key).Msg("weakened setting: " + w.String())
 	}
-	srv, err := proxy.New(cfg.proxy, log)
+	// The composition root: every collaborator the gateway does not build
+	// itself is chosen here.
+	srv, err := proxy.New(cfg.proxy, log, proxy.WithAuthenticator(auth.Passthrough{}))
 	if err != nil {
 		fmt.Fprintf(stderr, "ftpsgate: %v\n", err)
 		return 1

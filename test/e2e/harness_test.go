@@ -96,6 +96,12 @@ type option func(*proxy.Config)
 // implicit listener on 127.0.0.1.
 func startGateway(t *testing.T, opts ...option) *gateway {
 	t.Helper()
+	return startGatewayWith(t, nil, opts...)
+}
+
+// startGatewayWith is startGateway with collaborators for proxy.New.
+func startGatewayWith(t *testing.T, deps []proxy.Option, opts ...option) *gateway {
+	t.Helper()
 	root := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
 	be, err := demoftpd.Start(ctx, demoftpd.Config{Root: root, User: user, Password: password})
@@ -116,7 +122,7 @@ func startGateway(t *testing.T, opts ...option) *gateway {
 		o(&cfg)
 	}
 	logs := &syncBuffer{}
-	srv, err := proxy.New(cfg, zerolog.New(logs).Level(zerolog.DebugLevel))
+	srv, err := proxy.New(cfg, zerolog.New(logs).Level(zerolog.DebugLevel), deps...)
 	if err != nil {
 		t.Fatal(err)
 	}
