@@ -4,7 +4,9 @@ import (
 	"crypto/x509"
 	"errors"
 	"strings"
+	"time"
 
+	"github.com/ftpsgate/ftpsgate/events"
 	"github.com/ftpsgate/ftpsgate/policy"
 	"github.com/ftpsgate/ftpsgate/proxy/ftp"
 )
@@ -36,6 +38,7 @@ func (s *session) tlsRequired() bool {
 func (s *session) handleUSER(cmd ftp.Command) error {
 	if s.tlsRequired() {
 		s.log.Warn().Msg("USER before AUTH TLS refused")
+		s.emit(events.Login{Session: s.ev(), Result: events.LoginRefused, Reason: "tls_required", Code: ftp.StatusNotLoggedIn})
 		return s.reply(ftp.StatusNotLoggedIn, "TLS required: send AUTH TLS first (RFC 4217).")
 	}
 	if s.loggedIn {
@@ -48,14 +51,23 @@ func (s *session) handleUSER(cmd ftp.Command) error {
 	}
 	if err := s.srv.cfg.Login.CheckUser(user); err != nil {
 		s.log.Warn().Str(fieldUser, user).Msg("anonymous login refused")
+		s.emit(events.Login{Session: s.loginEv(user), Result: events.LoginRefused, Reason: "anonymous", Code: ftp.StatusNotLoggedIn})
 		return s.reply(ftp.StatusNotLoggedIn, "Anonymous login is not allowed.")
 	}
 	if err := s.srv.cfg.TLS.CheckCertUser(s.clientCert(), user); err != nil {
 		s.log.Warn().Err(err).Str(fieldUser, user).Msg("USER does not match the client certificate")
+		s.emit(events.Login{Session: s.loginEv(user), Result: events.LoginRefused, Reason: "client_certificate", Code: ftp.StatusNotLoggedIn})
 		return s.reply(ftp.StatusNotLoggedIn, "User does not match the client certificate.")
 	}
 	s.user, s.userSent = user, true
 	return s.reply(ftp.StatusNeedPassword, "Password required.")
+}
+
+// loginEv is the session's event part with the user being logged in.
+func (s *session) loginEv(user string) events.Session {
+	e := s.ev()
+	e.User = user
+	return e
 }
 
 // clientCert returns the verified client certificate, if any.
@@ -80,8 +92,11 @@ func (s *session) handlePASS(cmd ftp.Command) error {
 		return s.reply(ftp.StatusBadSequence, "Login with USER first.")
 	}
 	if s.be == nil {
+		dialed := time.Now()
 		be, err := s.dialBackend()
+		s.emit(events.BackendDial{Session: s.ev(), Duration: time.Since(dialed), Err: err})
 		if err != nil {
+			s.emit(events.Login{Session: s.loginEv(s.user), Result: events.LoginBackendFailed, Reason: "backend unavailable", Code: ftp.StatusNotAvailable})
 			s.log.Error().Err(err).Msg("backend unavailable")
 			_ = s.reply(ftp.StatusNotAvailable, "Service not available: the server behind the gateway cannot be reached.")
 			return err
@@ -102,6 +117,7 @@ func (s *session) handlePASS(cmd ftp.Command) error {
 	case rep.Code == ftp.StatusLoggedIn:
 		if err := s.ticket.Login(s.user); err != nil {
 			log.Warn().Err(err).Msg("login refused: too many sessions for this user")
+			s.emit(events.Login{Session: s.loginEv(s.user), Result: events.LoginRefused, Reason: "max_sessions_per_user", Code: ftp.StatusNotAvailable})
 			s.be.quit()
 			_ = s.reply(ftp.StatusNotAvailable, "Too many sessions for this user.")
 			return s.errorf("%w", err)
@@ -110,9 +126,11 @@ func (s *session) handlePASS(cmd ftp.Command) error {
 		s.log = log
 		s.updateInfo(func(i *SessionInfo) { i.User = s.user })
 		s.log.Info().Msg("login succeeded")
+		s.emit(events.Login{Session: s.ev(), Result: events.LoginOK, Code: rep.Code})
 		s.afterLogin()
 	case rep.Code == ftp.StatusNotLoggedIn || rep.Class() == 5:
 		log.Warn().Int(fieldCode, rep.Code).Msg("login failed")
+		s.emit(events.Login{Session: s.loginEv(s.user), Result: events.LoginFailed, Reason: "backend refused the credentials", Code: rep.Code})
 		s.user, s.userSent = "", false
 		if s.abuse(policy.KindLoginFailed) {
 			_ = s.send(rep)

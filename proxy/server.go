@@ -14,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 	"golang.org/x/time/rate"
 
+	"github.com/ftpsgate/ftpsgate/events"
 	"github.com/ftpsgate/ftpsgate/nat"
 	"github.com/ftpsgate/ftpsgate/policy"
 )
@@ -35,6 +36,7 @@ type Server struct {
 	admission  *policy.Admission
 	bandwidth  *rate.Limiter           // the whole gateway's; nil: unlimited
 	book       *policy.SessionRegistry // live sessions, for data connections resuming a sibling's TLS session
+	events     events.Sink             // nil: none
 
 	ready readiness // the backend probe's cached result
 
@@ -54,7 +56,7 @@ type Server struct {
 }
 
 // New checks cfg and prepares a server. It opens no socket.
-func New(cfg Config, log zerolog.Logger) (*Server, error) {
+func New(cfg Config, log zerolog.Logger, opts ...Option) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("proxy: invalid configuration:\n%w", err)
 	}
@@ -76,6 +78,9 @@ func New(cfg Config, log zerolog.Logger) (*Server, error) {
 		tlsConfs:  map[string]*tls.Config{},
 		reload:    make(chan struct{}, 1),
 		book:      policy.NewSessionRegistry(cfg.Limits.MaxSessions),
+	}
+	for _, o := range opts {
+		o(s)
 	}
 	for _, l := range cfg.Listeners {
 		tc, err := cfg.TLS.With(l.TLSOverride).ServerConfig(s.certs)
@@ -185,6 +190,9 @@ func (s *Server) Reload() {
 // expires, for monitoring.
 func (s *Server) CertificateDaysLeft() int { return s.certs.DaysLeft(time.Now()) }
 
+// CertificateNotAfter returns when the served certificate expires.
+func (s *Server) CertificateNotAfter() time.Time { return s.certs.NotAfter() }
+
 // Defender returns the ban list, for the admin API.
 func (s *Server) Defender() *policy.Defender { return s.defender }
 
@@ -197,10 +205,12 @@ func (s *Server) Admission() *policy.Admission { return s.admission }
 func (s *Server) logBanEvent(e policy.BanEvent) {
 	switch e.Kind {
 	case policy.EventBan:
-		s.log.Warn().Str(fieldClient, e.IP.String()).Time("until", e.Until).Dur("ban", e.Duration).
+		s.emit(events.Ban{IP: e.IP.String(), Added: true, Reason: e.Reason, Until: e.Until, Duration: e.Duration, Offences: e.Offences})
+		s.log.Warn().Str(fieldClient, e.IP.String()).Time("until", e.Until).Float64("ban_seconds", e.Duration.Seconds()).
 			Int("offences", e.Offences).Str(fieldReason, e.Reason).Msg("address banned")
 		s.endBanned(e)
 	case policy.EventUnban:
+		s.emit(events.Ban{IP: e.IP.String(), Reason: e.Reason})
 		s.log.Info().Str(fieldClient, e.IP.String()).Str(fieldReason, e.Reason).Msg("address unbanned")
 	default:
 		s.log.Error().Str("event", e.Kind).Str(fieldClient, e.IP.String()).Str(fieldReason, e.Reason).Msg("ban state")
@@ -208,6 +218,7 @@ func (s *Server) logBanEvent(e policy.BanEvent) {
 }
 
 func (s *Server) logCertEvent(e policy.CertEvent) {
+	s.emit(events.Certificate{Kind: e.Kind, NotAfter: e.NotAfter, Err: e.Err})
 	switch e.Kind {
 	case "reloaded":
 		s.log.Info().Time("not_after", e.NotAfter).Int("days_left", e.DaysLeft).Msg("certificate reloaded")
@@ -241,7 +252,7 @@ func (s *Server) acceptLoop(ln net.Listener, l Listener) {
 			}
 			// Temporary errors (EMFILE, ECONNABORTED...): back off, as net/http does.
 			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			s.log.Error().Err(err).Str(fieldListener, l.Name).Dur("retry_in", backoff).Msg("accept failed")
+			s.log.Error().Err(err).Str(fieldListener, l.Name).Float64("retry_in_seconds", backoff.Seconds()).Msg("accept failed")
 			time.Sleep(backoff)
 			continue
 		}

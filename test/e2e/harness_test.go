@@ -19,6 +19,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/ftpsgate/ftpsgate/internal/demoftpd"
+	"github.com/ftpsgate/ftpsgate/metrics"
 	"github.com/ftpsgate/ftpsgate/nat"
 	"github.com/ftpsgate/ftpsgate/policy"
 	"github.com/ftpsgate/ftpsgate/proxy"
@@ -58,6 +59,7 @@ type gateway struct {
 	root    string // the backend's directory
 	logs    *syncBuffer
 	backend *demoftpd.Server
+	metrics *metrics.Metrics // fed by the gateway's events
 }
 
 func (g *gateway) addr(name string) string { return g.srv.Addr(name).String() }
@@ -116,14 +118,16 @@ func startGateway(t *testing.T, opts ...option) *gateway {
 		o(&cfg)
 	}
 	logs := &syncBuffer{}
-	srv, err := proxy.New(cfg, zerolog.New(logs).Level(zerolog.DebugLevel))
+	mets := metrics.New()
+	srv, err := proxy.New(cfg, zerolog.New(logs).Level(zerolog.DebugLevel), proxy.WithEvents(mets))
 	if err != nil {
 		t.Fatal(err)
 	}
+	mets.Watch(metrics.State{PassiveInUse: srv.PassiveInUse, CertNotAfter: srv.CertificateNotAfter})
 	if err := srv.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	g := &gateway{srv: srv, cfg: cfg, root: root, logs: logs, backend: be}
+	g := &gateway{srv: srv, cfg: cfg, root: root, logs: logs, backend: be, metrics: mets}
 	t.Cleanup(func() {
 		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer scancel()
