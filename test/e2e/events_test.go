@@ -110,6 +110,8 @@ func TestMetricsAfterSession(t *testing.T) {
 	c.send("XYZZY") // counted as "other"
 	odd := c.read()
 
+	// A command's line and event follow its reply: wait for the last one's.
+	waitFor(t, func() bool { return metricValue(scrape(t, g), `ftpsgate_commands_total{verb="other"}`) == "1" }, "the XYZZY command counted")
 	m := scrape(t, g)
 	for series, value := range map[string]string{
 		`ftpsgate_logins_total{listener="explicit",result="failed"}`:                           "1",
