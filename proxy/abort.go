@@ -123,7 +123,11 @@ wait:
 	if t.final == nil && len(replies) > 0 {
 		t.final = &replies[0]
 	}
-	s.account(t)
+	code := ftp.StatusTransferAborted
+	if !failed && t.final != nil {
+		code = t.final.Code
+	}
+	s.account(t, code)
 	if failed || t.final == nil {
 		if err := s.reply(ftp.StatusTransferAborted, "Connection closed; transfer aborted."); err != nil {
 			return err

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"sync"
 
+	"github.com/ftpsgate/ftpsgate/events"
 	"github.com/ftpsgate/ftpsgate/nat"
 	"github.com/ftpsgate/ftpsgate/policy"
 	"github.com/ftpsgate/ftpsgate/proxy/ftp"
@@ -223,6 +224,9 @@ func (s *session) handlePassive(cmd ftp.Command) error {
 	lease, err := s.srv.pool.Listen(d.ctx, s.localIP, counted)
 	if err != nil {
 		d.close()
+		if errors.Is(err, nat.ErrClientLimit) || errors.Is(err, nat.ErrNoPortAvailable) {
+			s.emit(events.PassiveExhausted{Session: s.ev(), PerIP: errors.Is(err, nat.ErrClientLimit)})
+		}
 		if errors.Is(err, nat.ErrClientLimit) {
 			s.log.Warn().Err(err).Int("max_passive_per_ip", s.srv.cfg.Limits.MaxPassivePerIP).
 				Msg("passive port refused: this address holds its share of passive ports")

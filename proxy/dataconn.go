@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -10,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/ftpsgate/ftpsgate/events"
 )
 
 // Accepting (passive) or dialling (active) the client's data connection,
@@ -57,6 +60,7 @@ func (s *session) acceptData(d *dataSetup) {
 		default:
 			s.log.Warn().Str(fieldRemote, conn.RemoteAddr().String()).Uint16(fieldPort, d.lease.Port()).
 				Msg("data connection refused: too many TLS handshakes at once on this port")
+			s.emit(events.DataRefused{Session: s.ev(), Reason: events.DataRefusedBusy})
 			_ = conn.Close()
 			continue
 		}
@@ -68,6 +72,11 @@ func (s *session) acceptData(d *dataSetup) {
 			if r.err != nil {
 				s.log.Warn().Err(r.err).Str(fieldRemote, conn.RemoteAddr().String()).Uint16(fieldPort, d.lease.Port()).
 					Msg("data connection refused: waiting for another until the accept deadline")
+				reason := events.DataRefusedTLSHandshake
+				if errors.Is(r.err, errNotResumed) {
+					reason = events.DataRefusedTLSResumption
+				}
+				s.emit(events.DataRefused{Session: s.ev(), Reason: reason, Err: r.err})
 				d.mu.Lock()
 				d.refusal = r.err
 				d.mu.Unlock()
@@ -104,6 +113,7 @@ func (s *session) dataFromClient(d *dataSetup, tcp *net.TCPConn) (net.Conn, bool
 		var err error
 		if conn, err = readProxyHeader(tcp, s.lst.ProxyProtocol, s.srv.cfg.Timeouts.handshake()); err != nil {
 			s.log.Warn().Err(err).Uint16(fieldPort, d.lease.Port()).Msg("data connection refused")
+			s.emit(events.DataRefused{Session: s.ev(), Reason: events.DataRefusedProxyHeader, Err: err})
 			_ = tcp.Close()
 			return nil, false
 		}
@@ -112,6 +122,7 @@ func (s *session) dataFromClient(d *dataSetup, tcp *net.TCPConn) (net.Conn, bool
 	if from.Addr().Unmap() != s.clientIP {
 		s.log.Warn().Str(fieldRemote, from.String()).Str("control", s.clientIP.String()).
 			Uint16(fieldPort, d.lease.Port()).Msg("data connection from another address than the control connection: refused")
+		s.emit(events.DataRefused{Session: s.ev(), Reason: events.DataRefusedSourceAddress})
 		_ = conn.Close()
 		return nil, false
 	}

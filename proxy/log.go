@@ -12,7 +12,7 @@ const (
 	fieldDir      = "direction"
 	fieldPath     = "path"
 	fieldBytes    = "bytes"
-	fieldDuration = "duration"
+	fieldDuration = "duration_seconds"
 	fieldReason   = "reason"
 	fieldTLS      = "tls_version"
 	fieldSuite    = "tls_suite"

@@ -5,10 +5,12 @@ import (
 	"crypto/x509"
 	"errors"
 	"strings"
+	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/ftpsgate/ftpsgate/auth"
+	"github.com/ftpsgate/ftpsgate/events"
 	"github.com/ftpsgate/ftpsgate/policy"
 	"github.com/ftpsgate/ftpsgate/proxy/ftp"
 )
@@ -44,6 +46,7 @@ func (s *session) tlsRequired() bool {
 func (s *session) handleUSER(cmd ftp.Command) error {
 	if s.tlsRequired() {
 		s.log.Warn().Msg("USER before AUTH TLS refused")
+		s.emit(events.Login{Session: s.ev(), Result: events.LoginRefused, Reason: "tls_required", Code: ftp.StatusNotLoggedIn})
 		return s.reply(ftp.StatusNotLoggedIn, "TLS required: send AUTH TLS first (RFC 4217).")
 	}
 	if s.loggedIn {
@@ -56,14 +59,23 @@ func (s *session) handleUSER(cmd ftp.Command) error {
 	}
 	if err := s.srv.cfg.Login.CheckUser(user); err != nil {
 		s.log.Warn().Str(fieldUser, user).Msg("anonymous login refused")
+		s.emit(events.Login{Session: s.loginEv(user), Result: events.LoginRefused, Reason: "anonymous", Code: ftp.StatusNotLoggedIn})
 		return s.reply(ftp.StatusNotLoggedIn, "Anonymous login is not allowed.")
 	}
 	if err := s.srv.cfg.TLS.CheckCertUser(s.clientCert(), user); err != nil {
 		s.log.Warn().Err(err).Str(fieldUser, user).Msg("USER does not match the client certificate")
+		s.emit(events.Login{Session: s.loginEv(user), Result: events.LoginRefused, Reason: "client_certificate", Code: ftp.StatusNotLoggedIn})
 		return s.reply(ftp.StatusNotLoggedIn, "User does not match the client certificate.")
 	}
 	s.user, s.userSent = user, true
 	return s.reply(ftp.StatusNeedPassword, "Password required.")
+}
+
+// loginEv is the session's event part with the user being logged in.
+func (s *session) loginEv(user string) events.Session {
+	e := s.ev()
+	e.User = user
+	return e
 }
 
 // clientCert returns the verified client certificate, if any.
@@ -91,9 +103,10 @@ func (s *session) handlePASS(cmd ftp.Command) error {
 	res, err := s.authenticate(cmd.Arg)
 	switch {
 	case errors.Is(err, auth.ErrDenied):
-		return s.loginFailed(log, ftp.NewReply(ftp.StatusNotLoggedIn, "Login incorrect."), err)
+		return s.loginFailed(log, ftp.NewReply(ftp.StatusNotLoggedIn, "Login incorrect."), "denied at the edge", err)
 	case err != nil:
 		log.Error().Err(err).Msg("authenticator unavailable")
+		s.emit(events.Login{Session: s.loginEv(s.user), Result: events.LoginRefused, Reason: "authenticator unavailable", Code: ftp.StatusNotAvailable})
 		_ = s.reply(ftp.StatusNotAvailable, "Service not available: logins cannot be checked now, try again later.")
 		return s.errorf("authenticate: %w", err)
 	}
@@ -105,8 +118,11 @@ func (s *session) handlePASS(cmd ftp.Command) error {
 		}
 	}
 	if s.be == nil {
+		dialed := time.Now()
 		be, err := s.dialBackend()
+		s.emit(events.BackendDial{Session: s.ev(), Duration: time.Since(dialed), Err: err})
 		if err != nil {
+			s.emit(events.Login{Session: s.loginEv(s.user), Result: events.LoginBackendFailed, Reason: "backend unavailable", Code: ftp.StatusNotAvailable})
 			s.log.Error().Err(err).Msg("backend unavailable")
 			_ = s.reply(ftp.StatusNotAvailable, "Service not available: the server behind the gateway cannot be reached.")
 			return err
@@ -141,16 +157,18 @@ func (s *session) handlePASS(cmd ftp.Command) error {
 			ev = ev.Strs("factors", res.Factors)
 		}
 		ev.Msg("login succeeded")
+		s.emit(events.Login{Session: s.ev(), Result: events.LoginOK, Code: rep.Code})
 		s.afterLogin()
 	case !res.Delegated && rep.Class() == 5:
 		// The gateway accepted the user, the backend refused the account it
 		// was mapped to: a configuration problem, not the client's fault.
 		log.Error().Int(fieldCode, rep.Code).Str("backend_user", res.Backend.User).Msg("the backend refused the mapped account")
+		s.emit(events.Login{Session: s.loginEv(s.user), Result: events.LoginBackendFailed, Reason: "backend refused the mapped account", Code: ftp.StatusNotAvailable})
 		s.be.quit()
 		_ = s.reply(ftp.StatusNotAvailable, "Service not available: the server behind the gateway refused the login.")
 		return s.errorf("backend refused the mapped account %q: %d", res.Backend.User, rep.Code)
 	case rep.Code == ftp.StatusNotLoggedIn || rep.Class() == 5:
-		return s.loginFailed(log, rep, nil)
+		return s.loginFailed(log, rep, "backend refused the credentials", nil)
 	}
 	return s.send(rep)
 }
@@ -170,6 +188,7 @@ func (s *session) authenticate(password string) (auth.Result, error) {
 func (s *session) countUser(log zerolog.Logger, user string) error {
 	if err := s.ticket.Login(user); err != nil {
 		log.Warn().Err(err).Msg("login refused: too many sessions for this user")
+		s.emit(events.Login{Session: s.loginEv(user), Result: events.LoginRefused, Reason: "max_sessions_per_user", Code: ftp.StatusNotAvailable})
 		_ = s.reply(ftp.StatusNotAvailable, "Too many sessions for this user.")
 		return s.errorf("%w", err)
 	}
@@ -177,13 +196,14 @@ func (s *session) countUser(log zerolog.Logger, user string) error {
 }
 
 // loginFailed answers a refused login with rep and counts it against the
-// client's address; a ban ends the session.
-func (s *session) loginFailed(log zerolog.Logger, rep ftp.Reply, why error) error {
+// client's address; a ban ends the session. reason is the event's.
+func (s *session) loginFailed(log zerolog.Logger, rep ftp.Reply, reason string, why error) error {
 	ev := log.Warn().Int(fieldCode, rep.Code)
 	if why != nil {
 		ev = ev.Err(why)
 	}
 	ev.Msg("login failed")
+	s.emit(events.Login{Session: s.loginEv(s.user), Result: events.LoginFailed, Reason: reason, Code: rep.Code})
 	s.user, s.userSent = "", false
 	if s.abuse(policy.KindLoginFailed) {
 		_ = s.send(rep)

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/ftpsgate/ftpsgate/auth"
+	"github.com/ftpsgate/ftpsgate/events"
 	"github.com/ftpsgate/ftpsgate/nat"
 	"github.com/ftpsgate/ftpsgate/policy"
 )
@@ -36,6 +37,7 @@ type Server struct {
 	admission  *policy.Admission
 	bandwidth  *rate.Limiter           // the whole gateway's; nil: unlimited
 	book       *policy.SessionRegistry // live sessions, for data connections resuming a sibling's TLS session
+	events     events.Sink             // nil: none
 
 	ready  readiness          // the backend probe's cached result
 	auth   auth.Authenticator // decides logins
@@ -194,6 +196,9 @@ func (s *Server) Reload() {
 // expires, for monitoring.
 func (s *Server) CertificateDaysLeft() int { return s.certs.DaysLeft(time.Now()) }
 
+// CertificateNotAfter returns when the served certificate expires.
+func (s *Server) CertificateNotAfter() time.Time { return s.certs.NotAfter() }
+
 // Defender returns the ban list, for the admin API.
 func (s *Server) Defender() *policy.Defender { return s.defender }
 
@@ -206,10 +211,12 @@ func (s *Server) Admission() *policy.Admission { return s.admission }
 func (s *Server) logBanEvent(e policy.BanEvent) {
 	switch e.Kind {
 	case policy.EventBan:
-		s.log.Warn().Str(fieldClient, e.IP.String()).Time("until", e.Until).Dur("ban", e.Duration).
+		s.emit(events.Ban{IP: e.IP.String(), Added: true, Reason: e.Reason, Until: e.Until, Duration: e.Duration, Offences: e.Offences})
+		s.log.Warn().Str(fieldClient, e.IP.String()).Time("until", e.Until).Float64("ban_seconds", e.Duration.Seconds()).
 			Int("offences", e.Offences).Str(fieldReason, e.Reason).Msg("address banned")
 		s.endBanned(e)
 	case policy.EventUnban:
+		s.emit(events.Ban{IP: e.IP.String(), Reason: e.Reason})
 		s.log.Info().Str(fieldClient, e.IP.String()).Str(fieldReason, e.Reason).Msg("address unbanned")
 	default:
 		s.log.Error().Str("event", e.Kind).Str(fieldClient, e.IP.String()).Str(fieldReason, e.Reason).Msg("ban state")
@@ -217,6 +224,7 @@ func (s *Server) logBanEvent(e policy.BanEvent) {
 }
 
 func (s *Server) logCertEvent(e policy.CertEvent) {
+	s.emit(events.Certificate{Kind: e.Kind, NotAfter: e.NotAfter, Err: e.Err})
 	switch e.Kind {
 	case "reloaded":
 		s.log.Info().Time("not_after", e.NotAfter).Int("days_left", e.DaysLeft).Msg("certificate reloaded")
@@ -250,7 +258,7 @@ func (s *Server) acceptLoop(ln net.Listener, l Listener) {
 			}
 			// Temporary errors (EMFILE, ECONNABORTED...): back off, as net/http does.
 			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			s.log.Error().Err(err).Str(fieldListener, l.Name).Dur("retry_in", backoff).Msg("accept failed")
+			s.log.Error().Err(err).Str(fieldListener, l.Name).Float64("retry_in_seconds", backoff.Seconds()).Msg("accept failed")
 			time.Sleep(backoff)
 			continue
 		}

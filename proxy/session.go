@@ -17,6 +17,7 @@ import (
 	"github.com/rs/zerolog"
 	"golang.org/x/time/rate"
 
+	"github.com/ftpsgate/ftpsgate/events"
 	"github.com/ftpsgate/ftpsgate/policy"
 	"github.com/ftpsgate/ftpsgate/proxy/ftp"
 )
@@ -82,6 +83,11 @@ type session struct {
 	shown  SessionInfo
 
 	stop sessionStop // a ban ends the session: see bans.go
+
+	started  bool        // admitted: SessionStarted was emitted
+	cmd      ftp.Command // the command being handled, logged once its reply is known
+	cmdOpen  bool        //
+	lastCode int         // the last reply code sent to the client
 }
 
 // info is a snapshot for the admin API.
@@ -140,11 +146,14 @@ func (s *session) admit() error {
 			text = "Too many sessions: try again later."
 		}
 		s.log.Warn().Err(err).Msg("connection refused")
+		s.emit(events.ConnectionRefused{Session: s.ev(), Reason: refusedReason(err)})
 		_ = s.raw.SetWriteDeadline(time.Now().Add(time.Second))
 		_ = ftp.WriteReply(s.raw, ftp.NewReply(ftp.StatusNotAvailable, text))
 		return s.errorf("%w", err)
 	}
 	s.ticket = t
+	s.started = true
+	s.emit(events.SessionStarted{Session: s.ev(), Time: s.start})
 	s.cmdLimit = s.srv.admission.CommandLimiter()
 	s.throttle = policy.NewThrottle(s.srv.cfg.Limits.NewSessionLimiter(), s.srv.bandwidth)
 	return nil
@@ -169,6 +178,7 @@ func (s *session) setup() error {
 		pc, err := readProxyHeader(s.raw, s.lst.ProxyProtocol, s.srv.cfg.Timeouts.handshake())
 		if err != nil {
 			s.log.Warn().Err(err).Msg("connection refused")
+			s.emit(events.ConnectionRefused{Session: s.ev(), Reason: refusedReason(err)})
 			return s.errorf("%w", err)
 		}
 		s.raw, s.conn = pc, pc
@@ -228,7 +238,7 @@ func (s *session) run() error {
 			_ = s.reply(ftp.StatusNotAvailable, "Idle timeout, closing control connection.")
 			return err
 		case errors.Is(err, errLoginTimeout):
-			s.log.Warn().Dur("login_timeout", s.srv.cfg.Timeouts.login()).Msg("no login in time: closing")
+			s.log.Warn().Float64("login_timeout_seconds", s.srv.cfg.Timeouts.login().Seconds()).Msg("no login in time: closing")
 			_ = s.reply(ftp.StatusNotAvailable, "Login timeout, closing control connection.")
 			return err
 		case errors.Is(err, errShuttingDown):
@@ -249,7 +259,9 @@ func (s *session) run() error {
 				return s.errorf("%w", errShuttingDown)
 			}
 		}
-		if err := s.dispatch(cmd); err != nil {
+		err = s.dispatch(cmd)
+		s.commandDone()
+		if err != nil {
 			return err
 		}
 		if s.leaving {
@@ -273,8 +285,23 @@ func (s *session) badLine(err error) error {
 	return s.reply(ftp.StatusSyntaxError, "Syntax error, command unrecognized.")
 }
 
+// logCommand starts a command: its line is written by commandDone, with
+// the reply the client got. A command that arrives while another is open
+// (ABOR during a transfer) closes that one first, with its reply so far.
 func (s *session) logCommand(cmd ftp.Command) {
-	s.log.Info().Str(fieldCommand, cmd.LogString()).Msg("command")
+	s.commandDone()
+	s.cmd, s.cmdOpen, s.lastCode = cmd, true, 0
+}
+
+// commandDone writes the open command's line, with the last reply code the
+// client got for it (0: none), and emits its event.
+func (s *session) commandDone() {
+	if !s.cmdOpen {
+		return
+	}
+	s.cmdOpen = false
+	s.log.Info().Str(fieldCommand, s.cmd.LogString()).Int(fieldCode, s.lastCode).Msg("command")
+	s.emit(events.Command{Session: s.ev(), Verb: s.cmd.Verb, Code: s.lastCode})
 }
 
 // readCommandFunc returns a read of the next command on the current
@@ -356,6 +383,7 @@ func (s *session) reply(code int, text string) error {
 
 func (s *session) send(r ftp.Reply) error {
 	_ = s.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+	s.lastCode = r.Code
 	if err := ftp.WriteReply(s.conn, r); err != nil {
 		return s.errorf("write reply: %w", err)
 	}
@@ -369,6 +397,7 @@ func (s *session) handshake() error {
 	defer cancel()
 	if err := tc.HandshakeContext(ctx); err != nil {
 		s.log.Warn().Err(err).Msg("client TLS handshake failed")
+		s.emit(events.TLSHandshake{Session: s.ev(), Err: err})
 		// A connection closed before its first byte is a balancer's health
 		// check, not an attack.
 		if !errors.Is(err, io.EOF) {
@@ -377,6 +406,7 @@ func (s *session) handshake() error {
 		return s.errorf("client TLS handshake: %w", err)
 	}
 	st := tc.ConnectionState()
+	s.emit(events.TLSHandshake{Session: s.ev(), OK: true, Version: st.Version, Suite: st.CipherSuite})
 	s.log.Debug().Str(fieldTLS, tls.VersionName(st.Version)).Str(fieldSuite, tls.CipherSuiteName(st.CipherSuite)).Msg("client TLS established")
 	s.tls = tc
 	s.conn = tc
@@ -386,6 +416,7 @@ func (s *session) handshake() error {
 
 // finish tears the session down and writes the session-end line.
 func (s *session) finish(reason error) {
+	s.commandDone()
 	if s.ticket != nil {
 		s.ticket.Release()
 	}
@@ -403,8 +434,12 @@ func (s *session) finish(reason error) {
 		st := s.tls.ConnectionState()
 		ev = ev.Str(fieldTLS, tls.VersionName(st.Version)).Str(fieldSuite, tls.CipherSuiteName(st.CipherSuite))
 	}
+	took := time.Since(s.start)
 	ev.Int64(fieldBytesIn, s.bytesUp).Int64(fieldBytesOut, s.bytesDown).
-		Dur(fieldDuration, time.Since(s.start)).Str(fieldReason, reasonText(reason)).Msg("session end")
+		Float64(fieldDuration, took.Seconds()).Str(fieldReason, reasonText(reason)).Msg("session end")
+	if s.started {
+		s.emit(events.SessionEnded{Session: s.ev(), Duration: took, BytesUp: s.bytesUp, BytesDown: s.bytesDown, Reason: reasonText(reason)})
+	}
 }
 
 func reasonText(err error) string {

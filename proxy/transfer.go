@@ -6,6 +6,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/ftpsgate/ftpsgate/events"
 	"github.com/ftpsgate/ftpsgate/proxy/ftp"
 )
 
@@ -188,7 +189,7 @@ func (s *session) runTransfer(t *transfer) error {
 		case <-finalWait:
 			if t.relayed != nil && t.relayed.cut() {
 				s.log.Warn().Str(fieldCommand, t.cmd.Verb).Msg("no final reply from the backend after a cut transfer: answering 426 ourselves")
-				s.account(t)
+				s.account(t, ftp.StatusTransferAborted)
 				return s.reply(ftp.StatusTransferAborted, "Connection closed; transfer aborted.")
 			}
 			return s.backendFailed(s.errorf("%w: no final reply after the transfer", errBackendLost))
@@ -324,20 +325,24 @@ func rawConn(c net.Conn) net.Conn {
 
 // endTransfer sends the final reply and logs the transfer.
 func (s *session) endTransfer(t *transfer) error {
-	s.account(t)
+	var final ftp.Reply
 	switch {
 	case t.failure != nil:
-		return s.send(*t.failure)
+		final = *t.failure
 	case t.relayed.err != nil && (t.final.Positive() || t.relayed.gatewayCut()):
 		// The backend finished but the client did not get everything, or
 		// the gateway cut the transfer (whatever the backend made of that).
-		return s.reply(ftp.StatusTransferAborted, "Connection closed; transfer aborted.")
+		final = ftp.NewReply(ftp.StatusTransferAborted, "Connection closed; transfer aborted.")
+	default:
+		final = *t.final
 	}
-	return s.send(*t.final)
+	s.account(t, final.Code)
+	return s.send(final)
 }
 
-// account adds the transfer's bytes to the session and logs it.
-func (s *session) account(t *transfer) {
+// account adds the transfer's bytes to the session, logs it with code, the
+// final reply the client gets, and emits its event.
+func (s *session) account(t *transfer, code int) {
 	var r relayResult
 	if t.relayed != nil {
 		r = *t.relayed
@@ -362,10 +367,9 @@ func (s *session) account(t *transfer) {
 	case r.peerClosed:
 		ev = ev.Bool("peer_closed_first", true)
 	}
-	code := 0
-	if t.final != nil {
-		code = t.final.Code
-	}
+	took := time.Since(t.start)
 	ev.Str(fieldCommand, t.cmd.Verb).Str(fieldDir, dir).Str(fieldPath, t.cmd.Arg).Int64(fieldBytes, r.n).
-		Dur(fieldDuration, time.Since(t.start)).Int(fieldCode, code).Bool("protected", t.d.protect).Msg("transfer")
+		Float64(fieldDuration, took.Seconds()).Int(fieldCode, code).Bool("protected", t.d.protect).Msg("transfer")
+	s.emit(events.Transfer{Session: s.ev(), Verb: t.cmd.Verb, Upload: t.upload, Path: t.cmd.Arg, Bytes: r.n,
+		Duration: took, Protected: t.d.protect, Incomplete: r.err != nil, Code: code})
 }

@@ -2,12 +2,14 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -137,8 +139,39 @@ log: {level: error, format: json}
 	}
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if !strings.Contains(string(b), "ftpsgate_certificate_days_left") || !strings.Contains(string(b), "ftpsgate_sessions") {
-		t.Fatalf("metrics: %s", b)
+	for _, want := range []string{
+		"ftpsgate_certificate_expiry_timestamp_seconds ",
+		`ftpsgate_sessions_active{listener="explicit"} `,
+		"ftpsgate_bans_added_total 1",
+		"ftpsgate_bans_active 0",
+		`ftpsgate_connections_refused_total{listener="explicit",reason="banned"} 1`,
+		"go_goroutines ",
+		"process_open_fds ",
+	} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+	checkMetrics(t, b)
+}
+
+// checkMetrics runs `promtool check metrics` on an exposition. Without
+// promtool the check is skipped, unless FTPSGATE_INTEROP=1 (CI installs it).
+func checkMetrics(t *testing.T, exposition []byte) {
+	t.Helper()
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		if os.Getenv("FTPSGATE_INTEROP") == "1" {
+			t.Fatal("promtool not found (Debian package prometheus)")
+		}
+		t.Log("promtool not found: metrics not checked")
+		return
+	}
+	cmd := exec.Command(promtool, "check", "metrics")
+	cmd.Stdin = bytes.NewReader(exposition)
+	out, err := cmd.CombinedOutput()
+	if err != nil || len(bytes.TrimSpace(out)) > 0 {
+		t.Fatalf("promtool check metrics: %v\n%s", err, out)
 	}
 }
 

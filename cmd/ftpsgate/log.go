@@ -39,5 +39,8 @@ func newLogger(c logConfig, out *os.File) zerolog.Logger {
 	if format == "console" {
 		w = zerolog.ConsoleWriter{Out: out, TimeFormat: "15:04:05.000"}
 	}
+	// RFC 3339 with milliseconds: lines of one session are often within
+	// the same second.
+	zerolog.TimeFieldFormat = "2006-01-02T15:04:05.000Z07:00"
 	return zerolog.New(w).Level(level).With().Timestamp().Logger()
 }

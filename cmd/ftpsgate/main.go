@@ -19,6 +19,7 @@ import (
 
 	"github.com/ftpsgate/ftpsgate/admin"
 	"github.com/ftpsgate/ftpsgate/auth"
+	"github.com/ftpsgate/ftpsgate/metrics"
 	"github.com/ftpsgate/ftpsgate/proxy"
 )
 
@@ -168,7 +169,8 @@ func serveContext(ctx context.Context, cfg *loaded, stderr io.Writer) int {
 	}
 	// The composition root: every collaborator the gateway does not build
 	// itself is chosen here.
-	srv, err := proxy.New(cfg.proxy, log, proxy.WithAuthenticator(auth.Passthrough{}))
+	mets := metrics.New()
+	srv, err := proxy.New(cfg.proxy, log, proxy.WithAuthenticator(auth.Passthrough{}), proxy.WithEvents(mets))
 	if err != nil {
 		fmt.Fprintf(stderr, "ftpsgate: %v\n", err)
 		return 1
@@ -183,7 +185,7 @@ func serveContext(ctx context.Context, cfg *loaded, stderr io.Writer) int {
 	if cfg.admin.Enabled() {
 		api, err = admin.New(cfg.admin, srv.Defender(), sessionLister{srv}, log, admin.WithAdmission(srv.Admission()), admin.WithReadiness(srv))
 		if err == nil {
-			api.Handle("/metrics", metricsHandler(srv))
+			api.Handle("GET /metrics", metricsHandler(srv, mets))
 			err = api.Start(ctx)
 		}
 		if err != nil {
@@ -226,16 +228,16 @@ func (l sessionLister) Sessions() []admin.SessionInfo {
 	return out
 }
 
-// metricsHandler serves a few gauges in the Prometheus text format.
-func metricsHandler(srv *proxy.Server) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-		st := srv.Admission().Stats()
-		fmt.Fprintf(w, "# HELP ftpsgate_sessions Live sessions.\n# TYPE ftpsgate_sessions gauge\nftpsgate_sessions %d\n", srv.SessionCount())
-		fmt.Fprintf(w, "# HELP ftpsgate_certificate_days_left Days until the served certificate expires.\n# TYPE ftpsgate_certificate_days_left gauge\nftpsgate_certificate_days_left %d\n", srv.CertificateDaysLeft())
-		fmt.Fprintf(w, "# HELP ftpsgate_bans Addresses banned now.\n# TYPE ftpsgate_bans gauge\nftpsgate_bans %d\n", len(srv.Defender().List()))
-		fmt.Fprintf(w, "# HELP ftpsgate_tracked_addresses Client addresses the limits track.\n# TYPE ftpsgate_tracked_addresses gauge\nftpsgate_tracked_addresses %d\n", st.TrackedIPs)
+// metricsHandler serves the gateway's Prometheus metrics: the counters
+// its events feed, and gauges read from its state at scrape time.
+func metricsHandler(srv *proxy.Server, m *metrics.Metrics) http.Handler {
+	m.Watch(metrics.State{
+		PassiveInUse:     srv.PassiveInUse,
+		BansActive:       func() int { return len(srv.Defender().List()) },
+		TrackedAddresses: func() int { return srv.Admission().Stats().TrackedIPs },
+		CertNotAfter:     srv.CertificateNotAfter,
 	})
+	return m.Handler()
 }
 
 func cmdValidate(args []string, stdout, stderr io.Writer) int {

@@ -19,6 +19,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/ftpsgate/ftpsgate/internal/demoftpd"
+	"github.com/ftpsgate/ftpsgate/metrics"
 	"github.com/ftpsgate/ftpsgate/nat"
 	"github.com/ftpsgate/ftpsgate/policy"
 	"github.com/ftpsgate/ftpsgate/proxy"
@@ -58,6 +59,7 @@ type gateway struct {
 	root    string // the backend's directory
 	logs    *syncBuffer
 	backend *demoftpd.Server
+	metrics *metrics.Metrics // fed by the gateway's events
 }
 
 func (g *gateway) addr(name string) string { return g.srv.Addr(name).String() }
@@ -122,14 +124,16 @@ func startGatewayWith(t *testing.T, deps []proxy.Option, opts ...option) *gatewa
 		o(&cfg)
 	}
 	logs := &syncBuffer{}
-	srv, err := proxy.New(cfg, zerolog.New(logs).Level(zerolog.DebugLevel), deps...)
+	mets := metrics.New()
+	srv, err := proxy.New(cfg, zerolog.New(logs).Level(zerolog.DebugLevel), append([]proxy.Option{proxy.WithEvents(mets)}, deps...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
+	mets.Watch(metrics.State{PassiveInUse: srv.PassiveInUse, CertNotAfter: srv.CertificateNotAfter})
 	if err := srv.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	g := &gateway{srv: srv, cfg: cfg, root: root, logs: logs, backend: be}
+	g := &gateway{srv: srv, cfg: cfg, root: root, logs: logs, backend: be, metrics: mets}
 	t.Cleanup(func() {
 		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer scancel()

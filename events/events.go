@@ -1,0 +1,206 @@
+// Package events is the gateway's one typed event stream: what happened in
+// a session (start, TLS, login, commands with the reply the client got,
+// transfers, refused data connections) and around it (bans, certificate
+// reloads, backend dial failures, passive port exhaustion). The proxy emits
+// events through a Sink; logs, metrics and audit are consumers.
+//
+// Events are plain structs, passed by value. A Sink must not block: it is
+// called on the session goroutine.
+package events
+
+import "time"
+
+// Event is one of the concrete types of this package.
+type Event interface{ event() }
+
+// Sink receives events. Emit must be cheap and must not block or keep the
+// event's pointers.
+type Sink interface{ Emit(Event) }
+
+// Nop discards every event.
+type Nop struct{}
+
+// Emit does nothing.
+func (Nop) Emit(Event) {}
+
+// Multi sends each event to every sink in order.
+type Multi []Sink
+
+// Emit sends e to each sink.
+func (m Multi) Emit(e Event) {
+	for _, s := range m {
+		s.Emit(e)
+	}
+}
+
+// Func adapts a function to a Sink.
+type Func func(Event)
+
+// Emit calls f(e).
+func (f Func) Emit(e Event) { f(e) }
+
+// Session identifies a session in the events that belong to one.
+type Session struct {
+	ID       string
+	Listener string
+	Client   string // address:port as the gateway sees it (after PROXY)
+	User     string // empty before login
+}
+
+// Reasons a connection is refused before its session starts.
+const (
+	RefusedBanned      = "banned"
+	RefusedConnRate    = "conn_rate"
+	RefusedPerIP       = "per_ip"
+	RefusedPreLogin    = "pre_login"
+	RefusedMaxSessions = "max_sessions"
+	RefusedProxyHeader = "proxy_header"
+	RefusedOther       = "other"
+)
+
+// ConnectionRefused: a connection refused before its session started.
+type ConnectionRefused struct {
+	Session
+	Reason string // one of the Refused* constants
+}
+
+// SessionStarted: a connection was admitted.
+type SessionStarted struct {
+	Session
+	Time time.Time
+}
+
+// SessionEnded: the session is over.
+type SessionEnded struct {
+	Session
+	Duration           time.Duration
+	BytesUp, BytesDown int64
+	Reason             string
+}
+
+// TLSHandshake: a client control-connection TLS handshake, ok or failed.
+type TLSHandshake struct {
+	Session
+	OK      bool
+	Version uint16 // tls.VersionTLS13...; 0 when it failed
+	Suite   uint16
+	Err     error
+}
+
+// Login results.
+const (
+	LoginOK            = "ok"
+	LoginFailed        = "failed"       // the backend refused the credentials
+	LoginRefused       = "refused"      // the gateway refused (TLS first, anonymous, certificate, per-user limit)
+	LoginBackendFailed = "backend_down" // the backend could not be reached
+)
+
+// Login: a login attempt's outcome.
+type Login struct {
+	Session
+	Result string // one of the Login* constants
+	Reason string // why, for anything but LoginOK
+	Code   int    // the reply the client got
+}
+
+// Command: a command and the reply the client got (the last one sent while
+// the command was handled; 0 when none was).
+type Command struct {
+	Session
+	Verb string
+	Code int
+}
+
+// Transfer: a data transfer is over.
+type Transfer struct {
+	Session
+	Verb       string
+	Upload     bool
+	Path       string
+	Bytes      int64
+	Duration   time.Duration
+	Protected  bool
+	Incomplete bool   // the copy failed
+	Hash       string // hex SHA-256 of the bytes relayed, when a filter computed one
+	Code       int    // the final reply the client got
+}
+
+// OK says whether the client was told the transfer succeeded.
+func (t Transfer) OK() bool { return t.Code >= 200 && t.Code < 300 }
+
+// DataRefused: a data connection was refused (wrong source address, TLS
+// handshake failed or did not resume the control session, ...).
+type DataRefused struct {
+	Session
+	Reason string // one of the DataRefused* constants
+	Err    error
+}
+
+// Reasons a client data connection is refused.
+const (
+	DataRefusedSourceAddress = "source_address" // not from the control connection's address
+	DataRefusedTLSHandshake  = "tls_handshake"
+	DataRefusedTLSResumption = "tls_resumption" // did not resume the control session (data_session_reuse)
+	DataRefusedProxyHeader   = "proxy_header"
+	DataRefusedBusy          = "busy" // too many handshakes at once on the port
+)
+
+// PassiveExhausted: no passive port was free for a session.
+type PassiveExhausted struct {
+	Session
+	PerIP bool // the client's address had its share of ports already
+}
+
+// BackendDial: the backend was dialled (connect, TLS, banner).
+type BackendDial struct {
+	Session
+	Duration time.Duration
+	Err      error // nil: it worked
+}
+
+// Ban: an address was banned (Added) or unbanned.
+type Ban struct {
+	IP       string
+	Added    bool
+	Reason   string
+	Until    time.Time
+	Duration time.Duration
+	Offences int
+}
+
+// Certificate kinds.
+const (
+	CertLoaded       = "loaded"
+	CertReloaded     = "reloaded"
+	CertReloadFailed = "reload_failed"
+	CertExpiring     = "expiring"
+	CertExpired      = "expired"
+)
+
+// Certificate: the served certificate was (re)loaded, failed to reload, or
+// is near or past its end.
+type Certificate struct {
+	Kind     string
+	NotAfter time.Time
+	Err      error
+}
+
+// ConfigReload: a configuration reload was attempted.
+type ConfigReload struct {
+	OK  bool
+	Err error
+}
+
+func (ConnectionRefused) event() {}
+func (SessionStarted) event()    {}
+func (SessionEnded) event()      {}
+func (TLSHandshake) event()      {}
+func (Login) event()             {}
+func (Command) event()           {}
+func (Transfer) event()          {}
+func (DataRefused) event()       {}
+func (PassiveExhausted) event()  {}
+func (BackendDial) event()       {}
+func (Ban) event()               {}
+func (Certificate) event()       {}
+func (ConfigReload) event()      {}

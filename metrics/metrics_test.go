@@ -1,0 +1,90 @@
+package metrics
+
+import (
+	"crypto/tls"
+	"errors"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ftpsgate/ftpsgate/events"
+)
+
+func TestVerbIsBounded(t *testing.T) {
+	for in, want := range map[string]string{"retr": "RETR", "EPSV": "EPSV", "XYZZY": "other", "": "other", "PASS": "PASS", "SITE": "SITE"} {
+		if got := Verb(in); got != want {
+			t.Errorf("Verb(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestEmit: each event moves its metric.
+func TestEmit(t *testing.T) {
+	m := New()
+	m.Watch(State{
+		PassiveInUse: func() int { return 3 }, BansActive: func() int { return 2 },
+		TrackedAddresses: func() int { return 5 }, CertNotAfter: func() time.Time { return time.Unix(1700000000, 0) },
+	})
+	s := events.Session{ID: "x", Listener: "ftps"}
+	for _, e := range []events.Event{
+		events.SessionStarted{Session: s},
+		events.SessionStarted{Session: s},
+		events.SessionEnded{Session: s},
+		events.ConnectionRefused{Session: s, Reason: events.RefusedBanned},
+		events.TLSHandshake{Session: s, OK: true, Version: tls.VersionTLS13},
+		events.TLSHandshake{Session: s, Err: errors.New("bad")},
+		events.Login{Session: s, Result: events.LoginFailed},
+		events.Command{Session: s, Verb: "retr"},
+		events.Command{Session: s, Verb: "FOO"},
+		events.Transfer{Session: s, Upload: true, Bytes: 2048, Duration: time.Second, Code: 226},
+		events.Transfer{Session: s, Bytes: 10, Code: 426},
+		events.DataRefused{Session: s, Reason: events.DataRefusedSourceAddress},
+		events.PassiveExhausted{Session: s, PerIP: true},
+		events.BackendDial{Session: s, Err: errors.New("refused")},
+		events.BackendDial{Session: s, Duration: time.Millisecond},
+		events.Ban{IP: "192.0.2.1", Added: true},
+		events.Ban{IP: "192.0.2.1"},
+		events.Certificate{Kind: events.CertReloaded},
+		events.ConfigReload{OK: false},
+	} {
+		m.Emit(e)
+	}
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	out := rec.Body.String()
+	for _, want := range []string{
+		`ftpsgate_connections_accepted_total{listener="ftps"} 2`,
+		`ftpsgate_sessions_active{listener="ftps"} 1`,
+		`ftpsgate_connections_refused_total{listener="ftps",reason="banned"} 1`,
+		`ftpsgate_tls_handshakes_total{listener="ftps",result="ok",version="1.3"} 1`,
+		`ftpsgate_tls_handshakes_total{listener="ftps",result="failed",version="none"} 1`,
+		`ftpsgate_logins_total{listener="ftps",result="failed"} 1`,
+		`ftpsgate_commands_total{verb="RETR"} 1`,
+		`ftpsgate_commands_total{verb="other"} 1`,
+		`ftpsgate_transfers_total{direction="upload",result="ok"} 1`,
+		`ftpsgate_transfers_total{direction="download",result="failed"} 1`,
+		`ftpsgate_transfer_bytes_total{direction="upload"} 2048`,
+		`ftpsgate_transfer_duration_seconds_sum{direction="upload"} 1`,
+		`ftpsgate_data_connections_refused_total{listener="ftps",reason="source_address"} 1`,
+		`ftpsgate_passive_pool_exhausted_total{scope="per_ip"} 1`,
+		`ftpsgate_backend_dial_errors_total 1`,
+		`ftpsgate_backend_dial_duration_seconds_count 1`,
+		`ftpsgate_bans_added_total 1`,
+		`ftpsgate_certificate_reloads_total{result="ok"} 1`,
+		`ftpsgate_config_reloads_total{result="failed"} 1`,
+		`ftpsgate_passive_ports_in_use 3`,
+		`ftpsgate_bans_active 2`,
+		`ftpsgate_tracked_addresses 5`,
+		`ftpsgate_certificate_expiry_timestamp_seconds 1.7e+09`,
+		`process_cpu_seconds_total`,
+		`go_goroutines`,
+	} {
+		if !strings.Contains(out, want+"\n") && !strings.Contains(out, want+" ") {
+			t.Errorf("missing %q", want)
+		}
+	}
+	if t.Failed() {
+		t.Log(out)
+	}
+}

@@ -1,0 +1,49 @@
+package proxy
+
+import (
+	"errors"
+
+	"github.com/ftpsgate/ftpsgate/events"
+	"github.com/ftpsgate/ftpsgate/policy"
+)
+
+// WithEvents sends the gateway's events to sink (metrics, audit). The log
+// lines are still written directly. Without it events are discarded.
+func WithEvents(sink events.Sink) Option {
+	return func(s *Server) { s.events = sink }
+}
+
+// emit sends one event to the server's sink.
+func (s *Server) emit(e events.Event) {
+	if s.events != nil {
+		s.events.Emit(e)
+	}
+}
+
+// ev is the session's part of its events. Safe from any goroutine (it
+// reads the admin snapshot).
+func (s *session) ev() events.Session {
+	i := s.info()
+	return events.Session{ID: s.id, Listener: s.lst.Name, Client: i.Client, User: i.User}
+}
+
+func (s *session) emit(e events.Event) { s.srv.emit(e) }
+
+// refusedReason is the bounded reason of an admission refusal.
+func refusedReason(err error) string {
+	switch {
+	case errors.Is(err, policy.ErrBanned):
+		return events.RefusedBanned
+	case errors.Is(err, policy.ErrConnRate):
+		return events.RefusedConnRate
+	case errors.Is(err, policy.ErrTooManyFromIP):
+		return events.RefusedPerIP
+	case errors.Is(err, policy.ErrTooManyPreLogin):
+		return events.RefusedPreLogin
+	case errors.Is(err, policy.ErrTooManySessions):
+		return events.RefusedMaxSessions
+	case errors.Is(err, errUntrustedProxy), errors.Is(err, errNoProxyHeader):
+		return events.RefusedProxyHeader
+	}
+	return events.RefusedOther
+}
