@@ -2,8 +2,9 @@ package nat
 
 import (
 	"errors"
-	"fmt"
 	"net/netip"
+
+	"github.com/ftpsgate/ftpsgate/internal/confkey"
 )
 
 // Config is the passive-mode configuration.
@@ -20,10 +21,10 @@ type Config struct {
 func (c Config) Validate() error {
 	var errs []error
 	if err := c.Ports.Validate(); err != nil {
-		errs = append(errs, fmt.Errorf("ports: %w", err))
+		errs = append(errs, confkey.New("ports", err))
 	}
 	if c.PublicHost.IsValid() && !c.PublicHost.Unmap().Is4() {
-		errs = append(errs, fmt.Errorf("public_host: %s is not an IPv4 address (227 replies carry IPv4 only; IPv6 clients use EPSV)", c.PublicHost))
+		errs = append(errs, confkey.Errorf("public_host", "%s is not an IPv4 address (227 replies carry IPv4 only; IPv6 clients use EPSV)", c.PublicHost))
 	}
 	return errors.Join(errs...)
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/viper"
 
 	"github.com/ftpsgate/ftpsgate/admin"
+	"github.com/ftpsgate/ftpsgate/internal/confkey"
 	"github.com/ftpsgate/ftpsgate/nat"
 	"github.com/ftpsgate/ftpsgate/policy"
 	"github.com/ftpsgate/ftpsgate/proxy"
@@ -62,28 +63,40 @@ func loadBytes(b []byte, overrides map[string]any) (*loaded, error) {
 	return build(v)
 }
 
-// problems collects one line per bad key.
+// problems collects the configuration's problems, each a *confkey.Error
+// naming its key; err joins them, and prints one "key: message" a line.
 type problems struct {
-	lines []string
-	keys  map[string]bool
+	list []*confkey.Error
+	keys map[string]bool
 }
 
+// add records err (a message about key, or problems keyed relative to it).
 func (p *problems) add(key string, err error) {
-	if err == nil {
-		return
+	for _, e := range confkey.List(confkey.Under(key, err)) {
+		if p.keys == nil {
+			p.keys = map[string]bool{}
+		}
+		p.keys[e.Key] = true
+		p.list = append(p.list, e)
 	}
-	if p.keys == nil {
-		p.keys = map[string]bool{}
+}
+
+// addNew records the problems in err whose keys have none yet: a value that
+// did not parse is reported once, not again by the semantic checks.
+func (p *problems) addNew(err error) {
+	for _, e := range confkey.List(err) {
+		if !p.keys[e.Key] {
+			p.add(e.Key, e.Err)
+		}
 	}
-	p.keys[key] = true
-	p.lines = append(p.lines, key+": "+err.Error())
 }
 
 func (p *problems) err() error {
-	if len(p.lines) == 0 {
-		return nil
+	errs := make([]error, len(p.list))
+	for i, e := range p.list {
+		errs[i] = e
 	}
-	return errors.New(strings.Join(p.lines, "\n"))
+	return errors.Join(errs...)
 }
 
 func build(v *viper.Viper) (*loaded, error) {
@@ -218,11 +231,7 @@ func build(v *viper.Viper) (*loaded, error) {
 		KeepSessions: !fc.Bans.EndSessions,
 	}
 	adminCfg := admin.Config{Address: fc.Admin.Address, TokenFile: fc.Admin.TokenFile, Pprof: fc.Admin.Pprof}
-	if err := adminCfg.Validate(); err != nil {
-		for _, line := range strings.Split(err.Error(), "\n") {
-			p.lines = append(p.lines, "admin."+line)
-		}
-	}
+	p.add("admin", adminCfg.Validate())
 	if ap, ok := ownAddr(fc.Admin.Address); ok {
 		c.OwnAddrs = append(c.OwnAddrs, ap) // a backend may not name it as a data port
 	}
@@ -237,14 +246,8 @@ func build(v *viper.Viper) (*loaded, error) {
 	}
 
 	// Semantic checks of the packages, minus keys already reported.
-	if err := c.Validate(); err != nil {
-		for _, line := range strings.Split(err.Error(), "\n") {
-			key, _, _ := strings.Cut(line, ": ")
-			if !p.keys[key] {
-				p.lines = append(p.lines, line)
-			}
-		}
-	}
+	p.addNew(c.Validate())
+	p.addNew(c.CheckOtherListener("admin.address", fc.Admin.Address))
 	if err := p.err(); err != nil {
 		return nil, err
 	}
