@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -105,6 +106,7 @@ func build(v *viper.Viper) (*loaded, error) {
 		return nil, fmt.Errorf("configuration: %w", err)
 	}
 	var p problems
+	p.add("", unknownEnv(os.Environ()))
 	var c proxy.Config
 
 	for i, l := range fc.Listeners {
