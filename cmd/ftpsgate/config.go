@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -183,10 +184,8 @@ func build(v *viper.Viper) (*loaded, error) {
 		c.Backend.DataPorts, err = nat.ParsePortRange(fc.Backend.DataPorts)
 		p.add("backend.data_ports", err)
 	}
-	if fc.Passive.PublicHost != "" {
-		ip, err := netip.ParseAddr(fc.Passive.PublicHost)
-		p.add("passive.public_host", err)
-		c.Passive.PublicHost = ip
+	if h := strings.TrimSpace(fc.Passive.PublicHost); h != "" {
+		c.Passive.PublicHost, c.Passive.PublicName = publicHost(&p, h)
 	}
 	ports, err := nat.ParsePortRange(fc.Passive.Ports)
 	p.add("passive.ports", err)
@@ -254,6 +253,29 @@ func build(v *viper.Viper) (*loaded, error) {
 		return nil, err
 	}
 	return &loaded{proxy: c, admin: adminCfg, log: fc.Log}, nil
+}
+
+// resolveHost looks up passive.public_host when it is a name; nil is the
+// system resolver. Tests set it: they never touch the network.
+var resolveHost func(ctx context.Context, host string) ([]netip.Addr, error)
+
+// publicHost parses passive.public_host: an IP address, or a DNS name that
+// is resolved now (a name that does not resolve to an IPv4 address is a
+// problem) and again on SIGHUP.
+func publicHost(p *problems, h string) (netip.Addr, *nat.PublicName) {
+	if ip, err := netip.ParseAddr(h); err == nil {
+		return ip, nil
+	}
+	if err := nat.CheckHostName(h); err != nil {
+		p.add("passive.public_host", err)
+		return netip.Addr{}, nil
+	}
+	n := &nat.PublicName{Name: h, Resolve: resolveHost}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := n.Refresh(ctx)
+	p.add("passive.public_host", err)
+	return netip.Addr{}, n
 }
 
 // passivePerIP parses limits.max_passive_per_ip: a number (0: unlimited) or

@@ -18,6 +18,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/ftpsgate/ftpsgate/admin"
+	"github.com/ftpsgate/ftpsgate/nat"
 	"github.com/ftpsgate/ftpsgate/proxy"
 )
 
@@ -132,8 +133,9 @@ func serve(cfg *loaded, stderr io.Writer) int {
 	return serveContext(ctx, cfg, stderr)
 }
 
-// reloadOnHUP asks srv to reload its certificate on every SIGHUP until ctx is done.
-func reloadOnHUP(ctx context.Context, srv *proxy.Server) {
+// reloadOnHUP asks srv to reload its certificate on every SIGHUP until ctx
+// is done, and resolves passive.public_host again when it is a name.
+func reloadOnHUP(ctx context.Context, srv *proxy.Server, name *nat.PublicName, log zerolog.Logger) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	go func() {
@@ -144,6 +146,9 @@ func reloadOnHUP(ctx context.Context, srv *proxy.Server) {
 				return
 			case <-hup:
 				srv.Reload()
+				if name != nil {
+					resolvePublicName(ctx, name, log)
+				}
 			}
 		}
 	}()
@@ -171,11 +176,14 @@ func serveContext(ctx context.Context, cfg *loaded, stderr io.Writer) int {
 		return 1
 	}
 	log.Info().Str("version", versionString()).Msg("ftpsgate starting")
+	if n := cfg.proxy.Passive.PublicName; n != nil {
+		log.Info().Str("key", "passive.public_host").Str("name", n.Name).Stringer("address", n.Addr()).Msg("passive.public_host resolved: 227 replies advertise this address")
+	}
 	if err := srv.Start(ctx); err != nil {
 		log.Error().Err(err).Msg("ftpsgate cannot start")
 		return 1
 	}
-	reloadOnHUP(ctx, srv)
+	reloadOnHUP(ctx, srv, cfg.proxy.Passive.PublicName, log)
 	var api *admin.Server
 	if cfg.admin.Enabled() {
 		api, err = admin.New(cfg.admin, srv.Defender(), sessionLister{srv}, log, admin.WithAdmission(srv.Admission()), admin.WithReadiness(srv))
@@ -273,4 +281,16 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	return 0
+}
+
+// resolvePublicName resolves passive.public_host again (SIGHUP) and logs
+// the address 227 replies now carry; on failure the last one stays.
+func resolvePublicName(ctx context.Context, n *nat.PublicName, log zerolog.Logger) {
+	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if a, err := n.Refresh(rctx); err != nil {
+		log.Error().Err(err).Str("key", "passive.public_host").Stringer("address", n.Addr()).Msg("passive.public_host not resolved again: 227 replies keep the last address")
+	} else {
+		log.Info().Str("key", "passive.public_host").Str("name", n.Name).Stringer("address", a).Msg("passive.public_host resolved again")
+	}
 }
