@@ -91,6 +91,25 @@ type Timeouts struct {
 	ShutdownGrace time.Duration // running transfers may finish for this long at shutdown (default 30s)
 }
 
+// DefaultTimeouts are the values zero fields take. The defaults table of
+// cmd/ftpsgate holds the same (a test there keeps them equal).
+//
+// DataIdle: a stalled transfer holds a passive port (20 by default), a
+// backend data connection and its buffers, so the gateway lets go sooner
+// than its backends (vsftpd's data_connection_timeout is 5m, ProFTPD's
+// TimeoutStalled 1h); two minutes without a single byte is past any live
+// client's or backend's pause (a backend that prepares a file before
+// sending it is the one that comes near).
+var DefaultTimeouts = Timeouts{
+	Idle:          5 * time.Minute,
+	Login:         time.Minute,
+	Connect:       10 * time.Second,
+	Handshake:     10 * time.Second,
+	DataAccept:    30 * time.Second,
+	DataIdle:      2 * time.Minute,
+	ShutdownGrace: 30 * time.Second,
+}
+
 func orDefault(d, def time.Duration) time.Duration {
 	if d <= 0 {
 		return def
@@ -98,22 +117,21 @@ func orDefault(d, def time.Duration) time.Duration {
 	return d
 }
 
-func (t Timeouts) idle() time.Duration       { return orDefault(t.Idle, 5*time.Minute) }
-func (t Timeouts) login() time.Duration      { return min(orDefault(t.Login, time.Minute), t.idle()) }
-func (t Timeouts) connect() time.Duration    { return orDefault(t.Connect, 10*time.Second) }
-func (t Timeouts) handshake() time.Duration  { return orDefault(t.Handshake, 10*time.Second) }
-func (t Timeouts) dataAccept() time.Duration { return orDefault(t.DataAccept, 30*time.Second) }
-
-// dataIdle: 2m by default. A stalled transfer holds a passive port (20 by
-// default), a backend data connection and its buffers, so the gateway lets
-// go sooner than its backends (vsftpd's data_connection_timeout is 5m,
-// ProFTPD's TimeoutStalled 1h); two minutes without a single byte is past
-// any live client's or backend's pause (a backend that prepares a file
-// before sending it is the one that comes near).
-func (t Timeouts) dataIdle() time.Duration { return orDefault(t.DataIdle, 2*time.Minute) }
+func (t Timeouts) idle() time.Duration { return orDefault(t.Idle, DefaultTimeouts.Idle) }
+func (t Timeouts) login() time.Duration {
+	return min(orDefault(t.Login, DefaultTimeouts.Login), t.idle())
+}
+func (t Timeouts) connect() time.Duration   { return orDefault(t.Connect, DefaultTimeouts.Connect) }
+func (t Timeouts) handshake() time.Duration { return orDefault(t.Handshake, DefaultTimeouts.Handshake) }
+func (t Timeouts) dataAccept() time.Duration {
+	return orDefault(t.DataAccept, DefaultTimeouts.DataAccept)
+}
+func (t Timeouts) dataIdle() time.Duration { return orDefault(t.DataIdle, DefaultTimeouts.DataIdle) }
 
 // Grace is the shutdown grace period.
-func (t Timeouts) Grace() time.Duration { return orDefault(t.ShutdownGrace, 30*time.Second) }
+func (t Timeouts) Grace() time.Duration {
+	return orDefault(t.ShutdownGrace, DefaultTimeouts.ShutdownGrace)
+}
 
 // Config is everything the session engine needs.
 type Config struct {
