@@ -86,10 +86,14 @@ func (p *problems) add(key string, err error) {
 // addNew records the problems in err whose keys have none yet: a value that
 // did not parse is reported once, not again by the semantic checks.
 func (p *problems) addNew(err error) {
+	var fresh []*confkey.Error
 	for _, e := range confkey.List(err) {
 		if !p.keys[e.Key] {
-			p.add(e.Key, e.Err)
+			fresh = append(fresh, e) // several on one key all count
 		}
+	}
+	for _, e := range fresh {
+		p.add(e.Key, e.Err)
 	}
 }
 

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"errors"
 	"strings"
 	"testing"
+
+	"github.com/ftpsgate/ftpsgate/internal/confkey"
 )
 
 func TestUnknownEnv(t *testing.T) {
@@ -37,5 +40,17 @@ func TestValidateUnknownEnv(t *testing.T) {
 	}
 	if strings.Contains(errOut, "FTPSGATE_INTEROP") {
 		t.Errorf("a test switch was reported: %q", errOut)
+	}
+}
+
+// The semantic checks' problems are all reported, several on one key
+// included; only keys whose value did not parse are skipped.
+func TestProblemsAddNew(t *testing.T) {
+	var p problems
+	p.add("passive.ports", errors.New("does not parse"))
+	p.addNew(errors.Join(confkey.Errorf("passive.ports", "again"), confkey.Errorf("tls.curves", "one"), confkey.Errorf("tls.curves", "two")))
+	want := "passive.ports: does not parse\ntls.curves: one\ntls.curves: two"
+	if got := p.err(); got == nil || got.Error() != want {
+		t.Errorf("got %v, want %q", got, want)
 	}
 }
