@@ -31,8 +31,9 @@ type Config struct {
 // Enabled reports whether the API is configured.
 func (c Config) Enabled() bool { return c.Address != "" }
 
-// Validate checks the section. Error messages name the key relative to the
-// admin section, one per line.
+// Validate checks the section. Each problem is a *confkey.Error whose key is
+// relative to the admin section ("token_file"), several joined with
+// errors.Join.
 func (c Config) Validate() error {
 	if c.Address == "" {
 		var errs []error

@@ -19,8 +19,8 @@ type Config struct {
 	Ports PortRange
 }
 
-// Validate checks the configuration. Error messages name the key relative to
-// the passive section ("ports: ...", "public_host: ...").
+// Validate checks the configuration. Each problem is a *confkey.Error whose
+// key is relative to the passive section ("ports", "public_host").
 func (c Config) Validate() error {
 	var errs []error
 	if err := c.Ports.Validate(); err != nil {

@@ -55,8 +55,8 @@ func SPKIPin(cert *x509.Certificate) []byte {
 	return sum[:]
 }
 
-// Validate checks that the files load. Messages name the key relative to
-// the backend section.
+// Validate checks that the files load. Each problem is a *confkey.Error
+// whose key is relative to the backend section ("ca_file").
 func (b BackendTLS) Validate() error {
 	var errs []error
 	if b.CAFile != "" {

@@ -80,8 +80,9 @@ func (c BanConfig) weight(kind string) int {
 	return 1
 }
 
-// Validate checks the configuration. Error messages name the key relative
-// to the bans section, one per line.
+// Validate checks the configuration. Each problem is a *confkey.Error
+// whose key is relative to the bans section ("weights.protocol"), several
+// joined with errors.Join.
 func (c BanConfig) Validate() error {
 	var errs []error
 	if c.MaxFailures < 0 || c.MaxFailures > maxMaxFailures {

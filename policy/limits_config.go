@@ -45,8 +45,9 @@ type Limits struct {
 // maxRate bounds rates so that durations computed from them stay finite.
 const maxRate = 1e9
 
-// Validate checks the limits. Error messages name the key relative to the
-// limits section, one per line.
+// Validate checks the limits. Each problem is a *confkey.Error whose key is
+// relative to the limits section ("conn_burst"), several joined with
+// errors.Join.
 func (l Limits) Validate() error {
 	var errs []error
 	checkRate := func(key string, r float64) {

@@ -140,8 +140,9 @@ func (c TLSConfig) TicketRotationInterval() time.Duration {
 // SelfSigned reports whether the configuration asks for a generated certificate.
 func (c TLSConfig) SelfSigned() bool { return c.CertFile == "" && c.KeyFile == "" }
 
-// Validate checks the policy and that the files load. Error messages name
-// the key relative to the tls section, one per line.
+// Validate checks the policy and that the files load. Each problem is a
+// *confkey.Error whose key is relative to the tls section ("curves"),
+// several joined with errors.Join.
 func (c TLSConfig) Validate() error {
 	var errs []error
 	if v := c.minVersion(); v != tls.VersionTLS12 && v != tls.VersionTLS13 {

@@ -36,7 +36,8 @@ Usage:
 
 Run "ftpsgate COMMAND --help" for the flags of a command.
 Every configuration key can be overridden by an environment variable
-FTPSGATE_<SECTION>_<KEY>, e.g. FTPSGATE_BACKEND_ADDRESS=10.0.0.5:21.
+FTPSGATE_<SECTION>_<KEY>, e.g. FTPSGATE_BACKEND_ADDRESS=10.0.0.5:21; an
+FTPSGATE_ variable that names no key is an error.
 `
 
 func main() {
