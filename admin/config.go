@@ -9,6 +9,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+
+	"github.com/ftpsgate/ftpsgate/internal/confkey"
 )
 
 // Config is the admin section.
@@ -29,29 +31,30 @@ type Config struct {
 // Enabled reports whether the API is configured.
 func (c Config) Enabled() bool { return c.Address != "" }
 
-// Validate checks the section. Error messages name the key relative to the
-// admin section, one per line.
+// Validate checks the section. Each problem is a *confkey.Error whose key is
+// relative to the admin section ("token_file"), several joined with
+// errors.Join.
 func (c Config) Validate() error {
 	if c.Address == "" {
 		var errs []error
 		if c.TokenFile != "" {
-			errs = append(errs, errors.New("token_file: set but address is empty (the admin API is off)"))
+			errs = append(errs, confkey.Errorf("token_file", "set but address is empty (the admin API is off)"))
 		}
 		if c.Pprof {
-			errs = append(errs, errors.New("pprof: on but address is empty (the admin API is off)"))
+			errs = append(errs, confkey.Errorf("pprof", "on but address is empty (the admin API is off)"))
 		}
 		return errors.Join(errs...)
 	}
 	var errs []error
 	ep, err := parseAddress(c.Address)
 	if err != nil {
-		errs = append(errs, fmt.Errorf("address: %w", err))
+		errs = append(errs, confkey.New("address", err))
 	} else if ep.network == "tcp" && c.TokenFile == "" {
-		errs = append(errs, fmt.Errorf("token_file: required on a TCP address (%s); use a unix socket (unix:/path) for token-free local access", c.Address))
+		errs = append(errs, confkey.Errorf("token_file", "required on a TCP address (%s); use a unix socket (unix:/path) for token-free local access", c.Address))
 	}
 	if c.TokenFile != "" {
 		if _, err := readToken(c.TokenFile); err != nil {
-			errs = append(errs, fmt.Errorf("token_file: %w", err))
+			errs = append(errs, confkey.New("token_file", err))
 		}
 	}
 	return errors.Join(errs...)

@@ -12,6 +12,8 @@ import (
 	"os"
 	"strings"
 	"sync"
+
+	"github.com/ftpsgate/ftpsgate/internal/confkey"
 )
 
 // BackendTLS is the trust configuration for TLS towards the backend.
@@ -53,25 +55,25 @@ func SPKIPin(cert *x509.Certificate) []byte {
 	return sum[:]
 }
 
-// Validate checks that the files load. Messages name the key relative to
-// the backend section.
+// Validate checks that the files load. Each problem is a *confkey.Error
+// whose key is relative to the backend section ("ca_file").
 func (b BackendTLS) Validate() error {
 	var errs []error
 	if b.CAFile != "" {
 		if _, err := loadPool(b.CAFile); err != nil {
-			errs = append(errs, fmt.Errorf("ca_file: %w", err))
+			errs = append(errs, confkey.New("ca_file", err))
 		}
 	}
 	if b.PinSHA256 != nil && len(b.PinSHA256) != sha256.Size {
-		errs = append(errs, errors.New("pin_sha256: must be 32 bytes"))
+		errs = append(errs, confkey.Errorf("pin_sha256", "must be 32 bytes"))
 	}
 	switch {
 	case b.ClientCertFile == "" && b.ClientKeyFile == "":
 	case b.ClientCertFile == "" || b.ClientKeyFile == "":
-		errs = append(errs, errors.New("client_cert_file: client_cert_file and client_key_file go together"))
+		errs = append(errs, confkey.Errorf("client_cert_file", "client_cert_file and client_key_file go together"))
 	default:
 		if _, err := tls.LoadX509KeyPair(b.ClientCertFile, b.ClientKeyFile); err != nil {
-			errs = append(errs, fmt.Errorf("client_cert_file: %w", err))
+			errs = append(errs, confkey.New("client_cert_file", err))
 		}
 	}
 	return errors.Join(errs...)

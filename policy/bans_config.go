@@ -2,12 +2,13 @@ package policy
 
 import (
 	"errors"
-	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"sort"
 	"time"
+
+	"github.com/ftpsgate/ftpsgate/internal/confkey"
 )
 
 // Defaults of BanConfig.
@@ -79,23 +80,24 @@ func (c BanConfig) weight(kind string) int {
 	return 1
 }
 
-// Validate checks the configuration. Error messages name the key relative
-// to the bans section, one per line.
+// Validate checks the configuration. Each problem is a *confkey.Error
+// whose key is relative to the bans section ("weights.protocol"), several
+// joined with errors.Join.
 func (c BanConfig) Validate() error {
 	var errs []error
 	if c.MaxFailures < 0 || c.MaxFailures > maxMaxFailures {
-		errs = append(errs, fmt.Errorf("max_failures: must be between 1 and %d", maxMaxFailures))
+		errs = append(errs, confkey.Errorf("max_failures", "must be between 1 and %d", maxMaxFailures))
 	}
 	for _, d := range []struct {
 		key string
 		v   time.Duration
 	}{{"window", c.Window}, {"duration", c.Duration}, {"max_duration", c.MaxDuration}} {
 		if d.v < 0 {
-			errs = append(errs, fmt.Errorf("%s: must not be negative", d.key))
+			errs = append(errs, confkey.Errorf(d.key, "must not be negative"))
 		}
 	}
 	if c.maxDuration() < c.duration() {
-		errs = append(errs, fmt.Errorf("max_duration: %s is shorter than duration %s", c.maxDuration(), c.duration()))
+		errs = append(errs, confkey.Errorf("max_duration", "%s is shorter than duration %s", c.maxDuration(), c.duration()))
 	}
 	kinds := make([]string, 0, len(c.Weights))
 	for k := range c.Weights {
@@ -105,21 +107,21 @@ func (c BanConfig) Validate() error {
 	for _, k := range kinds {
 		switch {
 		case c.weight(k) == 0 && c.Weights[k] != 0:
-			errs = append(errs, fmt.Errorf("weights: %q is not an event kind (want %s, %s or %s)", k, KindLoginFailed, KindProtocol, KindTLSHandshake))
+			errs = append(errs, confkey.Errorf("weights", "%q is not an event kind (want %s, %s or %s)", k, KindLoginFailed, KindProtocol, KindTLSHandshake))
 		case c.Weights[k] < 0:
-			errs = append(errs, fmt.Errorf("weights.%s: must not be negative", k))
+			errs = append(errs, confkey.Errorf("weights."+k, "must not be negative"))
 		case c.Weights[k] > c.maxFailures():
-			errs = append(errs, fmt.Errorf("weights.%s: %d is more than max_failures %d", k, c.Weights[k], c.maxFailures()))
+			errs = append(errs, confkey.Errorf("weights."+k, "%d is more than max_failures %d", c.Weights[k], c.maxFailures()))
 		}
 	}
 	if c.StateFile != "" {
 		dir := filepath.Dir(c.StateFile)
 		if fi, err := os.Stat(dir); err != nil {
-			errs = append(errs, fmt.Errorf("state_file: %w", err))
+			errs = append(errs, confkey.New("state_file", err))
 		} else if !fi.IsDir() {
-			errs = append(errs, fmt.Errorf("state_file: %s is not a directory", dir))
+			errs = append(errs, confkey.Errorf("state_file", "%s is not a directory", dir))
 		} else if fi, err := os.Stat(c.StateFile); err == nil && !fi.Mode().IsRegular() {
-			errs = append(errs, fmt.Errorf("state_file: %s is not a regular file", c.StateFile))
+			errs = append(errs, confkey.Errorf("state_file", "%s is not a regular file", c.StateFile))
 		}
 	}
 	errs = append(errs, checkPrefixes("allow", c.Allow)...)

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
+
+	"github.com/ftpsgate/ftpsgate/internal/confkey"
 )
 
 // Limits are the connection, command and bandwidth limits (the limits
@@ -43,23 +45,24 @@ type Limits struct {
 // maxRate bounds rates so that durations computed from them stay finite.
 const maxRate = 1e9
 
-// Validate checks the limits. Error messages name the key relative to the
-// limits section, one per line.
+// Validate checks the limits. Each problem is a *confkey.Error whose key is
+// relative to the limits section ("conn_burst"), several joined with
+// errors.Join.
 func (l Limits) Validate() error {
 	var errs []error
 	checkRate := func(key string, r float64) {
 		switch {
 		case math.IsNaN(r) || math.IsInf(r, 0):
-			errs = append(errs, fmt.Errorf("%s: must be a finite number", key))
+			errs = append(errs, confkey.Errorf(key, "must be a finite number"))
 		case r < 0:
-			errs = append(errs, fmt.Errorf("%s: must not be negative", key))
+			errs = append(errs, confkey.Errorf(key, "must not be negative"))
 		case r > maxRate:
-			errs = append(errs, fmt.Errorf("%s: must not exceed %g", key, float64(maxRate)))
+			errs = append(errs, confkey.Errorf(key, "must not exceed %g", float64(maxRate)))
 		}
 	}
 	checkInt := func(key string, v int64) {
 		if v < 0 {
-			errs = append(errs, fmt.Errorf("%s: must not be negative", key))
+			errs = append(errs, confkey.Errorf(key, "must not be negative"))
 		}
 	}
 	checkRate("conn_rate", l.ConnRate)
@@ -74,10 +77,10 @@ func (l Limits) Validate() error {
 	checkInt("session_bandwidth", l.SessionBandwidth)
 	checkInt("total_bandwidth", l.TotalBandwidth)
 	if l.ConnBurst > 0 && l.ConnRate == 0 {
-		errs = append(errs, errors.New("conn_burst: needs conn_rate"))
+		errs = append(errs, confkey.Errorf("conn_burst", "needs conn_rate"))
 	}
 	if l.CommandBurst > 0 && l.CommandRate == 0 {
-		errs = append(errs, errors.New("command_burst: needs command_rate"))
+		errs = append(errs, confkey.Errorf("command_burst", "needs command_rate"))
 	}
 	errs = append(errs, checkPrefixes("allow", l.Allow)...)
 	return errors.Join(errs...)
@@ -87,7 +90,7 @@ func checkPrefixes(key string, ps []netip.Prefix) []error {
 	var errs []error
 	for i, p := range ps {
 		if !p.IsValid() {
-			errs = append(errs, fmt.Errorf("%s[%d]: invalid network", key, i))
+			errs = append(errs, confkey.Errorf(fmt.Sprintf("%s[%d]", key, i), "invalid network"))
 		}
 	}
 	return errs

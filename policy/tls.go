@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/ftpsgate/ftpsgate/internal/confkey"
 )
 
 // ClientAuth says whether clients must show a certificate.
@@ -138,48 +140,49 @@ func (c TLSConfig) TicketRotationInterval() time.Duration {
 // SelfSigned reports whether the configuration asks for a generated certificate.
 func (c TLSConfig) SelfSigned() bool { return c.CertFile == "" && c.KeyFile == "" }
 
-// Validate checks the policy and that the files load. Error messages name
-// the key relative to the tls section, one per line.
+// Validate checks the policy and that the files load. Each problem is a
+// *confkey.Error whose key is relative to the tls section ("curves"),
+// several joined with errors.Join.
 func (c TLSConfig) Validate() error {
 	var errs []error
 	if v := c.minVersion(); v != tls.VersionTLS12 && v != tls.VersionTLS13 {
-		errs = append(errs, fmt.Errorf("min_version: %#x is not allowed (TLS 1.2 or 1.3 only)", v))
+		errs = append(errs, confkey.Errorf("min_version", "%#x is not allowed (TLS 1.2 or 1.3 only)", v))
 	}
 	if c.CipherSuites != nil && len(c.CipherSuites) == 0 && c.minVersion() < tls.VersionTLS13 {
-		errs = append(errs, errors.New("cipher_suites: empty: TLS 1.2 clients could not connect (set min_version \"1.3\" instead)"))
+		errs = append(errs, confkey.Errorf("cipher_suites", "empty: TLS 1.2 clients could not connect (set min_version \"1.3\" instead)"))
 	}
 	if c.Curves != nil && len(c.Curves) == 0 {
-		errs = append(errs, errors.New("curves: must not be empty"))
+		errs = append(errs, confkey.Errorf("curves", "must not be empty"))
 	}
 	switch {
 	case c.SelfSigned():
 	case c.CertFile == "":
-		errs = append(errs, errors.New("cert_file: must be set when key_file is set"))
+		errs = append(errs, confkey.Errorf("cert_file", "must be set when key_file is set"))
 	case c.KeyFile == "":
-		errs = append(errs, errors.New("key_file: must be set when cert_file is set"))
+		errs = append(errs, confkey.Errorf("key_file", "must be set when cert_file is set"))
 	default:
 		if _, err := loadKeyPair(c.CertFile, c.KeyFile); err != nil {
-			errs = append(errs, fmt.Errorf("cert_file: %w", err))
+			errs = append(errs, confkey.New("cert_file", err))
 		}
 	}
 	if c.ClientAuth != ClientAuthNone {
 		if c.ClientCAFile == "" {
-			errs = append(errs, fmt.Errorf("client_ca_file: required with client_auth %s", c.ClientAuth))
+			errs = append(errs, confkey.Errorf("client_ca_file", "required with client_auth %s", c.ClientAuth))
 		} else if _, err := loadPool(c.ClientCAFile); err != nil {
-			errs = append(errs, fmt.Errorf("client_ca_file: %w", err))
+			errs = append(errs, confkey.New("client_ca_file", err))
 		}
 	}
 	if c.ClientCertUser != CertUserNone && c.ClientAuth == ClientAuthNone {
-		errs = append(errs, errors.New("client_cert_user: needs client_auth request or require"))
+		errs = append(errs, confkey.Errorf("client_cert_user", "needs client_auth request or require"))
 	}
 	if c.ClientCertUserCaseInsensitive && c.ClientCertUser == CertUserNone {
-		errs = append(errs, errors.New("client_cert_user_case_insensitive: needs client_cert_user"))
+		errs = append(errs, confkey.Errorf("client_cert_user_case_insensitive", "needs client_cert_user"))
 	}
 	if c.DataSessionReuse < ReuseUser || c.DataSessionReuse > ReuseOptional {
-		errs = append(errs, fmt.Errorf("data_session_reuse: %s is not a mode", c.DataSessionReuse))
+		errs = append(errs, confkey.Errorf("data_session_reuse", "%s is not a mode", c.DataSessionReuse))
 	}
 	if c.TicketRotation < 0 {
-		errs = append(errs, errors.New("ticket_rotation: must not be negative"))
+		errs = append(errs, confkey.Errorf("ticket_rotation", "must not be negative"))
 	}
 	return errors.Join(errs...)
 }

@@ -36,6 +36,35 @@ func TestParseCipherSuites(t *testing.T) {
 	}
 }
 
+// An OpenSSL suite name gets its IANA name as a hint; a weak one gets the
+// refusal of its IANA name, naming both.
+func TestParseCipherSuitesOpenSSLNames(t *testing.T) {
+	for name, want := range map[string]string{
+		"ECDHE-RSA-AES128-GCM-SHA256":   `"ECDHE-RSA-AES128-GCM-SHA256" is an OpenSSL name: did you mean TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256?`,
+		"ecdhe-ecdsa-chacha20-poly1305": "did you mean TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256?",
+		"ECDHE-RSA-AES256-GCM-SHA384":   "did you mean TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384?",
+		"AES128-SHA":                    "AES128-SHA (OpenSSL's name of TLS_RSA_WITH_AES_128_CBC_SHA) is insecure",
+		"DES-CBC3-SHA":                  "(OpenSSL's name of TLS_RSA_WITH_3DES_EDE_CBC_SHA) is insecure",
+		"ECDHE-RSA-AES128-SHA":          "(OpenSSL's name of TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA) is refused",
+		"ECDHE-RSA-AES128-SHA256":       "(OpenSSL's name of TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256) is insecure",
+	} {
+		ids, err := ParseCipherSuites([]string{name})
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, %v; want %q", name, ids, err, want)
+		}
+	}
+	// Every entry of the table names a suite Go knows.
+	known := map[string]bool{}
+	for _, cs := range append(tls.CipherSuites(), tls.InsecureCipherSuites()...) {
+		known[cs.Name] = true
+	}
+	for o, iana := range opensslSuiteNames {
+		if !known[iana] {
+			t.Errorf("%s maps to %s, which crypto/tls does not know", o, iana)
+		}
+	}
+}
+
 func TestParseCurves(t *testing.T) {
 	ids, err := ParseCurves([]string{"X25519", "secp256r1", "P-384"})
 	if err != nil || len(ids) != 3 || ids[1] != tls.CurveP256 {

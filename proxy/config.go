@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ftpsgate/ftpsgate/internal/confkey"
 	"github.com/ftpsgate/ftpsgate/nat"
 	"github.com/ftpsgate/ftpsgate/policy"
 )
@@ -90,6 +91,25 @@ type Timeouts struct {
 	ShutdownGrace time.Duration // running transfers may finish for this long at shutdown (default 30s)
 }
 
+// DefaultTimeouts are the values zero fields take. The defaults table of
+// cmd/ftpsgate holds the same (a test there keeps them equal).
+//
+// DataIdle: a stalled transfer holds a passive port (20 by default), a
+// backend data connection and its buffers, so the gateway lets go sooner
+// than its backends (vsftpd's data_connection_timeout is 5m, ProFTPD's
+// TimeoutStalled 1h); two minutes without a single byte is past any live
+// client's or backend's pause (a backend that prepares a file before
+// sending it is the one that comes near).
+var DefaultTimeouts = Timeouts{
+	Idle:          5 * time.Minute,
+	Login:         time.Minute,
+	Connect:       10 * time.Second,
+	Handshake:     10 * time.Second,
+	DataAccept:    30 * time.Second,
+	DataIdle:      2 * time.Minute,
+	ShutdownGrace: 30 * time.Second,
+}
+
 func orDefault(d, def time.Duration) time.Duration {
 	if d <= 0 {
 		return def
@@ -97,22 +117,21 @@ func orDefault(d, def time.Duration) time.Duration {
 	return d
 }
 
-func (t Timeouts) idle() time.Duration       { return orDefault(t.Idle, 5*time.Minute) }
-func (t Timeouts) login() time.Duration      { return min(orDefault(t.Login, time.Minute), t.idle()) }
-func (t Timeouts) connect() time.Duration    { return orDefault(t.Connect, 10*time.Second) }
-func (t Timeouts) handshake() time.Duration  { return orDefault(t.Handshake, 10*time.Second) }
-func (t Timeouts) dataAccept() time.Duration { return orDefault(t.DataAccept, 30*time.Second) }
-
-// dataIdle: 2m by default. A stalled transfer holds a passive port (20 by
-// default), a backend data connection and its buffers, so the gateway lets
-// go sooner than its backends (vsftpd's data_connection_timeout is 5m,
-// ProFTPD's TimeoutStalled 1h); two minutes without a single byte is past
-// any live client's or backend's pause (a backend that prepares a file
-// before sending it is the one that comes near).
-func (t Timeouts) dataIdle() time.Duration { return orDefault(t.DataIdle, 2*time.Minute) }
+func (t Timeouts) idle() time.Duration { return orDefault(t.Idle, DefaultTimeouts.Idle) }
+func (t Timeouts) login() time.Duration {
+	return min(orDefault(t.Login, DefaultTimeouts.Login), t.idle())
+}
+func (t Timeouts) connect() time.Duration   { return orDefault(t.Connect, DefaultTimeouts.Connect) }
+func (t Timeouts) handshake() time.Duration { return orDefault(t.Handshake, DefaultTimeouts.Handshake) }
+func (t Timeouts) dataAccept() time.Duration {
+	return orDefault(t.DataAccept, DefaultTimeouts.DataAccept)
+}
+func (t Timeouts) dataIdle() time.Duration { return orDefault(t.DataIdle, DefaultTimeouts.DataIdle) }
 
 // Grace is the shutdown grace period.
-func (t Timeouts) Grace() time.Duration { return orDefault(t.ShutdownGrace, 30*time.Second) }
+func (t Timeouts) Grace() time.Duration {
+	return orDefault(t.ShutdownGrace, DefaultTimeouts.ShutdownGrace)
+}
 
 // Config is everything the session engine needs.
 type Config struct {
@@ -144,17 +163,18 @@ func (c Config) greeting() string {
 	return c.Greeting
 }
 
-// Validate checks the configuration. Each problem is one error naming its
-// configuration key, e.g. "backend.address: missing port in address".
+// Validate checks the configuration. Each problem is a *confkey.Error
+// naming its configuration key ("backend.address"); several are joined with
+// errors.Join (walk them with confkey.List).
 func (c Config) Validate() error {
 	var errs []error
 	add := func(key string, err error) {
 		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", key, err))
+			errs = append(errs, confkey.Under(key, err))
 		}
 	}
 	if len(c.Listeners) == 0 {
-		errs = append(errs, errors.New("listeners: at least one listener is required"))
+		errs = append(errs, confkey.Errorf("listeners", "at least one listener is required"))
 	}
 	names := map[string]bool{}
 	for i, l := range c.Listeners {
@@ -167,9 +187,7 @@ func (c Config) Validate() error {
 		names[l.Name] = true
 		add(key+".address", checkHostPort(l.Address))
 		if l.TLSOverride.MinVersion != 0 {
-			if err := c.TLS.With(l.TLSOverride).Validate(); err != nil {
-				add(key, err)
-			}
+			add(key, c.TLS.With(l.TLSOverride).Validate())
 		}
 		if l.ProxyProtocol.Enabled && len(l.ProxyProtocol.Trusted) == 0 {
 			add(key+".proxy_protocol.trusted", errors.New("at least one trusted network is required when enabled"))
@@ -184,6 +202,7 @@ func (c Config) Validate() error {
 			add(key+".tls", fmt.Errorf("%s is not allowed on a listener (want explicit or implicit)", l.TLS))
 		}
 	}
+	errs = append(errs, c.checkAddressClashes()...)
 	add("backend.address", checkHostPort(c.Backend.Address))
 	if v := c.Backend.ProxyProtocol; v > 2 {
 		add("backend.proxy_protocol", fmt.Errorf("version %d (want off, v1 or v2)", v))
@@ -198,73 +217,23 @@ func (c Config) Validate() error {
 			add("backend.data_ports", fmt.Errorf("%s: ports below 1024 are always refused", dp))
 		}
 	}
-	if err := c.TLS.Validate(); err != nil {
-		add("tls", err)
-	}
-	if err := c.Passive.Validate(); err != nil {
-		add("passive", err)
-	}
-	if err := c.Limits.Validate(); err != nil {
-		add("limits", err)
-	}
-	if err := c.Bans.Validate(); err != nil {
-		add("bans", err)
-	}
-	for key, d := range map[string]time.Duration{
-		"timeouts.idle": c.Timeouts.Idle, "timeouts.login": c.Timeouts.Login, "timeouts.connect": c.Timeouts.Connect,
-		"timeouts.handshake": c.Timeouts.Handshake, "timeouts.data_accept": c.Timeouts.DataAccept,
-		"timeouts.data_idle":      c.Timeouts.DataIdle,
-		"timeouts.shutdown_grace": c.Timeouts.ShutdownGrace,
+	add("tls", c.TLS.Validate())
+	add("passive", c.Passive.Validate())
+	add("limits", c.Limits.Validate())
+	add("bans", c.Bans.Validate())
+	for _, t := range []struct {
+		key string
+		d   time.Duration
+	}{
+		{"timeouts.idle", c.Timeouts.Idle}, {"timeouts.login", c.Timeouts.Login}, {"timeouts.connect", c.Timeouts.Connect},
+		{"timeouts.handshake", c.Timeouts.Handshake}, {"timeouts.data_accept", c.Timeouts.DataAccept},
+		{"timeouts.data_idle", c.Timeouts.DataIdle}, {"timeouts.shutdown_grace", c.Timeouts.ShutdownGrace},
 	} {
-		if d < 0 {
-			add(key, fmt.Errorf("%s is negative", d))
+		if t.d < 0 {
+			add(t.key, fmt.Errorf("%s is negative", t.d))
 		}
 	}
-	return joinSorted(errs)
-}
-
-// joinSorted joins errors one per line. Joined errors from a package are
-// split so that each line carries the full key.
-func joinSorted(errs []error) error {
-	var lines []string
-	for _, e := range errs {
-		lines = append(lines, expandKey(e.Error())...)
-	}
-	if len(lines) == 0 {
-		return nil
-	}
-	return errors.New(strings.Join(lines, "\n"))
-}
-
-// expandKey turns "tls: a: x\nb: y" into "tls.a: x", "tls.b: y".
-func expandKey(msg string) []string {
-	prefix, rest, ok := strings.Cut(msg, ": ")
-	if !ok || !strings.Contains(rest, "\n") && !looksLikeKey(rest) {
-		return []string{msg}
-	}
-	var out []string
-	for _, line := range strings.Split(rest, "\n") {
-		if looksLikeKey(line) {
-			out = append(out, prefix+"."+line)
-		} else {
-			out = append(out, prefix+": "+line)
-		}
-	}
-	return out
-}
-
-// looksLikeKey reports whether s starts with "snake_key: ".
-func looksLikeKey(s string) bool {
-	k, _, ok := strings.Cut(s, ": ")
-	if !ok || k == "" {
-		return false
-	}
-	for _, r := range k {
-		if !(r >= 'a' && r <= 'z' || r == '_' || r >= '0' && r <= '9') {
-			return false
-		}
-	}
-	return true
+	return errors.Join(errs...)
 }
 
 func checkHostPort(addr string) error {

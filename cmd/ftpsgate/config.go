@@ -2,11 +2,13 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -14,6 +16,7 @@ import (
 	"github.com/spf13/viper"
 
 	"github.com/ftpsgate/ftpsgate/admin"
+	"github.com/ftpsgate/ftpsgate/internal/confkey"
 	"github.com/ftpsgate/ftpsgate/nat"
 	"github.com/ftpsgate/ftpsgate/policy"
 	"github.com/ftpsgate/ftpsgate/proxy"
@@ -62,28 +65,44 @@ func loadBytes(b []byte, overrides map[string]any) (*loaded, error) {
 	return build(v)
 }
 
-// problems collects one line per bad key.
+// problems collects the configuration's problems, each a *confkey.Error
+// naming its key; err joins them, and prints one "key: message" a line.
 type problems struct {
-	lines []string
-	keys  map[string]bool
+	list []*confkey.Error
+	keys map[string]bool
 }
 
+// add records err (a message about key, or problems keyed relative to it).
 func (p *problems) add(key string, err error) {
-	if err == nil {
-		return
+	for _, e := range confkey.List(confkey.Under(key, err)) {
+		if p.keys == nil {
+			p.keys = map[string]bool{}
+		}
+		p.keys[e.Key] = true
+		p.list = append(p.list, e)
 	}
-	if p.keys == nil {
-		p.keys = map[string]bool{}
+}
+
+// addNew records the problems in err whose keys have none yet: a value that
+// did not parse is reported once, not again by the semantic checks.
+func (p *problems) addNew(err error) {
+	var fresh []*confkey.Error
+	for _, e := range confkey.List(err) {
+		if !p.keys[e.Key] {
+			fresh = append(fresh, e) // several on one key all count
+		}
 	}
-	p.keys[key] = true
-	p.lines = append(p.lines, key+": "+err.Error())
+	for _, e := range fresh {
+		p.add(e.Key, e.Err)
+	}
 }
 
 func (p *problems) err() error {
-	if len(p.lines) == 0 {
-		return nil
+	errs := make([]error, len(p.list))
+	for i, e := range p.list {
+		errs[i] = e
 	}
-	return errors.New(strings.Join(p.lines, "\n"))
+	return errors.Join(errs...)
 }
 
 func build(v *viper.Viper) (*loaded, error) {
@@ -92,6 +111,7 @@ func build(v *viper.Viper) (*loaded, error) {
 		return nil, fmt.Errorf("configuration: %w", err)
 	}
 	var p problems
+	p.add("", unknownEnv(os.Environ()))
 	var c proxy.Config
 
 	for i, l := range fc.Listeners {
@@ -168,10 +188,8 @@ func build(v *viper.Viper) (*loaded, error) {
 		c.Backend.DataPorts, err = nat.ParsePortRange(fc.Backend.DataPorts)
 		p.add("backend.data_ports", err)
 	}
-	if fc.Passive.PublicHost != "" {
-		ip, err := netip.ParseAddr(fc.Passive.PublicHost)
-		p.add("passive.public_host", err)
-		c.Passive.PublicHost = ip
+	if h := strings.TrimSpace(fc.Passive.PublicHost); h != "" {
+		c.Passive.PublicHost, c.Passive.PublicName = publicHost(&p, h)
 	}
 	ports, err := nat.ParsePortRange(fc.Passive.Ports)
 	p.add("passive.ports", err)
@@ -218,11 +236,7 @@ func build(v *viper.Viper) (*loaded, error) {
 		KeepSessions: !fc.Bans.EndSessions,
 	}
 	adminCfg := admin.Config{Address: fc.Admin.Address, TokenFile: fc.Admin.TokenFile, Pprof: fc.Admin.Pprof}
-	if err := adminCfg.Validate(); err != nil {
-		for _, line := range strings.Split(err.Error(), "\n") {
-			p.lines = append(p.lines, "admin."+line)
-		}
-	}
+	p.add("admin", adminCfg.Validate())
 	if ap, ok := ownAddr(fc.Admin.Address); ok {
 		c.OwnAddrs = append(c.OwnAddrs, ap) // a backend may not name it as a data port
 	}
@@ -237,18 +251,35 @@ func build(v *viper.Viper) (*loaded, error) {
 	}
 
 	// Semantic checks of the packages, minus keys already reported.
-	if err := c.Validate(); err != nil {
-		for _, line := range strings.Split(err.Error(), "\n") {
-			key, _, _ := strings.Cut(line, ": ")
-			if !p.keys[key] {
-				p.lines = append(p.lines, line)
-			}
-		}
-	}
+	p.addNew(c.Validate())
+	p.addNew(c.CheckOtherListener("admin.address", fc.Admin.Address))
 	if err := p.err(); err != nil {
 		return nil, err
 	}
 	return &loaded{proxy: c, admin: adminCfg, log: fc.Log}, nil
+}
+
+// resolveHost looks up passive.public_host when it is a name; nil is the
+// system resolver. Tests set it: they never touch the network.
+var resolveHost func(ctx context.Context, host string) ([]netip.Addr, error)
+
+// publicHost parses passive.public_host: an IP address, or a DNS name that
+// is resolved now (a name that does not resolve to an IPv4 address is a
+// problem) and again on SIGHUP.
+func publicHost(p *problems, h string) (netip.Addr, *nat.PublicName) {
+	if ip, err := netip.ParseAddr(h); err == nil {
+		return ip, nil
+	}
+	if err := nat.CheckHostName(h); err != nil {
+		p.add("passive.public_host", err)
+		return netip.Addr{}, nil
+	}
+	n := &nat.PublicName{Name: h, Resolve: resolveHost}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := n.Refresh(ctx)
+	p.add("passive.public_host", err)
+	return netip.Addr{}, n
 }
 
 // passivePerIP parses limits.max_passive_per_ip: a number (0: unlimited) or

@@ -20,6 +20,7 @@ import (
 	"github.com/ftpsgate/ftpsgate/admin"
 	"github.com/ftpsgate/ftpsgate/auth"
 	"github.com/ftpsgate/ftpsgate/metrics"
+	"github.com/ftpsgate/ftpsgate/nat"
 	"github.com/ftpsgate/ftpsgate/proxy"
 )
 
@@ -37,7 +38,8 @@ Usage:
 
 Run "ftpsgate COMMAND --help" for the flags of a command.
 Every configuration key can be overridden by an environment variable
-FTPSGATE_<SECTION>_<KEY>, e.g. FTPSGATE_BACKEND_ADDRESS=10.0.0.5:21.
+FTPSGATE_<SECTION>_<KEY>, e.g. FTPSGATE_BACKEND_ADDRESS=10.0.0.5:21; an
+FTPSGATE_ variable that names no key is an error.
 `
 
 func main() {
@@ -134,8 +136,9 @@ func serve(cfg *loaded, stderr io.Writer) int {
 	return serveContext(ctx, cfg, stderr)
 }
 
-// reloadOnHUP asks srv to reload its certificate on every SIGHUP until ctx is done.
-func reloadOnHUP(ctx context.Context, srv *proxy.Server) {
+// reloadOnHUP asks srv to reload its certificate on every SIGHUP until ctx
+// is done, and resolves passive.public_host again when it is a name.
+func reloadOnHUP(ctx context.Context, srv *proxy.Server, name *nat.PublicName, log zerolog.Logger) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	go func() {
@@ -146,6 +149,9 @@ func reloadOnHUP(ctx context.Context, srv *proxy.Server) {
 				return
 			case <-hup:
 				srv.Reload()
+				if name != nil {
+					resolvePublicName(ctx, name, log)
+				}
 			}
 		}
 	}()
@@ -176,11 +182,14 @@ func serveContext(ctx context.Context, cfg *loaded, stderr io.Writer) int {
 		return 1
 	}
 	log.Info().Str("version", versionString()).Msg("ftpsgate starting")
+	if n := cfg.proxy.Passive.PublicName; n != nil {
+		log.Info().Str("key", "passive.public_host").Str("name", n.Name).Stringer("address", n.Addr()).Msg("passive.public_host resolved: 227 replies advertise this address")
+	}
 	if err := srv.Start(ctx); err != nil {
 		log.Error().Err(err).Msg("ftpsgate cannot start")
 		return 1
 	}
-	reloadOnHUP(ctx, srv)
+	reloadOnHUP(ctx, srv, cfg.proxy.Passive.PublicName, log)
 	var api *admin.Server
 	if cfg.admin.Enabled() {
 		api, err = admin.New(cfg.admin, srv.Defender(), sessionLister{srv}, log, admin.WithAdmission(srv.Admission()), admin.WithReadiness(srv))
@@ -278,4 +287,16 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	return 0
+}
+
+// resolvePublicName resolves passive.public_host again (SIGHUP) and logs
+// the address 227 replies now carry; on failure the last one stays.
+func resolvePublicName(ctx context.Context, n *nat.PublicName, log zerolog.Logger) {
+	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if a, err := n.Refresh(rctx); err != nil {
+		log.Error().Err(err).Str("key", "passive.public_host").Stringer("address", n.Addr()).Msg("passive.public_host not resolved again: 227 replies keep the last address")
+	} else {
+		log.Info().Str("key", "passive.public_host").Str("name", n.Name).Stringer("address", a).Msg("passive.public_host resolved again")
+	}
 }

@@ -2,13 +2,16 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ftpsgate/ftpsgate/configs"
+	"github.com/ftpsgate/ftpsgate/internal/confkey"
 	"github.com/ftpsgate/ftpsgate/internal/testpki"
 	"github.com/ftpsgate/ftpsgate/nat"
 	"github.com/ftpsgate/ftpsgate/policy"
@@ -147,7 +150,12 @@ func TestValidateNamesTheKey(t *testing.T) {
 		{"ports: 50100-50000", "ports: 50000-50019", "passive.ports: low port 50100 is above high port 50000"},
 		{"tls: sideways", "tls: none", "backend.tls:"},
 		{"address: 127.0.0.1\n  tls: none", "address: 127.0.0.1:21\n  tls: none", "backend.address:"},
-		{"public_host: example.com", "public_host: 203.0.113.10", "passive.public_host:"},
+		{"public_host: nosuch.example.test", "public_host: 203.0.113.10", "passive.public_host: nosuch.example.test does not resolve"},
+		{"public_host: v6only.example.test", "public_host: 203.0.113.10", "passive.public_host: v6only.example.test resolves to no IPv4 address"},
+		{"public_host: 203.0.113.999", "public_host: 203.0.113.10", "passive.public_host: not an IP address: 203.0.113.999"},
+		{"public_host: ftp_gw", "public_host: 203.0.113.10", "passive.public_host: \"ftp_gw\" is neither an IP address nor a DNS name"},
+		{"public_host: \"2001:db8::1\"", "public_host: 203.0.113.10", "passive.public_host: 2001:db8::1 is not an IPv4 address"},
+		{"public_host: ftp.example.test", "public_host: 203.0.113.10", ""},
 		{"idle: soon", "idle: 2m", "timeouts.idle:"},
 		{"min_version: \"1.0\"", "min_version: \"1.3\"", "tls.min_version:"},
 		{"level: loud", "level: debug", "log.level:"},
@@ -167,10 +175,21 @@ func TestValidateNamesTheKey(t *testing.T) {
 		{"ports: 50000-50019\nlimits:\n  max_passive_per_ip: many", "ports: 50000-50019", "limits.max_passive_per_ip: \"many\" is not a number or auto"},
 		{"tls: none\n  data_ports: 40000-x", "tls: none", "backend.data_ports:"},
 		{"tls: none\n  data_ports: 20-21", "tls: none", "backend.data_ports: 20-21: ports below 1024 are always refused"},
+		{"address: 127.0.0.1:2121\n    tls: implicit", "address: 127.0.0.1:2990\n    tls: implicit", "listeners[1].address: 127.0.0.1:2121 clashes with listeners[0] (127.0.0.1:2121)"},
+		{"address: 0.0.0.0:2990\n    tls: implicit", "address: 127.0.0.1:2990\n    tls: implicit", ""},
+		{"ports: 2000-2200", "ports: 50000-50019", "passive.ports: 2000-2200 includes port 2121 of listeners[0] (127.0.0.1:2121)"},
+		{"ports: 50000-50019\nadmin:\n  address: 127.0.0.1:50001", "ports: 50000-50019", "admin.address: port 50001 is in the passive range 50000-50019"},
+		{"ports: 50000-50019\nadmin:\n  address: \"[::]:2990\"", "ports: 50000-50019", "admin.address: [::]:2990 clashes with listeners[1] (127.0.0.1:2990)"},
 	}
 	for _, tt := range tests {
 		text := strings.Replace(goodConfig, tt.from, tt.edit, 1)
 		code, out, errOut := runCLI("validate", "--config", writeConfig(t, text))
+		if tt.want == "" {
+			if code != 0 {
+				t.Errorf("%q: code %d, stderr %q; want no problem", tt.edit, code, errOut)
+			}
+			continue
+		}
 		if code == 0 || !strings.Contains(errOut, tt.want) {
 			t.Errorf("%q: code %d, stdout %q, stderr %q; want a line with %q", tt.edit, code, out, errOut, tt.want)
 		}
@@ -222,6 +241,26 @@ func TestDataSessionReuseModes(t *testing.T) {
 		if got := cfg.proxy.TLS.DataSessionReuse; got != want {
 			t.Errorf("data_session_reuse %q: %v, want %v", value, got, want)
 		}
+	}
+}
+
+// The problems come back as typed errors carrying their keys: nothing has
+// to parse a key out of the text.
+func TestConfigErrorsCarryKeys(t *testing.T) {
+	text := strings.Replace(strings.Replace(goodConfig, "ports: 50000-50019", "ports: 9-1", 1), "idle: 2m", "idle: -1s", 1)
+	text = strings.Replace(text, "min_version: \"1.3\"", "min_version: \"1.3\"\n  curves: [P-192]\n  client_auth: require", 1)
+	_, err := loadFile(writeConfig(t, text))
+	var keys []string
+	for _, e := range confkey.List(err) {
+		keys = append(keys, e.Key)
+	}
+	want := []string{"tls.curves", "passive.ports", "timeouts.idle", "tls.client_ca_file"}
+	if !reflect.DeepEqual(keys, want) {
+		t.Errorf("keys %q, want %q (%v)", keys, want, err)
+	}
+	var ke *confkey.Error
+	if !errors.As(err, &ke) || ke.Key != "tls.curves" {
+		t.Errorf("errors.As: %v", ke)
 	}
 }
 
