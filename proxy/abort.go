@@ -123,13 +123,25 @@ wait:
 	if t.final == nil && len(replies) > 0 {
 		t.final = &replies[0]
 	}
-	s.account(t)
 	if failed || t.final == nil {
+		t.sent = &ftp.Reply{Code: ftp.StatusTransferAborted}
+		s.account(t)
 		if err := s.reply(ftp.StatusTransferAborted, "Connection closed; transfer aborted."); err != nil {
 			return err
 		}
-	} else if err := s.send(*t.final); err != nil {
-		return err
+	} else {
+		// The transfer was complete before ABOR: the filters have their say.
+		if err := s.finishFilters(t); err != nil {
+			return s.backendFailed(err)
+		}
+		t.sent = t.final
+		if t.vetoed != nil {
+			t.sent = t.vetoed
+		}
+		s.account(t)
+		if err := s.send(*t.sent); err != nil {
+			return err
+		}
 	}
 	if abor == nil || abor == t.final {
 		return s.reply(ftp.StatusClosingDataConnection, "ABOR command successful.")

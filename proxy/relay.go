@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ftpsgate/ftpsgate/filter"
 	"github.com/ftpsgate/ftpsgate/policy"
 )
 
@@ -21,6 +22,9 @@ type relayOpts struct {
 	// TLS source that ends without close_notify before its first byte
 	// ends the copy cleanly then (see copyRecords).
 	fromBackend bool
+	// filter sees the bytes as they pass (nil: none; plain-to-plain
+	// copies then keep splice).
+	filter filter.Chain
 }
 
 type relayResult struct {
@@ -111,12 +115,12 @@ func relay(ctx context.Context, dst, src net.Conn, o relayOpts) relayResult {
 	iw := newIdleWatch(o.idle, dst, src)
 	_, dstTLS := dst.(*tls.Conn)
 	switch {
-	case !srcTLS && !dstTLS && th == nil && iw == nil:
+	case !srcTLS && !dstTLS && th == nil && o.filter == nil && iw == nil:
 		n, err = io.Copy(dst, src)
-	case !srcTLS && !dstTLS && th == nil:
+	case !srcTLS && !dstTLS && th == nil && o.filter == nil:
 		n, err = copyPlain(dst, src, iw)
 	default:
-		n, err = copyRecords(ctx, dst, src, th, iw, o.fromBackend)
+		n, err = copyRecords(ctx, dst, src, th, iw, o.fromBackend, o.filter)
 	}
 	close(copied)
 
@@ -228,10 +232,12 @@ func drainAndClose(c net.Conn, gone <-chan struct{}) {
 // how the transfer went. A client's empty upload gets no such benefit of
 // the doubt: a client killed right after its handshake looks the same.
 //
+// f, when set, sees every byte read, in order, before it is written.
+//
 // The copy buffer comes from relayBufs. With an idle watch, a copy blocked
 // for its park time hands the buffers it does not need back until bytes
 // move again: a stalled transfer keeps only what is in flight.
-func copyRecords(ctx context.Context, dst, src net.Conn, th *policy.Throttle, iw *idleWatch, fromBackend bool) (int64, error) {
+func copyRecords(ctx context.Context, dst, src net.Conn, th *policy.Throttle, iw *idleWatch, fromBackend bool, f filter.Chain) (int64, error) {
 	srcRC, dstRC := recordConnOf(src), recordConnOf(dst)
 	_, dstTLS := dst.(*tls.Conn)
 	// A write timeout on a tls.Conn is final; under it, on recordConn's
@@ -272,6 +278,13 @@ func copyRecords(ctx context.Context, dst, src net.Conn, th *policy.Throttle, iw
 			n += m
 		}
 		if n > 0 {
+			// The filters see the bytes before they leave: a write that
+			// fails ends the transfer as incomplete anyway.
+			if f != nil {
+				if ferr := f.Write(buf[:n]); ferr != nil {
+					return written, ferr
+				}
+			}
 			var werr error
 			if dstRC != nil {
 				dstRC.batching.Store(true)

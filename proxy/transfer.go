@@ -6,6 +6,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/ftpsgate/ftpsgate/filter"
 	"github.com/ftpsgate/ftpsgate/proxy/ftp"
 )
 
@@ -28,6 +29,11 @@ type transfer struct {
 	relayed  *relayResult // set when the relay has finished
 	final    *ftp.Reply   // the backend's final reply, once read
 	failure  *ftp.Reply   // what the client gets instead, when the gateway gave up
+	rest     string       // the REST argument before the command, if any
+	filters  filter.Chain // nil: no filter needs the bytes
+	hash     *filter.SHA256
+	vetoed   *ftp.Reply // a filter's veto: what the client gets instead of 226
+	sent     *ftp.Reply // the final reply the client gets, once known
 }
 
 func (t *transfer) relayStarted() bool { return t.relayCh != nil || t.relayed != nil }
@@ -62,6 +68,8 @@ func (s *session) handleTransfer(cmd ftp.Command) error {
 	d := s.pending
 	s.pending = nil
 	defer d.close()
+	rest := s.rest
+	s.rest = ""
 
 	if err := s.be.write(cmd); err != nil {
 		return s.backendFailed(s.errorf("%w: write %s: %w", errBackendLost, cmd.Verb, err))
@@ -75,8 +83,9 @@ func (s *session) handleTransfer(cmd ftp.Command) error {
 	}
 	t := &transfer{
 		cmd: cmd, upload: isUpload(cmd.Verb), d: d, start: time.Now(),
-		clientCh: d.client, beCh: make(chan result[net.Conn], 1),
+		clientCh: d.client, beCh: make(chan result[net.Conn], 1), rest: rest,
 	}
+	s.transferFilters(t)
 	defer t.closeData() // runs before d.close: nothing the relay holds stays open
 	d.wg.Add(1)
 	go func() { defer d.wg.Done(); s.secureBackendData(d, t.beCh) }()
@@ -188,6 +197,7 @@ func (s *session) runTransfer(t *transfer) error {
 		case <-finalWait:
 			if t.relayed != nil && t.relayed.cut() {
 				s.log.Warn().Str(fieldCommand, t.cmd.Verb).Msg("no final reply from the backend after a cut transfer: answering 426 ourselves")
+				t.sent = &ftp.Reply{Code: ftp.StatusTransferAborted}
 				s.account(t)
 				return s.reply(ftp.StatusTransferAborted, "Connection closed; transfer aborted.")
 			}
@@ -281,7 +291,7 @@ func (s *session) startRelay(t *transfer) {
 	t.d.wg.Add(1)
 	go func() {
 		defer t.d.wg.Done()
-		r := relay(t.d.ctx, dst, src, relayOpts{throttle: s.throttle, idle: s.srv.cfg.Timeouts.dataIdle(), fromBackend: !t.upload})
+		r := relay(t.d.ctx, dst, src, relayOpts{throttle: s.throttle, idle: s.srv.cfg.Timeouts.dataIdle(), fromBackend: !t.upload, filter: t.filters})
 		if r.handedOff() {
 			// Drain in the background: the final reply need not wait for
 			// the peer to close.
@@ -322,18 +332,31 @@ func rawConn(c net.Conn) net.Conn {
 	return c
 }
 
-// endTransfer sends the final reply and logs the transfer.
+// endTransfer asks the filters, sends the final reply and logs the
+// transfer.
 func (s *session) endTransfer(t *transfer) error {
-	s.account(t)
+	if err := s.finishFilters(t); err != nil {
+		t.sent = &ftp.Reply{Code: ftp.StatusTransferAborted}
+		s.account(t)
+		_ = s.reply(ftp.StatusTransferAborted, "Connection closed; transfer aborted.")
+		return s.backendFailed(err)
+	}
+	var rep ftp.Reply
 	switch {
 	case t.failure != nil:
-		return s.send(*t.failure)
+		rep = *t.failure
 	case t.relayed.err != nil && (t.final.Positive() || t.relayed.gatewayCut()):
 		// The backend finished but the client did not get everything, or
 		// the gateway cut the transfer (whatever the backend made of that).
-		return s.reply(ftp.StatusTransferAborted, "Connection closed; transfer aborted.")
+		rep = ftp.NewReply(ftp.StatusTransferAborted, "Connection closed; transfer aborted.")
+	case t.vetoed != nil:
+		rep = *t.vetoed
+	default:
+		rep = *t.final
 	}
-	return s.send(*t.final)
+	t.sent = &rep
+	s.account(t)
+	return s.send(rep)
 }
 
 // account adds the transfer's bytes to the session and logs it.
@@ -365,6 +388,16 @@ func (s *session) account(t *transfer) {
 	code := 0
 	if t.final != nil {
 		code = t.final.Code
+	}
+	if t.sent != nil && t.sent.Code != code {
+		ev = ev.Int("backend_code", code)
+		code = t.sent.Code // the reply the client got
+	}
+	if h := t.hashResult(); h.sum != "" {
+		ev = ev.Str("sha256", h.sum).Int64("size", h.size)
+		if h.offset != "" {
+			ev = ev.Str("offset", h.offset) // the hash covers the part from there
+		}
 	}
 	ev.Str(fieldCommand, t.cmd.Verb).Str(fieldDir, dir).Str(fieldPath, t.cmd.Arg).Int64(fieldBytes, r.n).
 		Dur(fieldDuration, time.Since(t.start)).Int(fieldCode, code).Bool("protected", t.d.protect).Msg("transfer")
