@@ -5,11 +5,13 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
+	"encoding/hex"
 	"io"
 	"net"
 	"testing"
 	"time"
 
+	"github.com/ftpsgate/ftpsgate/filter"
 	"github.com/ftpsgate/ftpsgate/policy"
 )
 
@@ -121,6 +123,33 @@ func TestRelayPlainSplice(t *testing.T) {
 	}
 	if b := <-done; !bytes.Equal(b, payload) {
 		t.Fatalf("received %d bytes, want %d", len(b), len(payload))
+	}
+	dstApp.Close()
+	drainAndClose(dstGW, r.gone)
+}
+
+// TestRelayPlainFilter: with a filter, a plain-to-plain relay (no splice)
+// shows the filter every byte, in order, and still relays them all.
+func TestRelayPlainFilter(t *testing.T) {
+	srcApp, srcGW := tcpPair(t)
+	dstGW, dstApp := tcpPair(t)
+	payload := make([]byte, 3<<20+5)
+	for i := range payload {
+		payload[i] = byte(i * 7 / 3)
+	}
+	go func() { _, _ = srcApp.Write(payload); _ = srcApp.CloseWrite() }()
+	done := make(chan []byte, 1)
+	go func() { b, _ := io.ReadAll(dstApp); done <- b }()
+	h := filter.NewSHA256()
+	r := relay(context.Background(), dstGW, srcGW, relayOpts{idle: time.Minute, filter: filter.Chain{h}})
+	if r.err != nil || r.n != int64(len(payload)) {
+		t.Fatalf("relay: %d, %v", r.n, r.err)
+	}
+	if b := <-done; !bytes.Equal(b, payload) {
+		t.Fatalf("received %d bytes, want %d", len(b), len(payload))
+	}
+	if want := sha256.Sum256(payload); h.Sum() != hex.EncodeToString(want[:]) || h.Size() != int64(len(payload)) {
+		t.Fatalf("filter saw %d bytes, sha256 %s", h.Size(), h.Sum())
 	}
 	dstApp.Close()
 	drainAndClose(dstGW, r.gone)
