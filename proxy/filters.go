@@ -43,11 +43,15 @@ func (m HashMode) String() string {
 	return fmt.Sprintf("HashMode(%d)", int(m))
 }
 
-// transferFilters builds the filter pipeline of a file transfer (listings
-// get none): the SHA-256 filter when transfers.hash asks for it, then
-// Config.Filters. Nil when no filter needs the bytes: the relay then keeps
+// transferFilters builds the filter pipeline of a transfer: the bandwidth
+// throttle, then, for a file (not a listing), the SHA-256 filter when
+// transfers.hash asks for it and Config.Filters. Nil when no filter needs the bytes: the relay then keeps
 // its fastest copy (splice between plain connections).
 func (s *session) transferFilters(t *transfer) {
+	if s.throttle != nil {
+		// The bandwidth limits, on every transfer, listings too.
+		t.filters = append(t.filters, filter.NewThrottle(t.d.ctx, s.throttle))
+	}
 	if t.cmd.Verb != "RETR" && !t.upload {
 		return
 	}

@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"context"
 	"crypto/tls"
 	"errors"
 	"io"
@@ -11,19 +10,17 @@ import (
 	"time"
 
 	"github.com/ftpsgate/ftpsgate/filter"
-	"github.com/ftpsgate/ftpsgate/policy"
 )
 
 // relayOpts are a relay's settings.
 type relayOpts struct {
-	throttle *policy.Throttle // nil: no bandwidth limit
-	idle     time.Duration    // timeouts.data_idle; 0: none
+	idle time.Duration // timeouts.data_idle; 0: none
 	// fromBackend: src is the backend's data connection (a download). A
 	// TLS source that ends without close_notify before its first byte
 	// ends the copy cleanly then (see copyRecords).
 	fromBackend bool
-	// filter sees the bytes as they pass (nil: none; plain-to-plain
-	// copies then keep splice).
+	// filter sees the bytes as they pass, the bandwidth throttle first
+	// (nil: none; plain-to-plain copies then keep splice).
 	filter filter.Chain
 }
 
@@ -75,15 +72,15 @@ var relayBufs = sync.Pool{New: func() any { b := make([]byte, relayBufSize); ret
 // peer sends after its handshake (TLS 1.3 tickets), so that closing later
 // does not reset the connection.
 //
-// With a throttle, every write waits for its bandwidth share (streaming:
-// nothing is buffered beyond one copy buffer).
+// o.filter sees every byte before it is written: the bandwidth throttle
+// (filter.Throttle) waits there for each buffer's share (streaming: nothing
+// is buffered beyond one copy buffer), the SHA-256 filter hashes.
 //
 // o.idle (timeouts.data_idle; 0: none) cuts a relay in which no byte moved
 // for that long (see idleWatch). A copy that fails (a source cut short, an
 // idle cut, an I/O error) resets dst: its peer must see an error, never the
 // clean end of a truncated stream.
-func relay(ctx context.Context, dst, src net.Conn, o relayOpts) relayResult {
-	th := o.throttle
+func relay(dst, src net.Conn, o relayOpts) relayResult {
 	gone := make(chan struct{})
 	go func() {
 		_, _ = io.Copy(io.Discard, dst)
@@ -115,12 +112,12 @@ func relay(ctx context.Context, dst, src net.Conn, o relayOpts) relayResult {
 	iw := newIdleWatch(o.idle, dst, src)
 	_, dstTLS := dst.(*tls.Conn)
 	switch {
-	case !srcTLS && !dstTLS && th == nil && o.filter == nil && iw == nil:
+	case !srcTLS && !dstTLS && o.filter == nil && iw == nil:
 		n, err = io.Copy(dst, src)
-	case !srcTLS && !dstTLS && th == nil && o.filter == nil:
+	case !srcTLS && !dstTLS && o.filter == nil:
 		n, err = copyPlain(dst, src, iw)
 	default:
-		n, err = copyRecords(ctx, dst, src, th, iw, o.fromBackend, o.filter)
+		n, err = copyRecords(dst, src, iw, o.fromBackend, o.filter)
 	}
 	close(copied)
 
@@ -237,7 +234,7 @@ func drainAndClose(c net.Conn, gone <-chan struct{}) {
 // The copy buffer comes from relayBufs. With an idle watch, a copy blocked
 // for its park time hands the buffers it does not need back until bytes
 // move again: a stalled transfer keeps only what is in flight.
-func copyRecords(ctx context.Context, dst, src net.Conn, th *policy.Throttle, iw *idleWatch, fromBackend bool, f filter.Chain) (int64, error) {
+func copyRecords(dst, src net.Conn, iw *idleWatch, fromBackend bool, f filter.Chain) (int64, error) {
 	srcRC, dstRC := recordConnOf(src), recordConnOf(dst)
 	_, dstTLS := dst.(*tls.Conn)
 	// A write timeout on a tls.Conn is final; under it, on recordConn's
@@ -247,7 +244,7 @@ func copyRecords(ctx context.Context, dst, src net.Conn, th *policy.Throttle, iw
 	if iw != nil {
 		out = stepWriter{dst, iw}
 	}
-	w := policy.ThrottledWriter(ctx, out, th)
+	w := out
 	var bp *[]byte
 	defer func() {
 		if bp != nil {

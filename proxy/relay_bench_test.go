@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -18,7 +17,7 @@ import (
 	"github.com/ftpsgate/ftpsgate/filter"
 )
 
-// The relay benchmarks run relay(ctx, dst, src, relayOpts{idle: benchIdle}) over loopback TCP the way a
+// The relay benchmarks run relay(dst, src, relayOpts{idle: benchIdle}) over loopback TCP the way a
 // transfer does: a peer writes into src, relay copies to dst, a peer reads
 // dst to the end. With TLS on one side, that side's peer is a TLS client
 // in this same process, so its encryption or decryption is counted too:
@@ -101,7 +100,7 @@ func benchRelayOpts(b *testing.B, srcTLS, dstTLS bool, f filter.Chain) {
 		buf := make([]byte, 256<<10)
 		got, readErr = io.CopyBuffer(io.Discard, struct{ io.Reader }{dstPeer}, buf)
 	}()
-	r := relay(context.Background(), dst, src, relayOpts{idle: benchIdle, filter: f})
+	r := relay(dst, src, relayOpts{idle: benchIdle, filter: f})
 	wg.Wait()
 	b.StopTimer()
 	_ = dst.Close()

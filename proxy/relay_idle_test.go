@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"bytes"
-	"context"
 	"crypto/tls"
 	"errors"
 	"io"
@@ -43,7 +42,7 @@ func runRelay(dst, src net.Conn, idle time.Duration) <-chan relayResult {
 
 func runRelayOpts(dst, src net.Conn, o relayOpts) <-chan relayResult {
 	done := make(chan relayResult, 1)
-	go func() { done <- relay(context.Background(), dst, src, o) }()
+	go func() { done <- relay(dst, src, o) }()
 	return done
 }
 

@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"bytes"
-	"context"
 	"net"
 	"runtime"
 	"testing"
@@ -61,7 +60,7 @@ func TestRelayStalledMemory(t *testing.T) {
 					}()
 				}
 				done := make(chan relayResult, 1)
-				go func() { done <- relay(context.Background(), dst, src, relayOpts{idle: tc.idle}) }()
+				go func() { done <- relay(dst, src, relayOpts{idle: tc.idle}) }()
 				relays = append(relays, done)
 			}
 			wait := time.Second // stalled

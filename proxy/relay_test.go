@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"crypto/tls"
 	"encoding/hex"
@@ -93,7 +92,7 @@ func TestRelayUploadToTLSBackendKeepsTheTail(t *testing.T) {
 		_, _ = clientApp.Write(payload)
 		_ = clientApp.CloseWrite()
 	}()
-	r := relay(context.Background(), backend, clientGW, relayOpts{})
+	r := relay(backend, clientGW, relayOpts{})
 	close(relayed)
 	if r.err != nil || r.n != int64(len(payload)) {
 		t.Fatalf("relay: %d bytes, %v", r.n, r.err)
@@ -117,7 +116,7 @@ func TestRelayPlainSplice(t *testing.T) {
 	go func() { _, _ = srcApp.Write(payload); _ = srcApp.CloseWrite() }()
 	done := make(chan []byte, 1)
 	go func() { b, _ := io.ReadAll(dstApp); done <- b }()
-	r := relay(context.Background(), dstGW, srcGW, relayOpts{})
+	r := relay(dstGW, srcGW, relayOpts{})
 	if r.err != nil || r.n != int64(len(payload)) {
 		t.Fatalf("relay: %d, %v", r.n, r.err)
 	}
@@ -141,7 +140,7 @@ func TestRelayPlainFilter(t *testing.T) {
 	done := make(chan []byte, 1)
 	go func() { b, _ := io.ReadAll(dstApp); done <- b }()
 	h := filter.NewSHA256()
-	r := relay(context.Background(), dstGW, srcGW, relayOpts{idle: time.Minute, filter: filter.Chain{h}})
+	r := relay(dstGW, srcGW, relayOpts{idle: time.Minute, filter: filter.Chain{h}})
 	if r.err != nil || r.n != int64(len(payload)) {
 		t.Fatalf("relay: %d, %v", r.n, r.err)
 	}

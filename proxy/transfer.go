@@ -291,7 +291,7 @@ func (s *session) startRelay(t *transfer) {
 	t.d.wg.Add(1)
 	go func() {
 		defer t.d.wg.Done()
-		r := relay(t.d.ctx, dst, src, relayOpts{throttle: s.throttle, idle: s.srv.cfg.Timeouts.dataIdle(), fromBackend: !t.upload, filter: t.filters})
+		r := relay(dst, src, relayOpts{idle: s.srv.cfg.Timeouts.dataIdle(), fromBackend: !t.upload, filter: t.filters})
 		if r.handedOff() {
 			// Drain in the background: the final reply need not wait for
 			// the peer to close.
