@@ -99,7 +99,9 @@ func (s *session) finishFilters(t *transfer) error {
 	if err != nil {
 		return err // the backend is gone: the session ends
 	}
-	if !dele.Positive() {
+	if dele.Positive() {
+		s.log.Info().Str(fieldPath, t.cmd.Arg).Msg("vetoed upload removed from the backend")
+	} else {
 		s.log.Error().Str(fieldPath, t.cmd.Arg).Int(fieldCode, dele.Code).Str("reply", dele.Text()).Msg("removing a vetoed upload failed: the file stays on the backend")
 	}
 	return nil
@@ -112,8 +114,10 @@ type hashFields struct {
 	offset string // REST: the hash covers the part from there
 }
 
+// A cut transfer has none: the hash of a truncated stream must not pass for
+// the file's.
 func (t *transfer) hashResult() hashFields {
-	if t.hash == nil {
+	if t.hash == nil || t.relayed == nil || t.relayed.cut() {
 		return hashFields{}
 	}
 	return hashFields{sum: t.hash.Sum(), size: t.hash.Size(), offset: t.rest}
