@@ -8,6 +8,7 @@ import (
 
 	"github.com/ftpsgate/ftpsgate/filter"
 	"github.com/ftpsgate/ftpsgate/proxy/ftp"
+	"github.com/ftpsgate/ftpsgate/proxy/relay"
 )
 
 // maxDeferred bounds the commands queued while a transfer runs.
@@ -45,13 +46,13 @@ func (t *transfer) relayStarted() bool { return t.relayCh != nil || t.relayed !=
 // FIN for the end of an upload).
 func (t *transfer) closeData() {
 	if t.client != nil {
-		resetConn(t.client)
+		relay.ResetConn(t.client)
 	}
 	if t.backend != nil {
-		resetConn(t.backend)
+		relay.ResetConn(t.backend)
 	}
 	if t.d.backend != nil {
-		resetConn(t.d.backend)
+		relay.ResetConn(t.d.backend)
 	}
 	t.d.cancel()
 }
@@ -291,19 +292,37 @@ func (s *session) startRelay(t *transfer) {
 	t.d.wg.Add(1)
 	go func() {
 		defer t.d.wg.Done()
-		r := relay(dst, src, relayOpts{idle: s.srv.cfg.Timeouts.dataIdle(), fromBackend: !t.upload, filter: t.filters})
-		if r.handedOff() {
+		r := relay.Run(dst, src, relay.Opts{Idle: s.srv.cfg.Timeouts.dataIdle(), FromBackend: !t.upload, Filter: t.filters})
+		if r.HandedOff() {
 			// Drain in the background: the final reply need not wait for
 			// the peer to close.
 			s.wg.Add(1)
-			go func() { defer s.wg.Done(); drainAndClose(dst, r.gone) }()
+			go func() { defer s.wg.Done(); relay.DrainAndClose(dst, r.Gone) }()
 		}
-		t.relayCh <- r
+		t.relayCh <- fromRelay(r)
 	}()
 }
 
+// relayResult is the session's copy of a relay.Result.
+type relayResult struct {
+	n          int64
+	err        error // the copy failed: the data is incomplete
+	closeErr   error // the copy succeeded but ending it did not
+	peerClosed bool  // the destination closed its end first
+	gone       <-chan struct{}
+	res        relay.Result
+}
+
+func fromRelay(r relay.Result) relayResult {
+	return relayResult{n: r.N, err: r.Err, closeErr: r.CloseErr, peerClosed: r.PeerClosed, gone: r.Gone, res: r}
+}
+
+func (r relayResult) cut() bool        { return r.res.Cut() }
+func (r relayResult) gatewayCut() bool { return r.res.GatewayCut() }
+func (r relayResult) handedOff() bool  { return r.res.HandedOff() }
+
 // relayOver takes the relay's result. After a clean end the relay's
-// destination belongs to drainAndClose: nothing else may close it.
+// destination belongs to relay.DrainAndClose: nothing else may close it.
 func (t *transfer) relayOver(r relayResult) {
 	t.relayCh = nil
 	t.relayed = &r

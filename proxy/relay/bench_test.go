@@ -1,4 +1,4 @@
-package proxy
+package relay
 
 import (
 	"crypto/ecdsa"
@@ -17,7 +17,7 @@ import (
 	"github.com/ftpsgate/ftpsgate/filter"
 )
 
-// The relay benchmarks run relay(dst, src, relayOpts{idle: benchIdle}) over loopback TCP the way a
+// The relay benchmarks run Run(dst, src, Opts{Idle: benchIdle}) over loopback TCP the way a
 // transfer does: a peer writes into src, relay copies to dst, a peer reads
 // dst to the end. With TLS on one side, that side's peer is a TLS client
 // in this same process, so its encryption or decryption is counted too:
@@ -100,16 +100,16 @@ func benchRelayOpts(b *testing.B, srcTLS, dstTLS bool, f filter.Chain) {
 		buf := make([]byte, 256<<10)
 		got, readErr = io.CopyBuffer(io.Discard, struct{ io.Reader }{dstPeer}, buf)
 	}()
-	r := relay(dst, src, relayOpts{idle: benchIdle, filter: f})
+	r := Run(dst, src, Opts{Idle: benchIdle, Filter: f})
 	wg.Wait()
 	b.StopTimer()
 	_ = dst.Close()
-	<-r.gone
-	if r.err != nil || writeErr != nil || readErr != nil {
-		b.Fatalf("relay: %v; writer: %v; reader: %v", r.err, writeErr, readErr)
+	<-r.Gone
+	if r.Err != nil || writeErr != nil || readErr != nil {
+		b.Fatalf("relay: %v; writer: %v; reader: %v", r.Err, writeErr, readErr)
 	}
-	if r.n != total || got != total {
-		b.Fatalf("relayed %d, received %d, want %d", r.n, got, total)
+	if r.N != total || got != total {
+		b.Fatalf("relayed %d, received %d, want %d", r.N, got, total)
 	}
 }
 

@@ -1,4 +1,4 @@
-package proxy
+package relay
 
 import (
 	"crypto/tls"
@@ -12,43 +12,45 @@ import (
 	"github.com/ftpsgate/ftpsgate/filter"
 )
 
-// relayOpts are a relay's settings.
-type relayOpts struct {
-	idle time.Duration // timeouts.data_idle; 0: none
-	// fromBackend: src is the backend's data connection (a download). A
+// Opts are a relay's settings.
+// Opts are a relay's settings.
+type Opts struct {
+	Idle time.Duration // timeouts.data_idle; 0: none
+	// FromBackend: src is the backend's data connection (a download). A
 	// TLS source that ends without close_notify before its first byte
 	// ends the copy cleanly then (see copyRecords).
-	fromBackend bool
-	// filter sees the bytes as they pass, the bandwidth throttle first
+	FromBackend bool
+	// Filter sees the bytes as they pass, the bandwidth throttle first
 	// (nil: none; plain-to-plain copies then keep splice).
-	filter filter.Chain
+	Filter filter.Chain
 }
 
-type relayResult struct {
-	n        int64
-	err      error // the copy failed: the data is incomplete
-	closeErr error // the copy succeeded but ending it did not; dst is closed already
-	// peerClosed: the destination closed its end before the source was
+// Result is how a relay ended.
+type Result struct {
+	N        int64
+	Err      error // the copy failed: the data is incomplete
+	CloseErr error // the copy succeeded but ending it did not; dst is closed already
+	// PeerClosed: the destination closed its end before the source was
 	// done (a client that had the bytes it expected, a backend that gave
 	// up). The copy stopped there; the backend's final reply tells how the
 	// transfer went.
-	peerClosed bool
-	// gone is closed once nothing reads dst any more (see relay).
-	gone <-chan struct{}
+	PeerClosed bool
+	// Gone is closed once nothing reads dst any more (see Run).
+	Gone <-chan struct{}
 }
 
-// cut reports whether the data stopped flowing before the source's end.
-func (r relayResult) cut() bool { return r.err != nil || r.peerClosed }
+// Cut reports whether the data stopped flowing before the source's end.
+func (r Result) Cut() bool { return r.Err != nil || r.PeerClosed }
 
-// gatewayCut reports whether the relay itself ended the transfer: no data
+// GatewayCut reports whether the relay itself ended the transfer: no data
 // for data_idle, or a TLS source that ended without close_notify.
-func (r relayResult) gatewayCut() bool {
-	return errors.Is(r.err, errDataIdle) || errors.Is(r.err, errTruncated)
+func (r Result) GatewayCut() bool {
+	return errors.Is(r.Err, ErrDataIdle) || errors.Is(r.Err, ErrTruncated)
 }
 
-// handedOff reports whether dst is still open and now belongs to
-// drainAndClose.
-func (r relayResult) handedOff() bool { return r.err == nil && r.closeErr == nil && !r.peerClosed }
+// HandedOff reports whether dst is still open and now belongs to
+// DrainAndClose.
+func (r Result) HandedOff() bool { return r.Err == nil && r.CloseErr == nil && !r.PeerClosed }
 
 // relayBufSize is the copy buffer: large reads become few, full TLS records,
 // gathered into one write (recordConn). 512 KiB: a 1 GiB curl download
@@ -59,9 +61,9 @@ const relayBufSize = 512 << 10
 
 var relayBufs = sync.Pool{New: func() any { b := make([]byte, relayBufSize); return &b }}
 
-// relay copies src to dst until EOF, then ends what it sent on dst (TLS
+// Run copies src to dst until EOF, then ends what it sent on dst (TLS
 // close_notify, TCP FIN) so that the reader sees the end of the data before
-// the final reply is sent; dst is then drained and closed by drainAndClose.
+// the final reply is sent; dst is then drained and closed by DrainAndClose.
 // Plain TCP on both sides goes through io.Copy, which lets Linux splice.
 //
 // All the while dst is read too (FTP peers send nothing on a data
@@ -72,15 +74,15 @@ var relayBufs = sync.Pool{New: func() any { b := make([]byte, relayBufSize); ret
 // peer sends after its handshake (TLS 1.3 tickets), so that closing later
 // does not reset the connection.
 //
-// o.filter sees every byte before it is written: the bandwidth throttle
+// o.Filter sees every byte before it is written: the bandwidth throttle
 // (filter.Throttle) waits there for each buffer's share (streaming: nothing
 // is buffered beyond one copy buffer), the SHA-256 filter hashes.
 //
-// o.idle (timeouts.data_idle; 0: none) cuts a relay in which no byte moved
+// o.Idle (timeouts.data_idle; 0: none) cuts a relay in which no byte moved
 // for that long (see idleWatch). A copy that fails (a source cut short, an
 // idle cut, an I/O error) resets dst: its peer must see an error, never the
 // clean end of a truncated stream.
-func relay(dst, src net.Conn, o relayOpts) relayResult {
+func Run(dst, src net.Conn, o Opts) Result {
 	gone := make(chan struct{})
 	go func() {
 		_, _ = io.Copy(io.Discard, dst)
@@ -98,8 +100,8 @@ func relay(dst, src net.Conn, o relayOpts) relayResult {
 				// session when its TLS data connection dies under it. The
 				// close_notify also ends what vsftpd holds open; what the
 				// source still sends is read and dropped, for a bounded time.
-				_ = closeWrite(src)
-				_ = src.SetReadDeadline(time.Now().Add(lingerTimeout))
+				_ = CloseWrite(src)
+				_ = src.SetReadDeadline(time.Now().Add(LingerTimeout))
 				return
 			}
 			_ = src.Close() // stops the copy
@@ -109,78 +111,82 @@ func relay(dst, src net.Conn, o relayOpts) relayResult {
 
 	var n int64
 	var err error
-	iw := newIdleWatch(o.idle, dst, src)
+	iw := newIdleWatch(o.Idle, dst, src)
 	_, dstTLS := dst.(*tls.Conn)
 	switch {
-	case !srcTLS && !dstTLS && o.filter == nil && iw == nil:
+	case !srcTLS && !dstTLS && o.Filter == nil && iw == nil:
 		n, err = io.Copy(dst, src)
-	case !srcTLS && !dstTLS && o.filter == nil:
+	case !srcTLS && !dstTLS && o.Filter == nil:
 		n, err = copyPlain(dst, src, iw)
 	default:
-		n, err = copyRecords(dst, src, iw, o.fromBackend, o.filter)
+		n, err = copyRecords(dst, src, iw, o.FromBackend, o.Filter)
 	}
 	close(copied)
 
-	r := relayResult{n: n, gone: gone}
+	r := Result{N: n, Gone: gone}
 	switch {
 	case peerClosed.Load():
-		r.peerClosed = true
+		r.PeerClosed = true
 		_ = dst.Close()
 		if srcTLS {
-			// Until its close_notify, or lingerTimeout (the copy's idle
+			// Until its close_notify, or LingerTimeout (the copy's idle
 			// deadlines may have replaced the one set above).
-			_ = src.SetReadDeadline(time.Now().Add(lingerTimeout))
+			_ = src.SetReadDeadline(time.Now().Add(LingerTimeout))
 			_, _ = io.Copy(io.Discard, src)
 		}
 	case err != nil:
-		r.err = err
-		resetConn(dst)
+		r.Err = err
+		ResetConn(dst)
 	default:
 		// Every byte was written. A peer that already closed (curl knows the
 		// size from the 150 and closes at once: ENOTCONN) has had them all.
-		if cerr := closeWrite(dst); cerr != nil {
-			r.closeErr = cerr
+		if cerr := CloseWrite(dst); cerr != nil {
+			r.CloseErr = cerr
 			_ = dst.Close()
 		}
 	}
 	_ = src.Close()
-	if !r.handedOff() {
+	if !r.HandedOff() {
 		<-gone // dst is closed: the reader is done
 	}
 	return r
 }
 
-// resetConn closes the socket under c (under its TLS, if any: no
+// ResetConn closes the socket under c (under its TLS, if any: no
 // close_notify) with a TCP reset: the peer reads an error, not the end of
 // the data, and what c still had to send is dropped.
-func resetConn(c net.Conn) {
+func ResetConn(c net.Conn) {
 	if tc := tcpConnOf(c); tc != nil {
 		_ = tc.SetLinger(0)
 	}
-	_ = rawConn(c).Close()
+	if tc, ok := c.(*tls.Conn); ok {
+		c = tc.NetConn()
+	}
+	_ = c.Close()
 }
 
-// tcpConnOf is the TCP connection under c's TLS, recordConn and PROXY
-// header wrappers, or nil.
+// Wrapper is a connection over another one (TLS, recordConn, the proxy's
+// PROXY header reader): NetConn returns the one under it.
+type Wrapper interface {
+	NetConn() net.Conn
+}
+
+// tcpConnOf is the TCP connection under c's wrappers, or nil.
 func tcpConnOf(c net.Conn) *net.TCPConn {
 	for {
 		switch v := c.(type) {
 		case *net.TCPConn:
 			return v
-		case *tls.Conn:
+		case Wrapper:
 			c = v.NetConn()
-		case *recordConn:
-			c = v.Conn
-		case *proxiedConn:
-			c = v.Conn
 		default:
 			return nil
 		}
 	}
 }
 
-// closeWrite ends the data sent on c: a TLS close_notify, then a TCP FIN.
-func closeWrite(c net.Conn) error {
+// CloseWrite ends the data sent on c: a TLS close_notify, then a TCP FIN.
+func CloseWrite(c net.Conn) error {
 	type closeWriter interface{ CloseWrite() error }
 	if tc, ok := c.(*tls.Conn); ok {
 		if err := tc.CloseWrite(); err != nil {
@@ -194,16 +200,16 @@ func closeWrite(c net.Conn) error {
 	return nil
 }
 
-// lingerTimeout bounds how long drainAndClose waits for the peer to close.
-const lingerTimeout = 5 * time.Second
+// LingerTimeout bounds how long DrainAndClose waits for the peer to close.
+const LingerTimeout = 5 * time.Second
 
-// drainAndClose waits until the peer has closed its end too (relay's reader
-// of c sees EOF and closes gone), or lingerTimeout, then closes c. Closing a
+// DrainAndClose waits until the peer has closed its end too (relay's reader
+// of c sees EOF and closes gone), or LingerTimeout, then closes c. Closing a
 // socket with unread input (a TLS 1.3 session ticket the peer sent, say)
 // makes Linux reset the connection, and the peer may then lose the end of
 // the data still in flight: vsftpd truncates uploads so.
-func drainAndClose(c net.Conn, gone <-chan struct{}) {
-	t := time.NewTimer(lingerTimeout)
+func DrainAndClose(c net.Conn, gone <-chan struct{}) {
+	t := time.NewTimer(LingerTimeout)
 	defer t.Stop()
 	select {
 	case <-gone:
@@ -218,7 +224,7 @@ func drainAndClose(c net.Conn, gone <-chan struct{}) {
 // records wait in its buffer, and writes to a TLS destination leave in one
 // system call per buffer.
 //
-// A TLS source that ends without close_notify is cut short: errTruncated.
+// A TLS source that ends without close_notify is cut short: ErrTruncated.
 // crypto/tls reports such an end as io.EOF when it falls on a record
 // boundary, so the recordConn under it tells whether the socket ended
 // first. (A plain source cannot tell: in FTP's stream mode the end of the
@@ -328,7 +334,7 @@ func copyRecords(dst, src net.Conn, iw *idleWatch, fromBackend bool, f filter.Ch
 		case rerr == nil:
 		case rerr == io.EOF:
 			if srcRC != nil && srcRC.ended() && (written > 0 || !fromBackend) {
-				return written, errTruncated
+				return written, ErrTruncated
 			}
 			return written, nil
 		default:

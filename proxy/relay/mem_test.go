@@ -1,4 +1,4 @@
-package proxy
+package relay
 
 import (
 	"bytes"
@@ -39,7 +39,7 @@ func TestRelayStalledMemory(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			chunk := bytes.Repeat([]byte("m"), 64<<10)
 			base := heapInUse()
-			var relays []<-chan relayResult
+			var relays []<-chan Result
 			var conns []net.Conn
 			for range stalledN {
 				srcGWRaw, srcPeerRaw := tcpPair(t)
@@ -59,8 +59,8 @@ func TestRelayStalledMemory(t *testing.T) {
 						}
 					}()
 				}
-				done := make(chan relayResult, 1)
-				go func() { done <- relay(dst, src, relayOpts{idle: tc.idle}) }()
+				done := make(chan Result, 1)
+				go func() { done <- Run(dst, src, Opts{Idle: tc.idle}) }()
 				relays = append(relays, done)
 			}
 			wait := time.Second // stalled
