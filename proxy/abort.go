@@ -29,8 +29,7 @@ const abortQuiet = 300 * time.Millisecond
 // if it had completed), then ABOR's 2xx.
 func (s *session) abort(t *transfer) error {
 	if err := s.be.write(ftp.Command{Verb: "ABOR"}); err != nil {
-		t.closeData()
-		s.waitRelay(t)
+		_ = s.finishTransfer(t, ftp.NewReply(ftp.StatusNotAvailable, ""), true, false) // backendFailed answers
 		return s.backendFailed(s.errorf("%w: write ABOR: %w", errBackendLost, err))
 	}
 	need := 1
@@ -67,9 +66,7 @@ wait:
 		case res := <-s.be.replies.res:
 			s.be.replies.got()
 			if res.err != nil {
-				t.closeData()
-				s.waitRelay(t)
-				_ = s.reply(ftp.StatusTransferAborted, "Connection closed; transfer aborted.")
+				_ = s.finishTransfer(t, connClosed, true, true)
 				return s.backendFailed(s.errorf("%w: %w", errBackendLost, res.err))
 			}
 			s.be.replies.want(s.be.readReplyFunc())
@@ -124,9 +121,7 @@ wait:
 		t.final = &replies[0]
 	}
 	if failed || t.final == nil {
-		t.sent = &ftp.Reply{Code: ftp.StatusTransferAborted}
-		s.account(t)
-		if err := s.reply(ftp.StatusTransferAborted, "Connection closed; transfer aborted."); err != nil {
+		if err := s.finishTransfer(t, connClosed, false, true); err != nil {
 			return err
 		}
 	} else {
@@ -134,12 +129,11 @@ wait:
 		if err := s.finishFilters(t); err != nil {
 			return s.backendFailed(err)
 		}
-		t.sent = t.final
+		rep := *t.final
 		if t.vetoed != nil {
-			t.sent = t.vetoed
+			rep = *t.vetoed
 		}
-		s.account(t)
-		if err := s.send(*t.sent); err != nil {
+		if err := s.finishTransfer(t, rep, false, true); err != nil {
 			return err
 		}
 	}

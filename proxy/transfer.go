@@ -143,9 +143,7 @@ func (s *session) runTransfer(t *transfer) error {
 		case res := <-s.be.replies.res:
 			s.be.replies.got()
 			if res.err != nil {
-				t.closeData()
-				s.waitRelay(t)
-				_ = s.reply(ftp.StatusTransferAborted, "Connection closed; transfer aborted.")
+				_ = s.finishTransfer(t, connClosed, true, true)
 				return s.backendFailed(s.errorf("%w: %w", errBackendLost, res.err))
 			}
 			if res.v.Preliminary() {
@@ -167,14 +165,12 @@ func (s *session) runTransfer(t *transfer) error {
 		case res := <-s.cmds.res:
 			s.cmds.got()
 			if res.err != nil && !errors.Is(res.err, ftp.ErrLineTooLong) && !errors.Is(res.err, ftp.ErrMalformedCommand) {
-				t.closeData()
-				s.waitRelay(t)
+				_ = s.finishTransfer(t, ftp.Reply{}, true, false) // nobody to answer
 				return s.clientReadError(res.err)
 			}
 			if res.err != nil {
 				if err := s.badLine(res.err); err != nil {
-					t.closeData()
-					s.waitRelay(t)
+					_ = s.finishTransfer(t, ftp.Reply{}, true, false)
 					return err
 				}
 			} else if res.v.Verb == "ABOR" {
@@ -198,10 +194,9 @@ func (s *session) runTransfer(t *transfer) error {
 		case <-finalWait:
 			if t.relayed != nil && t.relayed.cut() {
 				s.log.Warn().Str(fieldCommand, t.cmd.Verb).Msg("no final reply from the backend after a cut transfer: answering 426 ourselves")
-				t.sent = &ftp.Reply{Code: ftp.StatusTransferAborted}
-				s.account(t)
-				return s.reply(ftp.StatusTransferAborted, "Connection closed; transfer aborted.")
+				return s.finishTransfer(t, connClosed, false, true)
 			}
+			_ = s.finishTransfer(t, ftp.NewReply(ftp.StatusNotAvailable, ""), false, false) // backendFailed answers
 			return s.backendFailed(s.errorf("%w: no final reply after the transfer", errBackendLost))
 		case <-drain:
 			drain = nil
@@ -211,10 +206,10 @@ func (s *session) runTransfer(t *transfer) error {
 			s.waitRelay(t)
 			s.be.quit()
 			if s.banned() {
-				_ = s.reply(ftp.StatusTransferAborted, "Transfer aborted.")
+				_ = s.finishTransfer(t, ftp.NewReply(ftp.StatusTransferAborted, "Transfer aborted."), false, true)
 				return s.leaveBanned()
 			}
-			_ = s.reply(ftp.StatusTransferAborted, "Transfer aborted: the gateway is shutting down.")
+			_ = s.finishTransfer(t, ftp.NewReply(ftp.StatusTransferAborted, "Transfer aborted: the gateway is shutting down."), false, true)
 			return s.errorf("%w", errShuttingDown)
 		}
 		if !t.relayStarted() && t.failure == nil && t.client != nil && t.backend != nil {
@@ -355,9 +350,7 @@ func rawConn(c net.Conn) net.Conn {
 // transfer.
 func (s *session) endTransfer(t *transfer) error {
 	if err := s.finishFilters(t); err != nil {
-		t.sent = &ftp.Reply{Code: ftp.StatusTransferAborted}
-		s.account(t)
-		_ = s.reply(ftp.StatusTransferAborted, "Connection closed; transfer aborted.")
+		_ = s.finishTransfer(t, connClosed, false, true)
 		return s.backendFailed(err)
 	}
 	var rep ftp.Reply
@@ -367,14 +360,34 @@ func (s *session) endTransfer(t *transfer) error {
 	case t.relayed.err != nil && (t.final.Positive() || t.relayed.gatewayCut()):
 		// The backend finished but the client did not get everything, or
 		// the gateway cut the transfer (whatever the backend made of that).
-		rep = ftp.NewReply(ftp.StatusTransferAborted, "Connection closed; transfer aborted.")
+		rep = connClosed
 	case t.vetoed != nil:
 		rep = *t.vetoed
 	default:
 		rep = *t.final
 	}
+	return s.finishTransfer(t, rep, false, true)
+}
+
+// connClosed is the gateway's 426 for a transfer it could not complete.
+var connClosed = ftp.NewReply(ftp.StatusTransferAborted, "Connection closed; transfer aborted.")
+
+// finishTransfer is where every transfer ends: a normal end (endTransfer),
+// a cut, ABOR, a lost backend or client, shutdown. cut: the data
+// connections may still be open, and are cut first. The transfer is logged
+// (account) with rep, the final reply the client gets, and its bytes are
+// counted; rep is sent unless send is false (the caller answers otherwise,
+// as backendFailed does, or the client is gone: rep's code is then 0).
+func (s *session) finishTransfer(t *transfer, rep ftp.Reply, cut, send bool) error {
+	if cut {
+		t.closeData()
+		s.waitRelay(t)
+	}
 	t.sent = &rep
 	s.account(t)
+	if !send {
+		return nil
+	}
 	return s.send(rep)
 }
 
