@@ -127,8 +127,15 @@ func (t *transfer) hashResult() hashFields {
 // a resumed transfer's hash covers only the part that passed.
 func (s *session) handleREST(cmd ftp.Command) error {
 	s.rest = ""
-	if s.be != nil {
+	if s.be == nil {
+		return s.relay(cmd) // 530
+	}
+	rep, err := s.roundTrip(cmd)
+	if err != nil {
+		return s.backendFailed(err)
+	}
+	if rep.Code == ftp.StatusFileActionPending {
 		s.rest = cmd.Arg
 	}
-	return s.relay(cmd)
+	return s.send(rep)
 }

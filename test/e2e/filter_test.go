@@ -204,3 +204,31 @@ func TestShutdownCutIsLogged(t *testing.T) {
 		t.Fatalf("RETR log line %+v, want code 426, at least 1 MiB, no hash", l)
 	}
 }
+
+// TestRefusedRESTNoOffset: a REST the backend refuses does not mark the
+// next transfer's hash as partial.
+func TestRefusedRESTNoOffset(t *testing.T) {
+	g := startGateway(t, func(c *proxy.Config) { c.Hash = proxy.HashAll })
+	data := randomBytes(t, 100<<10)
+	if err := os.WriteFile(filepath.Join(g.root, "whole.bin"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := dialRaw(t, g.addr("explicit"), false)
+	c.login(false)
+	c.send("REST nonsense")
+	if rep := c.read(); rep.Code == wire.StatusFileActionPending {
+		t.Fatalf("the backend took REST nonsense: %d", rep.Code)
+	}
+	port := c.epsv()
+	dc := c.tlsData(c.dataConn(port, ""))
+	c.send("RETR whole.bin")
+	c.expect(wire.StatusAboutToSend)
+	got, err := io.ReadAll(dc)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("download: %d bytes, %v", len(got), err)
+	}
+	c.expect(wire.StatusClosingDataConnection)
+	if l := transferLog(t, g, "RETR", "whole.bin"); l.Offset != "" || l.SHA256 != sum(data) {
+		t.Fatalf("RETR log line %+v, want the whole file's hash and no offset", l)
+	}
+}
