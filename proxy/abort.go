@@ -29,8 +29,7 @@ const abortQuiet = 300 * time.Millisecond
 // if it had completed), then ABOR's 2xx.
 func (s *session) abort(t *transfer) error {
 	if err := s.be.write(ftp.Command{Verb: "ABOR"}); err != nil {
-		t.closeData()
-		s.waitRelay(t)
+		_ = s.finishTransfer(t, ftp.NewReply(ftp.StatusNotAvailable, ""), true, false) // backendFailed answers
 		return s.backendFailed(s.errorf("%w: write ABOR: %w", errBackendLost, err))
 	}
 	need := 1
@@ -67,9 +66,7 @@ wait:
 		case res := <-s.be.replies.res:
 			s.be.replies.got()
 			if res.err != nil {
-				t.closeData()
-				s.waitRelay(t)
-				_ = s.reply(ftp.StatusTransferAborted, "Connection closed; transfer aborted.")
+				_ = s.finishTransfer(t, connClosed, true, true)
 				return s.backendFailed(s.errorf("%w: %w", errBackendLost, res.err))
 			}
 			s.be.replies.want(s.be.readReplyFunc())
@@ -123,17 +120,22 @@ wait:
 	if t.final == nil && len(replies) > 0 {
 		t.final = &replies[0]
 	}
-	code := ftp.StatusTransferAborted
-	if !failed && t.final != nil {
-		code = t.final.Code
-	}
-	s.account(t, code)
 	if failed || t.final == nil {
-		if err := s.reply(ftp.StatusTransferAborted, "Connection closed; transfer aborted."); err != nil {
+		if err := s.finishTransfer(t, connClosed, false, true); err != nil {
 			return err
 		}
-	} else if err := s.send(*t.final); err != nil {
-		return err
+	} else {
+		// The transfer was complete before ABOR: the filters have their say.
+		if err := s.finishFilters(t); err != nil {
+			return s.backendFailed(err)
+		}
+		rep := *t.final
+		if t.vetoed != nil {
+			rep = *t.vetoed
+		}
+		if err := s.finishTransfer(t, rep, false, true); err != nil {
+			return err
+		}
 	}
 	if abor == nil || abor == t.final {
 		return s.reply(ftp.StatusClosingDataConnection, "ABOR command successful.")

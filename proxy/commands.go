@@ -57,6 +57,7 @@ func init() {
 		"LIST": (*session).handleTransfer,
 		"NLST": (*session).handleTransfer,
 		"MLSD": (*session).handleTransfer,
+		"REST": (*session).handleREST,
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ftpsgate/ftpsgate/filter"
 	"github.com/ftpsgate/ftpsgate/internal/confkey"
 	"github.com/ftpsgate/ftpsgate/nat"
 	"github.com/ftpsgate/ftpsgate/policy"
@@ -154,6 +155,10 @@ type Config struct {
 	// API): a backend may not name their ports as data ports. The
 	// listeners' bound addresses and the passive range are added by Start.
 	OwnAddrs []netip.AddrPort
+	// Hash: which transfers get a SHA-256 in their log line (transfers.hash).
+	Hash HashMode
+	// Filters, when set, adds filters to every file transfer (tests).
+	Filters func(filter.Meta) []filter.Filter
 }
 
 func (c Config) greeting() string {

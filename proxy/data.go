@@ -34,7 +34,7 @@ func (e *replyError) Error() string {
 type dataSetup struct {
 	ctx     context.Context
 	cancel  context.CancelFunc
-	backend net.Conn       // TCP to the backend's passive port; nil once handed to drainAndClose
+	backend net.Conn       // TCP to the backend's passive port; nil once handed to relay.DrainAndClose
 	lease   *nat.Lease     // passive: the client's port
 	active  netip.AddrPort // active: where to connect the client
 	protect bool           // TLS on the client's data connection (PROT P)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ftpsgate/ftpsgate/events"
+	"github.com/ftpsgate/ftpsgate/proxy/relay"
 )
 
 // Accepting (passive) or dialling (active) the client's data connection,
@@ -144,7 +145,7 @@ func (s *session) secureClientData(d *dataSetup, conn net.Conn, deadline time.Ti
 	if !d.protect {
 		return result[net.Conn]{v: conn}
 	}
-	tc := tls.Server(newRecordConn(conn), s.tlsConf)
+	tc := tls.Server(relay.NewRecordConn(conn), s.tlsConf)
 	ctx, cancel := context.WithDeadline(d.ctx, deadline)
 	defer cancel()
 	s.foreign.take() // forget what an earlier handshake was offered
@@ -178,7 +179,7 @@ func (s *session) secureBackendData(d *dataSetup, out chan<- result[net.Conn]) {
 		out <- result[net.Conn]{v: d.backend}
 		return
 	}
-	tc := tls.Client(newRecordConn(d.backend), s.be.tlsConf)
+	tc := tls.Client(relay.NewRecordConn(d.backend), s.be.tlsConf)
 	ctx, cancel := context.WithTimeout(d.ctx, s.srv.cfg.Timeouts.dataAccept())
 	defer cancel()
 	if err := tc.HandshakeContext(ctx); err != nil {

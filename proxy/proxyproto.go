@@ -52,6 +52,10 @@ func (c *proxiedConn) Read(b []byte) (int, error) {
 
 func (c *proxiedConn) RemoteAddr() net.Addr { return c.remote }
 
+// NetConn is the connection under c (relay.Wrapper: a reset reaches the
+// socket).
+func (c *proxiedConn) NetConn() net.Conn { return c.Conn }
+
 // CloseWrite half-closes the TCP connection under the header.
 func (c *proxiedConn) CloseWrite() error {
 	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {

@@ -71,6 +71,7 @@ type session struct {
 	bytesUp   int64
 	bytesDown int64
 	feat      *ftp.Reply // merged FEAT after login, cached
+	rest      string     // the last REST's argument, for the next transfer's log
 
 	be      *backend
 	pending *dataSetup

@@ -7,7 +7,9 @@ import (
 	"time"
 
 	"github.com/ftpsgate/ftpsgate/events"
+	"github.com/ftpsgate/ftpsgate/filter"
 	"github.com/ftpsgate/ftpsgate/proxy/ftp"
+	"github.com/ftpsgate/ftpsgate/proxy/relay"
 )
 
 // maxDeferred bounds the commands queued while a transfer runs.
@@ -29,6 +31,11 @@ type transfer struct {
 	relayed  *relayResult // set when the relay has finished
 	final    *ftp.Reply   // the backend's final reply, once read
 	failure  *ftp.Reply   // what the client gets instead, when the gateway gave up
+	rest     string       // the REST argument before the command, if any
+	filters  filter.Chain // nil: no filter needs the bytes
+	hash     *filter.SHA256
+	vetoed   *ftp.Reply // a filter's veto: what the client gets instead of 226
+	sent     *ftp.Reply // the final reply the client gets, once known
 }
 
 func (t *transfer) relayStarted() bool { return t.relayCh != nil || t.relayed != nil }
@@ -40,13 +47,13 @@ func (t *transfer) relayStarted() bool { return t.relayCh != nil || t.relayed !=
 // FIN for the end of an upload).
 func (t *transfer) closeData() {
 	if t.client != nil {
-		resetConn(t.client)
+		relay.ResetConn(t.client)
 	}
 	if t.backend != nil {
-		resetConn(t.backend)
+		relay.ResetConn(t.backend)
 	}
 	if t.d.backend != nil {
-		resetConn(t.d.backend)
+		relay.ResetConn(t.d.backend)
 	}
 	t.d.cancel()
 }
@@ -63,6 +70,8 @@ func (s *session) handleTransfer(cmd ftp.Command) error {
 	d := s.pending
 	s.pending = nil
 	defer d.close()
+	rest := s.rest
+	s.rest = ""
 
 	if err := s.be.write(cmd); err != nil {
 		return s.backendFailed(s.errorf("%w: write %s: %w", errBackendLost, cmd.Verb, err))
@@ -76,8 +85,9 @@ func (s *session) handleTransfer(cmd ftp.Command) error {
 	}
 	t := &transfer{
 		cmd: cmd, upload: isUpload(cmd.Verb), d: d, start: time.Now(),
-		clientCh: d.client, beCh: make(chan result[net.Conn], 1),
+		clientCh: d.client, beCh: make(chan result[net.Conn], 1), rest: rest,
 	}
+	s.transferFilters(t)
 	defer t.closeData() // runs before d.close: nothing the relay holds stays open
 	d.wg.Add(1)
 	go func() { defer d.wg.Done(); s.secureBackendData(d, t.beCh) }()
@@ -134,9 +144,7 @@ func (s *session) runTransfer(t *transfer) error {
 		case res := <-s.be.replies.res:
 			s.be.replies.got()
 			if res.err != nil {
-				t.closeData()
-				s.waitRelay(t)
-				_ = s.reply(ftp.StatusTransferAborted, "Connection closed; transfer aborted.")
+				_ = s.finishTransfer(t, connClosed, true, true)
 				return s.backendFailed(s.errorf("%w: %w", errBackendLost, res.err))
 			}
 			if res.v.Preliminary() {
@@ -158,14 +166,12 @@ func (s *session) runTransfer(t *transfer) error {
 		case res := <-s.cmds.res:
 			s.cmds.got()
 			if res.err != nil && !errors.Is(res.err, ftp.ErrLineTooLong) && !errors.Is(res.err, ftp.ErrMalformedCommand) {
-				t.closeData()
-				s.waitRelay(t)
+				_ = s.finishTransfer(t, ftp.Reply{}, true, false) // nobody to answer
 				return s.clientReadError(res.err)
 			}
 			if res.err != nil {
 				if err := s.badLine(res.err); err != nil {
-					t.closeData()
-					s.waitRelay(t)
+					_ = s.finishTransfer(t, ftp.Reply{}, true, false)
 					return err
 				}
 			} else if res.v.Verb == "ABOR" {
@@ -189,9 +195,9 @@ func (s *session) runTransfer(t *transfer) error {
 		case <-finalWait:
 			if t.relayed != nil && t.relayed.cut() {
 				s.log.Warn().Str(fieldCommand, t.cmd.Verb).Msg("no final reply from the backend after a cut transfer: answering 426 ourselves")
-				s.account(t, ftp.StatusTransferAborted)
-				return s.reply(ftp.StatusTransferAborted, "Connection closed; transfer aborted.")
+				return s.finishTransfer(t, connClosed, false, true)
 			}
+			_ = s.finishTransfer(t, ftp.NewReply(ftp.StatusNotAvailable, ""), false, false) // backendFailed answers
 			return s.backendFailed(s.errorf("%w: no final reply after the transfer", errBackendLost))
 		case <-drain:
 			drain = nil
@@ -201,10 +207,10 @@ func (s *session) runTransfer(t *transfer) error {
 			s.waitRelay(t)
 			s.be.quit()
 			if s.banned() {
-				_ = s.reply(ftp.StatusTransferAborted, "Transfer aborted.")
+				_ = s.finishTransfer(t, ftp.NewReply(ftp.StatusTransferAborted, "Transfer aborted."), false, true)
 				return s.leaveBanned()
 			}
-			_ = s.reply(ftp.StatusTransferAborted, "Transfer aborted: the gateway is shutting down.")
+			_ = s.finishTransfer(t, ftp.NewReply(ftp.StatusTransferAborted, "Transfer aborted: the gateway is shutting down."), false, true)
 			return s.errorf("%w", errShuttingDown)
 		}
 		if !t.relayStarted() && t.failure == nil && t.client != nil && t.backend != nil {
@@ -282,19 +288,37 @@ func (s *session) startRelay(t *transfer) {
 	t.d.wg.Add(1)
 	go func() {
 		defer t.d.wg.Done()
-		r := relay(t.d.ctx, dst, src, relayOpts{throttle: s.throttle, idle: s.srv.cfg.Timeouts.dataIdle(), fromBackend: !t.upload})
-		if r.handedOff() {
+		r := relay.Run(dst, src, relay.Opts{Idle: s.srv.cfg.Timeouts.dataIdle(), FromBackend: !t.upload, Filter: t.filters})
+		if r.HandedOff() {
 			// Drain in the background: the final reply need not wait for
 			// the peer to close.
 			s.wg.Add(1)
-			go func() { defer s.wg.Done(); drainAndClose(dst, r.gone) }()
+			go func() { defer s.wg.Done(); relay.DrainAndClose(dst, r.Gone) }()
 		}
-		t.relayCh <- r
+		t.relayCh <- fromRelay(r)
 	}()
 }
 
+// relayResult is the session's copy of a relay.Result.
+type relayResult struct {
+	n          int64
+	err        error // the copy failed: the data is incomplete
+	closeErr   error // the copy succeeded but ending it did not
+	peerClosed bool  // the destination closed its end first
+	gone       <-chan struct{}
+	res        relay.Result
+}
+
+func fromRelay(r relay.Result) relayResult {
+	return relayResult{n: r.N, err: r.Err, closeErr: r.CloseErr, peerClosed: r.PeerClosed, gone: r.Gone, res: r}
+}
+
+func (r relayResult) cut() bool        { return r.res.Cut() }
+func (r relayResult) gatewayCut() bool { return r.res.GatewayCut() }
+func (r relayResult) handedOff() bool  { return r.res.HandedOff() }
+
 // relayOver takes the relay's result. After a clean end the relay's
-// destination belongs to drainAndClose: nothing else may close it.
+// destination belongs to relay.DrainAndClose: nothing else may close it.
 func (t *transfer) relayOver(r relayResult) {
 	t.relayCh = nil
 	t.relayed = &r
@@ -323,26 +347,54 @@ func rawConn(c net.Conn) net.Conn {
 	return c
 }
 
-// endTransfer sends the final reply and logs the transfer.
+// endTransfer asks the filters, sends the final reply and logs the
+// transfer.
 func (s *session) endTransfer(t *transfer) error {
-	var final ftp.Reply
+	if err := s.finishFilters(t); err != nil {
+		_ = s.finishTransfer(t, connClosed, false, true)
+		return s.backendFailed(err)
+	}
+	var rep ftp.Reply
 	switch {
 	case t.failure != nil:
-		final = *t.failure
+		rep = *t.failure
 	case t.relayed.err != nil && (t.final.Positive() || t.relayed.gatewayCut()):
 		// The backend finished but the client did not get everything, or
 		// the gateway cut the transfer (whatever the backend made of that).
-		final = ftp.NewReply(ftp.StatusTransferAborted, "Connection closed; transfer aborted.")
+		rep = connClosed
+	case t.vetoed != nil:
+		rep = *t.vetoed
 	default:
-		final = *t.final
+		rep = *t.final
 	}
-	s.account(t, final.Code)
-	return s.send(final)
+	return s.finishTransfer(t, rep, false, true)
 }
 
-// account adds the transfer's bytes to the session, logs it with code, the
-// final reply the client gets, and emits its event.
-func (s *session) account(t *transfer, code int) {
+// connClosed is the gateway's 426 for a transfer it could not complete.
+var connClosed = ftp.NewReply(ftp.StatusTransferAborted, "Connection closed; transfer aborted.")
+
+// finishTransfer is where every transfer ends: a normal end (endTransfer),
+// a cut, ABOR, a lost backend or client, shutdown. cut: the data
+// connections may still be open, and are cut first. The transfer is logged
+// (account) with rep, the final reply the client gets, and its bytes are
+// counted; rep is sent unless send is false (the caller answers otherwise,
+// as backendFailed does, or the client is gone: rep's code is then 0).
+func (s *session) finishTransfer(t *transfer, rep ftp.Reply, cut, send bool) error {
+	if cut {
+		t.closeData()
+		s.waitRelay(t)
+	}
+	t.sent = &rep
+	s.account(t)
+	if !send {
+		return nil
+	}
+	return s.send(rep)
+}
+
+// account adds the transfer's bytes to the session, logs it with the
+// final reply the client gets (t.sent), and emits its event.
+func (s *session) account(t *transfer) {
 	var r relayResult
 	if t.relayed != nil {
 		r = *t.relayed
@@ -368,8 +420,24 @@ func (s *session) account(t *transfer, code int) {
 		ev = ev.Bool("peer_closed_first", true)
 	}
 	took := time.Since(t.start)
+	code := 0
+	if t.final != nil {
+		code = t.final.Code
+	}
+	if t.sent != nil && t.sent.Code != code {
+		ev = ev.Int("backend_code", code)
+		code = t.sent.Code // the reply the client got
+	}
+	hash := ""
+	if h := t.hashResult(); h.sum != "" {
+		hash = h.sum
+		ev = ev.Str("sha256", h.sum).Int64("size", h.size)
+		if h.offset != "" {
+			ev = ev.Str("offset", h.offset) // the hash covers the part from there
+		}
+	}
 	ev.Str(fieldCommand, t.cmd.Verb).Str(fieldDir, dir).Str(fieldPath, t.cmd.Arg).Int64(fieldBytes, r.n).
 		Float64(fieldDuration, took.Seconds()).Int(fieldCode, code).Bool("protected", t.d.protect).Msg("transfer")
 	s.emit(events.Transfer{Session: s.ev(), Verb: t.cmd.Verb, Upload: t.upload, Path: t.cmd.Arg, Bytes: r.n,
-		Duration: took, Protected: t.d.protect, Incomplete: r.err != nil, Code: code})
+		Duration: took, Protected: t.d.protect, Incomplete: r.err != nil, Code: code, Hash: hash})
 }

@@ -195,6 +195,8 @@ func build(v *viper.Viper) (*loaded, error) {
 	p.add("passive.ports", err)
 	c.Passive.Ports = ports
 	c.ActiveEnabled = fc.Active.Enabled
+	c.Hash, err = proxy.ParseHashMode(fc.Transfers.Hash)
+	p.add("transfers.hash", err)
 
 	dur := func(key, s string) time.Duration {
 		d, err := time.ParseDuration(s)

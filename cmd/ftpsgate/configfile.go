@@ -63,6 +63,9 @@ type fileConfig struct {
 		DataIdle      string `mapstructure:"data_idle"`
 		ShutdownGrace string `mapstructure:"shutdown_grace"`
 	} `mapstructure:"timeouts"`
+	Transfers struct {
+		Hash string `mapstructure:"hash"`
+	} `mapstructure:"transfers"`
 	Limits struct {
 		ConnRate           float64 `mapstructure:"conn_rate"`
 		ConnBurst          int     `mapstructure:"conn_burst"`
@@ -135,6 +138,7 @@ var defaults = map[string]any{
 	"timeouts.data_accept":         "30s",
 	"timeouts.data_idle":           "2m",
 	"timeouts.shutdown_grace":      "30s",
+	"transfers.hash":               "uploads",
 	"limits.conn_rate":             0,
 	"limits.conn_burst":            0,
 	"limits.max_sessions_per_ip":   64,

@@ -213,6 +213,9 @@ func TestTruncatedTLSUpload(t *testing.T) {
 			if !strings.Contains(g.logs.String(), `"incomplete":true`) {
 				t.Error("the truncated transfer is not logged as incomplete")
 			}
+			if l := transferLog(t, g, "STOR", "part.bin"); l.SHA256 != "" {
+				t.Errorf("the truncated upload's line carries a sha256 that could pass for the file's: %+v", l)
+			}
 		})
 	}
 }

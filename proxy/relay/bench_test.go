@@ -1,7 +1,6 @@
-package proxy
+package relay
 
 import (
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -14,9 +13,11 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ftpsgate/ftpsgate/filter"
 )
 
-// The relay benchmarks run relay(ctx, dst, src, relayOpts{idle: benchIdle}) over loopback TCP the way a
+// The relay benchmarks run Run(dst, src, Opts{Idle: benchIdle}) over loopback TCP the way a
 // transfer does: a peer writes into src, relay copies to dst, a peer reads
 // dst to the end. With TLS on one side, that side's peer is a TLS client
 // in this same process, so its encryption or decryption is counted too:
@@ -44,10 +45,22 @@ func BenchmarkRelayTLSToPlain(b *testing.B) { benchRelay(b, true, false) }
 // FTPS on both sides (backend.tls explicit), either direction.
 func BenchmarkRelayTLSToTLS(b *testing.B) { benchRelay(b, true, true) }
 
+// The SHA-256 filter (transfers.hash) on: plain to plain leaves splice.
+func BenchmarkRelayPlainToPlainSHA256(b *testing.B) { benchRelayHash(b, false, false) }
+
+// An upload to a plain backend with the SHA-256 filter (the default).
+func BenchmarkRelayTLSToPlainSHA256(b *testing.B) { benchRelayHash(b, true, false) }
+
+func benchRelay(b *testing.B, srcTLS, dstTLS bool) { benchRelayOpts(b, srcTLS, dstTLS, nil) }
+
+func benchRelayHash(b *testing.B, srcTLS, dstTLS bool) {
+	benchRelayOpts(b, srcTLS, dstTLS, filter.Chain{filter.NewSHA256()})
+}
+
 // benchRelay moves b.N chunks through relay. srcTLS: the relay reads TLS
 // (it is the server of that connection, as for a client's upload); dstTLS:
 // the relay writes TLS (the server side, as for a download to a client).
-func benchRelay(b *testing.B, srcTLS, dstTLS bool) {
+func benchRelayOpts(b *testing.B, srcTLS, dstTLS bool, f filter.Chain) {
 	srvConf, cliConf := benchTLSConfigs(b)
 	// src: relay reads it; its peer writes.
 	src, srcPeer := benchTCPPair(b)
@@ -87,16 +100,16 @@ func benchRelay(b *testing.B, srcTLS, dstTLS bool) {
 		buf := make([]byte, 256<<10)
 		got, readErr = io.CopyBuffer(io.Discard, struct{ io.Reader }{dstPeer}, buf)
 	}()
-	r := relay(context.Background(), dst, src, relayOpts{idle: benchIdle})
+	r := Run(dst, src, Opts{Idle: benchIdle, Filter: f})
 	wg.Wait()
 	b.StopTimer()
 	_ = dst.Close()
-	<-r.gone
-	if r.err != nil || writeErr != nil || readErr != nil {
-		b.Fatalf("relay: %v; writer: %v; reader: %v", r.err, writeErr, readErr)
+	<-r.Gone
+	if r.Err != nil || writeErr != nil || readErr != nil {
+		b.Fatalf("relay: %v; writer: %v; reader: %v", r.Err, writeErr, readErr)
 	}
-	if r.n != total || got != total {
-		b.Fatalf("relayed %d, received %d, want %d", r.n, got, total)
+	if r.N != total || got != total {
+		b.Fatalf("relayed %d, received %d, want %d", r.N, got, total)
 	}
 }
 

@@ -1,7 +1,6 @@
-package proxy
+package relay
 
 import (
-	"context"
 	"crypto/tls"
 	"errors"
 	"io"
@@ -10,44 +9,48 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/ftpsgate/ftpsgate/policy"
+	"github.com/ftpsgate/ftpsgate/filter"
 )
 
-// relayOpts are a relay's settings.
-type relayOpts struct {
-	throttle *policy.Throttle // nil: no bandwidth limit
-	idle     time.Duration    // timeouts.data_idle; 0: none
-	// fromBackend: src is the backend's data connection (a download). A
+// Opts are a relay's settings.
+// Opts are a relay's settings.
+type Opts struct {
+	Idle time.Duration // timeouts.data_idle; 0: none
+	// FromBackend: src is the backend's data connection (a download). A
 	// TLS source that ends without close_notify before its first byte
 	// ends the copy cleanly then (see copyRecords).
-	fromBackend bool
+	FromBackend bool
+	// Filter sees the bytes as they pass, the bandwidth throttle first
+	// (nil: none; plain-to-plain copies then keep splice).
+	Filter filter.Chain
 }
 
-type relayResult struct {
-	n        int64
-	err      error // the copy failed: the data is incomplete
-	closeErr error // the copy succeeded but ending it did not; dst is closed already
-	// peerClosed: the destination closed its end before the source was
+// Result is how a relay ended.
+type Result struct {
+	N        int64
+	Err      error // the copy failed: the data is incomplete
+	CloseErr error // the copy succeeded but ending it did not; dst is closed already
+	// PeerClosed: the destination closed its end before the source was
 	// done (a client that had the bytes it expected, a backend that gave
 	// up). The copy stopped there; the backend's final reply tells how the
 	// transfer went.
-	peerClosed bool
-	// gone is closed once nothing reads dst any more (see relay).
-	gone <-chan struct{}
+	PeerClosed bool
+	// Gone is closed once nothing reads dst any more (see Run).
+	Gone <-chan struct{}
 }
 
-// cut reports whether the data stopped flowing before the source's end.
-func (r relayResult) cut() bool { return r.err != nil || r.peerClosed }
+// Cut reports whether the data stopped flowing before the source's end.
+func (r Result) Cut() bool { return r.Err != nil || r.PeerClosed }
 
-// gatewayCut reports whether the relay itself ended the transfer: no data
+// GatewayCut reports whether the relay itself ended the transfer: no data
 // for data_idle, or a TLS source that ended without close_notify.
-func (r relayResult) gatewayCut() bool {
-	return errors.Is(r.err, errDataIdle) || errors.Is(r.err, errTruncated)
+func (r Result) GatewayCut() bool {
+	return errors.Is(r.Err, ErrDataIdle) || errors.Is(r.Err, ErrTruncated)
 }
 
-// handedOff reports whether dst is still open and now belongs to
-// drainAndClose.
-func (r relayResult) handedOff() bool { return r.err == nil && r.closeErr == nil && !r.peerClosed }
+// HandedOff reports whether dst is still open and now belongs to
+// DrainAndClose.
+func (r Result) HandedOff() bool { return r.Err == nil && r.CloseErr == nil && !r.PeerClosed }
 
 // relayBufSize is the copy buffer: large reads become few, full TLS records,
 // gathered into one write (recordConn). 512 KiB: a 1 GiB curl download
@@ -58,9 +61,9 @@ const relayBufSize = 512 << 10
 
 var relayBufs = sync.Pool{New: func() any { b := make([]byte, relayBufSize); return &b }}
 
-// relay copies src to dst until EOF, then ends what it sent on dst (TLS
+// Run copies src to dst until EOF, then ends what it sent on dst (TLS
 // close_notify, TCP FIN) so that the reader sees the end of the data before
-// the final reply is sent; dst is then drained and closed by drainAndClose.
+// the final reply is sent; dst is then drained and closed by DrainAndClose.
 // Plain TCP on both sides goes through io.Copy, which lets Linux splice.
 //
 // All the while dst is read too (FTP peers send nothing on a data
@@ -71,15 +74,15 @@ var relayBufs = sync.Pool{New: func() any { b := make([]byte, relayBufSize); ret
 // peer sends after its handshake (TLS 1.3 tickets), so that closing later
 // does not reset the connection.
 //
-// With a throttle, every write waits for its bandwidth share (streaming:
-// nothing is buffered beyond one copy buffer).
+// o.Filter sees every byte before it is written: the bandwidth throttle
+// (filter.Throttle) waits there for each buffer's share (streaming: nothing
+// is buffered beyond one copy buffer), the SHA-256 filter hashes.
 //
-// o.idle (timeouts.data_idle; 0: none) cuts a relay in which no byte moved
+// o.Idle (timeouts.data_idle; 0: none) cuts a relay in which no byte moved
 // for that long (see idleWatch). A copy that fails (a source cut short, an
 // idle cut, an I/O error) resets dst: its peer must see an error, never the
 // clean end of a truncated stream.
-func relay(ctx context.Context, dst, src net.Conn, o relayOpts) relayResult {
-	th := o.throttle
+func Run(dst, src net.Conn, o Opts) Result {
 	gone := make(chan struct{})
 	go func() {
 		_, _ = io.Copy(io.Discard, dst)
@@ -97,8 +100,8 @@ func relay(ctx context.Context, dst, src net.Conn, o relayOpts) relayResult {
 				// session when its TLS data connection dies under it. The
 				// close_notify also ends what vsftpd holds open; what the
 				// source still sends is read and dropped, for a bounded time.
-				_ = closeWrite(src)
-				_ = src.SetReadDeadline(time.Now().Add(lingerTimeout))
+				_ = CloseWrite(src)
+				_ = src.SetReadDeadline(time.Now().Add(LingerTimeout))
 				return
 			}
 			_ = src.Close() // stops the copy
@@ -108,78 +111,82 @@ func relay(ctx context.Context, dst, src net.Conn, o relayOpts) relayResult {
 
 	var n int64
 	var err error
-	iw := newIdleWatch(o.idle, dst, src)
+	iw := newIdleWatch(o.Idle, dst, src)
 	_, dstTLS := dst.(*tls.Conn)
 	switch {
-	case !srcTLS && !dstTLS && th == nil && iw == nil:
+	case !srcTLS && !dstTLS && o.Filter == nil && iw == nil:
 		n, err = io.Copy(dst, src)
-	case !srcTLS && !dstTLS && th == nil:
+	case !srcTLS && !dstTLS && o.Filter == nil:
 		n, err = copyPlain(dst, src, iw)
 	default:
-		n, err = copyRecords(ctx, dst, src, th, iw, o.fromBackend)
+		n, err = copyRecords(dst, src, iw, o.FromBackend, o.Filter)
 	}
 	close(copied)
 
-	r := relayResult{n: n, gone: gone}
+	r := Result{N: n, Gone: gone}
 	switch {
 	case peerClosed.Load():
-		r.peerClosed = true
+		r.PeerClosed = true
 		_ = dst.Close()
 		if srcTLS {
-			// Until its close_notify, or lingerTimeout (the copy's idle
+			// Until its close_notify, or LingerTimeout (the copy's idle
 			// deadlines may have replaced the one set above).
-			_ = src.SetReadDeadline(time.Now().Add(lingerTimeout))
+			_ = src.SetReadDeadline(time.Now().Add(LingerTimeout))
 			_, _ = io.Copy(io.Discard, src)
 		}
 	case err != nil:
-		r.err = err
-		resetConn(dst)
+		r.Err = err
+		ResetConn(dst)
 	default:
 		// Every byte was written. A peer that already closed (curl knows the
 		// size from the 150 and closes at once: ENOTCONN) has had them all.
-		if cerr := closeWrite(dst); cerr != nil {
-			r.closeErr = cerr
+		if cerr := CloseWrite(dst); cerr != nil {
+			r.CloseErr = cerr
 			_ = dst.Close()
 		}
 	}
 	_ = src.Close()
-	if !r.handedOff() {
+	if !r.HandedOff() {
 		<-gone // dst is closed: the reader is done
 	}
 	return r
 }
 
-// resetConn closes the socket under c (under its TLS, if any: no
+// ResetConn closes the socket under c (under its TLS, if any: no
 // close_notify) with a TCP reset: the peer reads an error, not the end of
 // the data, and what c still had to send is dropped.
-func resetConn(c net.Conn) {
+func ResetConn(c net.Conn) {
 	if tc := tcpConnOf(c); tc != nil {
 		_ = tc.SetLinger(0)
 	}
-	_ = rawConn(c).Close()
+	if tc, ok := c.(*tls.Conn); ok {
+		c = tc.NetConn()
+	}
+	_ = c.Close()
 }
 
-// tcpConnOf is the TCP connection under c's TLS, recordConn and PROXY
-// header wrappers, or nil.
+// Wrapper is a connection over another one (TLS, recordConn, the proxy's
+// PROXY header reader): NetConn returns the one under it.
+type Wrapper interface {
+	NetConn() net.Conn
+}
+
+// tcpConnOf is the TCP connection under c's wrappers, or nil.
 func tcpConnOf(c net.Conn) *net.TCPConn {
 	for {
 		switch v := c.(type) {
 		case *net.TCPConn:
 			return v
-		case *tls.Conn:
+		case Wrapper:
 			c = v.NetConn()
-		case *recordConn:
-			c = v.Conn
-		case *proxiedConn:
-			c = v.Conn
 		default:
 			return nil
 		}
 	}
 }
 
-// closeWrite ends the data sent on c: a TLS close_notify, then a TCP FIN.
-func closeWrite(c net.Conn) error {
+// CloseWrite ends the data sent on c: a TLS close_notify, then a TCP FIN.
+func CloseWrite(c net.Conn) error {
 	type closeWriter interface{ CloseWrite() error }
 	if tc, ok := c.(*tls.Conn); ok {
 		if err := tc.CloseWrite(); err != nil {
@@ -193,16 +200,16 @@ func closeWrite(c net.Conn) error {
 	return nil
 }
 
-// lingerTimeout bounds how long drainAndClose waits for the peer to close.
-const lingerTimeout = 5 * time.Second
+// LingerTimeout bounds how long DrainAndClose waits for the peer to close.
+const LingerTimeout = 5 * time.Second
 
-// drainAndClose waits until the peer has closed its end too (relay's reader
-// of c sees EOF and closes gone), or lingerTimeout, then closes c. Closing a
+// DrainAndClose waits until the peer has closed its end too (relay's reader
+// of c sees EOF and closes gone), or LingerTimeout, then closes c. Closing a
 // socket with unread input (a TLS 1.3 session ticket the peer sent, say)
 // makes Linux reset the connection, and the peer may then lose the end of
 // the data still in flight: vsftpd truncates uploads so.
-func drainAndClose(c net.Conn, gone <-chan struct{}) {
-	t := time.NewTimer(lingerTimeout)
+func DrainAndClose(c net.Conn, gone <-chan struct{}) {
+	t := time.NewTimer(LingerTimeout)
 	defer t.Stop()
 	select {
 	case <-gone:
@@ -217,7 +224,7 @@ func drainAndClose(c net.Conn, gone <-chan struct{}) {
 // records wait in its buffer, and writes to a TLS destination leave in one
 // system call per buffer.
 //
-// A TLS source that ends without close_notify is cut short: errTruncated.
+// A TLS source that ends without close_notify is cut short: ErrTruncated.
 // crypto/tls reports such an end as io.EOF when it falls on a record
 // boundary, so the recordConn under it tells whether the socket ended
 // first. (A plain source cannot tell: in FTP's stream mode the end of the
@@ -228,10 +235,12 @@ func drainAndClose(c net.Conn, gone <-chan struct{}) {
 // how the transfer went. A client's empty upload gets no such benefit of
 // the doubt: a client killed right after its handshake looks the same.
 //
+// f, when set, sees every byte read, in order, before it is written.
+//
 // The copy buffer comes from relayBufs. With an idle watch, a copy blocked
 // for its park time hands the buffers it does not need back until bytes
 // move again: a stalled transfer keeps only what is in flight.
-func copyRecords(ctx context.Context, dst, src net.Conn, th *policy.Throttle, iw *idleWatch, fromBackend bool) (int64, error) {
+func copyRecords(dst, src net.Conn, iw *idleWatch, fromBackend bool, f filter.Chain) (int64, error) {
 	srcRC, dstRC := recordConnOf(src), recordConnOf(dst)
 	_, dstTLS := dst.(*tls.Conn)
 	// A write timeout on a tls.Conn is final; under it, on recordConn's
@@ -241,7 +250,7 @@ func copyRecords(ctx context.Context, dst, src net.Conn, th *policy.Throttle, iw
 	if iw != nil {
 		out = stepWriter{dst, iw}
 	}
-	w := policy.ThrottledWriter(ctx, out, th)
+	w := out
 	var bp *[]byte
 	defer func() {
 		if bp != nil {
@@ -272,6 +281,13 @@ func copyRecords(ctx context.Context, dst, src net.Conn, th *policy.Throttle, iw
 			n += m
 		}
 		if n > 0 {
+			// The filters see the bytes before they leave: a write that
+			// fails ends the transfer as incomplete anyway.
+			if f != nil {
+				if ferr := f.Write(buf[:n]); ferr != nil {
+					return written, ferr
+				}
+			}
 			var werr error
 			if dstRC != nil {
 				dstRC.batching.Store(true)
@@ -318,7 +334,7 @@ func copyRecords(ctx context.Context, dst, src net.Conn, th *policy.Throttle, iw
 		case rerr == nil:
 		case rerr == io.EOF:
 			if srcRC != nil && srcRC.ended() && (written > 0 || !fromBackend) {
-				return written, errTruncated
+				return written, ErrTruncated
 			}
 			return written, nil
 		default:

@@ -1,4 +1,4 @@
-package proxy
+package relay
 
 import (
 	"errors"
@@ -10,8 +10,8 @@ import (
 
 // Why a relay stopped before the end of its source.
 var (
-	errDataIdle  = errors.New("no data moved for timeouts.data_idle")
-	errTruncated = errors.New("the data connection ended without TLS close_notify: the data is truncated")
+	ErrDataIdle  = errors.New("no data moved for timeouts.data_idle")
+	ErrTruncated = errors.New("the data connection ended without TLS close_notify: the data is truncated")
 )
 
 // relayPark is how long a relay may be blocked before it hands its idle
@@ -20,7 +20,7 @@ const relayPark = 2 * time.Second
 
 // idleWatch enforces timeouts.data_idle in a relay: when no byte moved
 // either way for idle (the source sent nothing, or the destination took
-// nothing), the relay ends with errDataIdle. It works with deadlines on the
+// nothing), the relay ends with ErrDataIdle. It works with deadlines on the
 // relay's own connections, the source's read deadline and the
 // destination's write deadline, moved forward as bytes move: no timer and
 // no goroutine of its own. The deadline is kept at most park ahead and moved
@@ -101,7 +101,7 @@ func (w *idleWatch) after(err error, moved bool) (park bool, _ error) {
 	return false, nil
 }
 
-func (w *idleWatch) idleErr() error { return fmt.Errorf("%w (%s)", errDataIdle, w.idle) }
+func (w *idleWatch) idleErr() error { return fmt.Errorf("%w (%s)", ErrDataIdle, w.idle) }
 
 // stepWriter steps the idle watch before each write to the relay's
 // destination: under a throttle, between its waits.

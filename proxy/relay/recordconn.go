@@ -1,4 +1,4 @@
-package proxy
+package relay
 
 import (
 	"crypto/tls"
@@ -40,7 +40,10 @@ type recordConn struct {
 // headers and tags.
 const recordReadStart = 2 * (maxRecord + 256)
 
-func newRecordConn(c net.Conn) *recordConn { return &recordConn{Conn: c} }
+func NewRecordConn(c net.Conn) net.Conn { return &recordConn{Conn: c} }
+
+// NetConn is the connection under c.
+func (c *recordConn) NetConn() net.Conn { return c.Conn }
 
 // Read returns buffered bytes, or reads the socket into the buffer once.
 func (c *recordConn) Read(p []byte) (int, error) {

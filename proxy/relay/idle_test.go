@@ -1,8 +1,7 @@
-package proxy
+package relay
 
 import (
 	"bytes"
-	"context"
 	"crypto/tls"
 	"errors"
 	"io"
@@ -20,9 +19,9 @@ func gwTLS(t testing.TB, gw, peer net.Conn, gwServer bool) (*tls.Conn, *tls.Conn
 	srv, cli := benchTLSConfigs(t)
 	var g, p *tls.Conn
 	if gwServer {
-		g, p = tls.Server(newRecordConn(gw), srv), tls.Client(peer, cli)
+		g, p = tls.Server(NewRecordConn(gw), srv), tls.Client(peer, cli)
 	} else {
-		g, p = tls.Client(newRecordConn(gw), cli), tls.Server(peer, srv)
+		g, p = tls.Client(NewRecordConn(gw), cli), tls.Server(peer, srv)
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- p.Handshake() }()
@@ -37,24 +36,24 @@ func gwTLS(t testing.TB, gw, peer net.Conn, gwServer bool) (*tls.Conn, *tls.Conn
 }
 
 // runRelay runs relay in the background.
-func runRelay(dst, src net.Conn, idle time.Duration) <-chan relayResult {
-	return runRelayOpts(dst, src, relayOpts{idle: idle})
+func runRelay(dst, src net.Conn, idle time.Duration) <-chan Result {
+	return runRelayOpts(dst, src, Opts{Idle: idle})
 }
 
-func runRelayOpts(dst, src net.Conn, o relayOpts) <-chan relayResult {
-	done := make(chan relayResult, 1)
-	go func() { done <- relay(context.Background(), dst, src, o) }()
+func runRelayOpts(dst, src net.Conn, o Opts) <-chan Result {
+	done := make(chan Result, 1)
+	go func() { done <- Run(dst, src, o) }()
 	return done
 }
 
-func waitRelay(t *testing.T, done <-chan relayResult, within time.Duration) relayResult {
+func waitRelay(t *testing.T, done <-chan Result, within time.Duration) Result {
 	t.Helper()
 	select {
 	case r := <-done:
 		return r
 	case <-time.After(within):
 		t.Fatalf("the relay still runs after %s", within)
-		return relayResult{}
+		return Result{}
 	}
 }
 
@@ -89,13 +88,13 @@ func TestRelayIdleDownloadStalledClient(t *testing.T) {
 	go feed(backend)
 	start := time.Now()
 	r := waitRelay(t, runRelay(gw, backendGW, 400*time.Millisecond), 10*time.Second)
-	if !errors.Is(r.err, errDataIdle) {
-		t.Fatalf("relay ended with %v after %s, want %v", r.err, time.Since(start), errDataIdle)
+	if !errors.Is(r.Err, ErrDataIdle) {
+		t.Fatalf("relay ended with %v after %s, want %v", r.Err, time.Since(start), ErrDataIdle)
 	}
 	if d := time.Since(start); d < 400*time.Millisecond {
 		t.Fatalf("cut after %s, before the idle timeout", d)
 	}
-	if r.n == 0 {
+	if r.N == 0 {
 		t.Fatal("nothing was relayed before the stall")
 	}
 	// The raw socket was reset: the client does not see close_notify.
@@ -121,8 +120,8 @@ func TestRelayIdleUploadSilentClient(t *testing.T) {
 		t.Fatalf("the backend's data connection ended with %v, want a reset", err)
 	}
 	r := waitRelay(t, done, 10*time.Second)
-	if !errors.Is(r.err, errDataIdle) || r.n != 100<<10 {
-		t.Fatalf("relay: %d bytes, %v; want %d, %v", r.n, r.err, 100<<10, errDataIdle)
+	if !errors.Is(r.Err, ErrDataIdle) || r.N != 100<<10 {
+		t.Fatalf("relay: %d bytes, %v; want %d, %v", r.N, r.Err, 100<<10, ErrDataIdle)
 	}
 	if d := time.Since(start); d < 400*time.Millisecond {
 		t.Fatalf("cut after %s, before the idle timeout", d)
@@ -136,8 +135,8 @@ func TestRelayIdlePlain(t *testing.T) {
 		_, srcGW := tcpPair(t)
 		dstGW, dst := tcpPair(t)
 		r := waitRelay(t, runRelay(dstGW, srcGW, 400*time.Millisecond), 10*time.Second)
-		if !errors.Is(r.err, errDataIdle) {
-			t.Fatalf("relay: %v, want %v", r.err, errDataIdle)
+		if !errors.Is(r.Err, ErrDataIdle) {
+			t.Fatalf("relay: %v, want %v", r.Err, ErrDataIdle)
 		}
 		if err := readEnd(t, dst); !errors.Is(err, syscall.ECONNRESET) {
 			t.Fatalf("the destination ended with %v, want a reset", err)
@@ -148,8 +147,8 @@ func TestRelayIdlePlain(t *testing.T) {
 		dstGW, _ := tcpPair(t)
 		go feed(src)
 		r := waitRelay(t, runRelay(dstGW, srcGW, 400*time.Millisecond), 10*time.Second)
-		if !errors.Is(r.err, errDataIdle) {
-			t.Fatalf("relay: %v, want %v", r.err, errDataIdle)
+		if !errors.Is(r.Err, ErrDataIdle) {
+			t.Fatalf("relay: %v, want %v", r.Err, ErrDataIdle)
 		}
 	})
 }
@@ -187,10 +186,10 @@ func TestRelayIdleSlowFlowGoesOn(t *testing.T) {
 			got := make(chan []byte, 1)
 			go func() { b, _ := io.ReadAll(dstPeer); got <- b }()
 			r := waitRelay(t, runRelay(dst, src, idle), 20*time.Second)
-			if r.err != nil {
-				t.Fatalf("relay: %v", r.err)
+			if r.Err != nil {
+				t.Fatalf("relay: %v", r.Err)
 			}
-			go drainAndClose(dst, r.gone)
+			go DrainAndClose(dst, r.Gone)
 			if b := <-got; !bytes.Equal(b, want) {
 				t.Fatalf("received %d bytes, want %d", len(b), len(want))
 			}
@@ -214,8 +213,8 @@ func TestRelayTruncatedTLSUpload(t *testing.T) {
 	if err := readEnd(t, backend); !errors.Is(err, syscall.ECONNRESET) {
 		t.Fatalf("the backend's data connection ended with %v, want a reset", err)
 	}
-	if r := waitRelay(t, done, 10*time.Second); !errors.Is(r.err, errTruncated) {
-		t.Fatalf("relay: %v, want %v", r.err, errTruncated)
+	if r := waitRelay(t, done, 10*time.Second); !errors.Is(r.Err, ErrTruncated) {
+		t.Fatalf("relay: %v, want %v", r.Err, ErrTruncated)
 	}
 }
 
@@ -231,13 +230,13 @@ func TestRelayTruncatedTLSDownload(t *testing.T) {
 		_, _ = backend.Write(bytes.Repeat([]byte("z"), 300<<10))
 		_ = backendRaw.Close() // no close_notify
 	}()
-	done := runRelayOpts(gwClient, gwBackend, relayOpts{fromBackend: true})
+	done := runRelayOpts(gwClient, gwBackend, Opts{FromBackend: true})
 	err := readEnd(t, client)
 	if err == nil {
 		t.Fatal("the client's data connection ended cleanly (close_notify) after a truncated download")
 	}
-	if r := waitRelay(t, done, 10*time.Second); !errors.Is(r.err, errTruncated) {
-		t.Fatalf("relay: %v, want %v", r.err, errTruncated)
+	if r := waitRelay(t, done, 10*time.Second); !errors.Is(r.Err, ErrTruncated) {
+		t.Fatalf("relay: %v, want %v", r.Err, ErrTruncated)
 	}
 }
 
@@ -257,10 +256,10 @@ func TestRelayCleanTLSEndIsComplete(t *testing.T) {
 	}
 	_ = backend.Close()
 	r := waitRelay(t, done, 10*time.Second)
-	if r.err != nil || r.n != 300<<10 {
-		t.Fatalf("relay: %d bytes, %v", r.n, r.err)
+	if r.Err != nil || r.N != 300<<10 {
+		t.Fatalf("relay: %d bytes, %v", r.N, r.Err)
 	}
-	drainAndClose(backendGW, r.gone)
+	DrainAndClose(backendGW, r.Gone)
 }
 
 // TestRelayEmptyTLSWithoutCloseNotify: a TLS source that ends with a FIN
@@ -274,17 +273,17 @@ func TestRelayEmptyTLSWithoutCloseNotify(t *testing.T) {
 		dstGW, dstPeer := tcpPair(t)
 		src, _ := gwTLS(t, srcGWRaw, srcPeerRaw, !fromBackend)
 		_ = srcPeerRaw.CloseWrite() // no close_notify
-		done := runRelayOpts(dstGW, src, relayOpts{fromBackend: fromBackend})
+		done := runRelayOpts(dstGW, src, Opts{FromBackend: fromBackend})
 		err := readEnd(t, dstPeer)
 		_ = dstPeer.Close()
 		r := waitRelay(t, done, 10*time.Second)
 		if fromBackend {
-			if err != nil || r.err != nil {
-				t.Errorf("empty download: relay %v, destination ended with %v; want a clean end", r.err, err)
+			if err != nil || r.Err != nil {
+				t.Errorf("empty download: relay %v, destination ended with %v; want a clean end", r.Err, err)
 			}
-			drainAndClose(dstGW, r.gone)
-		} else if !errors.Is(r.err, errTruncated) || !errors.Is(err, syscall.ECONNRESET) {
-			t.Errorf("empty upload: relay %v, destination ended with %v; want %v and a reset", r.err, err, errTruncated)
+			DrainAndClose(dstGW, r.Gone)
+		} else if !errors.Is(r.Err, ErrTruncated) || !errors.Is(err, syscall.ECONNRESET) {
+			t.Errorf("empty upload: relay %v, destination ended with %v; want %v and a reset", r.Err, err, ErrTruncated)
 		}
 	}
 }

@@ -1,15 +1,16 @@
-package proxy
+package relay
 
 import (
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"crypto/tls"
+	"encoding/hex"
 	"io"
 	"net"
 	"testing"
 	"time"
 
+	"github.com/ftpsgate/ftpsgate/filter"
 	"github.com/ftpsgate/ftpsgate/policy"
 )
 
@@ -91,12 +92,12 @@ func TestRelayUploadToTLSBackendKeepsTheTail(t *testing.T) {
 		_, _ = clientApp.Write(payload)
 		_ = clientApp.CloseWrite()
 	}()
-	r := relay(context.Background(), backend, clientGW, relayOpts{})
+	r := Run(backend, clientGW, Opts{})
 	close(relayed)
-	if r.err != nil || r.n != int64(len(payload)) {
-		t.Fatalf("relay: %d bytes, %v", r.n, r.err)
+	if r.Err != nil || r.N != int64(len(payload)) {
+		t.Fatalf("relay: %d bytes, %v", r.N, r.Err)
 	}
-	go drainAndClose(backend, r.gone)
+	go DrainAndClose(backend, r.Gone)
 	select {
 	case sum := <-got:
 		if sum != want {
@@ -115,15 +116,42 @@ func TestRelayPlainSplice(t *testing.T) {
 	go func() { _, _ = srcApp.Write(payload); _ = srcApp.CloseWrite() }()
 	done := make(chan []byte, 1)
 	go func() { b, _ := io.ReadAll(dstApp); done <- b }()
-	r := relay(context.Background(), dstGW, srcGW, relayOpts{})
-	if r.err != nil || r.n != int64(len(payload)) {
-		t.Fatalf("relay: %d, %v", r.n, r.err)
+	r := Run(dstGW, srcGW, Opts{})
+	if r.Err != nil || r.N != int64(len(payload)) {
+		t.Fatalf("relay: %d, %v", r.N, r.Err)
 	}
 	if b := <-done; !bytes.Equal(b, payload) {
 		t.Fatalf("received %d bytes, want %d", len(b), len(payload))
 	}
 	dstApp.Close()
-	drainAndClose(dstGW, r.gone)
+	DrainAndClose(dstGW, r.Gone)
+}
+
+// TestRelayPlainFilter: with a filter, a plain-to-plain relay (no splice)
+// shows the filter every byte, in order, and still relays them all.
+func TestRelayPlainFilter(t *testing.T) {
+	srcApp, srcGW := tcpPair(t)
+	dstGW, dstApp := tcpPair(t)
+	payload := make([]byte, 3<<20+5)
+	for i := range payload {
+		payload[i] = byte(i * 7 / 3)
+	}
+	go func() { _, _ = srcApp.Write(payload); _ = srcApp.CloseWrite() }()
+	done := make(chan []byte, 1)
+	go func() { b, _ := io.ReadAll(dstApp); done <- b }()
+	h := filter.NewSHA256()
+	r := Run(dstGW, srcGW, Opts{Idle: time.Minute, Filter: filter.Chain{h}})
+	if r.Err != nil || r.N != int64(len(payload)) {
+		t.Fatalf("relay: %d, %v", r.N, r.Err)
+	}
+	if b := <-done; !bytes.Equal(b, payload) {
+		t.Fatalf("received %d bytes, want %d", len(b), len(payload))
+	}
+	if want := sha256.Sum256(payload); h.Sum() != hex.EncodeToString(want[:]) || h.Size() != int64(len(payload)) {
+		t.Fatalf("filter saw %d bytes, sha256 %s", h.Size(), h.Sum())
+	}
+	dstApp.Close()
+	DrainAndClose(dstGW, r.Gone)
 }
 
 // TestRecordConnReadGrows: the read buffer starts small, grows once a read
@@ -141,7 +169,7 @@ func TestRecordConnReadGrows(t *testing.T) {
 		_, _ = b.Write(want[100:])
 		b.Close()
 	}()
-	rc := newRecordConn(a)
+	rc := NewRecordConn(a).(*recordConn)
 	var got []byte
 	buf := make([]byte, 5000)
 	sizes := map[int]bool{}

@@ -1,8 +1,7 @@
-package proxy
+package relay
 
 import (
 	"bytes"
-	"context"
 	"net"
 	"runtime"
 	"testing"
@@ -40,7 +39,7 @@ func TestRelayStalledMemory(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			chunk := bytes.Repeat([]byte("m"), 64<<10)
 			base := heapInUse()
-			var relays []<-chan relayResult
+			var relays []<-chan Result
 			var conns []net.Conn
 			for range stalledN {
 				srcGWRaw, srcPeerRaw := tcpPair(t)
@@ -60,8 +59,8 @@ func TestRelayStalledMemory(t *testing.T) {
 						}
 					}()
 				}
-				done := make(chan relayResult, 1)
-				go func() { done <- relay(context.Background(), dst, src, relayOpts{idle: tc.idle}) }()
+				done := make(chan Result, 1)
+				go func() { done <- Run(dst, src, Opts{Idle: tc.idle}) }()
 				relays = append(relays, done)
 			}
 			wait := time.Second // stalled

@@ -1,0 +1,88 @@
+package filter
+
+import (
+	"context"
+	"fmt"
+)
+
+// Direction is which way a transfer's bytes go.
+type Direction int
+
+// The directions of a transfer.
+const (
+	Download Direction = iota // backend to client (RETR)
+	Upload                    // client to backend (STOR, STOU, APPE)
+)
+
+func (d Direction) String() string {
+	if d == Upload {
+		return "upload"
+	}
+	return "download"
+}
+
+// Meta is what a filter knows about its transfer.
+type Meta struct {
+	Session   string    // the session id
+	User      string    // the login name
+	Verb      string    // RETR, STOR, STOU or APPE
+	Direction Direction // which way the bytes go
+	Path      string    // the path as the client named it
+	// BackendPath is the path sent to the backend (the same as Path: the
+	// gateway does not rewrite paths).
+	BackendPath string
+	// Offset is the REST argument that preceded the command, "" if none:
+	// the filter then sees only the part of the file that passed.
+	Offset string
+}
+
+// Verdict is a filter's judgement of a finished transfer.
+type Verdict struct {
+	// Veto: the client gets Code and Text instead of the backend's final
+	// reply (e.g. 550 or 451), and an uploaded file is removed.
+	Veto bool
+	Code int
+	Text string
+}
+
+// Filter sees one transfer's bytes.
+type Filter interface {
+	// Write sees the bytes in order. An error stops the transfer: it is
+	// cut as incomplete.
+	Write(p []byte) error
+	// Finish is called once, after the last byte of a transfer whose data
+	// passed completely, before the final reply is sent.
+	Finish(ctx context.Context) (Verdict, error)
+}
+
+// Chain runs filters in order.
+type Chain []Filter
+
+// Write passes p to every filter; the first error stops.
+func (c Chain) Write(p []byte) error {
+	for _, f := range c {
+		if err := f.Write(p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Finish asks every filter in order; the first veto or error wins. An
+// error is a veto with 451 (local error in processing), returned with it
+// for the log: the client hears no detail.
+func (c Chain) Finish(ctx context.Context) (Verdict, error) {
+	for _, f := range c {
+		v, err := f.Finish(ctx)
+		if err != nil {
+			return Verdict{Veto: true, Code: 451, Text: "Transfer check failed."}, fmt.Errorf("filter %T: %w", f, err)
+		}
+		if v.Veto {
+			if v.Code == 0 {
+				v.Code, v.Text = 550, "Transfer refused."
+			}
+			return v, nil
+		}
+	}
+	return Verdict{}, nil
+}
