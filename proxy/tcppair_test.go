@@ -7,37 +7,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ftpsgate/ftpsgate/internal/testnet"
 	"github.com/ftpsgate/ftpsgate/proxy/relay"
 )
 
 // tcpPair returns the two ends of a loopback TCP connection.
-func tcpPair(t *testing.T) (client, server *net.TCPConn) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	done := make(chan *net.TCPConn, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			done <- nil
-			return
-		}
-		done <- c.(*net.TCPConn)
-	}()
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := <-done
-	if s == nil {
-		t.Fatal("accept failed")
-	}
-	t.Cleanup(func() { c.Close(); s.Close() })
-	return c.(*net.TCPConn), s
-}
+func tcpPair(t *testing.T) (client, server *net.TCPConn) { return testnet.TCPPair(t) }
 
 // TestResetThroughProxyHeader: a data connection that came with a PROXY
 // header is reset, not closed, when the relay cuts it (relay.Wrapper).

@@ -396,7 +396,9 @@ func TestShutdownLetsTransferFinish(t *testing.T) {
 }
 
 // TestShutdownGraceOver: when the grace period ends, a transfer is cut with
-// 426 and Shutdown reports it.
+// 426 and Shutdown reports it; the cut goes through the same end as every
+// other transfer: its log line, with the 426 the client got and the bytes
+// that passed.
 func TestShutdownGraceOver(t *testing.T) {
 	g := startGateway(t)
 	if err := os.WriteFile(filepath.Join(g.root, "big.bin"), make([]byte, 64<<20), 0o644); err != nil {
@@ -417,6 +419,10 @@ func TestShutdownGraceOver(t *testing.T) {
 		t.Fatalf("Shutdown = %v, want DeadlineExceeded", err)
 	}
 	c.expect(wire.StatusTransferAborted)
+	l := transferLog(t, g, "RETR", "big.bin")
+	if l.Code != 426 || l.Bytes < 1<<20 || l.SHA256 != "" {
+		t.Fatalf("RETR log line %+v, want code 426, at least 1 MiB, no hash", l)
+	}
 }
 
 // textproto_Error keeps the import of net/textproto out of the way.

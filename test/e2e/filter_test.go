@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/jlaffaye/ftp"
 
@@ -173,35 +172,6 @@ func TestFilterVeto(t *testing.T) {
 	// The session goes on.
 	if _, err := c.List("/"); err != nil {
 		t.Fatalf("LIST after the vetoes: %v", err)
-	}
-}
-
-// TestShutdownCutIsLogged: a transfer cut by the end of the shutdown grace
-// goes through the same end as every other: its log line, with the 426
-// the client got and the bytes that passed.
-func TestShutdownCutIsLogged(t *testing.T) {
-	g := startGateway(t)
-	if err := os.WriteFile(filepath.Join(g.root, "big.bin"), make([]byte, 64<<20), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	c := dialRaw(t, g.addr("explicit"), false)
-	c.login(false)
-	port := c.epsv()
-	data := c.tlsData(c.dataConn(port, ""))
-	c.send("RETR big.bin")
-	c.expect(wire.StatusAboutToSend)
-	if _, err := io.ReadFull(data, make([]byte, 1<<20)); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
-	defer cancel()
-	if err := g.srv.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("Shutdown = %v, want DeadlineExceeded", err)
-	}
-	c.expect(wire.StatusTransferAborted)
-	l := transferLog(t, g, "RETR", "big.bin")
-	if l.Code != 426 || l.Bytes < 1<<20 || l.SHA256 != "" {
-		t.Fatalf("RETR log line %+v, want code 426, at least 1 MiB, no hash", l)
 	}
 }
 

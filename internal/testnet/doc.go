@@ -1,0 +1,3 @@
+// Package testnet holds network helpers for tests: loopback connection
+// pairs. Tests only.
+package testnet
