@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"net/netip"
+	"time"
 )
 
 // Errors an Authenticator returns.
@@ -24,8 +25,13 @@ type Request struct {
 	Password string // never logged
 	ClientIP netip.Addr
 	Listener string
-	// ClientCert is the client's verified TLS certificate, if it showed one.
-	ClientCert *x509.Certificate
+	// ClientCert is the client's TLS certificate, if it showed one, and
+	// ClientCertVerified says whether it chains to the configured client
+	// CA. An unverified certificate proves something only through a pin.
+	ClientCert         *x509.Certificate
+	ClientCertVerified bool
+	// Code is a one-time code the client sent with ACCT after a 332.
+	Code string // never logged
 	// Host is the RFC 7151 HOST the client named, if any.
 	Host string
 }
@@ -51,6 +57,11 @@ type Result struct {
 	// Factors names what was checked ("password", "certificate", "totp"),
 	// for the logs and the audit trail; empty when Delegated.
 	Factors []string
+	// PasswordExpires is when the edge password expires (zero: never or
+	// unknown); Notice, when set, is added to the 230 reply (an expiry
+	// warning).
+	PasswordExpires time.Time
+	Notice          string
 }
 
 // Authenticator decides logins at the edge. It must be safe for

@@ -1,0 +1,401 @@
+package auth
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// ErrCodeRequired: the first factor was right and the user needs a TOTP
+// code that the client did not append to the password. The session answers
+// 332 and expects the code with ACCT (RFC 959's account step), then asks
+// again with Request.Code set.
+var ErrCodeRequired = errors.New("auth: one-time code required")
+
+// Denial is a refused login with its reason, for the log line and the
+// event. It unwraps to ErrDenied (or ErrExpired), so callers that only
+// need the reply test with errors.Is. The reason never holds a secret.
+type Denial struct {
+	Reason string // e.g. "wrong password", "unknown user", "replayed totp"
+	Err    error  // ErrDenied or ErrExpired, possibly wrapping the provider's error
+}
+
+func (d *Denial) Error() string { return "auth: " + d.Reason + ": " + d.Err.Error() }
+func (d *Denial) Unwrap() error { return d.Err }
+
+// deny returns a Denial of reason wrapping err (ErrDenied when nil).
+func deny(reason string, err error) error {
+	if err == nil {
+		err = ErrDenied
+	}
+	if !errors.Is(err, ErrDenied) && !errors.Is(err, ErrExpired) {
+		err = fmt.Errorf("%w: %w", ErrDenied, err)
+	}
+	return &Denial{Reason: reason, Err: err}
+}
+
+// DenialReason is the reason of a refused login, or "" when err is none.
+func DenialReason(err error) string {
+	var d *Denial
+	if errors.As(err, &d) {
+		return d.Reason
+	}
+	return ""
+}
+
+// CodeVerifier checks one-time codes (package auth/totp). Verify returns
+// an error for a wrong, malformed or already used code.
+type CodeVerifier interface {
+	Verify(user, secret, code string) error
+}
+
+// Throttle slows and temporarily locks users after failed logins
+// (policy.Lockout). Check says how long to wait before answering and
+// whether the user is locked now.
+type Throttle interface {
+	Check(user string, now time.Time) (delay time.Duration, locked bool)
+	Fail(user string, now time.Time)
+	Succeed(user string)
+}
+
+// Group is a group's defaults: what its members' logins need and the
+// backend account they map to, when their own Profile does not say.
+type Group struct {
+	Name            string
+	Factors         []string
+	BackendUser     string
+	BackendPassword string
+}
+
+// Gateway decides logins at the edge (auth.mode: gateway): it chains
+// first-factor Providers, requires the further factors a user's profile or
+// group names, and maps the user to backend credentials the client never
+// sees. The zero values of the optional fields switch their feature off.
+type Gateway struct {
+	// Providers are asked in order; the first that knows the user decides.
+	Providers []Provider
+	// Profiles holds per-user factors, TOTP secrets, pins and mappings (the
+	// local users file). Optional.
+	Profiles Profiles
+	// Groups give defaults by group, first match in order.
+	Groups []Group
+	// DefaultFactors apply when neither profile nor group names any
+	// (default [password]).
+	DefaultFactors []string
+	// Codes checks TOTP codes; required when any login needs "totp".
+	Codes CodeVerifier
+	// Throttle counts failures per user. Optional.
+	Throttle Throttle
+	// Burn spends the work of one password check; it runs for a user no
+	// provider knows, so unknown and known users cost the same. Optional.
+	Burn func(ctx context.Context)
+	// BackendUser and BackendPassword are the mapping when neither profile
+	// nor group gives one: BackendUser "" keeps the edge name. With
+	// ForwardPassword the client's first-factor password is sent instead of
+	// BackendPassword (a migration aid for a backend that checks the same
+	// directory; never done for a token).
+	BackendUser     string
+	BackendPassword string
+	ForwardPassword bool
+	// WarnBefore: a password that expires within it is announced in the
+	// 230 reply.
+	WarnBefore time.Duration
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+func (g *Gateway) now() time.Time {
+	if g.Now != nil {
+		return g.Now()
+	}
+	return time.Now()
+}
+
+// codeLen is the length of a TOTP code appended to the password.
+const codeLen = 6
+
+// Authenticate decides r. Every refusal is a *Denial (ErrDenied or
+// ErrExpired); ErrCodeRequired asks for ACCT; other errors wrap
+// ErrUnavailable.
+func (g *Gateway) Authenticate(ctx context.Context, r Request) (Result, error) {
+	if r.User == "" {
+		return Result{}, deny("empty user name", nil)
+	}
+	if g.Throttle != nil {
+		delay, locked := g.Throttle.Check(r.User, g.now())
+		if delay > 0 {
+			t := time.NewTimer(delay)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return Result{}, fmt.Errorf("%w: %w", ErrUnavailable, ctx.Err())
+			case <-t.C:
+			}
+		}
+		if locked {
+			// Locked users get the same answer as a wrong password; the
+			// provider is not asked, so a locked directory account is not
+			// pushed further.
+			return Result{}, deny("user temporarily locked after failed logins", nil)
+		}
+	}
+	res, err := g.decide(ctx, r)
+	if g.Throttle != nil {
+		switch {
+		case err == nil:
+			g.Throttle.Succeed(r.User)
+		case errors.Is(err, ErrDenied), errors.Is(err, ErrExpired):
+			g.Throttle.Fail(r.User, g.now())
+		}
+	}
+	return res, err
+}
+
+// attempt is one reading of PASS: the first factor and the code.
+type attempt struct {
+	secret, code string
+	split        bool // the code was cut off the end of PASS
+}
+
+// attempts reads PASS (and ACCT's code): with a code from ACCT, PASS is the
+// first factor; otherwise a PASS ending in six digits may be password+code.
+// Users known to need a code try the split first, everyone else the whole
+// PASS first, so a directory never sees a wrong bind for a password that
+// merely ends in digits.
+func (g *Gateway) attempts(r Request) []attempt {
+	whole := attempt{secret: r.Password}
+	if r.Code != "" {
+		whole.code = r.Code
+		return []attempt{whole}
+	}
+	n := len(r.Password)
+	if n <= codeLen || !allDigits(r.Password[n-codeLen:]) {
+		return []attempt{whole}
+	}
+	split := attempt{secret: r.Password[:n-codeLen], code: r.Password[n-codeLen:], split: true}
+	if p, ok := g.profile(r.User); ok && slices.Contains(p.Factors, FactorTOTP) {
+		return []attempt{split, whole}
+	}
+	return []attempt{whole, split}
+}
+
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+func (g *Gateway) profile(user string) (Profile, bool) {
+	if g.Profiles == nil {
+		return Profile{}, false
+	}
+	return g.Profiles.Profile(user)
+}
+
+// factors are what user's login requires: the profile's, else the first
+// group's that names any, else the default.
+func (g *Gateway) factors(p Profile, groups []string) []string {
+	if len(p.Factors) > 0 {
+		return p.Factors
+	}
+	for _, gr := range g.Groups {
+		if len(gr.Factors) > 0 && slices.Contains(groups, gr.Name) {
+			return gr.Factors
+		}
+	}
+	if len(g.DefaultFactors) > 0 {
+		return g.DefaultFactors
+	}
+	return []string{FactorPassword}
+}
+
+// needsFirstFactor says whether factors include a password or token.
+func needsFirstFactor(factors []string) bool {
+	return slices.Contains(factors, FactorPassword) || slices.Contains(factors, FactorToken)
+}
+
+func (g *Gateway) decide(ctx context.Context, r Request) (Result, error) {
+	p, hasProfile := g.profile(r.User)
+	// Certificate-only accounts (factors without a password) are decided
+	// by the certificate alone: PASS is ignored and no provider is asked.
+	if hasProfile && len(p.Factors) > 0 && !needsFirstFactor(p.Factors) {
+		return g.finish(r, p, Identity{User: r.User, Provider: "profile"}, nil, attempt{secret: r.Password})
+	}
+	var firstErr error
+	for _, a := range g.attempts(r) {
+		id, err := g.first(ctx, r.User, a.secret)
+		if err == nil {
+			factors := g.factors(p, id.Groups)
+			if a.split && !slices.Contains(factors, FactorTOTP) {
+				// The digits were part of a wrong password after all.
+				if firstErr == nil {
+					firstErr = deny("wrong password", nil)
+				}
+				continue
+			}
+			return g.finish(r, p, id, factors, a)
+		}
+		if !errors.Is(err, ErrDenied) && !errors.Is(err, ErrUnknownUser) && !errors.Is(err, ErrExpired) && !errors.Is(err, ErrDisabled) {
+			return Result{}, err
+		}
+		if firstErr == nil || errors.Is(firstErr, ErrUnknownUser) {
+			firstErr = err
+		}
+		if errors.Is(err, ErrExpired) {
+			break
+		}
+	}
+	switch {
+	case errors.Is(firstErr, ErrUnknownUser):
+		if g.Burn != nil {
+			g.Burn(ctx)
+		}
+		return Result{}, deny("unknown user", nil)
+	case errors.Is(firstErr, ErrExpired):
+		return Result{}, deny("password expired", firstErr)
+	case errors.Is(firstErr, ErrDisabled):
+		return Result{}, deny("account disabled", firstErr)
+	case DenialReason(firstErr) != "":
+		return Result{}, firstErr
+	}
+	return Result{}, deny("wrong password", firstErr)
+}
+
+// first asks the providers in order for the first factor.
+func (g *Gateway) first(ctx context.Context, user, secret string) (Identity, error) {
+	for _, pr := range g.Providers {
+		id, err := pr.Verify(ctx, user, secret)
+		if errors.Is(err, ErrUnknownUser) {
+			continue
+		}
+		if err != nil {
+			return Identity{}, err
+		}
+		if id.Provider == "" {
+			id.Provider = pr.Name()
+		}
+		if id.User == "" {
+			id.User = user
+		}
+		if id.Factor == "" {
+			id.Factor = FactorPassword
+		}
+		return id, nil
+	}
+	return Identity{}, ErrUnknownUser
+}
+
+// finish checks the factors beyond the first and builds the Result.
+// factors nil means "compute from the profile and the identity's groups".
+func (g *Gateway) finish(r Request, p Profile, id Identity, factors []string, a attempt) (Result, error) {
+	if factors == nil {
+		factors = g.factors(p, id.Groups)
+	}
+	checked := []string{}
+	if id.Factor != "" && needsFirstFactor(factors) {
+		if !slices.Contains(factors, id.Factor) {
+			// A token where the user must give a password, or the reverse.
+			return Result{}, deny("factor "+id.Factor+" not allowed for this user", nil)
+		}
+		checked = append(checked, id.Factor)
+	}
+	if slices.Contains(factors, FactorClientCert) {
+		if reason := checkCert(r, p); reason != "" {
+			return Result{}, deny(reason, nil)
+		}
+		checked = append(checked, FactorClientCert)
+	}
+	if slices.Contains(factors, FactorTOTP) {
+		if p.TOTPSecret == "" {
+			return Result{}, deny("totp required but not enrolled", nil)
+		}
+		if a.code == "" {
+			return Result{}, ErrCodeRequired
+		}
+		if g.Codes == nil {
+			return Result{}, fmt.Errorf("%w: no TOTP verifier configured", ErrUnavailable)
+		}
+		if err := g.Codes.Verify(id.User, p.TOTPSecret, a.code); err != nil {
+			return Result{}, deny("wrong or replayed totp code", err)
+		}
+		checked = append(checked, FactorTOTP)
+	}
+	res := Result{User: id.User, Groups: id.Groups, Factors: checked, PasswordExpires: id.PasswordExpires}
+	res.Backend = g.mapping(p, id, a)
+	if res.Backend.User == "" {
+		return Result{}, fmt.Errorf("%w: no backend account for %q", ErrUnavailable, id.User)
+	}
+	if !id.PasswordExpires.IsZero() && g.WarnBefore > 0 {
+		if left := id.PasswordExpires.Sub(g.now()); left <= g.WarnBefore {
+			res.Notice = fmt.Sprintf("Your password expires in %d day(s); change it before %s.",
+				int(left.Hours()/24)+1, id.PasswordExpires.UTC().Format("2006-01-02"))
+		}
+	}
+	return res, nil
+}
+
+// checkCert says why the client's certificate does not satisfy the
+// client_cert factor, or "" when it does: with pins, its key must be one of
+// them (a CA chain is not needed); without, it must have been verified
+// against the client CA.
+func checkCert(r Request, p Profile) string {
+	if r.ClientCert == nil {
+		return "client certificate required"
+	}
+	if len(p.Pins) > 0 {
+		if !PinMatches(r.ClientCert, p.Pins) {
+			return "client certificate does not match the user's pins"
+		}
+		return ""
+	}
+	if !r.ClientCertVerified {
+		return "client certificate not verified by the client CA and no pin configured"
+	}
+	return ""
+}
+
+// PinMatches says whether cert's SubjectPublicKeyInfo hashes to one of pins.
+func PinMatches(cert *x509.Certificate, pins [][32]byte) bool {
+	sum := sha256.Sum256(cert.RawSubjectPublicKeyInfo)
+	ok := 0
+	for _, pin := range pins {
+		ok |= subtle.ConstantTimeCompare(sum[:], pin[:])
+	}
+	return ok == 1
+}
+
+// mapping is the backend account: the profile's, the first group's that
+// names one, else the default.
+func (g *Gateway) mapping(p Profile, id Identity, a attempt) Credentials {
+	if p.BackendUser != "" || p.BackendPassword != "" {
+		return Credentials{User: orName(p.BackendUser, id.User), Password: p.BackendPassword}
+	}
+	for _, gr := range g.Groups {
+		if (gr.BackendUser != "" || gr.BackendPassword != "") && slices.Contains(id.Groups, gr.Name) {
+			return Credentials{User: orName(gr.BackendUser, id.User), Password: gr.BackendPassword}
+		}
+	}
+	c := Credentials{User: orName(g.BackendUser, id.User), Password: g.BackendPassword}
+	if g.ForwardPassword && id.Factor == FactorPassword {
+		c.Password = a.secret
+	}
+	return c
+}
+
+// orName is name, or the edge user's name when name is empty; "%s" in
+// name stands for the edge user's name.
+func orName(name, user string) string {
+	if name == "" {
+		return user
+	}
+	return strings.ReplaceAll(name, "%s", user)
+}
