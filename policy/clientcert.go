@@ -109,3 +109,29 @@ func equalFoldASCII(a, b string) bool {
 	}
 	return true
 }
+
+// ClientChainVerifier returns the check that a client's certificate chain
+// (leaf first, as the TLS handshake gives it) leads to ClientCAFile, for
+// ClientCertPins mode where the handshake itself does not verify; nil when
+// no client CA is configured (only pins can vouch for a certificate).
+func (c TLSConfig) ClientChainVerifier() (func(certs []*x509.Certificate) bool, error) {
+	if c.ClientCAFile == "" {
+		return nil, nil
+	}
+	pool, err := loadPool(c.ClientCAFile)
+	if err != nil {
+		return nil, fmt.Errorf("client_ca_file: %w", err)
+	}
+	return func(certs []*x509.Certificate) bool {
+		if len(certs) == 0 {
+			return false
+		}
+		inter := x509.NewCertPool()
+		for _, ic := range certs[1:] {
+			inter.AddCert(ic)
+		}
+		_, err := certs[0].Verify(x509.VerifyOptions{Roots: pool, Intermediates: inter,
+			KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
+		return err == nil
+	}, nil
+}

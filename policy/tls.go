@@ -74,6 +74,12 @@ type TLSConfig struct {
 	// accounts are case-insensitive (Active Directory). Off, ALICE is not
 	// alice, as on a case-sensitive backend they are two accounts.
 	ClientCertUserCaseInsensitive bool
+	// ClientCertPins: the edge authenticator checks client certificates
+	// against per-user pins (auth.mode gateway). The handshake then takes
+	// any certificate (a pinned one need not chain to a CA) and the chain to
+	// ClientCAFile, when one is set, is checked by VerifyClientChain;
+	// ClientCAFile becomes optional.
+	ClientCertPins bool
 }
 
 // Override is what a listener may change of the TLS policy.
@@ -166,8 +172,12 @@ func (c TLSConfig) Validate() error {
 		}
 	}
 	if c.ClientAuth != ClientAuthNone {
-		if c.ClientCAFile == "" {
-			errs = append(errs, confkey.Errorf("client_ca_file", "required with client_auth %s", c.ClientAuth))
+		if c.ClientCAFile == "" && !c.ClientCertPins {
+			errs = append(errs, confkey.Errorf("client_ca_file", "required with client_auth %s (unless auth.mode gateway checks pinned certificates)", c.ClientAuth))
+		} else if c.ClientCAFile == "" {
+			if c.ClientCertUser != CertUserNone {
+				errs = append(errs, confkey.Errorf("client_cert_user", "needs client_ca_file: the name of a certificate no CA vouches for proves nothing"))
+			}
 		} else if _, err := loadPool(c.ClientCAFile); err != nil {
 			errs = append(errs, confkey.New("client_ca_file", err))
 		}
@@ -232,13 +242,17 @@ func (c TLSConfig) ServerConfig(store *CertStore) (*tls.Config, error) {
 			return store.Get(), nil
 		},
 	}
-	switch c.ClientAuth {
-	case ClientAuthRequest:
+	switch {
+	case c.ClientAuth == ClientAuthRequest && c.ClientCertPins:
+		cfg.ClientAuth = tls.RequestClientCert
+	case c.ClientAuth == ClientAuthRequire && c.ClientCertPins:
+		cfg.ClientAuth = tls.RequireAnyClientCert
+	case c.ClientAuth == ClientAuthRequest:
 		cfg.ClientAuth = tls.VerifyClientCertIfGiven
-	case ClientAuthRequire:
+	case c.ClientAuth == ClientAuthRequire:
 		cfg.ClientAuth = tls.RequireAndVerifyClientCert
 	}
-	if c.ClientAuth != ClientAuthNone {
+	if c.ClientAuth != ClientAuthNone && c.ClientCAFile != "" {
 		pool, err := loadPool(c.ClientCAFile)
 		if err != nil {
 			return nil, fmt.Errorf("client_ca_file: %w", err)
