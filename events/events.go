@@ -101,6 +101,9 @@ type Login struct {
 	Result string // one of the Login* constants
 	Reason string // why, for anything but LoginOK
 	Code   int    // the reply the client got
+	// Factors checked at the edge ("password", "totp", "client_cert",
+	// "token"); empty when the backend decided.
+	Factors []string
 }
 
 // Command: a command and the reply the client got (the last one sent while

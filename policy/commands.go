@@ -13,6 +13,9 @@ var preLogin = map[string]bool{
 	"AUTH": true, "PBSZ": true, "PROT": true, "CCC": true, "FEAT": true,
 	"QUIT": true, "NOOP": true, "HOST": true, "USER": true, "PASS": true,
 	"SYST": true, "OPTS": true, "HELP": true,
+	// ACCT carries a one-time code after PASS got 332 (auth.mode gateway);
+	// without a pending login the gateway answers it itself.
+	"ACCT": true,
 }
 
 // AllowedBeforeLogin reports whether verb may be sent before login.

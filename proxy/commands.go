@@ -26,6 +26,7 @@ func init() {
 		"HOST": (*session).handleHOST,
 		"USER": (*session).handleUSER,
 		"PASS": (*session).handlePASS,
+		"ACCT": (*session).handleACCT,
 		"SYST": (*session).handleSYST,
 		"OPTS": (*session).handleOPTS,
 		"HELP": (*session).handleHELP,

@@ -52,7 +52,7 @@ func (s *session) handleUSER(cmd ftp.Command) error {
 	if s.loggedIn {
 		return s.reply(ftp.StatusBadSequence, "Already logged in.")
 	}
-	s.user, s.userSent = "", false
+	s.user, s.userSent, s.pendingPass = "", false, ""
 	user := strings.TrimSpace(cmd.Arg)
 	if user == "" {
 		return s.reply(ftp.StatusSyntaxErrorParameters, "USER needs a user name.")
@@ -62,7 +62,7 @@ func (s *session) handleUSER(cmd ftp.Command) error {
 		s.emit(events.Login{Session: s.loginEv(user), Result: events.LoginRefused, Reason: "anonymous", Code: ftp.StatusNotLoggedIn})
 		return s.reply(ftp.StatusNotLoggedIn, "Anonymous login is not allowed.")
 	}
-	if err := s.srv.cfg.TLS.CheckCertUser(s.clientCert(), user); err != nil {
+	if err := s.srv.cfg.TLS.CheckCertUser(s.verifiedClientCert(), user); err != nil {
 		s.log.Warn().Err(err).Str(fieldUser, user).Msg("USER does not match the client certificate")
 		s.emit(events.Login{Session: s.loginEv(user), Result: events.LoginRefused, Reason: "client_certificate", Code: ftp.StatusNotLoggedIn})
 		return s.reply(ftp.StatusNotLoggedIn, "User does not match the client certificate.")
@@ -78,13 +78,26 @@ func (s *session) loginEv(user string) events.Session {
 	return e
 }
 
-// clientCert returns the verified client certificate, if any.
-func (s *session) clientCert() *x509.Certificate {
+// clientCert returns the certificate the client showed, if any, and
+// whether it chains to the client CA: verified by the handshake, or, in
+// pins mode where the handshake takes any certificate, checked here.
+func (s *session) clientCert() (*x509.Certificate, bool) {
 	if s.tls == nil {
-		return nil
+		return nil, false
 	}
-	if certs := s.tls.ConnectionState().PeerCertificates; len(certs) > 0 {
-		return certs[0]
+	st := s.tls.ConnectionState()
+	if len(st.PeerCertificates) == 0 {
+		return nil, false
+	}
+	verified := len(st.VerifiedChains) > 0 || s.srv.clientChain != nil && s.srv.clientChain(st.PeerCertificates)
+	return st.PeerCertificates[0], verified
+}
+
+// verifiedClientCert is the client's certificate if a CA vouches for it:
+// the only kind whose names mean anything (tls.client_cert_user).
+func (s *session) verifiedClientCert() *x509.Certificate {
+	if c, ok := s.clientCert(); ok {
+		return c
 	}
 	return nil
 }
@@ -99,11 +112,47 @@ func (s *session) handlePASS(cmd ftp.Command) error {
 	if !s.userSent {
 		return s.reply(ftp.StatusBadSequence, "Login with USER first.")
 	}
-	log := s.log.With().Str(fieldUser, s.user).Logger()
-	res, err := s.authenticate(cmd.Arg)
+	s.pendingPass = ""
+	return s.login(cmd.Arg, "")
+}
+
+// handleACCT completes a login the authenticator asked a one-time code for
+// (332 after PASS). Once logged in, ACCT is the backend's; before, without
+// a pending login, the gateway has no use for it.
+func (s *session) handleACCT(cmd ftp.Command) error {
 	switch {
+	case s.loggedIn:
+		return s.relay(cmd)
+	case s.pendingPass == "":
+		return s.reply(ftp.StatusBadSequence, "ACCT is only needed after 332: login with USER and PASS.")
+	}
+	code := strings.TrimSpace(cmd.Arg)
+	if code == "" {
+		return s.reply(ftp.StatusSyntaxErrorParameters, "ACCT needs the one-time code.")
+	}
+	pass := s.pendingPass
+	s.pendingPass = ""
+	return s.login(pass, code)
+}
+
+// login decides the pending USER with password (and code, from ACCT), then
+// logs in to the backend.
+func (s *session) login(password, code string) error {
+	log := s.log.With().Str(fieldUser, s.user).Logger()
+	res, err := s.authenticate(password, code)
+	switch {
+	case errors.Is(err, auth.ErrCodeRequired):
+		s.pendingPass = password
+		log.Info().Msg("password accepted, one-time code required")
+		return s.reply(ftp.StatusNeedAccount, "One-time code required: send it with ACCT (or append it to the password).")
+	case errors.Is(err, auth.ErrExpired):
+		return s.loginFailed(log, ftp.NewReply(ftp.StatusNotLoggedIn, "Password expired: ask your administrator for a new one."), "password expired", err)
 	case errors.Is(err, auth.ErrDenied):
-		return s.loginFailed(log, ftp.NewReply(ftp.StatusNotLoggedIn, "Login incorrect."), "denied at the edge", err)
+		reason := auth.DenialReason(err)
+		if reason == "" {
+			reason = "denied at the edge"
+		}
+		return s.loginFailed(log, ftp.NewReply(ftp.StatusNotLoggedIn, "Login incorrect."), reason, err)
 	case err != nil:
 		log.Error().Err(err).Msg("authenticator unavailable")
 		s.emit(events.Login{Session: s.loginEv(s.user), Result: events.LoginRefused, Reason: "authenticator unavailable", Code: ftp.StatusNotAvailable})
@@ -157,9 +206,18 @@ func (s *session) handlePASS(cmd ftp.Command) error {
 			ev = ev.Strs("factors", res.Factors)
 		}
 		ev.Msg("login succeeded")
-		s.emit(events.Login{Session: s.ev(), Result: events.LoginOK, Code: rep.Code})
+		s.emit(events.Login{Session: s.ev(), Result: events.LoginOK, Code: rep.Code, Factors: res.Factors})
 		s.afterLogin()
-	case !res.Delegated && rep.Class() == 5:
+		if !res.Delegated {
+			// The backend's own 230 may name the mapped account, which the
+			// client must never learn.
+			text := "Logged in as " + s.user + "."
+			if res.Notice != "" {
+				text += " " + res.Notice
+			}
+			return s.reply(ftp.StatusLoggedIn, text)
+		}
+	case !res.Delegated:
 		// The gateway accepted the user, the backend refused the account it
 		// was mapped to: a configuration problem, not the client's fault.
 		log.Error().Int(fieldCode, rep.Code).Str("backend_user", res.Backend.User).Msg("the backend refused the mapped account")
@@ -173,13 +231,15 @@ func (s *session) handlePASS(cmd ftp.Command) error {
 	return s.send(rep)
 }
 
-// authenticate asks the authenticator about the pending login.
-func (s *session) authenticate(password string) (auth.Result, error) {
-	ctx, cancel := context.WithTimeout(s.ctx, s.srv.cfg.Timeouts.connect())
+// authenticate asks the authenticator about the pending login, within
+// what is left of timeouts.login (a throttled user waits inside it).
+func (s *session) authenticate(password, code string) (auth.Result, error) {
+	ctx, cancel := context.WithDeadline(s.ctx, s.start.Add(s.srv.cfg.Timeouts.login()))
 	defer cancel()
+	cert, verified := s.clientCert()
 	return s.srv.auth.Authenticate(ctx, auth.Request{
-		User: s.user, Password: password, ClientIP: s.clientIP, Listener: s.lst.Name,
-		ClientCert: s.clientCert(), Host: s.host,
+		User: s.user, Password: password, Code: code, ClientIP: s.clientIP, Listener: s.lst.Name,
+		ClientCert: cert, ClientCertVerified: verified, Host: s.host,
 	})
 }
 
@@ -204,7 +264,7 @@ func (s *session) loginFailed(log zerolog.Logger, rep ftp.Reply, reason string, 
 	}
 	ev.Msg("login failed")
 	s.emit(events.Login{Session: s.loginEv(s.user), Result: events.LoginFailed, Reason: reason, Code: rep.Code})
-	s.user, s.userSent = "", false
+	s.user, s.userSent, s.pendingPass = "", false, ""
 	if s.abuse(policy.KindLoginFailed) {
 		_ = s.send(rep)
 		_ = s.reply(ftp.StatusNotAvailable, "Too many failed logins: your address is banned.")

@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -41,6 +42,9 @@ type Server struct {
 
 	ready  readiness          // the backend probe's cached result
 	auth   auth.Authenticator // decides logins
+	// clientChain checks a client certificate against the client CA when
+	// the handshake does not (tls pins mode); nil otherwise.
+	clientChain func([]*x509.Certificate) bool
 	dialer Dialer             // opens connections to the backend
 
 	mu        sync.Mutex
@@ -119,6 +123,11 @@ func New(cfg Config, log zerolog.Logger, opts ...Option) (*Server, error) {
 		}
 		if cfg.Backend.Trust.InsecureSkipVerify {
 			log.Warn().Msg("backend.insecure_skip_verify is on: the backend's certificate is NOT verified (lab use only)")
+		}
+	}
+	if cfg.TLS.ClientCertPins {
+		if s.clientChain, err = cfg.TLS.ClientChainVerifier(); err != nil {
+			return nil, fmt.Errorf("proxy: %w", err)
 		}
 	}
 	return s, nil

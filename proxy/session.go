@@ -58,20 +58,23 @@ type session struct {
 	cmds    *puller[ftp.Command]
 	wg      sync.WaitGroup // the reader goroutines
 
-	pbsz      bool
-	prot      policy.Protection
-	userSent  bool
-	user      string
-	loggedIn  bool
-	epsvAll   bool
-	optsUTF8  bool
-	host      string
-	deferred  []ftp.Command // commands that arrived during a transfer
-	leaving   bool          // shutdown asked: leave after the running transfer
-	bytesUp   int64
-	bytesDown int64
-	feat      *ftp.Reply // merged FEAT after login, cached
-	rest      string     // the last REST's argument, for the next transfer's log
+	pbsz     bool
+	prot     policy.Protection
+	userSent bool
+	user     string
+	// pendingPass is a PASS the authenticator accepted but for the
+	// one-time code it asked for with 332: ACCT completes it. Never logged.
+	pendingPass string
+	loggedIn    bool
+	epsvAll     bool
+	optsUTF8    bool
+	host        string
+	deferred    []ftp.Command // commands that arrived during a transfer
+	leaving     bool          // shutdown asked: leave after the running transfer
+	bytesUp     int64
+	bytesDown   int64
+	feat        *ftp.Reply // merged FEAT after login, cached
+	rest        string     // the last REST's argument, for the next transfer's log
 
 	be      *backend
 	pending *dataSetup
