@@ -40,12 +40,12 @@ type Server struct {
 	book       *policy.SessionRegistry // live sessions, for data connections resuming a sibling's TLS session
 	events     events.Sink             // nil: none
 
-	ready  readiness          // the backend probe's cached result
-	auth   auth.Authenticator // decides logins
+	ready readiness          // the backend probe's cached result
+	auth  auth.Authenticator // decides logins
 	// clientChain checks a client certificate against the client CA when
 	// the handshake does not (tls pins mode); nil otherwise.
 	clientChain func([]*x509.Certificate) bool
-	dialer Dialer             // opens connections to the backend
+	dialer      Dialer // opens connections to the backend
 
 	mu        sync.Mutex
 	listeners map[string]net.Listener
