@@ -133,7 +133,7 @@ func TestNewReadsFiles(t *testing.T) {
 func TestValidUser(t *testing.T) {
 	for u, want := range map[string]bool{
 		"alice": true, "Jürgen": true, "a b": true, "*": true, ")(uid=*": true,
-		"": false, "a\x00b": false, "a\nb": false, "\xff": false, strings.Repeat("a", 257): false,
+		"": false, " a": false, "a ": false, "a\t": false, "a\x00b": false, "a\nb": false, "\xff": false, strings.Repeat("a", 257): false,
 	} {
 		if validUser(u) != want {
 			t.Errorf("validUser(%q) = %v", u, !want)

@@ -27,8 +27,9 @@
 //   - An empty password is auth.ErrDenied without contacting the directory:
 //     a simple bind with a DN and no password is an unauthenticated bind
 //     (RFC 4513 5.1.2) that directories answer with success.
-//   - A user name that is empty, longer than 256 bytes, not UTF-8 or with
-//     control characters is auth.ErrUnknownUser without contacting it.
+//   - A user name that is empty, longer than 256 bytes, not UTF-8, with
+//     control characters or with leading or trailing spaces (which LDAP
+//     matching ignores) is auth.ErrUnknownUser without contacting it.
 //   - invalidCredentials (49) is auth.ErrDenied, except where Active
 //     Directory's diagnostic says why ("..., data 775, ..."): 532 (password
 //     expired) and 773 (must change password) are auth.ErrExpired; 533

@@ -342,9 +342,11 @@ func unavailable(err error) error {
 }
 
 // validUser: names a directory can hold, bounded in length; anything else
-// is unknown here without asking the directory.
+// is unknown here without asking the directory. Leading and trailing spaces
+// are refused: LDAP matching ignores them, so " admin" would be admin under
+// another spelling.
 func validUser(user string) bool {
-	if user == "" || len(user) > maxUserLen || !utf8.ValidString(user) {
+	if user == "" || len(user) > maxUserLen || !utf8.ValidString(user) || strings.TrimSpace(user) != user {
 		return false
 	}
 	for _, r := range user {

@@ -250,6 +250,24 @@ func (s *Server) Kill(t testing.TB) {
 	}
 }
 
+// Freeze stops slapd (SIGSTOP) without closing anything: its sockets
+// accept connections into their backlog and nothing answers, as with a
+// directory that hangs. Thaw resumes it.
+func (s *Server) Freeze(t testing.TB) {
+	t.Helper()
+	if err := syscall.Kill(-s.cmd.Process.Pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Thaw resumes a frozen slapd (SIGCONT).
+func (s *Server) Thaw(t testing.TB) {
+	t.Helper()
+	if err := syscall.Kill(-s.cmd.Process.Pid, syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // stop ends slapd: SIGTERM, then SIGKILL after a few seconds.
 func (s *Server) stop() {
 	select {
@@ -258,6 +276,7 @@ func (s *Server) stop() {
 	default:
 	}
 	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGTERM)
+	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGCONT) // if frozen
 	select {
 	case <-s.done:
 	case <-time.After(5 * time.Second):
