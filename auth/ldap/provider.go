@@ -158,6 +158,10 @@ func (p *Provider) verifySearch(ctx context.Context, user, secret string) (auth.
 		return p.ambiguous(user, filter, len(res.Entries))
 	}
 	entry := res.Entries[0]
+	if entry.DN == "" {
+		// A bind with an empty name is anonymous on some servers.
+		return auth.Identity{}, fmt.Errorf("ldap: %s matched an entry with an empty DN: %w", filter, auth.ErrDenied)
+	}
 	c, err := p.userBind(ctx, entry.DN, secret)
 	if err != nil {
 		return auth.Identity{}, err

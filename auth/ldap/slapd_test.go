@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"go.uber.org/goleak"
 
 	"github.com/ftpsgate/ftpsgate/auth"
 	"github.com/ftpsgate/ftpsgate/internal/testpki"
@@ -108,12 +109,16 @@ func wantIdentity(t *testing.T, p *Provider, user, pw, canonical string, groups 
 	}
 }
 
-func wantErr(t *testing.T, p *Provider, user, pw string, want error) error {
+// wantErr checks that Verify fails with one of want.
+func wantErr(t *testing.T, p *Provider, user, pw string, want ...error) error {
 	t.Helper()
 	_, err := verify(t, p, user, pw)
-	if !errors.Is(err, want) {
-		t.Errorf("%q: got %v, want %v", user, err, want)
+	for _, w := range want {
+		if errors.Is(err, w) {
+			return err
+		}
 	}
+	t.Errorf("%q: got %v, want %v", user, err, want)
 	return err
 }
 
@@ -286,4 +291,22 @@ func TestSlapdFrozen(t *testing.T) {
 	for _, p := range ps {
 		wantIdentity(t, p, "bob", bobPW, "bob", "staff")
 	}
+}
+
+// TestSlapdNoLeak: logins, pooled connections and Close leave no goroutine
+// of the LDAP client behind.
+func TestSlapdNoLeak(t *testing.T) {
+	before := goleak.IgnoreCurrent()
+	s := startDirectory(t)
+	for _, cfg := range []Config{bindConfig(s), searchConfig(t, s)} {
+		p, err := New(cfg, zerolog.Nop())
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantIdentity(t, p, "bob", bobPW, "bob", "staff")
+		wantErr(t, p, "bob", "wrong-pw-zz9", auth.ErrDenied)
+		wantErr(t, p, "nobody", "wrong-pw-zz9", auth.ErrDenied, auth.ErrUnknownUser)
+		_ = p.Close()
+	}
+	goleak.VerifyNone(t, before, goleak.IgnoreAnyFunction("github.com/ftpsgate/ftpsgate/internal/testslapd.Start.func1"))
 }
