@@ -361,7 +361,7 @@ func parseLDIF(text string) ([]*goldap.AddRequest, error) {
 		}
 		if cur == nil {
 			if !strings.EqualFold(name, "dn") {
-				return nil, fmt.Errorf("line %d: a record must start with dn:", i+1)
+				return nil, fmt.Errorf("line %d: a record must start with a dn line", i+1)
 			}
 			cur = goldap.NewAddRequest(value, nil)
 			continue
