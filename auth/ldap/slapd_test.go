@@ -1,12 +1,14 @@
 package ldap
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -83,6 +85,24 @@ func newProvider(t *testing.T, cfg Config) *Provider {
 	return p
 }
 
+// syncBuffer is a log destination safe for concurrent writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
 // verify calls p.Verify and checks that the password is in no error.
 func verify(t *testing.T, p *Provider, user, pw string) (auth.Identity, error) {
 	t.Helper()
@@ -143,8 +163,15 @@ func TestSlapdSearchThenBind(t *testing.T) {
 	wantErr(t, p, "alice", bobPW, auth.ErrDenied)
 	wantErr(t, p, "alice", "", auth.ErrDenied)
 	wantErr(t, p, "nobody", alicePW, auth.ErrUnknownUser)
-	// Two entries match: denied even with the right password.
+	// Two entries match: denied even with the right password, and an
+	// error log line says why.
+	var buf syncBuffer
+	p.log = zerolog.New(&buf)
 	wantErr(t, p, "dup", dupPW, auth.ErrDenied)
+	if line := buf.String(); !strings.Contains(line, `"level":"error"`) || !strings.Contains(line, "more than one entry") ||
+		strings.Contains(line, dupPW) {
+		t.Errorf("log: %s", line)
+	}
 	// The searches reused pooled service connections.
 	if len(p.pool) == 0 {
 		t.Error("no idle service connection in the pool")
