@@ -193,7 +193,9 @@ func (p *Provider) verifyBind(ctx context.Context, user, secret string) (auth.Id
 	switch {
 	case err == nil && len(res.Entries) == 1:
 		entry = res.Entries[0]
-		entry.DN = dn
+		if entry.DN == "" {
+			entry.DN = dn
+		}
 	case err == nil || isResult(err):
 		// The user may not read their own entry: the name as sent, and
 		// only the group search's groups.

@@ -203,6 +203,7 @@ func TestSlapdGroupSearch(t *testing.T) {
 	bcfg := bindConfig(s)
 	bcfg.GroupAttribute, bcfg.GroupBaseDN = "-", testslapd.GroupsDN
 	wantIdentity(t, newProvider(t, bcfg), "bob", bobPW, "bob", "staff")
+	wantIdentity(t, newProvider(t, bcfg), "ALICE", alicePW, "alice", "ops", "staff")
 	// A group filter that matches nothing: no groups, still a login.
 	bcfg.GroupFilter = "(&(objectClass=posixGroup)(member=%s))"
 	wantIdentity(t, newProvider(t, bcfg), "bob", bobPW, "bob")
