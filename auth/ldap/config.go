@@ -107,9 +107,11 @@ type Config struct {
 	// PoolSize (pool_size) is the number of idle service connections kept
 	// for searches. Default 4.
 	PoolSize int
-	// MaxConnections (max_connections) bounds the connections open to the
-	// directory at once (searches and user binds); a login waits for one
-	// within its own deadline. Default 16.
+	// MaxConnections (max_connections) bounds the logins using the
+	// directory at once, each with one connection at a time (two in bind
+	// mode with a service account and a group search); idle pooled
+	// connections come on top. A login waits for its turn within its own
+	// deadline. Default 16.
 	MaxConnections int
 }
 

@@ -338,3 +338,30 @@ func TestSlapdNoLeak(t *testing.T) {
 	}
 	goleak.VerifyNone(t, before, goleak.IgnoreAnyFunction("github.com/ftpsgate/ftpsgate/internal/testslapd.Start.func1"))
 }
+
+// TestSlapdConcurrent: many logins at once share the pool and the
+// max_connections slots (a bounded load: 3 x 20 logins).
+func TestSlapdConcurrent(t *testing.T) {
+	s := startDirectory(t)
+	cfg := searchConfig(t, s)
+	cfg.PoolSize, cfg.MaxConnections = 2, 4
+	p := newProvider(t, cfg)
+	var wg sync.WaitGroup
+	for i := range 20 {
+		for _, c := range []struct {
+			user, pw string
+			ok       bool
+		}{{"alice", alicePW, true}, {"bob", bobPW, true}, {"bob", alicePW, false}} {
+			wg.Go(func() {
+				id, err := verify(t, p, c.user, c.pw)
+				if c.ok && (err != nil || id.User != c.user) || !c.ok && !errors.Is(err, auth.ErrDenied) {
+					t.Errorf("%d %s: %+v %v", i, c.user, id, err)
+				}
+			})
+		}
+	}
+	wg.Wait()
+	if n := len(p.pool); n > 2 || len(p.slots) != 0 {
+		t.Errorf("%d idle connections (pool_size 2), %d slots held", n, len(p.slots))
+	}
+}
