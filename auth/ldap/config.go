@@ -72,8 +72,8 @@ type Config struct {
 	BindPasswordFile string
 	// BindPassword is the service password itself. Not a configuration
 	// key: for callers that hold it already; at most one of BindPassword
-	// and BindPasswordFile.
-	BindPassword string
+	// and BindPasswordFile. It prints as "[redacted]".
+	BindPassword Secret
 	// UserFilter (user_filter) finds the user's entry in search mode, "%s"
 	// (exactly once) replaced by the user name escaped for a filter
 	// (RFC 4515). Default DefaultUserFilter; Active Directory wants
@@ -114,6 +114,21 @@ type Config struct {
 	// deadline. Default 16.
 	MaxConnections int
 }
+
+// Secret is a password that does not print: fmt shows "[redacted]", so a
+// Config in a log line or an error keeps it out.
+type Secret string
+
+// String returns "[redacted]" for a set secret, "" for an empty one.
+func (s Secret) String() string {
+	if s == "" {
+		return ""
+	}
+	return "[redacted]"
+}
+
+// GoString is String, for %#v.
+func (s Secret) GoString() string { return s.String() }
 
 func (c *Config) bindMode() bool { return c.BindDNTemplate != "" }
 

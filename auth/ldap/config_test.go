@@ -1,6 +1,7 @@
 package ldap
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -127,6 +128,15 @@ func TestNewReadsFiles(t *testing.T) {
 	cfg.BindPasswordFile = empty
 	if _, err := New(cfg, zerolog.Nop()); err == nil {
 		t.Error("an empty password file was taken")
+	}
+}
+
+func TestSecretDoesNotPrint(t *testing.T) {
+	c := Config{BindDN: "cn=r", BindPassword: "hunter2-zz"}
+	for _, f := range []string{"%v", "%+v", "%#v", "%s"} {
+		if s := fmt.Sprintf(f, c); strings.Contains(s, "hunter2") || !strings.Contains(s, "[redacted]") {
+			t.Errorf("%s: %s", f, s)
+		}
 	}
 }
 

@@ -53,7 +53,7 @@ func New(cfg Config, log zerolog.Logger) (*Provider, error) {
 	p := &Provider{
 		cfg:          cfg,
 		log:          log.With().Str("provider", Name).Logger(),
-		bindPassword: cfg.BindPassword,
+		bindPassword: string(cfg.BindPassword),
 		pool:         make(chan *conn, cfg.poolSize()),
 		slots:        make(chan struct{}, cfg.maxConnections()),
 	}
