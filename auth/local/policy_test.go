@@ -39,7 +39,7 @@ func TestPolicyCheck(t *testing.T) {
 	}{
 		{"alice", "Tr0ub4dor&3xy", ""},
 		{"alice", "correct horse battery staple", "classes"}, // 2 classes
-		{"alice", "Correct horse battery staple", ""},       // lower, upper, other
+		{"alice", "Correct horse battery staple", ""},        // lower, upper, other
 		{"alice", "Short1!", "shorter than 12"},
 		{"alice", "ÄÖÜäöü123456", ""}, // runes, not bytes; upper, lower, digit
 		{"alice", "ab\x01CDEFGH1234", "control"},

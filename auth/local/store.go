@@ -110,6 +110,8 @@ type Store struct {
 	sem   chan struct{}
 	dummy Hash
 
+	inSlot func() // tests: runs inside a slot, before the check
+
 	reload sync.Mutex // one load at a time
 	snap   atomic.Pointer[snapshot]
 }
@@ -212,6 +214,9 @@ func (s *Store) match(ctx context.Context, h Hash, secret string) (bool, error) 
 		return false, fmt.Errorf("all %d password-check slots busy until the login's deadline: %w (%w)", cap(s.sem), auth.ErrUnavailable, ctx.Err())
 	}
 	defer func() { <-s.sem }()
+	if s.inSlot != nil {
+		s.inSlot()
+	}
 	return h.Match(secret), nil
 }
 
