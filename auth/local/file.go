@@ -449,6 +449,21 @@ func readFile(path string) ([]byte, fs.FileInfo, error) {
 	return data, fi, nil
 }
 
+// ReadFile reads and parses the users file at path without resolving
+// backend passwords (for listing). Edits replace the file atomically, so
+// no lock is needed to read a whole version.
+func ReadFile(path string) (*File, error) {
+	data, _, err := readFile(path)
+	if err != nil {
+		return nil, err
+	}
+	f, err := Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return f, nil
+}
+
 // EditLockTimeout bounds how long Edit waits for another edit's lock.
 var EditLockTimeout = 10 * time.Second
 
