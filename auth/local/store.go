@@ -157,18 +157,24 @@ func (s *Store) Policy() Policy { return s.cfg.Policy }
 func (s *Store) Users() int { return len(s.snap.Load().users) }
 
 // Verify checks user's password. A user the file does not hold, or holds
-// as a profile only, is auth.ErrUnknownUser (the next provider decides).
-// Otherwise the password is hashed even for a disabled user, so that
-// every known user costs the same; then a disabled user is
-// auth.ErrDisabled, a wrong password auth.ErrDenied, a right but expired
-// one auth.ErrExpired. A check that cannot get a slot before ctx ends is
-// auth.ErrUnavailable.
+// as a profile only, is auth.ErrUnknownUser (the next provider decides),
+// except a disabled profile: that is auth.ErrDisabled, so that disabling
+// an LDAP or token user's profile stops its logins while "local" comes
+// first in the chain. Otherwise the password is hashed even for a
+// disabled user, so that every known user costs the same; then a disabled
+// user is auth.ErrDisabled, a wrong password auth.ErrDenied, a right but
+// expired one auth.ErrExpired. A check that cannot get a slot before ctx
+// ends is auth.ErrUnavailable.
 func (s *Store) Verify(ctx context.Context, user, secret string) (auth.Identity, error) {
 	e := s.snap.Load().users[user]
-	if e == nil || e.hash == nil {
+	if e == nil || (e.hash == nil && !e.disabled) {
 		return auth.Identity{}, fmt.Errorf("local: user %q: %w", user, auth.ErrUnknownUser)
 	}
-	ok, err := s.match(ctx, *e.hash, secret)
+	h := s.dummy
+	if e.hash != nil {
+		h = *e.hash
+	}
+	ok, err := s.match(ctx, h, secret)
 	if err != nil {
 		return auth.Identity{}, fmt.Errorf("local: user %q: %w", user, err)
 	}
@@ -221,16 +227,24 @@ func (s *Store) match(ctx context.Context, h Hash, secret string) (bool, error) 
 }
 
 // Profile returns user's profile: factors, TOTP secret, pins and backend
-// account. It holds for profile-only entries too.
+// account. It holds for profile-only entries too. A disabled user has
+// none (auth.Profile has no disabled flag): no pins, no TOTP secret, so a
+// certificate-only login fails; use Disabled to tell the two apart.
 func (s *Store) Profile(user string) (auth.Profile, bool) {
 	e := s.snap.Load().users[user]
-	if e == nil {
+	if e == nil || e.disabled {
 		return auth.Profile{}, false
 	}
 	p := e.profile
 	p.Factors = append([]string(nil), p.Factors...)
 	p.Pins = append([][32]byte(nil), p.Pins...)
 	return p, true
+}
+
+// Disabled says whether the file holds user and marks it disabled.
+func (s *Store) Disabled(user string) bool {
+	e := s.snap.Load().users[user]
+	return e != nil && e.disabled
 }
 
 // Reload loads the users file again. When it fails to load, the users
@@ -254,17 +268,34 @@ func (s *Store) Reload() error {
 func (s *Store) Watch(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	// failed is the content (or read error) that last failed to load, so
+	// that a broken file is reported once, not at every tick.
+	var failed string
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
+		var key string
 		data, _, err := readFile(s.cfg.Path)
-		if err == nil && sha256.Sum256(data) == s.snap.Load().sum {
+		if err != nil {
+			key = "error: " + err.Error()
+		} else {
+			sum := sha256.Sum256(data)
+			if sum == s.snap.Load().sum {
+				failed = ""
+				continue
+			}
+			key = hex.EncodeToString(sum[:])
+		}
+		if key == failed {
 			continue
 		}
-		_ = s.Reload() // also when unreadable: Reload says why, once per change
+		failed = ""
+		if s.Reload() != nil {
+			failed = key
+		}
 	}
 }
 

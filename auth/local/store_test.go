@@ -319,3 +319,46 @@ func TestStoreDefaultConcurrency(t *testing.T) {
 		t.Fatal(cap(s.sem))
 	}
 }
+
+// A broken file is reported once, not at every tick, and the users stay;
+// fixing it loads it.
+func TestStoreWatchBrokenFileOnce(t *testing.T) {
+	s, path, logs := openStore(t, &File{Users: map[string]*User{"alice": {Password: mustHash(t, "alice-pw")}}}, nil)
+	if err := os.WriteFile(path, []byte("users: [broken\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); s.Watch(ctx, 2*time.Millisecond) }()
+	defer func() { cancel(); <-done }()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(logs.String(), "not reloaded") {
+		if time.Now().After(deadline) {
+			t.Fatal("no log line for the broken file")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	time.Sleep(60 * time.Millisecond) // many ticks
+	if n := strings.Count(logs.String(), "not reloaded"); n != 1 {
+		t.Fatalf("the broken file was reported %d times", n)
+	}
+	if _, err := s.Verify(context.Background(), "alice", "alice-pw"); err != nil {
+		t.Fatal(err)
+	}
+	writeUsers(t, path, &File{Users: map[string]*User{"bob": {Password: mustHash(t, "bob-pw")}}})
+	for s.Users() != 1 || s.Disabled("bob") || func() bool { _, ok := s.Profile("bob"); return !ok }() {
+		if time.Now().After(deadline) {
+			t.Fatal("the fixed file was not loaded")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestStoreDisabledHasNoProfile(t *testing.T) {
+	s, _, _ := openStore(t, &File{Users: map[string]*User{
+		"svc": {Password: mustHash(t, "pw"), Disabled: true, Factors: []string{"client_cert"}, Pins: []string{FormatPin([32]byte{1})}},
+	}}, nil)
+	if _, ok := s.Profile("svc"); ok || !s.Disabled("svc") || s.Disabled("nobody") {
+		t.Fatal("a disabled user has a profile")
+	}
+}

@@ -254,9 +254,6 @@ func usersSetDisabled(path, name string, disabled bool, stdout io.Writer) error 
 		if u == nil {
 			return fmt.Errorf("no user %q in %s", name, path)
 		}
-		if u.Password == "" {
-			return fmt.Errorf("%s is a profile only (no password): its own provider decides whether it may log in", name)
-		}
 		u.Disabled = disabled
 		return nil
 	})
@@ -265,10 +262,18 @@ func usersSetDisabled(path, name string, disabled bool, stdout io.Writer) error 
 	}
 	if disabled {
 		fmt.Fprintf(stdout, "%s disabled\n", name)
+		if u := profileOnly(path, name); u {
+			fmt.Fprintf(stdout, "%s is a profile only: its logins through other providers stop while \"local\" comes first in auth.providers\n", name)
+		}
 	} else {
 		fmt.Fprintf(stdout, "%s enabled\n", name)
 	}
 	return nil
+}
+
+func profileOnly(path, name string) bool {
+	f, err := local.ReadFile(path)
+	return err == nil && f.Users[name] != nil && f.Users[name].Password == ""
 }
 
 func usersTOTP(f *usersFlags, name string, stdout io.Writer) error {

@@ -207,8 +207,18 @@ func TestUsersTOTP(t *testing.T) {
 	if p, ok := s.Profile("ldapbob"); !ok || p.TOTPSecret == "" {
 		t.Fatalf("ldapbob's profile %+v", p)
 	}
-	if code, _, e := runUsers(t, "", "disable", "--file", path, "ldapbob"); code != 1 || !strings.Contains(e, "profile only") {
-		t.Fatalf("%d %s", code, e)
+	// Disabling a profile stops the user: Verify says disabled, no profile.
+	if code, out, e := runUsers(t, "", "disable", "--file", path, "ldapbob"); code != 0 || !strings.Contains(out, "profile only") {
+		t.Fatalf("%d %s %s", code, out, e)
+	}
+	if err := s.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Verify(context.Background(), "ldapbob", "x"); !errors.Is(err, auth.ErrDisabled) {
+		t.Fatalf("disabled profile ldapbob: %v", err)
+	}
+	if _, ok := s.Profile("ldapbob"); ok || !s.Disabled("ldapbob") {
+		t.Fatal("a disabled user has a profile")
 	}
 }
 
