@@ -230,6 +230,8 @@ func TestUsersUsage(t *testing.T) {
 		want string
 	}{
 		{nil, 2, "Usage: ftpsgate users"},
+		{[]string{"--help"}, 0, "Usage: ftpsgate users"},
+		{[]string{"add", "--help"}, 0, "Usage: ftpsgate users add"},
 		{[]string{"frobnicate"}, 2, "unknown command"},
 		{[]string{"list"}, 2, "--file FILE is required"},
 		{[]string{"add", "--file", path}, 2, "give one user name"},
