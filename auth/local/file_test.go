@@ -1,6 +1,7 @@
 package local
 
 import (
+	"encoding/base32"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -283,4 +284,21 @@ func TestReadFileNotExist(t *testing.T) {
 	if _, _, err := readFile(filepath.Join(t.TempDir(), "none")); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatal(err)
 	}
+}
+
+func FuzzDecodeTOTPSecret(f *testing.F) {
+	f.Add(testTOTPSecret)
+	f.Add(strings.ToLower(testTOTPSecret) + "====")
+	f.Fuzz(func(t *testing.T, s string) {
+		b, err := DecodeTOTPSecret(s)
+		if err != nil {
+			return
+		}
+		if len(b) < minTOTPSecret {
+			t.Fatalf("accepted %d bytes", len(b))
+		}
+		if b2, err := DecodeTOTPSecret(base32.StdEncoding.EncodeToString(b)); err != nil || string(b2) != string(b) {
+			t.Fatalf("round trip: %v", err)
+		}
+	})
 }

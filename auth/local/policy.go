@@ -38,6 +38,9 @@ func DefaultPolicy() Policy {
 // Longest password accepted at all, so that hashing stays bounded.
 const maxPasswordLen = 1024
 
+// Shortest user name the policy looks for in a password.
+const minNameCheck = 3
+
 // Most history entries kept.
 const maxHistory = 64
 
@@ -90,7 +93,9 @@ func (p Policy) Check(user, password string) error {
 	if c := classes(password); c < p.MinClasses {
 		return fmt.Errorf("%w: uses %d of the classes lower case, upper case, digit, other; %d are required", ErrPolicy, c, p.MinClasses)
 	}
-	if user != "" && strings.Contains(strings.ToLower(password), strings.ToLower(user)) {
+	// Names under three characters are not checked: "a" or "li" would
+	// forbid half the passwords and protect nothing.
+	if utf8.RuneCountInString(user) >= minNameCheck && strings.Contains(strings.ToLower(password), strings.ToLower(user)) {
 		return fmt.Errorf("%w: contains the user name", ErrPolicy)
 	}
 	return nil

@@ -44,6 +44,8 @@ func TestPolicyCheck(t *testing.T) {
 		{"alice", "ÄÖÜäöü123456", ""}, // runes, not bytes; upper, lower, digit
 		{"alice", "ab\x01CDEFGH1234", "control"},
 		{"alice", "xxALICE-2026yy", "user name"},
+		{"bob", "Bobby-Tables-1", "user name"},
+		{"al", "Always-al-2026", ""}, // names under 3 characters are not looked for
 		{"alice", "\xff\xfeAbcdefgh1234", "UTF-8"},
 		{"bob", strings.Repeat("Aa1!", 300), "longer than"},
 	} {
