@@ -22,7 +22,8 @@
 //
 // An entry without a password is a profile only: the TOTP secret, pins and
 // backend mapping of a user another provider authenticates. Verify answers
-// auth.ErrUnknownUser for it, and Profile returns it.
+// auth.ErrUnknownUser for it (auth.ErrDisabled when it is disabled), and
+// Profile returns it. A disabled user has no profile.
 //
 // Backend passwords come from backend_password_file or
 // backend_password_env when the file is loaded, never from the YAML.
