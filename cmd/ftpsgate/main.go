@@ -34,6 +34,8 @@ Usage:
   ftpsgate validate --config FILE   check a configuration and exit
   ftpsgate demo [--dir DIR]         run a demo gateway in front of an embedded FTP server
   ftpsgate bans list|add|remove     list, add or lift bans through the admin API
+  ftpsgate users add|passwd|disable|enable|list|totp
+                                    edit the local users file
   ftpsgate version                  print the version
 
 Run "ftpsgate COMMAND --help" for the flags of a command.
@@ -61,6 +63,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdDemo(rest, stdout, stderr)
 	case "bans":
 		return cmdBans(rest, stdout, stderr)
+	case "users":
+		return cmdUsers(rest, os.Stdin, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "ftpsgate", versionString())
 		return 0
