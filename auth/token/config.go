@@ -20,6 +20,8 @@ const (
 	DefaultHTTPTimeout  = 10 * time.Second
 	MaxHTTPTimeout      = 2 * time.Minute
 	DefaultMaxTokenSize = 8 << 10
+	DefaultJWKSMinAge   = 10 * time.Second
+	MaxJWKSMinAge       = time.Hour
 	MaxMaxTokenSize     = 64 << 10
 
 	// maxResponseSize bounds what the Provider reads from the issuer (the
@@ -80,6 +82,10 @@ type Config struct {
 	Leeway time.Duration
 	// HTTPTimeout bounds each request to the issuer, at most 2m. Zero: 10s.
 	HTTPTimeout time.Duration
+	// JWKSMinAge is how long a fetched JWKS is reused before a token with
+	// an unknown key id may fetch it again, at most 1h: forged tokens then
+	// cost the issuer at most one request per JWKSMinAge. Zero: 10s.
+	JWKSMinAge time.Duration
 	// MaxTokenSize is the longest token accepted, in bytes, at most 64 KiB.
 	// Zero: 8 KiB.
 	MaxTokenSize int
@@ -123,6 +129,13 @@ func (c Config) httpTimeout() time.Duration {
 		return DefaultHTTPTimeout
 	}
 	return c.HTTPTimeout
+}
+
+func (c Config) jwksMinAge() time.Duration {
+	if c.JWKSMinAge == 0 {
+		return DefaultJWKSMinAge
+	}
+	return c.JWKSMinAge
 }
 
 func (c Config) maxTokenSize() int {
@@ -195,6 +208,9 @@ func (c Config) Validate() error {
 	}
 	if c.HTTPTimeout < 0 || c.HTTPTimeout > MaxHTTPTimeout {
 		add("http_timeout", "must be between 0 (10s) and %s", MaxHTTPTimeout)
+	}
+	if c.JWKSMinAge < 0 || c.JWKSMinAge > MaxJWKSMinAge {
+		add("jwks_min_age", "must be between 0 (10s) and %s", MaxJWKSMinAge)
 	}
 	if c.MaxTokenSize < 0 || c.MaxTokenSize > MaxMaxTokenSize {
 		add("max_token_size", "must be between 0 (8 KiB) and %d", MaxMaxTokenSize)

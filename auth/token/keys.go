@@ -1,6 +1,7 @@
 package token
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -14,6 +15,8 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"sync"
+	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	jose "github.com/go-jose/go-jose/v4"
@@ -182,3 +185,56 @@ func (b *limitedBody) Read(p []byte) (int, error) {
 }
 
 func (b *limitedBody) Close() error { return b.rc.Close() }
+
+// jwksCache answers a request for the JWKS from the last good response
+// while it is younger than minAge. go-oidc fetches the JWKS again for every
+// token that no cached key verifies (an unknown kid, a forged signature):
+// without this, each forged token would cost the issuer a request.
+type jwksCache struct {
+	base   http.RoundTripper
+	url    string
+	minAge time.Duration
+	now    func() time.Time
+
+	mu     sync.Mutex
+	body   []byte
+	header http.Header
+	at     time.Time
+}
+
+func (c *jwksCache) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Method != http.MethodGet || req.URL.String() != c.url {
+		return c.base.RoundTrip(req)
+	}
+	c.mu.Lock()
+	body, header, at := c.body, c.header, c.at
+	c.mu.Unlock()
+	if body != nil && c.now().Sub(at) < c.minAge {
+		return &http.Response{
+			Status: "200 OK", StatusCode: http.StatusOK,
+			Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+			Header: header.Clone(), Body: io.NopCloser(bytes.NewReader(body)),
+			ContentLength: int64(len(body)), Request: req,
+		}, nil
+	}
+	resp, err := c.base.RoundTrip(req)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		return resp, err
+	}
+	body, err = io.ReadAll(resp.Body) // bounded by guard
+	resp.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	c.body, c.header, c.at = body, resp.Header.Clone(), c.now()
+	c.mu.Unlock()
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	return resp, nil
+}
+
+func (c *jwksCache) CloseIdleConnections() {
+	if b, ok := c.base.(interface{ CloseIdleConnections() }); ok {
+		b.CloseIdleConnections()
+	}
+}

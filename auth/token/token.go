@@ -116,7 +116,9 @@ func (p *Provider) verifier(ctx context.Context) (*oidc.IDTokenVerifier, error) 
 	}
 	// The key set outlives ctx: it caches the keys and fetches them again
 	// when a token names a key it does not hold.
-	ks := oidc.NewRemoteKeySet(oidc.ClientContext(context.Background(), p.client), meta.JWKSURI)
+	kc := *p.client
+	kc.Transport = &jwksCache{base: p.client.Transport, url: meta.JWKSURI, minAge: p.cfg.jwksMinAge(), now: p.cfg.now}
+	ks := oidc.NewRemoteKeySet(oidc.ClientContext(context.Background(), &kc), meta.JWKSURI)
 	v := oidc.NewVerifier(p.cfg.Issuer, remoteKeys{ks}, p.oidcConfig())
 	p.remote.Store(v)
 	return v, nil

@@ -5,7 +5,9 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -23,6 +25,12 @@ const aud = "ftpsgate"
 var testNow = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 
 func clock() time.Time { return testNow }
+
+// movingClock starts at testNow and moves when told.
+type movingClock struct{ d atomic.Int64 }
+
+func (c *movingClock) Now() time.Time          { return testNow.Add(time.Duration(c.d.Load())) }
+func (c *movingClock) Advance(d time.Duration) { c.d.Add(int64(d)) }
 
 // newDiscovering returns a Provider using is by discovery over https,
 // trusting it through ca_file.
@@ -44,6 +52,21 @@ func verify(p *Provider, user, tok string) (auth.Identity, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	return p.Verify(ctx, user, tok)
+}
+
+// settled calls f until it gives something else than a denied signature,
+// for at most 2s. go-oidc's RemoteKeySet clears its finished fetch only
+// after the caller got its result, so a fetch right after another may
+// briefly be answered with the previous one's keys.
+func settled(f func() error) error {
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		err := f()
+		if !errors.Is(err, auth.ErrDenied) || !strings.Contains(err.Error(), "signature") || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 func wantErr(t *testing.T, err, want error, reason string) {
@@ -218,24 +241,49 @@ func TestVerifyNotAJWT(t *testing.T) {
 }
 
 // TestKeyRotation: the issuer replaces its key; a token signed with the new
-// key verifies (the cache is refreshed on the unknown kid), the old key's
-// tokens no longer do.
+// key verifies (the cache is refreshed on the unknown kid once the last
+// fetch is jwks_min_age old), the old key's tokens no longer do.
 func TestKeyRotation(t *testing.T) {
 	k1, k2 := newRSAKey(t, "k1"), newECKey(t, "k2")
 	is := newTestIssuer(t, true, k1)
-	p := newDiscovering(t, is, nil)
+	clk := &movingClock{}
+	p := newDiscovering(t, is, func(c *Config) { c.Now = clk.Now })
 	if _, err := verify(p, "alice", k1.sign(t, claimsFor(is.srv.URL, aud, "alice", testNow))); err != nil {
 		t.Fatal(err)
 	}
 	is.publish(k2)
-	if _, err := verify(p, "alice", k2.sign(t, claimsFor(is.srv.URL, aud, "alice", testNow))); err != nil {
+	// Within jwks_min_age of the last fetch the JWKS is not fetched again.
+	_, err := verify(p, "alice", k2.sign(t, claimsFor(is.srv.URL, aud, "alice", testNow)))
+	wantErr(t, err, auth.ErrDenied, "signature")
+	clk.Advance(DefaultJWKSMinAge)
+	tok := k2.sign(t, claimsFor(is.srv.URL, aud, "alice", testNow))
+	if err := settled(func() error { _, err := verify(p, "alice", tok); return err }); err != nil {
 		t.Fatalf("token with the new key: %v", err)
 	}
 	if n := is.jwksHits.Load(); n != 2 {
 		t.Fatalf("%d JWKS requests, want 2", n)
 	}
-	_, err := verify(p, "alice", k1.sign(t, claimsFor(is.srv.URL, aud, "alice", testNow)))
+	_, err = verify(p, "alice", k1.sign(t, claimsFor(is.srv.URL, aud, "alice", testNow)))
 	wantErr(t, err, auth.ErrDenied, "signature")
+}
+
+// TestForgedTokensSpareTheIssuer: tokens with unknown key ids cost the
+// issuer at most one JWKS request per jwks_min_age.
+func TestForgedTokensSpareTheIssuer(t *testing.T) {
+	k := newRSAKey(t, "k1")
+	is := newTestIssuer(t, true, k)
+	clk := &movingClock{}
+	p := newDiscovering(t, is, func(c *Config) { c.Now = clk.Now })
+	for i := range 50 {
+		forged := newECKey(t, fmt.Sprintf("kid-%d", i))
+		_, err := verify(p, "alice", forged.sign(t, claimsFor(is.srv.URL, aud, "alice", testNow)))
+		wantErr(t, err, auth.ErrDenied, "signature")
+		clk.Advance(time.Second)
+	}
+	// 50 seconds: the first fetch, then at most one per 10 seconds.
+	if n := is.jwksHits.Load(); n < 1 || n > 6 {
+		t.Fatalf("%d JWKS requests for 50 forged tokens in 50s", n)
+	}
 }
 
 // TestIssuerDown: an issuer that does not answer is ErrUnavailable within
@@ -272,14 +320,20 @@ func TestIssuerDown(t *testing.T) {
 	})
 	t.Run("keys hang after rotation", func(t *testing.T) {
 		is := newTestIssuer(t, true, k1)
-		p := newDiscovering(t, is, nil)
+		clk := &movingClock{}
+		p := newDiscovering(t, is, func(c *Config) { c.Now = clk.Now })
 		if _, err := verify(p, "alice", k1.sign(t, claimsFor(is.srv.URL, aud, "alice", testNow))); err != nil {
 			t.Fatal(err)
 		}
 		is.hang.Store(true)
-		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
-		defer cancel()
-		_, err := p.Verify(ctx, "alice", k2.sign(t, claimsFor(is.srv.URL, aud, "alice", testNow)))
+		clk.Advance(DefaultJWKSMinAge)
+		tok := k2.sign(t, claimsFor(is.srv.URL, aud, "alice", testNow))
+		err := settled(func() error {
+			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+			defer cancel()
+			_, err := p.Verify(ctx, "alice", tok)
+			return err
+		})
 		wantErr(t, err, auth.ErrUnavailable, "keys")
 		// The cached key still works while the issuer is down.
 		if _, err := verify(p, "alice", k1.sign(t, claimsFor(is.srv.URL, aud, "alice", testNow))); err != nil {
@@ -387,6 +441,7 @@ func TestConfigValidate(t *testing.T) {
 		{"leeway", func(c *Config) { c.Leeway = time.Hour }, "leeway"},
 		{"http timeout", func(c *Config) { c.HTTPTimeout = time.Hour }, "http_timeout"},
 		{"token size", func(c *Config) { c.MaxTokenSize = 1 << 20 }, "max_token_size"},
+		{"jwks min age", func(c *Config) { c.JWKSMinAge = 2 * time.Hour }, "jwks_min_age"},
 		{"ca file", func(c *Config) { c.CAFile = "/nonexistent/ca.pem" }, "ca_file"},
 	}
 	for _, tt := range tests {
