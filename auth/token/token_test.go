@@ -340,6 +340,19 @@ func TestIssuerDown(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+	t.Run("untrusted certificate", func(t *testing.T) {
+		is := newTestIssuer(t, true, k1)
+		p, err := New(Config{Issuer: is.srv.URL, Audience: aud, Discovery: true, Now: clock}) // system roots
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer p.Close()
+		_, err = verify(p, "alice", k1.sign(t, claimsFor(is.srv.URL, aud, "alice", testNow)))
+		wantErr(t, err, auth.ErrUnavailable, "certificate")
+		if n := is.discoveryHits.Load(); n != 0 {
+			t.Fatalf("%d discovery requests answered over an unverified connection", n)
+		}
+	})
 	t.Run("garbage JWKS", func(t *testing.T) {
 		is := newTestIssuer(t, true, k1)
 		is.garbage.Store(true)
