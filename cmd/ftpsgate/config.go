@@ -27,6 +27,7 @@ type loaded struct {
 	proxy proxy.Config
 	admin admin.Config
 	log   logConfig
+	auth  *authSetup
 }
 
 // newViper returns a viper instance (never the global one) with defaults
@@ -154,6 +155,8 @@ func build(v *viper.Viper) (*loaded, error) {
 		ClientCertUser:       certUser,
 	}
 	c.TLS.ClientCertUserCaseInsensitive = fc.TLS.ClientCertUserCaseInsensitive
+	authCfg := buildAuth(&p, fc.Auth)
+	c.TLS.ClientCertPins = authCfg.gateway() // the edge checks pins
 	c.Login = policy.LoginPolicy{AllowAnonymous: fc.Policy.AllowAnonymous}
 	for _, site := range fc.Policy.AllowedSiteCommands {
 		c.Login.AllowedSiteCommands = append(c.Login.AllowedSiteCommands, strings.ToUpper(strings.TrimSpace(site)))
@@ -258,7 +261,7 @@ func build(v *viper.Viper) (*loaded, error) {
 	if err := p.err(); err != nil {
 		return nil, err
 	}
-	return &loaded{proxy: c, admin: adminCfg, log: fc.Log}, nil
+	return &loaded{proxy: c, admin: adminCfg, log: fc.Log, auth: authCfg}, nil
 }
 
 // resolveHost looks up passive.public_host when it is a name; nil is the

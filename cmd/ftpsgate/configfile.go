@@ -89,6 +89,7 @@ type fileConfig struct {
 		Allow       []string       `mapstructure:"allow"`
 		EndSessions bool           `mapstructure:"end_sessions"`
 	} `mapstructure:"bans"`
+	Auth  authFile `mapstructure:"auth"`
 	Admin struct {
 		Address   string `mapstructure:"address"`
 		TokenFile string `mapstructure:"token_file"`

@@ -41,7 +41,7 @@ func sessionBudget(c *proxy.Config, nofile uint64) (note string, warn *proxy.War
 // descriptor budget applied.
 func warnings(cfg *loaded, nofile uint64) (note string, ws []proxy.Warning) {
 	note, w := sessionBudget(&cfg.proxy, nofile)
-	ws = cfg.proxy.Warnings()
+	ws = append(cfg.proxy.Warnings(), cfg.auth.warnings()...)
 	if w != nil {
 		ws = append(ws, *w)
 	}

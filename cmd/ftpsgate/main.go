@@ -18,7 +18,6 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/ftpsgate/ftpsgate/admin"
-	"github.com/ftpsgate/ftpsgate/auth"
 	"github.com/ftpsgate/ftpsgate/metrics"
 	"github.com/ftpsgate/ftpsgate/nat"
 	"github.com/ftpsgate/ftpsgate/proxy"
@@ -141,8 +140,9 @@ func serve(cfg *loaded, stderr io.Writer) int {
 }
 
 // reloadOnHUP asks srv to reload its certificate on every SIGHUP until ctx
-// is done, and resolves passive.public_host again when it is a name.
-func reloadOnHUP(ctx context.Context, srv *proxy.Server, name *nat.PublicName, log zerolog.Logger) {
+// is done, resolves passive.public_host again when it is a name, and
+// reloads the users file.
+func reloadOnHUP(ctx context.Context, srv *proxy.Server, name *nat.PublicName, authn *authRuntime, log zerolog.Logger) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	go func() {
@@ -155,6 +155,9 @@ func reloadOnHUP(ctx context.Context, srv *proxy.Server, name *nat.PublicName, l
 				srv.Reload()
 				if name != nil {
 					resolvePublicName(ctx, name, log)
+				}
+				if err := authn.reload(); err != nil {
+					log.Error().Err(err).Str("key", "auth.local.users_file").Msg("users file not reloaded: the users loaded before stay")
 				}
 			}
 		}
@@ -180,7 +183,13 @@ func serveContext(ctx context.Context, cfg *loaded, stderr io.Writer) int {
 	// The composition root: every collaborator the gateway does not build
 	// itself is chosen here.
 	mets := metrics.New()
-	srv, err := proxy.New(cfg.proxy, log, proxy.WithAuthenticator(auth.Passthrough{}), proxy.WithEvents(mets))
+	authn, err := newAuthenticator(ctx, cfg.auth, log)
+	if err != nil {
+		fmt.Fprintf(stderr, "ftpsgate: %v\n", err)
+		return 1
+	}
+	defer authn.close()
+	srv, err := proxy.New(cfg.proxy, log, proxy.WithAuthenticator(authn.auth), proxy.WithEvents(mets))
 	if err != nil {
 		fmt.Fprintf(stderr, "ftpsgate: %v\n", err)
 		return 1
@@ -193,7 +202,7 @@ func serveContext(ctx context.Context, cfg *loaded, stderr io.Writer) int {
 		log.Error().Err(err).Msg("ftpsgate cannot start")
 		return 1
 	}
-	reloadOnHUP(ctx, srv, cfg.proxy.Passive.PublicName, log)
+	reloadOnHUP(ctx, srv, cfg.proxy.Passive.PublicName, authn, log)
 	var api *admin.Server
 	if cfg.admin.Enabled() {
 		api, err = admin.New(cfg.admin, srv.Defender(), sessionLister{srv}, log, admin.WithAdmission(srv.Admission()), admin.WithReadiness(srv))
