@@ -117,9 +117,22 @@ func phaseFeatures(ctx context.Context, e *env, _ []*target) {
 			logf("features: hash %s: n/a: %s", t.key, t.na)
 		}
 	}
-	measureHash(ctx, e, hashTab, gws)
+	// The hashing part gets two thirds of what is left, so that slow
+	// transfers on a busy machine leave the logins their time.
+	hctx, cancel := ctx, context.CancelFunc(func() {})
+	if dl, ok := ctx.Deadline(); ok {
+		part := time.Until(dl) * 2 / 3
+		hctx, cancel = context.WithTimeoutCause(ctx, part,
+			fmt.Errorf("the transfers.hash part ran out of its %s", part.Round(time.Second)))
+	}
+	defer cancel()
+	measureHash(hctx, e, hashTab, gws)
 	if ctx.Err() != nil {
 		return
+	}
+	if hctx.Err() != nil {
+		logf("features: %v: the rest of it is not measured", context.Cause(hctx))
+		hashTab.missingAll("not measured: " + context.Cause(hctx).Error())
 	}
 
 	pass := &target{key: lPass, addr: gws[1].addr, cpu: gws[1].cpu, na: gws[1].na}

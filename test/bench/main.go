@@ -70,7 +70,7 @@ func quickPlan() plan {
 		sessionsFor: 1500 * time.Millisecond, sessionsMax: 500, sessionRounds: 1,
 		idleCounts: []int{200}, idleStub: 0,
 		concurrent: 20, concSize: 1 << 20, concLimit: time.Minute,
-		featRounds: 2, loginsFor: 1500 * time.Millisecond, loginsMax: 300,
+		featRounds: 2, loginsFor: time.Second, loginsMax: 300,
 		budget: 330 * time.Second, openParallel: 16,
 		phaseBudget: [5]time.Duration{40 * time.Second, 90 * time.Second, 80 * time.Second, 40 * time.Second, 60 * time.Second},
 		pause:       700 * time.Millisecond,
