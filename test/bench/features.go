@@ -153,6 +153,7 @@ func measureHash(ctx context.Context, e *env, tab *results, gws []*target) {
 		err       string
 	}
 	accs := map[string]*acc{}
+rounds:
 	for round := range e.featRounds {
 		order := gws
 		if round%2 == 1 {
@@ -167,7 +168,7 @@ func measureHash(ctx context.Context, e *env, tab *results, gws []*target) {
 					continue
 				}
 				if ctx.Err() != nil {
-					return
+					break rounds
 				}
 				k := t.key + "/" + dir
 				a := accs[k]
@@ -179,6 +180,9 @@ func measureHash(ctx context.Context, e *env, tab *results, gws []*target) {
 					continue
 				}
 				wall, cpu, cpuErr, err := oneStream(ctx, e, t, "curl", dir, nil)
+				if err != nil && ctx.Err() != nil {
+					break rounds // cut by the budget, not a failure
+				}
 				if err != nil {
 					a.err = fmt.Sprintf("curl %s via the hash: %s gateway failed: %s", dir, t.key, oneLine(err))
 					logf("features: %s", a.err)
@@ -205,21 +209,23 @@ func measureHash(ctx context.Context, e *env, tab *results, gws []*target) {
 				tab.na(id+"mbps", t.key, t.na)
 				tab.na(id+"cpu", t.key, t.na)
 				continue
-			case a == nil:
+			case a == nil || a.n == 0 && a.err == "":
 				continue // the phase ran out: marked by the caller
 			case a.err != "":
 				tab.na(id+"mbps", t.key, a.err)
 				tab.na(id+"cpu", t.key, a.err)
 				continue
-			case a.n == 0:
-				continue
+			}
+			note := ""
+			if a.n < e.featRounds {
+				note = fmt.Sprintf("%d of %d rounds: the rest ran out of time", a.n, e.featRounds)
 			}
 			moved := e.bigSize * int64(a.n)
-			tab.set(id+"mbps", t.key, mbps(moved, a.wall), "")
+			tab.set(id+"mbps", t.key, mbps(moved, a.wall), note)
 			if a.cpuErr != nil {
 				tab.na(id+"cpu", t.key, "CPU not readable: "+oneLine(a.cpuErr))
 			} else {
-				tab.set(id+"cpu", t.key, a.cpu.Seconds()/(float64(moved)/(1<<30)), "")
+				tab.set(id+"cpu", t.key, a.cpu.Seconds()/(float64(moved)/(1<<30)), note)
 			}
 		}
 	}
@@ -348,6 +354,9 @@ func measureLogins(ctx context.Context, e *env, tab *results, ts []*target, acct
 					return d, err
 				}
 				lat, failed, wall, cpu, cpuErr := runWorkload(ctx, t, par, e.loginsFor, e.loginsMax, one)
+				if ctx.Err() != nil && len(lat) == 0 {
+					continue // cut by the budget: marked by the caller
+				}
 				a.lat = append(a.lat, lat...)
 				a.failed += failed
 				a.wall += wall
