@@ -24,11 +24,11 @@ import (
 //     a curl download and upload of the big file through each, gateway CPU
 //     per GiB and MB/s;
 //   - edge authentication: sessions that only log in (AUTH TLS, USER, PASS,
-//     QUIT) through the gateway in passthrough mode (the backend decides:
-//     the hash=uploads gateway above) and through one with
-//     auth.mode gateway and a local users file (an argon2id hash, the user
-//     mapped to the bench's vsftpd account); logins/s and gateway CPU per
-//     login, one at a time and 8 in parallel.
+//     QUIT) through a gateway in passthrough mode (the backend decides) and
+//     through one with auth.mode gateway and a local users file (an
+//     argon2id hash, the user mapped to the bench's vsftpd account), both
+//     fresh and with hash: uploads; logins/s and gateway CPU per login, one
+//     at a time and 8 in parallel.
 
 // hashSettings are the transfers.hash values, in column order.
 var hashSettings = []string{"off", "uploads", "all"}
@@ -39,7 +39,8 @@ var featureBlocks = []portBlock{{62800, 62849}, {62850, 62899}, {62900, 62949}}
 
 // edgeBlock is the passive range of the edge-auth gateway: the stub
 // gateway's, which the idle phase has stopped by then (its logins open no
-// data connection anyway).
+// data connection anyway). The passthrough gateway of the logins takes
+// featureBlocks[1] once the hash gateways have stopped.
 var edgeBlock = portBlock{62950, 62999}
 
 // The login table's columns.
@@ -97,6 +98,14 @@ func phaseFeatures(ctx context.Context, e *env, _ []*target) {
 	}
 
 	gws := make([]*target, len(hashSettings))
+	var hashProcs []*process
+	stopHash := func() {
+		for _, p := range hashProcs {
+			p.stop()
+		}
+		hashProcs = nil
+	}
+	defer stopHash()
 	for i, h := range hashSettings {
 		t := &target{key: h}
 		gws[i] = t
@@ -109,7 +118,7 @@ func phaseFeatures(ctx context.Context, e *env, _ []*target) {
 			t.na = "gateway did not start: " + oneLine(err)
 			continue
 		}
-		defer g.proc.stop()
+		hashProcs = append(hashProcs, g.proc)
 		t.addr, t.cpu = g.Addr, processCPU(g.proc.pid())
 	}
 	for _, t := range gws {
@@ -135,7 +144,20 @@ func phaseFeatures(ctx context.Context, e *env, _ []*target) {
 		hashTab.missingAll("not measured: " + context.Cause(hctx).Error())
 	}
 
-	pass := &target{key: lPass, addr: gws[1].addr, cpu: gws[1].cpu, na: gws[1].na}
+	stopHash()
+
+	// Two fresh gateways, configured alike but for auth: a gateway that
+	// has just moved gigabytes would still be returning that memory, and
+	// its CPU would count against its logins.
+	pass := &target{key: lPass}
+	if err := checkBindable(featureBlocks[1]); err != nil {
+		pass.na = err.Error()
+	} else if g, err := startGatewayWith(ctx, e, "ftpsgate-passthrough", e.plainBackend, "none", featureBlocks[1], hashYAML("uploads")); err != nil {
+		pass.na = "gateway did not start: " + oneLine(err)
+	} else {
+		defer g.proc.stop()
+		pass.addr, pass.cpu = g.Addr, processCPU(g.proc.pid())
+	}
 	edge, edgeAcct, g := startEdge(ctx, e)
 	if g != nil {
 		defer g.proc.stop()
