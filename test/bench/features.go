@@ -54,7 +54,7 @@ const (
 const edgeUser = "bench-edge"
 
 func hashYAML(setting string) string {
-	return fmt.Sprintf("transfers:\n  hash: %s\n", setting)
+	return fmt.Sprintf("transfers:\n  hash: %q\n", setting) // quoted: YAML 1.1 reads a bare off as false
 }
 
 // phaseFeatures fills the two feature tables (e.feat).
