@@ -292,7 +292,7 @@ func startEdge(ctx context.Context, e *env) (*target, account, *gateway) {
 		t.na = err.Error()
 		return t, a, nil
 	}
-	extra := hashYAML("uploads") + fmt.Sprintf("auth:\n  mode: gateway\n  local:\n    users_file: %q\n", usersPath)
+	extra := hashYAML("uploads") + fmt.Sprintf("auth:\n  mode: gateway\n  providers: [local]\n  local:\n    users_file: %q\n", usersPath)
 	g, err := startGatewayWith(ctx, e, "ftpsgate-edge", e.plainBackend, "none", edgeBlock, extra)
 	if err != nil {
 		t.na = "gateway with auth.mode gateway did not start: " + oneLine(err)
