@@ -219,7 +219,7 @@ func (s *session) handleSITE(cmd ftp.Command) error {
 func (s *session) afterLogin() {
 	s.bindLogin()
 	if s.optsUTF8 {
-		if _, err := s.roundTrip(ftp.Command{Verb: "OPTS", Arg: "UTF8 ON"}); err != nil {
+		if _, err := s.ask(ftp.Command{Verb: "OPTS", Arg: "UTF8 ON"}); err != nil {
 			s.log.Warn().Err(err).Msg("replaying OPTS UTF8 ON to the backend")
 		}
 	}
@@ -247,7 +247,7 @@ func (s *session) handleFEAT(cmd ftp.Command) error {
 	if s.feat != nil {
 		return s.send(*s.feat)
 	}
-	rep, err := s.roundTrip(cmd)
+	rep, err := s.be.Do(s.ctx, cmd, s.send)
 	if err != nil {
 		return s.backendFailed(err)
 	}

@@ -86,18 +86,7 @@ func (d *dataSetup) close() {
 // ask sends cmd to the backend and returns its final reply; nothing of it
 // reaches the client.
 func (s *session) ask(cmd ftp.Command) (ftp.Reply, error) {
-	if err := s.be.write(cmd); err != nil {
-		return ftp.Reply{}, s.errorf("%w: write %s: %w", errBackendLost, cmd.Verb, err)
-	}
-	for {
-		rep, err := s.readReply(s.srv.cfg.Timeouts.idle())
-		if err != nil || !rep.Preliminary() {
-			if err == nil && rep.Code == ftp.StatusNotAvailable {
-				return rep, s.errorf("%w: %d %s", errBackendLost, rep.Code, rep.Text())
-			}
-			return rep, err
-		}
-	}
+	return s.be.Do(s.ctx, cmd, nil)
 }
 
 // backendPassive puts the backend in passive mode (EPSV, falling back to

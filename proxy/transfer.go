@@ -73,10 +73,12 @@ func (s *session) handleTransfer(cmd ftp.Command) error {
 	rest := s.rest
 	s.rest = ""
 
-	if err := s.be.write(cmd); err != nil {
-		return s.backendFailed(s.errorf("%w: write %s: %w", errBackendLost, cmd.Verb, err))
+	// Send and ReadReply, not Do: the final reply comes after the data
+	// (runTransfer reads it in the background, with WantReply).
+	if err := s.be.Send(s.ctx, cmd); err != nil {
+		return s.backendFailed(err)
 	}
-	rep, err := s.readReply(s.srv.cfg.Timeouts.idle())
+	rep, err := s.be.ReadReply(s.ctx)
 	if err != nil {
 		return s.backendFailed(err)
 	}
@@ -112,7 +114,7 @@ func (s *session) runTransfer(t *transfer) error {
 	if s.leaving {
 		drain = nil
 	}
-	s.be.replies.want(s.be.readReplyFunc())
+	s.be.WantReply()
 	s.wantCommandDuringTransfer()
 
 	for t.relayed == nil || t.final == nil {
@@ -141,24 +143,25 @@ func (s *session) runTransfer(t *transfer) error {
 			if !t.relayStarted() {
 				s.giveUp(t, t.d.noClient())
 			}
-		case res := <-s.be.replies.res:
-			s.be.replies.got()
-			if res.err != nil {
+		case res := <-s.be.Replies():
+			rep, err := s.be.Took(res)
+			if err != nil {
+				// Lost (a 421 too): the transfer is cut, then the session ends.
 				_ = s.finishTransfer(t, connClosed, true, true)
-				return s.backendFailed(s.errorf("%w: %w", errBackendLost, res.err))
+				return s.backendFailed(err)
 			}
-			if res.v.Preliminary() {
+			if rep.Preliminary() {
 				// The transfer's own 1xx has been relayed already. Another
 				// one is noise, and one kind is harmful: after a cut
 				// transfer Pure-FTPd sends its statistics as a 150 and no
 				// final reply, which a client would take for the final one.
 				// Dropped; a cut transfer without a final reply ends in our
 				// 426 below.
-				s.log.Debug().Int(fieldCode, res.v.Code).Str("reply", res.v.Text()).Msg("extra preliminary reply during a transfer dropped")
-				s.be.replies.want(s.be.readReplyFunc())
+				s.log.Debug().Int(fieldCode, rep.Code).Str("reply", rep.Text()).Msg("extra preliminary reply during a transfer dropped")
+				s.be.WantReply()
 				continue
 			}
-			t.final = &res.v
+			t.final = &rep
 			if !t.final.Positive() {
 				// The backend gave up: stop relaying what is left.
 				t.closeData()
