@@ -163,7 +163,7 @@ func (s *session) admit() error {
 // abuse counts a protocol abuse of kind against the client; it reports
 // whether the client is now banned, and then the session must end.
 func (s *session) abuse(kind string) bool {
-	if s.srv.defender.Record(s.clientIP, kind) {
+	if s.srv.bans.Record(s.clientIP, kind) {
 		s.log.Warn().Str("kind", kind).Msg("client banned: closing")
 		return true
 	}

@@ -18,7 +18,6 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/ftpsgate/ftpsgate/admin"
-	"github.com/ftpsgate/ftpsgate/auth"
 	"github.com/ftpsgate/ftpsgate/metrics"
 	"github.com/ftpsgate/ftpsgate/nat"
 	"github.com/ftpsgate/ftpsgate/proxy"
@@ -173,14 +172,12 @@ func serveContext(ctx context.Context, cfg *loaded, stderr io.Writer) int {
 	for _, w := range ws {
 		log.Warn().Str("key", w.Key).Msg("weakened setting: " + w.String())
 	}
-	// The composition root: every collaborator the gateway does not build
-	// itself is chosen here.
-	mets := metrics.New()
-	srv, err := proxy.New(cfg.proxy, log, proxy.WithAuthenticator(auth.Passthrough{}), proxy.WithEvents(mets))
+	d, err := compose(cfg, log)
 	if err != nil {
 		fmt.Fprintf(stderr, "ftpsgate: %v\n", err)
 		return 1
 	}
+	srv := d.srv
 	log.Info().Str("version", versionString()).Msg("ftpsgate starting")
 	if n := cfg.proxy.Passive.PublicName; n != nil {
 		log.Info().Str("key", "passive.public_host").Str("name", n.Name).Stringer("address", n.Addr()).Msg("passive.public_host resolved: 227 replies advertise this address")
@@ -192,9 +189,9 @@ func serveContext(ctx context.Context, cfg *loaded, stderr io.Writer) int {
 	reloadOnHUP(ctx, srv, cfg.proxy.Passive.PublicName, log)
 	var api *admin.Server
 	if cfg.admin.Enabled() {
-		api, err = admin.New(cfg.admin, srv.Defender(), sessionLister{srv}, log, admin.WithAdmission(srv.Admission()), admin.WithReadiness(srv))
+		api, err = admin.New(cfg.admin, d.bans, sessionLister{srv}, log, admin.WithAdmission(d.admission), admin.WithReadiness(srv))
 		if err == nil {
-			api.Handle("GET /metrics", metricsHandler(srv, mets))
+			api.Handle("GET /metrics", metricsHandler(d))
 			err = api.Start(ctx)
 		}
 		if err != nil {
@@ -239,14 +236,14 @@ func (l sessionLister) Sessions() []admin.SessionInfo {
 
 // metricsHandler serves the gateway's Prometheus metrics: the counters
 // its events feed, and gauges read from its state at scrape time.
-func metricsHandler(srv *proxy.Server, m *metrics.Metrics) http.Handler {
-	m.Watch(metrics.State{
-		PassiveInUse:     srv.PassiveInUse,
-		BansActive:       func() int { return len(srv.Defender().List()) },
-		TrackedAddresses: func() int { return srv.Admission().Stats().TrackedIPs },
-		CertNotAfter:     srv.CertificateNotAfter,
+func metricsHandler(d *composed) http.Handler {
+	d.metrics.Watch(metrics.State{
+		PassiveInUse:     d.srv.PassiveInUse,
+		BansActive:       func() int { return len(d.bans.List()) },
+		TrackedAddresses: func() int { return d.admission.Stats().TrackedIPs },
+		CertNotAfter:     d.certs.NotAfter,
 	})
-	return m.Handler()
+	return d.metrics.Handler()
 }
 
 func cmdValidate(args []string, stdout, stderr io.Writer) int {

@@ -1,0 +1,52 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/rs/zerolog"
+
+	"github.com/ftpsgate/ftpsgate/auth"
+	"github.com/ftpsgate/ftpsgate/metrics"
+	"github.com/ftpsgate/ftpsgate/policy"
+	"github.com/ftpsgate/ftpsgate/proxy"
+)
+
+// composed is the gateway and the collaborators it was given: the
+// composition root (compose) builds each of them here, once, and hands
+// them to proxy.New, the admin API and the metrics.
+type composed struct {
+	srv       *proxy.Server
+	metrics   *metrics.Metrics
+	bans      *policy.Defender
+	admission *policy.Admission
+	certs     *policy.CertSource
+}
+
+// compose builds the gateway's collaborators from cfg and the gateway
+// with them. run and demo both start here.
+func compose(cfg *loaded, log zerolog.Logger) (*composed, error) {
+	pc := cfg.proxy
+	if err := pc.Validate(); err != nil {
+		return nil, fmt.Errorf("proxy: invalid configuration:\n%w", err)
+	}
+	d := &composed{metrics: metrics.New()}
+	var err error
+	if d.certs, err = proxy.NewCertificates(pc, log); err != nil {
+		return nil, err
+	}
+	if d.bans, err = policy.NewDefender(pc.Bans, nil); err != nil {
+		return nil, fmt.Errorf("proxy: bans: %w", err)
+	}
+	d.admission = policy.NewAdmission(pc.Limits, d.bans)
+	d.srv, err = proxy.New(pc, log,
+		proxy.WithAuthenticator(auth.Passthrough{}),
+		proxy.WithEvents(d.metrics),
+		proxy.WithBans(d.bans),
+		proxy.WithAdmission(d.admission),
+		proxy.WithCertificates(d.certs),
+	)
+	if err != nil {
+		return nil, err
+	}
+	return d, nil
+}
