@@ -43,7 +43,7 @@ func (s *session) abort(t *transfer) error {
 	}
 	grace := time.NewTimer(abortGrace)
 	defer grace.Stop()
-	hard := time.NewTimer(abortGrace + s.srv.cfg.Timeouts.connect())
+	hard := time.NewTimer(abortGrace + s.env.cfg.Timeouts.connect())
 	defer hard.Stop()
 	var quiet <-chan time.Time
 	answered := func() bool {

@@ -32,12 +32,12 @@ type backend struct {
 // connection as configured (RFC 4217 AUTH TLS, PBSZ 0, PROT P). Everything
 // is bounded by the connect timeout.
 func (s *session) dialBackend() (*backend, error) {
-	cfg := s.srv.cfg
+	cfg := s.env.cfg
 	deadline := time.Now().Add(cfg.Timeouts.connect())
 	ctx, cancel := context.WithDeadline(s.ctx, deadline)
 	defer cancel()
 
-	raw, err := s.srv.dialer.DialBackend(ctx, cfg.Backend.Address, netip.Addr{})
+	raw, err := s.env.dialer.DialBackend(ctx, cfg.Backend.Address, netip.Addr{})
 	if err != nil {
 		return nil, s.errorf("%w: dial %s: %w", errBackendDown, cfg.Backend.Address, err)
 	}
@@ -65,9 +65,9 @@ func (s *session) dialBackend() (*backend, error) {
 }
 
 func (s *session) secureBackend(ctx context.Context, be *backend) error {
-	mode := s.srv.cfg.Backend.TLS
+	mode := s.env.cfg.Backend.TLS
 	if mode != TLSNone {
-		be.tlsConf = policy.SessionConfig(s.srv.backendTLS)
+		be.tlsConf = policy.SessionConfig(s.env.backendTLS)
 	}
 	if mode == TLSImplicit {
 		if err := be.startTLS(ctx); err != nil {

@@ -66,11 +66,11 @@ func (s *session) nextCommand() (ftp.Command, error) {
 		s.deferred = s.deferred[1:]
 		return cmd, nil
 	}
-	timeout, idleErr := s.srv.cfg.Timeouts.idle(), errIdle
+	timeout, idleErr := s.env.cfg.Timeouts.idle(), errIdle
 	if !s.loggedIn {
 		// Counted from connect, not from the last command: a session kept
 		// alive with NOOP must still log in in time.
-		left := time.Until(s.start.Add(s.srv.cfg.Timeouts.login()))
+		left := time.Until(s.start.Add(s.env.cfg.Timeouts.login()))
 		if left <= 0 {
 			return ftp.Command{}, errLoginTimeout
 		}

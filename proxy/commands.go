@@ -123,7 +123,7 @@ func (s *session) handlePROT(cmd ftp.Command) error {
 		return s.reply(ftp.StatusNotImplementedParameter, "PROT takes one of C, S, E, P.")
 	}
 	level := policy.Protection(arg[0])
-	switch err := s.srv.data.CheckProt(level); {
+	switch err := s.env.data.CheckProt(level); {
 	case errors.Is(err, policy.ErrProtDenied):
 		s.log.Warn().Str("prot", arg).Msg("clear data channel refused by policy")
 		return s.reply(ftp.StatusPolicyDenied, "PROT C refused: data connections must be protected (PROT P).")
@@ -208,7 +208,7 @@ func (s *session) handleABOR(ftp.Command) error {
 
 // handleSITE relays only the SITE commands the policy lists.
 func (s *session) handleSITE(cmd ftp.Command) error {
-	if err := s.srv.cfg.Login.CheckSite(cmd.Arg); err != nil {
+	if err := s.env.cfg.Login.CheckSite(cmd.Arg); err != nil {
 		s.log.Warn().Err(err).Msg("SITE command refused by policy")
 		return s.reply(ftp.StatusNotImplementedParameter, "This SITE command is not allowed.")
 	}
@@ -238,7 +238,7 @@ var relayable = map[string]bool{
 
 func (s *session) handleFEAT(cmd ftp.Command) error {
 	own := ownFeatures
-	if s.srv.data.ActiveEnabled {
+	if s.env.data.ActiveEnabled {
 		own = append(own[:len(own):len(own)], "EPRT")
 	}
 	if !s.loggedIn {

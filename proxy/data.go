@@ -134,13 +134,13 @@ func (s *session) prepareData() (*dataSetup, error) {
 		return nil, err
 	}
 	sameHost := s.be.host.IsLoopback() || s.be.host == s.be.local
-	if err := s.srv.beData.Check(addr, sameHost); err != nil {
+	if err := s.env.beData.Check(addr, sameHost); err != nil {
 		s.log.Error().Err(err).Uint16(fieldPort, addr.Port()).Str(fieldRemote, addr.String()).
 			Msg("the backend named a data port the gateway does not connect to")
 		return nil, s.errorf("%w", err)
 	}
-	dctx, dcancel := context.WithTimeout(s.ctx, s.srv.cfg.Timeouts.connect())
-	conn, err := s.srv.dialer.DialBackend(dctx, addr.String(), s.be.local)
+	dctx, dcancel := context.WithTimeout(s.ctx, s.env.cfg.Timeouts.connect())
+	conn, err := s.env.dialer.DialBackend(dctx, addr.String(), s.be.local)
 	dcancel()
 	if err != nil {
 		s.log.Error().Err(err).Str(fieldRemote, addr.String()).Msg("backend data connection failed")
@@ -207,17 +207,17 @@ func (s *session) handlePassive(cmd ftp.Command) error {
 		return s.dataFailed(err)
 	}
 	counted := s.clientIP // the pool caps the ports one address holds (limits.max_passive_per_ip)
-	if s.srv.admission.Exempt(s.clientIP) {
+	if s.env.admission.Exempt(s.clientIP) {
 		counted = netip.Addr{}
 	}
-	lease, err := s.srv.pool.Listen(d.ctx, s.localIP, counted)
+	lease, err := s.env.pool.Listen(d.ctx, s.localIP, counted)
 	if err != nil {
 		d.close()
 		if errors.Is(err, nat.ErrClientLimit) || errors.Is(err, nat.ErrNoPortAvailable) {
 			s.emit(events.PassiveExhausted{Session: s.ev(), PerIP: errors.Is(err, nat.ErrClientLimit)})
 		}
 		if errors.Is(err, nat.ErrClientLimit) {
-			s.log.Warn().Err(err).Int("max_passive_per_ip", s.srv.cfg.Limits.MaxPassivePerIP).
+			s.log.Warn().Err(err).Int("max_passive_per_ip", s.env.cfg.Limits.MaxPassivePerIP).
 				Msg("passive port refused: this address holds its share of passive ports")
 			return s.reply(ftp.StatusCannotOpenDataConnection, "Too many passive ports open from your address (limits.max_passive_per_ip), try again later.")
 		}
@@ -233,7 +233,7 @@ func (s *session) handlePassive(cmd ftp.Command) error {
 	if extended {
 		return s.reply(ftp.StatusExtendedPassiveMode, ftp.FormatEPSV(port))
 	}
-	text, err := ftp.FormatPASV(netip.AddrPortFrom(s.srv.cfg.Passive.Advertise(s.localIP), port))
+	text, err := ftp.FormatPASV(netip.AddrPortFrom(s.env.cfg.Passive.Advertise(s.localIP), port))
 	if err != nil {
 		s.closePending()
 		return s.reply(ftp.StatusNetworkProtocolNotSupported, "PASV is IPv4 only: use EPSV.")
@@ -261,7 +261,7 @@ func (s *session) handleActive(cmd ftp.Command) error {
 	case err != nil:
 		return s.reply(ftp.StatusSyntaxErrorParameters, "Bad "+cmd.Verb+" argument.")
 	}
-	if err := s.srv.data.CheckActiveTarget(s.clientIP, target); err != nil {
+	if err := s.env.data.CheckActiveTarget(s.clientIP, target); err != nil {
 		s.log.Warn().Err(err).Str(fieldRemote, target.String()).Msg("active mode refused")
 		if errors.Is(err, policy.ErrActiveDisabled) {
 			return s.reply(ftp.StatusPolicyDenied, "Active mode is disabled: use PASV or EPSV.")

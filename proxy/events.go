@@ -27,7 +27,7 @@ func (s *session) ev() events.Session {
 	return events.Session{ID: s.id, Listener: s.lst.Name, Client: i.Client, User: i.User}
 }
 
-func (s *session) emit(e events.Event) { s.srv.emit(e) }
+func (s *session) emit(e events.Event) { s.env.emit(e) }
 
 // refusedReason is the bounded reason of an admission refusal.
 func refusedReason(err error) string {

@@ -62,7 +62,7 @@ func (s *session) transferFilters(t *transfer) {
 	if t.upload {
 		meta.Direction = filter.Upload
 	}
-	cfg := s.srv.cfg
+	cfg := s.env.cfg
 	if cfg.Hash == HashAll || (cfg.Hash == HashUploads && t.upload) {
 		t.hash = filter.NewSHA256()
 		t.filters = append(t.filters, t.hash)

@@ -40,7 +40,7 @@ var errLoginTimeout = errors.New("login timeout")
 // listener allows cleartext logins, and always when client certificates are
 // required.
 func (s *session) tlsRequired() bool {
-	return s.tls == nil && (!s.lst.AllowCleartext || s.srv.cfg.TLS.ClientAuth == policy.ClientAuthRequire)
+	return s.tls == nil && (!s.lst.AllowCleartext || s.env.cfg.TLS.ClientAuth == policy.ClientAuthRequire)
 }
 
 func (s *session) handleUSER(cmd ftp.Command) error {
@@ -57,12 +57,12 @@ func (s *session) handleUSER(cmd ftp.Command) error {
 	if user == "" {
 		return s.reply(ftp.StatusSyntaxErrorParameters, "USER needs a user name.")
 	}
-	if err := s.srv.cfg.Login.CheckUser(user); err != nil {
+	if err := s.env.cfg.Login.CheckUser(user); err != nil {
 		s.log.Warn().Str(fieldUser, user).Msg("anonymous login refused")
 		s.emit(events.Login{Session: s.loginEv(user), Result: events.LoginRefused, Reason: "anonymous", Code: ftp.StatusNotLoggedIn})
 		return s.reply(ftp.StatusNotLoggedIn, "Anonymous login is not allowed.")
 	}
-	if err := s.srv.cfg.TLS.CheckCertUser(s.clientCert(), user); err != nil {
+	if err := s.env.cfg.TLS.CheckCertUser(s.clientCert(), user); err != nil {
 		s.log.Warn().Err(err).Str(fieldUser, user).Msg("USER does not match the client certificate")
 		s.emit(events.Login{Session: s.loginEv(user), Result: events.LoginRefused, Reason: "client_certificate", Code: ftp.StatusNotLoggedIn})
 		return s.reply(ftp.StatusNotLoggedIn, "User does not match the client certificate.")
@@ -175,9 +175,9 @@ func (s *session) handlePASS(cmd ftp.Command) error {
 
 // authenticate asks the authenticator about the pending login.
 func (s *session) authenticate(password string) (auth.Result, error) {
-	ctx, cancel := context.WithTimeout(s.ctx, s.srv.cfg.Timeouts.connect())
+	ctx, cancel := context.WithTimeout(s.ctx, s.env.cfg.Timeouts.connect())
 	defer cancel()
-	return s.srv.auth.Authenticate(ctx, auth.Request{
+	return s.env.auth.Authenticate(ctx, auth.Request{
 		User: s.user, Password: password, ClientIP: s.clientIP, Listener: s.lst.Name,
 		ClientCert: s.clientCert(), Host: s.host,
 	})

@@ -30,12 +30,12 @@ type Server struct {
 	tickets    policy.TicketKeys
 	pool       *nat.Pool
 	data       policy.DataPolicy
-	beData     policy.BackendDataPorts // set by Start, once the listeners are bound
 	bans       Bans
 	admission  Admission
 	bandwidth  *rate.Limiter           // the whole gateway's; nil: unlimited
 	book       *policy.SessionRegistry // live sessions, for data connections resuming a sibling's TLS session
 	events     events.Sink             // nil: none
+	env        *sessionEnv             // what sessions see of the server
 
 	ready  readiness          // the backend probe's cached result
 	auth   auth.Authenticator // decides logins
@@ -103,6 +103,7 @@ func New(cfg Config, log zerolog.Logger, opts ...Option) (*Server, error) {
 			log.Warn().Msg("backend.insecure_skip_verify is on: the backend's certificate is NOT verified (lab use only)")
 		}
 	}
+	s.env = s.newEnv()
 	return s, nil
 }
 
@@ -159,7 +160,7 @@ func (s *Server) Start(ctx context.Context) error {
 		s.mu.Unlock()
 		s.log.Info().Str(fieldListener, l.Name).Str("address", ln.Addr().String()).Str("tls", l.TLS.String()).Msg("listening")
 	}
-	s.beData = s.backendDataPorts()
+	s.env.beData = s.backendDataPorts()
 	for _, l := range s.cfg.Listeners {
 		s.acceptWG.Add(1)
 		go s.acceptLoop(s.listeners[l.Name], l)
@@ -274,7 +275,7 @@ func (s *Server) acceptLoop(ln net.Listener, l Listener) {
 		backoff = 0
 		// Nothing that can block happens here: the PROXY header, admission
 		// and TLS are the session goroutine's.
-		sess := newSession(s, conn, l)
+		sess := newSession(s.env, conn, l)
 		if !s.track(sess) {
 			_ = conn.Close()
 			return

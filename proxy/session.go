@@ -39,7 +39,7 @@ const writeTimeout = 30 * time.Second
 // backend control connection. Only the session goroutine (serve) writes to
 // either control connection.
 type session struct {
-	srv      *Server
+	env      *sessionEnv // the gateway, as far as a session may see it
 	id       string
 	lst      Listener
 	log      zerolog.Logger
@@ -110,20 +110,20 @@ func newSessionID() string {
 	return hex.EncodeToString(b[:])
 }
 
-func newSession(srv *Server, conn net.Conn, l Listener) *session {
+func newSession(env *sessionEnv, conn net.Conn, l Listener) *session {
 	s := &session{
-		srv:   srv,
+		env:   env,
 		id:    newSessionID(),
 		lst:   l,
 		start: time.Now(),
 		raw:   conn,
 		conn:  conn,
 		prot:  policy.ProtClear,
-		book:  srv.book,
+		book:  env.book,
 	}
 	s.initStop()
 	s.cmds = newPuller[ftp.Command](&s.wg)
-	s.log = srv.log.With().Str(fieldSession, s.id).Str(fieldClient, conn.RemoteAddr().String()).Str(fieldListener, l.Name).Logger()
+	s.log = env.log.With().Str(fieldSession, s.id).Str(fieldClient, conn.RemoteAddr().String()).Str(fieldListener, l.Name).Logger()
 	s.shown = SessionInfo{ID: s.id, Client: conn.RemoteAddr().String(), Listener: l.Name, Started: s.start}
 	return s
 }
@@ -131,7 +131,7 @@ func newSession(srv *Server, conn net.Conn, l Listener) *session {
 // admit asks the connection limits and the ban list whether this client may
 // have a session. A refusal is one 421 line, before any TLS work.
 func (s *session) admit() error {
-	t, err := s.srv.admission.Admit(s.clientIP)
+	t, err := s.env.admission.Admit(s.clientIP)
 	if err != nil {
 		text := "Service not available, closing control connection."
 		switch {
@@ -155,15 +155,15 @@ func (s *session) admit() error {
 	s.ticket = t
 	s.started = true
 	s.emit(events.SessionStarted{Session: s.ev(), Time: s.start})
-	s.cmdLimit = s.srv.admission.CommandLimiter()
-	s.throttle = policy.NewThrottle(s.srv.cfg.Limits.NewSessionLimiter(), s.srv.bandwidth)
+	s.cmdLimit = s.env.admission.CommandLimiter()
+	s.throttle = policy.NewThrottle(s.env.cfg.Limits.NewSessionLimiter(), s.env.bandwidth)
 	return nil
 }
 
 // abuse counts a protocol abuse of kind against the client; it reports
 // whether the client is now banned, and then the session must end.
 func (s *session) abuse(kind string) bool {
-	if s.srv.bans.Record(s.clientIP, kind) {
+	if s.env.bans.Record(s.clientIP, kind) {
 		s.log.Warn().Str("kind", kind).Msg("client banned: closing")
 		return true
 	}
@@ -176,7 +176,7 @@ var errBanned = errors.New("client banned")
 // client's and the gateway's addresses.
 func (s *session) setup() error {
 	if s.lst.ProxyProtocol.Enabled {
-		pc, err := readProxyHeader(s.raw, s.lst.ProxyProtocol, s.srv.cfg.Timeouts.handshake())
+		pc, err := readProxyHeader(s.raw, s.lst.ProxyProtocol, s.env.cfg.Timeouts.handshake())
 		if err != nil {
 			s.log.Warn().Err(err).Msg("connection refused")
 			s.emit(events.ConnectionRefused{Session: s.ev(), Reason: refusedReason(err)})
@@ -193,7 +193,7 @@ func (s *session) setup() error {
 	if ap, err := netip.ParseAddrPort(s.raw.LocalAddr().String()); err == nil {
 		s.localIP = ap.Addr().Unmap()
 	}
-	s.tlsConf = s.srv.tlsConfs[s.lst.Name]
+	s.tlsConf = s.env.tlsConfs[s.lst.Name]
 	s.bindTLS()
 	s.r = ftp.NewReader(s.conn)
 	return nil
@@ -224,7 +224,7 @@ func (s *session) run() error {
 			return err
 		}
 	}
-	if err := s.reply(ftp.StatusReady, s.srv.cfg.greeting()); err != nil {
+	if err := s.reply(ftp.StatusReady, s.env.cfg.greeting()); err != nil {
 		return err
 	}
 	for {
@@ -239,7 +239,7 @@ func (s *session) run() error {
 			_ = s.reply(ftp.StatusNotAvailable, "Idle timeout, closing control connection.")
 			return err
 		case errors.Is(err, errLoginTimeout):
-			s.log.Warn().Float64("login_timeout_seconds", s.srv.cfg.Timeouts.login().Seconds()).Msg("no login in time: closing")
+			s.log.Warn().Float64("login_timeout_seconds", s.env.cfg.Timeouts.login().Seconds()).Msg("no login in time: closing")
 			_ = s.reply(ftp.StatusNotAvailable, "Login timeout, closing control connection.")
 			return err
 		case errors.Is(err, errShuttingDown):
@@ -289,7 +289,7 @@ func (s *session) send(r ftp.Reply) error {
 // handshake runs the client-side TLS handshake on the control connection.
 func (s *session) handshake() error {
 	tc := tls.Server(s.raw, s.tlsConf)
-	ctx, cancel := context.WithTimeout(s.ctx, s.srv.cfg.Timeouts.handshake())
+	ctx, cancel := context.WithTimeout(s.ctx, s.env.cfg.Timeouts.handshake())
 	defer cancel()
 	if err := tc.HandshakeContext(ctx); err != nil {
 		s.log.Warn().Err(err).Msg("client TLS handshake failed")

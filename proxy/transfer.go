@@ -63,7 +63,7 @@ func (s *session) handleTransfer(cmd ftp.Command) error {
 	if s.pending == nil {
 		return s.reply(ftp.StatusCannotOpenDataConnection, "Use PASV, EPSV, PORT or EPRT first.")
 	}
-	if err := s.srv.data.CheckTransfer(s.prot); err != nil {
+	if err := s.env.data.CheckTransfer(s.prot); err != nil {
 		s.log.Warn().Str(fieldCommand, cmd.Verb).Msg("transfer on an unprotected data channel refused")
 		return s.reply(521, "Data connections must be protected: send PROT P.")
 	}
@@ -107,10 +107,10 @@ func (s *session) handleTransfer(cmd ftp.Command) error {
 // runTransfer waits for both data connections, relays, and sends the final
 // reply only once the client's data connection is fully written and closed.
 func (s *session) runTransfer(t *transfer) error {
-	accept := time.NewTimer(s.srv.cfg.Timeouts.dataAccept())
+	accept := time.NewTimer(s.env.cfg.Timeouts.dataAccept())
 	defer accept.Stop()
 	var finalWait <-chan time.Time // runs once the relay is over and the final reply is still due
-	drain := s.srv.drain
+	drain := s.env.drain
 	if s.leaving {
 		drain = nil
 	}
@@ -189,9 +189,9 @@ func (s *session) runTransfer(t *transfer) error {
 		case r := <-t.relayCh:
 			t.relayOver(r)
 			if t.final == nil {
-				wait := s.srv.cfg.Timeouts.idle()
+				wait := s.env.cfg.Timeouts.idle()
 				if r.cut() {
-					wait = s.srv.cfg.Timeouts.connect() // a cut transfer: the backend has nothing left to do
+					wait = s.env.cfg.Timeouts.connect() // a cut transfer: the backend has nothing left to do
 				}
 				finalWait = time.After(wait)
 			}
@@ -224,7 +224,7 @@ func (s *session) runTransfer(t *transfer) error {
 			break
 		}
 		if finalWait == nil && t.final == nil && t.failure != nil && !t.relayStarted() {
-			finalWait = time.After(s.srv.cfg.Timeouts.dataAccept())
+			finalWait = time.After(s.env.cfg.Timeouts.dataAccept())
 		}
 	}
 	return s.endTransfer(t)
@@ -291,7 +291,7 @@ func (s *session) startRelay(t *transfer) {
 	t.d.wg.Add(1)
 	go func() {
 		defer t.d.wg.Done()
-		r := relay.Run(dst, src, relay.Opts{Idle: s.srv.cfg.Timeouts.dataIdle(), FromBackend: !t.upload, Filter: t.filters})
+		r := relay.Run(dst, src, relay.Opts{Idle: s.env.cfg.Timeouts.dataIdle(), FromBackend: !t.upload, Filter: t.filters})
 		if r.HandedOff() {
 			// Drain in the background: the final reply need not wait for
 			// the peer to close.
