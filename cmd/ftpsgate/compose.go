@@ -6,6 +6,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/ftpsgate/ftpsgate/auth"
+	"github.com/ftpsgate/ftpsgate/events"
 	"github.com/ftpsgate/ftpsgate/metrics"
 	"github.com/ftpsgate/ftpsgate/policy"
 	"github.com/ftpsgate/ftpsgate/proxy"
@@ -17,6 +18,7 @@ import (
 type composed struct {
 	srv       *proxy.Server
 	metrics   *metrics.Metrics
+	sink      events.Sink // every event: metrics (and the log consumer)
 	bans      *policy.Defender
 	admission *policy.Admission
 	certs     *policy.CertSource
@@ -30,6 +32,7 @@ func compose(cfg *loaded, log zerolog.Logger) (*composed, error) {
 		return nil, fmt.Errorf("proxy: invalid configuration:\n%w", err)
 	}
 	d := &composed{metrics: metrics.New()}
+	d.sink = d.metrics
 	var err error
 	if d.certs, err = proxy.NewCertificates(pc, log); err != nil {
 		return nil, err
@@ -40,7 +43,7 @@ func compose(cfg *loaded, log zerolog.Logger) (*composed, error) {
 	d.admission = policy.NewAdmission(pc.Limits, d.bans)
 	d.srv, err = proxy.New(pc, log,
 		proxy.WithAuthenticator(auth.Passthrough{}),
-		proxy.WithEvents(d.metrics),
+		proxy.WithEvents(d.sink),
 		proxy.WithBans(d.bans),
 		proxy.WithAdmission(d.admission),
 		proxy.WithCertificates(d.certs),

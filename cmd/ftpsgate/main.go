@@ -18,6 +18,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/ftpsgate/ftpsgate/admin"
+	"github.com/ftpsgate/ftpsgate/events"
 	"github.com/ftpsgate/ftpsgate/metrics"
 	"github.com/ftpsgate/ftpsgate/nat"
 	"github.com/ftpsgate/ftpsgate/proxy"
@@ -135,9 +136,12 @@ func serve(cfg *loaded, stderr io.Writer) int {
 	return serveContext(ctx, cfg, stderr)
 }
 
-// reloadOnHUP asks srv to reload its certificate on every SIGHUP until ctx
-// is done, and resolves passive.public_host again when it is a name.
-func reloadOnHUP(ctx context.Context, srv *proxy.Server, name *nat.PublicName, log zerolog.Logger) {
+// reloader reloads the served certificate (proxy.Server).
+type reloader interface{ Reload() error }
+
+// reloadOnHUP runs reloadConfig on every SIGHUP until ctx is done. The
+// signal is caught from when it returns.
+func reloadOnHUP(ctx context.Context, srv reloader, name *nat.PublicName, log zerolog.Logger, sink events.Sink) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	go func() {
@@ -147,13 +151,33 @@ func reloadOnHUP(ctx context.Context, srv *proxy.Server, name *nat.PublicName, l
 			case <-ctx.Done():
 				return
 			case <-hup:
-				srv.Reload()
-				if name != nil {
-					resolvePublicName(ctx, name, log)
-				}
+				reloadConfig(ctx, srv, name, log, sink)
 			}
 		}
 	}()
+}
+
+// reloadConfig is one SIGHUP: it reloads the certificate, resolves
+// passive.public_host again when it is a name, and reports the result
+// once: an events.ConfigReload and a log line. What failed keeps its last
+// good value.
+func reloadConfig(ctx context.Context, srv reloader, name *nat.PublicName, log zerolog.Logger, sink events.Sink) {
+	var errs []error
+	if err := srv.Reload(); err != nil {
+		errs = append(errs, fmt.Errorf("certificate: %w", err))
+	}
+	if name != nil {
+		if err := resolvePublicName(ctx, name, log); err != nil {
+			errs = append(errs, fmt.Errorf("passive.public_host: %w", err))
+		}
+	}
+	err := errors.Join(errs...)
+	sink.Emit(events.ConfigReload{OK: err == nil, Err: err})
+	if err != nil {
+		log.Error().Err(err).Msg("configuration reload failed: the last good values stay")
+		return
+	}
+	log.Info().Msg("configuration reloaded")
 }
 
 // serveContext runs the gateway (and the admin API, when configured) until
@@ -186,7 +210,7 @@ func serveContext(ctx context.Context, cfg *loaded, stderr io.Writer) int {
 		log.Error().Err(err).Msg("ftpsgate cannot start")
 		return 1
 	}
-	reloadOnHUP(ctx, srv, cfg.proxy.Passive.PublicName, log)
+	reloadOnHUP(ctx, srv, cfg.proxy.Passive.PublicName, log, d.sink)
 	var api *admin.Server
 	if cfg.admin.Enabled() {
 		api, err = admin.New(cfg.admin, d.bans, sessionLister{srv}, log, admin.WithAdmission(d.admission), admin.WithReadiness(srv))
@@ -287,13 +311,16 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 }
 
 // resolvePublicName resolves passive.public_host again (SIGHUP) and logs
-// the address 227 replies now carry; on failure the last one stays.
-func resolvePublicName(ctx context.Context, n *nat.PublicName, log zerolog.Logger) {
+// the address 227 replies now carry; on failure the last one stays, and
+// the error is returned.
+func resolvePublicName(ctx context.Context, n *nat.PublicName, log zerolog.Logger) error {
 	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if a, err := n.Refresh(rctx); err != nil {
+	a, err := n.Refresh(rctx)
+	if err != nil {
 		log.Error().Err(err).Str("key", "passive.public_host").Stringer("address", n.Addr()).Msg("passive.public_host not resolved again: 227 replies keep the last address")
-	} else {
-		log.Info().Str("key", "passive.public_host").Str("name", n.Name).Stringer("address", a).Msg("passive.public_host resolved again")
+		return err
 	}
+	log.Info().Str("key", "passive.public_host").Str("name", n.Name).Stringer("address", a).Msg("passive.public_host resolved again")
+	return nil
 }
