@@ -44,8 +44,7 @@ func (s *session) commandDone() {
 		return
 	}
 	s.cmdOpen = false
-	s.log.Info().Str(fieldCommand, s.cmd.LogString()).Int(fieldCode, s.lastCode).Msg("command")
-	s.emit(events.Command{Session: s.ev(), Verb: s.cmd.Verb, Code: s.lastCode})
+	s.emit(events.Command{Session: s.ev(), Verb: s.cmd.Verb, Text: s.cmd.LogString(), Code: s.lastCode})
 }
 
 // readCommandFunc returns a read of the next command on the current

@@ -163,6 +163,9 @@ func (s *session) handleHOST(cmd ftp.Command) error {
 	}
 	s.host = strings.TrimSpace(cmd.Arg)
 	s.log = s.log.With().Str("host", s.host).Logger()
+	s.infoMu.Lock()
+	s.evHost = s.host
+	s.infoMu.Unlock()
 	return s.reply(ftp.StatusReady, "HOST accepted.")
 }
 

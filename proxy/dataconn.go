@@ -59,9 +59,7 @@ func (s *session) acceptData(d *dataSetup) {
 		select {
 		case slots <- struct{}{}:
 		default:
-			s.log.Warn().Str(fieldRemote, conn.RemoteAddr().String()).Uint16(fieldPort, d.lease.Port()).
-				Msg("data connection refused: too many TLS handshakes at once on this port")
-			s.emit(events.DataRefused{Session: s.ev(), Reason: events.DataRefusedBusy})
+			s.emit(events.DataRefused{Session: s.ev(), Reason: events.DataRefusedBusy, Remote: conn.RemoteAddr().String(), Port: d.lease.Port()})
 			_ = conn.Close()
 			continue
 		}
@@ -71,13 +69,11 @@ func (s *session) acceptData(d *dataSetup) {
 			defer func() { <-slots }()
 			r := s.secureClientData(d, conn, time.Now().Add(s.env.cfg.Timeouts.handshake()))
 			if r.err != nil {
-				s.log.Warn().Err(r.err).Str(fieldRemote, conn.RemoteAddr().String()).Uint16(fieldPort, d.lease.Port()).
-					Msg("data connection refused: waiting for another until the accept deadline")
 				reason := events.DataRefusedTLSHandshake
 				if errors.Is(r.err, errNotResumed) {
 					reason = events.DataRefusedTLSResumption
 				}
-				s.emit(events.DataRefused{Session: s.ev(), Reason: reason, Err: r.err})
+				s.emit(events.DataRefused{Session: s.ev(), Reason: reason, Err: r.err, Remote: conn.RemoteAddr().String(), Port: d.lease.Port()})
 				d.mu.Lock()
 				d.refusal = r.err
 				d.mu.Unlock()
@@ -113,17 +109,14 @@ func (s *session) dataFromClient(d *dataSetup, tcp *net.TCPConn) (net.Conn, bool
 		// one its header names.
 		var err error
 		if conn, err = readProxyHeader(tcp, s.lst.ProxyProtocol, s.env.cfg.Timeouts.handshake()); err != nil {
-			s.log.Warn().Err(err).Uint16(fieldPort, d.lease.Port()).Msg("data connection refused")
-			s.emit(events.DataRefused{Session: s.ev(), Reason: events.DataRefusedProxyHeader, Err: err})
+			s.emit(events.DataRefused{Session: s.ev(), Reason: events.DataRefusedProxyHeader, Err: err, Port: d.lease.Port()})
 			_ = tcp.Close()
 			return nil, false
 		}
 	}
 	from, _ := netip.ParseAddrPort(conn.RemoteAddr().String())
 	if from.Addr().Unmap() != s.clientIP {
-		s.log.Warn().Str(fieldRemote, from.String()).Str("control", s.clientIP.String()).
-			Uint16(fieldPort, d.lease.Port()).Msg("data connection from another address than the control connection: refused")
-		s.emit(events.DataRefused{Session: s.ev(), Reason: events.DataRefusedSourceAddress})
+		s.emit(events.DataRefused{Session: s.ev(), Reason: events.DataRefusedSourceAddress, Remote: from.String(), Port: d.lease.Port()})
 		_ = conn.Close()
 		return nil, false
 	}

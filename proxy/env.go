@@ -33,6 +33,7 @@ type sessionEnv struct {
 	bandwidth  *rate.Limiter           // the whole gateway's; nil: unlimited
 	book       sessionBook             // live sessions; nil: none
 	events     events.Sink             // nil: none
+	logEvents  events.Sink             // the log consumer: first to see each event
 
 	hardCtx  context.Context // cancelled when the grace period is over
 	drainCtx context.Context // cancelled when shutdown starts
@@ -44,7 +45,7 @@ func (s *Server) newEnv() *sessionEnv {
 	e := &sessionEnv{
 		cfg: &s.cfg, log: s.log, tlsConfs: s.tlsConfs, backendTLS: s.backendTLS,
 		auth: s.auth, dialer: s.dialer, admission: s.admission, bans: s.bans,
-		pool: s.pool, data: s.data, bandwidth: s.bandwidth, events: s.events,
+		pool: s.pool, data: s.data, bandwidth: s.bandwidth, events: s.events, logEvents: s.logEvents,
 		hardCtx: s.hardCtx, drainCtx: s.drainCtx, drain: s.drain,
 	}
 	if s.book != nil {
@@ -53,8 +54,9 @@ func (s *Server) newEnv() *sessionEnv {
 	return e
 }
 
-// emit sends one event to the sink.
+// emit sends one event to the log consumer and the sink.
 func (e *sessionEnv) emit(ev events.Event) {
+	e.logEvents.Emit(ev)
 	if e.events != nil {
 		e.events.Emit(ev)
 	}

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/ftpsgate/ftpsgate/auth"
+	"github.com/ftpsgate/ftpsgate/eventlog"
 	"github.com/ftpsgate/ftpsgate/events"
 	"github.com/ftpsgate/ftpsgate/nat"
 	"github.com/ftpsgate/ftpsgate/policy"
@@ -35,6 +36,7 @@ type Server struct {
 	bandwidth  *rate.Limiter           // the whole gateway's; nil: unlimited
 	book       *policy.SessionRegistry // live sessions, for data connections resuming a sibling's TLS session
 	events     events.Sink             // nil: none
+	logEvents  *eventlog.Sink          // writes the log lines of events
 	env        *sessionEnv             // what sessions see of the server
 
 	ready  readiness          // the backend probe's cached result
@@ -73,6 +75,7 @@ func New(cfg Config, log zerolog.Logger, opts ...Option) (*Server, error) {
 		auth:      auth.Passthrough{},
 		dialer:    tcpDialer{},
 		book:      policy.NewSessionRegistry(cfg.Limits.MaxSessions),
+		logEvents: eventlog.New(log),
 	}
 	for _, o := range opts {
 		o(s)

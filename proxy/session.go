@@ -17,6 +17,7 @@ import (
 	"github.com/rs/zerolog"
 	"golang.org/x/time/rate"
 
+	"github.com/ftpsgate/ftpsgate/eventlog"
 	"github.com/ftpsgate/ftpsgate/events"
 	"github.com/ftpsgate/ftpsgate/policy"
 	"github.com/ftpsgate/ftpsgate/proxy/ftp"
@@ -80,8 +81,10 @@ type session struct {
 	cmdLimit *rate.Limiter    // commands per second; nil: unlimited
 	throttle *policy.Throttle // data bandwidth; nil: unlimited
 
-	infoMu sync.Mutex // guards what info reads from other goroutines
-	shown  SessionInfo
+	infoMu     sync.Mutex // guards what info and ev read from other goroutines
+	shown      SessionInfo
+	evHost     string // HOST's argument, for events
+	evBalancer string // the balancer's address, for events (PROXY header)
 
 	stop sessionStop // a ban ends the session: see bans.go
 
@@ -146,8 +149,7 @@ func (s *session) admit() error {
 		case errors.Is(err, policy.ErrTooManySessions):
 			text = "Too many sessions: try again later."
 		}
-		s.log.Warn().Err(err).Msg("connection refused")
-		s.emit(events.ConnectionRefused{Session: s.ev(), Reason: refusedReason(err)})
+		s.emit(events.ConnectionRefused{Session: s.ev(), Reason: refusedReason(err), Err: err})
 		_ = s.raw.SetWriteDeadline(time.Now().Add(time.Second))
 		_ = ftp.WriteReply(s.raw, ftp.NewReply(ftp.StatusNotAvailable, text))
 		return s.errorf("%w", err)
@@ -178,13 +180,15 @@ func (s *session) setup() error {
 	if s.lst.ProxyProtocol.Enabled {
 		pc, err := readProxyHeader(s.raw, s.lst.ProxyProtocol, s.env.cfg.Timeouts.handshake())
 		if err != nil {
-			s.log.Warn().Err(err).Msg("connection refused")
-			s.emit(events.ConnectionRefused{Session: s.ev(), Reason: refusedReason(err)})
+			s.emit(events.ConnectionRefused{Session: s.ev(), Reason: refusedReason(err), Err: err})
 			return s.errorf("%w", err)
 		}
 		s.raw, s.conn = pc, pc
 		s.log = s.log.With().Str(fieldClient, pc.RemoteAddr().String()).Str("balancer", pc.(*proxiedConn).Conn.RemoteAddr().String()).Logger()
 		s.updateInfo(func(i *SessionInfo) { i.Client = pc.RemoteAddr().String() })
+		s.infoMu.Lock()
+		s.evBalancer = pc.(*proxiedConn).Conn.RemoteAddr().String()
+		s.infoMu.Unlock()
 	}
 	if ap, err := netip.ParseAddrPort(s.raw.RemoteAddr().String()); err == nil {
 		s.clientIP = ap.Addr().Unmap()
@@ -325,17 +329,17 @@ func (s *session) finish(reason error) {
 	_ = s.raw.Close()
 	s.wg.Wait()
 
-	ev := s.log.Info()
+	end := events.SessionEnded{Session: s.ev(), Duration: time.Since(s.start), BytesUp: s.bytesUp, BytesDown: s.bytesDown, Reason: reasonText(reason)}
 	if s.tls != nil {
 		st := s.tls.ConnectionState()
-		ev = ev.Str(fieldTLS, tls.VersionName(st.Version)).Str(fieldSuite, tls.CipherSuiteName(st.CipherSuite))
+		end.TLSVersion, end.TLSSuite = st.Version, st.CipherSuite
 	}
-	took := time.Since(s.start)
-	ev.Int64(fieldBytesIn, s.bytesUp).Int64(fieldBytesOut, s.bytesDown).
-		Float64(fieldDuration, took.Seconds()).Str(fieldReason, reasonText(reason)).Msg("session end")
 	if s.started {
-		s.emit(events.SessionEnded{Session: s.ev(), Duration: took, BytesUp: s.bytesUp, BytesDown: s.bytesDown, Reason: reasonText(reason)})
+		s.emit(end) // the log consumer writes its line
+		return
 	}
+	// Refused before it started: no event, the line only.
+	eventlog.New(s.env.log).Emit(end)
 }
 
 func reasonText(err error) string {

@@ -395,52 +395,32 @@ func (s *session) finishTransfer(t *transfer, rep ftp.Reply, cut, send bool) err
 	return s.send(rep)
 }
 
-// account adds the transfer's bytes to the session, logs it with the
-// final reply the client gets (t.sent), and emits its event.
+// account adds the transfer's bytes to the session and emits its event,
+// with the final reply the client gets (t.sent); the log consumer writes
+// its line.
 func (s *session) account(t *transfer) {
 	var r relayResult
 	if t.relayed != nil {
 		r = *t.relayed
 	}
-	dir := "download"
 	if t.upload {
-		dir = "upload"
 		s.bytesUp += r.n
 	} else {
 		s.bytesDown += r.n
 	}
 	s.updateInfo(func(i *SessionInfo) { i.BytesUp, i.BytesDown = s.bytesUp, s.bytesDown })
-	ev := s.log.Info()
-	switch {
-	case r.err != nil:
-		// The copy failed (source cut short, no byte for data_idle, I/O
-		// error): the destination was reset, the client gets 426 (or the
-		// backend's own failure reply).
-		ev = s.log.Warn().Err(r.err).Bool("incomplete", true)
-	case r.closeErr != nil:
-		ev = ev.AnErr("close_error", r.closeErr)
-	case r.peerClosed:
-		ev = ev.Bool("peer_closed_first", true)
-	}
-	took := time.Since(t.start)
-	code := 0
+	e := events.Transfer{Session: s.ev(), Verb: t.cmd.Verb, Upload: t.upload, Path: t.cmd.Arg, Bytes: r.n,
+		Duration: time.Since(t.start), Protected: t.d.protect, Incomplete: r.err != nil,
+		Err: r.err, CloseErr: r.closeErr, PeerClosed: r.peerClosed}
 	if t.final != nil {
-		code = t.final.Code
+		e.BackendCode = t.final.Code
 	}
-	if t.sent != nil && t.sent.Code != code {
-		ev = ev.Int("backend_code", code)
-		code = t.sent.Code // the reply the client got
+	e.Code = e.BackendCode
+	if t.sent != nil {
+		e.Code = t.sent.Code // the reply the client got
 	}
-	hash := ""
 	if h := t.hashResult(); h.sum != "" {
-		hash = h.sum
-		ev = ev.Str("sha256", h.sum).Int64("size", h.size)
-		if h.offset != "" {
-			ev = ev.Str("offset", h.offset) // the hash covers the part from there
-		}
+		e.Hash, e.HashSize, e.Offset = h.sum, h.size, h.offset
 	}
-	ev.Str(fieldCommand, t.cmd.Verb).Str(fieldDir, dir).Str(fieldPath, t.cmd.Arg).Int64(fieldBytes, r.n).
-		Float64(fieldDuration, took.Seconds()).Int(fieldCode, code).Bool("protected", t.d.protect).Msg("transfer")
-	s.emit(events.Transfer{Session: s.ev(), Verb: t.cmd.Verb, Upload: t.upload, Path: t.cmd.Arg, Bytes: r.n,
-		Duration: took, Protected: t.d.protect, Incomplete: r.err != nil, Code: code, Hash: hash})
+	s.emit(e)
 }
