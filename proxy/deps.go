@@ -33,8 +33,8 @@ func WithDialer(d Dialer) Option { return func(s *Server) { s.dialer = d } }
 // with Config.Limits and the ban list, when that is a *policy.Defender.
 func WithAdmission(a Admission) Option { return func(s *Server) { s.admission = a } }
 
-// WithBans is the ban list: it counts offences and bans. Default:
-// policy.NewDefender with Config.Bans. A ban store that is not a
+// WithBans is the ban list: it counts offences and bans; Shutdown closes
+// it. Default: policy.NewDefender with Config.Bans. A ban store that is not a
 // *policy.Defender needs WithAdmission too, for admission to refuse the
 // addresses it bans.
 func WithBans(b Bans) Option { return func(s *Server) { s.bans = b } }

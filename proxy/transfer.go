@@ -146,8 +146,13 @@ func (s *session) runTransfer(t *transfer) error {
 		case res := <-s.be.Replies():
 			rep, err := s.be.Took(res)
 			if err != nil {
-				// Lost (a 421 too): the transfer is cut, then the session ends.
-				_ = s.finishTransfer(t, connClosed, true, true)
+				// Lost (a 421 too): the transfer is cut (426, or why the
+				// gateway gave it up already), then the session ends.
+				rep := connClosed
+				if t.failure != nil {
+					rep = *t.failure
+				}
+				_ = s.finishTransfer(t, rep, true, true)
 				return s.backendFailed(err)
 			}
 			if rep.Preliminary() {
