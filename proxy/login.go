@@ -40,7 +40,7 @@ var errLoginTimeout = errors.New("login timeout")
 // listener allows cleartext logins, and always when client certificates are
 // required.
 func (s *session) tlsRequired() bool {
-	return s.tls == nil && (!s.lst.AllowCleartext || s.srv.cfg.TLS.ClientAuth == policy.ClientAuthRequire)
+	return s.tls == nil && (!s.lst.AllowCleartext || s.env.cfg.TLS.ClientAuth == policy.ClientAuthRequire)
 }
 
 func (s *session) handleUSER(cmd ftp.Command) error {
@@ -57,12 +57,12 @@ func (s *session) handleUSER(cmd ftp.Command) error {
 	if user == "" {
 		return s.reply(ftp.StatusSyntaxErrorParameters, "USER needs a user name.")
 	}
-	if err := s.srv.cfg.Login.CheckUser(user); err != nil {
+	if err := s.env.cfg.Login.CheckUser(user); err != nil {
 		s.log.Warn().Str(fieldUser, user).Msg("anonymous login refused")
 		s.emit(events.Login{Session: s.loginEv(user), Result: events.LoginRefused, Reason: "anonymous", Code: ftp.StatusNotLoggedIn})
 		return s.reply(ftp.StatusNotLoggedIn, "Anonymous login is not allowed.")
 	}
-	if err := s.srv.cfg.TLS.CheckCertUser(s.verifiedClientCert(), user); err != nil {
+	if err := s.env.cfg.TLS.CheckCertUser(s.verifiedClientCert(), user); err != nil {
 		s.log.Warn().Err(err).Str(fieldUser, user).Msg("USER does not match the client certificate")
 		s.emit(events.Login{Session: s.loginEv(user), Result: events.LoginRefused, Reason: "client_certificate", Code: ftp.StatusNotLoggedIn})
 		return s.reply(ftp.StatusNotLoggedIn, "User does not match the client certificate.")
@@ -89,7 +89,7 @@ func (s *session) clientCert() (*x509.Certificate, bool) {
 	if len(st.PeerCertificates) == 0 {
 		return nil, false
 	}
-	verified := len(st.VerifiedChains) > 0 || s.srv.clientChain != nil && s.srv.clientChain(st.PeerCertificates)
+	verified := len(st.VerifiedChains) > 0 || s.env.clientChain != nil && s.env.clientChain(st.PeerCertificates)
 	return st.PeerCertificates[0], verified
 }
 
@@ -234,10 +234,10 @@ func (s *session) login(password, code string) error {
 // authenticate asks the authenticator about the pending login, within
 // what is left of timeouts.login (a throttled user waits inside it).
 func (s *session) authenticate(password, code string) (auth.Result, error) {
-	ctx, cancel := context.WithDeadline(s.ctx, s.start.Add(s.srv.cfg.Timeouts.login()))
+	ctx, cancel := context.WithDeadline(s.ctx, s.start.Add(s.env.cfg.Timeouts.login()))
 	defer cancel()
 	cert, verified := s.clientCert()
-	return s.srv.auth.Authenticate(ctx, auth.Request{
+	return s.env.auth.Authenticate(ctx, auth.Request{
 		User: s.user, Password: password, Code: code, ClientIP: s.clientIP, Listener: s.lst.Name,
 		ClientCert: cert, ClientCertVerified: verified, Host: s.host,
 	})

@@ -25,8 +25,8 @@ type authRuntime struct {
 	closers []io.Closer
 }
 
-// reload reloads what has files behind it (the users file), on SIGHUP.
-func (r *authRuntime) reload() error {
+// Reload reloads what has files behind it (the users file), on SIGHUP.
+func (r *authRuntime) Reload() error {
 	if r.local == nil {
 		return nil
 	}
