@@ -1,6 +1,6 @@
 // Package eventlog is the log consumer of the gateway's event stream: it
-// writes the zerolog lines of sessions (start, end, refused), commands,
-// transfers and refused data connections from the events the proxy emits.
+// writes the zerolog lines of sessions (start, end, refused), logins,
+// commands, transfers and refused data connections from the events the proxy emits.
 // Lines that are not events (debug detail, internal errors) the proxy
 // writes itself.
 //
@@ -67,7 +67,61 @@ func (s *Sink) Emit(e events.Event) {
 		with(s.log.Warn(), e.Session).Err(e.Err).Msg("connection refused")
 	case events.DataRefused:
 		s.dataRefused(e)
+	case events.Login:
+		s.login(e)
 	}
+}
+
+// loginMessages are the messages of refused logins by reason.
+var loginMessages = map[string]string{
+	events.LoginReasonTLSRequired:   "USER before AUTH TLS refused",
+	events.LoginReasonAnonymous:     "anonymous login refused",
+	events.LoginReasonCertificate:   "USER does not match the client certificate",
+	events.LoginReasonPerUser:       "login refused: too many sessions for this user",
+	events.LoginReasonUnavailable:   "authenticator unavailable",
+	events.LoginReasonBackendDown:   "backend unavailable",
+	events.LoginReasonMappedRefused: "the backend refused the mapped account",
+}
+
+func (s *Sink) login(e events.Login) {
+	switch e.Result {
+	case events.LoginOK:
+		ev := with(s.log.Info(), e.Session)
+		if e.BackendUser != "" && e.BackendUser != e.User {
+			ev = ev.Str("backend_user", e.BackendUser)
+		}
+		if len(e.Factors) > 0 {
+			ev = ev.Strs("factors", e.Factors)
+		}
+		ev.Msg("login succeeded")
+		return
+	case events.LoginFailed:
+		ev := with(s.log.Warn(), e.Session).Int(FieldCode, e.Code).Str(FieldReason, e.Reason)
+		if e.Err != nil {
+			ev = ev.Err(e.Err)
+		}
+		ev.Msg("login failed")
+		return
+	}
+	// Refused by the gateway, or the backend could not take the login.
+	ev := s.log.Warn()
+	switch e.Reason {
+	case events.LoginReasonUnavailable, events.LoginReasonBackendDown, events.LoginReasonMappedRefused:
+		ev = s.log.Error()
+	}
+	ev = with(ev, e.Session).Int(FieldCode, e.Code)
+	if e.Err != nil {
+		ev = ev.Err(e.Err)
+	}
+	if e.BackendUser != "" {
+		ev = ev.Str("backend_user", e.BackendUser).Int("backend_code", e.BackendCode)
+	}
+	msg, ok := loginMessages[e.Reason]
+	if !ok {
+		msg = "login refused"
+		ev = ev.Str(FieldReason, e.Reason)
+	}
+	ev.Msg(msg)
 }
 
 func (s *Sink) transfer(e events.Transfer) {

@@ -119,3 +119,28 @@ func TestDataRefusedLines(t *testing.T) {
 		"message": "data connection refused: waiting for another until the accept deadline", "error": "not resumed",
 	})
 }
+
+func TestLoginLines(t *testing.T) {
+	anon := sess
+	anon.User = "anonymous"
+	l := lines(t,
+		events.Login{Session: sess, Result: events.LoginOK, Code: 230, Factors: []string{"password", "totp"}, BackendUser: "partner"},
+		events.Login{Session: sess, Result: events.LoginOK, Code: 230, BackendUser: "alice"},
+		events.Login{Session: sess, Result: events.LoginFailed, Reason: "wrong or replayed totp code", Code: 530, Err: errors.New("auth: denied")},
+		events.Login{Session: anon, Result: events.LoginRefused, Reason: events.LoginReasonAnonymous, Code: 530},
+		events.Login{Session: sess, Result: events.LoginBackendFailed, Reason: events.LoginReasonMappedRefused, Code: 421, BackendUser: "partner", BackendCode: 530},
+		events.Login{Session: sess, Result: events.LoginRefused, Reason: "something new", Code: 530},
+	)
+	if len(l) != 6 {
+		t.Fatalf("%d lines", len(l))
+	}
+	expect(t, l[0], map[string]any{"message": "login succeeded", "level": "info", "user": "alice", "backend_user": "partner", "session": "abc123"})
+	if f, _ := l[0]["factors"].([]any); len(f) != 2 || f[1] != "totp" {
+		t.Errorf("factors = %v", l[0]["factors"])
+	}
+	expect(t, l[1], map[string]any{"message": "login succeeded", "backend_user": nil, "factors": nil})
+	expect(t, l[2], map[string]any{"message": "login failed", "level": "warn", "code": float64(530), "reason": "wrong or replayed totp code", "error": "auth: denied"})
+	expect(t, l[3], map[string]any{"message": "anonymous login refused", "level": "warn", "user": "anonymous"})
+	expect(t, l[4], map[string]any{"message": "the backend refused the mapped account", "level": "error", "backend_user": "partner", "backend_code": float64(530), "code": float64(421)})
+	expect(t, l[5], map[string]any{"message": "login refused", "reason": "something new"})
+}

@@ -109,7 +109,25 @@ type Login struct {
 	// Factors checked at the edge ("password", "totp", "client_cert",
 	// "token"); empty when the backend decided.
 	Factors []string
+	// BackendUser is the backend account the user was mapped to (LoginOK,
+	// and a mapped account the backend refused, with its BackendCode).
+	BackendUser string
+	BackendCode int
+	Err         error // the cause, when there is one (never holds a secret)
 }
+
+// Reasons of refused logins (LoginRefused, LoginBackendFailed); a
+// LoginFailed's reason is the authenticator's (auth.DenialReason) or
+// "backend refused the credentials".
+const (
+	LoginReasonTLSRequired   = "tls_required"
+	LoginReasonAnonymous     = "anonymous"
+	LoginReasonCertificate   = "client_certificate"
+	LoginReasonPerUser       = "max_sessions_per_user"
+	LoginReasonUnavailable   = "authenticator unavailable"
+	LoginReasonBackendDown   = "backend unavailable"
+	LoginReasonMappedRefused = "backend refused the mapped account"
+)
 
 // Command: a command and the reply the client got (the last one sent while
 // the command was handled; 0 when none was).
