@@ -86,7 +86,7 @@ type Gateway struct {
 	// Groups give defaults by group, first match in order.
 	Groups []Group
 	// DefaultFactors apply when neither profile nor group names any
-	// (default [password]).
+	// (default: one first factor, a password or a token).
 	DefaultFactors []string
 	// Codes checks TOTP codes; required when any login needs "totp".
 	Codes CodeVerifier
@@ -215,7 +215,9 @@ func (g *Gateway) factors(p Profile, groups []string) []string {
 	if len(g.DefaultFactors) > 0 {
 		return g.DefaultFactors
 	}
-	return []string{FactorPassword}
+	// Nothing configured: whichever first factor the provider checked, so
+	// that "providers: [token, local]" takes tokens and passwords alike.
+	return []string{FactorPassword, FactorToken}
 }
 
 // needsFirstFactor says whether factors include a password or token.

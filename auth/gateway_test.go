@@ -274,3 +274,38 @@ func TestGatewayForwardPassword(t *testing.T) {
 		t.Fatalf("res %+v err %v", res, err)
 	}
 }
+
+// tokens is a provider that vouches for "robot" with the token "tok".
+type tokens struct{}
+
+func (tokens) Name() string { return "token" }
+func (tokens) Verify(_ context.Context, user, secret string) (Identity, error) {
+	if secret != "tok" {
+		return Identity{}, ErrUnknownUser
+	}
+	return Identity{User: user, Factor: FactorToken}, nil
+}
+
+// TestGatewayDefaultFactorsToken: with no factors configured anywhere, a
+// token is as good a first factor as a password (the token provider's
+// documented use: "providers: [token, local]" and nothing else); a user or
+// default that names [password] still refuses a token.
+func TestGatewayDefaultFactorsToken(t *testing.T) {
+	g := &Gateway{Providers: []Provider{tokens{}, &table{name: "local", users: map[string]string{"alice": "pw"}}}}
+	res, err := g.Authenticate(context.Background(), Request{User: "robot", Password: "tok"})
+	if err != nil || !slices.Equal(res.Factors, []string{FactorToken}) {
+		t.Fatalf("token with the default factors: res %+v err %v", res, err)
+	}
+	if res, err := g.Authenticate(context.Background(), Request{User: "alice", Password: "pw"}); err != nil || !slices.Equal(res.Factors, []string{FactorPassword}) {
+		t.Fatalf("password with the default factors: res %+v err %v", res, err)
+	}
+	g.DefaultFactors = []string{FactorPassword}
+	if _, err := g.Authenticate(context.Background(), Request{User: "robot", Password: "tok"}); !errors.Is(err, ErrDenied) {
+		t.Fatalf("token with default_factors [password]: %v", err)
+	}
+	g.DefaultFactors = nil
+	g.Profiles = profiles{"robot": {Factors: []string{FactorPassword}}}
+	if _, err := g.Authenticate(context.Background(), Request{User: "robot", Password: "tok"}); !errors.Is(err, ErrDenied) {
+		t.Fatalf("token for a user whose factors are [password]: %v", err)
+	}
+}
