@@ -233,7 +233,8 @@ func (g *Gateway) decide(ctx context.Context, r Request) (Result, error) {
 		return g.finish(r, p, Identity{User: r.User, Provider: "profile"}, nil, attempt{secret: r.Password})
 	}
 	var firstErr error
-	for _, a := range g.attempts(r) {
+	atts := g.attempts(r)
+	for _, a := range atts {
 		id, err := g.first(ctx, r.User, a.secret)
 		if err == nil {
 			factors := g.factors(p, id.Groups)
@@ -258,8 +259,12 @@ func (g *Gateway) decide(ctx context.Context, r Request) (Result, error) {
 	}
 	switch {
 	case errors.Is(firstErr, ErrUnknownUser):
-		if g.Burn != nil {
-			g.Burn(ctx)
+		// One burn per reading of PASS: a known user's wrong password is
+		// checked as often.
+		for range atts {
+			if g.Burn != nil {
+				g.Burn(ctx)
+			}
 		}
 		return Result{}, deny("unknown user", nil)
 	case errors.Is(firstErr, ErrExpired):

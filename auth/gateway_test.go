@@ -309,3 +309,24 @@ func TestGatewayDefaultFactorsToken(t *testing.T) {
 		t.Fatalf("token for a user whose factors are [password]: %v", err)
 	}
 }
+
+// TestGatewayBurnPerAttempt: a PASS that ends in six digits is checked
+// twice for a known user without TOTP (the whole, then without the
+// digits); an unknown user must cost as much, or the time taken tells
+// which names exist.
+func TestGatewayBurnPerAttempt(t *testing.T) {
+	prov := &table{name: "local", users: map[string]string{"alice": "pw"}}
+	burned := 0
+	g := &Gateway{Providers: []Provider{prov}, Burn: func(context.Context) { burned++ }}
+	ctx := context.Background()
+	for _, pass := range []string{"bad", "bad123456"} {
+		before := len(prov.calls)
+		_, _ = g.Authenticate(ctx, Request{User: "alice", Password: pass})
+		checks := len(prov.calls) - before
+		burned = 0
+		_, _ = g.Authenticate(ctx, Request{User: "nobody", Password: pass})
+		if burned != checks {
+			t.Errorf("PASS %q: a known user costs %d password checks, an unknown one %d", pass, checks, burned)
+		}
+	}
+}
