@@ -228,9 +228,14 @@ func needsFirstFactor(factors []string) bool {
 func (g *Gateway) decide(ctx context.Context, r Request) (Result, error) {
 	p, hasProfile := g.profile(r.User)
 	// Certificate-only accounts (factors without a password) are decided
-	// by the certificate alone: PASS is ignored and no provider is asked.
+	// by the certificate (and a TOTP code, from ACCT or the end of PASS);
+	// the rest of PASS is ignored and no provider is asked.
 	if hasProfile && len(p.Factors) > 0 && !needsFirstFactor(p.Factors) {
-		return g.finish(r, p, Identity{User: r.User, Provider: "profile"}, nil, attempt{secret: r.Password})
+		a := attempt{secret: r.Password, code: r.Code}
+		if n := len(r.Password); a.code == "" && n >= codeLen && allDigits(r.Password[n-codeLen:]) {
+			a.code = r.Password[n-codeLen:]
+		}
+		return g.finish(r, p, Identity{User: r.User, Provider: "profile"}, nil, a)
 	}
 	var firstErr error
 	atts := g.attempts(r)

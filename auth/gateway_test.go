@@ -330,3 +330,30 @@ func TestGatewayBurnPerAttempt(t *testing.T) {
 		}
 	}
 }
+
+// TestGatewayCertificateAndTOTP: a user whose factors are [client_cert,
+// totp] sends the code as PASS or with ACCT (Request.Code); before, the
+// code was never read and every attempt asked for it again.
+func TestGatewayCertificateAndTOTP(t *testing.T) {
+	cert := selfSigned(t)
+	pin := sha256.Sum256(cert.RawSubjectPublicKeyInfo)
+	g := &Gateway{
+		Profiles: profiles{"svc": {Factors: []string{FactorClientCert, FactorTOTP}, TOTPSecret: "S", Pins: [][32]byte{pin}}},
+		Codes:    &codes{used: map[string]bool{}}, BackendUser: "b",
+	}
+	ctx := context.Background()
+	if _, err := g.Authenticate(ctx, Request{User: "svc", Password: "x", ClientCert: cert}); !errors.Is(err, ErrCodeRequired) {
+		t.Fatalf("no code: %v", err)
+	}
+	res, err := g.Authenticate(ctx, Request{User: "svc", Password: "x", Code: "123456", ClientCert: cert})
+	if err != nil || !slices.Equal(res.Factors, []string{FactorClientCert, FactorTOTP}) {
+		t.Fatalf("code with ACCT: %+v %v", res, err)
+	}
+	g.Codes = &codes{used: map[string]bool{}}
+	if _, err := g.Authenticate(ctx, Request{User: "svc", Password: "123456", ClientCert: cert}); err != nil {
+		t.Fatalf("code as PASS: %v", err)
+	}
+	if _, err := g.Authenticate(ctx, Request{User: "svc", Password: "123456"}); !errors.Is(err, ErrDenied) {
+		t.Fatalf("code without the certificate: %v", err)
+	}
+}

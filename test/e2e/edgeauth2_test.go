@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -22,6 +23,7 @@ import (
 	"github.com/ftpsgate/ftpsgate/auth"
 	"github.com/ftpsgate/ftpsgate/auth/local"
 	"github.com/ftpsgate/ftpsgate/auth/token"
+	"github.com/ftpsgate/ftpsgate/auth/totp"
 	"github.com/ftpsgate/ftpsgate/policy"
 	"github.com/ftpsgate/ftpsgate/proxy"
 	wire "github.com/ftpsgate/ftpsgate/proxy/ftp"
@@ -321,4 +323,43 @@ func TestEdgeMappingRefused(t *testing.T) {
 	if !hasLogLine(g.logs.String(), `"level":"error"`, "the backend refused the mapped account", `"backend_user":"nobody"`) {
 		t.Error("no error line names the refused mapping")
 	}
+}
+
+// TestEdgeCertificateAndTOTP: factors [client_cert, totp] (no password):
+// the pinned certificate and a code, sent as PASS or with ACCT after 332.
+func TestEdgeCertificateAndTOTP(t *testing.T) {
+	cert, _ := selfSigned(t)
+	key, err := totp.NewKey("ftpsgate-e2e", "cody")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mu  sync.Mutex
+		now = time.Now()
+	)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	e := &edgeSetup{codes: &totp.Verifier{Now: clock}, opts: []option{requestCerts("")}}
+	e.users = map[string]*local.User{"cody": {Factors: []string{"client_cert", "totp"}, Pins: []string{pinOf(t, cert)}, TOTPSecret: key.Secret}}
+	g := startEdge(t, e)
+	code := func() string {
+		t.Helper()
+		c, err := totp.Code(key.Secret, clock())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e.secret(c)
+	}
+
+	certLogin(t, g, &cert, "cody", code(), wire.StatusLoggedIn)
+	certLogin(t, g, nil, "cody", code(), wire.StatusNotLoggedIn)
+
+	mu.Lock()
+	now = now.Add(2 * totp.Period)
+	mu.Unlock()
+	c := dialRaw(t, g.addr("explicit"), false)
+	c.tls.Certificates = []tls.Certificate{cert}
+	c.startTLS()
+	c.do("USER cody", wire.StatusUserOK)
+	c.do("PASS x", wire.StatusNeedAccount)
+	c.do("ACCT "+code(), wire.StatusLoggedIn)
 }
