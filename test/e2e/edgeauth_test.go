@@ -255,6 +255,9 @@ func TestEdgeTOTP(t *testing.T) {
 	if replay.Text() != wrong.Text() || wrong.Text() != badPW.Text() {
 		t.Errorf("replayed %q, wrong code %q and wrong password %q differ", replay.Text(), wrong.Text(), badPW.Text())
 	}
+	if n := backendDials(g); n != 1 {
+		t.Errorf("backend dialled %d times, want 1 (the accepted login)", n)
+	}
 	if !hasLogLine(g.logs.String(), "login failed", "wrong or replayed totp code") {
 		t.Error("no log line gives the reason of the refused code")
 	}
@@ -262,7 +265,11 @@ func TestEdgeTOTP(t *testing.T) {
 	// The password alone: 332, then ACCT with a code of a later step.
 	d := dialRaw(t, g.addr("implicit"), true)
 	d.do("USER tina", wire.StatusUserOK)
+	before := backendDials(g)
 	d.do("PASS "+pw, wire.StatusNeedAccount)
+	if backendDials(g) != before {
+		t.Error("the backend was dialled before the code was checked")
+	}
 	advance(2 * totp.Period)
 	d.do("ACCT "+code(), wire.StatusLoggedIn)
 	d.do("PWD", wire.StatusPathCreated)
