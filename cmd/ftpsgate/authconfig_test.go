@@ -2,16 +2,25 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
+	"fmt"
+	"net"
+	"net/textproto"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
+	"github.com/jlaffaye/ftp"
 	"github.com/rs/zerolog"
 
 	"github.com/ftpsgate/ftpsgate/auth"
 	"github.com/ftpsgate/ftpsgate/auth/local"
+	"github.com/ftpsgate/ftpsgate/internal/demoftpd"
+	"github.com/ftpsgate/ftpsgate/proxy"
 )
 
 // authUsersFile writes a users file: "alice" (password "Alice-Pa55word!",
@@ -200,3 +209,123 @@ func TestValidateAuthLDAPExample(t *testing.T) {
 		}
 	}
 }
+
+// freeRange finds n consecutive free ports on 127.0.0.1 above 61000 (the
+// e2e tests use 52000-60000).
+func freeRange(t *testing.T, n int) string {
+	t.Helper()
+	for base := 61000; base+n < 65000; base += n {
+		ok := true
+		for p := base; p < base+n && ok; p++ {
+			ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+			if err != nil {
+				ok = false
+				continue
+			}
+			ln.Close()
+		}
+		if ok {
+			return fmt.Sprintf("%d-%d", base, base+n-1)
+		}
+	}
+	t.Fatal("no free port range")
+	return ""
+}
+
+// TestAuthConfigSession: a gateway composed from the YAML as cmdRun does
+// (loadFile, newAuthenticator, proxy.New) logs a local user in to the
+// backend account the configuration maps it to, and refuses a wrong
+// password with 530.
+func TestAuthConfigSession(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	be, err := demoftpd.Start(ctx, demoftpd.Config{Root: t.TempDir(), User: "backend", Password: "Backend-pw"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer be.Close()
+	text := `
+listeners:
+  - name: implicit
+    address: 127.0.0.1:0
+    tls: implicit
+backend:
+  address: ` + be.Addr() + `
+  tls: none
+passive:
+  ports: ` + freeRange(t, 4) + `
+auth:
+  mode: gateway
+  providers: [local]
+  local:
+    users_file: ` + authUsersFile(t) + `
+    watch_interval: 0s
+  backend:
+    user: backend
+    password_file: ` + secretFile(t, "Backend-pw") + `
+`
+	cfg, err := loadFile(writeConfig(t, text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt, err := newAuthenticator(ctx, cfg.auth, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.close()
+	var logs strings.Builder
+	var mu sync.Mutex
+	srv, err := proxy.New(cfg.proxy, zerolog.New(zerolog.SyncWriter(writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return logs.Write(p)
+	}))), proxy.WithAuthenticator(rt.auth))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer scancel()
+		_ = srv.Shutdown(sctx)
+	}()
+	dial := func() *ftp.ServerConn {
+		c, err := ftp.Dial(srv.Addr("implicit").String(), ftp.DialWithTimeout(10*time.Second),
+			ftp.DialWithTLS(&tls.Config{InsecureSkipVerify: true, ServerName: "127.0.0.1", ClientSessionCache: tls.NewLRUClientSessionCache(4)}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	c := dial()
+	defer c.Quit()
+	var te *textproto.Error
+	if err := c.Login("bob", "Bob-wrong-Pa55!"); !errors.As(err, &te) || te.Code != 530 {
+		t.Fatalf("wrong password: %v", err)
+	}
+	d := dial()
+	defer d.Quit()
+	if err := d.Login("bob", "Bob-Pa55word!"); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Stor("x.txt", strings.NewReader("hello")); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	out := logs.String()
+	mu.Unlock()
+	if !strings.Contains(out, `"user":"bob","backend_user":"backend","factors":["password"]`) {
+		t.Errorf("no login line for bob mapped to the backend account:\n%s", out)
+	}
+	for _, s := range []string{"Bob-Pa55word!", "Bob-wrong-Pa55!", "Backend-pw"} {
+		if strings.Contains(out, s) {
+			t.Errorf("a secret reached the log: %.3q...", s)
+		}
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
