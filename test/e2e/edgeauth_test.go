@@ -73,6 +73,9 @@ type edgeSetup struct {
 	tune    func(*auth.Gateway) // last changes to the authenticator
 	opts    []option            // proxy configuration
 
+	path  string       // the users file, set by startEdge
+	store *local.Store // set by startEdge
+
 	mu      sync.Mutex
 	secrets []string // must never reach the log
 }
@@ -99,6 +102,7 @@ func startEdge(t *testing.T, e *edgeSetup) *gateway {
 	if err != nil {
 		t.Fatal(err)
 	}
+	e.path, e.store = cfg.Path, st
 	codes := e.codes
 	if codes == nil {
 		codes = &totp.Verifier{}
@@ -360,4 +364,34 @@ func TestEdgeDisabledUser(t *testing.T) {
 	if n := backendDials(g); n != 0 {
 		t.Errorf("a disabled user dialled the backend %d times", n)
 	}
+}
+
+// TestEdgeUsersReload: users added, disabled or given a new password with
+// local.Edit (what "ftpsgate users" does) take effect at the next login
+// once the store reloads (SIGHUP or the watcher), without a restart.
+func TestEdgeUsersReload(t *testing.T) {
+	e := &edgeSetup{}
+	pw, newPW, nina := e.secret("Alice-edge-Pa55!"), e.secret("Alice-new-Pa55!"), e.secret("Nina-edge-Pa55!")
+	e.users = map[string]*local.User{"alice": {Password: hashPW(t, pw)}}
+	g := startEdge(t, e)
+	edgeLogin(t, g, "nina", nina, wire.StatusNotLoggedIn)
+
+	edit := func(fn func(*local.File)) {
+		t.Helper()
+		if err := local.Edit(e.path, func(f *local.File) error { fn(f); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.store.Reload(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	edit(func(f *local.File) {
+		f.Users["nina"] = &local.User{Password: hashPW(t, nina)}
+		f.Users["alice"].Password = hashPW(t, newPW)
+	})
+	edgeLogin(t, g, "nina", nina, wire.StatusLoggedIn)
+	edgeLogin(t, g, "alice", pw, wire.StatusNotLoggedIn)
+	edgeLogin(t, g, "alice", newPW, wire.StatusLoggedIn)
+	edit(func(f *local.File) { f.Users["nina"].Disabled = true })
+	edgeLogin(t, g, "nina", nina, wire.StatusNotLoggedIn)
 }
