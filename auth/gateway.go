@@ -86,7 +86,7 @@ type Gateway struct {
 	// Groups give defaults by group, first match in order.
 	Groups []Group
 	// DefaultFactors apply when neither profile nor group names any
-	// (default [password]).
+	// (default: one first factor, a password or a token).
 	DefaultFactors []string
 	// Codes checks TOTP codes; required when any login needs "totp".
 	Codes CodeVerifier
@@ -215,7 +215,9 @@ func (g *Gateway) factors(p Profile, groups []string) []string {
 	if len(g.DefaultFactors) > 0 {
 		return g.DefaultFactors
 	}
-	return []string{FactorPassword}
+	// Nothing configured: whichever first factor the provider checked, so
+	// that "providers: [token, local]" takes tokens and passwords alike.
+	return []string{FactorPassword, FactorToken}
 }
 
 // needsFirstFactor says whether factors include a password or token.
@@ -226,12 +228,18 @@ func needsFirstFactor(factors []string) bool {
 func (g *Gateway) decide(ctx context.Context, r Request) (Result, error) {
 	p, hasProfile := g.profile(r.User)
 	// Certificate-only accounts (factors without a password) are decided
-	// by the certificate alone: PASS is ignored and no provider is asked.
+	// by the certificate (and a TOTP code, from ACCT or the end of PASS);
+	// the rest of PASS is ignored and no provider is asked.
 	if hasProfile && len(p.Factors) > 0 && !needsFirstFactor(p.Factors) {
-		return g.finish(r, p, Identity{User: r.User, Provider: "profile"}, nil, attempt{secret: r.Password})
+		a := attempt{secret: r.Password, code: r.Code}
+		if n := len(r.Password); a.code == "" && n >= codeLen && allDigits(r.Password[n-codeLen:]) {
+			a.code = r.Password[n-codeLen:]
+		}
+		return g.finish(r, p, Identity{User: r.User, Provider: "profile"}, nil, a)
 	}
 	var firstErr error
-	for _, a := range g.attempts(r) {
+	atts := g.attempts(r)
+	for _, a := range atts {
 		id, err := g.first(ctx, r.User, a.secret)
 		if err == nil {
 			factors := g.factors(p, id.Groups)
@@ -256,8 +264,12 @@ func (g *Gateway) decide(ctx context.Context, r Request) (Result, error) {
 	}
 	switch {
 	case errors.Is(firstErr, ErrUnknownUser):
-		if g.Burn != nil {
-			g.Burn(ctx)
+		// One burn per reading of PASS: a known user's wrong password is
+		// checked as often.
+		for range atts {
+			if g.Burn != nil {
+				g.Burn(ctx)
+			}
 		}
 		return Result{}, deny("unknown user", nil)
 	case errors.Is(firstErr, ErrExpired):

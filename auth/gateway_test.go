@@ -274,3 +274,86 @@ func TestGatewayForwardPassword(t *testing.T) {
 		t.Fatalf("res %+v err %v", res, err)
 	}
 }
+
+// tokens is a provider that vouches for "robot" with the token "tok".
+type tokens struct{}
+
+func (tokens) Name() string { return "token" }
+func (tokens) Verify(_ context.Context, user, secret string) (Identity, error) {
+	if secret != "tok" {
+		return Identity{}, ErrUnknownUser
+	}
+	return Identity{User: user, Factor: FactorToken}, nil
+}
+
+// TestGatewayDefaultFactorsToken: with no factors configured anywhere, a
+// token is as good a first factor as a password (the token provider's
+// documented use: "providers: [token, local]" and nothing else); a user or
+// default that names [password] still refuses a token.
+func TestGatewayDefaultFactorsToken(t *testing.T) {
+	g := &Gateway{Providers: []Provider{tokens{}, &table{name: "local", users: map[string]string{"alice": "pw"}}}}
+	res, err := g.Authenticate(context.Background(), Request{User: "robot", Password: "tok"})
+	if err != nil || !slices.Equal(res.Factors, []string{FactorToken}) {
+		t.Fatalf("token with the default factors: res %+v err %v", res, err)
+	}
+	if res, err := g.Authenticate(context.Background(), Request{User: "alice", Password: "pw"}); err != nil || !slices.Equal(res.Factors, []string{FactorPassword}) {
+		t.Fatalf("password with the default factors: res %+v err %v", res, err)
+	}
+	g.DefaultFactors = []string{FactorPassword}
+	if _, err := g.Authenticate(context.Background(), Request{User: "robot", Password: "tok"}); !errors.Is(err, ErrDenied) {
+		t.Fatalf("token with default_factors [password]: %v", err)
+	}
+	g.DefaultFactors = nil
+	g.Profiles = profiles{"robot": {Factors: []string{FactorPassword}}}
+	if _, err := g.Authenticate(context.Background(), Request{User: "robot", Password: "tok"}); !errors.Is(err, ErrDenied) {
+		t.Fatalf("token for a user whose factors are [password]: %v", err)
+	}
+}
+
+// TestGatewayBurnPerAttempt: a PASS that ends in six digits is checked
+// twice for a known user without TOTP (the whole, then without the
+// digits); an unknown user must cost as much, or the time taken tells
+// which names exist.
+func TestGatewayBurnPerAttempt(t *testing.T) {
+	prov := &table{name: "local", users: map[string]string{"alice": "pw"}}
+	burned := 0
+	g := &Gateway{Providers: []Provider{prov}, Burn: func(context.Context) { burned++ }}
+	ctx := context.Background()
+	for _, pass := range []string{"bad", "bad123456"} {
+		before := len(prov.calls)
+		_, _ = g.Authenticate(ctx, Request{User: "alice", Password: pass})
+		checks := len(prov.calls) - before
+		burned = 0
+		_, _ = g.Authenticate(ctx, Request{User: "nobody", Password: pass})
+		if burned != checks {
+			t.Errorf("PASS %q: a known user costs %d password checks, an unknown one %d", pass, checks, burned)
+		}
+	}
+}
+
+// TestGatewayCertificateAndTOTP: a user whose factors are [client_cert,
+// totp] sends the code as PASS or with ACCT (Request.Code); before, the
+// code was never read and every attempt asked for it again.
+func TestGatewayCertificateAndTOTP(t *testing.T) {
+	cert := selfSigned(t)
+	pin := sha256.Sum256(cert.RawSubjectPublicKeyInfo)
+	g := &Gateway{
+		Profiles: profiles{"svc": {Factors: []string{FactorClientCert, FactorTOTP}, TOTPSecret: "S", Pins: [][32]byte{pin}}},
+		Codes:    &codes{used: map[string]bool{}}, BackendUser: "b",
+	}
+	ctx := context.Background()
+	if _, err := g.Authenticate(ctx, Request{User: "svc", Password: "x", ClientCert: cert}); !errors.Is(err, ErrCodeRequired) {
+		t.Fatalf("no code: %v", err)
+	}
+	res, err := g.Authenticate(ctx, Request{User: "svc", Password: "x", Code: "123456", ClientCert: cert})
+	if err != nil || !slices.Equal(res.Factors, []string{FactorClientCert, FactorTOTP}) {
+		t.Fatalf("code with ACCT: %+v %v", res, err)
+	}
+	g.Codes = &codes{used: map[string]bool{}}
+	if _, err := g.Authenticate(ctx, Request{User: "svc", Password: "123456", ClientCert: cert}); err != nil {
+		t.Fatalf("code as PASS: %v", err)
+	}
+	if _, err := g.Authenticate(ctx, Request{User: "svc", Password: "123456"}); !errors.Is(err, ErrDenied) {
+		t.Fatalf("code without the certificate: %v", err)
+	}
+}
