@@ -110,7 +110,7 @@ auth:
 	if _, err := a.Authenticate(ctx, auth.Request{User: "alice", Password: "Alice-Pa55word!"}); !errors.Is(err, auth.ErrCodeRequired) {
 		t.Errorf("alice without a code: %v", err)
 	}
-	if err := rt.reload(); err != nil {
+	if err := rt.Reload(); err != nil {
 		t.Errorf("reload: %v", err)
 	}
 	if _, err := loadBytes([]byte(text), nil); err != nil {

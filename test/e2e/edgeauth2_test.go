@@ -145,7 +145,7 @@ func TestEdgeLockout(t *testing.T) {
 		t.Errorf("locked user %q, wrong password %q: the replies differ", rep.Text(), wrong.Text())
 	}
 	edgeLogin(t, g, "ghost", "Ghost-Pa55!", wire.StatusNotLoggedIn)
-	if n := strings.Count(g.logs.String(), "user temporarily locked"); n != 2 {
+	if n := strings.Count(g.logs.String(), `"reason":"user temporarily locked`); n != 2 {
 		t.Errorf("%d attempts refused as locked, want 2 (the known and the unknown name)", n)
 	}
 	edgeLogin(t, g, "ann", annPW, wire.StatusLoggedIn)
