@@ -31,13 +31,14 @@ const (
 
 // LockoutPolicy configures per-user login throttling and temporary lockout
 // (the auth.lockout section). Every failed login for a user name counts,
-// whoever sent it and whether or not the user exists. The zero value
+// whoever sent it and whether or not the user exists; nothing else does. The zero value
 // delays from the 5th failure (1s, doubling to 30s), locks for 15 minutes
 // at the 10th, forgets failures 15 minutes after the latest, and tracks at
 // most 100000 user names.
 type LockoutPolicy struct {
 	// Threshold is the number of failures after which each further attempt
-	// is delayed. Zero: 5.
+	// is delayed; Threshold minus the failures (at least 1) is how many
+	// attempts of the user are checked at once. Zero: 5.
 	Threshold int
 	// Delay is the first delay; each further failure doubles it. Zero: 1s.
 	Delay time.Duration
