@@ -363,9 +363,9 @@ func (l *Lockout) Begin(ctx context.Context, user string) (*LockoutAttempt, erro
 		now := l.now()
 		l.sweep(now)
 		e := l.entry(k, now)
-		if !e.until.IsZero() {
+		if until := e.until; !until.IsZero() {
 			l.mu.Unlock()
-			return nil, &LockoutRefusal{Until: e.until}
+			return nil, &LockoutRefusal{Until: until}
 		}
 		delayed := e.fails >= l.p.threshold()
 		if e.active < l.turns(e.fails) {

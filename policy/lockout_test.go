@@ -368,6 +368,83 @@ func TestLockoutParallelGuesses(t *testing.T) {
 	}
 }
 
+// TestLockoutParallelAttacker: 20 attackers send wrong guesses at one name
+// for two hours (of the fake clock; a refused one tries again at once, or
+// when the lock ends). In each period from a fresh start to a lock at most
+// LockAfter guesses are checked, at most Threshold without delay, and the
+// lock begins no sooner than MinRelock after the fresh start; so the name
+// is locked at most LockFor out of every LockFor+MinRelock.
+func TestLockoutParallelAttacker(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	for _, p := range []LockoutPolicy{
+		{},
+		{Threshold: 3, Delay: 500 * time.Millisecond, MaxDelay: 4 * time.Second, LockAfter: 8, LockFor: time.Minute},
+		{Threshold: 1, LockAfter: 1, LockFor: time.Minute},
+	} {
+		t.Run(fmt.Sprintf("%+v", p), func(t *testing.T) {
+			l, clock := newTestLockout(t, p)
+			end := lockT0.Add(2 * time.Hour)
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			var mu sync.Mutex
+			start, checked, undelayed, locks := lockT0, 0, 0, 0
+			var wg sync.WaitGroup
+			for range 20 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for clock.now().Before(end) && ctx.Err() == nil {
+						a, err := l.Begin(ctx, "alice")
+						var r *LockoutRefusal
+						switch {
+						case errors.As(err, &r) && !r.Until.IsZero():
+							clock.set(r.Until)
+							continue
+						case errors.As(err, &r):
+							time.Sleep(time.Millisecond) // busy: try again
+							continue
+						case err != nil:
+							t.Error(err)
+							return
+						}
+						mu.Lock()
+						checked++
+						if a.Delay == 0 {
+							undelayed++
+						}
+						mu.Unlock()
+						time.Sleep(time.Millisecond) // the check
+						if !a.Done(LockoutFailed) {
+							continue
+						}
+						mu.Lock()
+						lockedAt := clock.now()
+						if lockedAt.Before(end) { // not by an attacker who looked at the clock before others moved it on
+							locks++
+						}
+						if took := lockedAt.Sub(start); took < p.MinRelock() {
+							t.Errorf("lock %d began %s after the fresh start, less than MinRelock %s", locks, took, p.MinRelock())
+						}
+						if checked > p.lockAfter() || undelayed > p.threshold() {
+							t.Errorf("lock %d: %d guesses checked (%d undelayed) since the fresh start", locks, checked, undelayed)
+						}
+						start, checked, undelayed = lockedAt.Add(p.lockFor()), 0, 0
+						mu.Unlock()
+					}
+				}()
+			}
+			wg.Wait()
+			if ctx.Err() != nil {
+				t.Fatal("the attack did not reach the end of the two hours")
+			}
+			if maxLocks := int(2*time.Hour/(p.lockFor()+p.MinRelock())) + 1; locks == 0 || locks > maxLocks {
+				t.Fatalf("%d locks in 2h, want 1..%d", locks, maxLocks)
+			}
+			t.Logf("%d locks in 2h", locks)
+		})
+	}
+}
+
 // TestLockoutWaitEndsWithContext: an attempt waiting for a turn gives up
 // when its context ends, counting nothing; one abandoned during its delay
 // counts nothing either, but does not shorten the next one's.
