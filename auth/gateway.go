@@ -55,13 +55,36 @@ type CodeVerifier interface {
 	Verify(user, secret, code string) error
 }
 
+// Outcome is how a login attempt ended, for the Throttle.
+type Outcome int
+
+const (
+	// Abandoned: not decided (ErrCodeRequired, an unavailable provider, a
+	// cancelled context). Counts nothing.
+	Abandoned Outcome = iota
+	// Succeeded: the login was accepted; the user's failures are forgotten.
+	Succeeded
+	// Failed: the login was refused (ErrDenied, ErrExpired). Counts.
+	Failed
+)
+
+// ErrLocked is the error (or wraps it) of a Throttle's Begin that refuses
+// an attempt unchecked: the user is locked, or the attempt would wait too
+// long behind others. The Gateway denies it like a wrong password.
+var ErrLocked = errors.New("auth: user temporarily locked after failed logins")
+
 // Throttle slows and temporarily locks users after failed logins
-// (policy.Lockout). Check says how long to wait before answering and
-// whether the user is locked now.
+// (policy.Lockout). Begin waits for the attempt's turn and delay within
+// ctx and returns the Attempt, or an error: one that wraps ErrLocked, or
+// ctx's.
 type Throttle interface {
-	Check(user string, now time.Time) (delay time.Duration, locked bool)
-	Fail(user string, now time.Time)
-	Succeed(user string)
+	Begin(ctx context.Context, user string) (Attempt, error)
+}
+
+// Attempt is a login attempt a Throttle let through. Done reports its
+// outcome; the Gateway calls it exactly once.
+type Attempt interface {
+	Done(Outcome)
 }
 
 // Group is a group's defaults: what its members' logins need and the
@@ -90,7 +113,8 @@ type Gateway struct {
 	DefaultFactors []string
 	// Codes checks TOTP codes; required when any login needs "totp".
 	Codes CodeVerifier
-	// Throttle counts failures per user. Optional.
+	// Throttle counts failures per user and limits the attempts checked
+	// at once. Optional.
 	Throttle Throttle
 	// Burn spends the work of one password check; it runs for a user no
 	// provider knows, so unknown and known users cost the same. Optional.
@@ -127,32 +151,28 @@ func (g *Gateway) Authenticate(ctx context.Context, r Request) (Result, error) {
 	if r.User == "" {
 		return Result{}, deny("empty user name", nil)
 	}
-	if g.Throttle != nil {
-		delay, locked := g.Throttle.Check(r.User, g.now())
-		if delay > 0 {
-			t := time.NewTimer(delay)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return Result{}, fmt.Errorf("%w: %w", ErrUnavailable, ctx.Err())
-			case <-t.C:
-			}
-		}
-		if locked {
-			// Locked users get the same answer as a wrong password; the
-			// provider is not asked, so a locked directory account is not
-			// pushed further.
-			return Result{}, deny("user temporarily locked after failed logins", nil)
-		}
+	if g.Throttle == nil {
+		return g.decide(ctx, r)
 	}
+	at, err := g.Throttle.Begin(ctx, r.User)
+	switch {
+	case errors.Is(err, ErrLocked):
+		// Locked users get the same answer as a wrong password; the
+		// provider is not asked, so a locked directory account is not
+		// pushed further.
+		return Result{}, deny("user temporarily locked after failed logins", nil)
+	case err != nil:
+		return Result{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	// ErrCodeRequired, unavailable, cancelled (or a panic): not decided.
+	outcome := Abandoned
+	defer func() { at.Done(outcome) }()
 	res, err := g.decide(ctx, r)
-	if g.Throttle != nil {
-		switch {
-		case err == nil:
-			g.Throttle.Succeed(r.User)
-		case errors.Is(err, ErrDenied), errors.Is(err, ErrExpired):
-			g.Throttle.Fail(r.User, g.now())
-		}
+	switch {
+	case err == nil:
+		outcome = Succeeded
+	case errors.Is(err, ErrDenied), errors.Is(err, ErrExpired):
+		outcome = Failed
 	}
 	return res, err
 }

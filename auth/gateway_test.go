@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"errors"
+	"fmt"
 	"math/big"
 	"slices"
 	"sync"
@@ -234,35 +235,76 @@ func TestGatewayReplayedCode(t *testing.T) {
 	}
 }
 
-// throttle records what the Gateway reports.
+// throttle records what the Gateway asks and reports; err is Begin's.
 type throttle struct {
-	locked       bool
-	fails, succs int
+	err      error
+	begun    int
+	outcomes []Outcome
 }
 
-func (t *throttle) Check(string, time.Time) (time.Duration, bool) { return 0, t.locked }
-func (t *throttle) Fail(string, time.Time)                        { t.fails++ }
-func (t *throttle) Succeed(string)                                { t.succs++ }
+func (t *throttle) Begin(context.Context, string) (Attempt, error) {
+	if t.err != nil {
+		return nil, t.err
+	}
+	t.begun++
+	return attemptRec{t}, nil
+}
 
-func TestGatewayThrottleAndBurn(t *testing.T) {
-	prov := &table{name: "local", users: map[string]string{"alice": "pw"}}
-	th := &throttle{}
-	burned := 0
-	g := &Gateway{Providers: []Provider{prov}, Throttle: th, Burn: func(context.Context) { burned++ }}
-	ctx := context.Background()
-	_, _ = g.Authenticate(ctx, Request{User: "alice", Password: "bad"})
-	_, _ = g.Authenticate(ctx, Request{User: "nobody", Password: "bad"})
-	if _, err := g.Authenticate(ctx, Request{User: "alice", Password: "pw"}); err != nil {
-		t.Fatal(err)
+type attemptRec struct{ t *throttle }
+
+func (a attemptRec) Done(o Outcome) { a.t.outcomes = append(a.t.outcomes, o) }
+
+// TestGatewayThrottle: every attempt the Throttle lets through is ended
+// exactly once: a success, a failure (denied or expired), or abandoned
+// (the 332 step, a provider that cannot be reached); a refused one is
+// denied like a wrong password without asking a provider.
+func TestGatewayThrottle(t *testing.T) {
+	tests := []struct {
+		name    string
+		req     Request
+		err     error // Begin's
+		wantErr error
+		reason  string
+		want    []Outcome
+		asked   bool
+	}{
+		{"success", Request{User: "alice", Password: "pw"}, nil, nil, "", []Outcome{Succeeded}, true},
+		{"wrong password", Request{User: "alice", Password: "bad"}, nil, ErrDenied, "wrong password", []Outcome{Failed}, true},
+		{"unknown user", Request{User: "nobody", Password: "bad"}, nil, ErrDenied, "unknown user", []Outcome{Failed}, true},
+		{"expired", Request{User: "old", Password: "x"}, nil, ErrExpired, "password expired", []Outcome{Failed}, true},
+		{"wrong totp", Request{User: "bob", Password: "pw654321"}, nil, ErrDenied, "wrong or replayed totp code", []Outcome{Failed}, true},
+		{"code required (332)", Request{User: "bob", Password: "pw"}, nil, ErrCodeRequired, "", []Outcome{Abandoned}, true},
+		{"directory down", Request{User: "down", Password: "x"}, nil, ErrUnavailable, "", []Outcome{Abandoned}, true},
+		{"locked", Request{User: "alice", Password: "pw"}, fmt.Errorf("%w: until 12:00", ErrLocked), ErrDenied,
+			"user temporarily locked after failed logins", nil, false},
+		{"login timeout while waiting", Request{User: "alice", Password: "pw"}, context.DeadlineExceeded, ErrUnavailable, "", nil, false},
 	}
-	if th.fails != 2 || th.succs != 1 || burned != 1 {
-		t.Fatalf("fails %d succs %d burned %d", th.fails, th.succs, burned)
-	}
-	th.locked = true
-	before := len(prov.calls)
-	_, err := g.Authenticate(ctx, Request{User: "alice", Password: "pw"})
-	if !errors.Is(err, ErrDenied) || len(prov.calls) != before {
-		t.Fatalf("locked user: err %v, provider asked %d times", err, len(prov.calls)-before)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			prov := &table{name: "local", users: map[string]string{"alice": "pw", "bob": "pw"},
+				err: map[string]error{"old": ErrExpired, "down": ErrUnavailable}}
+			th := &throttle{err: tt.err}
+			burned := 0
+			g := &Gateway{Providers: []Provider{prov}, Throttle: th, Burn: func(context.Context) { burned++ },
+				Profiles: profiles{"bob": {Factors: []string{"password", "totp"}, TOTPSecret: "S"}},
+				Codes:    &codes{used: map[string]bool{}}}
+			_, err := g.Authenticate(context.Background(), tt.req)
+			if tt.wantErr == nil && err != nil || tt.wantErr != nil && !errors.Is(err, tt.wantErr) {
+				t.Fatalf("err %v, want %v", err, tt.wantErr)
+			}
+			if got := DenialReason(err); got != tt.reason {
+				t.Errorf("reason %q, want %q", got, tt.reason)
+			}
+			if !slices.Equal(th.outcomes, tt.want) || len(th.outcomes) != th.begun {
+				t.Errorf("outcomes %v after %d attempts, want %v", th.outcomes, th.begun, tt.want)
+			}
+			if asked := len(prov.calls) > 0; asked != tt.asked {
+				t.Errorf("provider asked: %v", prov.calls)
+			}
+			if (burned == 1) != (tt.reason == "unknown user") {
+				t.Errorf("burned %d", burned)
+			}
+		})
 	}
 }
 

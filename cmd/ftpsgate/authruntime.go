@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"time"
 
 	"github.com/rs/zerolog"
 
@@ -43,12 +42,30 @@ func (r *authRuntime) close() {
 // lockoutThrottle adapts policy.Lockout to auth.Throttle.
 type lockoutThrottle struct{ l *policy.Lockout }
 
-func (t lockoutThrottle) Check(user string, now time.Time) (time.Duration, bool) {
-	d := t.l.Check(user, now)
-	return d.Delay, d.Refuse
+func (t lockoutThrottle) Begin(ctx context.Context, user string) (auth.Attempt, error) {
+	a, err := t.l.Begin(ctx, user)
+	if errors.Is(err, policy.ErrLockedOut) {
+		return nil, fmt.Errorf("%w: %w", auth.ErrLocked, err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return lockoutAttempt{a}, nil
 }
-func (t lockoutThrottle) Fail(user string, now time.Time) { t.l.Fail(user, now) }
-func (t lockoutThrottle) Succeed(user string)             { t.l.Succeed(user) }
+
+// lockoutAttempt adapts policy.LockoutAttempt to auth.Attempt.
+type lockoutAttempt struct{ a *policy.LockoutAttempt }
+
+func (a lockoutAttempt) Done(o auth.Outcome) {
+	switch o {
+	case auth.Succeeded:
+		a.a.Done(policy.LockoutSucceeded)
+	case auth.Failed:
+		a.a.Done(policy.LockoutFailed)
+	default:
+		a.a.Done(policy.LockoutAbandoned)
+	}
+}
 
 // newAuthenticator builds the authenticator a checked auth section
 // describes; ctx bounds the users file's watcher.
