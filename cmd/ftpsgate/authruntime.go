@@ -39,34 +39,6 @@ func (r *authRuntime) close() {
 	}
 }
 
-// lockoutThrottle adapts policy.Lockout to auth.Throttle.
-type lockoutThrottle struct{ l *policy.Lockout }
-
-func (t lockoutThrottle) Begin(ctx context.Context, user string) (auth.Attempt, error) {
-	a, err := t.l.Begin(ctx, user)
-	if errors.Is(err, policy.ErrLockedOut) {
-		return nil, fmt.Errorf("%w: %w", auth.ErrLocked, err)
-	}
-	if err != nil {
-		return nil, err
-	}
-	return lockoutAttempt{a}, nil
-}
-
-// lockoutAttempt adapts policy.LockoutAttempt to auth.Attempt.
-type lockoutAttempt struct{ a *policy.LockoutAttempt }
-
-func (a lockoutAttempt) Done(o auth.Outcome) {
-	switch o {
-	case auth.Succeeded:
-		a.a.Done(policy.LockoutSucceeded)
-	case auth.Failed:
-		a.a.Done(policy.LockoutFailed)
-	default:
-		a.a.Done(policy.LockoutAbandoned)
-	}
-}
-
 // newAuthenticator builds the authenticator a checked auth section
 // describes; ctx bounds the users file's watcher.
 func newAuthenticator(ctx context.Context, a *authSetup, log zerolog.Logger) (*authRuntime, error) {
@@ -77,7 +49,7 @@ func newAuthenticator(ctx context.Context, a *authSetup, log zerolog.Logger) (*a
 	g := &auth.Gateway{
 		Profiles: nil, Groups: a.groups, DefaultFactors: a.defaultFactors,
 		Codes:       &totp.Verifier{},
-		Throttle:    lockoutThrottle{policy.NewLockout(a.lockout)},
+		Throttle:    auth.LockoutThrottle(policy.NewLockout(a.lockout)),
 		BackendUser: a.backendUser, BackendPassword: a.backendPass, ForwardPassword: a.forward,
 	}
 	fail := func(err error) (*authRuntime, error) {

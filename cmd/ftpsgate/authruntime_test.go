@@ -45,7 +45,7 @@ func (p *slowProvider) Verify(_ context.Context, user, secret string) (auth.Iden
 func TestLockoutThrottleGateway(t *testing.T) {
 	prov := &slowProvider{}
 	g := &auth.Gateway{Providers: []auth.Provider{prov}, BackendPassword: "svc",
-		Throttle: lockoutThrottle{policy.NewLockout(policy.LockoutPolicy{Threshold: 5, LockAfter: 5, LockFor: time.Minute})}}
+		Throttle: auth.LockoutThrottle(policy.NewLockout(policy.LockoutPolicy{Threshold: 5, LockAfter: 5, LockFor: time.Minute}))}
 	login := func(pw string) error {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()

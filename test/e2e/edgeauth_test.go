@@ -53,16 +53,6 @@ func writeUsers(t *testing.T, users map[string]*local.User) string {
 	return path
 }
 
-// lockThrottle adapts policy.Lockout to auth.Throttle, as cmd/ftpsgate does.
-type lockThrottle struct{ l *policy.Lockout }
-
-func (t lockThrottle) Check(user string, now time.Time) (time.Duration, bool) {
-	d := t.l.Check(user, now)
-	return d.Delay, d.Refuse
-}
-func (t lockThrottle) Fail(user string, now time.Time) { t.l.Fail(user, now) }
-func (t lockThrottle) Succeed(user string)             { t.l.Succeed(user) }
-
 // edgeSetup is what an edge test tunes before the gateway starts.
 type edgeSetup struct {
 	users   map[string]*local.User
@@ -111,7 +101,7 @@ func startEdge(t *testing.T, e *edgeSetup) *gateway {
 		Providers:       append(append([]auth.Provider{}, e.extra...), st),
 		Profiles:        st,
 		Codes:           codes,
-		Throttle:        lockThrottle{policy.NewLockout(e.lockout)},
+		Throttle:        auth.LockoutThrottle(policy.NewLockout(e.lockout)),
 		Burn:            func(ctx context.Context) { _ = st.Burn(ctx) },
 		WarnBefore:      pol.WarnBefore,
 		BackendUser:     user,
