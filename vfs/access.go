@@ -3,6 +3,7 @@ package vfs
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"sort"
 	"strings"
 
@@ -33,12 +34,48 @@ type Profile struct {
 	// the user's name (which must then be a plain path segment). Empty or
 	// "/": not confined.
 	Root string
+
+	// The rules (rules.go, commands.go, limits.go), as configured: Validate
+	// checks them, For compiles them into the Policy.
+
+	// Paths are the path rules, in order; none: every operation allowed.
+	Paths []PathRule
+	// DenyNames and AllowNames filter the names of uploads, rename targets
+	// and new directories (Policy.CheckName).
+	DenyNames  []string
+	AllowNames []string
+	// MaxUpload bounds the bytes of one upload, as a size ("100MiB"); "" or
+	// "0": no limit.
+	MaxUpload string
+	// Commands are the allowed verbs (empty: all; SessionVerbs always
+	// pass); Site the allowed SITE subcommands (empty: all that
+	// policy.allowed_site_commands allows).
+	Commands []string
+	Site     []string
+	Limits   Limits
 }
 
-// Policy is what confines one session, resolved at login.
+// Policy is what confines one session, resolved at login. A nil *Policy
+// confines nothing: its Check methods allow everything.
 type Policy struct {
 	Profile string // the profile's name, for the logs
 	Root    Root
+
+	// MaxUpload bounds the bytes of one upload (0: no limit): the upload
+	// size filter (filter.NewSizeLimit) cuts the transfer past it with 552.
+	MaxUpload int64
+	// MaxSessions bounds the sessions of one user at once (0: no limit of
+	// the profile's own).
+	MaxSessions int
+	// Bandwidth bounds each session, in bytes per second (0: no limit of
+	// the profile's own).
+	Bandwidth int64
+	// Networks and Listeners are where the user may log in from (empty:
+	// anywhere); CheckSource decides.
+	Networks  []netip.Prefix
+	Listeners []string
+
+	rules *rules
 }
 
 // ErrUserName: a user's name cannot stand in a root template (it holds a
@@ -55,11 +92,17 @@ func (a *Access) Validate() error {
 	sort.Strings(names)
 	for _, n := range names {
 		p := a.Profiles[n]
-		if p.Root == "" {
-			continue
+		if p.Root != "" {
+			if _, err := NewRoot(strings.ReplaceAll(p.Root, "%s", "user")); err != nil {
+				errs = append(errs, confkey.Errorf("profiles."+n+".root", "%q: %v", p.Root, err))
+			}
 		}
-		if _, err := NewRoot(strings.ReplaceAll(p.Root, "%s", "user")); err != nil {
-			errs = append(errs, confkey.Errorf("profiles."+n+".root", "%q: %v", p.Root, err))
+		var pol Policy
+		if _, err := compileRules("", &p); err != nil {
+			errs = append(errs, confkey.Under("profiles."+n, err))
+		}
+		if err := compileLimits(&pol, &p); err != nil {
+			errs = append(errs, confkey.Under("profiles."+n, err))
 		}
 	}
 	known := func(key, name string) {
@@ -125,7 +168,18 @@ func (a *Access) For(user string, groups []string) (*Policy, error) {
 			return nil, fmt.Errorf("vfs: profile %s: root %q: %w", name, dir, err)
 		}
 	}
-	return &Policy{Profile: name, Root: root}, nil
+	pol := &Policy{Profile: name, Root: root}
+	key := Section + ".profiles." + name
+	r, err := compileRules(key, &p)
+	if err == nil {
+		err = compileLimits(pol, &p)
+	}
+	if err != nil {
+		// Validate reports this first; here it refuses the session.
+		return nil, fmt.Errorf("%w: %s: %w", ErrRule, key, err)
+	}
+	pol.rules = r
+	return pol, nil
 }
 
 func contains(list []string, s string) bool {

@@ -13,7 +13,10 @@
 //   - mapping between virtual and backend paths (Root.ToBackend,
 //     Root.FromBackend), the latter refusing backend paths outside the root;
 //   - the path and command rules of a user or group and their decisions
-//     (rules.go), each decision naming the rule that made it.
+//     (rules.go, glob.go, commands.go), the name filters, the upload size
+//     and the limits (limits.go), compiled from Profile into the Policy
+//     Access.For returns; each decision (Decision) names the rule that
+//     made it as a configuration key path.
 //
 // The session engine (package proxy) calls these for every command that
 // carries a path and for every reply that echoes one; it keeps its own
