@@ -10,4 +10,8 @@
 // in order (plaintext, whatever TLS is on either side), on the buffers the
 // relay already holds: a filter must not keep p after Write returns.
 // Write and Finish run on one goroutine at a time, never concurrently.
+//
+// A filter that must stop a transfer at once and still choose the client's
+// reply (the upload size limit, SizeLimit: 552) returns a *VetoError from
+// Write; the session reads it from the relay's error with VetoOf.
 package filter
