@@ -97,3 +97,22 @@ func TestOps(t *testing.T) {
 		t.Error("NOOP names a path")
 	}
 }
+
+func TestHolder(t *testing.T) {
+	var none *Holder
+	if p, err := none.For("u", nil); p != nil || err != nil || none.Load() != nil {
+		t.Error("nil holder confines")
+	}
+	h := NewHolder(&Access{Profiles: map[string]Profile{"a": {Root: "/a"}}, Default: "a"})
+	if p, _ := h.For("u", nil); p == nil || p.Root.Dir() != "/a" {
+		t.Fatalf("before reload: %+v", p)
+	}
+	h.Reload(&Access{Profiles: map[string]Profile{"b": {Root: "/b"}}, Default: "b"})
+	if p, _ := h.For("u", nil); p == nil || p.Root.Dir() != "/b" {
+		t.Fatalf("after reload: %+v", p)
+	}
+	h.Reload(nil)
+	if p, err := h.For("u", nil); p != nil || err != nil {
+		t.Fatalf("after removing the section: %+v %v", p, err)
+	}
+}

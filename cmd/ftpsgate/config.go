@@ -20,14 +20,16 @@ import (
 	"github.com/ftpsgate/ftpsgate/nat"
 	"github.com/ftpsgate/ftpsgate/policy"
 	"github.com/ftpsgate/ftpsgate/proxy"
+	"github.com/ftpsgate/ftpsgate/vfs"
 )
 
 // loaded is a checked configuration.
 type loaded struct {
-	proxy proxy.Config
-	admin admin.Config
-	log   logConfig
-	auth  *authSetup
+	proxy  proxy.Config
+	admin  admin.Config
+	log    logConfig
+	auth   *authSetup
+	access *vfs.Access // nil: nobody confined
 }
 
 // newViper returns a viper instance (never the global one) with defaults
@@ -258,10 +260,11 @@ func build(v *viper.Viper) (*loaded, error) {
 	// Semantic checks of the packages, minus keys already reported.
 	p.addNew(c.Validate())
 	p.addNew(c.CheckOtherListener("admin.address", fc.Admin.Address))
+	access := buildAccess(&p, withEmptyProfiles(v, fc.Access), accessContextOf(&loaded{proxy: c, auth: authCfg}))
 	if err := p.err(); err != nil {
 		return nil, err
 	}
-	return &loaded{proxy: c, admin: adminCfg, log: fc.Log, auth: authCfg}, nil
+	return &loaded{proxy: c, admin: adminCfg, log: fc.Log, auth: authCfg, access: access}, nil
 }
 
 // resolveHost looks up passive.public_host when it is a name; nil is the

@@ -89,8 +89,9 @@ type fileConfig struct {
 		Allow       []string       `mapstructure:"allow"`
 		EndSessions bool           `mapstructure:"end_sessions"`
 	} `mapstructure:"bans"`
-	Auth  authFile `mapstructure:"auth"`
-	Admin struct {
+	Auth   authFile   `mapstructure:"auth"`
+	Access accessFile `mapstructure:"access"`
+	Admin  struct {
 		Address   string `mapstructure:"address"`
 		TokenFile string `mapstructure:"token_file"`
 		Pprof     bool   `mapstructure:"pprof"`
