@@ -18,7 +18,8 @@ type Limits struct {
 	// once (0: only limits.max_sessions_per_user applies).
 	MaxSessions int
 	// Bandwidth bounds each session of the profile, in bytes per second,
-	// as a size ("1MiB"); "" or "0": only the global limits apply.
+	// as a size ("1MiB", "1MiB/s"); "" or "0": only the global limits
+	// apply.
 	Bandwidth string
 	// Networks are the client addresses (CIDRs or single addresses) the
 	// profile's users may come from; empty: any.
@@ -86,7 +87,7 @@ func compileLimits(pol *Policy, p *Profile) error {
 		errs = append(errs, confkey.Errorf("limits.max_sessions", "%d: cannot be negative (0: no limit of its own)", l.MaxSessions))
 	}
 	pol.MaxSessions = max(l.MaxSessions, 0)
-	if pol.Bandwidth, err = ParseSize(l.Bandwidth); err != nil {
+	if pol.Bandwidth, err = ParseSize(strings.TrimSuffix(strings.TrimSpace(l.Bandwidth), "/s")); err != nil {
 		errs = append(errs, confkey.New("limits.bandwidth", err))
 	}
 	for i, s := range l.Networks {

@@ -2,6 +2,7 @@ package vfs
 
 import (
 	"net/netip"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -25,7 +26,7 @@ func partner(t *testing.T) *Policy {
 			MaxUpload: "100MiB",
 			Commands:  []string{"RETR", "STOR", "LIST", "NLST", "MLSD", "SIZE", "MKD", "SITE"},
 			Site:      []string{"chmod"},
-			Limits:    Limits{MaxSessions: 2, Bandwidth: "1MiB", Networks: []string{"192.0.2.0/24", "2001:db8::1"}, Listeners: []string{"partners"}},
+			Limits:    Limits{MaxSessions: 2, Bandwidth: "1MiB/s", Networks: []string{"192.0.2.0/24", "2001:db8::1"}, Listeners: []string{"partners"}},
 		}},
 		Default: "partner",
 	}
@@ -252,4 +253,67 @@ func TestValidateRules(t *testing.T) {
 	if _, err := a.For("u", nil); err == nil {
 		t.Error("For compiled a broken profile")
 	}
+}
+
+// FuzzDecisions: no client path, name or command makes a check panic, a
+// deny of the partner profile holds in any case, and a refused path is
+// never allowed.
+func FuzzDecisions(f *testing.F) {
+	for _, s := range []string{"/incoming/x.exe", "/INCOMING/X.EXE::$DATA", "/../x", "/a\\b", "/outgoing/r.csv", ""} {
+		f.Add(s, "STOR", "CHMOD 644 x")
+	}
+	a := &Access{Profiles: map[string]Profile{"p": {
+		Paths: []PathRule{
+			{Path: "/secret/**", Deny: []string{"read", "write", "list"}},
+			{Path: "/**", Allow: []string{"list", "read", "write"}},
+		},
+		DenyNames: []string{"*.exe"}, AllowNames: []string{"*.csv", "*.exe"},
+		Commands: []string{"RETR", "SITE"}, Site: []string{"CHMOD"},
+	}}, Default: "p"}
+	p, err := a.For("u", nil)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, arg, verb, siteArg string) {
+		p.CheckCommand(verb, siteArg)
+		for _, op := range []Op{OpList, OpRead, OpWrite, OpDelete, OpRename, OpMkdir} {
+			d := p.CheckPath(op, arg)
+			v, err := Resolve("/", arg)
+			if err != nil && d.Allowed {
+				t.Fatalf("%s on refused path %q allowed", op, arg)
+			}
+			if err == nil && d.Allowed && len(v) >= len("/secret") && strings.EqualFold(v[:len("/secret")], "/secret") &&
+				(len(v) == len("/secret") || v[len("/secret")] == '/') {
+				t.Fatalf("%s on %q allowed under the denied /secret", op, v)
+			}
+			n := p.CheckName(op, arg)
+			if err == nil && n.Allowed && op == OpWrite {
+				for _, f := range nameForms(v[strings.LastIndex(v, "/")+1:]) {
+					if strings.HasSuffix(strings.ToLower(f), ".exe") {
+						t.Fatalf("name %q allowed", v)
+					}
+				}
+			}
+		}
+	})
+}
+
+// FuzzParseSize: never a panic, never a negative size, and a plain number
+// reads back as itself.
+func FuzzParseSize(f *testing.F) {
+	for _, s := range []string{"100MiB", "1 GB", "-1", "9223372036854775807", "8388607TiB"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		n, err := ParseSize(s)
+		if err != nil {
+			return
+		}
+		if n < 0 {
+			t.Fatalf("ParseSize(%q) = %d", s, n)
+		}
+		if m, err := ParseSize(strconv.FormatInt(n, 10)); err != nil || m != n {
+			t.Fatalf("%d reads back as %d, %v", n, m, err)
+		}
+	})
 }
