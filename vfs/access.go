@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"sort"
 	"strings"
+	"unicode"
 
 	"github.com/ftpsgate/ftpsgate/internal/confkey"
 )
@@ -92,6 +93,9 @@ func (a *Access) Validate() error {
 	sort.Strings(names)
 	for _, n := range names {
 		p := a.Profiles[n]
+		if !profileName(n) {
+			errs = append(errs, confkey.Errorf("profiles."+n, "a profile name holds letters, digits, - and _ only"))
+		}
 		if p.Root != "" {
 			if _, err := NewRoot(strings.ReplaceAll(p.Root, "%s", "user")); err != nil {
 				errs = append(errs, confkey.Errorf("profiles."+n+".root", "%q: %v", p.Root, err))
@@ -132,8 +136,10 @@ func (a *Access) Validate() error {
 }
 
 // For returns the policy for user (with groups), or nil when no profile
-// applies or the profile confines nothing. An error means the user cannot
-// be confined as configured (ErrUserName): refuse the session.
+// applies. The policy of a profile without root and rules confines
+// nothing. An error means the user cannot be confined as configured
+// (ErrUserName; ErrRule for a profile Validate would have refused): refuse
+// the session.
 func (a *Access) For(user string, groups []string) (*Policy, error) {
 	if a == nil {
 		return nil, nil
@@ -180,6 +186,20 @@ func (a *Access) For(user string, groups []string) (*Policy, error) {
 	}
 	pol.rules = r
 	return pol, nil
+}
+
+// profileName: a name that stays one segment of a key path
+// ("access.profiles.NAME.paths[0]").
+func profileName(n string) bool {
+	if n == "" {
+		return false
+	}
+	for _, c := range n {
+		if !unicode.IsLetter(c) && !unicode.IsDigit(c) && c != '-' && c != '_' {
+			return false
+		}
+	}
+	return true
 }
 
 func contains(list []string, s string) bool {

@@ -217,6 +217,15 @@ func TestParseSize(t *testing.T) {
 	}
 }
 
+func TestProfileNames(t *testing.T) {
+	for name, ok := range map[string]bool{"partner": true, "Partner-2_b": true, "": false, "a.b": false, "a b": false, "a[0]": false} {
+		err := (&Access{Profiles: map[string]Profile{name: {}}}).Validate()
+		if (err == nil) != ok {
+			t.Errorf("profile name %q: %v", name, err)
+		}
+	}
+}
+
 func TestValidateRules(t *testing.T) {
 	a := &Access{Profiles: map[string]Profile{"p": {
 		Paths: []PathRule{
