@@ -22,7 +22,17 @@ type composed struct {
 	bans      *policy.Defender
 	admission *policy.Admission
 	certs     *policy.CertSource
-	auth      *authRuntime // decides logins (auth.mode)
+	auth      *authRuntime    // decides logins (auth.mode)
+	access    *accessReloader // the access section, swapped on SIGHUP; nil without one
+}
+
+// reloaders are what a SIGHUP reloads besides the certificate.
+func (d *composed) reloaders() []keyedReloader {
+	rs := []keyedReloader{{"auth.local.users_file", d.auth}}
+	if d.access != nil {
+		rs = append(rs, keyedReloader{"access", d.access})
+	}
+	return rs
 }
 
 // compose builds the gateway's collaborators from cfg and the gateway
@@ -44,6 +54,9 @@ func compose(ctx context.Context, cfg *loaded, log zerolog.Logger) (*composed, e
 	d.admission = policy.NewAdmission(pc.Limits, d.bans)
 	if d.auth, err = newAuthenticator(ctx, cfg.auth, log); err != nil {
 		return nil, err
+	}
+	if cfg.access != nil && cfg.path != "" {
+		d.access = newAccessReloader(cfg.path, cfg)
 	}
 	d.srv, err = proxy.New(pc, log,
 		proxy.WithAuthenticator(d.auth.auth),

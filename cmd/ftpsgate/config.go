@@ -30,6 +30,7 @@ type loaded struct {
 	log    logConfig
 	auth   *authSetup
 	access *vfs.Access // nil: nobody confined
+	path   string      // the file it came from ("" when embedded): SIGHUP reads it again
 }
 
 // newViper returns a viper instance (never the global one) with defaults
@@ -54,7 +55,11 @@ func loadFile(path string) (*loaded, error) {
 	if err := v.ReadInConfig(); err != nil {
 		return nil, fmt.Errorf("read %s: %w", path, err)
 	}
-	return build(v)
+	l, err := build(v)
+	if l != nil {
+		l.path = path
+	}
+	return l, err
 }
 
 func loadBytes(b []byte, overrides map[string]any) (*loaded, error) {

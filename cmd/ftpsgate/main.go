@@ -140,12 +140,19 @@ func serve(cfg *loaded, stderr io.Writer) int {
 	return serveContext(ctx, cfg, stderr)
 }
 
-// reloader reloads the served certificate (proxy.Server).
+// reloader reloads something with files behind it: the served
+// certificate (proxy.Server), the users file, the access section.
 type reloader interface{ Reload() error }
+
+// keyedReloader is a reloader and the configuration key its errors name.
+type keyedReloader struct {
+	key string
+	r   reloader
+}
 
 // reloadOnHUP runs reloadConfig on every SIGHUP until ctx is done. The
 // signal is caught from when it returns.
-func reloadOnHUP(ctx context.Context, srv reloader, name *nat.PublicName, users reloader, log zerolog.Logger, sink events.Sink) {
+func reloadOnHUP(ctx context.Context, srv reloader, name *nat.PublicName, others []keyedReloader, log zerolog.Logger, sink events.Sink) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	go func() {
@@ -155,24 +162,24 @@ func reloadOnHUP(ctx context.Context, srv reloader, name *nat.PublicName, users 
 			case <-ctx.Done():
 				return
 			case <-hup:
-				reloadConfig(ctx, srv, name, users, log, sink)
+				reloadConfig(ctx, srv, name, others, log, sink)
 			}
 		}
 	}()
 }
 
-// reloadConfig is one SIGHUP: it reloads the certificate, resolves
-// passive.public_host again when it is a name, and reports the result
-// once: an events.ConfigReload and a log line. What failed keeps its last
-// good value.
-func reloadConfig(ctx context.Context, srv reloader, name *nat.PublicName, users reloader, log zerolog.Logger, sink events.Sink) {
+// reloadConfig is one SIGHUP: it reloads the certificate and the others
+// (the users file, the access section), resolves passive.public_host again
+// when it is a name, and reports the result once: an events.ConfigReload
+// and a log line. What failed keeps its last good value.
+func reloadConfig(ctx context.Context, srv reloader, name *nat.PublicName, others []keyedReloader, log zerolog.Logger, sink events.Sink) {
 	var errs []error
 	if err := srv.Reload(); err != nil {
 		errs = append(errs, fmt.Errorf("certificate: %w", err))
 	}
-	if users != nil {
-		if err := users.Reload(); err != nil {
-			errs = append(errs, fmt.Errorf("auth.local.users_file: %w", err))
+	for _, o := range others {
+		if err := o.r.Reload(); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", o.key, err))
 		}
 	}
 	if name != nil {
@@ -220,7 +227,7 @@ func serveContext(ctx context.Context, cfg *loaded, stderr io.Writer) int {
 		return 1
 	}
 	defer d.auth.close()
-	reloadOnHUP(ctx, srv, cfg.proxy.Passive.PublicName, d.auth, log, d.sink)
+	reloadOnHUP(ctx, srv, cfg.proxy.Passive.PublicName, d.reloaders(), log, d.sink)
 	var api *admin.Server
 	if cfg.admin.Enabled() {
 		api, err = admin.New(cfg.admin, d.bans, sessionLister{srv}, log, admin.WithAdmission(d.admission), admin.WithReadiness(srv))
