@@ -139,6 +139,12 @@ func buildLocal(p *problems, f providerFiles) (*local.Config, time.Duration) {
 
 func buildLDAP(p *problems, f providerFiles) *ldap.Config {
 	l := f.LDAP
+	if l.GroupBaseDN == "" && l.GroupFilter == ldap.DefaultGroupFilter {
+		// The default filter (which viper fills in) is not a setting: it
+		// matters only with a group search, and must not fail the check
+		// "group_filter set without group_base_dn".
+		l.GroupFilter = ""
+	}
 	c := ldap.Config{
 		URLs: l.URL, StartTLS: l.StartTLS, CAFile: l.CAFile, ServerName: l.ServerName,
 		InsecureSkipVerify: l.InsecureSkipVerify, AllowCleartext: l.AllowCleartext,
