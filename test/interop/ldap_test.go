@@ -1,0 +1,419 @@
+package interop
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ftpsgate/ftpsgate/auth/totp"
+	"github.com/ftpsgate/ftpsgate/internal/testslapd"
+	wire "github.com/ftpsgate/ftpsgate/proxy/ftp"
+)
+
+// The directory TestLDAPGateway loads into a real slapd: people under
+// ou=people, groupOfNames groups under ou=groups (memberOf maintained by
+// slapd's overlay), and a service account for search mode.
+const (
+	ldapReaderDN = "cn=reader," + testslapd.Suffix
+	ldapTimeout  = 2 * time.Second // auth.ldap.timeout and dial_timeout
+)
+
+// ldapPeople are the directory's users and their groups.
+var ldapPeople = []struct{ uid, group string }{
+	{"alice", "staff"}, {"carol", "partners"}, {"dave", "partners"}, {"erin", ""},
+}
+
+// ldapWorld is what the LDAP cases share: the passwords, the backend
+// (pyftpdlib with one account per mapping target) and the secret files.
+type ldapWorld struct {
+	pw      map[string]string // directory passwords, by uid and "reader"
+	backend string            // the backend's address
+	roots   map[string]string // backend account -> its directory
+	secrets string            // directory of the password files
+	totp    map[string]string // TOTP secrets of the partners (profile-only local entries)
+}
+
+func randomSecret(t *testing.T, prefix string) string {
+	t.Helper()
+	var b [9]byte
+	if _, err := io.ReadFull(rand.Reader, b[:]); err != nil {
+		t.Fatal(err)
+	}
+	return prefix + hex.EncodeToString(b[:])
+}
+
+func (w *ldapWorld) ldif() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "dn: %s\nobjectClass: organizationalRole\nobjectClass: simpleSecurityObject\ncn: reader\nuserPassword: %s\n\n",
+		ldapReaderDN, testslapd.SSHA(w.pw["reader"]))
+	members := map[string][]string{}
+	for _, p := range ldapPeople {
+		fmt.Fprintf(&b, "dn: uid=%s,%s\nobjectClass: inetOrgPerson\nuid: %s\ncn: %s\nsn: %s\nuserPassword: %s\n\n",
+			p.uid, testslapd.PeopleDN, p.uid, p.uid, p.uid, testslapd.SSHA(w.pw[p.uid]))
+		if p.group != "" {
+			members[p.group] = append(members[p.group], "uid="+p.uid+","+testslapd.PeopleDN)
+		}
+	}
+	for _, g := range []string{"partners", "staff"} {
+		fmt.Fprintf(&b, "dn: cn=%s,%s\nobjectClass: groupOfNames\ncn: %s\n", g, testslapd.GroupsDN, g)
+		for _, m := range members[g] {
+			fmt.Fprintf(&b, "member: %s\n", m)
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
+// startDirectory runs a new slapd with the world's directory.
+func (w *ldapWorld) startDirectory(t *testing.T) *testslapd.Server {
+	t.Helper()
+	s := testslapd.Start(t)
+	s.AddLDIF(t, w.ldif())
+	return s
+}
+
+// secretFile writes a secret into a 0600 file and returns its path.
+func (w *ldapWorld) secretFile(t *testing.T, name, secret string) string {
+	t.Helper()
+	p := filepath.Join(w.secrets, name)
+	if err := os.WriteFile(p, []byte(secret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// newLDAPWorld starts the backend: pyftpdlib (plain FTP on loopback) with
+// three accounts, so that the test sees on disk which account a login was
+// mapped to. No system account is involved.
+func newLDAPWorld(ctx context.Context, t *testing.T) *ldapWorld {
+	t.Helper()
+	w := &ldapWorld{pw: map[string]string{}, roots: map[string]string{}, totp: map[string]string{}}
+	w.pw["reader"] = randomSecret(t, "Reader-")
+	for _, p := range ldapPeople {
+		w.pw[p.uid] = randomSecret(t, "Ldap-"+p.uid+"-")
+	}
+	for _, u := range []string{"carol", "dave"} {
+		var key [20]byte
+		if _, err := io.ReadFull(rand.Reader, key[:]); err != nil {
+			t.Fatal(err)
+		}
+		w.totp[u] = base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(key[:])
+	}
+	dir := newDir(t, "ldap-", 0o700)
+	w.secrets = filepath.Join(dir, "secrets")
+	if err := os.Mkdir(w.secrets, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+
+	if _, err := os.Stat(systemPython); err != nil {
+		t.Fatalf("%s: %v (apt-get install python3-pyftpdlib)", systemPython, err)
+	}
+	script, err := filepath.Abs(filepath.Join("testdata", "pyftpd_server.py"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var users []string
+	for _, acct := range []string{"fallback-acct", "partner-acct", "staff-acct"} {
+		root := filepath.Join(dir, acct)
+		if err := os.Mkdir(root, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		w.roots[acct] = root
+		w.pw[acct] = randomSecret(t, "Backend-")
+		users = append(users, acct+"\t"+w.pw[acct]+"\t"+root)
+	}
+	port := freePort(t)
+	lo, hi := portRange(t, 20)
+	w.backend = loopbackAddr(port)
+	first := strings.Split(users[0], "\t")
+	proc := startProcess(t, "pyftpdlib(ldap)", filepath.Join(dir, "pyftpd.log"),
+		"/usr/bin/env", "PYFTPD_EXTRA_USERS="+strings.Join(users[1:], "\n"),
+		systemPython, script, "127.0.0.1", fmt.Sprint(port), fmt.Sprint(lo), fmt.Sprint(hi), first[2], first[0], first[1])
+	wctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	waitForPort(wctx, t, w.backend, proc)
+	return w
+}
+
+// gatewayAuth starts a gateway in front of the world's backend with auth
+// as its auth section; every unmapped user logs in as fallback-acct.
+func (w *ldapWorld) gateway(ctx context.Context, t *testing.T, authYAML string) *gateway {
+	t.Helper()
+	cfg := newGatewayConfig(t, w.backend, tlsNone, "")
+	cfg.Extra = authYAML + fmt.Sprintf("  backend:\n    user: fallback-acct\n    password_file: %s\n",
+		w.secretFile(t, "fallback", w.pw["fallback-acct"]))
+	return startGateway(ctx, t, cfg)
+}
+
+func ldapDurations() string {
+	return fmt.Sprintf("    timeout: %s\n    dial_timeout: %s\n", yamlDuration(ldapTimeout), yamlDuration(ldapTimeout))
+}
+
+// bindModeYAML is bind mode over LDAPS, as an administrator writes it.
+func bindModeYAML(s *testslapd.Server) string {
+	return fmt.Sprintf(`auth:
+  mode: gateway
+  providers: [ldap]
+  ldap:
+    url: [%s]
+    ca_file: %s
+    bind_dn_template: "uid=%%s,%s"
+`, s.LDAPSURL, s.CAFile, testslapd.PeopleDN) + ldapDurations()
+}
+
+// localFile writes a users file with profile-only entries (no password:
+// the directory checks it) that hold the partners' TOTP secrets.
+func (w *ldapWorld) localFile(t *testing.T) string {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString("users:\n")
+	for _, u := range []string{"carol", "dave"} {
+		fmt.Fprintf(&b, "  %s:\n    totp_secret: %s\n", u, w.totp[u])
+	}
+	p := filepath.Join(w.secrets, "users.yaml")
+	if err := os.WriteFile(p, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// ldapUpload uploads a fresh random file as user and checks that it landed,
+// intact, in acct's directory on the backend.
+func (w *ldapWorld) upload(ctx context.Context, t *testing.T, c curlClient, acct, name string) curlRun {
+	t.Helper()
+	src := filepath.Join(t.TempDir(), name)
+	if err := randomFile(src, 200<<10); err != nil {
+		t.Fatal(err)
+	}
+	r := c.upload(ctx, t, src, name)
+	if r.Err != nil {
+		t.Errorf("%s: upload %s: %v\n%s", c.User, name, r.Err, r)
+		return r
+	}
+	if got, want := fileSum(filepath.Join(w.roots[acct], name)), fileSum(src); got != want {
+		t.Errorf("%s: %s in %s's directory has SHA-256 %s, want %s", c.User, name, acct, got, want)
+	}
+	return r
+}
+
+// download places a random file in acct's directory, downloads it as the
+// client and compares.
+func (w *ldapWorld) download(ctx context.Context, t *testing.T, c curlClient, acct, name string) curlRun {
+	t.Helper()
+	src := filepath.Join(w.roots[acct], name)
+	if err := randomFile(src, 200<<10); err != nil {
+		t.Fatal(err)
+	}
+	dst := filepath.Join(t.TempDir(), name)
+	r := c.download(ctx, t, name, dst)
+	if r.Err != nil {
+		t.Errorf("%s: download %s: %v\n%s", c.User, name, r.Err, r)
+		return r
+	}
+	if got, want := fileSum(dst), fileSum(src); got != want {
+		t.Errorf("%s: downloaded %s has SHA-256 %s, want %s", c.User, name, got, want)
+	}
+	return r
+}
+
+func expectReply(t *testing.T, what string, r curlRun, code int, gw *gateway) {
+	t.Helper()
+	if !strings.Contains(r.Output, fmt.Sprintf("\n< %d", code)) {
+		t.Errorf("%s: no %d reply\n%s\n%s", what, code, r, gw.diagnostics())
+	}
+}
+
+// TestLDAPGateway is issue 12's LDAP acceptance against a real OpenLDAP
+// slapd (internal/testslapd) and the built gateway binary, configured by
+// its YAML auth section, in front of a real FTP server (pyftpdlib, with one
+// account per mapping target): bind mode over LDAPS, search-then-bind with
+// a service account over StartTLS, groups mapped to factors and backend
+// accounts (TOTP from a profile-only local entry), and a directory that
+// hangs or dies (421 within the LDAP timeout, a log line, then recovery).
+func TestLDAPGateway(t *testing.T) {
+	requireInterop(t)
+	testslapd.Require(t)
+	t.Parallel()
+	ctx := testContext(t, 4*time.Minute)
+	w := newLDAPWorld(ctx, t)
+
+	t.Run("bind_ldaps", func(t *testing.T) {
+		results.record(t)
+		s := w.startDirectory(t)
+		gw := w.gateway(ctx, t, bindModeYAML(s))
+		c := gw.client(tlsExplicit, false, ftpAccount{Name: "erin", Password: w.pw["erin"]})
+		w.upload(ctx, t, c, "fallback-acct", "bind-up.bin")
+		w.download(ctx, t, c, "fallback-acct", "bind-down.bin")
+
+		bad := c
+		bad.Password = w.pw["alice"] // a real password, of another user
+		r := runCurl(ctx, t, append(bad.args(), bad.url("")))
+		if r.Err == nil {
+			t.Errorf("erin logged in with alice's password\n%s", r)
+		}
+		expectReply(t, "wrong password", r, 530, gw)
+		gw.assertLogOmits(t, w.pw["erin"], w.pw["alice"], w.pw["fallback-acct"])
+	})
+
+	t.Run("search_starttls", func(t *testing.T) {
+		results.record(t)
+		s := w.startDirectory(t)
+		gw := w.gateway(ctx, t, fmt.Sprintf(`auth:
+  mode: gateway
+  providers: [ldap]
+  ldap:
+    url: [%s]
+    start_tls: true
+    ca_file: %s
+    base_dn: "%s"
+    bind_dn: "%s"
+    bind_password_file: %s
+    user_filter: "(&(objectClass=inetOrgPerson)(uid=%%s))"
+`, s.URL, s.CAFile, testslapd.Suffix, ldapReaderDN, w.secretFile(t, "reader", w.pw["reader"]))+ldapDurations())
+		c := gw.client(tlsImplicit, true, ftpAccount{Name: "alice", Password: w.pw["alice"]})
+		w.upload(ctx, t, c, "fallback-acct", "search-up.bin")
+		w.download(ctx, t, c, "fallback-acct", "search-down.bin")
+
+		for _, acct := range []ftpAccount{{Name: "alice", Password: w.pw["dave"]}, {Name: "nobody", Password: w.pw["dave"]}} {
+			bad := gw.client(tlsImplicit, true, acct)
+			r := runCurl(ctx, t, append(bad.args(), bad.url("")))
+			if r.Err == nil {
+				t.Errorf("%s logged in with a wrong password\n%s", acct.Name, r)
+			}
+			expectReply(t, acct.Name+" with a wrong password", r, 530, gw)
+		}
+		gw.assertLogOmits(t, w.pw["alice"], w.pw["dave"], w.pw["reader"])
+	})
+
+	t.Run("groups", func(t *testing.T) {
+		results.record(t)
+		s := w.startDirectory(t)
+		gw := w.gateway(ctx, t, fmt.Sprintf(`auth:
+  mode: gateway
+  providers: [local, ldap]
+  local:
+    users_file: %s
+  groups:
+    - name: partners
+      factors: [password, totp]
+      backend_user: partner-acct
+      backend_password_file: %s
+    - name: staff
+      backend_user: staff-acct
+      backend_password_file: %s
+`, w.localFile(t), w.secretFile(t, "partner", w.pw["partner-acct"]), w.secretFile(t, "staff", w.pw["staff-acct"]))+
+			strings.TrimPrefix(bindModeYAML(s), "auth:\n  mode: gateway\n  providers: [ldap]\n"))
+
+		// Staff: the password alone, mapped to staff-acct.
+		staff := gw.client(tlsExplicit, false, ftpAccount{Name: "alice", Password: w.pw["alice"]})
+		w.upload(ctx, t, staff, "staff-acct", "staff-up.bin")
+
+		// A partner without the code: 332, and curl (no --ftp-account)
+		// gives up.
+		carol := gw.client(tlsExplicit, false, ftpAccount{Name: "carol", Password: w.pw["carol"]})
+		r := runCurl(ctx, t, append(carol.args(), carol.url("")))
+		if r.Err == nil {
+			t.Errorf("carol listed without a one-time code\n%s", r)
+		}
+		expectReply(t, "partner without a code", r, 332, gw)
+
+		// With the code sent by ACCT (curl --ftp-account): 230, mapped to
+		// partner-acct.
+		code, err := totp.Code(w.totp["carol"], time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		carol.Extra = []string{"--ftp-account", code}
+		r = w.upload(ctx, t, carol, "partner-acct", "partner-up.bin")
+		expectReply(t, "partner with ACCT", r, 332, gw)
+		expectReply(t, "partner with ACCT", r, 230, gw)
+		if !strings.Contains(r.Output, "> ACCT ") {
+			t.Errorf("curl did not send ACCT\n%s", r)
+		}
+
+		// The other partner appends the code to the password.
+		code, err = totp.Code(w.totp["dave"], time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		dave := gw.client(tlsExplicit, false, ftpAccount{Name: "dave", Password: w.pw["dave"] + code})
+		r = w.download(ctx, t, dave, "partner-acct", "partner-down.bin")
+		if strings.Contains(r.Output, "\n< 332") {
+			t.Errorf("a code appended to the password still got 332\n%s", r)
+		}
+		gw.assertLogOmits(t, w.pw["alice"], w.pw["carol"], w.pw["dave"], w.pw["partner-acct"], w.pw["staff-acct"], w.totp["carol"], w.totp["dave"])
+	})
+
+	t.Run("directory_down", func(t *testing.T) {
+		results.record(t)
+		s := w.startDirectory(t)
+		gw := w.gateway(ctx, t, bindModeYAML(s))
+		erin := gw.client(tlsExplicit, false, ftpAccount{Name: "erin", Password: w.pw["erin"]})
+		if r := runCurl(ctx, t, append(erin.args(), erin.url(""))); r.Err != nil {
+			t.Fatalf("login with the directory up: %v\n%s\n%s", r.Err, r, gw.diagnostics())
+		}
+
+		// A directory that hangs (SIGSTOP: connections are accepted into the
+		// backlog, nothing answers) and one that is gone (SIGKILL).
+		limit := 2*ldapTimeout + 3*time.Second // dial (TLS handshake) + one operation + slack
+		s.Freeze(t)
+		loginUnavailable(t, gw, "frozen directory", w.pw["erin"], limit)
+		s.Thaw(t)
+		s.Kill(t)
+		loginUnavailable(t, gw, "killed directory", w.pw["erin"], limit)
+		r := runCurl(ctx, t, append(erin.args(), erin.url("")))
+		if r.Err == nil {
+			t.Errorf("curl logged in with the directory dead\n%s", r)
+		}
+		expectReply(t, "curl with the directory dead", r, 421, gw)
+		if r.Duration > limit {
+			t.Errorf("curl took %v with the directory dead, want at most %v", r.Duration, limit)
+		}
+		if log := gw.proc.log(); !strings.Contains(log, "authenticator unavailable") || !strings.Contains(log, "ldap") {
+			t.Errorf("no log line says the directory is unavailable\n%s", gw.diagnostics())
+		}
+		if gw.proc.exited() {
+			t.Fatalf("the gateway exited: %v\n%s", gw.proc.waitErr(), gw.diagnostics())
+		}
+
+		// A new directory (new ports, hence a new gateway): logins work.
+		s2 := w.startDirectory(t)
+		gw2 := w.gateway(ctx, t, bindModeYAML(s2))
+		erin = gw2.client(tlsExplicit, false, ftpAccount{Name: "erin", Password: w.pw["erin"]})
+		w.download(ctx, t, erin, "fallback-acct", "down-again.bin")
+		gw.assertLogOmits(t, w.pw["erin"])
+	})
+}
+
+// loginUnavailable logs in over a raw control connection and expects 421
+// within limit, then the end of the connection.
+func loginUnavailable(t *testing.T, gw *gateway, what, password string, limit time.Duration) {
+	t.Helper()
+	c := dialControl(t, gw.Config.ExplicitAddr)
+	c.expect(wire.StatusReady)
+	c.do("AUTH TLS", wire.StatusAuthOK)
+	c.startTLS()
+	c.do("USER erin", wire.StatusUserOK)
+	start := time.Now()
+	rep := c.do("PASS "+password, wire.StatusNotAvailable)
+	if d := time.Since(start); d > limit {
+		t.Errorf("%s: 421 after %v, want at most %v", what, d, limit)
+	}
+	t.Logf("%s: %d %s after %v", what, rep.Code, rep.Text(), time.Since(start).Round(time.Millisecond))
+	_ = c.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.r.ReadReply(); err == nil {
+		t.Errorf("%s: the session goes on after 421", what)
+	} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		t.Errorf("%s: the gateway did not close the session after 421\n%s", what, gw.diagnostics())
+	}
+}
