@@ -29,7 +29,7 @@ const (
 
 // ldapPeople are the directory's users and their groups.
 var ldapPeople = []struct{ uid, group string }{
-	{"alice", "staff"}, {"carol", "partners"}, {"dave", "partners"}, {"erin", ""},
+	{"alice", "staff"}, {"carol", "partners"}, {"dave", "partners"}, {"frank", "partners"}, {"erin", ""},
 }
 
 // ldapWorld is what the LDAP cases share: the passwords, the backend
@@ -101,7 +101,7 @@ func newLDAPWorld(ctx context.Context, t *testing.T) *ldapWorld {
 	for _, p := range ldapPeople {
 		w.pw[p.uid] = randomSecret(t, "Ldap-"+p.uid+"-")
 	}
-	for _, u := range []string{"carol", "dave"} {
+	for _, u := range []string{"carol", "dave", "frank"} {
 		var key [20]byte
 		if _, err := io.ReadFull(rand.Reader, key[:]); err != nil {
 			t.Fatal(err)
@@ -180,6 +180,9 @@ func (w *ldapWorld) localFile(t *testing.T) string {
 	for _, u := range []string{"carol", "dave"} {
 		fmt.Fprintf(&b, "  %s:\n    totp_secret: %s\n", u, w.totp[u])
 	}
+	// frank's entry names the factors his group requires too: the gateway
+	// then knows before asking the directory that PASS ends in a code.
+	fmt.Fprintf(&b, "  frank:\n    totp_secret: %s\n    factors: [password, totp]\n", w.totp["frank"])
 	p := filepath.Join(w.secrets, "users.yaml")
 	if err := os.WriteFile(p, []byte(b.String()), 0o600); err != nil {
 		t.Fatal(err)
@@ -347,11 +350,32 @@ func TestLDAPGateway(t *testing.T) {
 			t.Fatal(err)
 		}
 		dave := gw.client(tlsExplicit, false, ftpAccount{Name: "dave", Password: w.pw["dave"] + code})
+		before := failedBinds(t, s)
 		r = w.download(ctx, t, dave, "partner-acct", "partner-down.bin")
+		// Only the group says dave needs a code: the gateway asks the
+		// directory with the whole PASS first (it might be a password
+		// that ends in digits), which the directory counts as a failed
+		// bind, then with the code cut off.
+		if n := failedBinds(t, s) - before; n > 1 {
+			t.Errorf("dave's login cost %d failed binds, want at most 1", n)
+		}
 		if strings.Contains(r.Output, "\n< 332") {
 			t.Errorf("a code appended to the password still got 332\n%s", r)
 		}
-		gw.assertLogOmits(t, w.pw["alice"], w.pw["carol"], w.pw["dave"], w.pw["partner-acct"], w.pw["staff-acct"], w.totp["carol"], w.totp["dave"])
+
+		// frank's profile names [password, totp]: the code is cut off
+		// first and the directory sees no failed bind.
+		code, err = totp.Code(w.totp["frank"], time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		frank := gw.client(tlsExplicit, false, ftpAccount{Name: "frank", Password: w.pw["frank"] + code})
+		before = failedBinds(t, s)
+		r = w.upload(ctx, t, frank, "partner-acct", "frank-up.bin")
+		if n := failedBinds(t, s) - before; n != 0 {
+			t.Errorf("frank's login cost %d failed binds, want none\n%s", n, s.LogTail())
+		}
+		gw.assertLogOmits(t, w.pw["alice"], w.pw["carol"], w.pw["dave"], w.pw["partner-acct"], w.pw["staff-acct"], w.totp["carol"], w.totp["dave"], w.pw["frank"], w.totp["frank"])
 	})
 
 	t.Run("directory_down", func(t *testing.T) {
@@ -416,4 +440,15 @@ func loginUnavailable(t *testing.T, gw *gateway, what, password string, limit ti
 	} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
 		t.Errorf("%s: the gateway did not close the session after 421\n%s", what, gw.diagnostics())
 	}
+}
+
+// failedBinds counts the binds slapd refused for a wrong password
+// (invalidCredentials, err=49) so far.
+func failedBinds(t *testing.T, s *testslapd.Server) int {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(s.Dir, "slapd.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Count(string(b), "err=49 ")
 }
