@@ -250,6 +250,36 @@ func (s *Server) Kill(t testing.TB) {
 	}
 }
 
+// Restart starts slapd again after Kill: the same configuration, ports and
+// database, as when a directory server is restarted. It waits until the
+// server answers.
+func (s *Server) Restart(t testing.TB) {
+	t.Helper()
+	select {
+	case <-s.done:
+	default:
+		t.Fatal("testslapd: Restart while slapd runs (Kill it first)")
+	}
+	logf, err := os.OpenFile(s.logPath, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logf.Close()
+	cmd := exec.Command(s.cmd.Path, s.cmd.Args[1:]...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// A killed slapd leaves its pid file; slapd refuses nothing for it,
+	// but remove it so the new one writes its own.
+	_ = os.Remove(filepath.Join(s.Dir, "slapd.pid"))
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("restarting slapd: %v", err)
+	}
+	s.cmd, s.done, s.waitErr = cmd, make(chan struct{}), nil
+	done := s.done
+	go func() { s.waitErr = cmd.Wait(); close(done) }()
+	s.waitReady(t)
+}
+
 // Freeze stops slapd (SIGSTOP) without closing anything: its sockets
 // accept connections into their backlog and nothing answers, as with a
 // directory that hangs. Thaw resumes it.

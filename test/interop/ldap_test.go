@@ -271,18 +271,7 @@ func TestLDAPGateway(t *testing.T) {
 	t.Run("search_starttls", func(t *testing.T) {
 		results.record(t)
 		s := w.startDirectory(t)
-		gw := w.gateway(ctx, t, fmt.Sprintf(`auth:
-  mode: gateway
-  providers: [ldap]
-  ldap:
-    url: [%s]
-    start_tls: true
-    ca_file: %s
-    base_dn: "%s"
-    bind_dn: "%s"
-    bind_password_file: %s
-    user_filter: "(&(objectClass=inetOrgPerson)(uid=%%s))"
-`, s.URL, s.CAFile, testslapd.Suffix, ldapReaderDN, w.secretFile(t, "reader", w.pw["reader"]))+ldapDurations())
+		gw := w.gateway(ctx, t, w.searchModeYAML(t, s))
 		c := gw.client(tlsImplicit, true, ftpAccount{Name: "alice", Password: w.pw["alice"]})
 		w.upload(ctx, t, c, "fallback-acct", "search-up.bin")
 		w.download(ctx, t, c, "fallback-acct", "search-down.bin")
@@ -417,6 +406,45 @@ func TestLDAPGateway(t *testing.T) {
 		w.download(ctx, t, erin, "fallback-acct", "down-again.bin")
 		gw.assertLogOmits(t, w.pw["erin"])
 	})
+
+	// The directory restarts (same address) between two logins, under a
+	// running gateway whose pool holds a service connection to the old
+	// process: the next login works.
+	t.Run("directory_restart", func(t *testing.T) {
+		results.record(t)
+		s := w.startDirectory(t)
+		gw := w.gateway(ctx, t, w.searchModeYAML(t, s))
+		erin := gw.client(tlsExplicit, false, ftpAccount{Name: "erin", Password: w.pw["erin"]})
+		for i := 0; i < 2; i++ { // the second login reuses a pooled connection
+			if r := runCurl(ctx, t, append(erin.args(), erin.url(""))); r.Err != nil {
+				t.Fatalf("login with the directory up: %v\n%s\n%s", r.Err, r, gw.diagnostics())
+			}
+		}
+		s.Kill(t)
+		s.Restart(t)
+		if r := runCurl(ctx, t, append(erin.args(), erin.url(""))); r.Err != nil {
+			t.Errorf("first login after the directory restarted: %v\n%s\n%s", r.Err, r, gw.diagnostics())
+		}
+		w.upload(ctx, t, erin, "fallback-acct", "after-restart.bin")
+	})
+}
+
+// searchModeYAML is search-then-bind with the service account over
+// StartTLS, its connections pooled.
+func (w *ldapWorld) searchModeYAML(t *testing.T, s *testslapd.Server) string {
+	t.Helper()
+	return fmt.Sprintf(`auth:
+  mode: gateway
+  providers: [ldap]
+  ldap:
+    url: [%s]
+    start_tls: true
+    ca_file: %s
+    base_dn: "%s"
+    bind_dn: "%s"
+    bind_password_file: %s
+    user_filter: "(&(objectClass=inetOrgPerson)(uid=%%s))"
+`, s.URL, s.CAFile, testslapd.Suffix, ldapReaderDN, w.secretFile(t, "reader", w.pw["reader"])) + ldapDurations()
 }
 
 // loginUnavailable logs in over a raw control connection and expects 421
