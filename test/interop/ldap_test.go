@@ -40,6 +40,18 @@ type ldapWorld struct {
 	roots   map[string]string // backend account -> its directory
 	secrets string            // directory of the password files
 	totp    map[string]string // TOTP secrets of the partners (profile-only local entries)
+
+	backendLog string // pyftpdlib's log
+}
+
+// backendSessions counts the connections the backend has accepted so far.
+func (w *ldapWorld) backendSessions(t *testing.T) int {
+	t.Helper()
+	b, err := os.ReadFile(w.backendLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Count(string(b), "FTP session opened (connect)")
 }
 
 func randomSecret(t *testing.T, prefix string) string {
@@ -136,6 +148,7 @@ func newLDAPWorld(ctx context.Context, t *testing.T) *ldapWorld {
 	lo, hi := portRange(t, 20)
 	w.backend = loopbackAddr(port)
 	first := strings.Split(users[0], "\t")
+	w.backendLog = filepath.Join(dir, "pyftpd.log")
 	proc := startProcess(t, "pyftpdlib(ldap)", filepath.Join(dir, "pyftpd.log"),
 		"/usr/bin/env", "PYFTPD_EXTRA_USERS="+strings.Join(users[1:], "\n"),
 		systemPython, script, "127.0.0.1", fmt.Sprint(port), fmt.Sprint(lo), fmt.Sprint(hi), first[2], first[0], first[1])
@@ -271,11 +284,26 @@ func TestLDAPGateway(t *testing.T) {
 	t.Run("search_starttls", func(t *testing.T) {
 		results.record(t)
 		s := w.startDirectory(t)
-		gw := w.gateway(ctx, t, w.searchModeYAML(t, s))
+		// Groups from a group search (memberOf turned off), alice's staff
+		// group mapped to its account.
+		gw := w.gateway(ctx, t, w.searchModeYAML(t, s)+fmt.Sprintf(`    group_base_dn: "%s"
+    group_attribute: "-"
+  groups:
+    - name: staff
+      backend_user: staff-acct
+      backend_password_file: %s
+`, testslapd.GroupsDN, w.secretFile(t, "staff", w.pw["staff-acct"])))
 		c := gw.client(tlsImplicit, true, ftpAccount{Name: "alice", Password: w.pw["alice"]})
+		w.upload(ctx, t, c, "staff-acct", "search-up.bin")
+		w.download(ctx, t, c, "staff-acct", "search-down.bin")
+		c = gw.client(tlsImplicit, true, ftpAccount{Name: "erin", Password: w.pw["erin"]})
 		w.upload(ctx, t, c, "fallback-acct", "search-up.bin")
-		w.download(ctx, t, c, "fallback-acct", "search-down.bin")
 
+		// Failed logins never reach the backend.
+		sessions := w.backendSessions(t)
+		if sessions < 3 {
+			t.Fatalf("pyftpdlib's log shows %d sessions after three logins: the count does not work", sessions)
+		}
 		for _, acct := range []ftpAccount{{Name: "alice", Password: w.pw["dave"]}, {Name: "nobody", Password: w.pw["dave"]}} {
 			bad := gw.client(tlsImplicit, true, acct)
 			r := runCurl(ctx, t, append(bad.args(), bad.url("")))
@@ -284,7 +312,10 @@ func TestLDAPGateway(t *testing.T) {
 			}
 			expectReply(t, acct.Name+" with a wrong password", r, 530, gw)
 		}
-		gw.assertLogOmits(t, w.pw["alice"], w.pw["dave"], w.pw["reader"])
+		if n := w.backendSessions(t) - sessions; n != 0 {
+			t.Errorf("%d backend connections for failed logins, want none", n)
+		}
+		gw.assertLogOmits(t, w.pw["alice"], w.pw["dave"], w.pw["reader"], w.pw["staff-acct"])
 	})
 
 	t.Run("groups", func(t *testing.T) {
