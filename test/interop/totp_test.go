@@ -302,3 +302,95 @@ set cache:enable no
 	}
 	gw.assertLogOmits(t, users[0].Password, users[1].Password, users[0].Secret, users[1].Secret)
 }
+
+// ftplibACCT is Python's ftplib logging in with the password alone and the
+// code as the account (login(user, passwd, acct), sent with ACCT after the
+// 332), then STOR and RETR; data connections resume the control session.
+const ftplibACCT = `
+import ftplib, ssl, sys
+host, port, user, pw, code, src, dst = sys.argv[1:8]
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+class C(ftplib.FTP_TLS):
+    def ntransfercmd(self, cmd, rest=None):
+        conn, size = ftplib.FTP.ntransfercmd(self, cmd, rest)
+        if self._prot_p:
+            conn = self.context.wrap_socket(conn, server_hostname=self.host, session=self.sock.session)
+        return conn, size
+f = C(context=ctx, timeout=30)
+f.set_debuglevel(1)
+f.connect(host, int(port))
+print(f.login(user, pw, acct=code), flush=True)
+f.prot_p()
+f.cwd("acct-ftplib")
+with open(src, "rb") as s:
+    f.storbinary("STOR up.bin", s)
+with open(dst, "wb") as d:
+    f.retrbinary("RETR seed.bin", d.write)
+f.quit()
+`
+
+// TestTOTPAcct: lftp (set ftp:acct) and Python's ftplib (login with acct)
+// send the password alone, get the gateway's 332 and answer with ACCT and
+// the code, then move files both ways.
+func TestTOTPAcct(t *testing.T) {
+	requireInterop(t)
+	t.Parallel()
+	results.record(t)
+	ctx := testContext(t, 3*time.Minute)
+	gw, srv, users := totpGateway(ctx, t, "ta-lftp", "ta-ftplib")
+	fx := smallFixtures(t)
+	seed, err := os.ReadFile(fx.Seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{"acct-lftp", "acct-ftplib"} {
+		srv.mkdir(t, d)
+		srv.putFile(t, d+"/seed.bin", seed)
+	}
+
+	t.Run("lftp", func(t *testing.T) {
+		u := users[0]
+		code := u.code(t)
+		local := filepath.Join(t.TempDir(), "seed.bin")
+		out, err := lftpScript(ctx, t, fmt.Sprintf(`set cmd:fail-exit yes
+set net:max-retries 1
+set ftp:ssl-force true
+set ftp:ssl-protect-data true
+set ssl:verify-certificate no
+set ssl:check-hostname no
+set ftp:acct %s
+open -u %s,%s ftp://%s
+cd acct-lftp
+put %s -o up.bin
+get seed.bin -o %s
+`, lftpQuote(code), lftpQuote(u.Name), lftpQuote(u.Password), gw.Config.ExplicitAddr, lftpQuote(fx.Src), lftpQuote(local)), u.Password)
+		if err != nil {
+			t.Fatalf("lftp: %v\n%s\n%s", err, out, gw.diagnostics())
+		}
+		if !strings.Contains(out, "<--- 332 ") || !strings.Contains(out, "---> ACCT ") {
+			t.Errorf("lftp did not answer 332 with ACCT\n%s", out)
+		}
+		assertSameFile(t, "lftp's upload", srv.path("acct-lftp/up.bin"), fileSum(fx.Src), fileSize(fx.Src))
+		assertSameFile(t, "lftp's download", local, fileSum(fx.Seed), fileSize(fx.Seed))
+	})
+	t.Run("ftplib", func(t *testing.T) {
+		u := users[1]
+		host, port := hostPort(t, gw.Config.ExplicitAddr)
+		local := filepath.Join(t.TempDir(), "seed.bin")
+		cmd := exec.CommandContext(ctx, systemPython, "-c", ftplibACCT, host, fmt.Sprint(port), u.Name, u.Password, u.code(t), fx.Src, local)
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		cmd.WaitDelay = 5 * time.Second
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("ftplib: %v\n%s\n%s", err, strings.ReplaceAll(out.String(), u.Password, "***"), gw.diagnostics())
+		}
+		if !strings.Contains(out.String(), "332") || !strings.Contains(out.String(), "*cmd* 'ACCT ") {
+			t.Errorf("ftplib did not answer 332 with ACCT\n%s", strings.ReplaceAll(out.String(), u.Password, "***"))
+		}
+		assertSameFile(t, "ftplib's upload", srv.path("acct-ftplib/up.bin"), fileSum(fx.Src), fileSize(fx.Src))
+		assertSameFile(t, "ftplib's download", local, fileSum(fx.Seed), fileSize(fx.Seed))
+	})
+	gw.assertLogOmits(t, users[0].Password, users[1].Password, users[0].Secret, users[1].Secret)
+}
