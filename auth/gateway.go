@@ -57,11 +57,14 @@ type CodeVerifier interface {
 
 // Throttle slows and temporarily locks users after failed logins
 // (policy.Lockout). Check says how long to wait before answering and
-// whether the user is locked now.
+// whether the user is locked now; the attempt it lets through ends with
+// Fail, Succeed, or Cancel when it could not be decided (the directory did
+// not answer), which is no failure of the user's.
 type Throttle interface {
 	Check(user string, now time.Time) (delay time.Duration, locked bool)
 	Fail(user string, now time.Time)
 	Succeed(user string)
+	Cancel(user string)
 }
 
 // Group is a group's defaults: what its members' logins need and the
@@ -152,6 +155,11 @@ func (g *Gateway) Authenticate(ctx context.Context, r Request) (Result, error) {
 			g.Throttle.Succeed(r.User)
 		case errors.Is(err, ErrDenied), errors.Is(err, ErrExpired):
 			g.Throttle.Fail(r.User, g.now())
+		case errors.Is(err, ErrUnavailable) && ctx.Err() == nil:
+			// A provider that cannot decide (421) is not the user's
+			// failure: an outage must not lock users out. An attempt
+			// cut short by its own context still counts.
+			g.Throttle.Cancel(r.User)
 		}
 	}
 	return res, err

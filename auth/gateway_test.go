@@ -236,13 +236,14 @@ func TestGatewayReplayedCode(t *testing.T) {
 
 // throttle records what the Gateway reports.
 type throttle struct {
-	locked       bool
-	fails, succs int
+	locked                bool
+	fails, succs, cancels int
 }
 
 func (t *throttle) Check(string, time.Time) (time.Duration, bool) { return 0, t.locked }
 func (t *throttle) Fail(string, time.Time)                        { t.fails++ }
 func (t *throttle) Succeed(string)                                { t.succs++ }
+func (t *throttle) Cancel(string)                                 { t.cancels++ }
 
 func TestGatewayThrottleAndBurn(t *testing.T) {
 	prov := &table{name: "local", users: map[string]string{"alice": "pw"}}
@@ -263,6 +264,24 @@ func TestGatewayThrottleAndBurn(t *testing.T) {
 	_, err := g.Authenticate(ctx, Request{User: "alice", Password: "pw"})
 	if !errors.Is(err, ErrDenied) || len(prov.calls) != before {
 		t.Fatalf("locked user: err %v, provider asked %d times", err, len(prov.calls)-before)
+	}
+}
+
+// TestGatewayUnavailableCancels: a provider that cannot decide ends the
+// throttle's attempt with Cancel, not Fail (an outage is not the user's
+// failure); an attempt whose own context ended is left counted.
+func TestGatewayUnavailableCancels(t *testing.T) {
+	prov := &table{name: "dir", err: map[string]error{"erin": ErrUnavailable}}
+	th := &throttle{}
+	g := &Gateway{Providers: []Provider{prov}, Throttle: th}
+	if _, err := g.Authenticate(context.Background(), Request{User: "erin", Password: "pw"}); !errors.Is(err, ErrUnavailable) {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, _ = g.Authenticate(ctx, Request{User: "erin", Password: "pw"})
+	if th.cancels != 1 || th.fails != 0 || th.succs != 0 {
+		t.Fatalf("cancels %d fails %d succs %d, want 1 0 0", th.cancels, th.fails, th.succs)
 	}
 }
 

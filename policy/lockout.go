@@ -337,6 +337,30 @@ func (l *Lockout) Succeed(user string) {
 	}
 }
 
+// Cancel takes back the attempt of user that Check let through and that
+// could not be decided (the directory did not answer): it was neither a
+// failure nor a success, so it must not count towards the delay or the
+// lock. A user locked meanwhile stays locked.
+func (l *Lockout) Cancel(user string) {
+	if l == nil {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	el, ok := l.users[l.key(user)]
+	if !ok {
+		return
+	}
+	e := el.Value.(*lockEntry)
+	if !e.until.IsZero() || e.fails == 0 {
+		return
+	}
+	if e.fails == l.p.lockAfter() {
+		e.lockAt = time.Time{}
+	}
+	e.fails--
+}
+
 // Unlock forgets user's failures and lifts its lock (for the admin API).
 func (l *Lockout) Unlock(user string) {
 	if l == nil {

@@ -253,6 +253,34 @@ func TestLockoutAbandonedAttempt(t *testing.T) {
 	}
 }
 
+// TestLockoutCancel: an attempt taken back with Cancel (the directory did
+// not answer) counts neither towards the delays nor the lock, however many
+// there are; real failures around them still do, and a lock stays.
+func TestLockoutCancel(t *testing.T) {
+	l := newTestLockout(t, LockoutPolicy{Threshold: 3, LockAfter: 3})
+	l.Check("alice", lockT0)
+	l.Fail("alice", lockT0)
+	for range 20 {
+		if dec := l.Check("alice", lockT0); dec != (LockoutDecision{}) {
+			t.Fatalf("an attempt after cancelled ones: %+v", dec)
+		}
+		l.Cancel("alice")
+	}
+	l.Cancel("bob") // unknown: nothing happens
+	for range 2 {
+		l.Check("alice", lockT0)
+		l.Fail("alice", lockT0)
+	}
+	dec := l.Check("alice", lockT0)
+	if !dec.Refuse {
+		t.Fatalf("after three failures: %+v, want locked", dec)
+	}
+	l.Cancel("alice")
+	if dec := l.Check("alice", lockT0); !dec.Refuse {
+		t.Fatalf("Cancel lifted a lock: %+v", dec)
+	}
+}
+
 // TestLockoutSameForAllNames: an unknown name is tracked exactly like a
 // known one (the Lockout cannot tell them apart), and names match without
 // regard to case.

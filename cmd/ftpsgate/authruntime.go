@@ -49,6 +49,7 @@ func (t lockoutThrottle) Check(user string, now time.Time) (time.Duration, bool)
 }
 func (t lockoutThrottle) Fail(user string, now time.Time) { t.l.Fail(user, now) }
 func (t lockoutThrottle) Succeed(user string)             { t.l.Succeed(user) }
+func (t lockoutThrottle) Cancel(user string)              { t.l.Cancel(user) }
 
 // newAuthenticator builds the authenticator a checked auth section
 // describes; ctx bounds the users file's watcher.

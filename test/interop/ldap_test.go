@@ -444,7 +444,8 @@ func TestLDAPGateway(t *testing.T) {
 	t.Run("directory_restart", func(t *testing.T) {
 		results.record(t)
 		s := w.startDirectory(t)
-		gw := w.gateway(ctx, t, w.searchModeYAML(t, s))
+		// A strict per-user lockout: three failures lock for 15m.
+		gw := w.gateway(ctx, t, w.searchModeYAML(t, s)+"  lockout:\n    threshold: 2\n    delay: 50ms\n    lock_after: 3\n")
 		erin := gw.client(tlsExplicit, false, ftpAccount{Name: "erin", Password: w.pw["erin"]})
 		for i := 0; i < 2; i++ { // the second login reuses a pooled connection
 			if r := runCurl(ctx, t, append(erin.args(), erin.url(""))); r.Err != nil {
@@ -457,6 +458,19 @@ func TestLDAPGateway(t *testing.T) {
 			t.Errorf("first login after the directory restarted: %v\n%s\n%s", r.Err, r, gw.diagnostics())
 		}
 		w.upload(ctx, t, erin, "fallback-acct", "after-restart.bin")
+
+		// More 421s than bans.max_failures (5) and auth.lockout.lock_after
+		// (3) while it is down: an unavailable directory is not the
+		// client's fault, so neither the address nor the user is banned or
+		// locked, during the outage or once it is over.
+		s.Kill(t)
+		for i := 0; i < 7; i++ {
+			loginUnavailable(t, gw, fmt.Sprintf("killed directory, login %d", i+1), w.pw["erin"], 2*ldapTimeout+3*time.Second)
+		}
+		s.Restart(t)
+		if r := runCurl(ctx, t, append(erin.args(), erin.url(""))); r.Err != nil {
+			t.Errorf("login after seven 421s and the directory's restart: %v\n%s\n%s", r.Err, r, gw.diagnostics())
+		}
 	})
 }
 
