@@ -113,7 +113,7 @@ func newLDAPWorld(ctx context.Context, t *testing.T) *ldapWorld {
 	for _, p := range ldapPeople {
 		w.pw[p.uid] = randomSecret(t, "Ldap-"+p.uid+"-")
 	}
-	for _, u := range []string{"carol", "dave", "frank"} {
+	for _, u := range []string{"carol", "dave", "frank", "erin"} {
 		var key [20]byte
 		if _, err := io.ReadFull(rand.Reader, key[:]); err != nil {
 			t.Fatal(err)
@@ -196,6 +196,8 @@ func (w *ldapWorld) localFile(t *testing.T) string {
 	// frank's entry names the factors his group requires too: the gateway
 	// then knows before asking the directory that PASS ends in a code.
 	fmt.Fprintf(&b, "  frank:\n    totp_secret: %s\n    factors: [password, totp]\n", w.totp["frank"])
+	// erin is in no group: only her own entry asks for a code.
+	fmt.Fprintf(&b, "  erin:\n    totp_secret: %s\n    factors: [password, totp]\n", w.totp["erin"])
 	p := filepath.Join(w.secrets, "users.yaml")
 	if err := os.WriteFile(p, []byte(b.String()), 0o600); err != nil {
 		t.Fatal(err)
@@ -394,6 +396,16 @@ func TestLDAPGateway(t *testing.T) {
 		r = w.upload(ctx, t, frank, "partner-acct", "frank-up.bin")
 		if n := failedBinds(t, s) - before; n != 0 {
 			t.Errorf("frank's login cost %d failed binds, want none\n%s", n, s.LogTail())
+		}
+		// The directory matches names without regard to case; the entry
+		// that asks erin for a code must apply to every spelling of her
+		// name, and her login is hers (canonical name, her mapping).
+		for _, name := range []string{"erin", "ERIN", "Erin"} {
+			c := gw.client(tlsExplicit, false, ftpAccount{Name: name, Password: w.pw["erin"]})
+			r := runCurl(ctx, t, append(c.args(), c.url("")))
+			if r.Err == nil || !strings.Contains(r.Output, "\n< 332") {
+				t.Errorf("%s with erin's password and no code: want 332 and no login (%v)\n%s", name, r.Err, r)
+			}
 		}
 		gw.assertLogOmits(t, w.pw["alice"], w.pw["carol"], w.pw["dave"], w.pw["partner-acct"], w.pw["staff-acct"], w.totp["carol"], w.totp["dave"], w.pw["frank"], w.totp["frank"])
 	})
