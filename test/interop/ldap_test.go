@@ -280,6 +280,22 @@ func TestLDAPGateway(t *testing.T) {
 			t.Errorf("erin logged in with alice's password\n%s", r)
 		}
 		expectReply(t, "wrong password", r, 530, gw)
+
+		// An empty password is refused without a bind (an LDAP
+		// unauthenticated bind would succeed).
+		binds := strings.Count(slapdLog(t, s), " BIND ")
+		if binds == 0 {
+			t.Fatalf("slapd's log shows no BIND after three logins: the count does not work\n%s", s.LogTail())
+		}
+		bad.Password = ""
+		r = runCurl(ctx, t, append(bad.args(), bad.url("")))
+		if r.Err == nil {
+			t.Errorf("erin logged in with an empty password\n%s", r)
+		}
+		expectReply(t, "empty password", r, 530, gw)
+		if n := strings.Count(slapdLog(t, s), " BIND ") - binds; n != 0 {
+			t.Errorf("an empty password cost %d binds, want none", n)
+		}
 		gw.assertLogOmits(t, w.pw["erin"], w.pw["alice"], w.pw["fallback-acct"])
 	})
 
@@ -527,13 +543,19 @@ func loginUnavailable(t *testing.T, gw *gateway, what, password string, limit ti
 	}
 }
 
-// failedBinds counts the binds slapd refused for a wrong password
-// (invalidCredentials, err=49) so far.
-func failedBinds(t *testing.T, s *testslapd.Server) int {
+// slapdLog is slapd's log so far (-d stats: connections, binds, results).
+func slapdLog(t *testing.T, s *testslapd.Server) string {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(s.Dir, "slapd.log"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return strings.Count(string(b), "err=49 ")
+	return string(b)
+}
+
+// failedBinds counts the binds slapd refused for a wrong password
+// (invalidCredentials, err=49) so far.
+func failedBinds(t *testing.T, s *testslapd.Server) int {
+	t.Helper()
+	return strings.Count(slapdLog(t, s), "err=49 ")
 }
