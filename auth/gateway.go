@@ -55,16 +55,36 @@ type CodeVerifier interface {
 	Verify(user, secret, code string) error
 }
 
+// Outcome is how a login attempt ended, for the Throttle.
+type Outcome int
+
+const (
+	// Abandoned: not decided (ErrCodeRequired, an unavailable provider, a
+	// cancelled context). Counts nothing.
+	Abandoned Outcome = iota
+	// Succeeded: the login was accepted; the user's failures are forgotten.
+	Succeeded
+	// Failed: the login was refused (ErrDenied, ErrExpired). Counts.
+	Failed
+)
+
+// ErrLocked is the error (or wraps it) of a Throttle's Begin that refuses
+// an attempt unchecked: the user is locked, or the attempt would wait too
+// long behind others. The Gateway denies it like a wrong password.
+var ErrLocked = errors.New("auth: user temporarily locked after failed logins")
+
 // Throttle slows and temporarily locks users after failed logins
-// (policy.Lockout). Check says how long to wait before answering and
-// whether the user is locked now; the attempt it lets through ends with
-// Fail, Succeed, or Cancel when it could not be decided (the directory did
-// not answer), which is no failure of the user's.
+// (policy.Lockout). Begin waits for the attempt's turn and delay within
+// ctx and returns the Attempt, or an error: one that wraps ErrLocked, or
+// ctx's.
 type Throttle interface {
-	Check(user string, now time.Time) (delay time.Duration, locked bool)
-	Fail(user string, now time.Time)
-	Succeed(user string)
-	Cancel(user string)
+	Begin(ctx context.Context, user string) (Attempt, error)
+}
+
+// Attempt is a login attempt a Throttle let through. Done reports its
+// outcome; the Gateway calls it exactly once.
+type Attempt interface {
+	Done(Outcome)
 }
 
 // Group is a group's defaults: what its members' logins need and the
@@ -89,11 +109,12 @@ type Gateway struct {
 	// Groups give defaults by group, first match in order.
 	Groups []Group
 	// DefaultFactors apply when neither profile nor group names any
-	// (default [password]).
+	// (default: one first factor, a password or a token).
 	DefaultFactors []string
 	// Codes checks TOTP codes; required when any login needs "totp".
 	Codes CodeVerifier
-	// Throttle counts failures per user. Optional.
+	// Throttle counts failures per user and limits the attempts checked
+	// at once. Optional.
 	Throttle Throttle
 	// Burn spends the work of one password check; it runs for a user no
 	// provider knows, so unknown and known users cost the same. Optional.
@@ -130,37 +151,28 @@ func (g *Gateway) Authenticate(ctx context.Context, r Request) (Result, error) {
 	if r.User == "" {
 		return Result{}, deny("empty user name", nil)
 	}
-	if g.Throttle != nil {
-		delay, locked := g.Throttle.Check(r.User, g.now())
-		if delay > 0 {
-			t := time.NewTimer(delay)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return Result{}, fmt.Errorf("%w: %w", ErrUnavailable, ctx.Err())
-			case <-t.C:
-			}
-		}
-		if locked {
-			// Locked users get the same answer as a wrong password; the
-			// provider is not asked, so a locked directory account is not
-			// pushed further.
-			return Result{}, deny("user temporarily locked after failed logins", nil)
-		}
+	if g.Throttle == nil {
+		return g.decide(ctx, r)
 	}
+	at, err := g.Throttle.Begin(ctx, r.User)
+	switch {
+	case errors.Is(err, ErrLocked):
+		// Locked users get the same answer as a wrong password; the
+		// provider is not asked, so a locked directory account is not
+		// pushed further.
+		return Result{}, deny("user temporarily locked after failed logins", nil)
+	case err != nil:
+		return Result{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	// ErrCodeRequired, unavailable, cancelled (or a panic): not decided.
+	outcome := Abandoned
+	defer func() { at.Done(outcome) }()
 	res, err := g.decide(ctx, r)
-	if g.Throttle != nil {
-		switch {
-		case err == nil:
-			g.Throttle.Succeed(r.User)
-		case errors.Is(err, ErrDenied), errors.Is(err, ErrExpired):
-			g.Throttle.Fail(r.User, g.now())
-		case errors.Is(err, ErrUnavailable) && ctx.Err() == nil:
-			// A provider that cannot decide (421) is not the user's
-			// failure: an outage must not lock users out. An attempt
-			// cut short by its own context still counts.
-			g.Throttle.Cancel(r.User)
-		}
+	switch {
+	case err == nil:
+		outcome = Succeeded
+	case errors.Is(err, ErrDenied), errors.Is(err, ErrExpired):
+		outcome = Failed
 	}
 	return res, err
 }
@@ -231,7 +243,9 @@ func (g *Gateway) factors(p Profile, groups []string) []string {
 	if len(g.DefaultFactors) > 0 {
 		return g.DefaultFactors
 	}
-	return []string{FactorPassword}
+	// Nothing configured: whichever first factor the provider checked, so
+	// that "providers: [token, local]" takes tokens and passwords alike.
+	return []string{FactorPassword, FactorToken}
 }
 
 // needsFirstFactor says whether factors include a password or token.
@@ -242,12 +256,18 @@ func needsFirstFactor(factors []string) bool {
 func (g *Gateway) decide(ctx context.Context, r Request) (Result, error) {
 	p, hasProfile := g.profile(r.User)
 	// Certificate-only accounts (factors without a password) are decided
-	// by the certificate alone: PASS is ignored and no provider is asked.
+	// by the certificate (and a TOTP code, from ACCT or the end of PASS);
+	// the rest of PASS is ignored and no provider is asked.
 	if hasProfile && len(p.Factors) > 0 && !needsFirstFactor(p.Factors) {
-		return g.finish(r, p, Identity{User: r.User, Provider: "profile"}, nil, attempt{secret: r.Password})
+		a := attempt{secret: r.Password, code: r.Code}
+		if n := len(r.Password); a.code == "" && n >= codeLen && allDigits(r.Password[n-codeLen:]) {
+			a.code = r.Password[n-codeLen:]
+		}
+		return g.finish(r, p, Identity{User: r.User, Provider: "profile"}, nil, a)
 	}
 	var firstErr error
-	for _, a := range g.attempts(r) {
+	atts := g.attempts(r)
+	for _, a := range atts {
 		id, err := g.first(ctx, r.User, a.secret)
 		if err == nil {
 			if g.disabled(r.User) || g.disabled(id.User) {
@@ -283,8 +303,12 @@ func (g *Gateway) decide(ctx context.Context, r Request) (Result, error) {
 	}
 	switch {
 	case errors.Is(firstErr, ErrUnknownUser):
-		if g.Burn != nil {
-			g.Burn(ctx)
+		// One burn per reading of PASS: a known user's wrong password is
+		// checked as often.
+		for range atts {
+			if g.Burn != nil {
+				g.Burn(ctx)
+			}
 		}
 		return Result{}, deny("unknown user", nil)
 	case errors.Is(firstErr, ErrExpired):

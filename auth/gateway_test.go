@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"errors"
+	"fmt"
 	"math/big"
 	"slices"
 	"strings"
@@ -235,54 +236,76 @@ func TestGatewayReplayedCode(t *testing.T) {
 	}
 }
 
-// throttle records what the Gateway reports.
+// throttle records what the Gateway asks and reports; err is Begin's.
 type throttle struct {
-	locked                bool
-	fails, succs, cancels int
+	err      error
+	begun    int
+	outcomes []Outcome
 }
 
-func (t *throttle) Check(string, time.Time) (time.Duration, bool) { return 0, t.locked }
-func (t *throttle) Fail(string, time.Time)                        { t.fails++ }
-func (t *throttle) Succeed(string)                                { t.succs++ }
-func (t *throttle) Cancel(string)                                 { t.cancels++ }
-
-func TestGatewayThrottleAndBurn(t *testing.T) {
-	prov := &table{name: "local", users: map[string]string{"alice": "pw"}}
-	th := &throttle{}
-	burned := 0
-	g := &Gateway{Providers: []Provider{prov}, Throttle: th, Burn: func(context.Context) { burned++ }}
-	ctx := context.Background()
-	_, _ = g.Authenticate(ctx, Request{User: "alice", Password: "bad"})
-	_, _ = g.Authenticate(ctx, Request{User: "nobody", Password: "bad"})
-	if _, err := g.Authenticate(ctx, Request{User: "alice", Password: "pw"}); err != nil {
-		t.Fatal(err)
+func (t *throttle) Begin(context.Context, string) (Attempt, error) {
+	if t.err != nil {
+		return nil, t.err
 	}
-	if th.fails != 2 || th.succs != 1 || burned != 1 {
-		t.Fatalf("fails %d succs %d burned %d", th.fails, th.succs, burned)
-	}
-	th.locked = true
-	before := len(prov.calls)
-	_, err := g.Authenticate(ctx, Request{User: "alice", Password: "pw"})
-	if !errors.Is(err, ErrDenied) || len(prov.calls) != before {
-		t.Fatalf("locked user: err %v, provider asked %d times", err, len(prov.calls)-before)
-	}
+	t.begun++
+	return attemptRec{t}, nil
 }
 
-// TestGatewayUnavailableCancels: a provider that cannot decide ends the
-// throttle's attempt with Cancel, not Fail (an outage is not the user's
-// failure); an attempt whose own context ended is left counted.
-func TestGatewayUnavailableCancels(t *testing.T) {
-	prov := &table{name: "dir", err: map[string]error{"erin": ErrUnavailable}}
-	th := &throttle{}
-	g := &Gateway{Providers: []Provider{prov}, Throttle: th}
-	if _, err := g.Authenticate(context.Background(), Request{User: "erin", Password: "pw"}); !errors.Is(err, ErrUnavailable) {
-		t.Fatal(err)
+type attemptRec struct{ t *throttle }
+
+func (a attemptRec) Done(o Outcome) { a.t.outcomes = append(a.t.outcomes, o) }
+
+// TestGatewayThrottle: every attempt the Throttle lets through is ended
+// exactly once: a success, a failure (denied or expired), or abandoned
+// (the 332 step, a provider that cannot be reached); a refused one is
+// denied like a wrong password without asking a provider.
+func TestGatewayThrottle(t *testing.T) {
+	tests := []struct {
+		name    string
+		req     Request
+		err     error // Begin's
+		wantErr error
+		reason  string
+		want    []Outcome
+		asked   bool
+	}{
+		{"success", Request{User: "alice", Password: "pw"}, nil, nil, "", []Outcome{Succeeded}, true},
+		{"wrong password", Request{User: "alice", Password: "bad"}, nil, ErrDenied, "wrong password", []Outcome{Failed}, true},
+		{"unknown user", Request{User: "nobody", Password: "bad"}, nil, ErrDenied, "unknown user", []Outcome{Failed}, true},
+		{"expired", Request{User: "old", Password: "x"}, nil, ErrExpired, "password expired", []Outcome{Failed}, true},
+		{"wrong totp", Request{User: "bob", Password: "pw654321"}, nil, ErrDenied, "wrong or replayed totp code", []Outcome{Failed}, true},
+		{"code required (332)", Request{User: "bob", Password: "pw"}, nil, ErrCodeRequired, "", []Outcome{Abandoned}, true},
+		{"directory down", Request{User: "down", Password: "x"}, nil, ErrUnavailable, "", []Outcome{Abandoned}, true},
+		{"locked", Request{User: "alice", Password: "pw"}, fmt.Errorf("%w: until 12:00", ErrLocked), ErrDenied,
+			"user temporarily locked after failed logins", nil, false},
+		{"login timeout while waiting", Request{User: "alice", Password: "pw"}, context.DeadlineExceeded, ErrUnavailable, "", nil, false},
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	_, _ = g.Authenticate(ctx, Request{User: "erin", Password: "pw"})
-	if th.cancels != 1 || th.fails != 0 || th.succs != 0 {
-		t.Fatalf("cancels %d fails %d succs %d, want 1 0 0", th.cancels, th.fails, th.succs)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			prov := &table{name: "local", users: map[string]string{"alice": "pw", "bob": "pw"},
+				err: map[string]error{"old": ErrExpired, "down": ErrUnavailable}}
+			th := &throttle{err: tt.err}
+			burned := 0
+			g := &Gateway{Providers: []Provider{prov}, Throttle: th, Burn: func(context.Context) { burned++ },
+				Profiles: profiles{"bob": {Factors: []string{"password", "totp"}, TOTPSecret: "S"}},
+				Codes:    &codes{used: map[string]bool{}}}
+			_, err := g.Authenticate(context.Background(), tt.req)
+			if tt.wantErr == nil && err != nil || tt.wantErr != nil && !errors.Is(err, tt.wantErr) {
+				t.Fatalf("err %v, want %v", err, tt.wantErr)
+			}
+			if got := DenialReason(err); got != tt.reason {
+				t.Errorf("reason %q, want %q", got, tt.reason)
+			}
+			if !slices.Equal(th.outcomes, tt.want) || len(th.outcomes) != th.begun {
+				t.Errorf("outcomes %v after %d attempts, want %v", th.outcomes, th.begun, tt.want)
+			}
+			if asked := len(prov.calls) > 0; asked != tt.asked {
+				t.Errorf("provider asked: %v", prov.calls)
+			}
+			if (burned == 1) != (tt.reason == "unknown user") {
+				t.Errorf("burned %d", burned)
+			}
+		})
 	}
 }
 
@@ -292,6 +315,89 @@ func TestGatewayForwardPassword(t *testing.T) {
 	res, err := g.Authenticate(context.Background(), Request{User: "alice", Password: "pw"})
 	if err != nil || res.Backend != (Credentials{"ext-alice", "pw"}) {
 		t.Fatalf("res %+v err %v", res, err)
+	}
+}
+
+// tokens is a provider that vouches for "robot" with the token "tok".
+type tokens struct{}
+
+func (tokens) Name() string { return "token" }
+func (tokens) Verify(_ context.Context, user, secret string) (Identity, error) {
+	if secret != "tok" {
+		return Identity{}, ErrUnknownUser
+	}
+	return Identity{User: user, Factor: FactorToken}, nil
+}
+
+// TestGatewayDefaultFactorsToken: with no factors configured anywhere, a
+// token is as good a first factor as a password (the token provider's
+// documented use: "providers: [token, local]" and nothing else); a user or
+// default that names [password] still refuses a token.
+func TestGatewayDefaultFactorsToken(t *testing.T) {
+	g := &Gateway{Providers: []Provider{tokens{}, &table{name: "local", users: map[string]string{"alice": "pw"}}}}
+	res, err := g.Authenticate(context.Background(), Request{User: "robot", Password: "tok"})
+	if err != nil || !slices.Equal(res.Factors, []string{FactorToken}) {
+		t.Fatalf("token with the default factors: res %+v err %v", res, err)
+	}
+	if res, err := g.Authenticate(context.Background(), Request{User: "alice", Password: "pw"}); err != nil || !slices.Equal(res.Factors, []string{FactorPassword}) {
+		t.Fatalf("password with the default factors: res %+v err %v", res, err)
+	}
+	g.DefaultFactors = []string{FactorPassword}
+	if _, err := g.Authenticate(context.Background(), Request{User: "robot", Password: "tok"}); !errors.Is(err, ErrDenied) {
+		t.Fatalf("token with default_factors [password]: %v", err)
+	}
+	g.DefaultFactors = nil
+	g.Profiles = profiles{"robot": {Factors: []string{FactorPassword}}}
+	if _, err := g.Authenticate(context.Background(), Request{User: "robot", Password: "tok"}); !errors.Is(err, ErrDenied) {
+		t.Fatalf("token for a user whose factors are [password]: %v", err)
+	}
+}
+
+// TestGatewayBurnPerAttempt: a PASS that ends in six digits is checked
+// twice for a known user without TOTP (the whole, then without the
+// digits); an unknown user must cost as much, or the time taken tells
+// which names exist.
+func TestGatewayBurnPerAttempt(t *testing.T) {
+	prov := &table{name: "local", users: map[string]string{"alice": "pw"}}
+	burned := 0
+	g := &Gateway{Providers: []Provider{prov}, Burn: func(context.Context) { burned++ }}
+	ctx := context.Background()
+	for _, pass := range []string{"bad", "bad123456"} {
+		before := len(prov.calls)
+		_, _ = g.Authenticate(ctx, Request{User: "alice", Password: pass})
+		checks := len(prov.calls) - before
+		burned = 0
+		_, _ = g.Authenticate(ctx, Request{User: "nobody", Password: pass})
+		if burned != checks {
+			t.Errorf("PASS %q: a known user costs %d password checks, an unknown one %d", pass, checks, burned)
+		}
+	}
+}
+
+// TestGatewayCertificateAndTOTP: a user whose factors are [client_cert,
+// totp] sends the code as PASS or with ACCT (Request.Code); before, the
+// code was never read and every attempt asked for it again.
+func TestGatewayCertificateAndTOTP(t *testing.T) {
+	cert := selfSigned(t)
+	pin := sha256.Sum256(cert.RawSubjectPublicKeyInfo)
+	g := &Gateway{
+		Profiles: profiles{"svc": {Factors: []string{FactorClientCert, FactorTOTP}, TOTPSecret: "S", Pins: [][32]byte{pin}}},
+		Codes:    &codes{used: map[string]bool{}}, BackendUser: "b",
+	}
+	ctx := context.Background()
+	if _, err := g.Authenticate(ctx, Request{User: "svc", Password: "x", ClientCert: cert}); !errors.Is(err, ErrCodeRequired) {
+		t.Fatalf("no code: %v", err)
+	}
+	res, err := g.Authenticate(ctx, Request{User: "svc", Password: "x", Code: "123456", ClientCert: cert})
+	if err != nil || !slices.Equal(res.Factors, []string{FactorClientCert, FactorTOTP}) {
+		t.Fatalf("code with ACCT: %+v %v", res, err)
+	}
+	g.Codes = &codes{used: map[string]bool{}}
+	if _, err := g.Authenticate(ctx, Request{User: "svc", Password: "123456", ClientCert: cert}); err != nil {
+		t.Fatalf("code as PASS: %v", err)
+	}
+	if _, err := g.Authenticate(ctx, Request{User: "svc", Password: "123456"}); !errors.Is(err, ErrDenied) {
+		t.Fatalf("code without the certificate: %v", err)
 	}
 }
 

@@ -45,6 +45,8 @@ type Session struct {
 	Listener string
 	Client   string // address:port as the gateway sees it (after PROXY)
 	User     string // empty before login
+	Host     string // what HOST named (RFC 7151); empty: none
+	Balancer string // the balancer's address:port, when a PROXY header named the client
 }
 
 // Reasons a connection is refused before its session starts.
@@ -62,6 +64,7 @@ const (
 type ConnectionRefused struct {
 	Session
 	Reason string // one of the Refused* constants
+	Err    error  // the refusal as the gateway decided it
 }
 
 // SessionStarted: a connection was admitted.
@@ -76,6 +79,8 @@ type SessionEnded struct {
 	Duration           time.Duration
 	BytesUp, BytesDown int64
 	Reason             string
+	TLSVersion         uint16 // the control connection's; 0: plain
+	TLSSuite           uint16
 }
 
 // TLSHandshake: a client control-connection TLS handshake, ok or failed.
@@ -104,13 +109,32 @@ type Login struct {
 	// Factors checked at the edge ("password", "totp", "client_cert",
 	// "token"); empty when the backend decided.
 	Factors []string
+	// BackendUser is the backend account the user was mapped to (LoginOK,
+	// and a mapped account the backend refused, with its BackendCode).
+	BackendUser string
+	BackendCode int
+	Err         error // the cause, when there is one (never holds a secret)
 }
+
+// Reasons of refused logins (LoginRefused, LoginBackendFailed); a
+// LoginFailed's reason is the authenticator's (auth.DenialReason) or
+// "backend refused the credentials".
+const (
+	LoginReasonTLSRequired   = "tls_required"
+	LoginReasonAnonymous     = "anonymous"
+	LoginReasonCertificate   = "client_certificate"
+	LoginReasonPerUser       = "max_sessions_per_user"
+	LoginReasonUnavailable   = "authenticator unavailable"
+	LoginReasonBackendDown   = "backend unavailable"
+	LoginReasonMappedRefused = "backend refused the mapped account"
+)
 
 // Command: a command and the reply the client got (the last one sent while
 // the command was handled; 0 when none was).
 type Command struct {
 	Session
 	Verb string
+	Text string // the command as it may be logged: PASS and ACCT masked, unknown verbs without argument
 	Code int
 }
 
@@ -126,6 +150,13 @@ type Transfer struct {
 	Incomplete bool   // the copy failed
 	Hash       string // hex SHA-256 of the bytes relayed, when a filter computed one
 	Code       int    // the final reply the client got
+	// Detail, for the log line.
+	Err         error  // why the copy failed (Incomplete)
+	CloseErr    error  // the copy succeeded but ending it did not
+	PeerClosed  bool   // the destination closed its end first
+	BackendCode int    // the backend's final reply; 0: none came
+	HashSize    int64  // the bytes Hash covers
+	Offset      string // REST's argument: Hash covers the part from there
 }
 
 // OK says whether the client was told the transfer succeeded.
@@ -137,6 +168,8 @@ type DataRefused struct {
 	Session
 	Reason string // one of the DataRefused* constants
 	Err    error
+	Remote string // where the refused connection came from (address:port); may be empty
+	Port   uint16 // the gateway's passive port it reached
 }
 
 // Reasons a client data connection is refused.

@@ -66,6 +66,7 @@ func (e BanEvent) Covers(ip netip.Addr) bool {
 type Defender struct {
 	cfg     BanConfig
 	onEvent func(BanEvent)
+	subs    []func(BanEvent) // Subscribe's
 	now     func() time.Time // for tests; time.Now when nil
 	epoch   time.Time        // failure times are nanoseconds since epoch (monotonic: immune to clock steps)
 
@@ -234,6 +235,18 @@ func (d *Defender) sweepEvery() time.Duration { return max(d.cfg.window()/2, tim
 func (d *Defender) emit(ev BanEvent) {
 	if d.onEvent != nil {
 		d.onEvent(ev)
+	}
+	for _, f := range d.subs {
+		f(ev)
+	}
+}
+
+// Subscribe adds f to the functions called for every ban and unban, like
+// NewDefender's onEvent. It must be called before the Defender is used
+// (the gateway subscribes when it is built).
+func (d *Defender) Subscribe(f func(BanEvent)) {
+	if d != nil {
+		d.subs = append(d.subs, f)
 	}
 }
 

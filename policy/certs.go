@@ -31,6 +31,17 @@ func (s *CertStore) Set(cert *tls.Certificate) { s.cur.Store(cert) }
 // Get returns the served certificate.
 func (s *CertStore) Get() *tls.Certificate { return s.cur.Load() }
 
+// CertGetter gives the certificate to serve: what tls.Config.GetCertificate
+// calls.
+type CertGetter interface {
+	GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error)
+}
+
+// GetCertificate returns the served certificate (a CertGetter).
+func (s *CertStore) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	return s.Get(), nil
+}
+
 // NotAfter returns the expiry of the served certificate.
 func (s *CertStore) NotAfter() time.Time {
 	if c := s.Get(); c != nil && c.Leaf != nil {

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"container/list"
+	"context"
 	"errors"
 	"hash/maphash"
 	"strings"
@@ -30,13 +31,14 @@ const (
 
 // LockoutPolicy configures per-user login throttling and temporary lockout
 // (the auth.lockout section). Every failed login for a user name counts,
-// whoever sent it and whether or not the user exists. The zero value
+// whoever sent it and whether or not the user exists; nothing else does. The zero value
 // delays from the 5th failure (1s, doubling to 30s), locks for 15 minutes
 // at the 10th, forgets failures 15 minutes after the latest, and tracks at
 // most 100000 user names.
 type LockoutPolicy struct {
 	// Threshold is the number of failures after which each further attempt
-	// is delayed. Zero: 5.
+	// is delayed; Threshold minus the failures (at least 1) is how many
+	// attempts of the user are checked at once. Zero: 5.
 	Threshold int
 	// Delay is the first delay; each further failure doubles it. Zero: 1s.
 	Delay time.Duration
@@ -119,13 +121,17 @@ func (p LockoutPolicy) MinRelock() time.Duration {
 	return sum
 }
 
-// Lockout slows and then temporarily locks logins per user name. It is
-// plain decision code: the session asks Check before it checks a login's
-// credentials and obeys the LockoutDecision: it waits the delay (answering
-// nothing), checks the credentials and reports the outcome with Fail or
-// Succeed; or it refuses the attempt unchecked. It is safe for
-// concurrent use and starts no goroutines. The methods of a nil *Lockout
-// are valid: nothing is ever delayed or locked.
+// Lockout slows and then temporarily locks logins per user name. The
+// session asks Begin before it checks a login's credentials: Begin waits
+// for the attempt's turn (and, after failures, its delay) and returns a
+// LockoutAttempt, or refuses it (ErrLockedOut: answer as for a wrong
+// password, without checking). After the check the session reports the
+// outcome with Done: a failure (wrong password, unknown user, wrong second
+// factor) counts; a success forgets the user's failures; an attempt that
+// was not decided (the 332 step, a directory that cannot be reached, a
+// client gone) counts nothing. It is safe for concurrent use and starts no
+// goroutines. The methods of a nil *Lockout are valid: nothing is ever
+// delayed, limited or locked.
 //
 // User names are tracked the same way whether or not the user exists, so
 // the delays and locks do not reveal which names are accounts: the gateway
@@ -133,24 +139,30 @@ func (p LockoutPolicy) MinRelock() time.Duration {
 // reply. Names are compared case-insensitively (LDAP and AD names are), and
 // kept only as a keyed 64-bit hash.
 //
-// Check counts each attempt as a failure up front (Succeed forgives it), so
-// attempts sent in parallel are counted as they arrive, not when they are
-// answered; an attempt abandoned during its delay stays counted. The
-// guarantee against an attacker who tries a user's name from any number of
+// Only failures count, when they are reported. What keeps parallel
+// attempts from slipping past the count is a per-user limit on the
+// attempts being checked at once: max(1, Threshold - failures). Further
+// attempts wait for a turn (as long as their context allows); they are not
+// refused. So a user's parallel logins (clients that open several sessions
+// at once) all get through while there are no failures, and an attacker
+// gets at most Threshold unslowed guesses at a name, in parallel or not.
+// The guarantee against an attacker who tries a name from any number of
 // addresses in parallel:
 //
-//   - The attempt that follows n >= Threshold counted attempts is answered
-//     no sooner than step(n) after the previous delayed attempt of the user
-//     (step: Delay doubling with each attempt, up to MaxDelay); one that
-//     would wait longer than MaxDelay is refused without a check.
-//   - The LockAfter-th attempt, if it fails (or is abandoned), locks the
-//     user for LockFor from when it was answered. Attempts during a lock
-//     are refused without a check and not counted: nothing extends a lock.
-//     When it ends the user starts afresh.
+//   - From Threshold failures on, attempts are checked one at a time, each
+//     no sooner than step(n) after its turn came and after the previous
+//     delayed attempt of the user started (n failures; step: Delay doubling
+//     with each failure, up to MaxDelay). One that would wait longer than
+//     MaxDelay, counting the delays of those waiting before it, is
+//     refused without a check.
+//   - The LockAfter-th failure locks the user for LockFor from when it was
+//     reported. Attempts during a lock are refused without a check and
+//     their failures are not counted: nothing extends a lock. When it ends
+//     the user starts afresh.
 //   - So a lock begins no sooner than MinRelock (31s with the defaults)
 //     after the user's fresh start, and an attacker can keep an account
 //     locked at most LockFor out of every LockFor+MinRelock. In between,
-//     an attacker who keeps sending can still take the user's attempts
+//     an attacker who keeps sending can still take the user's turns
 //     (delayed or refused as busy): per-user throttling cannot keep a
 //     determined distributed attacker from denying one user's logins; it
 //     only bounds the guessing to LockAfter attempts per LockFor+MinRelock.
@@ -158,16 +170,21 @@ func (p LockoutPolicy) MinRelock() time.Duration {
 //     Each failure also counts against its address (bans).
 //
 // A lock refuses every login of the user, a valid client certificate
-// included (kept simple; the gateway may choose to ask Check only for
+// included (kept simple; the gateway may choose to ask Begin only for
 // password-like first factors).
 //
 // Memory is bounded by MaxUsers entries; beyond it the least recently
-// active name is forgotten (its failures and lock with it). Forgetting a
-// locked name so takes MaxUsers fresh names with failures, each of which
-// counts against its address.
+// active name is forgotten (its failures and lock with it; its waiting
+// attempts start again on a fresh entry). Forgetting a locked name so takes
+// MaxUsers fresh names with failures, each of which counts against its
+// address.
 type Lockout struct {
 	p    LockoutPolicy
 	seed maphash.Seed
+	// now and sleep are the clock (tests replace them): sleep waits d or
+	// until ctx is done.
+	now   func() time.Time
+	sleep func(ctx context.Context, d time.Duration) error
 
 	mu    sync.Mutex
 	users map[uint64]*list.Element // of *lockEntry
@@ -176,17 +193,89 @@ type Lockout struct {
 
 type lockEntry struct {
 	key   uint64
-	fails int       // attempts counted within the window (not while locked)
-	last  time.Time // the latest counted attempt
+	fails int       // failures within the window (not while locked)
+	last  time.Time // the latest counted failure
 	until time.Time // the lock's end; zero: not locked
-	next  time.Time // when the latest delayed attempt is answered
-	// lockAt is when the LockAfter-th attempt is answered.
-	lockAt time.Time
+	next  time.Time // when the latest delayed attempt's check may start
+	// active counts the attempts holding a turn (waiting out their delay
+	// or being checked), waiting those waiting for one; wake is closed
+	// when a turn frees or the entry changes (nil: nobody waits).
+	active, waiting int
+	wake            chan struct{}
+}
+
+// wakeAll lets the waiting attempts look again.
+func (e *lockEntry) wakeAll() {
+	if e.wake != nil {
+		close(e.wake)
+		e.wake = nil
+	}
+}
+
+// ErrLockedOut is the error of an attempt Begin refuses: the user is
+// locked, or the attempt would wait longer than MaxDelay. Answer as for a
+// wrong password, at once, without checking the credentials. The error is a
+// *LockoutRefusal.
+var ErrLockedOut = errors.New("policy: user temporarily locked after failed logins")
+
+// LockoutRefusal is Begin's refusal.
+type LockoutRefusal struct {
+	// Until is when the user's lock ends; zero: the attempt would have
+	// waited longer than MaxDelay behind others for the user.
+	Until time.Time
+}
+
+func (r *LockoutRefusal) Error() string {
+	if r.Until.IsZero() {
+		return ErrLockedOut.Error() + " (busy: would wait longer than max_delay)"
+	}
+	return ErrLockedOut.Error() + " (until " + r.Until.UTC().Format(time.RFC3339) + ")"
+}
+
+func (r *LockoutRefusal) Unwrap() error { return ErrLockedOut }
+
+// LockoutOutcome is how a checked login attempt ended.
+type LockoutOutcome int
+
+const (
+	// LockoutAbandoned: not decided (a code is still needed, the directory
+	// cannot be reached, the client went away). Counts nothing.
+	LockoutAbandoned LockoutOutcome = iota
+	// LockoutSucceeded: the login succeeded; the user's failures are
+	// forgotten (a lock is not lifted).
+	LockoutSucceeded
+	// LockoutFailed: a wrong password, an unknown user, a wrong second
+	// factor, an expired password. Counts towards delays and the lock.
+	LockoutFailed
+)
+
+// LockoutAttempt is one login attempt Begin let through; it holds one of
+// the user's turns until Done.
+type LockoutAttempt struct {
+	l    *Lockout
+	e    *lockEntry
+	done bool
+	// Delay is how long Begin waited for the failures' delay (not for the
+	// turn), for a log line.
+	Delay time.Duration
 }
 
 // NewLockout returns a Lockout for p, which must have passed Validate.
 func NewLockout(p LockoutPolicy) *Lockout {
-	return &Lockout{p: p, seed: maphash.MakeSeed(), users: map[uint64]*list.Element{}}
+	return &Lockout{p: p, seed: maphash.MakeSeed(), users: map[uint64]*list.Element{},
+		now: time.Now, sleep: sleepCtx}
+}
+
+// sleepCtx waits d or until ctx is done.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }
 
 func (l *Lockout) key(user string) uint64 {
@@ -197,12 +286,14 @@ func (l *Lockout) key(user string) uint64 {
 // window. It reports whether e is idle (nothing left to remember).
 func (l *Lockout) refresh(e *lockEntry, now time.Time) bool {
 	if !e.until.IsZero() && !now.Before(e.until) {
-		*e = lockEntry{key: e.key}
+		e.fails, e.last, e.until, e.next = 0, time.Time{}, time.Time{}, time.Time{}
+		e.wakeAll()
 	}
 	if e.until.IsZero() && e.fails > 0 && now.Sub(e.last) >= l.p.window() {
 		e.fails = 0
+		e.wakeAll()
 	}
-	return e.until.IsZero() && e.fails == 0 && !e.next.After(now)
+	return e.until.IsZero() && e.fails == 0 && !e.next.After(now) && e.active == 0 && e.waiting == 0
 }
 
 // sweep forgets a few idle entries from the least recently active end.
@@ -216,9 +307,13 @@ func (l *Lockout) sweep(now time.Time) {
 	}
 }
 
+// remove forgets an entry; its waiting attempts look again (and find a
+// fresh one), its active attempts' Done no longer touches it.
 func (l *Lockout) remove(el *list.Element) {
-	delete(l.users, el.Value.(*lockEntry).key)
+	e := el.Value.(*lockEntry)
+	delete(l.users, e.key)
 	l.lru.Remove(el)
+	e.wakeAll()
 }
 
 // entry returns the entry of key, created if need be (forgetting the least
@@ -238,110 +333,147 @@ func (l *Lockout) entry(k uint64, now time.Time) *lockEntry {
 	return e
 }
 
-// LockoutDecision is Check's answer for one login attempt.
-type LockoutDecision struct {
-	// Delay is how long to wait before answering (zero: at once).
-	Delay time.Duration
-	// Refuse: answer as for a wrong password, at once, without checking the
-	// credentials, and call neither Fail nor Succeed. LockedUntil says why.
-	Refuse bool
-	// LockedUntil is when the user's lock ends; zero with Refuse: the
-	// attempt would wait longer than MaxDelay behind others for the user.
-	LockedUntil time.Time
-	// NewLock: this Check set the lock (the LockAfter-th attempt was
-	// abandoned or is still being checked), for a log line.
-	NewLock bool
+// current reports whether e is still the tracked entry of its key.
+func (l *Lockout) current(e *lockEntry) bool {
+	el, ok := l.users[e.key]
+	return ok && el.Value.(*lockEntry) == e
 }
 
-// Check is asked before a login of user is checked, and counts the attempt
-// (as a failure until Succeed says otherwise).
-func (l *Lockout) Check(user string, now time.Time) LockoutDecision {
+// turns is how many attempts of a user with fails failures may be checked
+// at once.
+func (l *Lockout) turns(fails int) int {
+	return max(1, l.p.threshold()-fails)
+}
+
+// Begin is asked before a login of user is checked. It waits for the
+// attempt's turn and delay, at most until ctx is done, and returns the
+// attempt, whose Done must be called exactly once. It returns a
+// *LockoutRefusal (ErrLockedOut) when the user is locked or the attempt
+// would wait longer than MaxDelay, and ctx's error when ctx ends first.
+func (l *Lockout) Begin(ctx context.Context, user string) (*LockoutAttempt, error) {
 	if l == nil {
-		return LockoutDecision{}
+		return &LockoutAttempt{}, nil
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.sweep(now)
-	e := l.entry(l.key(user), now)
-	var dec LockoutDecision
-	if e.until.IsZero() && e.fails >= l.p.lockAfter() {
-		// The LockAfter-th attempt is still being checked, or was
-		// abandoned: it counts as the failure that locks, from when it
-		// was (or will be) answered.
-		*e = lockEntry{key: e.key, until: e.lockAt.Add(l.p.lockFor())}
-		l.refresh(e, now)
-		dec.NewLock = !e.until.IsZero()
-	}
-	if !e.until.IsZero() {
-		dec.Refuse, dec.LockedUntil = true, e.until
-		return dec
-	}
-	at := now
-	if n := e.fails; n >= l.p.threshold() {
-		if e.next.After(now) {
-			at = e.next
+	k := l.key(user)
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil, err
 		}
-		at = at.Add(l.p.step(n))
-		if at.Sub(now) > l.p.maxDelay() {
-			return LockoutDecision{Refuse: true}
+		l.mu.Lock()
+		now := l.now()
+		l.sweep(now)
+		e := l.entry(k, now)
+		if until := e.until; !until.IsZero() {
+			l.mu.Unlock()
+			return nil, &LockoutRefusal{Until: until}
 		}
-		e.next = at
+		delayed := e.fails >= l.p.threshold()
+		if e.active < l.turns(e.fails) {
+			var delay time.Duration
+			if delayed {
+				at := maxTime(now, e.next).Add(l.p.step(e.fails))
+				if at.Sub(now) > l.p.maxDelay() {
+					l.mu.Unlock()
+					return nil, &LockoutRefusal{}
+				}
+				e.next, delay = at, at.Sub(now)
+			}
+			e.active++
+			l.mu.Unlock()
+			a := &LockoutAttempt{l: l, e: e, Delay: delay}
+			if delay > 0 {
+				if err := l.sleep(ctx, delay); err != nil {
+					a.Done(LockoutAbandoned)
+					return nil, err
+				}
+			}
+			return a, nil
+		}
+		if delayed {
+			// The earliest this attempt could start if those before it
+			// (the one being checked, then the others waiting) all fail.
+			at := maxTime(now, e.next)
+			for i := 1; i <= e.waiting+1 && at.Sub(now) <= l.p.maxDelay(); i++ {
+				at = at.Add(l.p.step(e.fails + i))
+			}
+			if at.Sub(now) > l.p.maxDelay() {
+				l.mu.Unlock()
+				return nil, &LockoutRefusal{}
+			}
+		}
+		if e.wake == nil {
+			e.wake = make(chan struct{})
+		}
+		wake := e.wake
+		e.waiting++
+		l.mu.Unlock()
+		select {
+		case <-ctx.Done():
+		case <-wake:
+		}
+		l.mu.Lock()
+		e.waiting--
+		l.mu.Unlock()
 	}
-	e.fails++
-	e.last = now
-	if e.fails == l.p.lockAfter() {
-		e.lockAt = at
-	}
-	return LockoutDecision{Delay: at.Sub(now)}
 }
 
-// Fail records that the attempt of user that Check let through failed (a
-// wrong password, an unknown user, a wrong second factor). It reports
-// whether this failure locked the user. A failure while the user is locked
-// is not counted; one without a Check before it is counted here.
-func (l *Lockout) Fail(user string, now time.Time) (locked bool) {
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+// Done reports the attempt's outcome and gives its turn back. It reports
+// whether this failure locked the user. Calls after the first do nothing.
+// A failure while the user is locked is not counted.
+func (a *LockoutAttempt) Done(o LockoutOutcome) (locked bool) {
+	l := a.l
 	if l == nil {
 		return false
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.sweep(now)
-	e := l.entry(l.key(user), now)
-	if !e.until.IsZero() {
+	if a.done {
 		return false
 	}
-	if e.fails == 0 { // no Check, or forgotten since
-		e.fails, e.last = 1, now
+	a.done = true
+	now := l.now()
+	if l.current(a.e) {
+		a.e.active--
+		a.e.wakeAll()
 	}
-	if e.fails >= l.p.lockAfter() && e.lockAt.After(now) {
-		now = e.lockAt
+	switch o {
+	case LockoutSucceeded:
+		if el, ok := l.users[a.e.key]; ok {
+			e := el.Value.(*lockEntry)
+			if e.until.IsZero() {
+				e.fails, e.next = 0, time.Time{}
+				e.wakeAll()
+				if l.refresh(e, now) {
+					l.remove(el)
+				}
+			}
+		}
+	case LockoutFailed:
+		l.sweep(now)
+		e := l.entry(a.e.key, now)
+		if !e.until.IsZero() {
+			return false
+		}
+		e.fails++
+		e.last = now
+		e.wakeAll() // fewer turns, maybe delays: the waiting look again
+		if e.fails >= l.p.lockAfter() {
+			e.fails, e.next, e.until = 0, time.Time{}, now.Add(l.p.lockFor())
+			return true
+		}
 	}
-	if e.fails < l.p.lockAfter() {
-		return false
-	}
-	*e = lockEntry{key: e.key, until: now.Add(l.p.lockFor())}
-	return true
+	return false
 }
 
-// Succeed records that the attempt of user that Check let through
-// succeeded: the user's failures are forgotten. A lock is not lifted
-// (Unlock does that).
-func (l *Lockout) Succeed(user string) {
-	if l == nil {
-		return
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if el, ok := l.users[l.key(user)]; ok && el.Value.(*lockEntry).until.IsZero() {
-		l.remove(el)
-	}
-}
-
-// Cancel takes back the attempt of user that Check let through and that
-// could not be decided (the directory did not answer): it was neither a
-// failure nor a success, so it must not count towards the delay or the
-// lock. A user locked meanwhile stays locked.
-func (l *Lockout) Cancel(user string) {
+// Unlock forgets user's failures and lifts its lock (for the admin API).
+func (l *Lockout) Unlock(user string) {
 	if l == nil {
 		return
 	}
@@ -352,23 +484,9 @@ func (l *Lockout) Cancel(user string) {
 		return
 	}
 	e := el.Value.(*lockEntry)
-	if !e.until.IsZero() || e.fails == 0 {
-		return
-	}
-	if e.fails == l.p.lockAfter() {
-		e.lockAt = time.Time{}
-	}
-	e.fails--
-}
-
-// Unlock forgets user's failures and lifts its lock (for the admin API).
-func (l *Lockout) Unlock(user string) {
-	if l == nil {
-		return
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if el, ok := l.users[l.key(user)]; ok {
+	e.fails, e.last, e.until, e.next = 0, time.Time{}, time.Time{}, time.Time{}
+	e.wakeAll()
+	if l.refresh(e, l.now()) {
 		l.remove(el)
 	}
 }

@@ -1,9 +1,12 @@
 package policy
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,12 +17,66 @@ import (
 
 var lockT0 = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 
-func newTestLockout(t *testing.T, p LockoutPolicy) *Lockout {
+// lockClock is the Lockout's clock in tests: a delay advances it at once.
+type lockClock struct {
+	mu    sync.Mutex
+	t     time.Time
+	slept []time.Duration
+}
+
+func (c *lockClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *lockClock) sleep(ctx context.Context, d time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+	c.slept = append(c.slept, d)
+	return nil
+}
+
+// set moves the clock to t, never back.
+func (c *lockClock) set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if t.After(c.t) {
+		c.t = t
+	}
+}
+
+func (c *lockClock) advance(d time.Duration) { c.set(c.now().Add(d)) }
+
+func (c *lockClock) sleeps() []time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]time.Duration(nil), c.slept...)
+}
+
+func newTestLockout(t *testing.T, p LockoutPolicy) (*Lockout, *lockClock) {
 	t.Helper()
 	if err := p.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	return NewLockout(p)
+	l := NewLockout(p)
+	c := &lockClock{t: lockT0}
+	l.now, l.sleep = c.now, c.sleep
+	return l, c
+}
+
+// try begins an attempt of user and ends it with o: the delay it waited,
+// whether the failure locked, and Begin's error.
+func try(l *Lockout, user string, o LockoutOutcome) (time.Duration, bool, error) {
+	a, err := l.Begin(context.Background(), user)
+	if err != nil {
+		return 0, false, err
+	}
+	return a.Delay, a.Done(o), nil
 }
 
 func TestLockoutPolicyValidate(t *testing.T) {
@@ -55,94 +112,128 @@ func TestLockoutPolicyValidate(t *testing.T) {
 // the defaults: five free attempts, then 1s, 2s, 4s, 8s, 16s, then a lock
 // of 15 minutes, then a fresh start.
 func TestLockoutSequence(t *testing.T) {
-	l := newTestLockout(t, LockoutPolicy{})
-	now := lockT0
+	l, clock := newTestLockout(t, LockoutPolicy{})
 	wantDelays := []time.Duration{0, 0, 0, 0, 0, 1 * time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 16 * time.Second}
+	start := clock.now()
 	for i, want := range wantDelays {
-		dec := l.Check("alice", now)
-		if dec != (LockoutDecision{Delay: want}) {
-			t.Fatalf("attempt %d: %+v, want delay %s", i+1, dec, want)
+		d, locked, err := try(l, "alice", LockoutFailed)
+		if err != nil || d != want {
+			t.Fatalf("attempt %d: delay %s err %v, want delay %s", i+1, d, err, want)
 		}
-		now = now.Add(dec.Delay)
-		if locked := l.Fail("alice", now); locked != (i == len(wantDelays)-1) {
+		if locked != (i == len(wantDelays)-1) {
 			t.Fatalf("attempt %d: locked %v", i+1, locked)
 		}
 	}
-	lockedAt := now
-	if got := (LockoutPolicy{}).MinRelock(); got != 31*time.Second {
-		t.Fatalf("MinRelock %s, want 31s", got)
+	lockedAt := clock.now()
+	if got := (LockoutPolicy{}).MinRelock(); got != 31*time.Second || lockedAt.Sub(start) < got {
+		t.Fatalf("MinRelock %s, want 31s; the lock began %s after the start", got, lockedAt.Sub(start))
 	}
 	for _, after := range []time.Duration{0, time.Minute, 15*time.Minute - time.Nanosecond} {
-		dec := l.Check("ALICE", lockedAt.Add(after))
-		if dec != (LockoutDecision{Refuse: true, LockedUntil: lockedAt.Add(15 * time.Minute)}) {
-			t.Fatalf("%s into the lock: %+v", after, dec)
+		clock.set(lockedAt.Add(after))
+		_, _, err := try(l, "ALICE", LockoutFailed)
+		var r *LockoutRefusal
+		if !errors.As(err, &r) || !errors.Is(err, ErrLockedOut) || !r.Until.Equal(lockedAt.Add(15*time.Minute)) {
+			t.Fatalf("%s into the lock: %v", after, err)
 		}
 	}
 	// Other names are not affected.
-	if dec := l.Check("bob", lockedAt); dec != (LockoutDecision{}) {
-		t.Fatalf("bob: %+v", dec)
+	if d, _, err := try(l, "bob", LockoutFailed); d != 0 || err != nil {
+		t.Fatalf("bob: delay %s err %v", d, err)
 	}
 	// The lock ends after LockFor; the user starts afresh.
-	now = lockedAt.Add(15 * time.Minute)
+	clock.set(lockedAt.Add(15 * time.Minute))
 	for i := range 5 {
-		if dec := l.Check("alice", now); dec != (LockoutDecision{}) {
-			t.Fatalf("after the lock, attempt %d: %+v", i+1, dec)
+		if d, _, err := try(l, "alice", LockoutFailed); d != 0 || err != nil {
+			t.Fatalf("after the lock, attempt %d: delay %s err %v", i+1, d, err)
 		}
-		l.Fail("alice", now)
+	}
+}
+
+// TestLockoutOutcomes: sequences of outcomes (F failed, S succeeded, A
+// abandoned: the 332 step, a directory down, a client gone) and what each
+// attempt met: its delay, "L" when its failure locked, "R" when refused.
+// Only failures count; a success forgets them; abandoned attempts count
+// nothing.
+func TestLockoutOutcomes(t *testing.T) {
+	p := LockoutPolicy{Threshold: 2, LockAfter: 4, Delay: time.Second, MaxDelay: 4 * time.Second, LockFor: time.Minute}
+	tests := []struct{ name, ops, want string }{
+		{"failures", "F F F F F", "0s 0s 1s 2s/L R"},
+		{"abandoned count nothing", "A A A A A A F F A A F F", "0s 0s 0s 0s 0s 0s 0s 0s 1s 1s 1s 2s/L"},
+		{"the 332 step between failures", "F A A F A F", "0s 0s 0s 0s 1s 1s"},
+		{"success forgets", "F F F S F F F", "0s 0s 1s 2s 0s 0s 1s"},
+		{"success after abandoned", "F A S F F", "0s 0s 0s 0s 0s"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			l, _ := newTestLockout(t, p)
+			var got []string
+			for _, op := range strings.Fields(tt.ops) {
+				o := map[string]LockoutOutcome{"F": LockoutFailed, "S": LockoutSucceeded, "A": LockoutAbandoned}[op]
+				d, locked, err := try(l, "alice", o)
+				switch {
+				case errors.Is(err, ErrLockedOut):
+					got = append(got, "R")
+				case err != nil:
+					t.Fatal(err)
+				case locked:
+					got = append(got, d.String()+"/L")
+				default:
+					got = append(got, d.String())
+				}
+			}
+			if g := strings.Join(got, " "); g != tt.want {
+				t.Fatalf("%s: got %s, want %s", tt.ops, g, tt.want)
+			}
+		})
 	}
 }
 
 func TestLockoutWindowAndSucceed(t *testing.T) {
-	l := newTestLockout(t, LockoutPolicy{Threshold: 2, LockAfter: 3, Window: time.Minute})
-	fail := func(now time.Time) (time.Duration, bool) {
-		dec := l.Check("alice", now)
-		if dec.Refuse {
-			t.Fatalf("refused at %v: %+v", now, dec)
+	l, clock := newTestLockout(t, LockoutPolicy{Threshold: 2, LockAfter: 3, Window: time.Minute})
+	fail := func() (time.Duration, bool) {
+		d, locked, err := try(l, "alice", LockoutFailed)
+		if err != nil {
+			t.Fatalf("refused at %v: %v", clock.now(), err)
 		}
-		return dec.Delay, l.Fail("alice", now.Add(dec.Delay))
+		return d, locked
 	}
-	now := lockT0
-	fail(now)
-	fail(now)
+	fail()
+	fail()
 	// Failures are forgotten Window after the latest.
-	now = now.Add(time.Minute)
-	if d, _ := fail(now); d != 0 {
+	clock.advance(time.Minute)
+	if d, _ := fail(); d != 0 {
 		t.Fatalf("delay %s after the window", d)
 	}
-	if d, _ := fail(now); d != 0 {
+	if d, _ := fail(); d != 0 {
 		t.Fatalf("delay %s at the 2nd failure", d)
 	}
-	// Succeed forgets them.
-	l.Check("alice", now)
-	l.Succeed("alice")
-	if l.Len() != 0 {
-		t.Fatalf("%d entries after Succeed", l.Len())
+	// A success forgets them.
+	if d, _, err := try(l, "alice", LockoutSucceeded); d != time.Second || err != nil || l.Len() != 0 {
+		t.Fatalf("delay %s err %v, %d entries after a success", d, err, l.Len())
 	}
-	fail(now)
-	fail(now)
-	d, locked := fail(now)
+	fail()
+	fail()
+	d, locked := fail()
 	if d != time.Second || !locked {
 		t.Fatalf("3rd failure: delay %s locked %v", d, locked)
 	}
-	now = now.Add(d)
-	// Succeed does not lift a lock; Unlock does.
-	l.Succeed("alice")
-	if dec := l.Check("alice", now); !dec.Refuse || !dec.LockedUntil.Equal(now.Add(DefaultLockFor)) {
-		t.Fatalf("Succeed lifted the lock: %+v", dec)
+	// A success does not lift a lock; Unlock does.
+	if _, _, err := try(l, "alice", LockoutSucceeded); !errors.Is(err, ErrLockedOut) {
+		t.Fatalf("not locked: %v", err)
 	}
 	l.Unlock("alice")
-	if dec := l.Check("alice", now); dec.Refuse {
+	if _, _, err := try(l, "alice", LockoutSucceeded); err != nil {
 		t.Fatal("Unlock did not lift the lock")
 	}
 }
 
-// TestLockoutCannotBeExtended: failures from many addresses during a lock
-// neither count nor extend it; the lock ends LockFor after it began.
+// TestLockoutCannotBeExtended: attempts from many addresses during a lock
+// are refused unchecked and do not extend it; the lock ends LockFor after
+// it began.
 func TestLockoutCannotBeExtended(t *testing.T) {
 	defer goleak.VerifyNone(t)
-	l := newTestLockout(t, LockoutPolicy{Threshold: 1, LockAfter: 1, LockFor: time.Minute})
-	l.Check("alice", lockT0)
-	if !l.Fail("alice", lockT0) {
+	l, clock := newTestLockout(t, LockoutPolicy{Threshold: 1, LockAfter: 1, LockFor: time.Minute})
+	if _, locked, _ := try(l, "alice", LockoutFailed); !locked {
 		t.Fatal("not locked")
 	}
 	var wg sync.WaitGroup
@@ -151,81 +242,200 @@ func TestLockoutCannotBeExtended(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for s := range 60 {
-				now := lockT0.Add(time.Duration(s)*time.Second + time.Duration(a)*time.Millisecond)
-				if dec := l.Check("alice", now); !dec.Refuse || !dec.LockedUntil.Equal(lockT0.Add(time.Minute)) {
-					t.Errorf("attacker %d at %s: %+v", a, now.Sub(lockT0), dec)
-					return
-				}
-				if l.Fail("alice", now) {
-					t.Errorf("attacker %d: a failure during the lock locked again", a)
+				clock.set(lockT0.Add(time.Duration(s)*time.Second + time.Duration(a)*time.Millisecond))
+				_, _, err := try(l, "alice", LockoutFailed)
+				var r *LockoutRefusal
+				if !errors.As(err, &r) || !r.Until.Equal(lockT0.Add(time.Minute)) {
+					t.Errorf("attacker %d: %v", a, err)
 					return
 				}
 			}
 		}()
 	}
 	wg.Wait()
-	if dec := l.Check("alice", lockT0.Add(time.Minute)); dec != (LockoutDecision{}) {
-		t.Fatalf("after the lock: %+v", dec)
+	clock.set(lockT0.Add(time.Minute))
+	if d, _, err := try(l, "alice", LockoutFailed); d != 0 || err != nil {
+		t.Fatalf("after the lock: delay %s err %v", d, err)
 	}
 }
 
-// TestLockoutParallelAttacker: an attacker who sends as many attempts as
-// the Lockout lets through, from any number of addresses at once, locks a
-// user no sooner than MinRelock after the start, and keeps it locked at
-// most LockFor out of every LockFor+MinRelock.
+// checkCounter counts the checks running at once.
+type checkCounter struct {
+	running, peak, total atomic.Int32
+	undelayed            atomic.Int32 // checks that began without a delay
+	delayedWithOthers    atomic.Int32 // delayed checks that ran beside another
+}
+
+func (c *checkCounter) check(a *LockoutAttempt, d time.Duration) {
+	n := c.running.Add(1)
+	c.total.Add(1)
+	for p := c.peak.Load(); n > p && !c.peak.CompareAndSwap(p, n); p = c.peak.Load() {
+	}
+	if a.Delay == 0 {
+		c.undelayed.Add(1)
+	} else if n > 1 {
+		c.delayedWithOthers.Add(1)
+	}
+	time.Sleep(d)
+	c.running.Add(-1)
+}
+
+// TestLockoutParallelLogins: 8 correct logins of one user at once, with no
+// failures before, all get through without a delay: Threshold (5) are
+// checked at once, the other 3 wait for a turn, none is refused.
+func TestLockoutParallelLogins(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	l, clock := newTestLockout(t, LockoutPolicy{})
+	var c checkCounter
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			a, err := l.Begin(ctx, "alice")
+			if err != nil {
+				errs <- err
+				return
+			}
+			c.check(a, 20*time.Millisecond) // the check takes a while
+			a.Done(LockoutSucceeded)
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Errorf("a correct login was refused: %v", err)
+	}
+	if c.total.Load() != 8 || c.undelayed.Load() != 8 || len(clock.sleeps()) != 0 {
+		t.Fatalf("%d checked, %d without delay, delays %v", c.total.Load(), c.undelayed.Load(), clock.sleeps())
+	}
+	if p := c.peak.Load(); p > int32(DefaultLockoutThreshold) {
+		t.Fatalf("%d checked at once, more than threshold", p)
+	}
+	if l.Len() != 0 {
+		t.Fatalf("%d entries left", l.Len())
+	}
+}
+
+// TestLockoutParallelGuesses: 50 wrong guesses at one name at once get at
+// most Threshold checks before the delays start; from then on the checks
+// are one at a time and delayed, and at most LockAfter are checked before
+// the lock. The rest are refused unchecked.
+func TestLockoutParallelGuesses(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	p := LockoutPolicy{}
+	l, _ := newTestLockout(t, p)
+	var c checkCounter
+	var refused atomic.Int32
+	var wg sync.WaitGroup
+	for range 50 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			a, err := l.Begin(ctx, "alice")
+			if err != nil {
+				if !errors.Is(err, ErrLockedOut) {
+					t.Errorf("not refused but %v", err)
+				}
+				refused.Add(1)
+				return
+			}
+			c.check(a, 2*time.Millisecond)
+			a.Done(LockoutFailed)
+		}()
+	}
+	wg.Wait()
+	t.Logf("%d checked (%d undelayed, at most %d at once), %d refused", c.total.Load(), c.undelayed.Load(), c.peak.Load(), refused.Load())
+	if u := c.undelayed.Load(); u > int32(p.threshold()) {
+		t.Errorf("%d guesses checked without delay, threshold %d", u, p.threshold())
+	}
+	if n := c.total.Load(); n > int32(p.lockAfter()) {
+		t.Errorf("%d guesses checked, lock_after %d", n, p.lockAfter())
+	}
+	if pk := c.peak.Load(); pk > int32(p.threshold()) {
+		t.Errorf("%d guesses checked at once", pk)
+	}
+	if n := c.delayedWithOthers.Load(); n != 0 {
+		t.Errorf("%d delayed checks ran beside another", n)
+	}
+	if c.total.Load()+refused.Load() != 50 {
+		t.Errorf("%d attempts unaccounted for", 50-c.total.Load()-refused.Load())
+	}
+}
+
+// TestLockoutParallelAttacker: 20 attackers send wrong guesses at one name
+// for two hours (of the fake clock; a refused one tries again at once, or
+// when the lock ends). In each period from a fresh start to a lock at most
+// LockAfter guesses are checked, at most Threshold without delay, and the
+// lock begins no sooner than MinRelock after the fresh start; so the name
+// is locked at most LockFor out of every LockFor+MinRelock.
 func TestLockoutParallelAttacker(t *testing.T) {
+	defer goleak.VerifyNone(t)
 	for _, p := range []LockoutPolicy{
 		{},
 		{Threshold: 3, Delay: 500 * time.Millisecond, MaxDelay: 4 * time.Second, LockAfter: 8, LockFor: time.Minute},
 		{Threshold: 1, LockAfter: 1, LockFor: time.Minute},
 	} {
 		t.Run(fmt.Sprintf("%+v", p), func(t *testing.T) {
-			l := newTestLockout(t, p)
-			now, start := lockT0, lockT0
-			var inflight []time.Time // answer times of the attempts let through
-			locks := 0
-			locked := func(until time.Time) {
-				locks++
-				lockedAt := until.Add(-p.lockFor())
-				if took := lockedAt.Sub(start); took < p.MinRelock() {
-					t.Fatalf("lock %d began %s after the fresh start, less than MinRelock %s", locks, took, p.MinRelock())
-				}
-				if lockedAt.Before(now.Add(-p.maxDelay())) {
-					t.Fatalf("lock %d began at %v, long before now %v", locks, lockedAt, now)
-				}
-				// The attempts in flight are answered (refused) during the
-				// lock; the attacker tries again when it ends.
-				inflight = inflight[:0]
-				now, start = until, until
+			l, clock := newTestLockout(t, p)
+			end := lockT0.Add(2 * time.Hour)
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			var mu sync.Mutex
+			start, checked, undelayed, locks := lockT0, 0, 0, 0
+			var wg sync.WaitGroup
+			for range 20 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for clock.now().Before(end) && ctx.Err() == nil {
+						a, err := l.Begin(ctx, "alice")
+						var r *LockoutRefusal
+						switch {
+						case errors.As(err, &r) && !r.Until.IsZero():
+							clock.set(r.Until)
+							continue
+						case errors.As(err, &r):
+							time.Sleep(time.Millisecond) // busy: try again
+							continue
+						case err != nil:
+							t.Error(err)
+							return
+						}
+						mu.Lock()
+						checked++
+						if a.Delay == 0 {
+							undelayed++
+						}
+						mu.Unlock()
+						time.Sleep(time.Millisecond) // the check
+						if !a.Done(LockoutFailed) {
+							continue
+						}
+						mu.Lock()
+						lockedAt := clock.now()
+						if lockedAt.Before(end) { // not by an attacker who looked at the clock before others moved it on
+							locks++
+						}
+						if took := lockedAt.Sub(start); took < p.MinRelock() {
+							t.Errorf("lock %d began %s after the fresh start, less than MinRelock %s", locks, took, p.MinRelock())
+						}
+						if checked > p.lockAfter() || undelayed > p.threshold() {
+							t.Errorf("lock %d: %d guesses checked (%d undelayed) since the fresh start", locks, checked, undelayed)
+						}
+						start, checked, undelayed = lockedAt.Add(p.lockFor()), 0, 0
+						mu.Unlock()
+					}
+				}()
 			}
-			for now.Before(lockT0.Add(2 * time.Hour)) {
-				// Send attempts until one is refused.
-				for {
-					dec := l.Check("alice", now)
-					if dec.NewLock {
-						locked(dec.LockedUntil)
-					}
-					if dec.Refuse {
-						break
-					}
-					inflight = append(inflight, now.Add(dec.Delay))
-				}
-				if len(inflight) == 0 {
-					now = now.Add(time.Second)
-					continue
-				}
-				// The earliest attempt is answered: a failure.
-				earliest := 0
-				for i, at := range inflight {
-					if at.Before(inflight[earliest]) {
-						earliest = i
-					}
-				}
-				now = inflight[earliest]
-				inflight = append(inflight[:earliest], inflight[earliest+1:]...)
-				if l.Fail("alice", now) {
-					locked(l.Check("alice", now).LockedUntil)
-				}
+			wg.Wait()
+			if ctx.Err() != nil {
+				t.Fatal("the attack did not reach the end of the two hours")
 			}
 			if maxLocks := int(2*time.Hour/(p.lockFor()+p.MinRelock())) + 1; locks == 0 || locks > maxLocks {
 				t.Fatalf("%d locks in 2h, want 1..%d", locks, maxLocks)
@@ -235,49 +445,38 @@ func TestLockoutParallelAttacker(t *testing.T) {
 	}
 }
 
-// TestLockoutAbandonedAttempt: the LockAfter-th attempt abandoned during
-// its check still locks (from when it was made) at the next attempt.
-func TestLockoutAbandonedAttempt(t *testing.T) {
-	l := newTestLockout(t, LockoutPolicy{Threshold: 3, LockAfter: 3})
-	for range 2 {
-		l.Check("alice", lockT0)
-		l.Fail("alice", lockT0)
+// TestLockoutWaitEndsWithContext: an attempt waiting for a turn gives up
+// when its context ends, counting nothing; one abandoned during its delay
+// counts nothing either, but does not shorten the next one's.
+func TestLockoutWaitEndsWithContext(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	l, clock := newTestLockout(t, LockoutPolicy{Threshold: 1, LockAfter: 3})
+	a, err := l.Begin(context.Background(), "alice")
+	if err != nil {
+		t.Fatal(err)
 	}
-	if dec := l.Check("alice", lockT0); dec != (LockoutDecision{}) {
-		t.Fatalf("3rd attempt: %+v", dec)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if _, err := l.Begin(ctx, "alice"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("waiting attempt: %v", err)
 	}
-	// No Fail: the client went away. Another attempt comes.
-	dec := l.Check("alice", lockT0.Add(5*time.Second))
-	if want := (LockoutDecision{Refuse: true, LockedUntil: lockT0.Add(DefaultLockFor), NewLock: true}); dec != want {
-		t.Fatalf("%+v, want %+v", dec, want)
+	a.Done(LockoutFailed)
+	a.Done(LockoutFailed) // a second Done does nothing
+	// One failure: the next attempt waits 1s; abandoned during it.
+	l.sleep = func(context.Context, time.Duration) error { return context.Canceled }
+	if _, err := l.Begin(context.Background(), "alice"); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled attempt: %v", err)
 	}
-}
-
-// TestLockoutCancel: an attempt taken back with Cancel (the directory did
-// not answer) counts neither towards the delays nor the lock, however many
-// there are; real failures around them still do, and a lock stays.
-func TestLockoutCancel(t *testing.T) {
-	l := newTestLockout(t, LockoutPolicy{Threshold: 3, LockAfter: 3})
-	l.Check("alice", lockT0)
-	l.Fail("alice", lockT0)
-	for range 20 {
-		if dec := l.Check("alice", lockT0); dec != (LockoutDecision{}) {
-			t.Fatalf("an attempt after cancelled ones: %+v", dec)
-		}
-		l.Cancel("alice")
+	l.sleep = clock.sleep
+	// Still one failure (1s), and the wait starts after the abandoned
+	// one's turn: 2s.
+	start := clock.now()
+	d, locked, err := try(l, "alice", LockoutFailed)
+	if err != nil || locked || clock.now().Sub(start) != d || d != 2*time.Second {
+		t.Fatalf("after the abandoned ones: delay %s locked %v err %v", d, locked, err)
 	}
-	l.Cancel("bob") // unknown: nothing happens
-	for range 2 {
-		l.Check("alice", lockT0)
-		l.Fail("alice", lockT0)
-	}
-	dec := l.Check("alice", lockT0)
-	if !dec.Refuse {
-		t.Fatalf("after three failures: %+v, want locked", dec)
-	}
-	l.Cancel("alice")
-	if dec := l.Check("alice", lockT0); !dec.Refuse {
-		t.Fatalf("Cancel lifted a lock: %+v", dec)
+	if d, locked, _ := try(l, "alice", LockoutFailed); d != 2*time.Second || !locked {
+		t.Fatalf("3rd failure: delay %s locked %v", d, locked)
 	}
 }
 
@@ -285,14 +484,12 @@ func TestLockoutCancel(t *testing.T) {
 // known one (the Lockout cannot tell them apart), and names match without
 // regard to case.
 func TestLockoutSameForAllNames(t *testing.T) {
-	l := newTestLockout(t, LockoutPolicy{Threshold: 2, LockAfter: 4})
 	trace := func(names ...string) string {
+		l, _ := newTestLockout(t, LockoutPolicy{Threshold: 2, LockAfter: 4})
 		var b strings.Builder
-		now := lockT0
 		for _, n := range names {
-			dec := l.Check(n, now)
-			now = now.Add(dec.Delay)
-			fmt.Fprintf(&b, "%s/%v/%v ", dec.Delay, dec.Refuse, l.Fail(n, now))
+			d, locked, err := try(l, n, LockoutFailed)
+			fmt.Fprintf(&b, "%s/%v/%v ", d, err != nil, locked)
 		}
 		return b.String()
 	}
@@ -301,48 +498,82 @@ func TestLockoutSameForAllNames(t *testing.T) {
 	if a != u {
 		t.Fatalf("alice %s\nunknown %s", a, u)
 	}
-	if !strings.Contains(a, "true/false") || !strings.HasSuffix(a, "0s/true/false ") {
+	if a != "0s/false/false 0s/false/false 1s/false/false 2s/false/true 0s/true/false " {
 		t.Fatalf("trace %s", a)
 	}
 }
 
 func TestLockoutBoundedMemory(t *testing.T) {
-	l := newTestLockout(t, LockoutPolicy{Threshold: 1, LockAfter: 1, MaxUsers: 3})
+	l, clock := newTestLockout(t, LockoutPolicy{Threshold: 1, LockAfter: 1, MaxUsers: 3})
 	for i := range 10 {
-		u := fmt.Sprintf("user%d", i)
-		l.Check(u, lockT0)
-		l.Fail(u, lockT0)
+		try(l, fmt.Sprintf("user%d", i), LockoutFailed)
 		if l.Len() > 3 {
 			t.Fatalf("%d entries", l.Len())
 		}
 	}
 	// The least recently active were forgotten, the latest are locked.
-	if dec := l.Check("user0", lockT0); dec.Refuse {
+	if _, _, err := try(l, "user0", LockoutSucceeded); err != nil {
 		t.Fatal("user0 still tracked")
 	}
-	if dec := l.Check("user9", lockT0); !dec.Refuse {
+	if _, _, err := try(l, "user9", LockoutSucceeded); err == nil {
 		t.Fatal("user9 not locked")
 	}
 	// Idle entries are swept as time passes.
-	later := lockT0.Add(DefaultLockFor + DefaultLockoutWindow)
+	clock.advance(DefaultLockFor + DefaultLockoutWindow)
 	for range 3 {
-		l.Check("someone", later)
-		l.Succeed("someone")
+		try(l, "someone", LockoutSucceeded)
 	}
 	if n := l.Len(); n != 0 {
 		t.Fatalf("%d entries left after everything expired", n)
 	}
 }
 
+// TestLockoutEvictedWhileBusy: a name forgotten (beyond MaxUsers) while its
+// attempts are checked or waiting: the waiting ones start again on a fresh
+// entry, the checked ones' Done does not disturb it.
+func TestLockoutEvictedWhileBusy(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	l, _ := newTestLockout(t, LockoutPolicy{Threshold: 1, LockAfter: 5, MaxUsers: 1})
+	a, err := l.Begin(context.Background(), "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan error, 1)
+	go func() {
+		b, err := l.Begin(context.Background(), "alice") // waits for a's turn
+		if err == nil {
+			b.Done(LockoutSucceeded)
+		}
+		got <- err
+	}()
+	for {
+		l.mu.Lock()
+		w := l.users[l.key("alice")].Value.(*lockEntry).waiting
+		l.mu.Unlock()
+		if w == 1 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	try(l, "bob", LockoutSucceeded) // forgets alice: the waiting attempt goes on
+	if err := <-got; err != nil {
+		t.Fatal(err)
+	}
+	a.Done(LockoutAbandoned)
+	if n := l.Len(); n > 1 {
+		t.Fatalf("%d entries", n)
+	}
+}
+
 func TestLockoutNil(t *testing.T) {
 	var l *Lockout
-	if dec := l.Check("alice", lockT0); dec != (LockoutDecision{}) {
+	a, err := l.Begin(context.Background(), "alice")
+	if err != nil || a.Delay != 0 {
 		t.Fatal("nil Lockout delays")
 	}
-	if l.Fail("alice", lockT0) {
+	if a.Done(LockoutFailed) {
 		t.Fatal("nil Lockout locks")
 	}
-	l.Succeed("alice")
 	l.Unlock("alice")
 	if l.Len() != 0 {
 		t.Fatal("nil Lockout tracks")
@@ -353,7 +584,7 @@ func TestLockoutNil(t *testing.T) {
 // nothing left running.
 func TestLockoutConcurrent(t *testing.T) {
 	defer goleak.VerifyNone(t)
-	l := newTestLockout(t, LockoutPolicy{MaxUsers: 50})
+	l, clock := newTestLockout(t, LockoutPolicy{MaxUsers: 50})
 	var wg sync.WaitGroup
 	for g := range 16 {
 		wg.Add(1)
@@ -361,14 +592,18 @@ func TestLockoutConcurrent(t *testing.T) {
 			defer wg.Done()
 			for i := range 500 {
 				u := fmt.Sprintf("u%d", (g*7+i)%80)
-				now := lockT0.Add(time.Duration(i) * time.Second)
-				if dec := l.Check(u, now); !dec.Refuse {
-					if i%5 == 0 {
-						l.Succeed(u)
-					} else {
-						l.Fail(u, now.Add(dec.Delay))
+				clock.advance(time.Duration(g) * time.Millisecond)
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				a, err := l.Begin(ctx, u)
+				cancel()
+				if err != nil {
+					if !errors.Is(err, ErrLockedOut) {
+						t.Error(err)
+						return
 					}
+					continue
 				}
+				a.Done([]LockoutOutcome{LockoutSucceeded, LockoutFailed, LockoutFailed, LockoutAbandoned}[i%4])
 			}
 		}()
 	}

@@ -230,7 +230,7 @@ func loadKeyPair(certFile, keyFile string) (*tls.Certificate, error) {
 // connections can resume the control session. Control and data connections
 // of one session must be served by the same *tls.Config (or a clone made by
 // BindSession): its ticket keys are what make resumption work.
-func (c TLSConfig) ServerConfig(store *CertStore) (*tls.Config, error) {
+func (c TLSConfig) ServerConfig(certs CertGetter) (*tls.Config, error) {
 	cfg := &tls.Config{
 		MinVersion:       c.minVersion(),
 		CipherSuites:     c.suites(),
@@ -238,9 +238,7 @@ func (c TLSConfig) ServerConfig(store *CertStore) (*tls.Config, error) {
 		// Data connections are bulk transfers: full-size records from the
 		// first byte (control replies are small either way).
 		DynamicRecordSizingDisabled: true,
-		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
-			return store.Get(), nil
-		},
+		GetCertificate:              certs.GetCertificate,
 	}
 	switch {
 	case c.ClientAuth == ClientAuthRequest && c.ClientCertPins:

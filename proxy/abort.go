@@ -28,9 +28,9 @@ const abortQuiet = 300 * time.Millisecond
 // and the client gets what RFC 959 prescribes: 426 (or the transfer's 226
 // if it had completed), then ABOR's 2xx.
 func (s *session) abort(t *transfer) error {
-	if err := s.be.write(ftp.Command{Verb: "ABOR"}); err != nil {
+	if err := s.be.Send(s.ctx, ftp.Command{Verb: "ABOR"}); err != nil {
 		_ = s.finishTransfer(t, ftp.NewReply(ftp.StatusNotAvailable, ""), true, false) // backendFailed answers
-		return s.backendFailed(s.errorf("%w: write ABOR: %w", errBackendLost, err))
+		return s.backendFailed(err)
 	}
 	need := 1
 	if t.final == nil {
@@ -43,7 +43,7 @@ func (s *session) abort(t *transfer) error {
 	}
 	grace := time.NewTimer(abortGrace)
 	defer grace.Stop()
-	hard := time.NewTimer(abortGrace + s.srv.cfg.Timeouts.connect())
+	hard := time.NewTimer(abortGrace + s.env.cfg.Timeouts.connect())
 	defer hard.Stop()
 	var quiet <-chan time.Time
 	answered := func() bool {
@@ -57,23 +57,23 @@ func (s *session) abort(t *transfer) error {
 		}
 		return false
 	}
-	s.be.replies.want(s.be.readReplyFunc())
+	s.be.WantReply()
 wait:
 	for {
 		select {
 		case r := <-t.relayCh:
 			t.relayOver(r)
-		case res := <-s.be.replies.res:
-			s.be.replies.got()
-			if res.err != nil {
+		case res := <-s.be.Replies():
+			rep, err := s.be.Took(res)
+			if err != nil {
 				_ = s.finishTransfer(t, connClosed, true, true)
-				return s.backendFailed(s.errorf("%w: %w", errBackendLost, res.err))
+				return s.backendFailed(err)
 			}
-			s.be.replies.want(s.be.readReplyFunc())
-			if res.v.Preliminary() {
+			s.be.WantReply()
+			if rep.Preliminary() {
 				continue
 			}
-			replies = append(replies, res.v)
+			replies = append(replies, rep)
 			if answered() {
 				quiet = time.After(abortQuiet) // (again, if one more came)
 			}
@@ -83,14 +83,16 @@ wait:
 			break wait
 		case <-hard.C:
 			select {
-			case res := <-s.be.replies.res: // one was waiting: take it
-				s.be.replies.got()
-				if res.err == nil && !res.v.Preliminary() {
-					replies = append(replies, res.v)
+			case res := <-s.be.Replies(): // one was waiting: take it
+				rep, err := s.be.Took(res)
+				if err != nil {
+					_ = s.finishTransfer(t, connClosed, true, true)
+					return s.backendFailed(err)
 				}
-				if res.err == nil {
-					s.be.replies.want(s.be.readReplyFunc())
+				if !rep.Preliminary() {
+					replies = append(replies, rep)
 				}
+				s.be.WantReply()
 			default:
 			}
 			if !answered() {

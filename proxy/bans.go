@@ -28,8 +28,8 @@ type sessionStop struct {
 // initStop derives the session's contexts from the server's. release must
 // run when the session ends.
 func (s *session) initStop() {
-	s.ctx, s.stop.endHard = context.WithCancelCause(s.srv.hardCtx)
-	s.stop.drainCtx, s.stop.endDrain = context.WithCancelCause(s.srv.drainCtx)
+	s.ctx, s.stop.endHard = context.WithCancelCause(s.env.hardCtx)
+	s.stop.drainCtx, s.stop.endDrain = context.WithCancelCause(s.env.drainCtx)
 }
 
 // releaseStop frees the session's contexts.

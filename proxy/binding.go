@@ -50,7 +50,7 @@ func (r *foreignTicket) take() (owner string, err error) {
 // this control session, per tls.data_session_reuse, and lists the session
 // for its siblings. Called once the client's address is known.
 func (s *session) bindTLS() {
-	mode := s.srv.cfg.TLS.DataSessionReuse
+	mode := s.env.cfg.TLS.DataSessionReuse
 	var peers policy.Peers
 	if mode == policy.ReuseUser && s.book != nil {
 		if s.book.Join(s.id, s.clientIP) {
@@ -61,7 +61,7 @@ func (s *session) bindTLS() {
 	}
 	s.tlsConf = policy.BindSession(s.tlsConf, policy.Binding{
 		Session: s.id, Mode: mode, Peers: peers,
-		LoginWait: s.srv.cfg.Timeouts.handshake(),
+		LoginWait: s.env.cfg.Timeouts.handshake(),
 		Foreign: func(owner string, err error) {
 			s.foreign.set(owner, err)
 			if err != nil {

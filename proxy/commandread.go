@@ -44,8 +44,7 @@ func (s *session) commandDone() {
 		return
 	}
 	s.cmdOpen = false
-	s.log.Info().Str(fieldCommand, s.cmd.LogString()).Int(fieldCode, s.lastCode).Msg("command")
-	s.emit(events.Command{Session: s.ev(), Verb: s.cmd.Verb, Code: s.lastCode})
+	s.emit(events.Command{Session: s.ev(), Verb: s.cmd.Verb, Text: s.cmd.LogString(), Code: s.lastCode})
 }
 
 // readCommandFunc returns a read of the next command on the current
@@ -66,11 +65,11 @@ func (s *session) nextCommand() (ftp.Command, error) {
 		s.deferred = s.deferred[1:]
 		return cmd, nil
 	}
-	timeout, idleErr := s.srv.cfg.Timeouts.idle(), errIdle
+	timeout, idleErr := s.env.cfg.Timeouts.idle(), errIdle
 	if !s.loggedIn {
 		// Counted from connect, not from the last command: a session kept
 		// alive with NOOP must still log in in time.
-		left := time.Until(s.start.Add(s.srv.cfg.Timeouts.login()))
+		left := time.Until(s.start.Add(s.env.cfg.Timeouts.login()))
 		if left <= 0 {
 			return ftp.Command{}, errLoginTimeout
 		}

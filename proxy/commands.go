@@ -124,7 +124,7 @@ func (s *session) handlePROT(cmd ftp.Command) error {
 		return s.reply(ftp.StatusNotImplementedParameter, "PROT takes one of C, S, E, P.")
 	}
 	level := policy.Protection(arg[0])
-	switch err := s.srv.data.CheckProt(level); {
+	switch err := s.env.data.CheckProt(level); {
 	case errors.Is(err, policy.ErrProtDenied):
 		s.log.Warn().Str("prot", arg).Msg("clear data channel refused by policy")
 		return s.reply(ftp.StatusPolicyDenied, "PROT C refused: data connections must be protected (PROT P).")
@@ -164,6 +164,9 @@ func (s *session) handleHOST(cmd ftp.Command) error {
 	}
 	s.host = strings.TrimSpace(cmd.Arg)
 	s.log = s.log.With().Str("host", s.host).Logger()
+	s.infoMu.Lock()
+	s.evHost = s.host
+	s.infoMu.Unlock()
 	return s.reply(ftp.StatusReady, "HOST accepted.")
 }
 
@@ -209,7 +212,7 @@ func (s *session) handleABOR(ftp.Command) error {
 
 // handleSITE relays only the SITE commands the policy lists.
 func (s *session) handleSITE(cmd ftp.Command) error {
-	if err := s.srv.cfg.Login.CheckSite(cmd.Arg); err != nil {
+	if err := s.env.cfg.Login.CheckSite(cmd.Arg); err != nil {
 		s.log.Warn().Err(err).Msg("SITE command refused by policy")
 		return s.reply(ftp.StatusNotImplementedParameter, "This SITE command is not allowed.")
 	}
@@ -220,7 +223,7 @@ func (s *session) handleSITE(cmd ftp.Command) error {
 func (s *session) afterLogin() {
 	s.bindLogin()
 	if s.optsUTF8 {
-		if _, err := s.roundTrip(ftp.Command{Verb: "OPTS", Arg: "UTF8 ON"}); err != nil {
+		if _, err := s.ask(ftp.Command{Verb: "OPTS", Arg: "UTF8 ON"}); err != nil {
 			s.log.Warn().Err(err).Msg("replaying OPTS UTF8 ON to the backend")
 		}
 	}
@@ -239,7 +242,7 @@ var relayable = map[string]bool{
 
 func (s *session) handleFEAT(cmd ftp.Command) error {
 	own := ownFeatures
-	if s.srv.data.ActiveEnabled {
+	if s.env.data.ActiveEnabled {
 		own = append(own[:len(own):len(own)], "EPRT")
 	}
 	if !s.loggedIn {
@@ -248,7 +251,7 @@ func (s *session) handleFEAT(cmd ftp.Command) error {
 	if s.feat != nil {
 		return s.send(*s.feat)
 	}
-	rep, err := s.roundTrip(cmd)
+	rep, err := s.be.Do(s.ctx, cmd, s.send)
 	if err != nil {
 		return s.backendFailed(err)
 	}

@@ -86,18 +86,7 @@ func (d *dataSetup) close() {
 // ask sends cmd to the backend and returns its final reply; nothing of it
 // reaches the client.
 func (s *session) ask(cmd ftp.Command) (ftp.Reply, error) {
-	if err := s.be.write(cmd); err != nil {
-		return ftp.Reply{}, s.errorf("%w: write %s: %w", errBackendLost, cmd.Verb, err)
-	}
-	for {
-		rep, err := s.readReply(s.srv.cfg.Timeouts.idle())
-		if err != nil || !rep.Preliminary() {
-			if err == nil && rep.Code == ftp.StatusNotAvailable {
-				return rep, s.errorf("%w: %d %s", errBackendLost, rep.Code, rep.Text())
-			}
-			return rep, err
-		}
-	}
+	return s.be.Do(s.ctx, cmd, nil)
 }
 
 // backendPassive puts the backend in passive mode (EPSV, falling back to
@@ -145,13 +134,13 @@ func (s *session) prepareData() (*dataSetup, error) {
 		return nil, err
 	}
 	sameHost := s.be.host.IsLoopback() || s.be.host == s.be.local
-	if err := s.srv.beData.Check(addr, sameHost); err != nil {
+	if err := s.env.beData.Check(addr, sameHost); err != nil {
 		s.log.Error().Err(err).Uint16(fieldPort, addr.Port()).Str(fieldRemote, addr.String()).
 			Msg("the backend named a data port the gateway does not connect to")
 		return nil, s.errorf("%w", err)
 	}
-	dctx, dcancel := context.WithTimeout(s.ctx, s.srv.cfg.Timeouts.connect())
-	conn, err := s.srv.dialer.DialBackend(dctx, addr.String(), s.be.local)
+	dctx, dcancel := context.WithTimeout(s.ctx, s.env.cfg.Timeouts.connect())
+	conn, err := s.env.dialer.DialBackend(dctx, addr.String(), s.be.local)
 	dcancel()
 	if err != nil {
 		s.log.Error().Err(err).Str(fieldRemote, addr.String()).Msg("backend data connection failed")
@@ -218,17 +207,17 @@ func (s *session) handlePassive(cmd ftp.Command) error {
 		return s.dataFailed(err)
 	}
 	counted := s.clientIP // the pool caps the ports one address holds (limits.max_passive_per_ip)
-	if s.srv.admission.Exempt(s.clientIP) {
+	if s.env.admission.Exempt(s.clientIP) {
 		counted = netip.Addr{}
 	}
-	lease, err := s.srv.pool.Listen(d.ctx, s.localIP, counted)
+	lease, err := s.env.pool.Listen(d.ctx, s.localIP, counted)
 	if err != nil {
 		d.close()
 		if errors.Is(err, nat.ErrClientLimit) || errors.Is(err, nat.ErrNoPortAvailable) {
 			s.emit(events.PassiveExhausted{Session: s.ev(), PerIP: errors.Is(err, nat.ErrClientLimit)})
 		}
 		if errors.Is(err, nat.ErrClientLimit) {
-			s.log.Warn().Err(err).Int("max_passive_per_ip", s.srv.cfg.Limits.MaxPassivePerIP).
+			s.log.Warn().Err(err).Int("max_passive_per_ip", s.env.cfg.Limits.MaxPassivePerIP).
 				Msg("passive port refused: this address holds its share of passive ports")
 			return s.reply(ftp.StatusCannotOpenDataConnection, "Too many passive ports open from your address (limits.max_passive_per_ip), try again later.")
 		}
@@ -244,7 +233,7 @@ func (s *session) handlePassive(cmd ftp.Command) error {
 	if extended {
 		return s.reply(ftp.StatusExtendedPassiveMode, ftp.FormatEPSV(port))
 	}
-	text, err := ftp.FormatPASV(netip.AddrPortFrom(s.srv.cfg.Passive.Advertise(s.localIP), port))
+	text, err := ftp.FormatPASV(netip.AddrPortFrom(s.env.cfg.Passive.Advertise(s.localIP), port))
 	if err != nil {
 		s.closePending()
 		return s.reply(ftp.StatusNetworkProtocolNotSupported, "PASV is IPv4 only: use EPSV.")
@@ -272,7 +261,7 @@ func (s *session) handleActive(cmd ftp.Command) error {
 	case err != nil:
 		return s.reply(ftp.StatusSyntaxErrorParameters, "Bad "+cmd.Verb+" argument.")
 	}
-	if err := s.srv.data.CheckActiveTarget(s.clientIP, target); err != nil {
+	if err := s.env.data.CheckActiveTarget(s.clientIP, target); err != nil {
 		s.log.Warn().Err(err).Str(fieldRemote, target.String()).Msg("active mode refused")
 		if errors.Is(err, policy.ErrActiveDisabled) {
 			return s.reply(ftp.StatusPolicyDenied, "Active mode is disabled: use PASV or EPSV.")

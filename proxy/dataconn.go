@@ -38,7 +38,7 @@ const maxDataHandshakes = 4
 // The first connection that passes is the transfer's.
 func (s *session) acceptData(d *dataSetup) {
 	ln := d.lease.Listener()
-	deadline := time.Now().Add(s.srv.cfg.Timeouts.dataAccept())
+	deadline := time.Now().Add(s.env.cfg.Timeouts.dataAccept())
 	_ = ln.SetDeadline(deadline)
 	var (
 		wg    sync.WaitGroup
@@ -59,9 +59,7 @@ func (s *session) acceptData(d *dataSetup) {
 		select {
 		case slots <- struct{}{}:
 		default:
-			s.log.Warn().Str(fieldRemote, conn.RemoteAddr().String()).Uint16(fieldPort, d.lease.Port()).
-				Msg("data connection refused: too many TLS handshakes at once on this port")
-			s.emit(events.DataRefused{Session: s.ev(), Reason: events.DataRefusedBusy})
+			s.emit(events.DataRefused{Session: s.ev(), Reason: events.DataRefusedBusy, Remote: conn.RemoteAddr().String(), Port: d.lease.Port()})
 			_ = conn.Close()
 			continue
 		}
@@ -69,15 +67,13 @@ func (s *session) acceptData(d *dataSetup) {
 		go func() {
 			defer wg.Done()
 			defer func() { <-slots }()
-			r := s.secureClientData(d, conn, time.Now().Add(s.srv.cfg.Timeouts.handshake()))
+			r := s.secureClientData(d, conn, time.Now().Add(s.env.cfg.Timeouts.handshake()))
 			if r.err != nil {
-				s.log.Warn().Err(r.err).Str(fieldRemote, conn.RemoteAddr().String()).Uint16(fieldPort, d.lease.Port()).
-					Msg("data connection refused: waiting for another until the accept deadline")
 				reason := events.DataRefusedTLSHandshake
 				if errors.Is(r.err, errNotResumed) {
 					reason = events.DataRefusedTLSResumption
 				}
-				s.emit(events.DataRefused{Session: s.ev(), Reason: reason, Err: r.err})
+				s.emit(events.DataRefused{Session: s.ev(), Reason: reason, Err: r.err, Remote: conn.RemoteAddr().String(), Port: d.lease.Port()})
 				d.mu.Lock()
 				d.refusal = r.err
 				d.mu.Unlock()
@@ -112,18 +108,15 @@ func (s *session) dataFromClient(d *dataSetup, tcp *net.TCPConn) (net.Conn, bool
 		// The balancer forwards data connections too: the client is the
 		// one its header names.
 		var err error
-		if conn, err = readProxyHeader(tcp, s.lst.ProxyProtocol, s.srv.cfg.Timeouts.handshake()); err != nil {
-			s.log.Warn().Err(err).Uint16(fieldPort, d.lease.Port()).Msg("data connection refused")
-			s.emit(events.DataRefused{Session: s.ev(), Reason: events.DataRefusedProxyHeader, Err: err})
+		if conn, err = readProxyHeader(tcp, s.lst.ProxyProtocol, s.env.cfg.Timeouts.handshake()); err != nil {
+			s.emit(events.DataRefused{Session: s.ev(), Reason: events.DataRefusedProxyHeader, Err: err, Port: d.lease.Port()})
 			_ = tcp.Close()
 			return nil, false
 		}
 	}
 	from, _ := netip.ParseAddrPort(conn.RemoteAddr().String())
 	if from.Addr().Unmap() != s.clientIP {
-		s.log.Warn().Str(fieldRemote, from.String()).Str("control", s.clientIP.String()).
-			Uint16(fieldPort, d.lease.Port()).Msg("data connection from another address than the control connection: refused")
-		s.emit(events.DataRefused{Session: s.ev(), Reason: events.DataRefusedSourceAddress})
+		s.emit(events.DataRefused{Session: s.ev(), Reason: events.DataRefusedSourceAddress, Remote: from.String(), Port: d.lease.Port()})
 		_ = conn.Close()
 		return nil, false
 	}
@@ -132,13 +125,13 @@ func (s *session) dataFromClient(d *dataSetup, tcp *net.TCPConn) (net.Conn, bool
 
 // dialClient connects to the client's active-mode address.
 func (s *session) dialClient(d *dataSetup) {
-	dl := net.Dialer{Timeout: s.srv.cfg.Timeouts.connect(), LocalAddr: &net.TCPAddr{IP: s.localIP.AsSlice()}}
+	dl := net.Dialer{Timeout: s.env.cfg.Timeouts.connect(), LocalAddr: &net.TCPAddr{IP: s.localIP.AsSlice()}}
 	conn, err := dl.DialContext(d.ctx, "tcp", d.active.String())
 	if err != nil {
 		d.client <- result[net.Conn]{err: fmt.Errorf("%w: dial %s: %w", errDataAccept, d.active, err)}
 		return
 	}
-	d.client <- s.secureClientData(d, conn, time.Now().Add(s.srv.cfg.Timeouts.dataAccept()))
+	d.client <- s.secureClientData(d, conn, time.Now().Add(s.env.cfg.Timeouts.dataAccept()))
 }
 
 func (s *session) secureClientData(d *dataSetup, conn net.Conn, deadline time.Time) result[net.Conn] {
@@ -155,7 +148,7 @@ func (s *session) secureClientData(d *dataSetup, conn net.Conn, deadline time.Ti
 	}
 	resumed := tc.ConnectionState().DidResume
 	owner, why := s.foreign.take()
-	if mode := s.srv.cfg.TLS.DataSessionReuse; !resumed && mode.Required() {
+	if mode := s.env.cfg.TLS.DataSessionReuse; !resumed && mode.Required() {
 		ev := s.log.Warn().Str(fieldRemote, conn.RemoteAddr().String())
 		if why != nil {
 			ev = ev.Str(fieldTicketSession, owner).AnErr("ticket", why)
@@ -180,7 +173,7 @@ func (s *session) secureBackendData(d *dataSetup, out chan<- result[net.Conn]) {
 		return
 	}
 	tc := tls.Client(relay.NewRecordConn(d.backend), s.be.tlsConf)
-	ctx, cancel := context.WithTimeout(d.ctx, s.srv.cfg.Timeouts.dataAccept())
+	ctx, cancel := context.WithTimeout(d.ctx, s.env.cfg.Timeouts.dataAccept())
 	defer cancel()
 	if err := tc.HandshakeContext(ctx); err != nil {
 		out <- result[net.Conn]{err: fmt.Errorf("backend %w: %w", errDataTLS, err)}

@@ -7,14 +7,17 @@ import (
 	"github.com/ftpsgate/ftpsgate/policy"
 )
 
-// WithEvents sends the gateway's events to sink (metrics, audit). The log
-// lines are still written directly. Without it events are discarded.
+// WithEvents sends the gateway's events to sink (metrics, audit). The
+// gateway's own log consumer (package eventlog) sees each event first and
+// writes its log line (commands, transfers, sessions, refused data
+// connections). Without it events only make log lines.
 func WithEvents(sink events.Sink) Option {
 	return func(s *Server) { s.events = sink }
 }
 
-// emit sends one event to the server's sink.
+// emit sends one event to the log consumer and the server's sink.
 func (s *Server) emit(e events.Event) {
+	s.logEvents.Emit(e)
 	if s.events != nil {
 		s.events.Emit(e)
 	}
@@ -23,11 +26,13 @@ func (s *Server) emit(e events.Event) {
 // ev is the session's part of its events. Safe from any goroutine (it
 // reads the admin snapshot).
 func (s *session) ev() events.Session {
-	i := s.info()
-	return events.Session{ID: s.id, Listener: s.lst.Name, Client: i.Client, User: i.User}
+	s.infoMu.Lock()
+	defer s.infoMu.Unlock()
+	i := s.shown
+	return events.Session{ID: s.id, Listener: s.lst.Name, Client: i.Client, User: i.User, Host: s.evHost, Balancer: s.evBalancer}
 }
 
-func (s *session) emit(e events.Event) { s.srv.emit(e) }
+func (s *session) emit(e events.Event) { s.env.emit(e) }
 
 // refusedReason is the bounded reason of an admission refusal.
 func refusedReason(err error) string {

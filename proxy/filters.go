@@ -62,7 +62,7 @@ func (s *session) transferFilters(t *transfer) {
 	if t.upload {
 		meta.Direction = filter.Upload
 	}
-	cfg := s.srv.cfg
+	cfg := s.env.cfg
 	if cfg.Hash == HashAll || (cfg.Hash == HashUploads && t.upload) {
 		t.hash = filter.NewSHA256()
 		t.filters = append(t.filters, t.hash)
@@ -95,7 +95,7 @@ func (s *session) finishFilters(t *transfer) error {
 	if !t.upload || t.cmd.Verb == "STOU" {
 		return nil
 	}
-	dele, err := s.roundTrip(ftp.Command{Verb: "DELE", Arg: t.cmd.Arg})
+	dele, err := s.ask(ftp.Command{Verb: "DELE", Arg: t.cmd.Arg})
 	if err != nil {
 		return err // the backend is gone: the session ends
 	}
@@ -130,7 +130,7 @@ func (s *session) handleREST(cmd ftp.Command) error {
 	if s.be == nil {
 		return s.relay(cmd) // 530
 	}
-	rep, err := s.roundTrip(cmd)
+	rep, err := s.be.Do(s.ctx, cmd, s.send)
 	if err != nil {
 		return s.backendFailed(err)
 	}

@@ -1,23 +1,26 @@
 package proxy
 
-// Log field names. Every line of a session carries fieldSession and
-// fieldClient, and fieldUser once it is known.
+import "github.com/ftpsgate/ftpsgate/eventlog"
+
+// Log field names (package eventlog writes the lines of events; the
+// session writes the rest). Every line of a session carries fieldSession
+// and fieldClient, and fieldUser once it is known.
 const (
-	fieldSession  = "session"
-	fieldClient   = "client"
-	fieldListener = "listener"
-	fieldUser     = "user"
-	fieldCommand  = "cmd"
-	fieldCode     = "code"
-	fieldDir      = "direction"
-	fieldPath     = "path"
-	fieldBytes    = "bytes"
-	fieldDuration = "duration_seconds"
-	fieldReason   = "reason"
-	fieldTLS      = "tls_version"
-	fieldSuite    = "tls_suite"
-	fieldPort     = "port"
-	fieldRemote   = "remote"
-	fieldBytesIn  = "bytes_up"
-	fieldBytesOut = "bytes_down"
+	fieldSession  = eventlog.FieldSession
+	fieldClient   = eventlog.FieldClient
+	fieldListener = eventlog.FieldListener
+	fieldUser     = eventlog.FieldUser
+	fieldCommand  = eventlog.FieldCommand
+	fieldCode     = eventlog.FieldCode
+	fieldDir      = eventlog.FieldDir
+	fieldPath     = eventlog.FieldPath
+	fieldBytes    = eventlog.FieldBytes
+	fieldDuration = eventlog.FieldDuration
+	fieldReason   = eventlog.FieldReason
+	fieldTLS      = eventlog.FieldTLS
+	fieldSuite    = eventlog.FieldSuite
+	fieldPort     = eventlog.FieldPort
+	fieldRemote   = eventlog.FieldRemote
+	fieldBytesIn  = eventlog.FieldBytesIn
+	fieldBytesOut = eventlog.FieldBytesOut
 )

@@ -7,8 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/rs/zerolog"
-
 	"github.com/ftpsgate/ftpsgate/auth"
 	"github.com/ftpsgate/ftpsgate/events"
 	"github.com/ftpsgate/ftpsgate/policy"
@@ -40,13 +38,12 @@ var errLoginTimeout = errors.New("login timeout")
 // listener allows cleartext logins, and always when client certificates are
 // required.
 func (s *session) tlsRequired() bool {
-	return s.tls == nil && (!s.lst.AllowCleartext || s.srv.cfg.TLS.ClientAuth == policy.ClientAuthRequire)
+	return s.tls == nil && (!s.lst.AllowCleartext || s.env.cfg.TLS.ClientAuth == policy.ClientAuthRequire)
 }
 
 func (s *session) handleUSER(cmd ftp.Command) error {
 	if s.tlsRequired() {
-		s.log.Warn().Msg("USER before AUTH TLS refused")
-		s.emit(events.Login{Session: s.ev(), Result: events.LoginRefused, Reason: "tls_required", Code: ftp.StatusNotLoggedIn})
+		s.emit(events.Login{Session: s.ev(), Result: events.LoginRefused, Reason: events.LoginReasonTLSRequired, Code: ftp.StatusNotLoggedIn})
 		return s.reply(ftp.StatusNotLoggedIn, "TLS required: send AUTH TLS first (RFC 4217).")
 	}
 	if s.loggedIn {
@@ -57,14 +54,12 @@ func (s *session) handleUSER(cmd ftp.Command) error {
 	if user == "" {
 		return s.reply(ftp.StatusSyntaxErrorParameters, "USER needs a user name.")
 	}
-	if err := s.srv.cfg.Login.CheckUser(user); err != nil {
-		s.log.Warn().Str(fieldUser, user).Msg("anonymous login refused")
-		s.emit(events.Login{Session: s.loginEv(user), Result: events.LoginRefused, Reason: "anonymous", Code: ftp.StatusNotLoggedIn})
+	if err := s.env.cfg.Login.CheckUser(user); err != nil {
+		s.emit(events.Login{Session: s.loginEv(user), Result: events.LoginRefused, Reason: events.LoginReasonAnonymous, Code: ftp.StatusNotLoggedIn})
 		return s.reply(ftp.StatusNotLoggedIn, "Anonymous login is not allowed.")
 	}
-	if err := s.srv.cfg.TLS.CheckCertUser(s.verifiedClientCert(), user); err != nil {
-		s.log.Warn().Err(err).Str(fieldUser, user).Msg("USER does not match the client certificate")
-		s.emit(events.Login{Session: s.loginEv(user), Result: events.LoginRefused, Reason: "client_certificate", Code: ftp.StatusNotLoggedIn})
+	if err := s.env.cfg.TLS.CheckCertUser(s.verifiedClientCert(), user); err != nil {
+		s.emit(events.Login{Session: s.loginEv(user), Result: events.LoginRefused, Reason: events.LoginReasonCertificate, Code: ftp.StatusNotLoggedIn, Err: err})
 		return s.reply(ftp.StatusNotLoggedIn, "User does not match the client certificate.")
 	}
 	s.user, s.userSent = user, true
@@ -89,7 +84,7 @@ func (s *session) clientCert() (*x509.Certificate, bool) {
 	if len(st.PeerCertificates) == 0 {
 		return nil, false
 	}
-	verified := len(st.VerifiedChains) > 0 || s.srv.clientChain != nil && s.srv.clientChain(st.PeerCertificates)
+	verified := len(st.VerifiedChains) > 0 || s.env.clientChain != nil && s.env.clientChain(st.PeerCertificates)
 	return st.PeerCertificates[0], verified
 }
 
@@ -146,23 +141,22 @@ func (s *session) login(password, code string) error {
 		log.Info().Msg("password accepted, one-time code required")
 		return s.reply(ftp.StatusNeedAccount, "One-time code required: send it with ACCT (or append it to the password).")
 	case errors.Is(err, auth.ErrExpired):
-		return s.loginFailed(log, ftp.NewReply(ftp.StatusNotLoggedIn, "Password expired: ask your administrator for a new one."), "password expired", err)
+		return s.loginFailed(ftp.NewReply(ftp.StatusNotLoggedIn, "Password expired: ask your administrator for a new one."), "password expired", err)
 	case errors.Is(err, auth.ErrDenied):
 		reason := auth.DenialReason(err)
 		if reason == "" {
 			reason = "denied at the edge"
 		}
-		return s.loginFailed(log, ftp.NewReply(ftp.StatusNotLoggedIn, "Login incorrect."), reason, err)
+		return s.loginFailed(ftp.NewReply(ftp.StatusNotLoggedIn, "Login incorrect."), reason, err)
 	case err != nil:
-		log.Error().Err(err).Msg("authenticator unavailable")
-		s.emit(events.Login{Session: s.loginEv(s.user), Result: events.LoginRefused, Reason: "authenticator unavailable", Code: ftp.StatusNotAvailable})
+		s.emit(events.Login{Session: s.loginEv(s.user), Result: events.LoginRefused, Reason: events.LoginReasonUnavailable, Code: ftp.StatusNotAvailable, Err: err})
 		_ = s.reply(ftp.StatusNotAvailable, "Service not available: logins cannot be checked now, try again later.")
 		return s.errorf("authenticate: %w", err)
 	}
 	if !res.Delegated {
 		// Decided at the edge: the user is counted before the backend is
 		// touched.
-		if err := s.countUser(log, res.User); err != nil {
+		if err := s.countUser(res.User); err != nil {
 			return err
 		}
 	}
@@ -171,8 +165,7 @@ func (s *session) login(password, code string) error {
 		be, err := s.dialBackend()
 		s.emit(events.BackendDial{Session: s.ev(), Duration: time.Since(dialed), Err: err})
 		if err != nil {
-			s.emit(events.Login{Session: s.loginEv(s.user), Result: events.LoginBackendFailed, Reason: "backend unavailable", Code: ftp.StatusNotAvailable})
-			s.log.Error().Err(err).Msg("backend unavailable")
+			s.emit(events.Login{Session: s.loginEv(s.user), Result: events.LoginBackendFailed, Reason: events.LoginReasonBackendDown, Code: ftp.StatusNotAvailable, Err: err})
 			_ = s.reply(ftp.StatusNotAvailable, "Service not available: the server behind the gateway cannot be reached.")
 			return err
 		}
@@ -190,7 +183,7 @@ func (s *session) login(password, code string) error {
 	switch {
 	case rep.Code == ftp.StatusLoggedIn:
 		if res.Delegated {
-			if err := s.countUser(log, res.User); err != nil {
+			if err := s.countUser(res.User); err != nil {
 				s.be.quit()
 				return err
 			}
@@ -198,15 +191,7 @@ func (s *session) login(password, code string) error {
 		s.user, s.loggedIn = res.User, true
 		s.log = log
 		s.updateInfo(func(i *SessionInfo) { i.User = s.user })
-		ev := s.log.Info()
-		if res.Backend.User != res.User {
-			ev = ev.Str("backend_user", res.Backend.User)
-		}
-		if len(res.Factors) > 0 {
-			ev = ev.Strs("factors", res.Factors)
-		}
-		ev.Msg("login succeeded")
-		s.emit(events.Login{Session: s.ev(), Result: events.LoginOK, Code: rep.Code, Factors: res.Factors})
+		s.emit(events.Login{Session: s.ev(), Result: events.LoginOK, Code: rep.Code, Factors: res.Factors, BackendUser: res.Backend.User})
 		s.afterLogin()
 		if !res.Delegated {
 			// The backend's own 230 may name the mapped account, which the
@@ -220,13 +205,13 @@ func (s *session) login(password, code string) error {
 	case !res.Delegated:
 		// The gateway accepted the user, the backend refused the account it
 		// was mapped to: a configuration problem, not the client's fault.
-		log.Error().Int(fieldCode, rep.Code).Str("backend_user", res.Backend.User).Msg("the backend refused the mapped account")
-		s.emit(events.Login{Session: s.loginEv(s.user), Result: events.LoginBackendFailed, Reason: "backend refused the mapped account", Code: ftp.StatusNotAvailable})
+		s.emit(events.Login{Session: s.loginEv(s.user), Result: events.LoginBackendFailed, Reason: events.LoginReasonMappedRefused, Code: ftp.StatusNotAvailable,
+			BackendUser: res.Backend.User, BackendCode: rep.Code})
 		s.be.quit()
 		_ = s.reply(ftp.StatusNotAvailable, "Service not available: the server behind the gateway refused the login.")
 		return s.errorf("backend refused the mapped account %q: %d", res.Backend.User, rep.Code)
 	case rep.Code == ftp.StatusNotLoggedIn || rep.Class() == 5:
-		return s.loginFailed(log, rep, "backend refused the credentials", nil)
+		return s.loginFailed(rep, "backend refused the credentials", nil)
 	}
 	return s.send(rep)
 }
@@ -234,10 +219,10 @@ func (s *session) login(password, code string) error {
 // authenticate asks the authenticator about the pending login, within
 // what is left of timeouts.login (a throttled user waits inside it).
 func (s *session) authenticate(password, code string) (auth.Result, error) {
-	ctx, cancel := context.WithDeadline(s.ctx, s.start.Add(s.srv.cfg.Timeouts.login()))
+	ctx, cancel := context.WithDeadline(s.ctx, s.start.Add(s.env.cfg.Timeouts.login()))
 	defer cancel()
 	cert, verified := s.clientCert()
-	return s.srv.auth.Authenticate(ctx, auth.Request{
+	return s.env.auth.Authenticate(ctx, auth.Request{
 		User: s.user, Password: password, Code: code, ClientIP: s.clientIP, Listener: s.lst.Name,
 		ClientCert: cert, ClientCertVerified: verified, Host: s.host,
 	})
@@ -245,10 +230,9 @@ func (s *session) authenticate(password, code string) (auth.Result, error) {
 
 // countUser counts a logged-in session for user (limits.max_sessions_per_user);
 // over the limit the client gets 421 and the session ends.
-func (s *session) countUser(log zerolog.Logger, user string) error {
+func (s *session) countUser(user string) error {
 	if err := s.ticket.Login(user); err != nil {
-		log.Warn().Err(err).Msg("login refused: too many sessions for this user")
-		s.emit(events.Login{Session: s.loginEv(user), Result: events.LoginRefused, Reason: "max_sessions_per_user", Code: ftp.StatusNotAvailable})
+		s.emit(events.Login{Session: s.loginEv(user), Result: events.LoginRefused, Reason: events.LoginReasonPerUser, Code: ftp.StatusNotAvailable, Err: err})
 		_ = s.reply(ftp.StatusNotAvailable, "Too many sessions for this user.")
 		return s.errorf("%w", err)
 	}
@@ -257,13 +241,8 @@ func (s *session) countUser(log zerolog.Logger, user string) error {
 
 // loginFailed answers a refused login with rep and counts it against the
 // client's address; a ban ends the session. reason is the event's.
-func (s *session) loginFailed(log zerolog.Logger, rep ftp.Reply, reason string, why error) error {
-	ev := log.Warn().Int(fieldCode, rep.Code)
-	if why != nil {
-		ev = ev.Err(why)
-	}
-	ev.Msg("login failed")
-	s.emit(events.Login{Session: s.loginEv(s.user), Result: events.LoginFailed, Reason: reason, Code: rep.Code})
+func (s *session) loginFailed(rep ftp.Reply, reason string, why error) error {
+	s.emit(events.Login{Session: s.loginEv(s.user), Result: events.LoginFailed, Reason: reason, Code: rep.Code, Err: why})
 	s.user, s.userSent, s.pendingPass = "", false, ""
 	if s.abuse(policy.KindLoginFailed) {
 		_ = s.send(rep)

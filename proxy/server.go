@@ -16,6 +16,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/ftpsgate/ftpsgate/auth"
+	"github.com/ftpsgate/ftpsgate/eventlog"
 	"github.com/ftpsgate/ftpsgate/events"
 	"github.com/ftpsgate/ftpsgate/nat"
 	"github.com/ftpsgate/ftpsgate/policy"
@@ -27,18 +28,17 @@ type Server struct {
 	log        zerolog.Logger
 	tlsConfs   map[string]*tls.Config // per listener: client side, control and data
 	backendTLS *tls.Config            // base for backend sessions; nil when the backend is plain
-	certs      *policy.CertStore
-	reloader   *policy.Reloader // nil with a generated certificate
+	certs      Certificates
 	tickets    policy.TicketKeys
-	reload     chan struct{} // Reload's requests
 	pool       *nat.Pool
 	data       policy.DataPolicy
-	beData     policy.BackendDataPorts // set by Start, once the listeners are bound
-	defender   *policy.Defender
-	admission  *policy.Admission
+	bans       Bans
+	admission  Admission
 	bandwidth  *rate.Limiter           // the whole gateway's; nil: unlimited
 	book       *policy.SessionRegistry // live sessions, for data connections resuming a sibling's TLS session
 	events     events.Sink             // nil: none
+	logEvents  *eventlog.Sink          // writes the log lines of events
+	env        *sessionEnv             // what sessions see of the server
 
 	ready readiness          // the backend probe's cached result
 	auth  auth.Authenticator // decides logins
@@ -68,29 +68,24 @@ func New(cfg Config, log zerolog.Logger, opts ...Option) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("proxy: invalid configuration:\n%w", err)
 	}
-	cert, generated, err := cfg.TLS.LoadCertificate(listenerHosts(cfg.Listeners))
-	if err != nil {
-		return nil, fmt.Errorf("proxy: %w", err)
-	}
-	if generated {
-		log.Warn().Msg("no tls.cert_file/key_file configured: serving a generated self-signed certificate; clients must be told to trust it")
-	}
 	s := &Server{
 		cfg:       cfg,
 		log:       log,
-		certs:     policy.NewCertStore(cert),
 		pool:      nat.NewPool(cfg.Passive.Ports, cfg.Limits.MaxPassivePerIP),
 		data:      policy.DataPolicy{RequireProtected: cfg.TLS.RequireProtectedData, ActiveEnabled: cfg.ActiveEnabled},
 		listeners: map[string]net.Listener{},
 		sessions:  map[*session]struct{}{},
 		tlsConfs:  map[string]*tls.Config{},
-		reload:    make(chan struct{}, 1),
 		auth:      auth.Passthrough{},
 		dialer:    tcpDialer{},
 		book:      policy.NewSessionRegistry(cfg.Limits.MaxSessions),
+		logEvents: eventlog.New(log),
 	}
 	for _, o := range opts {
 		o(s)
+	}
+	if err := s.defaults(); err != nil {
+		return nil, err
 	}
 	for _, l := range cfg.Listeners {
 		tc, err := cfg.TLS.With(l.TLSOverride).ServerConfig(s.certs)
@@ -100,23 +95,13 @@ func New(cfg Config, log zerolog.Logger, opts ...Option) (*Server, error) {
 		s.tickets.Register(tc)
 		s.tlsConfs[l.Name] = tc
 	}
-	if !generated {
-		s.reloader = &policy.Reloader{
-			Store: s.certs, CertFile: cfg.TLS.CertFile, KeyFile: cfg.TLS.KeyFile,
-			OnEvent: s.logCertEvent,
-		}
-	}
 	s.hardCtx, s.hardStop = context.WithCancel(context.Background())
 	s.drainCtx, s.drainStop = context.WithCancel(s.hardCtx)
 	s.drain = s.drainCtx.Done()
-	s.defender, err = policy.NewDefender(cfg.Bans, s.logBanEvent)
-	if err != nil {
-		return nil, fmt.Errorf("proxy: bans: %w", err)
-	}
-	s.admission = policy.NewAdmission(cfg.Limits, s.defender)
 	s.bandwidth = cfg.Limits.NewGlobalLimiter()
 	if cfg.Backend.TLS != TLSNone {
 		host, _, _ := net.SplitHostPort(cfg.Backend.Address)
+		var err error
 		s.backendTLS, err = cfg.Backend.Trust.ClientConfig(host)
 		if err != nil {
 			return nil, fmt.Errorf("proxy: %w", err)
@@ -126,11 +111,41 @@ func New(cfg Config, log zerolog.Logger, opts ...Option) (*Server, error) {
 		}
 	}
 	if cfg.TLS.ClientCertPins {
+		var err error
 		if s.clientChain, err = cfg.TLS.ClientChainVerifier(); err != nil {
 			return nil, fmt.Errorf("proxy: %w", err)
 		}
 	}
+	s.env = s.newEnv()
 	return s, nil
+}
+
+// defaults builds the collaborators no Option gave, as the gateway always
+// has, and subscribes to the events of those that have them.
+func (s *Server) defaults() error {
+	if s.certs == nil {
+		src, err := NewCertificates(s.cfg, s.log)
+		if err != nil {
+			return err
+		}
+		s.certs = src
+	}
+	if s.bans == nil {
+		d, err := policy.NewDefender(s.cfg.Bans, nil)
+		if err != nil {
+			return fmt.Errorf("proxy: bans: %w", err)
+		}
+		s.bans = d
+	}
+	if s.admission == nil {
+		d, _ := s.bans.(*policy.Defender)
+		s.admission = policy.NewAdmission(s.cfg.Limits, d)
+	}
+	s.bans.Subscribe(s.logBanEvent)
+	if c, ok := s.certs.(interface{ Subscribe(func(policy.CertEvent)) }); ok {
+		c.Subscribe(s.logCertEvent)
+	}
+	return nil
 }
 
 func listenerHosts(ls []Listener) []string {
@@ -158,15 +173,14 @@ func (s *Server) Start(ctx context.Context) error {
 		s.mu.Unlock()
 		s.log.Info().Str(fieldListener, l.Name).Str("address", ln.Addr().String()).Str("tls", l.TLS.String()).Msg("listening")
 	}
-	s.beData = s.backendDataPorts()
+	s.env.beData = s.backendDataPorts()
 	for _, l := range s.cfg.Listeners {
 		s.acceptWG.Add(1)
 		go s.acceptLoop(s.listeners[l.Name], l)
 	}
-	if s.reloader != nil {
-		s.reloader.Init()
+	if w, ok := s.certs.(interface{ Run(context.Context) }); ok {
 		s.bgWG.Add(1)
-		go func() { defer s.bgWG.Done(); s.reloader.Run(s.hardCtx, s.reload) }()
+		go func() { defer s.bgWG.Done(); w.Run(s.hardCtx) }()
 	}
 	s.bgWG.Add(1)
 	go func() { defer s.bgWG.Done(); s.tickets.Run(s.hardCtx, s.cfg.TLS.TicketRotationInterval()) }()
@@ -192,30 +206,30 @@ func (s *Server) backendDataPorts() policy.BackendDataPorts {
 	return p
 }
 
-// Reload re-reads the certificate files now (SIGHUP). Without configured
-// files it does nothing.
-func (s *Server) Reload() {
-	select {
-	case s.reload <- struct{}{}:
-	default: // one is pending already
-	}
-}
+// Reload re-reads the certificate now (SIGHUP) and returns why it failed
+// (the current certificate then stays). Without configured files it does
+// nothing.
+func (s *Server) Reload() error { return s.certs.Reload() }
 
 // CertificateDaysLeft returns the days until the served certificate
 // expires, for monitoring.
-func (s *Server) CertificateDaysLeft() int { return s.certs.DaysLeft(time.Now()) }
+func (s *Server) CertificateDaysLeft() int {
+	return int(time.Until(s.certs.NotAfter()).Hours() / 24)
+}
 
 // CertificateNotAfter returns when the served certificate expires.
 func (s *Server) CertificateNotAfter() time.Time { return s.certs.NotAfter() }
 
-// Defender returns the ban list, for the admin API.
-func (s *Server) Defender() *policy.Defender { return s.defender }
+// Defender returns the ban list, for the admin API, when it is a
+// *policy.Defender (the default); nil otherwise.
+func (s *Server) Defender() *policy.Defender { d, _ := s.bans.(*policy.Defender); return d }
 
 // PassiveInUse returns how many passive ports are leased.
 func (s *Server) PassiveInUse() int { return s.pool.InUse() }
 
-// Admission returns the connection limits' state, for the admin API.
-func (s *Server) Admission() *policy.Admission { return s.admission }
+// Admission returns the connection limits' state, for the admin API, when
+// it is a *policy.Admission (the default); nil otherwise.
+func (s *Server) Admission() *policy.Admission { a, _ := s.admission.(*policy.Admission); return a }
 
 func (s *Server) logBanEvent(e policy.BanEvent) {
 	switch e.Kind {
@@ -274,7 +288,7 @@ func (s *Server) acceptLoop(ln net.Listener, l Listener) {
 		backoff = 0
 		// Nothing that can block happens here: the PROXY header, admission
 		// and TLS are the session goroutine's.
-		sess := newSession(s, conn, l)
+		sess := newSession(s.env, conn, l)
 		if !s.track(sess) {
 			_ = conn.Close()
 			return
@@ -372,7 +386,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.hardStop()
 	s.bgWG.Wait()
-	if cerr := s.defender.Close(); cerr != nil {
+	if cerr := s.bans.Close(); cerr != nil {
 		s.log.Error().Err(cerr).Msg("saving the ban state")
 	}
 	s.log.Info().Msg("shutdown complete")

@@ -17,6 +17,7 @@ import (
 	"github.com/rs/zerolog"
 	"golang.org/x/time/rate"
 
+	"github.com/ftpsgate/ftpsgate/eventlog"
 	"github.com/ftpsgate/ftpsgate/events"
 	"github.com/ftpsgate/ftpsgate/policy"
 	"github.com/ftpsgate/ftpsgate/proxy/ftp"
@@ -39,7 +40,7 @@ const writeTimeout = 30 * time.Second
 // backend control connection. Only the session goroutine (serve) writes to
 // either control connection.
 type session struct {
-	srv      *Server
+	env      *sessionEnv // the gateway, as far as a session may see it
 	id       string
 	lst      Listener
 	log      zerolog.Logger
@@ -83,8 +84,10 @@ type session struct {
 	cmdLimit *rate.Limiter    // commands per second; nil: unlimited
 	throttle *policy.Throttle // data bandwidth; nil: unlimited
 
-	infoMu sync.Mutex // guards what info reads from other goroutines
-	shown  SessionInfo
+	infoMu     sync.Mutex // guards what info and ev read from other goroutines
+	shown      SessionInfo
+	evHost     string // HOST's argument, for events
+	evBalancer string // the balancer's address, for events (PROXY header)
 
 	stop sessionStop // a ban ends the session: see bans.go
 
@@ -113,20 +116,20 @@ func newSessionID() string {
 	return hex.EncodeToString(b[:])
 }
 
-func newSession(srv *Server, conn net.Conn, l Listener) *session {
+func newSession(env *sessionEnv, conn net.Conn, l Listener) *session {
 	s := &session{
-		srv:   srv,
+		env:   env,
 		id:    newSessionID(),
 		lst:   l,
 		start: time.Now(),
 		raw:   conn,
 		conn:  conn,
 		prot:  policy.ProtClear,
-		book:  srv.book,
+		book:  env.book,
 	}
 	s.initStop()
 	s.cmds = newPuller[ftp.Command](&s.wg)
-	s.log = srv.log.With().Str(fieldSession, s.id).Str(fieldClient, conn.RemoteAddr().String()).Str(fieldListener, l.Name).Logger()
+	s.log = env.log.With().Str(fieldSession, s.id).Str(fieldClient, conn.RemoteAddr().String()).Str(fieldListener, l.Name).Logger()
 	s.shown = SessionInfo{ID: s.id, Client: conn.RemoteAddr().String(), Listener: l.Name, Started: s.start}
 	return s
 }
@@ -134,7 +137,7 @@ func newSession(srv *Server, conn net.Conn, l Listener) *session {
 // admit asks the connection limits and the ban list whether this client may
 // have a session. A refusal is one 421 line, before any TLS work.
 func (s *session) admit() error {
-	t, err := s.srv.admission.Admit(s.clientIP)
+	t, err := s.env.admission.Admit(s.clientIP)
 	if err != nil {
 		text := "Service not available, closing control connection."
 		switch {
@@ -149,8 +152,7 @@ func (s *session) admit() error {
 		case errors.Is(err, policy.ErrTooManySessions):
 			text = "Too many sessions: try again later."
 		}
-		s.log.Warn().Err(err).Msg("connection refused")
-		s.emit(events.ConnectionRefused{Session: s.ev(), Reason: refusedReason(err)})
+		s.emit(events.ConnectionRefused{Session: s.ev(), Reason: refusedReason(err), Err: err})
 		_ = s.raw.SetWriteDeadline(time.Now().Add(time.Second))
 		_ = ftp.WriteReply(s.raw, ftp.NewReply(ftp.StatusNotAvailable, text))
 		return s.errorf("%w", err)
@@ -158,15 +160,15 @@ func (s *session) admit() error {
 	s.ticket = t
 	s.started = true
 	s.emit(events.SessionStarted{Session: s.ev(), Time: s.start})
-	s.cmdLimit = s.srv.admission.CommandLimiter()
-	s.throttle = policy.NewThrottle(s.srv.cfg.Limits.NewSessionLimiter(), s.srv.bandwidth)
+	s.cmdLimit = s.env.admission.CommandLimiter()
+	s.throttle = policy.NewThrottle(s.env.cfg.Limits.NewSessionLimiter(), s.env.bandwidth)
 	return nil
 }
 
 // abuse counts a protocol abuse of kind against the client; it reports
 // whether the client is now banned, and then the session must end.
 func (s *session) abuse(kind string) bool {
-	if s.srv.defender.Record(s.clientIP, kind) {
+	if s.env.bans.Record(s.clientIP, kind) {
 		s.log.Warn().Str("kind", kind).Msg("client banned: closing")
 		return true
 	}
@@ -179,15 +181,17 @@ var errBanned = errors.New("client banned")
 // client's and the gateway's addresses.
 func (s *session) setup() error {
 	if s.lst.ProxyProtocol.Enabled {
-		pc, err := readProxyHeader(s.raw, s.lst.ProxyProtocol, s.srv.cfg.Timeouts.handshake())
+		pc, err := readProxyHeader(s.raw, s.lst.ProxyProtocol, s.env.cfg.Timeouts.handshake())
 		if err != nil {
-			s.log.Warn().Err(err).Msg("connection refused")
-			s.emit(events.ConnectionRefused{Session: s.ev(), Reason: refusedReason(err)})
+			s.emit(events.ConnectionRefused{Session: s.ev(), Reason: refusedReason(err), Err: err})
 			return s.errorf("%w", err)
 		}
 		s.raw, s.conn = pc, pc
 		s.log = s.log.With().Str(fieldClient, pc.RemoteAddr().String()).Str("balancer", pc.(*proxiedConn).Conn.RemoteAddr().String()).Logger()
 		s.updateInfo(func(i *SessionInfo) { i.Client = pc.RemoteAddr().String() })
+		s.infoMu.Lock()
+		s.evBalancer = pc.(*proxiedConn).Conn.RemoteAddr().String()
+		s.infoMu.Unlock()
 	}
 	if ap, err := netip.ParseAddrPort(s.raw.RemoteAddr().String()); err == nil {
 		s.clientIP = ap.Addr().Unmap()
@@ -196,7 +200,7 @@ func (s *session) setup() error {
 	if ap, err := netip.ParseAddrPort(s.raw.LocalAddr().String()); err == nil {
 		s.localIP = ap.Addr().Unmap()
 	}
-	s.tlsConf = s.srv.tlsConfs[s.lst.Name]
+	s.tlsConf = s.env.tlsConfs[s.lst.Name]
 	s.bindTLS()
 	s.r = ftp.NewReader(s.conn)
 	return nil
@@ -227,7 +231,7 @@ func (s *session) run() error {
 			return err
 		}
 	}
-	if err := s.reply(ftp.StatusReady, s.srv.cfg.greeting()); err != nil {
+	if err := s.reply(ftp.StatusReady, s.env.cfg.greeting()); err != nil {
 		return err
 	}
 	for {
@@ -242,7 +246,7 @@ func (s *session) run() error {
 			_ = s.reply(ftp.StatusNotAvailable, "Idle timeout, closing control connection.")
 			return err
 		case errors.Is(err, errLoginTimeout):
-			s.log.Warn().Float64("login_timeout_seconds", s.srv.cfg.Timeouts.login().Seconds()).Msg("no login in time: closing")
+			s.log.Warn().Float64("login_timeout_seconds", s.env.cfg.Timeouts.login().Seconds()).Msg("no login in time: closing")
 			_ = s.reply(ftp.StatusNotAvailable, "Login timeout, closing control connection.")
 			return err
 		case errors.Is(err, errShuttingDown):
@@ -292,7 +296,7 @@ func (s *session) send(r ftp.Reply) error {
 // handshake runs the client-side TLS handshake on the control connection.
 func (s *session) handshake() error {
 	tc := tls.Server(s.raw, s.tlsConf)
-	ctx, cancel := context.WithTimeout(s.ctx, s.srv.cfg.Timeouts.handshake())
+	ctx, cancel := context.WithTimeout(s.ctx, s.env.cfg.Timeouts.handshake())
 	defer cancel()
 	if err := tc.HandshakeContext(ctx); err != nil {
 		s.log.Warn().Err(err).Msg("client TLS handshake failed")
@@ -328,17 +332,17 @@ func (s *session) finish(reason error) {
 	_ = s.raw.Close()
 	s.wg.Wait()
 
-	ev := s.log.Info()
+	end := events.SessionEnded{Session: s.ev(), Duration: time.Since(s.start), BytesUp: s.bytesUp, BytesDown: s.bytesDown, Reason: reasonText(reason)}
 	if s.tls != nil {
 		st := s.tls.ConnectionState()
-		ev = ev.Str(fieldTLS, tls.VersionName(st.Version)).Str(fieldSuite, tls.CipherSuiteName(st.CipherSuite))
+		end.TLSVersion, end.TLSSuite = st.Version, st.CipherSuite
 	}
-	took := time.Since(s.start)
-	ev.Int64(fieldBytesIn, s.bytesUp).Int64(fieldBytesOut, s.bytesDown).
-		Float64(fieldDuration, took.Seconds()).Str(fieldReason, reasonText(reason)).Msg("session end")
 	if s.started {
-		s.emit(events.SessionEnded{Session: s.ev(), Duration: took, BytesUp: s.bytesUp, BytesDown: s.bytesDown, Reason: reasonText(reason)})
+		s.emit(end) // the log consumer writes its line
+		return
 	}
+	// Refused before it started: no event, the line only.
+	eventlog.New(s.env.log).Emit(end)
 }
 
 func reasonText(err error) string {

@@ -63,7 +63,7 @@ func (s *session) handleTransfer(cmd ftp.Command) error {
 	if s.pending == nil {
 		return s.reply(ftp.StatusCannotOpenDataConnection, "Use PASV, EPSV, PORT or EPRT first.")
 	}
-	if err := s.srv.data.CheckTransfer(s.prot); err != nil {
+	if err := s.env.data.CheckTransfer(s.prot); err != nil {
 		s.log.Warn().Str(fieldCommand, cmd.Verb).Msg("transfer on an unprotected data channel refused")
 		return s.reply(521, "Data connections must be protected: send PROT P.")
 	}
@@ -73,10 +73,12 @@ func (s *session) handleTransfer(cmd ftp.Command) error {
 	rest := s.rest
 	s.rest = ""
 
-	if err := s.be.write(cmd); err != nil {
-		return s.backendFailed(s.errorf("%w: write %s: %w", errBackendLost, cmd.Verb, err))
+	// Send and ReadReply, not Do: the final reply comes after the data
+	// (runTransfer reads it in the background, with WantReply).
+	if err := s.be.Send(s.ctx, cmd); err != nil {
+		return s.backendFailed(err)
 	}
-	rep, err := s.readReply(s.srv.cfg.Timeouts.idle())
+	rep, err := s.be.ReadReply(s.ctx)
 	if err != nil {
 		return s.backendFailed(err)
 	}
@@ -105,14 +107,14 @@ func (s *session) handleTransfer(cmd ftp.Command) error {
 // runTransfer waits for both data connections, relays, and sends the final
 // reply only once the client's data connection is fully written and closed.
 func (s *session) runTransfer(t *transfer) error {
-	accept := time.NewTimer(s.srv.cfg.Timeouts.dataAccept())
+	accept := time.NewTimer(s.env.cfg.Timeouts.dataAccept())
 	defer accept.Stop()
 	var finalWait <-chan time.Time // runs once the relay is over and the final reply is still due
-	drain := s.srv.drain
+	drain := s.env.drain
 	if s.leaving {
 		drain = nil
 	}
-	s.be.replies.want(s.be.readReplyFunc())
+	s.be.WantReply()
 	s.wantCommandDuringTransfer()
 
 	for t.relayed == nil || t.final == nil {
@@ -141,24 +143,30 @@ func (s *session) runTransfer(t *transfer) error {
 			if !t.relayStarted() {
 				s.giveUp(t, t.d.noClient())
 			}
-		case res := <-s.be.replies.res:
-			s.be.replies.got()
-			if res.err != nil {
-				_ = s.finishTransfer(t, connClosed, true, true)
-				return s.backendFailed(s.errorf("%w: %w", errBackendLost, res.err))
+		case res := <-s.be.Replies():
+			rep, err := s.be.Took(res)
+			if err != nil {
+				// Lost (a 421 too): the transfer is cut (426, or why the
+				// gateway gave it up already), then the session ends.
+				rep := connClosed
+				if t.failure != nil {
+					rep = *t.failure
+				}
+				_ = s.finishTransfer(t, rep, true, true)
+				return s.backendFailed(err)
 			}
-			if res.v.Preliminary() {
+			if rep.Preliminary() {
 				// The transfer's own 1xx has been relayed already. Another
 				// one is noise, and one kind is harmful: after a cut
 				// transfer Pure-FTPd sends its statistics as a 150 and no
 				// final reply, which a client would take for the final one.
 				// Dropped; a cut transfer without a final reply ends in our
 				// 426 below.
-				s.log.Debug().Int(fieldCode, res.v.Code).Str("reply", res.v.Text()).Msg("extra preliminary reply during a transfer dropped")
-				s.be.replies.want(s.be.readReplyFunc())
+				s.log.Debug().Int(fieldCode, rep.Code).Str("reply", rep.Text()).Msg("extra preliminary reply during a transfer dropped")
+				s.be.WantReply()
 				continue
 			}
-			t.final = &res.v
+			t.final = &rep
 			if !t.final.Positive() {
 				// The backend gave up: stop relaying what is left.
 				t.closeData()
@@ -186,9 +194,9 @@ func (s *session) runTransfer(t *transfer) error {
 		case r := <-t.relayCh:
 			t.relayOver(r)
 			if t.final == nil {
-				wait := s.srv.cfg.Timeouts.idle()
+				wait := s.env.cfg.Timeouts.idle()
 				if r.cut() {
-					wait = s.srv.cfg.Timeouts.connect() // a cut transfer: the backend has nothing left to do
+					wait = s.env.cfg.Timeouts.connect() // a cut transfer: the backend has nothing left to do
 				}
 				finalWait = time.After(wait)
 			}
@@ -221,7 +229,7 @@ func (s *session) runTransfer(t *transfer) error {
 			break
 		}
 		if finalWait == nil && t.final == nil && t.failure != nil && !t.relayStarted() {
-			finalWait = time.After(s.srv.cfg.Timeouts.dataAccept())
+			finalWait = time.After(s.env.cfg.Timeouts.dataAccept())
 		}
 	}
 	return s.endTransfer(t)
@@ -288,7 +296,7 @@ func (s *session) startRelay(t *transfer) {
 	t.d.wg.Add(1)
 	go func() {
 		defer t.d.wg.Done()
-		r := relay.Run(dst, src, relay.Opts{Idle: s.srv.cfg.Timeouts.dataIdle(), FromBackend: !t.upload, Filter: t.filters})
+		r := relay.Run(dst, src, relay.Opts{Idle: s.env.cfg.Timeouts.dataIdle(), FromBackend: !t.upload, Filter: t.filters})
 		if r.HandedOff() {
 			// Drain in the background: the final reply need not wait for
 			// the peer to close.
@@ -392,52 +400,32 @@ func (s *session) finishTransfer(t *transfer, rep ftp.Reply, cut, send bool) err
 	return s.send(rep)
 }
 
-// account adds the transfer's bytes to the session, logs it with the
-// final reply the client gets (t.sent), and emits its event.
+// account adds the transfer's bytes to the session and emits its event,
+// with the final reply the client gets (t.sent); the log consumer writes
+// its line.
 func (s *session) account(t *transfer) {
 	var r relayResult
 	if t.relayed != nil {
 		r = *t.relayed
 	}
-	dir := "download"
 	if t.upload {
-		dir = "upload"
 		s.bytesUp += r.n
 	} else {
 		s.bytesDown += r.n
 	}
 	s.updateInfo(func(i *SessionInfo) { i.BytesUp, i.BytesDown = s.bytesUp, s.bytesDown })
-	ev := s.log.Info()
-	switch {
-	case r.err != nil:
-		// The copy failed (source cut short, no byte for data_idle, I/O
-		// error): the destination was reset, the client gets 426 (or the
-		// backend's own failure reply).
-		ev = s.log.Warn().Err(r.err).Bool("incomplete", true)
-	case r.closeErr != nil:
-		ev = ev.AnErr("close_error", r.closeErr)
-	case r.peerClosed:
-		ev = ev.Bool("peer_closed_first", true)
-	}
-	took := time.Since(t.start)
-	code := 0
+	e := events.Transfer{Session: s.ev(), Verb: t.cmd.Verb, Upload: t.upload, Path: t.cmd.Arg, Bytes: r.n,
+		Duration: time.Since(t.start), Protected: t.d.protect, Incomplete: r.err != nil,
+		Err: r.err, CloseErr: r.closeErr, PeerClosed: r.peerClosed}
 	if t.final != nil {
-		code = t.final.Code
+		e.BackendCode = t.final.Code
 	}
-	if t.sent != nil && t.sent.Code != code {
-		ev = ev.Int("backend_code", code)
-		code = t.sent.Code // the reply the client got
+	e.Code = e.BackendCode
+	if t.sent != nil {
+		e.Code = t.sent.Code // the reply the client got
 	}
-	hash := ""
 	if h := t.hashResult(); h.sum != "" {
-		hash = h.sum
-		ev = ev.Str("sha256", h.sum).Int64("size", h.size)
-		if h.offset != "" {
-			ev = ev.Str("offset", h.offset) // the hash covers the part from there
-		}
+		e.Hash, e.HashSize, e.Offset = h.sum, h.size, h.offset
 	}
-	ev.Str(fieldCommand, t.cmd.Verb).Str(fieldDir, dir).Str(fieldPath, t.cmd.Arg).Int64(fieldBytes, r.n).
-		Float64(fieldDuration, took.Seconds()).Int(fieldCode, code).Bool("protected", t.d.protect).Msg("transfer")
-	s.emit(events.Transfer{Session: s.ev(), Verb: t.cmd.Verb, Upload: t.upload, Path: t.cmd.Arg, Bytes: r.n,
-		Duration: took, Protected: t.d.protect, Incomplete: r.err != nil, Code: code, Hash: hash})
+	s.emit(e)
 }

@@ -92,7 +92,7 @@ var authDefaults = map[string]any{
 	"auth.ldap.user_attribute":               "uid",
 	"auth.ldap.group_attribute":              "memberOf",
 	"auth.ldap.group_base_dn":                "",
-	"auth.ldap.group_filter":                 "(&(objectClass=groupOfNames)(member=%s))",
+	"auth.ldap.group_filter":                 "", // ldap.DefaultGroupFilter; set only with group_base_dn
 	"auth.ldap.group_name_attribute":         "cn",
 	"auth.ldap.dial_timeout":                 "5s",
 	"auth.ldap.timeout":                      "5s",
@@ -185,6 +185,15 @@ func secret(file, env string) (string, error) {
 	return "", nil
 }
 
+// secretKey names the setting a secret's problem is about: prefix+"_env"
+// when only the environment variable is set, else prefix+"_file".
+func secretKey(prefix, file, env string) string {
+	if file == "" && env != "" {
+		return prefix + "_env"
+	}
+	return prefix + "_file"
+}
+
 // buildAuth checks the auth section.
 func buildAuth(p *problems, f authFile) *authSetup {
 	a := &authSetup{mode: f.Mode, defaultFactors: f.DefaultFactors, backendUser: f.Backend.User, forward: f.Backend.ForwardPassword}
@@ -196,7 +205,7 @@ func buildAuth(p *problems, f authFile) *authSetup {
 	}
 	checkFactors(p, "auth.default_factors", f.DefaultFactors)
 	pass, err := secret(f.Backend.PasswordFile, f.Backend.PasswordEnv)
-	p.add("auth.backend.password_file", err)
+	p.add(secretKey("auth.backend.password", f.Backend.PasswordFile, f.Backend.PasswordEnv), err)
 	a.backendPass = pass
 	if f.Backend.ForwardPassword && pass != "" {
 		p.add("auth.backend.forward_password", errors.New("conflicts with auth.backend.password_file/password_env: the backend gets one password"))
@@ -212,7 +221,7 @@ func buildAuth(p *problems, f authFile) *authSetup {
 		seen[g.Name] = true
 		checkFactors(p, key+".factors", g.Factors)
 		gp, err := secret(g.BackendPasswordFile, g.BackendPasswordEnv)
-		p.add(key+".backend_password_file", err)
+		p.add(secretKey(key+".backend_password", g.BackendPasswordFile, g.BackendPasswordEnv), err)
 		a.groups = append(a.groups, auth.Group{Name: g.Name, Factors: g.Factors, BackendUser: g.BackendUser, BackendPassword: gp})
 	}
 	lo := f.Lockout

@@ -28,20 +28,18 @@ func (d *flakyDirectory) Verify(_ context.Context, user, secret string) (auth.Id
 }
 
 // TestLockoutIgnoresUnavailableDirectory: logins that get 421 because the
-// directory does not answer are not the user's failures. They counted as
-// failures (policy.Lockout.Check counts every attempt until Succeed or
-// Fail, and the gateway called neither), so a directory outage of
-// lock_after attempts locked the user out for lock_for once it was back
-// (found by test/interop TestLDAPGateway/directory_restart). Real failures
-// still count.
+// directory does not answer are not the user's failures: a directory
+// outage of lock_after attempts must not lock the user out, during it or
+// once it is over (TestLDAPGateway/directory_restart shows it with slapd).
+// Real failures still count.
 func TestLockoutIgnoresUnavailableDirectory(t *testing.T) {
 	dir := &flakyDirectory{}
 	g := &auth.Gateway{
 		Providers:       []auth.Provider{dir},
 		BackendPassword: "svc",
-		Throttle: lockoutThrottle{policy.NewLockout(policy.LockoutPolicy{
+		Throttle: auth.LockoutThrottle(policy.NewLockout(policy.LockoutPolicy{
 			Threshold: 2, Delay: time.Millisecond, MaxDelay: time.Second, LockAfter: 3, LockFor: time.Hour,
-		})},
+		})),
 	}
 	ctx := context.Background()
 	login := func(pw string) error {

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/ftpsgate/ftpsgate/auth/ldap"
 	"github.com/ftpsgate/ftpsgate/auth/local"
 	"github.com/ftpsgate/ftpsgate/auth/token"
@@ -129,7 +131,11 @@ func buildLocal(p *problems, f providerFiles) (*local.Config, time.Duration) {
 	c.Policy.WarnBefore = optDuration(p, "auth.local.password_policy.warn_before", pp.WarnBefore)
 	// The package names its keys file and policy.*; the YAML says
 	// users_file and password_policy.*.
-	p.addNew(under("auth.local", c.Validate(), "file", "users_file", "policy", "password_policy"))
+	if err := under("auth.local", c.Validate(), "file", "users_file", "policy", "password_policy"); err != nil {
+		p.addNew(err)
+	} else if err := checkUsersFile(c); err != nil {
+		p.add("auth.local.users_file", err)
+	}
 	watch := optDuration(p, "auth.local.watch_interval", l.WatchInterval)
 	if watch < 0 {
 		p.add("auth.local.watch_interval", errors.New("must not be negative (0 turns watching off)"))
@@ -137,14 +143,18 @@ func buildLocal(p *problems, f providerFiles) (*local.Config, time.Duration) {
 	return &c, watch
 }
 
+// checkUsersFile loads the users file as the gateway will (permissions,
+// entries, backend passwords from their files and variables), so that
+// validate reports a file that would not load. The dummy hash Open makes is
+// cheap here: this Store is thrown away.
+func checkUsersFile(c local.Config) error {
+	c.Params = local.Params{Memory: 8, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 16}
+	_, err := local.Open(c, zerolog.Nop())
+	return err
+}
+
 func buildLDAP(p *problems, f providerFiles) *ldap.Config {
 	l := f.LDAP
-	if l.GroupBaseDN == "" && l.GroupFilter == ldap.DefaultGroupFilter {
-		// The default filter (which viper fills in) is not a setting: it
-		// matters only with a group search, and must not fail the check
-		// "group_filter set without group_base_dn".
-		l.GroupFilter = ""
-	}
 	c := ldap.Config{
 		URLs: l.URL, StartTLS: l.StartTLS, CAFile: l.CAFile, ServerName: l.ServerName,
 		InsecureSkipVerify: l.InsecureSkipVerify, AllowCleartext: l.AllowCleartext,

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"time"
 
 	"github.com/rs/zerolog"
 
@@ -25,8 +24,8 @@ type authRuntime struct {
 	closers []io.Closer
 }
 
-// reload reloads what has files behind it (the users file), on SIGHUP.
-func (r *authRuntime) reload() error {
+// Reload reloads what has files behind it (the users file), on SIGHUP.
+func (r *authRuntime) Reload() error {
 	if r.local == nil {
 		return nil
 	}
@@ -40,17 +39,6 @@ func (r *authRuntime) close() {
 	}
 }
 
-// lockoutThrottle adapts policy.Lockout to auth.Throttle.
-type lockoutThrottle struct{ l *policy.Lockout }
-
-func (t lockoutThrottle) Check(user string, now time.Time) (time.Duration, bool) {
-	d := t.l.Check(user, now)
-	return d.Delay, d.Refuse
-}
-func (t lockoutThrottle) Fail(user string, now time.Time) { t.l.Fail(user, now) }
-func (t lockoutThrottle) Succeed(user string)             { t.l.Succeed(user) }
-func (t lockoutThrottle) Cancel(user string)              { t.l.Cancel(user) }
-
 // newAuthenticator builds the authenticator a checked auth section
 // describes; ctx bounds the users file's watcher.
 func newAuthenticator(ctx context.Context, a *authSetup, log zerolog.Logger) (*authRuntime, error) {
@@ -61,7 +49,7 @@ func newAuthenticator(ctx context.Context, a *authSetup, log zerolog.Logger) (*a
 	g := &auth.Gateway{
 		Profiles: nil, Groups: a.groups, DefaultFactors: a.defaultFactors,
 		Codes:       &totp.Verifier{},
-		Throttle:    lockoutThrottle{policy.NewLockout(a.lockout)},
+		Throttle:    auth.LockoutThrottle(policy.NewLockout(a.lockout)),
 		BackendUser: a.backendUser, BackendPassword: a.backendPass, ForwardPassword: a.forward,
 	}
 	fail := func(err error) (*authRuntime, error) {

@@ -18,6 +18,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/ftpsgate/ftpsgate/admin"
+	"github.com/ftpsgate/ftpsgate/events"
 	"github.com/ftpsgate/ftpsgate/metrics"
 	"github.com/ftpsgate/ftpsgate/nat"
 	"github.com/ftpsgate/ftpsgate/proxy"
@@ -139,10 +140,12 @@ func serve(cfg *loaded, stderr io.Writer) int {
 	return serveContext(ctx, cfg, stderr)
 }
 
-// reloadOnHUP asks srv to reload its certificate on every SIGHUP until ctx
-// is done, resolves passive.public_host again when it is a name, and
-// reloads the users file.
-func reloadOnHUP(ctx context.Context, srv *proxy.Server, name *nat.PublicName, authn *authRuntime, log zerolog.Logger) {
+// reloader reloads the served certificate (proxy.Server).
+type reloader interface{ Reload() error }
+
+// reloadOnHUP runs reloadConfig on every SIGHUP until ctx is done. The
+// signal is caught from when it returns.
+func reloadOnHUP(ctx context.Context, srv reloader, name *nat.PublicName, users reloader, log zerolog.Logger, sink events.Sink) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	go func() {
@@ -152,16 +155,38 @@ func reloadOnHUP(ctx context.Context, srv *proxy.Server, name *nat.PublicName, a
 			case <-ctx.Done():
 				return
 			case <-hup:
-				srv.Reload()
-				if name != nil {
-					resolvePublicName(ctx, name, log)
-				}
-				if err := authn.reload(); err != nil {
-					log.Error().Err(err).Str("key", "auth.local.users_file").Msg("users file not reloaded: the users loaded before stay")
-				}
+				reloadConfig(ctx, srv, name, users, log, sink)
 			}
 		}
 	}()
+}
+
+// reloadConfig is one SIGHUP: it reloads the certificate, resolves
+// passive.public_host again when it is a name, and reports the result
+// once: an events.ConfigReload and a log line. What failed keeps its last
+// good value.
+func reloadConfig(ctx context.Context, srv reloader, name *nat.PublicName, users reloader, log zerolog.Logger, sink events.Sink) {
+	var errs []error
+	if err := srv.Reload(); err != nil {
+		errs = append(errs, fmt.Errorf("certificate: %w", err))
+	}
+	if users != nil {
+		if err := users.Reload(); err != nil {
+			errs = append(errs, fmt.Errorf("auth.local.users_file: %w", err))
+		}
+	}
+	if name != nil {
+		if err := resolvePublicName(ctx, name, log); err != nil {
+			errs = append(errs, fmt.Errorf("passive.public_host: %w", err))
+		}
+	}
+	err := errors.Join(errs...)
+	sink.Emit(events.ConfigReload{OK: err == nil, Err: err})
+	if err != nil {
+		log.Error().Err(err).Msg("configuration reload failed: the last good values stay")
+		return
+	}
+	log.Info().Msg("configuration reloaded")
 }
 
 // serveContext runs the gateway (and the admin API, when configured) until
@@ -180,20 +205,12 @@ func serveContext(ctx context.Context, cfg *loaded, stderr io.Writer) int {
 	for _, w := range ws {
 		log.Warn().Str("key", w.Key).Msg("weakened setting: " + w.String())
 	}
-	// The composition root: every collaborator the gateway does not build
-	// itself is chosen here.
-	mets := metrics.New()
-	authn, err := newAuthenticator(ctx, cfg.auth, log)
+	d, err := compose(ctx, cfg, log)
 	if err != nil {
 		fmt.Fprintf(stderr, "ftpsgate: %v\n", err)
 		return 1
 	}
-	defer authn.close()
-	srv, err := proxy.New(cfg.proxy, log, proxy.WithAuthenticator(authn.auth), proxy.WithEvents(mets))
-	if err != nil {
-		fmt.Fprintf(stderr, "ftpsgate: %v\n", err)
-		return 1
-	}
+	srv := d.srv
 	log.Info().Str("version", versionString()).Msg("ftpsgate starting")
 	if n := cfg.proxy.Passive.PublicName; n != nil {
 		log.Info().Str("key", "passive.public_host").Str("name", n.Name).Stringer("address", n.Addr()).Msg("passive.public_host resolved: 227 replies advertise this address")
@@ -202,12 +219,13 @@ func serveContext(ctx context.Context, cfg *loaded, stderr io.Writer) int {
 		log.Error().Err(err).Msg("ftpsgate cannot start")
 		return 1
 	}
-	reloadOnHUP(ctx, srv, cfg.proxy.Passive.PublicName, authn, log)
+	defer d.auth.close()
+	reloadOnHUP(ctx, srv, cfg.proxy.Passive.PublicName, d.auth, log, d.sink)
 	var api *admin.Server
 	if cfg.admin.Enabled() {
-		api, err = admin.New(cfg.admin, srv.Defender(), sessionLister{srv}, log, admin.WithAdmission(srv.Admission()), admin.WithReadiness(srv))
+		api, err = admin.New(cfg.admin, d.bans, sessionLister{srv}, log, admin.WithAdmission(d.admission), admin.WithReadiness(srv))
 		if err == nil {
-			api.Handle("GET /metrics", metricsHandler(srv, mets))
+			api.Handle("GET /metrics", metricsHandler(d))
 			err = api.Start(ctx)
 		}
 		if err != nil {
@@ -252,14 +270,14 @@ func (l sessionLister) Sessions() []admin.SessionInfo {
 
 // metricsHandler serves the gateway's Prometheus metrics: the counters
 // its events feed, and gauges read from its state at scrape time.
-func metricsHandler(srv *proxy.Server, m *metrics.Metrics) http.Handler {
-	m.Watch(metrics.State{
-		PassiveInUse:     srv.PassiveInUse,
-		BansActive:       func() int { return len(srv.Defender().List()) },
-		TrackedAddresses: func() int { return srv.Admission().Stats().TrackedIPs },
-		CertNotAfter:     srv.CertificateNotAfter,
+func metricsHandler(d *composed) http.Handler {
+	d.metrics.Watch(metrics.State{
+		PassiveInUse:     d.srv.PassiveInUse,
+		BansActive:       func() int { return len(d.bans.List()) },
+		TrackedAddresses: func() int { return d.admission.Stats().TrackedIPs },
+		CertNotAfter:     d.certs.NotAfter,
 	})
-	return m.Handler()
+	return d.metrics.Handler()
 }
 
 func cmdValidate(args []string, stdout, stderr io.Writer) int {
@@ -303,13 +321,16 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 }
 
 // resolvePublicName resolves passive.public_host again (SIGHUP) and logs
-// the address 227 replies now carry; on failure the last one stays.
-func resolvePublicName(ctx context.Context, n *nat.PublicName, log zerolog.Logger) {
+// the address 227 replies now carry; on failure the last one stays, and
+// the error is returned.
+func resolvePublicName(ctx context.Context, n *nat.PublicName, log zerolog.Logger) error {
 	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if a, err := n.Refresh(rctx); err != nil {
+	a, err := n.Refresh(rctx)
+	if err != nil {
 		log.Error().Err(err).Str("key", "passive.public_host").Stringer("address", n.Addr()).Msg("passive.public_host not resolved again: 227 replies keep the last address")
-	} else {
-		log.Info().Str("key", "passive.public_host").Str("name", n.Name).Stringer("address", a).Msg("passive.public_host resolved again")
+		return err
 	}
+	log.Info().Str("key", "passive.public_host").Str("name", n.Name).Stringer("address", a).Msg("passive.public_host resolved again")
+	return nil
 }

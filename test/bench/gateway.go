@@ -36,6 +36,13 @@ type gateway struct {
 // bench's certificate, and logs at info level in JSON (the production
 // setting: one line per command and per transfer) to a file.
 func startGateway(ctx context.Context, e *env, name, backendAddr, backendTLS string, pasv portBlock) (*gateway, error) {
+	return startGatewayWith(ctx, e, name, backendAddr, backendTLS, pasv, "")
+}
+
+// startGatewayWith is startGateway with extraYAML appended to the
+// configuration: top-level sections the fixed part does not have
+// (transfers, auth).
+func startGatewayWith(ctx context.Context, e *env, name, backendAddr, backendTLS string, pasv portBlock, extraYAML string) (*gateway, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
@@ -94,6 +101,7 @@ admin:
   token_file: %q
   pprof: true
 `, g.Addr, e.pki.ChainFile, e.pki.KeyFile, backendAddr, backendTLS, ca, pasv.lo, pasv.hi, g.Admin, tokenPath)
+	yaml += extraYAML
 	confPath := filepath.Join(dir, "ftpsgate.yaml")
 	if err := os.WriteFile(confPath, []byte(yaml), 0o600); err != nil {
 		return nil, err

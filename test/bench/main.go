@@ -1,5 +1,7 @@
 // Command bench measures ftpsgate on loopback against a direct connection to
-// vsftpd and against ProFTPD's mod_proxy, and prints one table (markdown).
+// vsftpd and against ProFTPD's mod_proxy, and prints one table (markdown);
+// its features phase adds two small tables: what transfers.hash costs the
+// relay, and what edge authentication costs a login.
 //
 //	go run ./test/bench [--quick] [--out FILE] [--profile DIR]
 //
@@ -42,9 +44,12 @@ type plan struct {
 	concSize      int64            // of this many bytes each
 	concLimit     time.Duration    // for all of them
 	budget        time.Duration    // the whole run
-	phaseBudget   [4]time.Duration // sessions, idle, stream, concurrent: a slow phase cannot eat the others' time
+	phaseBudget   [5]time.Duration // sessions, idle, stream, concurrent, features: a slow phase cannot eat the others' time
 	pause         time.Duration    // settling time around the idle measurements
 	openParallel  int              // sessions opened at once while filling the idle pool
+	featRounds    int              // features: rounds through the hash settings and the login modes, summed
+	loginsFor     time.Duration    // features: each logins/s measurement (one round)
+	loginsMax     int              // and at most this many logins
 }
 
 func fullPlan() plan {
@@ -53,8 +58,9 @@ func fullPlan() plan {
 		sessionsFor: 2500 * time.Millisecond, sessionsMax: 1500, sessionRounds: 3,
 		idleCounts: []int{1000}, idleStub: 10000,
 		concurrent: 200, concSize: 16 << 20, concLimit: time.Minute,
-		budget: 15 * time.Minute, openParallel: 16,
-		phaseBudget: [4]time.Duration{110 * time.Second, 300 * time.Second, 310 * time.Second, 190 * time.Second},
+		featRounds: 2, loginsFor: 2500 * time.Millisecond, loginsMax: 1000,
+		budget: 17 * time.Minute, openParallel: 16,
+		phaseBudget: [5]time.Duration{110 * time.Second, 300 * time.Second, 310 * time.Second, 190 * time.Second, 150 * time.Second},
 		pause:       2 * time.Second,
 	}
 }
@@ -66,8 +72,9 @@ func quickPlan() plan {
 		sessionsFor: 1500 * time.Millisecond, sessionsMax: 500, sessionRounds: 1,
 		idleCounts: []int{200}, idleStub: 0,
 		concurrent: 20, concSize: 1 << 20, concLimit: time.Minute,
-		budget: 270 * time.Second, openParallel: 16,
-		phaseBudget: [4]time.Duration{40 * time.Second, 90 * time.Second, 80 * time.Second, 40 * time.Second},
+		featRounds: 2, loginsFor: time.Second, loginsMax: 300,
+		budget: 330 * time.Second, openParallel: 16,
+		phaseBudget: [5]time.Duration{40 * time.Second, 90 * time.Second, 80 * time.Second, 40 * time.Second, 60 * time.Second},
 		pause:       700 * time.Millisecond,
 	}
 }
@@ -93,6 +100,12 @@ type env struct {
 	concName   string
 	concSum    string
 	res        *results
+	// feat holds the features phase's tables (transfers.hash, logins);
+	// printed after the main table when the phase ran.
+	feat []*results
+	// plainBackend is the plain vsftpd's address ("" if it did not
+	// start), for the gateways the features phase starts.
+	plainBackend string
 	// idleStubNote says why idleStub is below the plan's.
 	idleStubNote string
 }
@@ -111,7 +124,7 @@ func main() {
 	out := flag.String("out", "", "also write the table (markdown) to this file")
 	profile := flag.String("profile", "", "instead of the table: CPU-profile an in-process gateway (FTPS->plain) during a download and an upload with curl, into this directory")
 	noModProxy := flag.Bool("no-modproxy", false, "do not fetch or run ProFTPD mod_proxy")
-	only := flag.String("only", "", "run only these phases, comma-separated: sessions, idle, stream, concurrent")
+	only := flag.String("only", "", "run only these phases, comma-separated: sessions, idle, stream, concurrent, features")
 	keep := flag.Bool("keep", false, "keep the temporary directory (configurations, server logs) for debugging")
 	flag.Parse()
 	keepDir = *keep
@@ -187,6 +200,8 @@ func run(ctx context.Context, p plan, outFile, profileDir string, noModProxy boo
 		{"idle", "idle sessions", phaseIdle},
 		{"stream", "single-stream transfers", phaseStream},
 		{"concurrent", "concurrent transfers", phaseConcurrent},
+		// Last: it starts gateways of its own.
+		{"features", "features: transfers.hash and edge logins", phaseFeatures},
 	}
 	for i, ph := range phases {
 		if ctx.Err() != nil {
@@ -200,13 +215,22 @@ func run(ctx context.Context, p plan, outFile, profileDir string, noModProxy boo
 		ph.fn(pctx, e, targets)
 		if pctx.Err() != nil && ctx.Err() == nil {
 			logf("%v: the rest of it is not measured", context.Cause(pctx))
-			e.res.missing(targets, "not measured: "+context.Cause(pctx).Error())
+			if ph.key == "features" {
+				for _, t := range e.feat {
+					t.missingAll("not measured: " + context.Cause(pctx).Error())
+				}
+			} else {
+				e.res.missing(targets, "not measured: "+context.Cause(pctx).Error())
+			}
 		}
 		cancel()
 	}
 	stopAll()
 	if ctx.Err() != nil {
 		e.res.missing(targets, "not measured: "+context.Cause(ctx).Error())
+		for _, t := range e.feat {
+			t.missingAll("not measured: " + context.Cause(ctx).Error())
+		}
 	}
 
 	mode := "full"
@@ -227,6 +251,12 @@ func run(ctx context.Context, p plan, outFile, profileDir string, noModProxy boo
 	}
 	var buf bytes.Buffer
 	e.res.markdown(&buf, header)
+	for _, t := range e.feat {
+		if !t.empty() {
+			fmt.Fprintln(&buf)
+			t.markdown(&buf, []string{"### " + t.title})
+		}
+	}
 	fmt.Print("\n" + buf.String())
 	if outFile != "" {
 		if err := os.WriteFile(outFile, buf.Bytes(), 0o644); err != nil {
@@ -319,117 +349,6 @@ func moduleRoot() (string, error) {
 		return "", errors.New("not inside the ftpsgate module: run the bench from the repository (go run ./test/bench)")
 	}
 	return filepath.Dir(mod), nil
-}
-
-// startTargets starts the two vsftpd backends, the two gateways and the
-// two mod_proxy instances. A target that cannot start is kept with its
-// reason, so the table says n/a and why.
-func startTargets(ctx context.Context, e *env, noModProxy bool) ([]*target, []string) {
-	var versions []string
-	targets := map[string]*target{}
-	for _, k := range targetOrder {
-		targets[k] = &target{key: k}
-	}
-	for _, b := range passiveBlocks {
-		if err := checkBindable(b); err != nil {
-			for _, t := range targets {
-				t.na = err.Error()
-			}
-			return ordered(targets), versions
-		}
-	}
-	versions = append(versions, programVersions()...)
-	plain, errPlain := startVsftpd(ctx, e, false, passiveBlocks[0])
-	ftps, errFTPS := startVsftpd(ctx, e, true, passiveBlocks[1])
-	fail := func(err error, keys ...string) {
-		for _, k := range keys {
-			if targets[k].na == "" {
-				targets[k].na = oneLine(err)
-			}
-		}
-	}
-	if errPlain != nil {
-		fail(fmt.Errorf("vsftpd (plain) did not start: %w", errPlain), tGwPlain, tMpPlain)
-	}
-	if errFTPS != nil {
-		fail(fmt.Errorf("vsftpd (FTPS) did not start: %w", errFTPS), tDirect, tGwTLS, tMpTLS)
-	} else {
-		t := targets[tDirect]
-		t.addr, t.mem = ftps.Addr, treePss(ftps.proc.pid())
-	}
-	if errPlain == nil {
-		if g, err := startGateway(ctx, e, "ftpsgate-plain", plain.Addr, "none", passiveBlocks[2]); err != nil {
-			fail(err, tGwPlain)
-		} else {
-			t := targets[tGwPlain]
-			t.addr, t.cpu, t.mem = g.Addr, processCPU(g.proc.pid()), rssOf(g.proc.pid())
-		}
-	}
-	if errFTPS == nil {
-		if g, err := startGateway(ctx, e, "ftpsgate-ftps", ftps.Addr, "explicit", passiveBlocks[3]); err != nil {
-			fail(err, tGwTLS)
-		} else {
-			t := targets[tGwTLS]
-			t.addr, t.cpu, t.mem = g.Addr, processCPU(g.proc.pid()), rssOf(g.proc.pid())
-		}
-	}
-	switch {
-	case noModProxy:
-		fail(errors.New("mod_proxy skipped (--no-modproxy)"), tMpPlain, tMpTLS)
-	default:
-		logf("checking ProFTPD mod_proxy in %s", proftpdPrefix)
-		if err := ensureProftpd(ctx, e.dir); err != nil {
-			fail(fmt.Errorf("ProFTPD mod_proxy unavailable: %w", err), tMpPlain, tMpTLS)
-			break
-		}
-		versions = append(versions, proftpdVersion())
-		for _, x := range []struct {
-			key     string
-			be      *vsftpd
-			tls     bool
-			pasv    portBlock
-			beStart error
-		}{
-			{tMpPlain, plain, false, passiveBlocks[4], errPlain},
-			{tMpTLS, ftps, true, passiveBlocks[5], errFTPS},
-		} {
-			if x.beStart != nil {
-				continue
-			}
-			m, err := startModProxy(ctx, e, "modproxy-"+strings.TrimPrefix(x.key, "mp-"), x.be.Addr, x.tls, x.pasv)
-			if err != nil {
-				fail(fmt.Errorf("mod_proxy did not start: %w", err), x.key)
-				continue
-			}
-			t := targets[x.key]
-			t.addr, t.cpu, t.mem = m.Addr, treeCPU(m.proc.pid()), treePss(m.proc.pid())
-		}
-	}
-	// One session each (login, EPSV, LIST, QUIT): a target that fails it is
-	// left out with the error.
-	for _, k := range targetOrder {
-		t := targets[k]
-		if t.na != "" {
-			continue
-		}
-		if _, err := oneSession(ctx, e, t.addr); err != nil {
-			t.na = "smoke session failed: " + oneLine(err)
-		}
-	}
-	for _, k := range targetOrder {
-		if t := targets[k]; t.na != "" {
-			logf("%s: n/a: %s", k, t.na)
-		}
-	}
-	return ordered(targets), versions
-}
-
-func ordered(m map[string]*target) []*target {
-	var out []*target
-	for _, k := range targetOrder {
-		out = append(out, m[k])
-	}
-	return out
 }
 
 func oneLine(err error) string {

@@ -151,7 +151,13 @@ var lastSessionErr atomic.Value // string
 // runSessions runs par workers that each repeat oneSession until the time
 // or the count is up.
 func runSessions(ctx context.Context, e *env, t *target, par int) (lat []time.Duration, failed int, wall, cpu time.Duration, cpuErr error) {
-	ctx, cancel := context.WithTimeout(ctx, e.sessionsFor+30*time.Second)
+	return runWorkload(ctx, t, par, e.sessionsFor, e.sessionsMax, func(ctx context.Context) (time.Duration, error) { return oneSession(ctx, e, t.addr) })
+}
+
+// runWorkload runs par workers that each repeat one until dur has passed
+// or maxN have started, and reads t's CPU before and after.
+func runWorkload(ctx context.Context, t *target, par int, dur time.Duration, maxN int, one func(context.Context) (time.Duration, error)) (lat []time.Duration, failed int, wall, cpu time.Duration, cpuErr error) {
+	ctx, cancel := context.WithTimeout(ctx, dur+30*time.Second)
 	defer cancel()
 	settle()
 	var cpu0 time.Duration
@@ -165,13 +171,13 @@ func runSessions(ctx context.Context, e *env, t *target, par int) (lat []time.Du
 		wg      sync.WaitGroup
 	)
 	start := time.Now()
-	end := start.Add(e.sessionsFor)
+	end := start.Add(dur)
 	for range par {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for time.Now().Before(end) && started.Add(1) <= int64(e.sessionsMax) && ctx.Err() == nil {
-				d, err := oneSession(ctx, e, t.addr)
+			for time.Now().Before(end) && started.Add(1) <= int64(maxN) && ctx.Err() == nil {
+				d, err := one(ctx)
 				if err != nil {
 					nfail.Add(1)
 					lastSessionErr.Store(oneLine(err))

@@ -29,10 +29,17 @@ var targetTitle = map[string]string{
 }
 
 // ratios are the quotient columns: numerator target over denominator.
-var ratios = []struct{ num, den, title string }{
-	{tGwPlain, tDirect, "gw→plain ÷ direct"},
-	{tGwPlain, tMpPlain, "gw→plain ÷ mod_proxy→plain"},
-	{tGwTLS, tMpTLS, "gw→FTPS ÷ mod_proxy→FTPS"},
+var ratios = []quotient{
+	{tGwPlain, tDirect, "gw→plain ÷ direct", false},
+	{tGwPlain, tMpPlain, "gw→plain ÷ mod_proxy→plain", false},
+	{tGwTLS, tMpTLS, "gw→FTPS ÷ mod_proxy→FTPS", false},
+}
+
+// quotient is a derived column: num's figure over den's, or with diff
+// num's minus den's (in the row's unit and precision).
+type quotient struct {
+	num, den, title string
+	diff            bool
 }
 
 // metric is one row of the table.
@@ -54,13 +61,24 @@ type cell struct {
 
 // results collects the figures of a run. Safe for concurrent use.
 type results struct {
-	mu      sync.Mutex
-	metrics []metric
-	cells   map[string]map[string]cell
+	mu       sync.Mutex
+	metrics  []metric
+	cells    map[string]map[string]cell
+	order    []string          // the columns, in order
+	titles   map[string]string // their headings
+	derived  []quotient        // the columns computed from two others
+	noLegend bool              // leave out the ↑/↓ legend line (a second table)
+	title    string            // a second table's heading
 }
 
+// newResults is the main table: the targets and their ratios.
 func newResults() *results {
-	return &results{cells: map[string]map[string]cell{}}
+	return newTable(targetOrder, targetTitle, ratios)
+}
+
+// newTable is a table with its own columns.
+func newTable(order []string, titles map[string]string, derived []quotient) *results {
+	return &results{cells: map[string]map[string]cell{}, order: order, titles: titles, derived: derived}
 }
 
 // define adds a row; rows print in the order defined.
@@ -111,6 +129,30 @@ func (r *results) missing(targets []*target, why string) {
 	}
 }
 
+// missingAll marks every figure not yet measured, in every column (a
+// table without a direct column or unavailable targets).
+func (r *results) missingAll(why string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, m := range r.metrics {
+		if r.cells[m.id] == nil {
+			r.cells[m.id] = map[string]cell{}
+		}
+		for _, k := range r.order {
+			if _, ok := r.cells[m.id][k]; !ok {
+				r.cells[m.id][k] = cell{note: why}
+			}
+		}
+	}
+}
+
+// empty says whether the table has no rows.
+func (r *results) empty() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.metrics) == 0
+}
+
 // markdown renders the table, its footnotes, and header lines.
 func (r *results) markdown(w io.Writer, header []string) {
 	r.mu.Lock()
@@ -131,10 +173,10 @@ func (r *results) markdown(w io.Writer, header []string) {
 	}
 	fmt.Fprintln(w)
 	cols := []string{"figure"}
-	for _, t := range targetOrder {
-		cols = append(cols, targetTitle[t])
+	for _, t := range r.order {
+		cols = append(cols, r.titles[t])
 	}
-	for _, q := range ratios {
+	for _, q := range r.derived {
 		cols = append(cols, q.title)
 	}
 	fmt.Fprintln(w, "| "+strings.Join(cols, " | ")+" |")
@@ -158,7 +200,7 @@ func (r *results) markdown(w io.Writer, header []string) {
 			arrow = "↑"
 		}
 		row := []string{m.label + " " + arrow}
-		for _, t := range targetOrder {
+		for _, t := range r.order {
 			c, ok := r.cells[m.id][t]
 			switch {
 			case !ok:
@@ -173,21 +215,34 @@ func (r *results) markdown(w io.Writer, header []string) {
 				row = append(row, "n/a "+ref(c.note))
 			}
 		}
-		for _, q := range ratios {
+		for _, q := range r.derived {
 			a, okA := r.cells[m.id][q.num]
 			b, okB := r.cells[m.id][q.den]
-			if okA && okB && a.ok && b.ok && b.v != 0 {
+			switch {
+			case !okA || !okB || !a.ok || !b.ok:
+				row = append(row, "—")
+			case q.diff:
+				d := strconv.FormatFloat(a.v-b.v, 'f', m.prec, 64)
+				if a.v > b.v {
+					d = "+" + d
+				}
+				row = append(row, d)
+			case b.v != 0:
 				row = append(row, fmt.Sprintf("%.2f×", a.v/b.v))
-			} else {
+			default:
 				row = append(row, "—")
 			}
 		}
 		fmt.Fprintln(w, "| "+strings.Join(row, " | ")+" |")
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "↑ higher is better, ↓ lower is better; — not applicable or not measured. MB = 10⁶ bytes, MiB/GiB = 2²⁰/2³⁰ bytes.")
+	if !r.noLegend {
+		fmt.Fprintln(w, "↑ higher is better, ↓ lower is better; — not applicable or not measured. MB = 10⁶ bytes, MiB/GiB = 2²⁰/2³⁰ bytes.")
+	}
 	if len(notes) > 0 {
-		fmt.Fprintln(w)
+		if !r.noLegend {
+			fmt.Fprintln(w)
+		}
 		for i, n := range notes {
 			fmt.Fprintf(w, "- [%d] %s\n", i+1, n)
 		}

@@ -23,6 +23,9 @@ type fakeBackend struct {
 	wg       sync.WaitGroup
 	transfer func(ctrl *bufio.ReadWriter, data net.Conn, cmd string)
 	onABOR   string // the reply to ABOR; empty: "225 No transfer to ABOR"
+	// answers, when set, replies to the verbs it names instead of the
+	// usual (a 421 for CWD, say); the connection stays open.
+	answers map[string]string
 	// dataPort, if set, chooses the port its EPSV and PASV replies name,
 	// given the one it listens on: a hostile backend's reply.
 	dataPort func(listening int) int
@@ -85,6 +88,10 @@ func (f *fakeBackend) session(c net.Conn) {
 		}
 		line = strings.TrimRight(line, "\r\n")
 		verb, _, _ := strings.Cut(line, " ")
+		if a, ok := f.answers[strings.ToUpper(verb)]; ok {
+			say(a)
+			continue
+		}
 		switch strings.ToUpper(verb) {
 		case "AUTH":
 			if f.tls == nil {

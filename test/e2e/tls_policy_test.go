@@ -331,6 +331,14 @@ func TestCertificateReload(t *testing.T) {
 	if got := servedSerial(t, g.addr("implicit")); got != second.x509.SerialNumber.String() {
 		t.Fatalf("a bad file replaced the certificate: serial %s", got)
 	}
+	// SIGHUP's reload says it failed (cmd/ftpsgate reports it as a failed
+	// configuration reload).
+	if err := g.srv.Reload(); err == nil {
+		t.Fatal("Reload of a bad certificate file returned no error")
+	}
+	if got := servedSerial(t, g.addr("implicit")); got != second.x509.SerialNumber.String() {
+		t.Fatalf("a forced reload of a bad file replaced the certificate: serial %s", got)
+	}
 }
 
 func TestAnonymousAndSite(t *testing.T) {

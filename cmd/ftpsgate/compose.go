@@ -1,0 +1,60 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/rs/zerolog"
+
+	"github.com/ftpsgate/ftpsgate/events"
+	"github.com/ftpsgate/ftpsgate/metrics"
+	"github.com/ftpsgate/ftpsgate/policy"
+	"github.com/ftpsgate/ftpsgate/proxy"
+)
+
+// composed is the gateway and the collaborators it was given: the
+// composition root (compose) builds each of them here, once, and hands
+// them to proxy.New, the admin API and the metrics.
+type composed struct {
+	srv       *proxy.Server
+	metrics   *metrics.Metrics
+	sink      events.Sink // every event: metrics (and the log consumer)
+	bans      *policy.Defender
+	admission *policy.Admission
+	certs     *policy.CertSource
+	auth      *authRuntime // decides logins (auth.mode)
+}
+
+// compose builds the gateway's collaborators from cfg and the gateway
+// with them. run and demo both start here.
+func compose(ctx context.Context, cfg *loaded, log zerolog.Logger) (*composed, error) {
+	pc := cfg.proxy
+	if err := pc.Validate(); err != nil {
+		return nil, fmt.Errorf("proxy: invalid configuration:\n%w", err)
+	}
+	d := &composed{metrics: metrics.New()}
+	d.sink = d.metrics
+	var err error
+	if d.certs, err = proxy.NewCertificates(pc, log); err != nil {
+		return nil, err
+	}
+	if d.bans, err = policy.NewDefender(pc.Bans, nil); err != nil {
+		return nil, fmt.Errorf("proxy: bans: %w", err)
+	}
+	d.admission = policy.NewAdmission(pc.Limits, d.bans)
+	if d.auth, err = newAuthenticator(ctx, cfg.auth, log); err != nil {
+		return nil, err
+	}
+	d.srv, err = proxy.New(pc, log,
+		proxy.WithAuthenticator(d.auth.auth),
+		proxy.WithEvents(d.sink),
+		proxy.WithBans(d.bans),
+		proxy.WithAdmission(d.admission),
+		proxy.WithCertificates(d.certs),
+	)
+	if err != nil {
+		d.auth.close()
+		return nil, err
+	}
+	return d, nil
+}

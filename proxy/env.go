@@ -1,0 +1,67 @@
+package proxy
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+
+	"github.com/rs/zerolog"
+	"golang.org/x/time/rate"
+
+	"github.com/ftpsgate/ftpsgate/auth"
+	"github.com/ftpsgate/ftpsgate/events"
+	"github.com/ftpsgate/ftpsgate/nat"
+	"github.com/ftpsgate/ftpsgate/policy"
+)
+
+// sessionEnv is all a session may use of the gateway: the configuration,
+// the collaborators and the server's shutdown signals. The Server builds it
+// once (New, and Start for what needs the bound listeners) and keeps
+// ownership of everything it points to; sessions only read it, and never
+// see the Server itself.
+type sessionEnv struct {
+	cfg        *Config                // read-only
+	log        zerolog.Logger         // the server's; a session adds its fields
+	tlsConfs   map[string]*tls.Config // per listener: client side, control and data
+	backendTLS *tls.Config            // base for backend sessions; nil when the backend is plain
+	auth       auth.Authenticator
+	// clientChain checks a client certificate against the client CA when
+	// the handshake does not (tls pins mode); nil otherwise.
+	clientChain func([]*x509.Certificate) bool
+	dialer      Dialer
+	admission   Admission
+	bans        Bans
+	pool        *nat.Pool
+	data        policy.DataPolicy
+	beData      policy.BackendDataPorts // set by Start, before the first session
+	bandwidth   *rate.Limiter           // the whole gateway's; nil: unlimited
+	book        sessionBook             // live sessions; nil: none
+	events      events.Sink             // nil: none
+	logEvents   events.Sink             // the log consumer: first to see each event
+
+	hardCtx  context.Context // cancelled when the grace period is over
+	drainCtx context.Context // cancelled when shutdown starts
+	drain    <-chan struct{} // drainCtx.Done()
+}
+
+// newEnv builds the sessions' environment from the server's parts.
+func (s *Server) newEnv() *sessionEnv {
+	e := &sessionEnv{
+		cfg: &s.cfg, log: s.log, tlsConfs: s.tlsConfs, backendTLS: s.backendTLS,
+		auth: s.auth, clientChain: s.clientChain, dialer: s.dialer, admission: s.admission, bans: s.bans,
+		pool: s.pool, data: s.data, bandwidth: s.bandwidth, events: s.events, logEvents: s.logEvents,
+		hardCtx: s.hardCtx, drainCtx: s.drainCtx, drain: s.drain,
+	}
+	if s.book != nil {
+		e.book = s.book
+	}
+	return e
+}
+
+// emit sends one event to the log consumer and the sink.
+func (e *sessionEnv) emit(ev events.Event) {
+	e.logEvents.Emit(ev)
+	if e.events != nil {
+		e.events.Emit(ev)
+	}
+}

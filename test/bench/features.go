@@ -1,0 +1,435 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/ftpsgate/ftpsgate/proxy/ftp"
+)
+
+// The features phase measures what two settings cost, each against the
+// same gateway without it, with gateways of its own in front of the plain
+// vsftpd (FTPS→plain, the bench's YAML otherwise):
+//
+//   - transfers.hash: off, uploads (the default) and all, one gateway each;
+//     a curl download and upload of the big file through each, gateway CPU
+//     per GiB and MB/s;
+//   - edge authentication: sessions that only log in (AUTH TLS, USER, PASS,
+//     QUIT) through a gateway in passthrough mode (the backend decides) and
+//     through one with auth.mode gateway and a local users file (an
+//     argon2id hash, the user mapped to the bench's vsftpd account), both
+//     fresh and with hash: uploads; logins/s and gateway CPU per login, one
+//     at a time and 8 in parallel.
+
+// hashSettings are the transfers.hash values, in column order.
+var hashSettings = []string{"off", "uploads", "all"}
+
+// featureBlocks are the passive ranges of the hash gateways, in the order
+// of hashSettings, below the stub gateway's 62950-62999.
+var featureBlocks = []portBlock{{62800, 62849}, {62850, 62899}, {62900, 62949}}
+
+// edgeBlock is the passive range of the edge-auth gateway: the stub
+// gateway's, which the idle phase has stopped by then (its logins open no
+// data connection anyway). The passthrough gateway of the logins takes
+// featureBlocks[1] once the hash gateways have stopped.
+var edgeBlock = portBlock{62950, 62999}
+
+// The login table's columns.
+const (
+	lPass = "passthrough"
+	lEdge = "edge"
+)
+
+// edgeUser is the edge account in the users file; vsftpd does not know
+// it, so a login under it that succeeds went through the edge check.
+const edgeUser = "bench-edge"
+
+func hashYAML(setting string) string {
+	return fmt.Sprintf("transfers:\n  hash: %q\n", setting) // quoted: YAML 1.1 reads a bare off as false
+}
+
+// phaseFeatures fills the two feature tables (e.feat).
+func phaseFeatures(ctx context.Context, e *env, _ []*target) {
+	hashTab := newTable(hashSettings, map[string]string{
+		"off": "hash: off", "uploads": "hash: uploads (default)", "all": "hash: all",
+	}, []quotient{
+		{"uploads", "off", "uploads − off", true},
+		{"all", "off", "all − off", true},
+	})
+	loginTab := newTable([]string{lPass, lEdge}, map[string]string{
+		lPass: "passthrough (backend decides)", lEdge: "edge, local users (argon2id)",
+	}, []quotient{{lEdge, lPass, "edge ÷ passthrough", false}})
+	hashTab.noLegend, loginTab.noLegend = true, true
+	hashTab.title = "features: transfers.hash (three gateways alike but for the setting; the last two columns are differences, in the row's unit)"
+	loginTab.title = "features: logins, edge authentication against passthrough"
+	e.feat = append(e.feat, hashTab, loginTab)
+
+	sec := fmt.Sprintf("transfers.hash: curl, %s file, FTPS→plain vsftpd, %s", human(e.bigSize), plural(e.featRounds, "round"))
+	for _, d := range []string{"download", "upload"} {
+		hashTab.define(metric{id: "hash/" + d + "/mbps", label: "curl " + d + ", MB/s", prec: 0, higher: true, section: sec})
+		hashTab.define(metric{id: "hash/" + d + "/cpu", label: "curl " + d + ", gateway CPU s/GiB", prec: 2, section: sec})
+	}
+	sec = fmt.Sprintf("logins only: AUTH TLS, USER, PASS, QUIT (Go client), FTPS→plain vsftpd, %s of %s", plural(e.featRounds, "round"), e.loginsFor)
+	for _, par := range []int{1, 8} {
+		what := "one at a time"
+		if par > 1 {
+			what = fmt.Sprintf("%d in parallel", par)
+		}
+		p := fmt.Sprintf("login/%d/", par)
+		loginTab.define(metric{id: p + "rate", label: what + ": logins/s", prec: 1, higher: true, section: sec})
+		loginTab.define(metric{id: p + "p50", label: what + ": latency p50, ms", prec: 1, section: sec})
+		loginTab.define(metric{id: p + "cpu", label: what + ": gateway CPU ms/login", prec: 2, section: sec})
+	}
+
+	if e.plainBackend == "" {
+		why := "the plain vsftpd is not running (see the main table)"
+		hashTab.missingAll(why)
+		loginTab.missingAll(why)
+		return
+	}
+
+	gws := make([]*target, len(hashSettings))
+	var hashProcs []*process
+	stopHash := func() {
+		for _, p := range hashProcs {
+			p.stop()
+		}
+		hashProcs = nil
+	}
+	defer stopHash()
+	for i, h := range hashSettings {
+		t := &target{key: h}
+		gws[i] = t
+		if err := checkBindable(featureBlocks[i]); err != nil {
+			t.na = err.Error()
+			continue
+		}
+		g, err := startGatewayWith(ctx, e, "ftpsgate-hash-"+h, e.plainBackend, "none", featureBlocks[i], hashYAML(h))
+		if err != nil {
+			t.na = "gateway did not start: " + oneLine(err)
+			continue
+		}
+		hashProcs = append(hashProcs, g.proc)
+		t.addr, t.cpu = g.Addr, processCPU(g.proc.pid())
+	}
+	for _, t := range gws {
+		if t.na != "" {
+			logf("features: hash %s: n/a: %s", t.key, t.na)
+		}
+	}
+	// The hashing part gets two thirds of what is left, so that slow
+	// transfers on a busy machine leave the logins their time.
+	hctx, cancel := ctx, context.CancelFunc(func() {})
+	if dl, ok := ctx.Deadline(); ok {
+		part := time.Until(dl) * 2 / 3
+		hctx, cancel = context.WithTimeoutCause(ctx, part,
+			fmt.Errorf("the transfers.hash part ran out of its %s", part.Round(time.Second)))
+	}
+	defer cancel()
+	measureHash(hctx, e, hashTab, gws)
+	if ctx.Err() != nil {
+		return
+	}
+	if hctx.Err() != nil {
+		logf("features: %v: the rest of it is not measured", context.Cause(hctx))
+		hashTab.missingAll("not measured: " + context.Cause(hctx).Error())
+	}
+
+	stopHash()
+
+	// Two fresh gateways, configured alike but for auth: a gateway that
+	// has just moved gigabytes would still be returning that memory, and
+	// its CPU would count against its logins.
+	pass := &target{key: lPass}
+	if err := checkBindable(featureBlocks[1]); err != nil {
+		pass.na = err.Error()
+	} else if g, err := startGatewayWith(ctx, e, "ftpsgate-passthrough", e.plainBackend, "none", featureBlocks[1], hashYAML("uploads")); err != nil {
+		pass.na = "gateway did not start: " + oneLine(err)
+	} else {
+		defer g.proc.stop()
+		pass.addr, pass.cpu = g.Addr, processCPU(g.proc.pid())
+	}
+	edge, edgeAcct, g := startEdge(ctx, e)
+	if g != nil {
+		defer g.proc.stop()
+	}
+	measureLogins(ctx, e, loginTab, []*target{pass, edge}, []account{e.acct, edgeAcct})
+}
+
+// measureHash runs a curl download and upload through each hash gateway,
+// featRounds times (the order reversed every other round), and fills tab.
+func measureHash(ctx context.Context, e *env, tab *results, gws []*target) {
+	type acc struct {
+		wall, cpu time.Duration
+		n         int
+		cpuErr    error
+		err       string
+	}
+	accs := map[string]*acc{}
+rounds:
+	for round := range e.featRounds {
+		order := gws
+		if round%2 == 1 {
+			order = make([]*target, len(gws))
+			for i, t := range gws {
+				order[len(gws)-1-i] = t
+			}
+		}
+		for _, dir := range []string{"download", "upload"} {
+			for _, t := range order {
+				if t.na != "" {
+					continue
+				}
+				if ctx.Err() != nil {
+					break rounds
+				}
+				k := t.key + "/" + dir
+				a := accs[k]
+				if a == nil {
+					a = &acc{}
+					accs[k] = a
+				}
+				if a.err != "" {
+					continue
+				}
+				wall, cpu, cpuErr, err := oneStream(ctx, e, t, "curl", dir, nil)
+				if err != nil && ctx.Err() != nil {
+					break rounds // cut by the budget, not a failure
+				}
+				if err != nil {
+					a.err = fmt.Sprintf("curl %s via the hash: %s gateway failed: %s", dir, t.key, oneLine(err))
+					logf("features: %s", a.err)
+					continue
+				}
+				a.wall += wall
+				a.cpu += cpu
+				a.n++
+				if cpuErr != nil {
+					a.cpuErr = cpuErr
+				}
+				gib := float64(e.bigSize) / (1 << 30)
+				logf("features: hash %-7s curl %-8s round %d: %6.0f MB/s  gateway CPU %.2f s/GiB",
+					t.key, dir, round+1, mbps(e.bigSize, wall), cpu.Seconds()/gib)
+			}
+		}
+	}
+	for _, t := range gws {
+		for _, dir := range []string{"download", "upload"} {
+			id := "hash/" + dir + "/"
+			a := accs[t.key+"/"+dir]
+			switch {
+			case t.na != "":
+				tab.na(id+"mbps", t.key, t.na)
+				tab.na(id+"cpu", t.key, t.na)
+				continue
+			case a == nil || a.n == 0 && a.err == "":
+				continue // the phase ran out: marked by the caller
+			case a.err != "":
+				tab.na(id+"mbps", t.key, a.err)
+				tab.na(id+"cpu", t.key, a.err)
+				continue
+			}
+			note := ""
+			if a.n < e.featRounds {
+				note = fmt.Sprintf("%d of %d rounds: the rest ran out of time", a.n, e.featRounds)
+			}
+			moved := e.bigSize * int64(a.n)
+			tab.set(id+"mbps", t.key, mbps(moved, a.wall), note)
+			if a.cpuErr != nil {
+				tab.na(id+"cpu", t.key, "CPU not readable: "+oneLine(a.cpuErr))
+			} else {
+				tab.set(id+"cpu", t.key, a.cpu.Seconds()/(float64(moved)/(1<<30)), note)
+			}
+		}
+	}
+}
+
+// startEdge writes a users file with one user (edgeUser, a fresh random
+// password, mapped to the bench's vsftpd account) with `ftpsgate users
+// add`, and starts a gateway with auth.mode gateway on it. A binary that
+// knows neither gives a target with na set, not an error of the run.
+func startEdge(ctx context.Context, e *env) (*target, account, *gateway) {
+	t := &target{key: lEdge}
+	var rnd [12]byte
+	if _, err := rand.Read(rnd[:]); err != nil {
+		t.na = err.Error()
+		return t, account{}, nil
+	}
+	// Upper, lower, digit and symbol, whatever the random part holds: a
+	// password policy must not refuse it.
+	a := account{Name: edgeUser, Password: "Edge-9x" + hex.EncodeToString(rnd[:])}
+	dir := filepath.Join(e.dir, "ftpsgate-edge")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.na = err.Error()
+		return t, a, nil
+	}
+	usersPath := filepath.Join(dir, "users.yaml")
+	bpwPath := filepath.Join(dir, "backend.password")
+	if err := os.WriteFile(bpwPath, []byte(e.acct.Password+"\n"), 0o600); err != nil {
+		t.na = err.Error()
+		return t, a, nil
+	}
+	actx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(actx, e.gatewayBin, "users", "add", a.Name, "--file", usersPath,
+		"--password-stdin", "--backend-user", e.acct.Name, "--backend-password-file", bpwPath)
+	cmd.Stdin = strings.NewReader(a.Password + "\n")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.na = fmt.Sprintf("ftpsgate users add failed (%v): %s", err, firstLine(out))
+		logf("features: edge: n/a: %s", t.na)
+		return t, a, nil
+	}
+	if err := checkBindable(edgeBlock); err != nil {
+		t.na = err.Error()
+		return t, a, nil
+	}
+	extra := hashYAML("uploads") + fmt.Sprintf("auth:\n  mode: gateway\n  providers: [local]\n  local:\n    users_file: %q\n", usersPath)
+	g, err := startGatewayWith(ctx, e, "ftpsgate-edge", e.plainBackend, "none", edgeBlock, extra)
+	if err != nil {
+		t.na = "gateway with auth.mode gateway did not start: " + oneLine(err)
+		logf("features: edge: n/a: %s", t.na)
+		return t, a, nil
+	}
+	t.addr, t.cpu = g.Addr, processCPU(g.proc.pid())
+	return t, a, g
+}
+
+func firstLine(b []byte) string {
+	s := strings.TrimSpace(string(b))
+	if s == "" {
+		return "(no output)"
+	}
+	return oneLine(errors.New(s))
+}
+
+// oneLogin connects, secures the control connection, logs in and quits.
+func oneLogin(ctx context.Context, e *env, addr string, a account) (time.Duration, error) {
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	c, err := dialFTPS(ctx, addr, e.clientTLS)
+	if err != nil {
+		return 0, err
+	}
+	if _, err := c.cmd(ftp.StatusUserOK, "USER", a.Name); err != nil {
+		c.close()
+		return 0, err
+	}
+	if _, err := c.cmd(ftp.StatusLoggedIn, "PASS", a.Password); err != nil {
+		c.close()
+		return 0, err
+	}
+	if err := c.quit(); err != nil {
+		return 0, err
+	}
+	return time.Since(start), nil
+}
+
+// measureLogins runs logins one at a time and 8 in parallel, in rounds
+// that alternate the two gateways (as the sessions phase does), after one
+// smoke login each.
+func measureLogins(ctx context.Context, e *env, tab *results, ts []*target, accts []account) {
+	for i, t := range ts {
+		if t.na != "" {
+			continue
+		}
+		if _, err := oneLogin(ctx, e, t.addr, accts[i]); err != nil {
+			t.na = "smoke login failed: " + oneLine(err)
+			logf("features: %s: n/a: %s", t.key, t.na)
+		}
+	}
+	type acc struct {
+		lat       []time.Duration
+		failed    int
+		wall, cpu time.Duration
+		cpuErr    error
+		lastErr   string
+	}
+	for _, par := range []int{1, 8} {
+		p := fmt.Sprintf("login/%d/", par)
+		accs := map[string]*acc{}
+		for round := range e.featRounds {
+			for i, t := range ts {
+				if t.na != "" || ctx.Err() != nil {
+					continue
+				}
+				a := accs[t.key]
+				if a == nil {
+					a = &acc{}
+					accs[t.key] = a
+				}
+				var lastErr atomic.Value // string
+				one := func(ctx context.Context) (time.Duration, error) {
+					d, err := oneLogin(ctx, e, t.addr, accts[i])
+					if err != nil {
+						lastErr.Store(oneLine(err))
+					}
+					return d, err
+				}
+				lat, failed, wall, cpu, cpuErr := runWorkload(ctx, t, par, e.loginsFor, e.loginsMax, one)
+				if ctx.Err() != nil && len(lat) == 0 {
+					continue // cut by the budget: marked by the caller
+				}
+				a.lat = append(a.lat, lat...)
+				a.failed += failed
+				a.wall += wall
+				a.cpu += cpu
+				if cpuErr != nil {
+					a.cpuErr = cpuErr
+				}
+				if s, ok := lastErr.Load().(string); ok {
+					a.lastErr = s
+				}
+				logf("features: logins %-11s x%d round %d: %d in %s (%.1f/s), gateway CPU %.2f ms/login, %d failed",
+					t.key, par, round+1, len(lat), wall.Round(time.Millisecond), float64(len(lat))/wall.Seconds(),
+					ms(cpu)/float64(max(len(lat), 1)), failed)
+			}
+		}
+		for _, t := range ts {
+			if t.na != "" {
+				for _, m := range []string{"rate", "p50", "cpu"} {
+					tab.na(p+m, t.key, t.na)
+				}
+				continue
+			}
+			a := accs[t.key]
+			if a == nil {
+				continue // the phase ran out: marked by the caller
+			}
+			note := ""
+			if a.failed > 0 {
+				note = fmt.Sprintf("%s, %d in parallel: %d logins failed (%s)", t.key, par, a.failed, a.lastErr)
+			}
+			n := len(a.lat)
+			if n == 0 {
+				for _, m := range []string{"rate", "p50", "cpu"} {
+					tab.na(p+m, t.key, note)
+				}
+				continue
+			}
+			tab.set(p+"rate", t.key, float64(n)/a.wall.Seconds(), note)
+			tab.set(p+"p50", t.key, ms(percentile(a.lat, 50)), "")
+			if a.cpuErr != nil {
+				tab.na(p+"cpu", t.key, "CPU not readable: "+oneLine(a.cpuErr))
+			} else {
+				tab.set(p+"cpu", t.key, ms(a.cpu)/float64(n), "")
+			}
+		}
+	}
+}
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
+}
