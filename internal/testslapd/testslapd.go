@@ -288,6 +288,40 @@ func (s *Server) Freeze(t testing.TB) {
 	if err := syscall.Kill(-s.cmd.Process.Pid, syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
+	// The stop takes effect when each thread next runs, which on a busy
+	// machine can be after kill returns: wait until every thread shows it.
+	deadline := time.Now().Add(5 * time.Second)
+	for !s.stopped() {
+		if time.Now().After(deadline) {
+			t.Fatalf("slapd (pid %d) not stopped 5s after SIGSTOP", s.cmd.Process.Pid)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// stopped says whether every thread of slapd is stopped (state T in
+// /proc/PID/task/TID/stat); true where /proc cannot tell.
+func (s *Server) stopped() bool {
+	dir := filepath.Join("/proc", strconv.Itoa(s.cmd.Process.Pid), "task")
+	tasks, err := os.ReadDir(dir)
+	if err != nil {
+		return true
+	}
+	for _, task := range tasks {
+		b, err := os.ReadFile(filepath.Join(dir, task.Name(), "stat"))
+		if err != nil {
+			continue // the thread ended
+		}
+		// "tid (comm) S ...": the state follows the last ')'.
+		i := strings.LastIndexByte(string(b), ')')
+		if i < 0 || i+2 >= len(b) {
+			return true
+		}
+		if st := b[i+2]; st != 'T' && st != 't' {
+			return false
+		}
+	}
+	return true
 }
 
 // Thaw resumes a frozen slapd (SIGCONT).

@@ -439,10 +439,10 @@ func TestLDAPGateway(t *testing.T) {
 		// backlog, nothing answers) and one that is gone (SIGKILL).
 		limit := 2*ldapTimeout + 3*time.Second // dial (TLS handshake) + one operation + slack
 		s.Freeze(t)
-		loginUnavailable(t, gw, "frozen directory", w.pw["erin"], limit)
+		loginUnavailable(t, gw, "frozen directory", w.pw["erin"], limit, func() string { return slapdState(s) })
 		s.Thaw(t)
 		s.Kill(t)
-		loginUnavailable(t, gw, "killed directory", w.pw["erin"], limit)
+		loginUnavailable(t, gw, "killed directory", w.pw["erin"], limit, func() string { return slapdState(s) })
 		r := runCurl(ctx, t, append(erin.args(), erin.url("")))
 		if r.Err == nil {
 			t.Errorf("curl logged in with the directory dead\n%s", r)
@@ -493,7 +493,7 @@ func TestLDAPGateway(t *testing.T) {
 		// locked, during the outage or once it is over.
 		s.Kill(t)
 		for i := 0; i < 7; i++ {
-			loginUnavailable(t, gw, fmt.Sprintf("killed directory, login %d", i+1), w.pw["erin"], 2*ldapTimeout+3*time.Second)
+			loginUnavailable(t, gw, fmt.Sprintf("killed directory, login %d", i+1), w.pw["erin"], 2*ldapTimeout+3*time.Second, func() string { return slapdState(s) })
 		}
 		s.Restart(t)
 		if r := runCurl(ctx, t, append(erin.args(), erin.url(""))); r.Err != nil {
@@ -522,7 +522,7 @@ func (w *ldapWorld) searchModeYAML(t *testing.T, s *testslapd.Server) string {
 
 // loginUnavailable logs in over a raw control connection and expects 421
 // within limit, then the end of the connection.
-func loginUnavailable(t *testing.T, gw *gateway, what, password string, limit time.Duration) {
+func loginUnavailable(t *testing.T, gw *gateway, what, password string, limit time.Duration, extra func() string) {
 	t.Helper()
 	c := dialControl(t, gw.Config.ExplicitAddr)
 	c.expect(wire.StatusReady)
@@ -530,7 +530,11 @@ func loginUnavailable(t *testing.T, gw *gateway, what, password string, limit ti
 	c.startTLS()
 	c.do("USER erin", wire.StatusUserOK)
 	start := time.Now()
-	rep := c.do("PASS "+password, wire.StatusNotAvailable)
+	c.send("PASS " + password)
+	rep := c.read()
+	if rep.Code != wire.StatusNotAvailable {
+		t.Fatalf("%s: got %d %q, want 421\n%s\n%s", what, rep.Code, rep.Text(), gw.diagnostics(), extra())
+	}
 	if d := time.Since(start); d > limit {
 		t.Errorf("%s: 421 after %v, want at most %v", what, d, limit)
 	}
@@ -558,4 +562,22 @@ func slapdLog(t *testing.T, s *testslapd.Server) string {
 func failedBinds(t *testing.T, s *testslapd.Server) int {
 	t.Helper()
 	return strings.Count(slapdLog(t, s), "err=49 ")
+}
+
+// slapdState is slapd's process state and the end of its log, for failure
+// messages.
+func slapdState(s *testslapd.Server) string {
+	st, err := os.ReadFile(filepath.Join("/proc", strings.TrimSpace(readPid(s)), "status"))
+	state := ""
+	for _, l := range strings.Split(string(st), "\n") {
+		if strings.HasPrefix(l, "State:") || strings.HasPrefix(l, "Pid:") || strings.HasPrefix(l, "PPid:") {
+			state += l + "; "
+		}
+	}
+	return fmt.Sprintf("slapd %s (%v) URL %s LDAPS %s\n%s", state, err, s.URL, s.LDAPSURL, s.LogTail())
+}
+
+func readPid(s *testslapd.Server) string {
+	b, _ := os.ReadFile(filepath.Join(s.Dir, "slapd.pid"))
+	return string(b)
 }
