@@ -221,6 +221,14 @@ func (g *Gateway) profile(user string) (Profile, bool) {
 	return g.Profiles.Profile(user)
 }
 
+// disabled says whether the profiles mark user disabled (a profile-only
+// entry can disable a user whom another provider authenticates), when
+// Profiles can tell (local.Store).
+func (g *Gateway) disabled(user string) bool {
+	d, ok := g.Profiles.(interface{ Disabled(user string) bool })
+	return ok && d.Disabled(user)
+}
+
 // factors are what user's login requires: the profile's, else the first
 // group's that names any, else the default.
 func (g *Gateway) factors(p Profile, groups []string) []string {
@@ -262,6 +270,17 @@ func (g *Gateway) decide(ctx context.Context, r Request) (Result, error) {
 	for _, a := range atts {
 		id, err := g.first(ctx, r.User, a.secret)
 		if err == nil {
+			if g.disabled(r.User) || g.disabled(id.User) {
+				return Result{}, deny("account disabled", ErrDisabled)
+			}
+			if id.User != r.User {
+				// The provider's spelling is who logs in (a directory
+				// matches names without regard to case): the entry of
+				// that name applies, whatever case the client sent.
+				if pc, ok := g.profile(id.User); ok {
+					p = pc
+				}
+			}
 			factors := g.factors(p, id.Groups)
 			if a.split && !slices.Contains(factors, FactorTOTP) {
 				// The digits were part of a wrong password after all.

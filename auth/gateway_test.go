@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"math/big"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -397,5 +398,64 @@ func TestGatewayCertificateAndTOTP(t *testing.T) {
 	}
 	if _, err := g.Authenticate(ctx, Request{User: "svc", Password: "123456"}); !errors.Is(err, ErrDenied) {
 		t.Fatalf("code without the certificate: %v", err)
+	}
+}
+
+// foldingDirectory matches names without regard to case, as LDAP and
+// Active Directory do, and vouches for the directory's own spelling.
+type foldingDirectory struct{ users map[string]string }
+
+func (foldingDirectory) Name() string { return "ldap" }
+
+func (d foldingDirectory) Verify(_ context.Context, user, secret string) (Identity, error) {
+	canon := strings.ToLower(user)
+	pw, ok := d.users[canon]
+	if !ok {
+		return Identity{}, ErrUnknownUser
+	}
+	if pw != secret {
+		return Identity{}, ErrDenied
+	}
+	return Identity{User: canon}, nil
+}
+
+// withDisabled adds local.Store's Disabled to a profiles map.
+type withDisabled struct {
+	profiles
+	disabled map[string]bool
+}
+
+func (w withDisabled) Disabled(user string) bool { return w.disabled[user] }
+
+// TestGatewayCanonicalNameProfile: a directory user who sends her name in
+// another case is still the user her entry describes: its factors, mapping
+// and disabled flag apply. They were looked up by the name as typed, so
+// "ERIN" logged in without the code erin's entry asks for (found by
+// test/interop TestLDAPGateway/groups).
+func TestGatewayCanonicalNameProfile(t *testing.T) {
+	g := &Gateway{
+		Providers: []Provider{foldingDirectory{users: map[string]string{"erin": "pw", "gone": "pw", "plain": "pw"}}},
+		Profiles: withDisabled{profiles{
+			"erin": {Factors: []string{"password", "totp"}, TOTPSecret: "S", BackendUser: "erin-acct", BackendPassword: "x"},
+			"gone": {},
+		}, map[string]bool{"gone": true}},
+		Codes:           &codes{used: map[string]bool{}},
+		BackendPassword: "svc",
+	}
+	ctx := context.Background()
+	for _, name := range []string{"erin", "ERIN", "Erin"} {
+		if _, err := g.Authenticate(ctx, Request{User: name, Password: "pw"}); !errors.Is(err, ErrCodeRequired) {
+			t.Errorf("%s without a code: %v, want ErrCodeRequired", name, err)
+		}
+	}
+	res, err := g.Authenticate(ctx, Request{User: "ERIN", Password: "pw123456"})
+	if err != nil || res.User != "erin" || res.Backend != (Credentials{"erin-acct", "x"}) || !slices.Equal(res.Factors, []string{"password", "totp"}) {
+		t.Errorf("ERIN with the code: %+v, %v", res, err)
+	}
+	if _, err := g.Authenticate(ctx, Request{User: "GONE", Password: "pw"}); DenialReason(err) != "account disabled" {
+		t.Errorf("a disabled entry under another spelling: %v", err)
+	}
+	if res, err := g.Authenticate(ctx, Request{User: "PLAIN", Password: "pw"}); err != nil || res.User != "plain" || res.Backend.User != "plain" {
+		t.Errorf("a user without an entry: %+v, %v", res, err)
 	}
 }

@@ -250,6 +250,36 @@ func (s *Server) Kill(t testing.TB) {
 	}
 }
 
+// Restart starts slapd again after Kill: the same configuration, ports and
+// database, as when a directory server is restarted. It waits until the
+// server answers.
+func (s *Server) Restart(t testing.TB) {
+	t.Helper()
+	select {
+	case <-s.done:
+	default:
+		t.Fatal("testslapd: Restart while slapd runs (Kill it first)")
+	}
+	logf, err := os.OpenFile(s.logPath, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logf.Close()
+	cmd := exec.Command(s.cmd.Path, s.cmd.Args[1:]...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// A killed slapd leaves its pid file; slapd refuses nothing for it,
+	// but remove it so the new one writes its own.
+	_ = os.Remove(filepath.Join(s.Dir, "slapd.pid"))
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("restarting slapd: %v", err)
+	}
+	s.cmd, s.done, s.waitErr = cmd, make(chan struct{}), nil
+	done := s.done
+	go func() { s.waitErr = cmd.Wait(); close(done) }()
+	s.waitReady(t)
+}
+
 // Freeze stops slapd (SIGSTOP) without closing anything: its sockets
 // accept connections into their backlog and nothing answers, as with a
 // directory that hangs. Thaw resumes it.
@@ -258,6 +288,40 @@ func (s *Server) Freeze(t testing.TB) {
 	if err := syscall.Kill(-s.cmd.Process.Pid, syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
+	// The stop takes effect when each thread next runs, which on a busy
+	// machine can be after kill returns: wait until every thread shows it.
+	deadline := time.Now().Add(5 * time.Second)
+	for !s.stopped() {
+		if time.Now().After(deadline) {
+			t.Fatalf("slapd (pid %d) not stopped 5s after SIGSTOP", s.cmd.Process.Pid)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// stopped says whether every thread of slapd is stopped (state T in
+// /proc/PID/task/TID/stat); true where /proc cannot tell.
+func (s *Server) stopped() bool {
+	dir := filepath.Join("/proc", strconv.Itoa(s.cmd.Process.Pid), "task")
+	tasks, err := os.ReadDir(dir)
+	if err != nil {
+		return true
+	}
+	for _, task := range tasks {
+		b, err := os.ReadFile(filepath.Join(dir, task.Name(), "stat"))
+		if err != nil {
+			continue // the thread ended
+		}
+		// "tid (comm) S ...": the state follows the last ')'.
+		i := strings.LastIndexByte(string(b), ')')
+		if i < 0 || i+2 >= len(b) {
+			return true
+		}
+		if st := b[i+2]; st != 'T' && st != 't' {
+			return false
+		}
+	}
+	return true
 }
 
 // Thaw resumes a frozen slapd (SIGCONT).

@@ -1,6 +1,8 @@
 package testslapd
 
 import (
+	"net"
+	"strings"
 	"testing"
 
 	goldap "github.com/go-ldap/ldap/v3"
@@ -70,5 +72,37 @@ member: uid=u1,`+PeopleDN+`
 	}
 	if err := l.Bind("uid=u1,"+PeopleDN, "wrong"); !goldap.IsErrorWithCode(err, goldap.LDAPResultInvalidCredentials) {
 		t.Errorf("wrong password: %v", err)
+	}
+}
+
+// TestRestart: a killed server comes back on the same ports with the same
+// entries.
+func TestRestart(t *testing.T) {
+	s := Start(t)
+	s.AddLDIF(t, `dn: uid=u1,`+PeopleDN+`
+objectClass: inetOrgPerson
+uid: u1
+cn: U
+sn: One
+userPassword: `+SSHA("pw1")+`
+`)
+	s.Kill(t)
+	if _, err := goldap.DialURL(s.URL); err == nil {
+		t.Fatal("a killed slapd answers")
+	}
+	s.Restart(t)
+	l, err := goldap.DialURL(s.URL)
+	if err != nil {
+		t.Fatalf("after Restart: %v", err)
+	}
+	defer l.Close()
+	if err := l.Bind("uid=u1,"+PeopleDN, "pw1"); err != nil {
+		t.Errorf("bind after Restart: %v", err)
+	}
+	c, err := net.Dial("tcp", strings.TrimPrefix(s.LDAPSURL, "ldaps://"))
+	if err != nil {
+		t.Errorf("the LDAPS port after Restart: %v", err)
+	} else {
+		c.Close()
 	}
 }

@@ -71,6 +71,21 @@
 // Backends run in parallel (t.Parallel, so two at a time at go test's
 // default -parallel on two cores); the cells of one backend run in turn.
 //
+// # Identity at the edge (issue 12)
+//
+// TestLDAPGateway runs a real OpenLDAP slapd (internal/testslapd; Debian's
+// slapd, which .ci/run installs) and the gateway in auth.mode gateway,
+// configured by its YAML auth section, in front of pyftpdlib with one
+// account per mapping target (so the files on disk show which account a
+// login was mapped to): bind mode over LDAPS, search-then-bind with a
+// service account over StartTLS and a group search, groups to factors and
+// backend accounts (TOTP from a profile-only local entry, by ACCT after 332
+// and appended), and the directory frozen, killed and restarted (421
+// within the LDAP timeout, the session ends, a log line; no ban or lockout
+// from the outage). TestTOTPClients, TestTOTPAcct and TestTOTPLftpReconnect
+// log curl, lftp and ftplib in with password and TOTP against vsftpd,
+// users enrolled with `ftpsgate users`.
+//
 // # Results
 //
 // Every cell records pass, FAIL, known (a known limitation) or n/a; the

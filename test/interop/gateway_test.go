@@ -59,6 +59,7 @@ type gatewayConfig struct {
 	Active        bool          // active.enabled
 	SessionReuse  string        // tls.data_session_reuse; "": user (the default)
 	DataAccept    time.Duration // timeouts.data_accept; 0: 10s
+	Extra         string        // more top-level sections, appended as they are (e.g. auth:)
 }
 
 // dataAccept is 10 s unless set (the gateway's default is 30 s): a refused
@@ -150,6 +151,7 @@ log:
   format: json
 `, c.minTLS(), c.sessionReuse(), c.BackendAddr, c.BackendTLS, c.BackendCA, c.PublicHost, c.PassiveLo, c.PassiveHi, c.Active,
 		yamlDuration(c.connect()), yamlDuration(c.dataAccept()), yamlDuration(c.shutdownGrace()))
+	b.WriteString(c.Extra)
 	return b.String()
 }
 

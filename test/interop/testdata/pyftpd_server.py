@@ -6,9 +6,12 @@ Run by the Go harness with Debian's /usr/bin/python3 (python3-pyftpdlib):
 
 With CERT and KEY it serves TLS_FTPHandler (explicit FTPS, AUTH TLS) and
 requires TLS on the control and the data connections; without them, plain FTP.
+The environment variable PYFTPD_EXTRA_USERS adds accounts, one a line:
+USER<TAB>PASSWORD<TAB>ROOT.
 """
 
 import logging
+import os
 import sys
 
 from pyftpdlib.authorizers import DummyAuthorizer
@@ -30,6 +33,10 @@ def main(argv):
 
     authorizer = DummyAuthorizer()
     authorizer.add_user(user, password, root, perm="elradfmwMT")
+    for line in os.environ.get("PYFTPD_EXTRA_USERS", "").splitlines():
+        if line:
+            u, p, r = line.split("\t")
+            authorizer.add_user(u, p, r, perm="elradfmwMT")
     Handler.authorizer = authorizer
     Handler.passive_ports = range(int(lo), int(hi) + 1)
     Handler.permit_foreign_addresses = False
