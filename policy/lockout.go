@@ -185,6 +185,10 @@ type Lockout struct {
 	// until ctx is done.
 	now   func() time.Time
 	sleep func(ctx context.Context, d time.Duration) error
+	// trace, when set (by tests only), is told of each change of a user's
+	// state, in order, under mu: it sees the periods from a fresh start to
+	// a lock as the Lockout does, whoever moves the clock meanwhile.
+	trace func(lockEvent)
 
 	mu    sync.Mutex
 	users map[uint64]*list.Element // of *lockEntry
@@ -202,6 +206,35 @@ type lockEntry struct {
 	// when a turn frees or the entry changes (nil: nobody waits).
 	active, waiting int
 	wake            chan struct{}
+}
+
+// lockEventKind is what happened to a user's entry (for the trace).
+type lockEventKind int
+
+const (
+	lockGranted lockEventKind = iota + 1 // Begin let an attempt through (Delay: its delay)
+	lockRefused                          // Begin refused: locked (Until: the lock's end)
+	lockBusy                             // Begin refused: would wait longer than MaxDelay
+	lockFailed                           // Done counted a failure (Fails: the count after it)
+	lockLocked                           // Done's failure locked the user until Until
+	lockFresh                            // the failures were forgotten: the lock (Until, if not zero) ended, the window passed, a success
+	lockLifted                           // Unlock forgot the failures and lifted the lock (Until, if not zero)
+)
+
+// lockEvent is what the trace of a Lockout is told.
+type lockEvent struct {
+	Kind  lockEventKind
+	Key   uint64
+	Now   time.Time // the Lockout's clock when it happened
+	Delay time.Duration
+	Until time.Time
+	Fails int
+}
+
+func (l *Lockout) emit(ev lockEvent) {
+	if l.trace != nil {
+		l.trace(ev)
+	}
 }
 
 // wakeAll lets the waiting attempts look again.
@@ -286,10 +319,12 @@ func (l *Lockout) key(user string) uint64 {
 // window. It reports whether e is idle (nothing left to remember).
 func (l *Lockout) refresh(e *lockEntry, now time.Time) bool {
 	if !e.until.IsZero() && !now.Before(e.until) {
+		l.emit(lockEvent{Kind: lockFresh, Key: e.key, Now: now, Until: e.until})
 		e.fails, e.last, e.until, e.next = 0, time.Time{}, time.Time{}, time.Time{}
 		e.wakeAll()
 	}
 	if e.until.IsZero() && e.fails > 0 && now.Sub(e.last) >= l.p.window() {
+		l.emit(lockEvent{Kind: lockFresh, Key: e.key, Now: now})
 		e.fails = 0
 		e.wakeAll()
 	}
@@ -364,6 +399,7 @@ func (l *Lockout) Begin(ctx context.Context, user string) (*LockoutAttempt, erro
 		l.sweep(now)
 		e := l.entry(k, now)
 		if until := e.until; !until.IsZero() {
+			l.emit(lockEvent{Kind: lockRefused, Key: k, Now: now, Until: until, Fails: e.fails})
 			l.mu.Unlock()
 			return nil, &LockoutRefusal{Until: until}
 		}
@@ -373,12 +409,14 @@ func (l *Lockout) Begin(ctx context.Context, user string) (*LockoutAttempt, erro
 			if delayed {
 				at := maxTime(now, e.next).Add(l.p.step(e.fails))
 				if at.Sub(now) > l.p.maxDelay() {
+					l.emit(lockEvent{Kind: lockBusy, Key: k, Now: now, Fails: e.fails})
 					l.mu.Unlock()
 					return nil, &LockoutRefusal{}
 				}
 				e.next, delay = at, at.Sub(now)
 			}
 			e.active++
+			l.emit(lockEvent{Kind: lockGranted, Key: k, Now: now, Delay: delay, Fails: e.fails})
 			l.mu.Unlock()
 			a := &LockoutAttempt{l: l, e: e, Delay: delay}
 			if delay > 0 {
@@ -397,6 +435,7 @@ func (l *Lockout) Begin(ctx context.Context, user string) (*LockoutAttempt, erro
 				at = at.Add(l.p.step(e.fails + i))
 			}
 			if at.Sub(now) > l.p.maxDelay() {
+				l.emit(lockEvent{Kind: lockBusy, Key: k, Now: now, Fails: e.fails})
 				l.mu.Unlock()
 				return nil, &LockoutRefusal{}
 			}
@@ -448,6 +487,7 @@ func (a *LockoutAttempt) Done(o LockoutOutcome) (locked bool) {
 		if el, ok := l.users[a.e.key]; ok {
 			e := el.Value.(*lockEntry)
 			if e.until.IsZero() {
+				l.emit(lockEvent{Kind: lockFresh, Key: e.key, Now: now})
 				e.fails, e.next = 0, time.Time{}
 				e.wakeAll()
 				if l.refresh(e, now) {
@@ -464,8 +504,10 @@ func (a *LockoutAttempt) Done(o LockoutOutcome) (locked bool) {
 		e.fails++
 		e.last = now
 		e.wakeAll() // fewer turns, maybe delays: the waiting look again
+		l.emit(lockEvent{Kind: lockFailed, Key: e.key, Now: now, Fails: e.fails})
 		if e.fails >= l.p.lockAfter() {
 			e.fails, e.next, e.until = 0, time.Time{}, now.Add(l.p.lockFor())
+			l.emit(lockEvent{Kind: lockLocked, Key: e.key, Now: now, Until: e.until})
 			return true
 		}
 	}
@@ -484,9 +526,11 @@ func (l *Lockout) Unlock(user string) {
 		return
 	}
 	e := el.Value.(*lockEntry)
+	now := l.now()
+	l.emit(lockEvent{Kind: lockLifted, Key: e.key, Now: now, Until: e.until})
 	e.fails, e.last, e.until, e.next = 0, time.Time{}, time.Time{}, time.Time{}
 	e.wakeAll()
-	if l.refresh(e, l.now()) {
+	if l.refresh(e, now) {
 		l.remove(el)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -368,12 +369,196 @@ func TestLockoutParallelGuesses(t *testing.T) {
 	}
 }
 
+// lockTrace records a Lockout's trace (appended under the Lockout's mutex,
+// so in the order the Lockout changed its state).
+type lockTrace struct{ events []lockEvent }
+
+func traceLockout(l *Lockout) *lockTrace {
+	tr := &lockTrace{}
+	l.trace = func(ev lockEvent) { tr.events = append(tr.events, ev) }
+	return tr
+}
+
+// checkLockPeriods checks the guarantee on the trace of one user's
+// Lockout (whose clock started at lockT0), in the periods the Lockout itself
+// saw, not in ones measured by a clock that other goroutines move: from
+// each fresh start (lockT0, or when a lock was seen to end) to the next
+// lock at most LockAfter attempts are let through, at most Threshold
+// without a delay, and the lock begins no sooner than MinRelock after the
+// fresh start; a lock lasts exactly LockFor: during it every attempt is
+// refused as locked, with the lock's end, and no failure counts; it ends
+// (a fresh start) no sooner than its end. It returns the locks that began
+// before end, and what broke the guarantee.
+func checkLockPeriods(p LockoutPolicy, events []lockEvent, end time.Time) (locks int, problems []string) {
+	start, granted, undelayed := lockT0, 0, 0
+	var until time.Time // the current lock's end; zero: not locked
+	fail := func(i int, format string, args ...any) {
+		problems = append(problems, fmt.Sprintf("event %d (%+v): %s", i, events[i], fmt.Sprintf(format, args...)))
+	}
+	for i, ev := range events {
+		locked := !until.IsZero()
+		switch ev.Kind {
+		case lockGranted:
+			if locked {
+				fail(i, "an attempt let through during the lock until %s", until)
+			}
+			if granted++; ev.Delay == 0 {
+				undelayed++
+			}
+			if granted > p.lockAfter() || undelayed > p.threshold() {
+				fail(i, "%d attempts let through (%d undelayed) since the fresh start at %s", granted, undelayed, start)
+			}
+		case lockBusy:
+			if locked {
+				fail(i, "refused as busy during the lock until %s", until)
+			}
+		case lockRefused:
+			if !locked || !ev.Until.Equal(until) {
+				fail(i, "refused as locked until %s; the lock ends at %s", ev.Until, until)
+			}
+		case lockFailed:
+			if locked {
+				fail(i, "a failure counted during the lock until %s", until)
+			}
+		case lockLocked:
+			if locked {
+				fail(i, "locked again during the lock until %s", until)
+			}
+			if took := ev.Now.Sub(start); took < p.MinRelock() {
+				fail(i, "the lock began %s after the fresh start at %s, less than MinRelock %s", took, start, p.MinRelock())
+			}
+			if !ev.Until.Equal(ev.Now.Add(p.lockFor())) {
+				fail(i, "the lock lasts %s, not LockFor %s", ev.Until.Sub(ev.Now), p.lockFor())
+			}
+			if ev.Now.Before(end) {
+				locks++
+			}
+			until = ev.Until
+		case lockFresh:
+			if locked && (!ev.Until.Equal(until) || ev.Now.Before(until)) {
+				fail(i, "the lock until %s ended at %s", until, ev.Now)
+			}
+			if !locked && !ev.Until.IsZero() {
+				fail(i, "a lock ended that had not begun")
+			}
+			start, granted, undelayed, until = ev.Now, 0, 0, time.Time{}
+		default:
+			fail(i, "unexpected")
+		}
+	}
+	return locks, problems
+}
+
+// TestLockoutTrace: the trace of one client's guesses, and the checks on
+// it. The trace dates a lock by the Lockout's clock when Done counted the
+// failure, even when another attacker refused meanwhile moves the clock on
+// to the lock's end before the locking one looks at it (what made the
+// attacker test flaky when it dated locks by that look); and each breach of
+// the guarantee in a trace is found.
+func TestLockoutTrace(t *testing.T) {
+	p := LockoutPolicy{Threshold: 3, Delay: 500 * time.Millisecond, MaxDelay: 4 * time.Second, LockAfter: 8, LockFor: time.Minute}
+	l, clock := newTestLockout(t, p)
+	tr := traceLockout(l)
+	var lockedAt time.Time
+	for i := range p.LockAfter {
+		a, err := l.Begin(context.Background(), "alice")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.Done(LockoutFailed) != (i == p.LockAfter-1) {
+			t.Fatalf("failure %d: locked %v", i+1, !(i == p.LockAfter-1))
+		}
+		lockedAt = clock.now()
+	}
+	// Another attacker, refused, moves the clock to the lock's end before
+	// the locking one looks at it.
+	_, err := l.Begin(context.Background(), "alice")
+	var r *LockoutRefusal
+	if !errors.As(err, &r) || !r.Until.Equal(lockedAt.Add(p.LockFor)) {
+		t.Fatalf("not refused until the lock's end: %v", err)
+	}
+	clock.set(r.Until)
+	if looked := clock.now().Sub(lockT0); looked != p.MinRelock()+p.LockFor {
+		t.Fatalf("looked %s after the start", looked)
+	}
+	a, err := l.Begin(context.Background(), "alice") // a fresh start
+	if err != nil || a.Delay != 0 {
+		t.Fatalf("after the lock: %v", err)
+	}
+	a.Done(LockoutFailed)
+	var kinds []string
+	for _, ev := range tr.events {
+		kinds = append(kinds, map[lockEventKind]string{lockGranted: "G", lockRefused: "R", lockBusy: "B", lockFailed: "F", lockLocked: "L", lockFresh: "S", lockLifted: "U"}[ev.Kind])
+		if ev.Kind == lockLocked && !ev.Now.Equal(lockT0.Add(p.MinRelock())) {
+			t.Fatalf("the lock dated %s after the start, want MinRelock %s", ev.Now.Sub(lockT0), p.MinRelock())
+		}
+	}
+	if got, want := strings.Join(kinds, ""), "GFGFGFGFGFGFGFGFLRSGF"; got != want {
+		t.Fatalf("trace %s, want %s", got, want)
+	}
+	end := lockT0.Add(time.Hour)
+	if locks, problems := checkLockPeriods(p, tr.events, end); locks != 1 || problems != nil {
+		t.Fatalf("%d locks; %q", locks, problems)
+	}
+	// Breaches: each edit of the trace must be found.
+	iLock := slices.IndexFunc(tr.events, func(ev lockEvent) bool { return ev.Kind == lockLocked })
+	iFresh := slices.IndexFunc(tr.events, func(ev lockEvent) bool { return ev.Kind == lockFresh })
+	for _, tt := range []struct {
+		name, want string
+		edit       func(evs []lockEvent) []lockEvent
+	}{
+		{"an undelayed attempt too many", "4 undelayed", func(evs []lockEvent) []lockEvent {
+			return slices.Insert(evs, 0, lockEvent{Kind: lockGranted, Now: lockT0})
+		}},
+		{"an attempt too many", "9 attempts", func(evs []lockEvent) []lockEvent {
+			return slices.Insert(evs, iLock, lockEvent{Kind: lockGranted, Now: lockT0, Delay: time.Second})
+		}},
+		{"the lock too soon", "less than MinRelock", func(evs []lockEvent) []lockEvent {
+			evs[iLock].Now = evs[iLock].Now.Add(-time.Millisecond)
+			evs[iLock].Until = evs[iLock].Now.Add(p.LockFor)
+			return evs
+		}},
+		{"the lock too long", "not LockFor", func(evs []lockEvent) []lockEvent {
+			evs[iLock].Until = evs[iLock].Until.Add(time.Second)
+			return evs
+		}},
+		{"the lock ends early", "ended at", func(evs []lockEvent) []lockEvent {
+			evs[iFresh].Now = evs[iFresh].Until.Add(-time.Nanosecond)
+			return evs
+		}},
+		{"an attempt during the lock", "during the lock", func(evs []lockEvent) []lockEvent {
+			return slices.Insert(evs, iLock+1, lockEvent{Kind: lockGranted, Now: evs[iLock].Now})
+		}},
+		{"busy during the lock", "busy during the lock", func(evs []lockEvent) []lockEvent {
+			return slices.Insert(evs, iLock+1, lockEvent{Kind: lockBusy, Now: evs[iLock].Now})
+		}},
+		{"a failure during the lock", "failure counted during", func(evs []lockEvent) []lockEvent {
+			return slices.Insert(evs, iLock+1, lockEvent{Kind: lockFailed, Now: evs[iLock].Now})
+		}},
+		{"refused with another end", "refused as locked", func(evs []lockEvent) []lockEvent {
+			evs[iLock+1].Until = evs[iLock+1].Until.Add(time.Second)
+			return evs
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, problems := checkLockPeriods(p, tt.edit(slices.Clone(tr.events)), end)
+			if len(problems) == 0 || !strings.Contains(problems[0], tt.want) {
+				t.Fatalf("problems %q, want %q", problems, tt.want)
+			}
+		})
+	}
+}
+
 // TestLockoutParallelAttacker: 20 attackers send wrong guesses at one name
 // for two hours (of the fake clock; a refused one tries again at once, or
 // when the lock ends). In each period from a fresh start to a lock at most
 // LockAfter guesses are checked, at most Threshold without delay, and the
 // lock begins no sooner than MinRelock after the fresh start; so the name
-// is locked at most LockFor out of every LockFor+MinRelock.
+// is locked at most LockFor out of every LockFor+MinRelock. The periods
+// are the Lockout's own (its trace, in the order it changed its state): an
+// attacker's look at the shared clock after Done is no measure of when the
+// lock began, as others refused meanwhile may have moved the clock to the
+// lock's end and beyond.
 func TestLockoutParallelAttacker(t *testing.T) {
 	defer goleak.VerifyNone(t)
 	for _, p := range []LockoutPolicy{
@@ -383,11 +568,11 @@ func TestLockoutParallelAttacker(t *testing.T) {
 	} {
 		t.Run(fmt.Sprintf("%+v", p), func(t *testing.T) {
 			l, clock := newTestLockout(t, p)
+			tr := traceLockout(l)
 			end := lockT0.Add(2 * time.Hour)
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			var mu sync.Mutex
-			start, checked, undelayed, locks := lockT0, 0, 0, 0
+			var checked, undelayed, lockedDone, refused atomic.Int32
 			var wg sync.WaitGroup
 			for range 20 {
 				wg.Add(1)
@@ -398,38 +583,32 @@ func TestLockoutParallelAttacker(t *testing.T) {
 						var r *LockoutRefusal
 						switch {
 						case errors.As(err, &r) && !r.Until.IsZero():
-							clock.set(r.Until)
+							// Locked: try again halfway to the lock's end,
+							// at its end once that is near (so the attempts
+							// probe that the lock lasts to its end).
+							refused.Add(1)
+							if now := clock.now(); r.Until.Sub(now) > time.Millisecond {
+								clock.set(now.Add(r.Until.Sub(now) / 2))
+							} else {
+								clock.set(r.Until)
+							}
 							continue
 						case errors.As(err, &r):
+							refused.Add(1)
 							time.Sleep(time.Millisecond) // busy: try again
 							continue
 						case err != nil:
 							t.Error(err)
 							return
 						}
-						mu.Lock()
-						checked++
+						checked.Add(1)
 						if a.Delay == 0 {
-							undelayed++
+							undelayed.Add(1)
 						}
-						mu.Unlock()
 						time.Sleep(time.Millisecond) // the check
-						if !a.Done(LockoutFailed) {
-							continue
+						if a.Done(LockoutFailed) {
+							lockedDone.Add(1)
 						}
-						mu.Lock()
-						lockedAt := clock.now()
-						if lockedAt.Before(end) { // not by an attacker who looked at the clock before others moved it on
-							locks++
-						}
-						if took := lockedAt.Sub(start); took < p.MinRelock() {
-							t.Errorf("lock %d began %s after the fresh start, less than MinRelock %s", locks, took, p.MinRelock())
-						}
-						if checked > p.lockAfter() || undelayed > p.threshold() {
-							t.Errorf("lock %d: %d guesses checked (%d undelayed) since the fresh start", locks, checked, undelayed)
-						}
-						start, checked, undelayed = lockedAt.Add(p.lockFor()), 0, 0
-						mu.Unlock()
 					}
 				}()
 			}
@@ -437,10 +616,32 @@ func TestLockoutParallelAttacker(t *testing.T) {
 			if ctx.Err() != nil {
 				t.Fatal("the attack did not reach the end of the two hours")
 			}
+			// The trace is what the attackers met.
+			count := map[lockEventKind]int32{}
+			var traceUndelayed int32
+			for _, ev := range tr.events {
+				count[ev.Kind]++
+				if ev.Kind == lockGranted && ev.Delay == 0 {
+					traceUndelayed++
+				}
+			}
+			if count[lockGranted] != checked.Load() || traceUndelayed != undelayed.Load() || count[lockLocked] != lockedDone.Load() ||
+				count[lockRefused]+count[lockBusy] != refused.Load() || count[lockFailed] != checked.Load() {
+				t.Fatalf("the trace (%v, %d undelayed) is not what the attackers met: %d checked (%d undelayed), %d locks, %d refused",
+					count, traceUndelayed, checked.Load(), undelayed.Load(), lockedDone.Load(), refused.Load())
+			}
+			locks, problems := checkLockPeriods(p, tr.events, end)
+			for i, pr := range problems {
+				if i == 10 {
+					t.Errorf("and %d more", len(problems)-i)
+					break
+				}
+				t.Error(pr)
+			}
 			if maxLocks := int(2*time.Hour/(p.lockFor()+p.MinRelock())) + 1; locks == 0 || locks > maxLocks {
 				t.Fatalf("%d locks in 2h, want 1..%d", locks, maxLocks)
 			}
-			t.Logf("%d locks in 2h", locks)
+			t.Logf("%d locks in 2h, %d guesses checked, %d refused", locks, checked.Load(), refused.Load())
 		})
 	}
 }
