@@ -49,15 +49,21 @@ func readFile(path string) ([]byte, fs.FileInfo, error) {
 // backend passwords (for listing). Edits replace the file atomically, so
 // no lock is needed to read a whole version.
 func ReadFile(path string) (*File, error) {
+	_, f, err := readParsed(path)
+	return f, err
+}
+
+// readParsed reads the users file at path (readFile) and parses it.
+func readParsed(path string) ([]byte, *File, error) {
 	data, _, err := readFile(path)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	f, err := Parse(data)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
-	return f, nil
+	return data, f, nil
 }
 
 // EditLockTimeout bounds how long Edit waits for another edit's lock.

@@ -312,13 +312,9 @@ func (s *Store) warnUnknownChange(snap *snapshot) {
 
 // load reads, parses and resolves the users file.
 func load(path string) (*snapshot, error) {
-	data, _, err := readFile(path)
+	data, f, err := readParsed(path)
 	if err != nil {
 		return nil, err
-	}
-	f, err := Parse(data)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	snap := &snapshot{users: make(map[string]*entry, len(f.Users)), sum: sha256.Sum256(data)}
 	var errs []error
