@@ -237,6 +237,9 @@ func isTransferVerb(v string) bool {
 // refusePath answers a command confinePath or the rules refused; an escape
 // counts as abuse and may ban the address.
 func (s *session) refusePath(cmd ftp.Command, err error) error {
+	if isTransferVerb(cmd.Verb) {
+		s.closePending() // as after a transfer the backend refused
+	}
 	ev := s.log.Warn().Err(err).Str(fieldCommand, cmd.Verb).Str("cwd", s.vroot.cwd)
 	switch {
 	case errors.Is(err, errNotConfinable):
