@@ -15,6 +15,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/ftpsgate/ftpsgate/auth"
 	"github.com/ftpsgate/ftpsgate/internal/demoftpd"
 	"github.com/ftpsgate/ftpsgate/policy"
 	"github.com/ftpsgate/ftpsgate/proxy"
@@ -35,9 +36,14 @@ type confinedGateway struct {
 
 func startConfined(t *testing.T, access proxy.AccessResolver, opts ...option) *confinedGateway {
 	t.Helper()
+	return startConfinedWith(t, access, nil, opts...)
+}
+
+func startConfinedWith(t *testing.T, access proxy.AccessResolver, deps []proxy.Option, opts ...option) *confinedGateway {
+	t.Helper()
 	root := t.TempDir()
 	home := filepath.Join(root, "partners", user)
-	for _, d := range []string{home, filepath.Join(root, "etc"), filepath.Join(root, "partners", "other")} {
+	for _, d := range []string{home, filepath.Join(root, "partners", "partner"), filepath.Join(root, "etc"), filepath.Join(root, "partners", "other")} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -54,7 +60,6 @@ func startConfined(t *testing.T, access proxy.AccessResolver, opts ...option) *c
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cancel(); be.Close() })
-	var deps []proxy.Option
 	if access != nil {
 		deps = append(deps, proxy.WithAccess(access))
 	}
@@ -276,4 +281,34 @@ func TestConfinedRootMissing(t *testing.T) {
 	c.startTLS()
 	c.do("USER "+user, wire.StatusUserOK)
 	c.do("PASS "+password, wire.StatusNotAvailable)
+}
+
+// groupAuth decides at the edge and names the user's groups.
+type groupAuth struct{}
+
+func (groupAuth) Authenticate(_ context.Context, r auth.Request) (auth.Result, error) {
+	if r.User == "partner" && r.Password == "edge-Pa55" {
+		return auth.Result{User: "partner", Groups: []string{"staff", "partners"}, Backend: auth.Credentials{User: user, Password: password}}, nil
+	}
+	return auth.Result{}, auth.ErrDenied
+}
+
+// TestConfinedEdgeGroups: with an authenticator that decides at the edge,
+// the profile comes from the user's groups, and the root from the edge
+// user's name, not the backend account's.
+func TestConfinedEdgeGroups(t *testing.T) {
+	access := &vfs.Access{
+		Profiles: map[string]vfs.Profile{"partner": {Root: "/partners/%s"}},
+		Groups:   []vfs.GroupProfile{{Group: "partners", Profile: "partner"}},
+	}
+	g := startConfinedWith(t, access, []proxy.Option{proxy.WithAuthenticator(groupAuth{})})
+	c := dialRaw(t, g.addr("explicit"), false)
+	c.startTLS()
+	c.do("USER partner", wire.StatusUserOK)
+	c.do("PASS edge-Pa55", wire.StatusLoggedIn)
+	c.do("MKD mine", wire.StatusPathCreated)
+	if _, err := os.Stat(filepath.Join(filepath.Dir(g.home), "partner", "mine")); err != nil {
+		t.Errorf("MKD did not land in the group profile's root: %v", err)
+	}
+	c.do("CDUP", wire.StatusFileUnavailable)
 }

@@ -89,7 +89,7 @@ func confinedGateway(ctx context.Context, t *testing.T, srv *ftpServer, root str
 	}
 	rec = &recorder{control: srv.Addr}
 	logs = &lockedBuffer{}
-	gw, err := proxy.New(cfg, zerolog.New(logs).Level(zerolog.DebugLevel), proxy.WithAccess(access), proxy.WithDialer(rec))
+	gw, err := proxy.New(cfg, zerolog.New(logs).With().Timestamp().Logger().Level(zerolog.DebugLevel), proxy.WithAccess(access), proxy.WithDialer(rec))
 	if err != nil {
 		t.Fatal(err)
 	}
