@@ -74,8 +74,12 @@ func (s *session) confinePath(cmd ftp.Command) (confined, error) {
 		c.op = vfs.OpList
 		return c, s.mapOne(&c, "CWD", "", "..")
 	case onePath[v]:
+		if arg == "" && v == "STOU" {
+			c.virtual = []string{s.vroot.cwd} // a name the backend picks, in its directory (ours)
+			return c, nil
+		}
 		if arg == "" && v != "CWD" && v != "XCWD" && v != "MLST" {
-			return c, nil // STOU's own name, or a syntax error the backend answers
+			return c, nil // a syntax error the backend answers
 		}
 		return c, s.mapOne(&c, v, "", arg)
 	case v == "LIST" || v == "NLST" || v == "MLSD" || v == "STAT":
@@ -191,6 +195,9 @@ func (s *session) dispatchConfined(cmd ftp.Command) error {
 	switch cmd.Verb {
 	case "PWD", "XPWD":
 		return s.write(ftp.NewReply(ftp.StatusPathCreated, vfs.Quote257(s.vroot.cwd)+" is the current directory."))
+	}
+	if cmd.Verb == "SITE" && s.env.cfg.Login.CheckSite(cmd.Arg) != nil {
+		return s.handleSITE(cmd) // refused by policy before its path is looked at
 	}
 	if h, ok := handlers[cmd.Verb]; ok && !isTransferVerb(cmd.Verb) && cmd.Verb != "SITE" {
 		return h(s, cmd) // the edge's own, and path-free

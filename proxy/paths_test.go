@@ -22,7 +22,7 @@ func TestConfinePath(t *testing.T) {
 		{"CDUP", "", "CWD /partners/acme", "/", vfs.OpList, nil},
 		{"RETR", "x.csv", "RETR /partners/acme/in/x.csv", "/in/x.csv", vfs.OpRead, nil},
 		{"RNTO", "/etc/x", "RNTO /partners/acme/etc/x", "/etc/x", vfs.OpRename, nil},
-		{"STOU", "", "STOU", "", vfs.OpWrite, nil},
+		{"STOU", "", "STOU", "/in", vfs.OpWrite, nil},
 		{"LIST", "-la", "LIST -la", "/in", vfs.OpList, nil},
 		{"LIST", "-la sub", "LIST -la sub", "/in/sub", vfs.OpList, nil},
 		{"NLST", "/out", "NLST /partners/acme/out", "/out", vfs.OpList, nil},

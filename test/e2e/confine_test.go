@@ -193,7 +193,7 @@ func TestConfinedSession(t *testing.T) {
 // TestConfinedEscapes: every way out of the root gets 550, and nothing
 // reaches the backend (its command log) or changes on its disk.
 func TestConfinedEscapes(t *testing.T) {
-	g := startConfined(t, confinedAccess)
+	g := startConfined(t, confinedAccess, func(c *proxy.Config) { c.Login.AllowedSiteCommands = []string{"CHMOD", "SYMLINK"} })
 	c := dialRaw(t, g.addr("explicit"), false)
 	c.login(false)
 	c.do("MKD a", wire.StatusPathCreated)
@@ -203,7 +203,7 @@ func TestConfinedEscapes(t *testing.T) {
 		"SIZE ../other/x", "MDTM ../other/x", "MDTM 20200101000000 ../other/x", "DELE ../other/x",
 		"RNFR ../other/x", "RNTO ../x", "MKD a/../../b", "XMKD ../b", "RMD ../other", "STOR ../y", "APPE ../y",
 		"STOU ../y", "LIST -la ..", "NLST ../other", "MLSD ..", "MLST ..", "STAT ../other",
-		`RETR ..\x`, `CWD a\..\..`, "RETR \xc0\xae\xc0\xae/x", "CWD \xc0\xaf", "RETR a\x7fb",
+		"SITE CHMOD 777 ../x", "SITE CHMOD 777 /../etc", `RETR ..\x`, `CWD a\..\..`, "RETR \xc0\xae\xc0\xae/x", "CWD \xc0\xaf", "RETR a\x7fb",
 	}
 	for _, line := range escapes {
 		if strings.HasPrefix(line, "RETR") || strings.HasPrefix(line, "STOR") || strings.HasPrefix(line, "APPE") ||
