@@ -82,13 +82,22 @@ func (s *session) confinePath(cmd ftp.Command) (confined, error) {
 			return c, nil // a syntax error the backend answers
 		}
 		return c, s.mapOne(&c, v, "", arg)
-	case v == "LIST" || v == "NLST" || v == "MLSD" || v == "STAT":
+	case v == "LIST" || v == "NLST" || v == "MLSD":
 		opts, p := splitListArg(arg)
-		if v == "STAT" && arg == "" {
-			return c, nil // the server's status, no path
-		}
 		c.op = vfs.OpList
 		return c, s.mapListing(&c, opts, p)
+	case v == "STAT":
+		if arg == "" {
+			return c, nil // the server's status, no path
+		}
+		// On the control connection, whose replies are rewritten: the
+		// backend path (STAT without one would be the server's status).
+		opts, p := splitListArg(arg)
+		if opts != "" {
+			opts += " "
+		}
+		c.op = vfs.OpList
+		return c, s.mapOne(&c, v, opts, p)
 	case v == "MDTM" || v == "MFMT" || v == "MFCT" || v == "MFF":
 		// MDTM path reads a time; "MDTM 20240101120000 path" (like MFMT
 		// and MFCT) sets one on some servers; MFF takes "facts path".

@@ -122,8 +122,23 @@ func TestConfinedSession(t *testing.T) {
 		t.Errorf("CWD nope: %q (want the virtual path)", rep.Text())
 	}
 	noRoot(t, "CWD nope", rep.Text())
+	// Backend texts that echo the backend path show the virtual one.
+	if rep := c.do("SIZE nope", 550); !strings.HasPrefix(rep.Text(), "/in/nope:") {
+		t.Errorf("SIZE nope: %q", rep.Text())
+	}
+	if rep := c.do("STAT /in", 213); !strings.HasPrefix(rep.Lines[0], "Status of /in:") {
+		t.Errorf("STAT /in: %q", rep.Text())
+	}
 	c.do("CDUP", 250)
 	c.do("CWD in", 250)
+	// MKD's 257 of a nested directory, and one whose name holds the root.
+	c.do("MKD /deep", wire.StatusPathCreated)
+	if rep := c.do("MKD ../deep/partners", wire.StatusPathCreated); !strings.HasPrefix(rep.Text(), `"/deep/partners"`) {
+		t.Errorf("MKD ../deep/partners: %q", rep.Text())
+	}
+	if rep := c.do("MKD /deep/partners/demo", wire.StatusPathCreated); !strings.HasPrefix(rep.Text(), `"/deep/partners/demo"`) {
+		t.Errorf("MKD /deep/partners/demo: %q", rep.Text())
+	}
 	c.do("QUIT", wire.StatusClosing)
 
 	fc := dial(t, g.gateway, "explicit")
