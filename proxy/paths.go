@@ -25,6 +25,12 @@ import (
 // Replies: PWD is the gateway's; MKD's 257 and MLST's fact line are mapped
 // back (backendPaths.go); any other backend reply has the root directory in
 // its text replaced by the virtual path (hideRoot, in send).
+//
+// Left as it is: what comes over a data connection. A listing of a path
+// outside the session's directory (NLST /out from /in) is sent as the
+// backend path, and servers that echo the argument's directory in NLST
+// lines then show the root there; LIST and MLSD lines carry names only.
+// A name starting with "-" cannot be listed by name (read as options).
 
 // confinement is a session's virtual root; pol nil: not confined.
 type confinement struct {
@@ -49,7 +55,7 @@ var pathFree = map[string]bool{
 	"OPTS": true, "HELP": true, "CLNT": true, "LANG": true, "ACCT": true,
 }
 
-// oneLine are the verbs whose whole argument is one path.
+// onePath are the verbs whose whole argument is one path.
 var onePath = map[string]bool{
 	"CWD": true, "XCWD": true, "RETR": true, "STOR": true, "APPE": true, "STOU": true,
 	"DELE": true, "MKD": true, "XMKD": true, "RMD": true, "XRMD": true,
