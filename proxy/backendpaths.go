@@ -27,6 +27,14 @@ func (s *session) enterRoot(user string, groups []string) error {
 	if pol == nil {
 		return nil
 	}
+	if !pol.Root.Confined() {
+		// A profile without a root (rules only): the session starts where
+		// the backend put it, its home, if the backend says where.
+		if cwd, ok := s.backendDir(); ok {
+			s.confine(pol, cwd)
+			return nil
+		}
+	}
 	rep, err := s.ask(ftp.Command{Verb: "CWD", Arg: pol.Root.Dir()})
 	if err != nil {
 		return s.backendFailed(err)
@@ -38,10 +46,29 @@ func (s *session) enterRoot(user string, groups []string) error {
 		_ = s.reply(ftp.StatusNotAvailable, "Service not available: your home directory is not available, ask your administrator.")
 		return s.errorf("backend refused root %q: %d", pol.Root.Dir(), rep.Code)
 	}
-	s.vroot = confinement{pol: pol, cwd: "/"}
-	s.log = s.log.With().Str("profile", pol.Profile).Logger()
-	s.log.Debug().Str("root", pol.Root.Dir()).Msg("session confined")
+	s.confine(pol, "/")
 	return nil
+}
+
+func (s *session) confine(pol *vfs.Policy, cwd string) {
+	s.vroot = confinement{pol: pol, cwd: cwd}
+	s.log = s.log.With().Str("profile", pol.Profile).Logger()
+	s.log.Debug().Str("root", pol.Root.Dir()).Str("cwd", cwd).Msg("session confined")
+}
+
+// backendDir asks the backend for its current directory (PWD), as a clean
+// absolute path; false when it does not answer one.
+func (s *session) backendDir() (string, bool) {
+	rep, err := s.ask(ftp.Command{Verb: "PWD"})
+	if err != nil || rep.Code != ftp.StatusPathCreated {
+		return "", false
+	}
+	p, _, ok := vfs.Parse257(rep.Lines[0])
+	if !ok || !strings.HasPrefix(p, "/") {
+		return "", false
+	}
+	clean, err := vfs.Resolve("/", p)
+	return clean, err == nil
 }
 
 // changeDir relays a confined CWD (CDUP) and moves the session's directory

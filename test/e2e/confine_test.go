@@ -327,3 +327,22 @@ func TestConfinedEdgeGroups(t *testing.T) {
 	}
 	c.do("CDUP", wire.StatusFileUnavailable)
 }
+
+// TestRootlessProfile: a profile without a root still resolves paths (the
+// rules' hook sees them) but confines to the backend's own tree, from the
+// directory the backend starts in.
+func TestRootlessProfile(t *testing.T) {
+	g := startConfined(t, &vfs.Access{Profiles: map[string]vfs.Profile{"open": {}}, Default: "open"})
+	c := dialRaw(t, g.addr("explicit"), false)
+	c.login(false)
+	c.do("CWD partners", 250)
+	if rep := c.do("PWD", wire.StatusPathCreated); !strings.HasPrefix(rep.Text(), `"/partners"`) {
+		t.Errorf("PWD %q", rep.Text())
+	}
+	c.do("CWD ..", 250)
+	c.do("CWD ..", wire.StatusFileUnavailable)
+	c.do(`RETR ..\x`, wire.StatusFileUnavailable)
+	if !strings.Contains(g.logs.String(), `"path":"/partners"`) {
+		t.Error("no command line with the path")
+	}
+}
