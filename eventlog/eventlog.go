@@ -51,7 +51,11 @@ func New(log zerolog.Logger) *Sink { return &Sink{log: log} }
 func (s *Sink) Emit(e events.Event) {
 	switch e := e.(type) {
 	case events.Command:
-		with(s.log.Info(), e.Session).Str(FieldCommand, e.Text).Int(FieldCode, e.Code).Msg("command")
+		ev := with(s.log.Info(), e.Session).Str(FieldCommand, e.Text)
+		if e.Path != "" {
+			ev = ev.Str(FieldPath, e.Path)
+		}
+		ev.Int(FieldCode, e.Code).Msg("command")
 	case events.Transfer:
 		s.transfer(e)
 	case events.SessionStarted:

@@ -135,6 +135,7 @@ type Command struct {
 	Session
 	Verb string
 	Text string // the command as it may be logged: PASS and ACCT masked, unknown verbs without argument
+	Path string // a confined session's virtual path(s) the command names, resolved; "" otherwise
 	Code int
 }
 

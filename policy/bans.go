@@ -16,6 +16,7 @@ const (
 	KindLoginFailed  = "login_failed"  // 530 after PASS
 	KindProtocol     = "protocol"      // a garbage command line
 	KindTLSHandshake = "tls_handshake" // a failed TLS handshake on an implicit listener
+	KindPathEscape   = "path_escape"   // a confined session named a path above its virtual root
 )
 
 // The kinds of BanEvent.
@@ -251,7 +252,7 @@ func (d *Defender) Subscribe(f func(BanEvent)) {
 }
 
 // Record counts one event of kind (KindLoginFailed, KindProtocol,
-// KindTLSHandshake) from ip and bans ip when the weight of its events within
+// KindTLSHandshake, KindPathEscape) from ip and bans ip when the weight of its events within
 // the window reaches MaxFailures. It reports whether ip is banned (now or
 // already): the proxy then ends the session with 421. Allowlisted addresses,
 // unknown kinds and kinds of weight 0 are not counted.

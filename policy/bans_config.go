@@ -70,7 +70,7 @@ func cmp0[T int | time.Duration](v, def T) T {
 // weight is what one event of kind adds; unknown kinds add nothing.
 func (c BanConfig) weight(kind string) int {
 	switch kind {
-	case KindLoginFailed, KindProtocol, KindTLSHandshake:
+	case KindLoginFailed, KindProtocol, KindTLSHandshake, KindPathEscape:
 	default:
 		return 0
 	}
@@ -107,7 +107,7 @@ func (c BanConfig) Validate() error {
 	for _, k := range kinds {
 		switch {
 		case c.weight(k) == 0 && c.Weights[k] != 0:
-			errs = append(errs, confkey.Errorf("weights", "%q is not an event kind (want %s, %s or %s)", k, KindLoginFailed, KindProtocol, KindTLSHandshake))
+			errs = append(errs, confkey.Errorf("weights", "%q is not an event kind (want %s, %s, %s or %s)", k, KindLoginFailed, KindProtocol, KindTLSHandshake, KindPathEscape))
 		case c.Weights[k] < 0:
 			errs = append(errs, confkey.Errorf("weights."+k, "must not be negative"))
 		case c.Weights[k] > c.maxFailures():

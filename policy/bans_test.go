@@ -82,6 +82,7 @@ func TestBanConfigValidate(t *testing.T) {
 		{BanConfig{Weights: map[string]int{"login": 1}}, `weights: "login" is not an event kind`},
 		{BanConfig{Weights: map[string]int{KindProtocol: -1}}, "weights.protocol: must not be negative"},
 		{BanConfig{Weights: map[string]int{KindProtocol: 6}}, "weights.protocol: 6 is more than max_failures 5"},
+		{BanConfig{Weights: map[string]int{KindPathEscape: 6}}, "weights.path_escape: 6 is more than max_failures 5"},
 		{BanConfig{StateFile: filepath.Join(dir, "nodir", "bans.json")}, "state_file: "},
 		{BanConfig{StateFile: dir}, "state_file: " + dir + " is not a regular file"},
 		{BanConfig{Allow: []netip.Prefix{{}}}, "allow[0]: invalid network"},

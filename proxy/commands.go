@@ -70,6 +70,9 @@ func (s *session) dispatch(cmd ftp.Command) error {
 	if !s.loggedIn && !policy.AllowedBeforeLogin(cmd.Verb) {
 		return s.reply(ftp.StatusNotLoggedIn, "Please login with USER and PASS.")
 	}
+	if s.loggedIn && s.vroot.pol != nil {
+		return s.dispatchConfined(cmd)
+	}
 	if h, ok := handlers[cmd.Verb]; ok {
 		return h(s, cmd)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/ftpsgate/ftpsgate/auth"
 	"github.com/ftpsgate/ftpsgate/policy"
+	"github.com/ftpsgate/ftpsgate/vfs"
 )
 
 // Option gives the Server a collaborator instead of the one it would build
@@ -42,6 +43,18 @@ func WithBans(b Bans) Option { return func(s *Server) { s.bans = b } }
 // WithCertificates serves the certificate certs gives. Default:
 // policy.NewCertSource with Config.TLS (see NewCertificates).
 func WithCertificates(c Certificates) Option { return func(s *Server) { s.certs = c } }
+
+// WithAccess confines sessions: after each login, r names the user's
+// virtual root (nil: unconfined, the session relays paths as they are).
+// *vfs.Access is one. Default: none, no session is confined.
+func WithAccess(r AccessResolver) Option { return func(s *Server) { s.access = r } }
+
+// AccessResolver gives the policy that confines a user (with the groups
+// the authenticator named), or nil to leave the user unconfined. An error
+// refuses the session.
+type AccessResolver interface {
+	For(user string, groups []string) (*vfs.Policy, error)
+}
 
 // Admission is what a session asks when it starts: whether the client may
 // have a session (the *policy.Ticket it returns is released at the end and

@@ -29,6 +29,7 @@ type sessionEnv struct {
 	// the handshake does not (tls pins mode); nil otherwise.
 	clientChain func([]*x509.Certificate) bool
 	dialer      Dialer
+	access      AccessResolver // nil: no session is confined
 	admission   Admission
 	bans        Bans
 	pool        *nat.Pool
@@ -48,7 +49,7 @@ type sessionEnv struct {
 func (s *Server) newEnv() *sessionEnv {
 	e := &sessionEnv{
 		cfg: &s.cfg, log: s.log, tlsConfs: s.tlsConfs, backendTLS: s.backendTLS,
-		auth: s.auth, clientChain: s.clientChain, dialer: s.dialer, admission: s.admission, bans: s.bans,
+		auth: s.auth, clientChain: s.clientChain, dialer: s.dialer, access: s.access, admission: s.admission, bans: s.bans,
 		pool: s.pool, data: s.data, bandwidth: s.bandwidth, events: s.events, logEvents: s.logEvents,
 		hardCtx: s.hardCtx, drainCtx: s.drainCtx, drain: s.drain,
 	}

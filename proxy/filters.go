@@ -57,7 +57,7 @@ func (s *session) transferFilters(t *transfer) {
 	}
 	meta := filter.Meta{
 		Session: s.id, User: s.user, Verb: t.cmd.Verb, Direction: filter.Download,
-		Path: t.cmd.Arg, BackendPath: t.cmd.Arg, Offset: t.rest,
+		Path: t.path, BackendPath: t.cmd.Arg, Offset: t.rest,
 	}
 	if t.upload {
 		meta.Direction = filter.Upload
@@ -85,7 +85,7 @@ func (s *session) finishFilters(t *transfer) error {
 	if !v.Veto {
 		return nil
 	}
-	ev := s.log.Warn().Str(fieldCommand, t.cmd.Verb).Str(fieldPath, t.cmd.Arg).Int(fieldCode, v.Code)
+	ev := s.log.Warn().Str(fieldCommand, t.cmd.Verb).Str(fieldPath, t.path).Int(fieldCode, v.Code)
 	if err != nil {
 		ev = ev.Err(err)
 	}

@@ -45,7 +45,8 @@ type Server struct {
 	// clientChain checks a client certificate against the client CA when
 	// the handshake does not (tls pins mode); nil otherwise.
 	clientChain func([]*x509.Certificate) bool
-	dialer      Dialer // opens connections to the backend
+	dialer      Dialer         // opens connections to the backend
+	access      AccessResolver // confines users; nil: none
 
 	mu        sync.Mutex
 	listeners map[string]net.Listener

@@ -74,8 +74,9 @@ type session struct {
 	leaving     bool          // shutdown asked: leave after the running transfer
 	bytesUp     int64
 	bytesDown   int64
-	feat        *ftp.Reply // merged FEAT after login, cached
-	rest        string     // the last REST's argument, for the next transfer's log
+	feat        *ftp.Reply  // merged FEAT after login, cached
+	rest        string      // the last REST's argument, for the next transfer's log
+	vroot       confinement // the virtual root (WithAccess): see paths.go
 
 	be      *backend
 	pending *dataSetup
@@ -285,6 +286,11 @@ func (s *session) reply(code int, text string) error {
 }
 
 func (s *session) send(r ftp.Reply) error {
+	return s.write(s.hideRoot(r))
+}
+
+// write sends r as it is (send hides a confined session's root first).
+func (s *session) write(r ftp.Reply) error {
 	_ = s.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
 	s.lastCode = r.Code
 	if err := ftp.WriteReply(s.conn, r); err != nil {

@@ -20,6 +20,7 @@ func isUpload(verb string) bool { return verb == "STOR" || verb == "STOU" || ver
 // transfer is one running data transfer, driven by the session goroutine.
 type transfer struct {
 	cmd      ftp.Command
+	path     string // the path for logs and filters: virtual when confined, else cmd.Arg
 	upload   bool
 	d        *dataSetup
 	start    time.Time
@@ -86,8 +87,11 @@ func (s *session) handleTransfer(cmd ftp.Command) error {
 		return s.send(rep) // refused: 550 and the like
 	}
 	t := &transfer{
-		cmd: cmd, upload: isUpload(cmd.Verb), d: d, start: time.Now(),
+		cmd: cmd, path: cmd.Arg, upload: isUpload(cmd.Verb), d: d, start: time.Now(),
 		clientCh: d.client, beCh: make(chan result[net.Conn], 1), rest: rest,
+	}
+	if s.vroot.pol != nil {
+		t.path = s.vroot.path
 	}
 	s.transferFilters(t)
 	defer t.closeData() // runs before d.close: nothing the relay holds stays open
@@ -414,7 +418,7 @@ func (s *session) account(t *transfer) {
 		s.bytesDown += r.n
 	}
 	s.updateInfo(func(i *SessionInfo) { i.BytesUp, i.BytesDown = s.bytesUp, s.bytesDown })
-	e := events.Transfer{Session: s.ev(), Verb: t.cmd.Verb, Upload: t.upload, Path: t.cmd.Arg, Bytes: r.n,
+	e := events.Transfer{Session: s.ev(), Verb: t.cmd.Verb, Upload: t.upload, Path: t.path, Bytes: r.n,
 		Duration: time.Since(t.start), Protected: t.d.protect, Incomplete: r.err != nil,
 		Err: r.err, CloseErr: r.closeErr, PeerClosed: r.peerClosed}
 	if t.final != nil {
