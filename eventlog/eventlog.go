@@ -55,6 +55,9 @@ func (s *Sink) Emit(e events.Event) {
 		if e.Path != "" {
 			ev = ev.Str(FieldPath, e.Path)
 		}
+		if e.Rule != "" {
+			ev = ev.Str("rule", e.Rule).Bool("allowed", e.Allowed)
+		}
 		ev.Int(FieldCode, e.Code).Msg("command")
 	case events.Transfer:
 		s.transfer(e)
@@ -85,6 +88,7 @@ var loginMessages = map[string]string{
 	events.LoginReasonUnavailable:   "authenticator unavailable",
 	events.LoginReasonBackendDown:   "backend unavailable",
 	events.LoginReasonMappedRefused: "the backend refused the mapped account",
+	events.LoginReasonAccess:        "login refused by the access rules",
 }
 
 func (s *Sink) login(e events.Login) {

@@ -127,6 +127,7 @@ const (
 	LoginReasonUnavailable   = "authenticator unavailable"
 	LoginReasonBackendDown   = "backend unavailable"
 	LoginReasonMappedRefused = "backend refused the mapped account"
+	LoginReasonAccess        = "access" // the access section refused or could not confine the user
 )
 
 // Command: a command and the reply the client got (the last one sent while
@@ -136,7 +137,12 @@ type Command struct {
 	Verb string
 	Text string // the command as it may be logged: PASS and ACCT masked, unknown verbs without argument
 	Path string // a confined session's virtual path(s) the command names, resolved; "" otherwise
-	Code int
+	// Rule is the access rule that decided the command (a key path, e.g.
+	// "access.profiles.partner.paths[1]"), and Allowed its decision; Rule
+	// "" when no rule was asked.
+	Rule    string
+	Allowed bool
+	Code    int
 }
 
 // Transfer: a data transfer is over.

@@ -397,3 +397,16 @@ func (a *Admission) Stats() AdmissionStats {
 	})
 	return st
 }
+
+// UserSessions is how many live sessions are counted for the ticket's user
+// (its own included); 0 before Login.
+func (t *Ticket) UserSessions() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.hasUser {
+		return 0
+	}
+	t.a.userMu.Lock()
+	defer t.a.userMu.Unlock()
+	return t.a.users[t.user]
+}

@@ -27,6 +27,9 @@ func (s *session) enterRoot(user string, groups []string) error {
 	if pol == nil {
 		return nil
 	}
+	if err := s.applyLimits(pol); err != nil {
+		return err
+	}
 	if !pol.Root.Confined() {
 		// A profile without a root (rules only): the session starts where
 		// the backend put it, its home, if the backend says where.

@@ -35,7 +35,7 @@ func (s *session) badLine(err error) error {
 func (s *session) logCommand(cmd ftp.Command) {
 	s.commandDone()
 	s.cmd, s.cmdOpen, s.lastCode = cmd, true, 0
-	s.vroot.path = ""
+	s.vroot.path, s.vroot.rule, s.vroot.allowed = "", "", false
 }
 
 // commandDone writes the open command's line, with the last reply code the
@@ -45,7 +45,8 @@ func (s *session) commandDone() {
 		return
 	}
 	s.cmdOpen = false
-	s.emit(events.Command{Session: s.ev(), Verb: s.cmd.Verb, Text: s.cmd.LogString(), Path: s.vroot.path, Code: s.lastCode})
+	s.emit(events.Command{Session: s.ev(), Verb: s.cmd.Verb, Text: s.cmd.LogString(), Path: s.vroot.path,
+		Rule: s.vroot.rule, Allowed: s.vroot.allowed, Code: s.lastCode})
 }
 
 // readCommandFunc returns a read of the next command on the current

@@ -62,6 +62,10 @@ func (s *session) transferFilters(t *transfer) {
 	if t.upload {
 		meta.Direction = filter.Upload
 	}
+	if pol := s.vroot.pol; t.upload && pol != nil && pol.MaxUpload > 0 {
+		// Before the hash: a buffer past the limit is hashed by no one.
+		t.filters = append(t.filters, filter.NewSizeLimit(pol.MaxUpload, filter.Offset(meta)))
+	}
 	cfg := s.env.cfg
 	if cfg.Hash == HashAll || (cfg.Hash == HashUploads && t.upload) {
 		t.hash = filter.NewSHA256()
@@ -73,10 +77,16 @@ func (s *session) transferFilters(t *transfer) {
 }
 
 // finishFilters asks the filters for their verdict on a transfer whose
-// data passed completely and which the backend accepted. A veto replaces
-// the final reply; for an upload the file is removed on the backend (DELE;
-// STOU's name is the backend's choice and is left).
+// data passed completely and which the backend accepted, or takes the veto
+// a filter made while the data streamed (an upload past max_upload). A veto
+// replaces the final reply; for an upload the file is removed on the
+// backend (DELE; STOU's name is the backend's choice and is left).
 func (s *session) finishFilters(t *transfer) error {
+	if t.relayed != nil && t.failure == nil {
+		if v, ok := filter.VetoOf(t.relayed.err); ok {
+			return s.veto(t, v, t.relayed.err)
+		}
+	}
 	if len(t.filters) == 0 || t.failure != nil || t.final == nil || !t.final.Positive() ||
 		t.relayed == nil || t.relayed.err != nil || t.relayed.peerClosed {
 		return nil
@@ -85,6 +95,12 @@ func (s *session) finishFilters(t *transfer) error {
 	if !v.Veto {
 		return nil
 	}
+	return s.veto(t, v, err)
+}
+
+// veto answers t with a filter's veto v instead of its final reply and
+// removes a vetoed upload from the backend.
+func (s *session) veto(t *transfer, v filter.Verdict, err error) error {
 	ev := s.log.Warn().Str(fieldCommand, t.cmd.Verb).Str(fieldPath, t.path).Int(fieldCode, v.Code)
 	if err != nil {
 		ev = ev.Err(err)

@@ -191,11 +191,12 @@ func (s *session) login(password, code string) error {
 		s.user, s.loggedIn = res.User, true
 		s.log = log
 		s.updateInfo(func(i *SessionInfo) { i.User = s.user })
-		s.emit(events.Login{Session: s.ev(), Result: events.LoginOK, Code: rep.Code, Factors: res.Factors, BackendUser: res.Backend.User})
 		s.afterLogin()
 		if err := s.enterRoot(res.User, res.Groups); err != nil {
+			s.emit(events.Login{Session: s.ev(), Result: events.LoginRefused, Reason: events.LoginReasonAccess, Code: s.lastCode, Err: err})
 			return err
 		}
+		s.emit(events.Login{Session: s.ev(), Result: events.LoginOK, Code: rep.Code, Factors: res.Factors, BackendUser: res.Backend.User})
 		if !res.Delegated {
 			// The backend's own 230 may name the mapped account, which the
 			// client must never learn.

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 
 	"github.com/ftpsgate/ftpsgate/policy"
@@ -37,6 +38,10 @@ type confinement struct {
 	pol  *vfs.Policy
 	cwd  string // the current virtual directory, from vfs.Resolve
 	path string // the current command's virtual path(s), for its log line and events
+	// rule and allowed are the current command's rule decision (access
+	// rules), for its log line and event; rule "" when none was taken.
+	rule    string
+	allowed bool
 }
 
 // confined is a client command as the backend gets it.
@@ -197,12 +202,40 @@ func isTimeVal(s string) bool {
 	return len(digits) == 14 && strings.Trim(digits, "0123456789") == "" && strings.Trim(frac, "0123456789") == ""
 }
 
-// allowPath is the seam of the path rules: the decision for op on the
-// virtual path v. Without rules (today) every path inside the root is
-// allowed; the rules' check goes here, and its refusal is answered 550.
-func (s *session) allowPath(op vfs.Op, v string) error {
-	_, _ = op, v
+// errRule: the access rules refused the command; the decision (and the
+// rule that made it) is in the command's log line and event.
+var errRule = errors.New("refused by the access rules")
+
+// decide records d as the current command's decision, and is errRule when
+// it refuses.
+func (s *session) decide(d vfs.Decision) error {
+	s.vroot.rule, s.vroot.allowed = d.Rule, d.Allowed
+	if !d.Allowed {
+		return fmt.Errorf("%w: %s", errRule, d.Rule)
+	}
 	return nil
+}
+
+// allowPath asks the path rules about op on the virtual path v and, for a
+// name the command creates (an upload's, a rename's target, a new
+// directory), the file-name filters.
+func (s *session) allowPath(op vfs.Op, v string, creates bool) error {
+	if err := s.decide(s.vroot.pol.CheckPath(op, v)); err != nil || !creates {
+		return err
+	}
+	return s.decide(s.vroot.pol.CheckName(op, v))
+}
+
+// createsName says whether cmd's path is a name it creates, which the
+// file-name filters judge: STOR, APPE, STOU with a name, RNTO, MKD.
+func createsName(cmd ftp.Command) bool {
+	switch cmd.Verb {
+	case "STOR", "APPE", "RNTO", "MKD", "XMKD":
+		return true
+	case "STOU":
+		return cmd.Arg != ""
+	}
+	return false
 }
 
 // dispatchConfined handles a command of a confined, logged-in session.
@@ -214,13 +247,23 @@ func (s *session) dispatchConfined(cmd ftp.Command) error {
 	if cmd.Verb == "SITE" && s.env.cfg.Login.CheckSite(cmd.Arg) != nil {
 		return s.handleSITE(cmd) // refused by policy before its path is looked at
 	}
+	if err := s.decide(s.vroot.pol.CheckCommand(cmd.Verb, cmd.Arg)); err != nil {
+		s.log.Warn().Str(fieldCommand, cmd.Verb).Str("rule", s.vroot.rule).Msg("command refused by the access rules")
+		if isTransferVerb(cmd.Verb) {
+			s.closePending()
+		}
+		if cmd.Verb == "SITE" {
+			return s.reply(ftp.StatusNotImplementedParameter, "SITE command not allowed for your account.")
+		}
+		return s.reply(ftp.StatusNotImplemented, "Command not allowed for your account.")
+	}
 	if h, ok := handlers[cmd.Verb]; ok && !isTransferVerb(cmd.Verb) && cmd.Verb != "SITE" {
 		return h(s, cmd) // the edge's own, and path-free
 	}
 	c, err := s.confinePath(cmd)
 	if err == nil {
 		for _, v := range c.virtual {
-			if err = s.allowPath(c.op, v); err != nil {
+			if err = s.allowPath(c.op, v, createsName(cmd)); err != nil {
 				break
 			}
 		}

@@ -370,12 +370,12 @@ func (s *session) endTransfer(t *transfer) error {
 	switch {
 	case t.failure != nil:
 		rep = *t.failure
+	case t.vetoed != nil:
+		rep = *t.vetoed
 	case t.relayed.err != nil && (t.final.Positive() || t.relayed.gatewayCut()):
 		// The backend finished but the client did not get everything, or
 		// the gateway cut the transfer (whatever the backend made of that).
 		rep = connClosed
-	case t.vetoed != nil:
-		rep = *t.vetoed
 	default:
 		rep = *t.final
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/ftpsgate/ftpsgate/metrics"
 	"github.com/ftpsgate/ftpsgate/policy"
 	"github.com/ftpsgate/ftpsgate/proxy"
+	"github.com/ftpsgate/ftpsgate/vfs"
 )
 
 // composed is the gateway and the collaborators it was given: the
@@ -55,16 +56,21 @@ func compose(ctx context.Context, cfg *loaded, log zerolog.Logger) (*composed, e
 	if d.auth, err = newAuthenticator(ctx, cfg.auth, log); err != nil {
 		return nil, err
 	}
-	if cfg.access != nil && cfg.path != "" {
+	opts := []proxy.Option{}
+	switch {
+	case cfg.access != nil && cfg.path != "":
 		d.access = newAccessReloader(cfg.path, cfg)
+		opts = append(opts, proxy.WithAccess(d.access.Holder))
+	case cfg.access != nil:
+		opts = append(opts, proxy.WithAccess(vfs.NewHolder(cfg.access))) // embedded: nothing to reload
 	}
-	d.srv, err = proxy.New(pc, log,
+	d.srv, err = proxy.New(pc, log, append(opts,
 		proxy.WithAuthenticator(d.auth.auth),
 		proxy.WithEvents(d.sink),
 		proxy.WithBans(d.bans),
 		proxy.WithAdmission(d.admission),
 		proxy.WithCertificates(d.certs),
-	)
+	)...)
 	if err != nil {
 		d.auth.close()
 		return nil, err
