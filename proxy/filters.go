@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -109,6 +110,12 @@ func (s *session) veto(t *transfer, v filter.Verdict, err error) error {
 	rep := ftp.NewReply(v.Code, v.Text)
 	t.vetoed = &rep
 	if !t.upload || t.cmd.Verb == "STOU" {
+		return nil
+	}
+	if errors.Is(err, filter.ErrSizeLimit) && (t.cmd.Verb == "APPE" || t.rest != "") {
+		// The file was there before this upload: removing it would lose
+		// that part too, and what this upload added stops at the limit.
+		s.log.Info().Str(fieldPath, t.cmd.Arg).Msg("upload past max_upload appended to an existing file: the file is kept, up to the limit")
 		return nil
 	}
 	dele, err := s.ask(ftp.Command{Verb: "DELE", Arg: t.cmd.Arg})

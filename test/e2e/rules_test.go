@@ -27,7 +27,7 @@ func partnerAccess(t *testing.T, limits vfs.Limits) *vfs.Access {
 			},
 			DenyNames: []string{"*.exe"},
 			MaxUpload: "64KiB",
-			Commands:  []string{"RETR", "STOR", "LIST", "NLST", "MLSD", "SIZE"},
+			Commands:  []string{"RETR", "STOR", "APPE", "LIST", "NLST", "MLSD", "SIZE"},
 			Limits:    limits,
 		}},
 		Default: "partner",
@@ -111,6 +111,14 @@ func TestAccessRules(t *testing.T) {
 	if err := fc.Stor("/incoming/fits.csv", bytes.NewReader(make([]byte, 64<<10))); err != nil {
 		t.Errorf("STOR of exactly max_upload: %v", err)
 	}
+	// Appending past the limit: 552, but the file that was there stays
+	// (removing it would lose what it held), grown by no more than the limit.
+	if err := fc.Append("/incoming/fits.csv", bytes.NewReader(make([]byte, 100<<10))); err == nil || !strings.Contains(err.Error(), "552") {
+		t.Errorf("APPE past max_upload: %v, want 552", err)
+	}
+	if fi, err := os.Stat(filepath.Join(g.home, "incoming", "fits.csv")); err != nil || fi.Size() < 64<<10 || fi.Size() > 128<<10 {
+		t.Errorf("after APPE past the limit: %v, size %d (want the file kept, 64 to 128 KiB)", err, sizeOf(fi))
+	}
 	fc.Quit()
 
 	after := tree(t, g.home)
@@ -140,11 +148,13 @@ func containsLine(lines []string, l string) bool {
 func (c *rawClient) logs(t *testing.T, g *confinedGateway, line string, code int, rule string) {
 	t.Helper()
 	c.do(line, code)
-	verb, _, _ := strings.Cut(line, " ")
-	for _, l := range strings.Split(g.logs.String(), "\n") {
-		if strings.Contains(l, `"message":"command"`) && strings.Contains(l, `"cmd":"`+verb) &&
-			strings.Contains(l, `"rule":"`+rule) && strings.Contains(l, `"allowed":false`) {
-			return
+	// The line is written once the reply is out: wait for it a little.
+	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		for _, l := range strings.Split(g.logs.String(), "\n") {
+			if strings.Contains(l, `"message":"command"`) && strings.Contains(l, `"cmd":"`+line) &&
+				strings.Contains(l, `"rule":"`+rule) && strings.Contains(l, `"allowed":false`) {
+				return
+			}
 		}
 	}
 	t.Errorf("%s: no command line naming rule %s", line, rule)
@@ -159,9 +169,7 @@ func TestAccessLimits(t *testing.T) {
 	c.startTLS()
 	c.do("USER "+user, wire.StatusNeedPassword)
 	c.do("PASS "+password, wire.StatusNotLoggedIn)
-	if !strings.Contains(g.logs.String(), "login refused by the access rules") {
-		t.Error("no log line for the refused login")
-	}
+	waitLog(t, g.gateway, "login refused by the access rules")
 
 	g = startConfined(t, partnerAccess(t, vfs.Limits{Listeners: []string{"implicit"}}))
 	c = dialRaw(t, g.addr("explicit"), false)
@@ -182,4 +190,11 @@ func TestAccessLimits(t *testing.T) {
 	first.expectClosed(5 * time.Second)
 	third := dialRaw(t, g.addr("explicit"), false)
 	third.login(false) // the slot is free again
+}
+
+func sizeOf(fi os.FileInfo) int64 {
+	if fi == nil {
+		return -1
+	}
+	return fi.Size()
 }
