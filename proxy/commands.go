@@ -59,6 +59,10 @@ func init() {
 		"NLST": (*session).handleTransfer,
 		"MLSD": (*session).handleTransfer,
 		"REST": (*session).handleREST,
+
+		"HASH":    (*session).handleHASH,
+		"XSHA256": (*session).handleXSHA256,
+		"TYPE":    (*session).handleTYPE,
 	}
 }
 
@@ -183,6 +187,9 @@ func (s *session) handleSYST(cmd ftp.Command) error {
 // handleOPTS relays after login; before, only OPTS UTF8 ON is taken, and
 // replayed to the backend after login.
 func (s *session) handleOPTS(cmd ftp.Command) error {
+	if s.loggedIn && isOptsHash(cmd.Arg) {
+		return s.optsHash(cmd.Arg) // the gateway's HASH (hashcmd.go)
+	}
 	if s.loggedIn {
 		return s.relay(cmd)
 	}
@@ -249,23 +256,22 @@ func (s *session) handleFEAT(cmd ftp.Command) error {
 		own = append(own[:len(own):len(own)], "EPRT")
 	}
 	if !s.loggedIn {
-		return s.send(ftp.FeatureReply(append(own, "HOST")))
+		return s.send(ftp.FeatureReply(append(append(own, "HOST"), s.hashFeatures(nil)...)))
 	}
 	if s.feat != nil {
 		return s.send(*s.feat)
 	}
-	rep, err := s.be.Do(s.ctx, cmd, s.send)
+	beFeats, err := s.backendFeatures()
 	if err != nil {
 		return s.backendFailed(err)
 	}
 	feats := append([]string(nil), own...)
-	if rep.Code == ftp.StatusSystemStatus {
-		for _, f := range ftp.ParseFeatures(rep) {
-			if relayable[ftp.FeatureName(f)] {
-				feats = append(feats, f)
-			}
+	for _, f := range beFeats {
+		if name := ftp.FeatureName(f); relayable[name] && name != "HASH" && name != "XSHA256" {
+			feats = append(feats, f)
 		}
 	}
+	feats = append(feats, s.hashFeatures(beFeats)...) // the gateway's own (hashcmd.go)
 	merged := ftp.FeatureReply(feats)
 	s.feat = &merged
 	return s.send(merged)

@@ -157,6 +157,11 @@ type Config struct {
 	OwnAddrs []netip.AddrPort
 	// Hash: which transfers get a SHA-256 in their log line (transfers.hash).
 	Hash HashMode
+	// HashCommandMaxSize bounds the bytes the gateway reads from the
+	// backend to answer HASH or XSHA256 itself (when the backend does not
+	// answer HASH with SHA-256) (transfers.hash_command_max_size). 0:
+	// DefaultHashCommandMaxSize; negative: HASH is only relayed.
+	HashCommandMaxSize int64
 	// Filters, when set, adds filters to every file transfer (tests).
 	Filters func(filter.Meta) []filter.Filter
 }

@@ -257,7 +257,7 @@ func (s *session) dispatchConfined(cmd ftp.Command) error {
 		}
 		return s.reply(ftp.StatusNotImplemented, "Command not allowed for your account.")
 	}
-	if h, ok := handlers[cmd.Verb]; ok && !isTransferVerb(cmd.Verb) && cmd.Verb != "SITE" {
+	if h, ok := handlers[cmd.Verb]; ok && !isTransferVerb(cmd.Verb) && cmd.Verb != "SITE" && !isHashVerb(cmd.Verb) {
 		return h(s, cmd) // the edge's own, and path-free
 	}
 	c, err := s.confinePath(cmd)
@@ -287,6 +287,9 @@ func (s *session) dispatchConfined(cmd ftp.Command) error {
 	}
 	if isTransferVerb(cmd.Verb) {
 		return s.handleTransfer(c.send)
+	}
+	if isHashVerb(cmd.Verb) {
+		return s.hashCommand(c.send, cmd.Arg)
 	}
 	return s.relay(c.send)
 }
@@ -325,3 +328,7 @@ func (s *session) refusePath(cmd ftp.Command, err error) error {
 	}
 	return s.reply(ftp.StatusFileUnavailable, "No such file or directory.")
 }
+
+// isHashVerb: the gateway answers HASH and XSHA256 (hashcmd.go), on the
+// confined path.
+func isHashVerb(v string) bool { return v == "HASH" || v == "XSHA256" }

@@ -77,6 +77,7 @@ type session struct {
 	feat        *ftp.Reply  // merged FEAT after login, cached
 	rest        string      // the last REST's argument, for the next transfer's log
 	vroot       confinement // the virtual root (WithAccess): see paths.go
+	hash        hashState   // HASH and XSHA256: see hashcmd.go
 
 	be      *backend
 	pending *dataSetup

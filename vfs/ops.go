@@ -49,6 +49,8 @@ var verbOps = map[string]Op{
 	"CWD": OpList, "XCWD": OpList, "LIST": OpList, "NLST": OpList, "MLSD": OpList, "MLST": OpList,
 	"STAT": OpList, "SIZE": OpList, "MDTM": OpList,
 	"RETR": OpRead,
+	// The digests read the whole file.
+	"HASH": OpRead, "XCRC": OpRead, "XMD5": OpRead, "XSHA1": OpRead, "XSHA256": OpRead,
 	"STOR": OpWrite, "STOU": OpWrite, "APPE": OpWrite,
 	"DELE": OpDelete, "RMD": OpDelete, "XRMD": OpDelete,
 	"RNFR": OpRename, "RNTO": OpRename,

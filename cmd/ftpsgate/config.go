@@ -207,6 +207,11 @@ func build(v *viper.Viper) (*loaded, error) {
 	c.ActiveEnabled = fc.Active.Enabled
 	c.Hash, err = proxy.ParseHashMode(fc.Transfers.Hash)
 	p.add("transfers.hash", err)
+	if n, err := vfs.ParseSize(fc.Transfers.HashCommandMaxSize); err != nil {
+		p.add("transfers.hash_command_max_size", err)
+	} else if c.HashCommandMaxSize = n; n == 0 {
+		c.HashCommandMaxSize = -1 // 0 in the file: HASH is only relayed
+	}
 
 	dur := func(key, s string) time.Duration {
 		d, err := time.ParseDuration(s)

@@ -21,9 +21,10 @@ type Command struct {
 
 // ParseCommand parses one command line, given without its line end.
 //
-// The verb is 1 to 8 ASCII letters, in any case, and is stored upper-cased.
+// The verb is 1 to 8 ASCII letters, in any case, possibly ending in digits
+// (XSHA256), and is stored upper-cased.
 // It is separated from the argument by exactly one space; further spaces
-// belong to the argument. An empty line, a verb with anything but letters,
+// belong to the argument. An empty line, a verb with anything else,
 // or a CR, LF, NUL or 0xFF (Telnet IAC, see Reader.ReadCommand) anywhere in
 // the line is an error wrapping ErrMalformedCommand. Errors are logged, so
 // they name no byte of the line but a valid verb, masked as in LogString:
@@ -55,14 +56,20 @@ func checkArg(verb, arg string) error {
 	return nil
 }
 
-// validVerb reports whether v is 1 to maxVerbLength ASCII letters.
+// validVerb reports whether v is 1 to maxVerbLength ASCII letters, the
+// last of which may be digits after a letter (XMD5, XSHA1, XSHA256).
 func validVerb(v string) bool {
 	if v == "" || len(v) > maxVerbLength {
 		return false
 	}
+	digits := false
 	for i := 0; i < len(v); i++ {
+		if i > 0 && v[i] >= '0' && v[i] <= '9' {
+			digits = true
+			continue
+		}
 		c := v[i] | 0x20 // ASCII lower case; non-letters stay non-letters
-		if c < 'a' || c > 'z' {
+		if c < 'a' || c > 'z' || digits {
 			return false
 		}
 	}
