@@ -33,6 +33,8 @@ type fakeBackend struct {
 	// tls, when set, makes it an explicit FTPS server: AUTH TLS, and TLS on
 	// the data connections after PROT P (a *tls.Conn handed to transfer).
 	tls *tls.Config
+	// record, when set, sees every command line the fake reads.
+	record func(line string)
 }
 
 // announced is the port a passive reply names.
@@ -88,6 +90,9 @@ func (f *fakeBackend) session(c net.Conn) {
 		}
 		line = strings.TrimRight(line, "\r\n")
 		verb, _, _ := strings.Cut(line, " ")
+		if f.record != nil {
+			f.record(line)
+		}
 		if a, ok := f.answers[strings.ToUpper(verb)]; ok {
 			say(a)
 			continue

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/ftpsgate/ftpsgate/proxy"
@@ -156,6 +157,9 @@ func TestHashRelayed(t *testing.T) {
 		"OPTS": "200 SHA-256\r\n",
 		"HASH": backendHash,
 	}
+	var mu sync.Mutex
+	var seen []string
+	f.record = func(line string) { mu.Lock(); seen = append(seen, line); mu.Unlock() }
 	g := fakeGateway(t, f)
 	c := dialRaw(t, g.addr("explicit"), false)
 	c.login(false)
@@ -166,6 +170,15 @@ func TestHashRelayed(t *testing.T) {
 	got := c.do("HASH file.bin", wire.StatusFileStatus).Text()
 	if want := strings.TrimSuffix(strings.TrimPrefix(backendHash, "213 "), "\r\n"); got != want {
 		t.Errorf("HASH: %q, want the backend's %q", got, want)
+	}
+	c.do("NOOP", wire.StatusCommandOK)
+	// The backend's default may be SHA-1 (ProFTPD's is): SHA-256 is
+	// selected there before the first HASH.
+	mu.Lock()
+	defer mu.Unlock()
+	got = strings.Join(seen, "|")
+	if !strings.Contains(got, "OPTS HASH SHA-256|HASH file.bin") {
+		t.Errorf("the backend got %q, want OPTS HASH SHA-256 then HASH file.bin", got)
 	}
 }
 
@@ -191,6 +204,9 @@ func TestHashBackendCutsMidway(t *testing.T) {
 		"FEAT": "211-Features:\r\n HASH SHA-256*\r\n211 End\r\n",
 		"OPTS": "501 nope\r\n",
 	}
+	var mu sync.Mutex
+	var seen []string
+	f.record = func(line string) { mu.Lock(); seen = append(seen, line); mu.Unlock() }
 	g := fakeGateway(t, f)
 	c := dialRaw(t, g.addr("explicit"), false)
 	c.login(false)
@@ -201,4 +217,10 @@ func TestHashBackendCutsMidway(t *testing.T) {
 		t.Errorf("HASH: %q, want %q", got, want)
 	}
 	c.do("NOOP", wire.StatusCommandOK)
+	// Binary for the read, the session's TYPE (A, the default) after it.
+	mu.Lock()
+	defer mu.Unlock()
+	if got := strings.Join(seen, "|"); !strings.Contains(got, "TYPE I|SIZE whole|EPSV|RETR whole|TYPE A|NOOP") {
+		t.Errorf("the backend got %q", got)
+	}
 }
