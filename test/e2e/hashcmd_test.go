@@ -159,7 +159,13 @@ func TestHashRelayed(t *testing.T) {
 	}
 	var mu sync.Mutex
 	var seen []string
-	f.record = func(line string) { mu.Lock(); seen = append(seen, line); mu.Unlock() }
+	f.record = func(line string) {
+		if !strings.HasPrefix(line, "PASS") {
+			mu.Lock()
+			seen = append(seen, line)
+			mu.Unlock()
+		}
+	}
 	g := fakeGateway(t, f)
 	c := dialRaw(t, g.addr("explicit"), false)
 	c.login(false)
@@ -206,7 +212,13 @@ func TestHashBackendCutsMidway(t *testing.T) {
 	}
 	var mu sync.Mutex
 	var seen []string
-	f.record = func(line string) { mu.Lock(); seen = append(seen, line); mu.Unlock() }
+	f.record = func(line string) {
+		if !strings.HasPrefix(line, "PASS") {
+			mu.Lock()
+			seen = append(seen, line)
+			mu.Unlock()
+		}
+	}
 	g := fakeGateway(t, f)
 	c := dialRaw(t, g.addr("explicit"), false)
 	c.login(false)
