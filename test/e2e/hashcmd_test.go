@@ -236,3 +236,26 @@ func TestHashBackendCutsMidway(t *testing.T) {
 		t.Errorf("the backend got %q", got)
 	}
 }
+
+// TestHashGrowsPastLimit: with no SIZE from the backend, a file that turns
+// out larger than transfers.hash_command_max_size while it is read is cut
+// there: 552, the backend's 426 is read, and the session goes on.
+func TestHashGrowsPastLimit(t *testing.T) {
+	f := startFakeBackend(t, func(ctrl *bufio.ReadWriter, data net.Conn, cmd string) {
+		ctrl.WriteString("150 here it comes\r\n")
+		ctrl.Flush()
+		sendUntilCut(data)
+		ctrl.WriteString("426 connection lost\r\n")
+		ctrl.Flush()
+	})
+	g := startGateway(t, func(c *proxy.Config) {
+		c.Backend.Address = f.ln.Addr().String()
+		c.HashCommandMaxSize = 100 << 10
+	})
+	c := dialRaw(t, g.addr("explicit"), false)
+	c.login(false)
+	c.do("HASH endless", wire.StatusExceededStorage)
+	c.do("NOOP", wire.StatusCommandOK)
+	c.do("XSHA256 endless", wire.StatusExceededStorage)
+	c.do("NOOP", wire.StatusCommandOK)
+}
