@@ -19,6 +19,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ftpsgate/ftpsgate/internal/confkey"
 )
 
 // Defaults of FileConfig.
@@ -84,24 +86,15 @@ func (c FileConfig) checkpointInterval() time.Duration {
 func (c FileConfig) Validate() error {
 	var errs []error
 	if c.Path == "" {
-		errs = append(errs, errors.New("path: required"))
+		errs = append(errs, confkey.Errorf("path", "required"))
 	} else if st, err := os.Stat(filepath.Dir(c.Path)); err != nil || !st.IsDir() {
-		errs = append(errs, fmt.Errorf("path: the directory %s does not exist", filepath.Dir(c.Path)))
+		errs = append(errs, confkey.Errorf("path", "the directory %s does not exist", filepath.Dir(c.Path)))
 	}
-	if c.MaxSize < 0 {
-		errs = append(errs, errors.New("max_size: must not be negative"))
-	}
-	if c.MaxAge < 0 {
-		errs = append(errs, errors.New("max_age: must not be negative"))
-	}
-	if c.Keep < 0 {
-		errs = append(errs, errors.New("keep: must not be negative"))
-	}
-	if c.KeepFor < 0 {
-		errs = append(errs, errors.New("keep_for: must not be negative"))
-	}
-	if c.CheckpointInterval < 0 {
-		errs = append(errs, errors.New("checkpoint_interval: must not be negative"))
+	for key, neg := range map[string]bool{"max_size": c.MaxSize < 0, "max_age": c.MaxAge < 0, "keep": c.Keep < 0,
+		"keep_for": c.KeepFor < 0, "checkpoint_interval": c.CheckpointInterval < 0} {
+		if neg {
+			errs = append(errs, confkey.Errorf(key, "must not be negative"))
+		}
 	}
 	return errors.Join(errs...)
 }
