@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -17,6 +18,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/ftpsgate/ftpsgate/audit"
+	"github.com/ftpsgate/ftpsgate/policy"
 	"github.com/ftpsgate/ftpsgate/proxy"
 	wire "github.com/ftpsgate/ftpsgate/proxy/ftp"
 )
@@ -306,4 +308,39 @@ func TestAuditRequired(t *testing.T) {
 	mendDir()
 	waitFor(t, func() bool { return greeting(t, addr) == wire.StatusReady }, "220 once the trail can be written again")
 	c.do("QUIT", wire.StatusClosing)
+}
+
+// TestAuditClientCertificate: the session_end record names the client
+// certificate of the control connection (subject and SHA-256 of its DER).
+func TestAuditClientCertificate(t *testing.T) {
+	ca := newTestCA(t)
+	g, _, path := startAudited(t, t.TempDir(), false, func(c *proxy.Config) {
+		c.TLS.ClientAuth = policy.ClientAuthRequire
+		c.TLS.ClientCAFile = ca.pemFile
+		c.TLS.ClientCertUser = policy.CertUserCN
+	})
+	cert := ca.issue(t, user, true)
+	cfg := clientTLS()
+	cfg.Certificates = []tls.Certificate{cert.tls}
+	conn, err := tls.Dial("tcp", g.addr("implicit"), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &rawClient{t: t, conn: conn, r: wire.NewReader(conn)}
+	defer conn.Close()
+	c.expect(wire.StatusReady)
+	c.do("USER "+user, wire.StatusUserOK)
+	c.do("PASS "+password, wire.StatusLoggedIn)
+	c.do("QUIT", wire.StatusClosing)
+	var end *audit.SessionEnd
+	waitLong(t, func() bool {
+		recs := readRecords(t, path)
+		if n := len(recs); n > 0 && recs[n-1].Kind == audit.KindSessionEnd {
+			end = recs[n-1].SessionEnd
+		}
+		return end != nil
+	}, "the session_end record")
+	if end.CertSubject != cert.x509.Subject.String() || end.CertSHA256 != sum(cert.x509.Raw) || end.CertSubject == "" {
+		t.Fatalf("session_end: subject %q sha256 %q; want %q %q", end.CertSubject, end.CertSHA256, cert.x509.Subject, sum(cert.x509.Raw))
+	}
 }
