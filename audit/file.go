@@ -50,7 +50,7 @@ type FileConfig struct {
 	// Close; nil: no checkpoints.
 	CheckpointKey      ed25519.PrivateKey
 	CheckpointInterval time.Duration // 0: DefaultCheckpointInterval
-	Instance           string        // the first part of checkpoint IDs; "": the host name
+	Instance           string        // the first part of checkpoint IDs (then ".file"); "": the host name
 }
 
 func (c FileConfig) maxSize() int64 {
@@ -134,6 +134,7 @@ func OpenFile(cfg FileConfig) (*File, error) {
 	ext := filepath.Ext(cfg.Path)
 	f := &File{cfg: cfg, dir: filepath.Dir(cfg.Path), ext: ext, stem: strings.TrimSuffix(filepath.Base(cfg.Path), ext),
 		ids: NewIDs(cfg.Instance), now: time.Now}
+	f.ids.instance += ".file" // apart from the trail's, with the same instance
 	if cfg.CheckpointKey != nil {
 		pub, _ := cfg.CheckpointKey.Public().(ed25519.PublicKey)
 		f.keyID = KeyID(pub)
