@@ -82,7 +82,7 @@ func Convert(e events.Event) (r Record, ok bool) {
 		if e.Added {
 			r.Kind = KindBan
 		}
-		r.Ban = &Ban{Address: e.IP, Until: e.Until, Reason: e.Reason}
+		r.Ban = &Ban{Address: e.IP, Until: e.Until, Reason: e.Reason, Offences: e.Offences}
 	case events.Certificate:
 		r.Kind = KindCertificate
 		r.Certificate = &Certificate{Event: e.Kind, NotAfter: e.NotAfter, Error: errText(e.Err)}

@@ -44,8 +44,8 @@ func TestConvert(t *testing.T) {
 		{events.DataRefused{Session: s, Reason: events.DataRefusedSourceAddress, Remote: "10.0.0.2:1", Port: 50000}, KindDataRefused, func(r Record) bool {
 			return r.DataRefused.Port == 50000 && r.DataRefused.Remote == "10.0.0.2:1"
 		}},
-		{events.Ban{IP: "10.0.0.1", Added: true, Reason: "login_failed", Until: until}, KindBan, func(r Record) bool {
-			return r.Ban.Address == "10.0.0.1" && r.Ban.Until.Equal(until) && r.Session == ""
+		{events.Ban{IP: "10.0.0.1", Added: true, Reason: "login_failed", Until: until, Offences: 2}, KindBan, func(r Record) bool {
+			return r.Ban.Address == "10.0.0.1" && r.Ban.Until.Equal(until) && r.Ban.Offences == 2 && r.Session == ""
 		}},
 		{events.Ban{IP: "10.0.0.1", Reason: "expired"}, KindUnban, func(r Record) bool { return r.Ban.Reason == "expired" }},
 		{events.Certificate{Kind: events.CertExpiring, NotAfter: until}, KindCertificate, func(r Record) bool {

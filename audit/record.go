@@ -126,6 +126,8 @@ type Ban struct {
 	Address string    `json:"address"`
 	Until   time.Time `json:"until,omitzero"`
 	Reason  string    `json:"reason,omitempty"`
+	// Offences: a ban's count of the address's offences so far.
+	Offences int `json:"offences,omitempty"`
 }
 
 // Reload: a configuration reload (SIGHUP).
