@@ -344,3 +344,39 @@ func TestAuditClientCertificate(t *testing.T) {
 		t.Fatalf("session_end: subject %q sha256 %q; want %q %q", end.CertSubject, end.CertSHA256, cert.x509.Subject, sum(cert.x509.Raw))
 	}
 }
+
+// TestAuditConfinedPaths: a confined session's transfer record has the
+// path the client named and the backend path it became.
+func TestAuditConfinedPaths(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "audit.jsonl")
+	f, err := audit.OpenFile(audit.FileConfig{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	trail := audit.NewTrail(audit.TrailConfig{Log: zerolog.Nop()}, f)
+	t.Cleanup(func() { _ = trail.Close(context.Background()) })
+	g := startConfinedWith(t, confinedAccess, []proxy.Option{proxy.WithEvents(trail)})
+	c := dialRaw(t, g.addr("explicit"), false)
+	c.login(false)
+	data := c.tlsData(c.dataConn(c.epsv(), ""))
+	c.send("STOR /in.txt")
+	c.expect(wire.StatusAboutToSend)
+	if _, err := data.Write([]byte("hello")); err != nil {
+		t.Fatal(err)
+	}
+	data.Close()
+	c.expect(wire.StatusClosingDataConnection)
+	var tr *audit.Transfer
+	waitLong(t, func() bool {
+		for _, r := range readRecords(t, path) {
+			if r.Transfer != nil {
+				tr = r.Transfer
+			}
+		}
+		return tr != nil
+	}, "the transfer record")
+	if tr.Path != "/in.txt" || tr.BackendPath != "/partners/"+user+"/in.txt" || tr.SHA256 != sum([]byte("hello")) {
+		t.Fatalf("transfer: %+v", tr)
+	}
+}
