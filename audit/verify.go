@@ -27,8 +27,6 @@ type entry struct {
 	self *Self
 }
 
-func (e *entry) pos() string { return fmt.Sprintf("%s:%d", e.file, e.line) }
-
 // errNotRecord: a line that is not a record of ours.
 var errNotRecord = errors.New("not an audit record")
 
