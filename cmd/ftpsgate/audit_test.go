@@ -12,7 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/ftpsgate/ftpsgate/audit"
+	"github.com/ftpsgate/ftpsgate/events"
 )
 
 const minimalYAML = "listeners: [{name: a, address: \"127.0.0.1:2121\", tls: explicit}]\nbackend: {address: \"127.0.0.1:21\"}\n"
@@ -119,5 +122,34 @@ func TestAuditCommands(t *testing.T) {
 	code, out, errs = runCLI("audit", "verify", path)
 	if code != 1 || !strings.Contains(out, "FAILED: "+path+":3: record altered") {
 		t.Fatalf("verify after an edit: %d\n%s%s", code, out, errs)
+	}
+}
+
+// compose builds the trail from the audit section and puts it on the event
+// stream, beside the metrics: a reload event becomes a record in the file.
+func TestComposeAudit(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "audit.jsonl")
+	cfg, err := loadFile(writeConfig(t, minimalYAML+"audit: {required: true, file: {path: "+path+"}}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := compose(context.Background(), cfg, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.auth.close()
+	if d.audit == nil {
+		t.Fatal("no audit trail")
+	}
+	if err := d.audit.Ready(); err != nil {
+		t.Fatalf("ready: %v", err)
+	}
+	d.sink.Emit(events.ConfigReload{OK: true})
+	closeTrail(d.audit, zerolog.Nop())
+	v, err := audit.Verify([]string{path}, nil)
+	b, _ := os.ReadFile(path)
+	if err != nil || v.Records != 1 || !strings.Contains(string(b), `"kind":"config_reload"`) {
+		t.Fatalf("audit file (%v): %s", err, b)
 	}
 }
