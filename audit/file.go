@@ -324,8 +324,11 @@ func (f *File) line(r Record) error {
 	return nil
 }
 
-// commit writes f.buf and syncs; on failure the file is cut back and the
-// head is (head, seq) again.
+// commit writes f.buf and syncs. On failure the file is cut back to where
+// it was and closed: the next Write opens it again and takes the chain's
+// head from what the file holds (if the cut failed too, the batch's lines
+// that made it stay, and the retried batch repeats them: delivery is at
+// least once, the chain unbroken).
 func (f *File) commit(head string, seq uint64, sync bool) error {
 	if f.buf.Len() == 0 {
 		return nil
@@ -337,13 +340,10 @@ func (f *File) commit(head string, seq uint64, sync bool) error {
 	if err != nil {
 		f.head, f.seq = head, seq
 		if n > 0 {
-			if terr := f.f.Truncate(f.size); terr != nil {
-				// The file cannot be mended here: open it again (and cut
-				// the torn line) on the next Write.
-				f.f.Close()
-				f.f = nil
-			}
+			_ = f.f.Truncate(f.size)
 		}
+		f.f.Close()
+		f.f = nil
 		return fmt.Errorf("audit file %s: %w", f.cfg.Path, err)
 	}
 	f.size += int64(n)

@@ -336,3 +336,21 @@ func FuzzParseLine(f *testing.F) {
 		_ = bytes.Clone(b)
 	})
 }
+
+// A write that fails leaves the chain whole: the next Write opens the file
+// again and continues from what it holds.
+func TestFileWriteFailure(t *testing.T) {
+	c := &clock{t: time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC)}
+	f := openTestFile(t, FileConfig{}, c)
+	writeRecords(t, f, c, 0, 3, 3)
+	f.f.Close() // the descriptor goes bad under the sink
+	if err := f.Write(context.Background(), []Record{rec(3, c.t)}); err == nil {
+		t.Fatal("a write to a closed file succeeded")
+	}
+	writeRecords(t, f, c, 3, 3, 3) // the trail's retry
+	f.Close()
+	v, err := Verify(f.files(), nil)
+	if err != nil || v.Records != 6 {
+		t.Fatalf("%+v %v", v, err)
+	}
+}
