@@ -116,6 +116,7 @@ func TestAuditSession(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", cmd, err)
 		}
+		data.Close()
 		c.expect(wire.StatusClosingDataConnection)
 		return b
 	}
