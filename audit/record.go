@@ -38,6 +38,7 @@ type Record struct {
 	Client   string `json:"client,omitempty"`   // address:port as the gateway sees it (after PROXY)
 	Balancer string `json:"balancer,omitempty"` // the PROXY-protocol peer, when one sent the client's address
 	User     string `json:"user,omitempty"`
+	Host     string `json:"host,omitempty"` // what HOST named (RFC 7151)
 
 	SessionStart *SessionStart `json:"session_start,omitempty"`
 	SessionEnd   *SessionEnd   `json:"session_end,omitempty"`
@@ -53,6 +54,10 @@ type Record struct {
 	// Prev is the hex SHA-256 of the previous record line of the same file
 	// (the hash chain); set by the file sink, empty in other sinks.
 	Prev string `json:"prev,omitempty"`
+	// Seq is the record's position in the file's chain (1, 2, ...,
+	// continuing across rotations); set by the file sink, 0 in other sinks.
+	// A gap names removed records.
+	Seq uint64 `json:"seq,omitempty"`
 }
 
 // SessionStart: a connection was admitted.
@@ -121,6 +126,8 @@ type Ban struct {
 	Address string    `json:"address"`
 	Until   time.Time `json:"until,omitzero"`
 	Reason  string    `json:"reason,omitempty"`
+	// Offences: a ban's count of the address's offences so far.
+	Offences int `json:"offences,omitempty"`
 }
 
 // Reload: a configuration reload (SIGHUP).

@@ -57,6 +57,7 @@ const (
 	RefusedPreLogin    = "pre_login"
 	RefusedMaxSessions = "max_sessions"
 	RefusedProxyHeader = "proxy_header"
+	RefusedGate        = "gate" // a gate (proxy.WithGate: the audit trail with audit.required) is closed
 	RefusedOther       = "other"
 )
 
@@ -70,7 +71,8 @@ type ConnectionRefused struct {
 // SessionStarted: a connection was admitted.
 type SessionStarted struct {
 	Session
-	Time time.Time
+	Time      time.Time
+	LocalAddr string // the listener address the client reached (address:port)
 }
 
 // SessionEnded: the session is over.
@@ -81,6 +83,10 @@ type SessionEnded struct {
 	Reason             string
 	TLSVersion         uint16 // the control connection's; 0: plain
 	TLSSuite           uint16
+	// The client certificate of the control connection, when one was
+	// sent: its subject (RFC 2253 form) and the hex SHA-256 of its DER.
+	ClientCertSubject string
+	ClientCertSHA256  string
 }
 
 // TLSHandshake: a client control-connection TLS handshake, ok or failed.
@@ -148,15 +154,18 @@ type Command struct {
 // Transfer: a data transfer is over.
 type Transfer struct {
 	Session
-	Verb       string
-	Upload     bool
-	Path       string
-	Bytes      int64
-	Duration   time.Duration
-	Protected  bool
-	Incomplete bool   // the copy failed
-	Hash       string // hex SHA-256 of the bytes relayed, when a filter computed one
-	Code       int    // the final reply the client got
+	Verb   string
+	Upload bool
+	Path   string // as the client named it (virtual when confined)
+	// BackendPath is the argument the backend got (the backend path when
+	// confined; the client's argument otherwise).
+	BackendPath string
+	Bytes       int64
+	Duration    time.Duration
+	Protected   bool
+	Incomplete  bool   // the copy failed
+	Hash        string // hex SHA-256 of the bytes relayed, when a filter computed one
+	Code        int    // the final reply the client got
 	// Detail, for the log line.
 	Err         error  // why the copy failed (Incomplete)
 	CloseErr    error  // the copy succeeded but ending it did not

@@ -70,6 +70,7 @@ type Metrics struct {
 	bansAdded      prometheus.Counter
 	certReloads    *prometheus.CounterVec
 	configReloads  *prometheus.CounterVec
+	auditDropped   *prometheus.CounterVec
 }
 
 // New returns metrics on a fresh registry holding the Go and process
@@ -116,7 +117,9 @@ func New() *Metrics {
 		Help: "Served-certificate reloads by result."}, []string{"result"})
 	m.configReloads = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "config_reloads_total",
 		Help: "Configuration reloads by result."}, []string{"result"})
-	for _, c := range []prometheus.Collector{m.accepted, m.refused, m.active, m.logins, m.handshakes, m.commands,
+	m.auditDropped = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "audit_records_dropped_total",
+		Help: "Audit records dropped because a sink's queue was full, by sink."}, []string{"sink"})
+	for _, c := range []prometheus.Collector{m.auditDropped, m.accepted, m.refused, m.active, m.logins, m.handshakes, m.commands,
 		m.transfers, m.bytes, m.xferDuration, m.xferSize, m.dataRefused, m.passiveExhaust, m.dialErrors,
 		m.dialDuration, m.bansAdded, m.certReloads, m.configReloads} {
 		f(c)
@@ -153,6 +156,10 @@ func (m *Metrics) Watch(st State) {
 			func() float64 { return float64(st.CertNotAfter().Unix()) })
 	}
 }
+
+// AuditDropped counts an audit record a full queue dropped for sink (the
+// audit trail's TrailConfig.Dropped). Sink names are the configured sinks'.
+func (m *Metrics) AuditDropped(sink string) { m.auditDropped.WithLabelValues(sink).Inc() }
 
 // Registry returns the registry, for tests and for more collectors.
 func (m *Metrics) Registry() *prometheus.Registry { return m.reg }

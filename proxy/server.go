@@ -47,6 +47,7 @@ type Server struct {
 	clientChain func([]*x509.Certificate) bool
 	dialer      Dialer         // opens connections to the backend
 	access      AccessResolver // confines users; nil: none
+	gate        Gate           // asked at admission; nil: none
 
 	mu        sync.Mutex
 	listeners map[string]net.Listener

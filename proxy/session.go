@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/tls"
 	"encoding/hex"
 	"errors"
@@ -139,6 +140,9 @@ func newSession(env *sessionEnv, conn net.Conn, l Listener) *session {
 // admit asks the connection limits and the ban list whether this client may
 // have a session. A refusal is one 421 line, before any TLS work.
 func (s *session) admit() error {
+	if err := s.gateClosed(); err != nil {
+		return err
+	}
 	t, err := s.env.admission.Admit(s.clientIP)
 	if err != nil {
 		text := "Service not available, closing control connection."
@@ -161,7 +165,7 @@ func (s *session) admit() error {
 	}
 	s.ticket = t
 	s.started = true
-	s.emit(events.SessionStarted{Session: s.ev(), Time: s.start})
+	s.emit(events.SessionStarted{Session: s.ev(), Time: s.start, LocalAddr: s.raw.LocalAddr().String()})
 	s.cmdLimit = s.env.admission.CommandLimiter()
 	s.throttle = policy.NewThrottle(s.env.cfg.Limits.NewSessionLimiter(), s.env.bandwidth)
 	return nil
@@ -343,6 +347,11 @@ func (s *session) finish(reason error) {
 	if s.tls != nil {
 		st := s.tls.ConnectionState()
 		end.TLSVersion, end.TLSSuite = st.Version, st.CipherSuite
+		if len(st.PeerCertificates) > 0 {
+			c := st.PeerCertificates[0]
+			sum := sha256.Sum256(c.Raw)
+			end.ClientCertSubject, end.ClientCertSHA256 = c.Subject.String(), hex.EncodeToString(sum[:])
+		}
 	}
 	if s.started {
 		s.emit(end) // the log consumer writes its line

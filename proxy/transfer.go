@@ -418,7 +418,7 @@ func (s *session) account(t *transfer) {
 		s.bytesDown += r.n
 	}
 	s.updateInfo(func(i *SessionInfo) { i.BytesUp, i.BytesDown = s.bytesUp, s.bytesDown })
-	e := events.Transfer{Session: s.ev(), Verb: t.cmd.Verb, Upload: t.upload, Path: t.path, Bytes: r.n,
+	e := events.Transfer{Session: s.ev(), Verb: t.cmd.Verb, Upload: t.upload, Path: t.path, BackendPath: t.cmd.Arg, Bytes: r.n,
 		Duration: time.Since(t.start), Protected: t.d.protect, Incomplete: r.err != nil,
 		Err: r.err, CloseErr: r.closeErr, PeerClosed: r.peerClosed}
 	if t.final != nil {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/ftpsgate/ftpsgate/audit"
 	"github.com/ftpsgate/ftpsgate/events"
 	"github.com/ftpsgate/ftpsgate/metrics"
 	"github.com/ftpsgate/ftpsgate/policy"
@@ -25,6 +26,7 @@ type composed struct {
 	certs     *policy.CertSource
 	auth      *authRuntime    // decides logins (auth.mode)
 	access    *accessReloader // the access section, swapped on SIGHUP; nil without one
+	audit     *audit.Trail    // nil: no audit section
 }
 
 // reloaders are what a SIGHUP reloads besides the certificate.
@@ -57,6 +59,16 @@ func compose(ctx context.Context, cfg *loaded, log zerolog.Logger) (*composed, e
 		return nil, err
 	}
 	opts := []proxy.Option{}
+	if d.audit, err = newTrail(cfg.audit, log, d.metrics.AuditDropped); err != nil {
+		d.auth.close()
+		return nil, err
+	}
+	if d.audit != nil {
+		d.sink = events.Multi{d.metrics, d.audit}
+		if cfg.audit.required {
+			opts = append(opts, proxy.WithGate(d.audit)) // new sessions wait for a writable trail
+		}
+	}
 	switch {
 	case cfg.access != nil && cfg.path != "":
 		d.access = newAccessReloader(cfg.path, cfg)
@@ -73,6 +85,7 @@ func compose(ctx context.Context, cfg *loaded, log zerolog.Logger) (*composed, e
 	)...)
 	if err != nil {
 		d.auth.close()
+		closeTrail(d.audit, log)
 		return nil, err
 	}
 	return d, nil

@@ -30,6 +30,7 @@ type loaded struct {
 	log    logConfig
 	auth   *authSetup
 	access *vfs.Access // nil: nobody confined
+	audit  *auditSetup // the audit trail
 	path   string      // the file it came from ("" when embedded): SIGHUP reads it again
 }
 
@@ -163,6 +164,7 @@ func build(v *viper.Viper) (*loaded, error) {
 	}
 	c.TLS.ClientCertUserCaseInsensitive = fc.TLS.ClientCertUserCaseInsensitive
 	authCfg := buildAuth(&p, fc.Auth)
+	auditCfg := buildAudit(&p, fc.Audit)
 	c.TLS.ClientCertPins = authCfg.gateway() // the edge checks pins
 	c.Login = policy.LoginPolicy{AllowAnonymous: fc.Policy.AllowAnonymous}
 	for _, site := range fc.Policy.AllowedSiteCommands {
@@ -274,7 +276,7 @@ func build(v *viper.Viper) (*loaded, error) {
 	if err := p.err(); err != nil {
 		return nil, err
 	}
-	return &loaded{proxy: c, admin: adminCfg, log: fc.Log, auth: authCfg, access: access}, nil
+	return &loaded{proxy: c, admin: adminCfg, log: fc.Log, auth: authCfg, access: access, audit: auditCfg}, nil
 }
 
 // resolveHost looks up passive.public_host when it is a name; nil is the

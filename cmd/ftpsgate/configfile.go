@@ -92,6 +92,7 @@ type fileConfig struct {
 	} `mapstructure:"bans"`
 	Auth   authFile   `mapstructure:"auth"`
 	Access accessFile `mapstructure:"access"`
+	Audit  auditFile  `mapstructure:"audit"`
 	Admin  struct {
 		Address   string `mapstructure:"address"`
 		TokenFile string `mapstructure:"token_file"`

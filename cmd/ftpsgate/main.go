@@ -34,6 +34,7 @@ Usage:
   ftpsgate validate --config FILE   check a configuration and exit
   ftpsgate demo [--dir DIR]         run a demo gateway in front of an embedded FTP server
   ftpsgate bans list|add|remove     list, add or lift bans through the admin API
+  ftpsgate audit verify|tail        check an audit file's hash chain; print its last records
   ftpsgate users add|passwd|disable|enable|list|totp
                                     edit the local users file
   ftpsgate version                  print the version
@@ -65,6 +66,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdBans(rest, stdout, stderr)
 	case "users":
 		return cmdUsers(rest, os.Stdin, stdout, stderr)
+	case "audit":
+		return cmdAudit(rest, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "ftpsgate", versionString())
 		return 0
@@ -217,6 +220,7 @@ func serveContext(ctx context.Context, cfg *loaded, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "ftpsgate: %v\n", err)
 		return 1
 	}
+	defer closeTrail(d.audit, log) // after shutdown: the last sessions' records
 	srv := d.srv
 	log.Info().Str("version", versionString()).Msg("ftpsgate starting")
 	if n := cfg.proxy.Passive.PublicName; n != nil {
