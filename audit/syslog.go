@@ -113,8 +113,12 @@ func (c *SyslogConfig) dialTimeout() time.Duration {
 func (c *SyslogConfig) writeTimeout() time.Duration {
 	return remoteOrDur(c.WriteTimeout, DefaultSyslogWriteTimeout)
 }
-func (c *SyslogConfig) backoffMin() time.Duration { return remoteOrDur(c.BackoffMin, DefaultSyslogBackoffMin) }
-func (c *SyslogConfig) backoffMax() time.Duration { return remoteOrDur(c.BackoffMax, DefaultSyslogBackoffMax) }
+func (c *SyslogConfig) backoffMin() time.Duration {
+	return remoteOrDur(c.BackoffMin, DefaultSyslogBackoffMin)
+}
+func (c *SyslogConfig) backoffMax() time.Duration {
+	return remoteOrDur(c.BackoffMax, DefaultSyslogBackoffMax)
+}
 func (c *SyslogConfig) maxUDP() int {
 	if c.MaxUDP <= 0 {
 		return DefaultSyslogMaxUDP
@@ -498,4 +502,3 @@ func remoteOrDur(d, def time.Duration) time.Duration {
 	}
 	return d
 }
-
