@@ -123,9 +123,10 @@ func cefEvent(r *Record) (sig, name, act, outcome, msg string) {
 }
 
 // CEFHeaderEscape escapes a CEF header field: \ and | get a backslash;
-// a line end (which the format does not allow there) becomes a space.
+// a line end (which the format does not allow there) and any other
+// control character become a space.
 func CEFHeaderEscape(s string) string {
-	if !strings.ContainsAny(s, "\\|\r\n") {
+	if !strings.ContainsFunc(s, cefSpecial("\\|")) {
 		return s
 	}
 	var b strings.Builder
@@ -137,16 +138,18 @@ func CEFHeaderEscape(s string) string {
 		case '\r', '\n':
 			b.WriteByte(' ')
 		default:
-			b.WriteByte(c)
+			b.WriteByte(cefControl(c))
 		}
 	}
 	return b.String()
 }
 
 // CEFValueEscape escapes a CEF extension value: \ and = get a backslash,
-// a newline becomes \n and a carriage return \r.
+// a newline becomes \n and a carriage return \r; any other control
+// character (tab included) becomes a space: CEF has no escape for them,
+// and syslog receivers rewrite them (rsyslog writes a tab as #011).
 func CEFValueEscape(s string) string {
-	if !strings.ContainsAny(s, "\\=\r\n") {
+	if !strings.ContainsFunc(s, cefSpecial("\\=")) {
 		return s
 	}
 	var b strings.Builder
@@ -160,8 +163,22 @@ func CEFValueEscape(s string) string {
 		case '\r':
 			b.WriteString(`\r`)
 		default:
-			b.WriteByte(c)
+			b.WriteByte(cefControl(c))
 		}
 	}
 	return b.String()
+}
+
+// cefSpecial matches the characters escape (the given ones) and the
+// control characters.
+func cefSpecial(escaped string) func(rune) bool {
+	return func(r rune) bool { return r < 0x20 || r == 0x7f || strings.ContainsRune(escaped, r) }
+}
+
+// cefControl turns a control character into a space.
+func cefControl(c byte) byte {
+	if c < 0x20 || c == 0x7f {
+		return ' '
+	}
+	return c
 }

@@ -15,6 +15,7 @@ func TestCEFEscape(t *testing.T) {
 		{"a\nb", "a b", `a\nb`},
 		{"a\r\nb", "a  b", `a\r\nb`},
 		{`\|=`, `\\\|=`, `\\|\=`},
+		{"a\tb\x00c\x7f", "a b c ", "a b c "},
 		{"", "", ""},
 	} {
 		if got := CEFHeaderEscape(c.in); got != c.header {
@@ -134,6 +135,7 @@ func FuzzCEF(f *testing.F) {
 		if len(h) != 7 || h[4] != CEFHeaderUnescapedLineEnds("command:"+verb) {
 			t.Fatalf("header %q", h)
 		}
+		user, text = cefControls(user), cefControls(text)
 		if user != "" && ext["suser"] != user {
 			t.Fatalf("suser %q, want %q (line %q)", ext["suser"], user, CEF(&r, "v"))
 		}
@@ -144,7 +146,25 @@ func FuzzCEF(f *testing.F) {
 }
 
 // CEFHeaderUnescapedLineEnds is what a header field reads as after
-// parsing: line ends became spaces.
+// parsing: line ends and other control characters became spaces.
 func CEFHeaderUnescapedLineEnds(s string) string {
-	return strings.NewReplacer("\r", " ", "\n", " ").Replace(s)
+	b := []byte(s)
+	for i, c := range b {
+		if c < 0x20 || c == 0x7f {
+			b[i] = ' '
+		}
+	}
+	return string(b)
+}
+
+// cefControls is what a value reads as after parsing: control characters
+// other than line ends became spaces.
+func cefControls(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if (c < 0x20 && c != '\n' && c != '\r') || c == 0x7f {
+			b[i] = ' '
+		}
+	}
+	return string(b)
 }
