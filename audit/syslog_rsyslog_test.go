@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -117,13 +118,13 @@ func TestRsyslogSpoolOutage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var downs, ups int
+	var downs, ups atomic.Int64
 	sp, err := NewSpool(SpoolConfig{Dir: t.TempDir(), Batch: 50, BackoffMin: 50 * time.Millisecond, BackoffMax: 500 * time.Millisecond, CloseTimeout: 5 * time.Second},
 		sl, SpoolHooks{Up: func(up bool, err error) {
 			if up {
-				ups++
+				ups.Add(1)
 			} else {
-				downs++
+				downs.Add(1)
 				t.Logf("sink down: %v", err)
 			}
 		}})
@@ -192,5 +193,5 @@ func TestRsyslogSpoolOutage(t *testing.T) {
 		}
 	}
 	t.Logf("%d records, %d messages, %d duplicates (resent after the outage), outage %s, sink down %d / up %d times",
-		len(recs), lines, dups, outage, downs, ups)
+		len(recs), lines, dups, outage, downs.Load(), ups.Load())
 }
