@@ -389,11 +389,24 @@ func (s *Spool) deliver() {
 	for {
 		if s.pending == nil {
 			more, err := s.readBatch()
-			if err != nil && up {
-				// The spool cannot be read: say so; it is tried again
-				// when more records come.
-				up = false
-				s.up(false, err)
+			if err != nil {
+				// The spool cannot be read: say so, and try again after
+				// the backoff.
+				if up {
+					up = false
+					s.up(false, err)
+				}
+				if draining() {
+					return
+				}
+				backoff = min(max(2*backoff, s.cfg.backoffMin()), s.cfg.backoffMax())
+				t := time.NewTimer(backoff)
+				select {
+				case <-t.C:
+				case <-s.stop:
+					t.Stop()
+				}
+				continue
 			}
 			if !more {
 				if draining() {

@@ -12,13 +12,14 @@ import (
 	"strconv"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/ftpsgate/ftpsgate/internal/confkey"
 )
 
 // Syslog transports (SyslogConfig.Network).
 const (
-	SyslogUDP = "udp" // RFC 5426: one message per datagram, cut at MaxUDP bytes
+	SyslogUDP = "udp" // RFC 5426: one message per datagram
 	SyslogTCP = "tcp" // RFC 6587 octet counting: "LEN SP MSG"
 	SyslogTLS = "tls" // RFC 5425: octet counting inside TLS
 )
@@ -42,8 +43,8 @@ const FacilityLocal0 = 16
 // syslogAppName is the APP-NAME of every message.
 const syslogAppName = "ftpsgate"
 
-// truncSD is the STRUCTURED-DATA of a UDP message that was cut at MaxUDP:
-// its original length. 32473 is the private enterprise number RFC 5612
+// truncSD is the STRUCTURED-DATA of a message that was cut at
+// max_message: its original length. 32473 is the private enterprise number RFC 5612
 // reserves for documentation.
 const truncSD = "truncated@32473"
 
@@ -59,6 +60,10 @@ const (
 	// 3.2: receivers SHOULD take 2048 octets); longer ones are cut there,
 	// marked and counted.
 	DefaultSyslogMaxUDP = 2048
+	// DefaultSyslogMaxStream is the longest TCP or TLS message: rsyslog's
+	// default maxMessageSize (8 KiB), past which it cuts a message without
+	// a mark; raise both together.
+	DefaultSyslogMaxStream = 8192
 	// DefaultSyslogResend is how many of the last messages written on a
 	// TCP or TLS connection are written again on the next connection after
 	// it broke: syslog has no acknowledgement, so what sat in the socket
@@ -89,8 +94,14 @@ type SyslogConfig struct {
 	WriteTimeout time.Duration // key write_timeout; default 10s (a batch)
 	BackoffMin   time.Duration // key backoff_min; default 200ms
 	BackoffMax   time.Duration // key backoff_max; default 30s
-	MaxUDP       int           // key max_udp_message; default 2048
-	Resend       int           // key resend_on_reconnect; default 256, -1 none
+	// MaxMessage is the longest message (key max_message; default 2048
+	// on udp, 8192 on tcp and tls): a longer one is cut there, marked
+	// with the STRUCTURED-DATA [truncated@32473 length="N"] (its whole
+	// length) and counted (Truncated), never cut silently by the
+	// receiver. The receiver must take messages this long (rsyslog:
+	// global(maxMessageSize=...)).
+	MaxMessage int
+	Resend     int // key resend_on_reconnect; default 256, -1 none
 
 	// Version is the gateway's version, in CEF headers.
 	Version string
@@ -119,11 +130,14 @@ func (c *SyslogConfig) backoffMin() time.Duration {
 func (c *SyslogConfig) backoffMax() time.Duration {
 	return remoteOrDur(c.BackoffMax, DefaultSyslogBackoffMax)
 }
-func (c *SyslogConfig) maxUDP() int {
-	if c.MaxUDP <= 0 {
+func (c *SyslogConfig) maxMessage() int {
+	switch {
+	case c.MaxMessage > 0:
+		return c.MaxMessage
+	case c.network() == SyslogUDP:
 		return DefaultSyslogMaxUDP
 	}
-	return c.MaxUDP
+	return DefaultSyslogMaxStream
 }
 func (c *SyslogConfig) resend() int {
 	switch {
@@ -177,8 +191,11 @@ func (c *SyslogConfig) Validate() error {
 	if c.backoffMax() < c.backoffMin() {
 		errs = append(errs, confkey.Errorf("backoff_max", "%s is below backoff_min %s", c.backoffMax(), c.backoffMin()))
 	}
-	if c.MaxUDP != 0 && (c.MaxUDP < 480 || c.MaxUDP > 65000) {
-		errs = append(errs, confkey.Errorf("max_udp_message", "%d: want 480..65000 (RFC 5426)", c.MaxUDP))
+	if c.MaxMessage != 0 && c.network() == SyslogUDP && (c.MaxMessage < 480 || c.MaxMessage > 65000) {
+		errs = append(errs, confkey.Errorf("max_message", "%d: want 480..65000 on udp (RFC 5426)", c.MaxMessage))
+	}
+	if c.MaxMessage != 0 && c.network() != SyslogUDP && (c.MaxMessage < 480 || c.MaxMessage > 16<<20) {
+		errs = append(errs, confkey.Errorf("max_message", "%d: want 480..16777216", c.MaxMessage))
 	}
 	return errors.Join(errs...)
 }
@@ -253,7 +270,7 @@ func syslogTLSConfig(c *SyslogConfig) (*tls.Config, error) {
 // Name is "syslog".
 func (s *Syslog) Name() string { return "syslog" }
 
-// Truncated is how many UDP messages were cut at max_udp_message.
+// Truncated is how many messages were cut at max_message.
 func (s *Syslog) Truncated() int64 { return s.truncated.Load() }
 
 // Sent is how many messages were written (resent ones included).
@@ -405,8 +422,8 @@ func (s *Syslog) Close() error {
 }
 
 // Format returns the RFC 5424 message of r (without the TCP framing):
-// "<PRI>1 TIMESTAMP HOSTNAME ftpsgate PROCID KIND SD MSG". A UDP message
-// longer than max_udp_message is cut there and marked with the
+// "<PRI>1 TIMESTAMP HOSTNAME ftpsgate PROCID KIND SD MSG". A message
+// longer than max_message is cut there and marked with the
 // STRUCTURED-DATA [truncated@32473 length="N"], and counted.
 func (s *Syslog) Format(r *Record) ([]byte, error) {
 	var body []byte
@@ -430,11 +447,14 @@ func (s *Syslog) Format(r *Record) ([]byte, error) {
 	}
 	head := fmt.Sprintf("<%d>1 %s %s %s %s %s ", pri, ts, s.hostname, syslogAppName, s.procID, msgid)
 	msg := append([]byte(head+"- "), body...)
-	if s.cfg.network() == SyslogUDP && len(msg) > s.cfg.maxUDP() {
+	if len(msg) > s.cfg.maxMessage() {
 		s.truncated.Add(1)
 		marked := []byte(fmt.Sprintf("%s[%s length=\"%d\"] ", head, truncSD, len(msg)))
-		keep := max(s.cfg.maxUDP()-len(marked), 0)
-		msg = append(marked, body[:min(keep, len(body))]...)
+		keep := min(max(s.cfg.maxMessage()-len(marked), 0), len(body))
+		for keep > 0 && keep < len(body) && !utf8.RuneStart(body[keep]) {
+			keep-- // not in the middle of a character
+		}
+		msg = append(marked, body[:keep]...)
 	}
 	return msg, nil
 }

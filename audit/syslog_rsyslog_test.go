@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -88,6 +89,32 @@ func TestRsyslogDelivery(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestRsyslogLong: over TLS, a record longer than max_message (8192 by
+// default, rsyslog's default limit) reaches rsyslog cut at 8192 bytes with
+// its length in the STRUCTURED-DATA; the sink counts it.
+func TestRsyslogLong(t *testing.T) {
+	srv := testrsyslog.Start(t)
+	s, err := NewSyslog(SyslogConfig{Address: srv.TLSAddr, CAFile: srv.CAFile, Hostname: "gw-long"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	recs := testRecords(2)
+	recs[0].Transfer.Path = "/" + strings.Repeat("ü", 10000)
+	if err := s.Write(context.Background(), recs); err != nil {
+		t.Fatal(err)
+	}
+	lines := srv.WaitLines(t, 2, 15*time.Second)
+	full, _ := json.Marshal(&recs[0])
+	if !strings.HasPrefix(lines[0].StructuredData, `[truncated@32473 length="`) || !strings.HasPrefix(string(full), lines[0].Msg) || len(lines[0].Msg) < 8000 {
+		t.Fatalf("long record: SD %q, %d bytes of MSG", lines[0].StructuredData, len(lines[0].Msg))
+	}
+	whole, _ := json.Marshal(&recs[1])
+	if lines[1].StructuredData != "-" || lines[1].Msg != string(whole) || s.Truncated() != 1 {
+		t.Fatalf("short record after it: %+v, truncated %d", lines[1], s.Truncated())
 	}
 }
 

@@ -97,7 +97,8 @@ func TestSyslogValidate(t *testing.T) {
 		{SyslogConfig{Address: "a:1", Network: "udp", CAFile: "x"}, "ca_file:"},
 		{SyslogConfig{Address: "a:1", CertFile: "x"}, "cert_file:"},
 		{SyslogConfig{Address: "a:1", Facility: 24}, "facility:"},
-		{SyslogConfig{Address: "a:1", MaxUDP: 100}, "max_udp_message:"},
+		{SyslogConfig{Address: "a:1", Network: "udp", MaxMessage: 100}, "max_message:"},
+		{SyslogConfig{Address: "a:1", MaxMessage: 100}, "max_message:"},
 		{SyslogConfig{Address: "a:1", Hostname: "a b"}, "hostname:"},
 	} {
 		err := c.cfg.Validate()
@@ -110,7 +111,7 @@ func TestSyslogValidate(t *testing.T) {
 	}
 }
 
-// TestSyslogUDPTruncation: a record longer than max_udp_message arrives
+// TestSyslogUDPTruncation: a record longer than max_message arrives
 // cut, marked with its length, and counted; the short one whole.
 func TestSyslogUDPTruncation(t *testing.T) {
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
@@ -118,7 +119,7 @@ func TestSyslogUDPTruncation(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pc.Close()
-	s, err := NewSyslog(SyslogConfig{Network: "udp", Address: pc.LocalAddr().String(), MaxUDP: 600})
+	s, err := NewSyslog(SyslogConfig{Network: "udp", Address: pc.LocalAddr().String(), MaxMessage: 600})
 	if err != nil {
 		t.Fatal(err)
 	}
