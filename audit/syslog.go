@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
@@ -521,4 +522,34 @@ func remoteOrDur(d, def time.Duration) time.Duration {
 		return def
 	}
 	return d
+}
+
+// syslogFacilities are the facility names of RFC 5424 section 6.2.1 (as
+// syslog.conf spells them), by code.
+var syslogFacilities = []string{"kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news",
+	"uucp", "cron", "authpriv", "ftp", "ntp", "security", "console", "solaris-cron",
+	"local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7"}
+
+// ParseSyslogFacility turns a facility name (local0, auth, ftp, …) or
+// code (0..23) into the value of SyslogConfig.Facility; empty is local0.
+func ParseSyslogFacility(s string) (int, error) {
+	s = strings.ToLower(strings.TrimSpace(s))
+	if s == "" {
+		return FacilityLocal0, nil
+	}
+	for code, name := range syslogFacilities {
+		if s == name {
+			if code == 0 {
+				return -1, nil // kern: Facility 0 means the default
+			}
+			return code, nil
+		}
+	}
+	if n, err := strconv.Atoi(s); err == nil && n >= 0 && n <= 23 {
+		if n == 0 {
+			return -1, nil
+		}
+		return n, nil
+	}
+	return 0, fmt.Errorf("%q: want a facility name (local0..local7, auth, authpriv, daemon, ftp, user, …) or 0..23", s)
 }

@@ -305,3 +305,21 @@ func TestSyslogBackoff(t *testing.T) {
 		t.Fatalf("second write: %v", err)
 	}
 }
+
+func TestParseSyslogFacility(t *testing.T) {
+	for in, want := range map[string]int{"": 16, "local0": 16, "LOCAL7": 23, "auth": 4, "ftp": 11, "kern": -1, "0": -1, "3": 3} {
+		got, err := ParseSyslogFacility(in)
+		if err != nil || got != want {
+			t.Errorf("%q: %d %v, want %d", in, got, err, want)
+		}
+		cfg := SyslogConfig{Facility: got}
+		if in == "kern" && cfg.facility() != 0 {
+			t.Errorf("kern: facility() %d", cfg.facility())
+		}
+	}
+	for _, in := range []string{"local8", "24", "-1", "x"} {
+		if _, err := ParseSyslogFacility(in); err == nil {
+			t.Errorf("%q accepted", in)
+		}
+	}
+}
