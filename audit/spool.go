@@ -129,6 +129,7 @@ type Spool struct {
 	cur     spoolPos   // the first record not yet delivered
 	total   int64      // bytes from cur to the end
 	closed  bool
+	full    bool // a Write was refused for want of room; cleared by a delivery
 	notify  chan struct{}
 	stop    chan struct{}
 	done    chan struct{}
@@ -322,6 +323,7 @@ func (s *Spool) Write(_ context.Context, recs []Record) error {
 		return fmt.Errorf("audit: spool %s: %w", s.cfg.Dir, ErrSpoolClosed)
 	}
 	if s.total+int64(len(buf)) > s.cfg.maxBytes() {
+		s.full = true
 		return fmt.Errorf("audit: spool %s: %d records (%d bytes) refused, %d of %d bytes waiting: %w",
 			s.cfg.Dir, len(recs), len(buf), s.total, s.cfg.maxBytes(), ErrSpoolFull)
 	}
@@ -360,6 +362,21 @@ func (s *Spool) queuedLocked() {
 	if s.hooks.Queued != nil {
 		s.hooks.Queued(s.total)
 	}
+}
+
+// Ready returns nil while the spool takes records: ErrSpoolClosed after
+// Close, ErrSpoolFull after a Write was refused for want of room and
+// until a delivery makes some (the trail's audit.required gate asks it).
+func (s *Spool) Ready() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.closed:
+		return fmt.Errorf("audit: spool %s: %w", s.cfg.Dir, ErrSpoolClosed)
+	case s.full:
+		return fmt.Errorf("audit: spool %s: %d of %d bytes waiting: %w", s.cfg.Dir, s.total, s.cfg.maxBytes(), ErrSpoolFull)
+	}
+	return nil
 }
 
 // Queued is the bytes waiting in the spool.
@@ -537,6 +554,7 @@ func (s *Spool) advance() {
 	s.total -= s.pendEnd.off - s.cur.off
 	s.cur = s.pendEnd
 	s.pending = nil
+	s.full = false
 	_ = s.saveCursor()
 	s.queuedLocked()
 }

@@ -11,8 +11,8 @@ import (
 	"time"
 )
 
-// memSink keeps what it is given; while failing is set it refuses.
-type memSink struct {
+// spoolMemSink keeps what it is given; while failing is set it refuses.
+type spoolMemSink struct {
 	mu      sync.Mutex
 	got     []Record
 	failing atomic.Bool
@@ -20,8 +20,8 @@ type memSink struct {
 	limit   int // accept at most this many records in all (0: no limit)
 }
 
-func (m *memSink) Name() string { return "mem" }
-func (m *memSink) Write(_ context.Context, recs []Record) error {
+func (m *spoolMemSink) Name() string { return "mem" }
+func (m *spoolMemSink) Write(_ context.Context, recs []Record) error {
 	if m.failing.Load() {
 		return errors.New("receiver down")
 	}
@@ -33,8 +33,8 @@ func (m *memSink) Write(_ context.Context, recs []Record) error {
 	m.got = append(m.got, recs...)
 	return nil
 }
-func (m *memSink) Close() error { m.closed.Store(true); return nil }
-func (m *memSink) records() []Record {
+func (m *spoolMemSink) Close() error { m.closed.Store(true); return nil }
+func (m *spoolMemSink) records() []Record {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return append([]Record(nil), m.got...)
@@ -42,7 +42,7 @@ func (m *memSink) records() []Record {
 
 // waitRecords waits until m has n records and checks they are want, in
 // order, none twice.
-func waitRecords(t *testing.T, m *memSink, want []Record) {
+func waitRecords(t *testing.T, m *spoolMemSink, want []Record) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for len(m.records()) < len(want) {
@@ -80,7 +80,7 @@ func segments(t *testing.T, dir string) int {
 // in order, once each, when it is back; the delivered segments are gone.
 func TestSpoolOutage(t *testing.T) {
 	dir := t.TempDir()
-	m := &memSink{}
+	m := &spoolMemSink{}
 	m.failing.Store(true)
 	var downs, ups, delivered atomic.Int64
 	var queued atomic.Int64
@@ -129,7 +129,7 @@ func TestSpoolOutage(t *testing.T) {
 // TestSpoolFull: past max_bytes a batch is refused with ErrSpoolFull and
 // none of it kept; after delivery there is room again.
 func TestSpoolFull(t *testing.T) {
-	m := &memSink{}
+	m := &spoolMemSink{}
 	m.failing.Store(true)
 	cfg := fastSpool(t.TempDir())
 	cfg.MaxBytes, cfg.SegmentBytes = 8192, 4096
@@ -155,8 +155,14 @@ func TestSpoolFull(t *testing.T) {
 	if full == 0 || len(kept) == 0 || s.Queued() > 8192 {
 		t.Fatalf("kept %d, refused %d, queued %d", len(kept), full, s.Queued())
 	}
+	if err := s.Ready(); !errors.Is(err, ErrSpoolFull) {
+		t.Fatalf("Ready() of a full spool: %v", err)
+	}
 	m.failing.Store(false)
 	waitRecords(t, m, kept)
+	if err := s.Ready(); err != nil {
+		t.Fatalf("Ready() after delivery: %v", err)
+	}
 	if err := s.Write(context.Background(), recs[:1]); err != nil {
 		t.Fatalf("after delivery: %v", err)
 	}
@@ -168,7 +174,7 @@ func TestSpoolFull(t *testing.T) {
 func TestSpoolRestart(t *testing.T) {
 	dir := t.TempDir()
 	recs := testRecords(300)
-	m := &memSink{limit: 100} // takes the first 100, then fails
+	m := &spoolMemSink{limit: 100} // takes the first 100, then fails
 	cfg := fastSpool(dir)
 	cfg.CloseTimeout = 50 * time.Millisecond
 	s, err := NewSpool(cfg, m, SpoolHooks{})
@@ -196,7 +202,7 @@ func TestSpoolRestart(t *testing.T) {
 	}
 	f.Close()
 
-	m2 := &memSink{}
+	m2 := &spoolMemSink{}
 	s2, err := NewSpool(cfg, m2, SpoolHooks{Dropped: func(n int, err error) { t.Errorf("dropped %d: %v", n, err) }})
 	if err != nil {
 		t.Fatal(err)
@@ -213,7 +219,7 @@ func TestSpoolRestart(t *testing.T) {
 // TestSpoolCloseDeadline: Close returns after close_timeout while the
 // sink stays down.
 func TestSpoolCloseDeadline(t *testing.T) {
-	m := &memSink{}
+	m := &spoolMemSink{}
 	m.failing.Store(true)
 	cfg := fastSpool(t.TempDir())
 	cfg.CloseTimeout = 200 * time.Millisecond
