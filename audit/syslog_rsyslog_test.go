@@ -127,10 +127,16 @@ func caFor(network, ca string) string {
 
 // TestRsyslogSpoolOutage: 1,000 records over TLS through a spool, with
 // rsyslog stopped for a while in the middle and started again on the same
-// port: every record arrives, in order; a record that was in flight when
-// rsyslog went away may arrive twice (the resend window), never be lost.
-// The outage lasts FTPSGATE_RSYSLOG_OUTAGE (default 30s, the issue's).
+// port: every record arrives, in order; the records of the resend window
+// arrive twice (same id), none is lost. Stopped with SIGTERM, and killed
+// with SIGKILL (a crash). The outage lasts FTPSGATE_RSYSLOG_OUTAGE
+// (default 30s, the issue's).
 func TestRsyslogSpoolOutage(t *testing.T) {
+	t.Run("sigterm", func(t *testing.T) { testRsyslogSpoolOutage(t, false) })
+	t.Run("sigkill", func(t *testing.T) { testRsyslogSpoolOutage(t, true) })
+}
+
+func testRsyslogSpoolOutage(t *testing.T, kill bool) {
 	srv := testrsyslog.Start(t)
 	outage := 30 * time.Second
 	if v := os.Getenv("FTPSGATE_RSYSLOG_OUTAGE"); v != "" {
@@ -172,7 +178,11 @@ func TestRsyslogSpoolOutage(t *testing.T) {
 		}
 	}
 	write(0, 300)
-	srv.Stop(t)
+	if kill {
+		srv.Kill(t)
+	} else {
+		srv.Stop(t)
+	}
 	stopped := time.Now()
 	write(300, 700)
 	t.Logf("rsyslog stopped; %d bytes spooled", sp.Queued())

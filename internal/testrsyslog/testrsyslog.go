@@ -179,6 +179,17 @@ func (s *Server) Stop(t testing.TB) {
 	s.stop()
 }
 
+// Kill kills rsyslogd (SIGKILL: what it had read but not written is
+// lost, as in a crash) and waits until it is gone.
+func (s *Server) Kill(t testing.TB) {
+	t.Helper()
+	if s.cmd == nil || s.cmd.Process == nil {
+		return
+	}
+	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+	<-s.done
+}
+
 func (s *Server) stop() {
 	if s.cmd == nil || s.cmd.Process == nil {
 		return
