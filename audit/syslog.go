@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"strconv"
@@ -37,6 +38,11 @@ const (
 	sevNotice  = 5
 	sevInfo    = 6
 )
+
+// tlsSettle is how long a new TLS connection waits for the receiver's
+// refusal of the client certificate (TLS 1.3 sends it after the client's
+// handshake is over).
+const tlsSettle = 100 * time.Millisecond
 
 // FacilityLocal0 is the default facility (16, local0).
 const FacilityLocal0 = 16
@@ -335,8 +341,10 @@ func (s *Syslog) remember(frame []byte) {
 // when needed (not before the backoff is over), and writes the resend
 // window on it when the last one broke.
 func (s *Syslog) connect(ctx context.Context) error {
-	if s.conn != nil && s.cfg.network() != SyslogUDP && peerClosed(s.conn) {
-		s.fail(errors.New("closed by the receiver"))
+	if s.conn != nil && s.cfg.network() != SyslogUDP {
+		if err := peerGone(s.conn, time.Millisecond); err != nil {
+			_ = s.fail(err)
+		}
 	}
 	if s.conn != nil {
 		return nil
@@ -349,6 +357,18 @@ func (s *Syslog) connect(ctx context.Context) error {
 		s.backoff = min(max(2*s.backoff, s.cfg.backoffMin()), s.cfg.backoffMax())
 		s.nextDial = time.Now().Add(s.backoff)
 		return fmt.Errorf("audit: syslog %s: %w", s.cfg.Address, err)
+	}
+	if s.cfg.network() == SyslogTLS {
+		// In TLS 1.3 the client's handshake is over before the receiver
+		// has checked the client certificate: give its refusal (an
+		// alert) a moment to arrive, rather than write into a
+		// connection that is already refused.
+		if err := peerGone(conn, tlsSettle); err != nil {
+			conn.Close()
+			s.backoff = min(max(2*s.backoff, s.cfg.backoffMin()), s.cfg.backoffMax())
+			s.nextDial = time.Now().Add(s.backoff)
+			return fmt.Errorf("audit: syslog %s: %w", s.cfg.Address, err)
+		}
 	}
 	s.conn, s.backoff = conn, 0
 	if s.broken && len(s.window) > 0 {
@@ -395,21 +415,24 @@ func (s *Syslog) fail(err error) error {
 	return fmt.Errorf("audit: syslog %s: %w", s.cfg.Address, err)
 }
 
-// peerClosed reports whether the receiver closed conn (a read that
-// returns at once with EOF or an error other than a timeout). Syslog
-// receivers send nothing, so any byte is ignored.
-func peerClosed(conn net.Conn) bool {
-	if err := conn.SetReadDeadline(time.Now().Add(time.Millisecond)); err != nil {
-		return true
+// peerGone returns why the receiver closed conn, or nil: a read that
+// ends within wait with EOF or an error other than a timeout (a TLS alert
+// says why). Syslog receivers send nothing, so any byte is ignored.
+func peerGone(conn net.Conn, wait time.Duration) error {
+	if err := conn.SetReadDeadline(time.Now().Add(wait)); err != nil {
+		return err
 	}
 	var b [256]byte
 	_, err := conn.Read(b[:])
 	_ = conn.SetReadDeadline(time.Time{})
-	if err == nil {
-		return false
-	}
 	var ne net.Error
-	return !(errors.As(err, &ne) && ne.Timeout())
+	if err == nil || (errors.As(err, &ne) && ne.Timeout()) {
+		return nil
+	}
+	if errors.Is(err, io.EOF) {
+		return errors.New("closed by the receiver")
+	}
+	return err
 }
 
 // Close closes the connection.

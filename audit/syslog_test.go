@@ -323,3 +323,68 @@ func TestParseSyslogFacility(t *testing.T) {
 		}
 	}
 }
+
+// TestSyslogClientCert: a receiver that asks for a client certificate
+// gets the configured one; without it the handshake fails.
+func TestSyslogClientCert(t *testing.T) {
+	ca, err := testpki.NewCA("syslog mTLS CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srvLeaf, err := ca.Server()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cli, err := ca.Client("gateway")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	caFile, certFile, keyFile := dir+"/ca.pem", dir+"/client.pem", dir+"/client.key"
+	for _, w := range []struct {
+		path, typ string
+		der       []byte
+	}{{caFile, "CERTIFICATE", ca.DER}, {certFile, "CERTIFICATE", cli.DER}, {keyFile, "PRIVATE KEY", cli.KeyDER}} {
+		if err := testpki.WritePEM(w.path, 0o600, w.typ, w.der); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{srvLeaf.TLS},
+		ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: ca.Pool()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	out := make(chan string, 10)
+	go acceptFrames(ln, out, 0)
+
+	with, err := NewSyslog(SyslogConfig{Address: ln.Addr().String(), CAFile: caFile, CertFile: certFile, KeyFile: keyFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer with.Close()
+	if err := with.Write(context.Background(), testRecords(1)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-out:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no message with the client certificate")
+	}
+
+	without, err := NewSyslog(SyslogConfig{Address: ln.Addr().String(), CAFile: caFile, Network: SyslogTLS, Resend: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer without.Close()
+	// TLS 1.3 refuses the client certificate after the client's
+	// handshake: the sink waits for that and reports it.
+	if err := without.Write(context.Background(), testRecords(1)); err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Fatalf("without a client certificate: %v", err)
+	}
+	select {
+	case f := <-out:
+		t.Fatalf("a message without a client certificate: %q", f)
+	case <-time.After(300 * time.Millisecond):
+	}
+}
