@@ -21,11 +21,18 @@ import (
 // EnvInterop is the switch that turns the tests with real programs on.
 const EnvInterop = "FTPSGATE_INTEROP"
 
-// Paths of Debian's rsyslog packages.
-const (
-	RsyslogdPath = "/usr/sbin/rsyslogd"
-	ModuleDir    = "/usr/lib/x86_64-linux-gnu/rsyslog"
-)
+// RsyslogdPath is the program of Debian's rsyslog package.
+const RsyslogdPath = "/usr/sbin/rsyslogd"
+
+// ModuleDir is where Debian puts rsyslog's modules (the multiarch
+// directory of the machine), "" when there is none.
+func ModuleDir() string {
+	m, _ := filepath.Glob("/usr/lib/*/rsyslog/lmnsd_gtls.so")
+	if len(m) == 0 {
+		return ""
+	}
+	return filepath.Dir(m[0])
+}
 
 // startTimeout bounds the wait for a new server to listen.
 const startTimeout = 15 * time.Second
@@ -57,7 +64,10 @@ func Require(t testing.TB) {
 	if os.Getenv(EnvInterop) != "1" {
 		t.Skipf("test with a real rsyslogd: set %s=1 to run it (then a missing rsyslogd is a failure)", EnvInterop)
 	}
-	for _, p := range []string{RsyslogdPath, filepath.Join(ModuleDir, "lmnsd_gtls.so"), filepath.Join(ModuleDir, "imptcp.so")} {
+	if ModuleDir() == "" {
+		t.Fatalf("no /usr/lib/*/rsyslog/lmnsd_gtls.so: install rsyslog-gnutls; with %s=1 a missing program is a failure", EnvInterop)
+	}
+	for _, p := range []string{RsyslogdPath, filepath.Join(ModuleDir(), "imptcp.so")} {
 		if _, err := os.Stat(p); err != nil {
 			t.Fatalf("%v: install rsyslog (apt-get install rsyslog rsyslog-gnutls); with %s=1 a missing program is a failure", err, EnvInterop)
 		}
@@ -143,7 +153,7 @@ func (s *Server) Start(t testing.TB) {
 	}
 	defer logf.Close()
 	s.done = make(chan struct{})
-	s.cmd = exec.Command(RsyslogdPath, "-n", "-f", s.conf, "-i", s.pidFile, "-M", ModuleDir)
+	s.cmd = exec.Command(RsyslogdPath, "-n", "-f", s.conf, "-i", s.pidFile, "-M", ModuleDir())
 	s.cmd.Stdout, s.cmd.Stderr = logf, logf
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := s.cmd.Start(); err != nil {
