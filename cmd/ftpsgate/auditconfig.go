@@ -26,11 +26,11 @@ type auditFile struct {
 		CheckpointKeyFile  string `mapstructure:"checkpoint_key_file"`
 		CheckpointInterval string `mapstructure:"checkpoint_interval"`
 	} `mapstructure:"file"`
-	// The remote sinks go here, each under its own key: audit.syslog,
-	// audit.http, audit.xferlog (and their spooling).
-	Required bool   `mapstructure:"required"`
-	Queue    int    `mapstructure:"queue"`
-	Instance string `mapstructure:"instance"`
+	// The remote sinks: audit.syslog, audit.http, audit.xferlog.
+	remoteAuditFile `mapstructure:",squash"`
+	Required        bool   `mapstructure:"required"`
+	Queue           int    `mapstructure:"queue"`
+	Instance        string `mapstructure:"instance"`
 }
 
 func init() {
@@ -53,12 +53,13 @@ func init() {
 // auditSetup is the checked audit section.
 type auditSetup struct {
 	file     *audit.FileConfig // nil: no file sink
+	remote   remoteAudit
 	required bool
 	trail    audit.TrailConfig
 }
 
 // enabled says whether there is an audit trail at all.
-func (a *auditSetup) enabled() bool { return a != nil && a.file != nil }
+func (a *auditSetup) enabled() bool { return a != nil && (a.file != nil || a.remote.any()) }
 
 // buildAudit checks the audit section.
 func buildAudit(p *problems, f auditFile) *auditSetup {
@@ -95,8 +96,9 @@ func buildAudit(p *problems, f auditFile) *auditSetup {
 		p.addNew(confkey.Under("audit.file", fc.Validate()))
 		a.file = fc
 	}
+	a.remote = buildRemoteAudit(p, f.remoteAuditFile)
 	if a.required && !a.enabled() {
-		p.add("audit.required", errors.New("no audit sink is configured (audit.file.path)"))
+		p.add("audit.required", errors.New("no audit sink is configured (audit.file.path, audit.syslog.address, audit.http.url, audit.xferlog.path)"))
 	}
 	return a
 }
@@ -108,13 +110,21 @@ func newTrail(a *auditSetup, log zerolog.Logger, dropped func(sink string)) (*au
 		return nil, nil
 	}
 	var sinks []audit.Sink
-	f, err := audit.OpenFile(*a.file)
-	if err != nil {
-		return nil, fmt.Errorf("audit.file: %w", err)
+	if a.file != nil {
+		f, err := audit.OpenFile(*a.file)
+		if err != nil {
+			return nil, fmt.Errorf("audit.file: %w", err)
+		}
+		sinks = append(sinks, f)
 	}
-	sinks = append(sinks, f)
-	// The remote sinks (audit.syslog, audit.http, audit.xferlog) are
-	// appended here.
+	remote, err := openRemoteAudit(a.remote, log)
+	if err != nil {
+		for _, s := range sinks {
+			_ = s.Close()
+		}
+		return nil, err
+	}
+	sinks = append(sinks, remote...)
 	cfg := a.trail
 	cfg.Log = log.With().Str("component", "audit").Logger()
 	cfg.Dropped = dropped

@@ -42,6 +42,9 @@ func sessionBudget(c *proxy.Config, nofile uint64) (note string, warn *proxy.War
 func warnings(cfg *loaded, nofile uint64) (note string, ws []proxy.Warning) {
 	note, w := sessionBudget(&cfg.proxy, nofile)
 	ws = append(cfg.proxy.Warnings(), cfg.auth.warnings()...)
+	if cfg.audit != nil {
+		ws = append(ws, cfg.audit.remote.warnings()...)
+	}
 	if w != nil {
 		ws = append(ws, *w)
 	}
