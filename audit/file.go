@@ -1,15 +1,12 @@
 package audit
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
-	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -19,85 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/ftpsgate/ftpsgate/internal/confkey"
 )
-
-// Defaults of FileConfig.
-const (
-	DefaultMaxSize            = 100 << 20 // bytes
-	DefaultMaxAge             = 24 * time.Hour
-	DefaultKeep               = 30
-	DefaultCheckpointInterval = 5 * time.Minute
-	// MaxLine bounds a record line, when the file sink reads its last line
-	// back and when the verifier reads a file.
-	MaxLine = 1 << 20
-)
-
-// rotatedTime is the time in a rotated file's name: sortable as text.
-const rotatedTime = "20060102T150405.000000000Z"
-
-// FileConfig configures the JSON-lines file sink. Path is required; the
-// zero value of every other field is its default.
-type FileConfig struct {
-	Path    string        // the file records are appended to; its directory must exist
-	MaxSize int64         // rotate before a batch would make the file larger; 0: DefaultMaxSize
-	MaxAge  time.Duration // rotate a file whose first record is older; 0: DefaultMaxAge
-	Keep    int           // rotated files kept (the oldest go first); 0: DefaultKeep
-	KeepFor time.Duration // rotated files older than this go; 0: no age limit
-	// CheckpointKey signs a checkpoint record (KindAudit "checkpoint")
-	// every CheckpointInterval, as the last line of a rotated file and at
-	// Close; nil: no checkpoints.
-	CheckpointKey      ed25519.PrivateKey
-	CheckpointInterval time.Duration // 0: DefaultCheckpointInterval
-	Instance           string        // the first part of checkpoint IDs (then ".file"); "": the host name
-}
-
-func (c FileConfig) maxSize() int64 {
-	if c.MaxSize > 0 {
-		return c.MaxSize
-	}
-	return DefaultMaxSize
-}
-
-func (c FileConfig) maxAge() time.Duration {
-	if c.MaxAge > 0 {
-		return c.MaxAge
-	}
-	return DefaultMaxAge
-}
-
-func (c FileConfig) keep() int {
-	if c.Keep > 0 {
-		return c.Keep
-	}
-	return DefaultKeep
-}
-
-func (c FileConfig) checkpointInterval() time.Duration {
-	if c.CheckpointInterval > 0 {
-		return c.CheckpointInterval
-	}
-	return DefaultCheckpointInterval
-}
-
-// Validate checks the configuration; errors name the keys (under
-// audit.file).
-func (c FileConfig) Validate() error {
-	var errs []error
-	if c.Path == "" {
-		errs = append(errs, confkey.Errorf("path", "required"))
-	} else if st, err := os.Stat(filepath.Dir(c.Path)); err != nil || !st.IsDir() {
-		errs = append(errs, confkey.Errorf("path", "the directory %s does not exist", filepath.Dir(c.Path)))
-	}
-	for key, neg := range map[string]bool{"max_size": c.MaxSize < 0, "max_age": c.MaxAge < 0, "keep": c.Keep < 0,
-		"keep_for": c.KeepFor < 0, "checkpoint_interval": c.CheckpointInterval < 0} {
-		if neg {
-			errs = append(errs, confkey.Errorf(key, "must not be negative"))
-		}
-	}
-	return errors.Join(errs...)
-}
 
 // File is the JSON-lines file sink: one record per line, each line's Prev
 // the hex SHA-256 of the line before it (the first line of a new file
@@ -447,69 +366,4 @@ func (f *File) Close() error {
 	}
 	f.f = nil
 	return err
-}
-
-// KeyID names a checkpoint key: the first 8 bytes of the SHA-256 of the
-// public key, in hex.
-func KeyID(pub ed25519.PublicKey) string {
-	sum := sha256.Sum256(pub)
-	return hex.EncodeToString(sum[:8])
-}
-
-// LoadPrivateKey reads an Ed25519 private key: PEM, PKCS #8 ("PRIVATE KEY",
-// as `openssl genpkey -algorithm ed25519` writes it).
-func LoadPrivateKey(path string) (ed25519.PrivateKey, error) {
-	der, err := readPEM(path, "PRIVATE KEY")
-	if err != nil {
-		return nil, err
-	}
-	k, err := x509.ParsePKCS8PrivateKey(der)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	priv, ok := k.(ed25519.PrivateKey)
-	if !ok {
-		return nil, fmt.Errorf("%s: not an Ed25519 key (%T)", path, k)
-	}
-	return priv, nil
-}
-
-// LoadPublicKey reads an Ed25519 public key: PEM, PKIX ("PUBLIC KEY", as
-// `openssl pkey -pubout` writes it).
-func LoadPublicKey(path string) (ed25519.PublicKey, error) {
-	der, err := readPEM(path, "PUBLIC KEY")
-	if err != nil {
-		return nil, err
-	}
-	k, err := x509.ParsePKIXPublicKey(der)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	pub, ok := k.(ed25519.PublicKey)
-	if !ok {
-		return nil, fmt.Errorf("%s: not an Ed25519 key (%T)", path, k)
-	}
-	return pub, nil
-}
-
-func readPEM(path, typ string) ([]byte, error) {
-	fh, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer fh.Close()
-	b, err := io.ReadAll(io.LimitReader(bufio.NewReader(fh), 64<<10))
-	if err != nil {
-		return nil, err
-	}
-	for {
-		var blk *pem.Block
-		blk, b = pem.Decode(b)
-		if blk == nil {
-			return nil, fmt.Errorf("%s: no PEM block %q", path, typ)
-		}
-		if blk.Type == typ {
-			return blk.Bytes, nil
-		}
-	}
 }
