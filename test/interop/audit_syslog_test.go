@@ -169,20 +169,23 @@ audit:
 	transfersDone := time.Now()
 	t.Logf("%d transfers in %s", n, transfersDone.Sub(begin).Round(time.Millisecond))
 
-	// Wait until the file holds every session's end and rsyslog has every
-	// record of the file.
+	// Wait until the file holds every transfer and the end of every session
+	// that started (the gateway's start-up probes of its listeners are
+	// sessions too), and rsyslog has every record of the file.
 	var file, got []auditLine
 	var msgs, dups int
 	deadline := time.Now().Add(auditDrainTimeout)
 	for {
 		file = readAuditFile(t, auditPath)
 		got, msgs, dups = receivedAudit(t, rs)
-		if countKind(file, audit.KindSessionEnd) >= auditSessions && len(got) >= len(file) {
+		ends := countKind(file, audit.KindSessionEnd)
+		if countKind(file, audit.KindTransfer) >= auditTransfers && ends >= auditSessions &&
+			ends == countKind(file, audit.KindSessionStart) && len(got) >= len(file) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("after %s: the file has %d records (%d session ends), rsyslog %d distinct of them\n%s\n%s",
-				auditDrainTimeout, len(file), countKind(file, audit.KindSessionEnd), len(got), rs.LogTail(), gw.diagnostics())
+			t.Fatalf("after %s: the file has %d records (%d session ends), rsyslog %d distinct of them; %s\n%s\n%s",
+				auditDrainTimeout, len(file), ends, len(got), firstMissing(file, got), rs.LogTail(), gw.diagnostics())
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
@@ -325,6 +328,20 @@ func receivedAudit(t *testing.T, rs *testrsyslog.Server) (firsts []auditLine, ms
 		firsts = append(firsts, auditLine{ID: r.ID, Kind: r.Kind, JSON: l.Msg, Rec: r})
 	}
 	return firsts, msgs, dups
+}
+
+// firstMissing names the first record of the file that rsyslog lacks.
+func firstMissing(file, got []auditLine) string {
+	have := map[string]bool{}
+	for _, l := range got {
+		have[l.ID] = true
+	}
+	for i, l := range file {
+		if !have[l.ID] {
+			return fmt.Sprintf("the first one missing is record %d of the file: %s", i, l.JSON)
+		}
+	}
+	return "none of the file's is missing"
 }
 
 func countKind(ls []auditLine, kind string) int {
