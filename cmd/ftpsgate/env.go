@@ -12,10 +12,11 @@ const envPrefix = "FTPSGATE_"
 
 // testSwitches are the prefixes of FTPSGATE_ variables that are not
 // configuration: the switches of the test harnesses (FTPSGATE_INTEROP=1,
-// FTPSGATE_INTEROP_RESULTS, FTPSGATE_TLSSCAN_DIR, FTPSGATE_BENCH_HYBRID...),
+// FTPSGATE_INTEROP_RESULTS, FTPSGATE_TLSSCAN_DIR, FTPSGATE_BENCH_HYBRID,
+// FTPSGATE_RSYSLOG_OUTAGE...),
 // set in the environment of the gateways those tests start. A variable is
 // one if it is a prefix or starts with a prefix and "_". README lists them.
-var testSwitches = []string{"FTPSGATE_INTEROP", "FTPSGATE_TLSSCAN", "FTPSGATE_BENCH"}
+var testSwitches = []string{"FTPSGATE_INTEROP", "FTPSGATE_TLSSCAN", "FTPSGATE_BENCH", "FTPSGATE_RSYSLOG"}
 
 // envName is the variable that overrides key: FTPSGATE_BACKEND_ADDRESS.
 func envName(key string) string {

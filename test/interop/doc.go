@@ -86,6 +86,20 @@
 // log curl, lftp and ftplib in with password and TOTP against vsftpd,
 // users enrolled with `ftpsgate users`.
 //
+// # The audit trail to a real rsyslog (issue 14)
+//
+// TestAuditSyslogOutage runs the gateway with its audit: section (a
+// JSON-lines file, and syslog over TLS with RFC 5425 framing behind a disk
+// spool) to a real rsyslogd (internal/testrsyslog; Debian's rsyslog and
+// rsyslog-gnutls, which .ci/run installs), in front of the demo backend
+// (internal/demoftpd, in the test process): 1,000 small transfers over
+// explicit FTPS with jlaffaye/ftp, rsyslog killed after a third of them and
+// started again on the same port 30 s later (FTPSGATE_RSYSLOG_OUTAGE
+// shortens it for a quick run) while the transfers go on. Every record of
+// the audit file reaches rsyslog with its JSON, in the file's order, none
+// lost (the sink's resend after a reconnect shows up as duplicates of the
+// same id), and the file's hash chain verifies.
+//
 // # Results
 //
 // Every cell records pass, FAIL, known (a known limitation) or n/a; the
