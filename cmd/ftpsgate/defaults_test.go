@@ -12,17 +12,18 @@ import (
 	"github.com/ftpsgate/ftpsgate/proxy"
 )
 
-// readmeConfigTable returns the default column of the README's
-// configuration table by key (a row may name several keys).
+// readmeConfigTable returns the default column of the configuration
+// reference's table (docs/configuration.md) by key (a row may name several
+// keys).
 func readmeConfigTable(t *testing.T) map[string]string {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	b, err := os.ReadFile(filepath.Join("..", "..", "docs", "configuration.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, section, ok := strings.Cut(string(b), "\n## Configuration\n")
+	_, section, ok := strings.Cut(string(b), "\n## Keys\n")
 	if !ok {
-		t.Fatal("README has no Configuration section")
+		t.Fatal("docs/configuration.md has no Keys section")
 	}
 	if i := strings.Index(section, "\n## "); i >= 0 {
 		section = section[:i]
@@ -45,7 +46,7 @@ func readmeConfigTable(t *testing.T) map[string]string {
 }
 
 // The defaults map is the one table of defaults: every key in it has its row
-// in the README with the same default, and every scalar key of the README
+// in docs/configuration.md with the same default, and every scalar key there
 // is in it (that is also what makes its FTPSGATE_ variable work).
 func TestDefaultsMatchREADME(t *testing.T) {
 	rows := readmeConfigTable(t)
@@ -54,7 +55,7 @@ func TestDefaultsMatchREADME(t *testing.T) {
 	for key, def := range defaults {
 		cell, ok := rows[key]
 		if !ok {
-			t.Errorf("%s: in the defaults map, not in the README configuration table", key)
+			t.Errorf("%s: in the defaults map, not in docs/configuration.md", key)
 			continue
 		}
 		if described[key] {
@@ -84,7 +85,7 @@ func TestDefaultsMatchREADME(t *testing.T) {
 			continue // lists and maps: no scalar default, no variable
 		}
 		if _, ok := defaults[key]; !ok {
-			t.Errorf("%s: in the README configuration table, not in the defaults map", key)
+			t.Errorf("%s: in docs/configuration.md, not in the defaults map", key)
 		}
 	}
 }
