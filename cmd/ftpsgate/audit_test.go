@@ -16,6 +16,7 @@ import (
 
 	"github.com/ftpsgate/ftpsgate/audit"
 	"github.com/ftpsgate/ftpsgate/events"
+	"github.com/ftpsgate/ftpsgate/proxy"
 )
 
 const minimalYAML = "listeners: [{name: a, address: \"127.0.0.1:2121\", tls: explicit}]\nbackend: {address: \"127.0.0.1:21\"}\n"
@@ -151,5 +152,22 @@ func TestComposeAudit(t *testing.T) {
 	b, _ := os.ReadFile(path)
 	if err != nil || v.Records != 1 || !strings.Contains(string(b), `"kind":"config_reload"`) {
 		t.Fatalf("audit file (%v): %s", err, b)
+	}
+}
+
+// transfers.hash auto: uploads, and downloads too under an audit trail.
+func TestHashModeAuto(t *testing.T) {
+	for _, tt := range []struct {
+		s       string
+		audited bool
+		want    proxy.HashMode
+	}{{"auto", false, proxy.HashUploads}, {"auto", true, proxy.HashAll}, {"AUTO", true, proxy.HashAll},
+		{"uploads", true, proxy.HashUploads}, {"off", true, proxy.HashOff}} {
+		if got, err := hashMode(tt.s, tt.audited); err != nil || got != tt.want {
+			t.Errorf("hashMode(%q, %v) = %v, %v; want %v", tt.s, tt.audited, got, err, tt.want)
+		}
+	}
+	if _, err := hashMode("sometimes", false); err == nil {
+		t.Error("hashMode(sometimes) accepted")
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ftpsgate/ftpsgate/audit"
 	"github.com/ftpsgate/ftpsgate/internal/confkey"
+	"github.com/ftpsgate/ftpsgate/proxy"
 	"github.com/ftpsgate/ftpsgate/vfs"
 )
 
@@ -141,4 +142,17 @@ func closeTrail(t *audit.Trail, log zerolog.Logger) {
 	if err := t.Close(ctx); err != nil {
 		log.Error().Err(err).Msg("audit trail closed with records lost")
 	}
+}
+
+// hashMode reads transfers.hash: "auto" (the default) hashes uploads, and
+// downloads too when an audit trail records the transfers, so that every
+// transfer record carries the SHA-256 of what passed.
+func hashMode(s string, audited bool) (proxy.HashMode, error) {
+	if strings.EqualFold(strings.TrimSpace(s), "auto") {
+		if audited {
+			return proxy.HashAll, nil
+		}
+		return proxy.HashUploads, nil
+	}
+	return proxy.ParseHashMode(s)
 }

@@ -207,7 +207,7 @@ func build(v *viper.Viper) (*loaded, error) {
 	p.add("passive.ports", err)
 	c.Passive.Ports = ports
 	c.ActiveEnabled = fc.Active.Enabled
-	c.Hash, err = proxy.ParseHashMode(fc.Transfers.Hash)
+	c.Hash, err = hashMode(fc.Transfers.Hash, auditCfg.enabled())
 	p.add("transfers.hash", err)
 	if n, err := vfs.ParseSize(fc.Transfers.HashCommandMaxSize); err != nil {
 		p.add("transfers.hash_command_max_size", err)

@@ -142,7 +142,7 @@ var defaults = map[string]any{
 	"timeouts.data_accept":            "30s",
 	"timeouts.data_idle":              "2m",
 	"timeouts.shutdown_grace":         "30s",
-	"transfers.hash":                  "uploads",
+	"transfers.hash":                  "auto",
 	"transfers.hash_command_max_size": "1GiB",
 	"limits.conn_rate":                0,
 	"limits.conn_burst":               0,
