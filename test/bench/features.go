@@ -16,7 +16,7 @@ import (
 	"github.com/ftpsgate/ftpsgate/proxy/ftp"
 )
 
-// The features phase measures what two settings cost, each against the
+// The features phase measures what three settings cost, each against the
 // same gateway without it, with gateways of its own in front of the plain
 // vsftpd (FTPS→plain, the bench's YAML otherwise):
 //
@@ -28,7 +28,11 @@ import (
 //     through one with auth.mode gateway and a local users file (an
 //     argon2id hash, the user mapped to the bench's vsftpd account), both
 //     fresh and with hash: uploads; logins/s and gateway CPU per login, one
-//     at a time and 8 in parallel.
+//     at a time and 8 in parallel;
+//   - the audit trail (audit.file, fsync per batch): full sessions (the
+//     sessions phase's) and curl transfers through a gateway with it and
+//     one without (auditcost.go), and afterwards a check that the audit
+//     file verifies and holds a record of every transfer.
 
 // hashSettings are the transfers.hash values, in column order.
 var hashSettings = []string{"off", "uploads", "all"}
@@ -57,7 +61,7 @@ func hashYAML(setting string) string {
 	return fmt.Sprintf("transfers:\n  hash: %q\n", setting) // quoted: YAML 1.1 reads a bare off as false
 }
 
-// phaseFeatures fills the two feature tables (e.feat).
+// phaseFeatures fills the three feature tables (e.feat).
 func phaseFeatures(ctx context.Context, e *env, _ []*target) {
 	hashTab := newTable(hashSettings, map[string]string{
 		"off": "hash: off", "uploads": "hash: uploads (default)", "all": "hash: all",
@@ -90,22 +94,59 @@ func phaseFeatures(ctx context.Context, e *env, _ []*target) {
 		loginTab.define(metric{id: p + "cpu", label: what + ": gateway CPU ms/login", prec: 2, section: sec})
 	}
 
+	auditTab := defineAuditTable(e)
+
 	if e.plainBackend == "" {
 		why := "the plain vsftpd is not running (see the main table)"
 		hashTab.missingAll(why)
 		loginTab.missingAll(why)
+		auditTab.missingAll(why)
 		return
 	}
 
-	gws := make([]*target, len(hashSettings))
-	var hashProcs []*process
-	stopHash := func() {
-		for _, p := range hashProcs {
-			p.stop()
-		}
-		hashProcs = nil
+	// The hashing part gets half of what is left, the logins a third of
+	// what is left then, the audit trail the rest: slow transfers on a busy
+	// machine leave the later parts their time.
+	hctx, cancel := share(ctx, 2, "the transfers.hash part")
+	defer cancel()
+	measureHashGateways(hctx, e, hashTab)
+	if ctx.Err() != nil {
+		return
 	}
-	defer stopHash()
+	if hctx.Err() != nil {
+		logf("features: %v: the rest of it is not measured", context.Cause(hctx))
+		hashTab.missingAll("not measured: " + context.Cause(hctx).Error())
+	}
+
+	lctx, cancel := share(ctx, 3, "the logins part")
+	defer cancel()
+	measureLoginGateways(lctx, e, loginTab)
+	if ctx.Err() != nil {
+		return
+	}
+	if lctx.Err() != nil {
+		logf("features: %v: the rest of it is not measured", context.Cause(lctx))
+		loginTab.missingAll("not measured: " + context.Cause(lctx).Error())
+	}
+
+	measureAuditGateways(ctx, e, auditTab)
+}
+
+// share is ctx cut to 1/n of the time its deadline leaves, for the part
+// named what.
+func share(ctx context.Context, n int, what string) (context.Context, context.CancelFunc) {
+	dl, ok := ctx.Deadline()
+	if !ok {
+		return context.WithCancel(ctx)
+	}
+	part := time.Until(dl) / time.Duration(n)
+	return context.WithTimeoutCause(ctx, part, fmt.Errorf("%s ran out of its %s", what, part.Round(time.Second)))
+}
+
+// measureHashGateways starts a gateway per transfers.hash setting, moves
+// the big file through each, and stops them.
+func measureHashGateways(ctx context.Context, e *env, hashTab *results) {
+	gws := make([]*target, len(hashSettings))
 	for i, h := range hashSettings {
 		t := &target{key: h}
 		gws[i] = t
@@ -118,7 +159,7 @@ func phaseFeatures(ctx context.Context, e *env, _ []*target) {
 			t.na = "gateway did not start: " + oneLine(err)
 			continue
 		}
-		hashProcs = append(hashProcs, g.proc)
+		defer g.proc.stop()
 		t.addr, t.cpu = g.Addr, processCPU(g.proc.pid())
 	}
 	for _, t := range gws {
@@ -126,26 +167,12 @@ func phaseFeatures(ctx context.Context, e *env, _ []*target) {
 			logf("features: hash %s: n/a: %s", t.key, t.na)
 		}
 	}
-	// The hashing part gets two thirds of what is left, so that slow
-	// transfers on a busy machine leave the logins their time.
-	hctx, cancel := ctx, context.CancelFunc(func() {})
-	if dl, ok := ctx.Deadline(); ok {
-		part := time.Until(dl) * 2 / 3
-		hctx, cancel = context.WithTimeoutCause(ctx, part,
-			fmt.Errorf("the transfers.hash part ran out of its %s", part.Round(time.Second)))
-	}
-	defer cancel()
-	measureHash(hctx, e, hashTab, gws)
-	if ctx.Err() != nil {
-		return
-	}
-	if hctx.Err() != nil {
-		logf("features: %v: the rest of it is not measured", context.Cause(hctx))
-		hashTab.missingAll("not measured: " + context.Cause(hctx).Error())
-	}
+	measureCurl(ctx, e, hashTab, gws, "hash")
+}
 
-	stopHash()
-
+// measureLoginGateways starts the passthrough and the edge gateway, runs
+// the logins through both, and stops them.
+func measureLoginGateways(ctx context.Context, e *env, loginTab *results) {
 	// Two fresh gateways, configured alike but for auth: a gateway that
 	// has just moved gigabytes would still be returning that memory, and
 	// its CPU would count against its logins.
@@ -162,15 +189,24 @@ func phaseFeatures(ctx context.Context, e *env, _ []*target) {
 	if g != nil {
 		defer g.proc.stop()
 	}
-	measureLogins(ctx, e, loginTab, []*target{pass, edge}, []account{e.acct, edgeAcct})
+	ts, accts := []*target{pass, edge}, []account{e.acct, edgeAcct}
+	login := func(ctx context.Context, i int) (time.Duration, error) { return oneLogin(ctx, e, ts[i].addr, accts[i]) }
+	smoke(ctx, ts, "login", login)
+	measureRates(ctx, e, loginTab, ts, []int{1, 8}, "login", "logins", login)
 }
 
-// measureHash runs a curl download and upload through each hash gateway,
+// tally counts what a measurement tried and what succeeded, per target
+// (and direction).
+type tally struct{ tried, ok int }
+
+// measureCurl runs a curl download and upload through each gateway of a
+// group ("hash", "audit": the prefix of its rows, and of its log lines),
 // featRounds times (the order reversed every other round), and fills tab.
-func measureHash(ctx context.Context, e *env, tab *results, gws []*target) {
+// It returns the transfers tried and done per "KEY/DIRECTION".
+func measureCurl(ctx context.Context, e *env, tab *results, gws []*target, group string) map[string]tally {
 	type acc struct {
 		wall, cpu time.Duration
-		n         int
+		n, tried  int
 		cpuErr    error
 		err       string
 	}
@@ -201,12 +237,13 @@ rounds:
 				if a.err != "" {
 					continue
 				}
+				a.tried++
 				wall, cpu, cpuErr, err := oneStream(ctx, e, t, "curl", dir, nil)
 				if err != nil && ctx.Err() != nil {
 					break rounds // cut by the budget, not a failure
 				}
 				if err != nil {
-					a.err = fmt.Sprintf("curl %s via the hash: %s gateway failed: %s", dir, t.key, oneLine(err))
+					a.err = fmt.Sprintf("curl %s via the %s %s gateway failed: %s", dir, group, t.key, oneLine(err))
 					logf("features: %s", a.err)
 					continue
 				}
@@ -217,14 +254,18 @@ rounds:
 					a.cpuErr = cpuErr
 				}
 				gib := float64(e.bigSize) / (1 << 30)
-				logf("features: hash %-7s curl %-8s round %d: %6.0f MB/s  gateway CPU %.2f s/GiB",
-					t.key, dir, round+1, mbps(e.bigSize, wall), cpu.Seconds()/gib)
+				logf("features: %s %-7s curl %-8s round %d: %6.0f MB/s  gateway CPU %.2f s/GiB",
+					group, t.key, dir, round+1, mbps(e.bigSize, wall), cpu.Seconds()/gib)
 			}
 		}
 	}
+	counts := map[string]tally{}
+	for k, a := range accs {
+		counts[k] = tally{tried: a.tried, ok: a.n}
+	}
 	for _, t := range gws {
 		for _, dir := range []string{"download", "upload"} {
-			id := "hash/" + dir + "/"
+			id := group + "/" + dir + "/"
 			a := accs[t.key+"/"+dir]
 			switch {
 			case t.na != "":
@@ -251,6 +292,7 @@ rounds:
 			}
 		}
 	}
+	return counts
 }
 
 // startEdge writes a users file with one user (edgeUser, a fresh random
@@ -334,19 +376,26 @@ func oneLogin(ctx context.Context, e *env, addr string, a account) (time.Duratio
 	return time.Since(start), nil
 }
 
-// measureLogins runs logins one at a time and 8 in parallel, in rounds
-// that alternate the two gateways (as the sessions phase does), after one
-// smoke login each.
-func measureLogins(ctx context.Context, e *env, tab *results, ts []*target, accts []account) {
+// smoke runs one of each target once (what: for the log line); a target
+// that fails it is n/a.
+func smoke(ctx context.Context, ts []*target, what string, one func(context.Context, int) (time.Duration, error)) {
 	for i, t := range ts {
 		if t.na != "" {
 			continue
 		}
-		if _, err := oneLogin(ctx, e, t.addr, accts[i]); err != nil {
-			t.na = "smoke login failed: " + oneLine(err)
+		if _, err := one(ctx, i); err != nil {
+			t.na = "smoke " + what + " failed: " + oneLine(err)
 			logf("features: %s: n/a: %s", t.key, t.na)
 		}
 	}
+}
+
+// measureRates runs one (given the target's index) with each of pars
+// workers (1: one at a time), in rounds that alternate the targets (as the
+// sessions phase does), and fills the rows id/PAR/ (rate, p50, cpu) of
+// tab; noun names what one does in the log ("logins", "sessions"). It
+// returns how many were tried and how many succeeded per target.
+func measureRates(ctx context.Context, e *env, tab *results, ts []*target, pars []int, id, noun string, one func(context.Context, int) (time.Duration, error)) map[string]tally {
 	type acc struct {
 		lat       []time.Duration
 		failed    int
@@ -354,8 +403,9 @@ func measureLogins(ctx context.Context, e *env, tab *results, ts []*target, acct
 		cpuErr    error
 		lastErr   string
 	}
-	for _, par := range []int{1, 8} {
-		p := fmt.Sprintf("login/%d/", par)
+	counts := map[string]tally{}
+	for _, par := range pars {
+		p := fmt.Sprintf("%s/%d/", id, par)
 		accs := map[string]*acc{}
 		for round := range e.featRounds {
 			for i, t := range ts {
@@ -368,14 +418,18 @@ func measureLogins(ctx context.Context, e *env, tab *results, ts []*target, acct
 					accs[t.key] = a
 				}
 				var lastErr atomic.Value // string
-				one := func(ctx context.Context) (time.Duration, error) {
-					d, err := oneLogin(ctx, e, t.addr, accts[i])
+				run := func(ctx context.Context) (time.Duration, error) {
+					d, err := one(ctx, i)
 					if err != nil {
 						lastErr.Store(oneLine(err))
 					}
 					return d, err
 				}
-				lat, failed, wall, cpu, cpuErr := runWorkload(ctx, t, par, e.loginsFor, e.loginsMax, one)
+				lat, failed, wall, cpu, cpuErr := runWorkload(ctx, t, par, e.loginsFor, e.loginsMax, run)
+				c := counts[t.key]
+				c.tried += len(lat) + failed
+				c.ok += len(lat)
+				counts[t.key] = c
 				if ctx.Err() != nil && len(lat) == 0 {
 					continue // cut by the budget: marked by the caller
 				}
@@ -389,8 +443,8 @@ func measureLogins(ctx context.Context, e *env, tab *results, ts []*target, acct
 				if s, ok := lastErr.Load().(string); ok {
 					a.lastErr = s
 				}
-				logf("features: logins %-11s x%d round %d: %d in %s (%.1f/s), gateway CPU %.2f ms/login, %d failed",
-					t.key, par, round+1, len(lat), wall.Round(time.Millisecond), float64(len(lat))/wall.Seconds(),
+				logf("features: %s %-11s x%d round %d: %d in %s (%.1f/s), gateway CPU %.2f ms each, %d failed",
+					noun, t.key, par, round+1, len(lat), wall.Round(time.Millisecond), float64(len(lat))/wall.Seconds(),
 					ms(cpu)/float64(max(len(lat), 1)), failed)
 			}
 		}
@@ -407,7 +461,7 @@ func measureLogins(ctx context.Context, e *env, tab *results, ts []*target, acct
 			}
 			note := ""
 			if a.failed > 0 {
-				note = fmt.Sprintf("%s, %d in parallel: %d logins failed (%s)", t.key, par, a.failed, a.lastErr)
+				note = fmt.Sprintf("%s, %d in parallel: %d %s failed (%s)", t.key, par, a.failed, noun, a.lastErr)
 			}
 			n := len(a.lat)
 			if n == 0 {
@@ -425,6 +479,7 @@ func measureLogins(ctx context.Context, e *env, tab *results, ts []*target, acct
 			}
 		}
 	}
+	return counts
 }
 
 func plural(n int, what string) string {

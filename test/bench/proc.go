@@ -87,6 +87,21 @@ func (p *process) stop() {
 	}
 }
 
+// terminate sends SIGTERM to the process (a graceful stop: the gateway
+// drains its audit trail) and waits up to wait for it to exit, then kills
+// whatever is left. It reports whether the process exited by itself.
+func (p *process) terminate(wait time.Duration) bool {
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	exited := false
+	select {
+	case <-p.done:
+		exited = true
+	case <-time.After(wait):
+	}
+	p.stop()
+	return exited
+}
+
 // stopAll kills every process the bench started, newest first.
 func stopAll() {
 	procs.Lock()

@@ -69,6 +69,7 @@ type results struct {
 	derived  []quotient        // the columns computed from two others
 	noLegend bool              // leave out the ↑/↓ legend line (a second table)
 	title    string            // a second table's heading
+	footer   []string          // paragraphs printed under the table and its footnotes
 }
 
 // newResults is the main table: the targets and their ratios.
@@ -246,5 +247,11 @@ func (r *results) markdown(w io.Writer, header []string) {
 		for i, n := range notes {
 			fmt.Fprintf(w, "- [%d] %s\n", i+1, n)
 		}
+	}
+	for i, f := range r.footer {
+		if i > 0 || len(notes) > 0 {
+			fmt.Fprintln(w)
+		}
+		fmt.Fprintln(w, f)
 	}
 }
