@@ -3,7 +3,6 @@ package audit
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -60,28 +59,14 @@ func NewSyslog(cfg SyslogConfig) (*Syslog, error) {
 }
 
 func syslogTLSConfig(c *SyslogConfig) (*tls.Config, error) {
-	tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: c.ServerName, InsecureSkipVerify: c.InsecureSkipVerify} //nolint:gosec // an explicit, warned setting
+	tc, err := clientTLS("audit.syslog", c.CAFile, c.CertFile, c.KeyFile, c.InsecureSkipVerify)
+	if err != nil {
+		return nil, err
+	}
+	tc.ServerName = c.ServerName
 	if tc.ServerName == "" {
 		host, _, _ := net.SplitHostPort(c.Address)
 		tc.ServerName = host
-	}
-	if c.CAFile != "" {
-		pem, err := os.ReadFile(c.CAFile)
-		if err != nil {
-			return nil, confkey.New("audit.syslog.ca_file", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, confkey.Errorf("audit.syslog.ca_file", "%s holds no PEM certificate", c.CAFile)
-		}
-		tc.RootCAs = pool
-	}
-	if c.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
-		if err != nil {
-			return nil, confkey.New("audit.syslog.cert_file", err)
-		}
-		tc.Certificates = []tls.Certificate{cert}
 	}
 	return tc, nil
 }
