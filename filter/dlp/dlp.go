@@ -37,12 +37,18 @@ type Finding struct {
 
 // Policy is a validated Config, compiled once and shared by the transfers.
 type Policy struct {
-	cfg    Config
-	kw     *keywords
-	pats   []*regexp.Regexp
-	deny   map[string]bool
-	report func(Finding)
+	cfg     Config
+	kw      *keywords
+	pats    []*regexp.Regexp
+	deny    map[string]bool
+	report  func(Finding)
+	scanned func(m filter.Meta, n int64)
 }
+
+// OnScanned sets fn to hear, at the end of each inspected transfer, its
+// bytes (as they streamed: compressed for a gzip upload). Set it before
+// the first Filter.
+func (p *Policy) OnScanned(fn func(m filter.Meta, n int64)) { p.scanned = fn }
 
 // New compiles cfg; report (nil: none) hears every finding, alerts and
 // blocks, on the transfer's goroutine.
@@ -115,6 +121,7 @@ type Filter struct {
 	blockEarly bool
 	blocked    *filter.VetoError
 	done       bool
+	n          int64 // the bytes written
 }
 
 // Write inspects p. A download whose counts pass a blocking threshold is
@@ -123,6 +130,7 @@ func (f *Filter) Write(p []byte) error {
 	if f.blocked != nil {
 		return f.blocked
 	}
+	f.n += int64(len(p))
 	if !f.decided {
 		n := min(len(p), 2-len(f.head))
 		f.head = append(f.head, p[:n]...)
@@ -176,6 +184,9 @@ func (f *Filter) Finish(context.Context) (filter.Verdict, error) {
 		return filter.Verdict{}, nil
 	}
 	f.done = true
+	if f.p.scanned != nil {
+		f.p.scanned(f.meta, f.n)
+	}
 	if !f.decided {
 		f.decided = true
 		f.feed(f.head)

@@ -221,10 +221,42 @@ func (s *scanner) digit(buf []byte, j int, eof bool) (int, bool) {
 	}
 	if b := buf[max(j-1, 0)]; j > 0 && (b == ' ' || b == '-') {
 		if pp, _ := s.at(buf, j-2, eof); pp&cDigit != 0 {
-			return j + 1, false // inside a run
+			join, more := s.joins(buf, j-1, eof)
+			if more {
+				return 0, true
+			}
+			if join {
+				return j + 1, false // inside a run
+			}
 		}
 	}
 	return s.run(buf, j, eof)
+}
+
+// maxGroup is the longest group of digits a separator joins: card numbers
+// are printed in groups of 4 to 6 (4-4-4-4, 4-6-5), SSNs 3-2-4.
+const maxGroup = 6
+
+// joins reports whether the separator at buf[k], after a digit, joins the
+// digits around it into one run: both groups are at most maxGroup digits
+// long. "4111111111111111 5555555555554444" is two numbers, not one run.
+func (s *scanner) joins(buf []byte, k int, eof bool) (join, more bool) {
+	left := 0
+	for i := k - 1; i >= 0 && left <= maxGroup && class[buf[i]]&cDigit != 0; i-- {
+		left++
+	}
+	right := 0
+	for i := k + 1; right <= maxGroup; i++ {
+		c, more := s.at(buf, i, eof)
+		if more {
+			return false, true
+		}
+		if c&cDigit == 0 {
+			break
+		}
+		right++
+	}
+	return left <= maxGroup && right >= 1 && right <= maxGroup, false
 }
 
 // run parses a run of digits from j: digits, each pair of them possibly
@@ -275,7 +307,13 @@ func (s *scanner) run(buf []byte, j int, eof bool) (int, bool) {
 			if more {
 				return 0, true
 			}
+			join := false
 			if c2&cDigit != 0 {
+				if join, more = s.joins(buf, k, eof); more {
+					return 0, true
+				}
+			}
+			if join {
 				if buf[k] == '-' {
 					dashes++
 				}
