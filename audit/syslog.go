@@ -319,7 +319,7 @@ func RecordFailed(r *Record) bool {
 		return !r.Transfer.Complete || r.Transfer.Error != "" || r.Transfer.Code >= 400
 	case r.Command != nil:
 		return (r.Command.Allowed != nil && !*r.Command.Allowed) || r.Command.Code >= 500
-	case r.DataRefused != nil:
+	case r.DataRefused != nil, r.Inspection != nil:
 		return true
 	case r.Reload != nil:
 		return !r.Reload.OK

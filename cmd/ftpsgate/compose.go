@@ -69,6 +69,13 @@ func compose(ctx context.Context, cfg *loaded, log zerolog.Logger) (*composed, e
 			opts = append(opts, proxy.WithGate(d.audit)) // new sessions wait for a writable trail
 		}
 	}
+	if inspect, err := newInspection(cfg.inspect, d.sink); err != nil {
+		d.auth.close()
+		closeTrail(d.audit, log)
+		return nil, fmt.Errorf("inspect: %w", err)
+	} else if inspect != nil {
+		pc.Filters = inspect
+	}
 	switch {
 	case cfg.access != nil && cfg.path != "":
 		d.access = newAccessReloader(cfg.path, cfg)
