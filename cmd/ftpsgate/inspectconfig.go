@@ -122,20 +122,10 @@ func newInspection(c *dlp.Config, sink events.Sink) (func(filter.Meta) []filter.
 	if c == nil {
 		return nil, nil
 	}
-	pol, err := dlp.New(*c, func(f dlp.Finding) {
-		sink.Emit(events.Inspection{Session: events.Session{ID: f.Meta.Session, User: f.Meta.User}, Path: f.Meta.Path,
-			Upload: f.Meta.Direction == filter.Upload, Detector: f.Detector, Count: f.Count, Action: f.Action.String(), Ref: f.Ref})
-	})
+	pol, err := dlp.New(*c, nil)
 	if err != nil {
 		return nil, err
 	}
-	pol.OnScanned(func(m filter.Meta, n int64) {
-		sink.Emit(events.Inspected{Session: events.Session{ID: m.Session, User: m.User}, Upload: m.Direction == filter.Upload, Bytes: n})
-	})
-	return func(m filter.Meta) []filter.Filter {
-		if f := pol.Filter(m); f != nil {
-			return []filter.Filter{f}
-		}
-		return nil
-	}, nil
+	pol.EmitTo(sink)
+	return pol.Hook, nil
 }

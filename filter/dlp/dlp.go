@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"strings"
 
+	"github.com/ftpsgate/ftpsgate/events"
 	"github.com/ftpsgate/ftpsgate/filter"
 )
 
@@ -279,6 +280,28 @@ func (f *Filter) send(fs []Finding, ref string) {
 		x.Meta, x.Ref = f.meta, ref
 		f.p.report(x)
 	}
+}
+
+// EmitTo sends the findings (events.Inspection) and the scanned bytes
+// (events.Inspected) to sink, in place of New's report. Set it before the
+// first Filter.
+func (p *Policy) EmitTo(sink events.Sink) {
+	session := func(m filter.Meta) events.Session { return events.Session{ID: m.Session, User: m.User} }
+	p.report = func(f Finding) {
+		sink.Emit(events.Inspection{Session: session(f.Meta), Path: f.Meta.Path, Upload: f.Meta.Direction == filter.Upload,
+			Detector: f.Detector, Count: f.Count, Action: f.Action.String(), Ref: f.Ref})
+	}
+	p.scanned = func(m filter.Meta, n int64) {
+		sink.Emit(events.Inspected{Session: session(m), Upload: m.Direction == filter.Upload, Bytes: n})
+	}
+}
+
+// Hook is the proxy's per-transfer filter hook (proxy.Config.Filters).
+func (p *Policy) Hook(m filter.Meta) []filter.Filter {
+	if f := p.Filter(m); f != nil {
+		return []filter.Filter{f}
+	}
+	return nil
 }
 
 // newRef returns a reference id: 12 hex digits.
