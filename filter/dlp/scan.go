@@ -3,6 +3,7 @@ package dlp
 import (
 	"bytes"
 	"encoding/binary"
+	"math/bits"
 	"regexp"
 )
 
@@ -136,14 +137,13 @@ const (
 // if none. It tests eight bytes at a time for a byte in 0x30-0x40.
 func nextAnchor(buf []byte, i int) int {
 	for ; i+8 <= len(buf); i += 8 {
-		x := binary.LittleEndian.Uint64(buf[i:])
-		if hasBetween(x) == 0 {
-			continue
-		}
-		for k := i; k < i+8; k++ {
+		m := hasBetween(binary.LittleEndian.Uint64(buf[i:]))
+		for m != 0 {
+			k := i + bits.TrailingZeros64(m)/8
 			if c := buf[k]; c-'0' <= 9 || c == '@' {
 				return k
 			}
+			m &= m - 1 // one of :;<=>?
 		}
 	}
 	for ; i < len(buf); i++ {
@@ -154,9 +154,10 @@ func nextAnchor(buf []byte, i int) int {
 	return -1
 }
 
-// hasBetween is non-zero when a byte of x is in 0x30-0x40 (0x2f < b <
-// 0x41): "Determine if a word has a byte between m and n" (Bit Twiddling
-// Hacks, S. E. Anderson).
+// hasBetween has the high bit of each byte of x that is in 0x30-0x40
+// (0x2f < b < 0x41) set, and no other bit: "Determine if a word has a byte
+// between m and n" (Bit Twiddling Hacks, S. E. Anderson); exact per byte,
+// as no byte's sum or difference carries into the next.
 func hasBetween(x uint64) uint64 {
 	const m, n = 0x2f, 0x41
 	t := x & (ones * 127)
@@ -212,12 +213,14 @@ func (s *scanner) digit(buf []byte, j int, eof bool) (int, bool) {
 	prev, _ := s.at(buf, j-1, eof)
 	if prev&(cUpper|cLower) != 0 {
 		if s.ibans && prev&cUpper != 0 {
-			return s.iban(buf, j, eof)
+			if end, more := s.iban(buf, j, eof); more || end > j+1 {
+				return end, more
+			}
 		}
-		return j + 1, false
+		return skipAlnum(buf, j), false
 	}
 	if prev&cDigit != 0 {
-		return j + 1, false
+		return skipAlnum(buf, j), false
 	}
 	if b := buf[max(j-1, 0)]; j > 0 && (b == ' ' || b == '-') {
 		if pp, _ := s.at(buf, j-2, eof); pp&cDigit != 0 {
@@ -230,7 +233,26 @@ func (s *scanner) digit(buf []byte, j int, eof bool) (int, bool) {
 			}
 		}
 	}
+	// Most runs are short numbers alone: no card (13 digits at least), no
+	// SSN (a dash after 3).
+	k := j
+	for k < len(buf) && buf[k]-'0' <= 9 {
+		k++
+	}
+	if k < len(buf) && k-j < 13 && buf[k] != ' ' && buf[k] != '-' {
+		return k, false
+	}
 	return s.run(buf, j, eof)
+}
+
+// skipAlnum returns the end of the letters and digits from j (or of buf):
+// no token starts inside such a run (an IBAN starts after a boundary, a
+// run of digits after a non-digit).
+func skipAlnum(buf []byte, j int) int {
+	for j < len(buf) && class[buf[j]]&cAlnum != 0 {
+		j++
+	}
+	return j
 }
 
 // maxGroup is the longest group of digits a separator joins: card numbers
@@ -264,43 +286,27 @@ func (s *scanner) joins(buf []byte, k int, eof bool) (join, more bool) {
 func (s *scanner) run(buf []byte, j int, eof bool) (int, bool) {
 	var (
 		n            int
-		sumE, sumO   int // the Luhn sums doubling the digits at even, odd indexes
-		prefix       int // the first 6 digits
 		groups       [3]int
 		g            int // the group index
 		dashes, seps int
 	)
 	k := j
 	for {
-		d := int(buf[k] - '0')
-		if n < 6 {
-			prefix = prefix*10 + d
+		// The digits of a group.
+		gs := k
+		for k < len(buf) && buf[k]-'0' <= 9 {
+			k++
 		}
-		dd := 2 * d
-		if dd > 9 {
-			dd -= 9
-		}
-		if n%2 == 0 {
-			sumE += dd
-			sumO += d
-		} else {
-			sumE += d
-			sumO += dd
+		n += k - gs
+		if n > 19 {
+			return skipAlnum(buf, k), false // too long for any detector
 		}
 		if g < len(groups) {
-			groups[g]++
+			groups[g] = k - gs
 		}
-		n++
-		if n > 19 {
-			return k + 1, false // too long for any detector: the rest is inside the run
-		}
-		k++
 		c, more := s.at(buf, k, eof)
 		if more {
 			return 0, true
-		}
-		if c&cDigit != 0 {
-			continue
 		}
 		if k < len(buf) && (buf[k] == ' ' || buf[k] == '-') {
 			c2, more := s.at(buf, k+1, eof)
@@ -324,17 +330,26 @@ func (s *scanner) run(buf []byte, j int, eof bool) (int, bool) {
 			}
 		}
 		if c&(cUpper|cLower) != 0 {
-			return k, false // not standing alone
+			return skipAlnum(buf, k), false // not standing alone
 		}
 		break
 	}
 	if n >= 13 && s.cards {
-		sum := sumO
-		if n%2 == 0 {
-			sum = sumE
+		var digits [19]byte
+		d := digits[:0]
+		for _, c := range buf[j:k] {
+			if c-'0' <= 9 {
+				d = append(d, c-'0')
+			}
 		}
-		if sum%10 == 0 && knownIIN(prefix, n) {
-			s.c.Cards++
+		if luhn(d) {
+			prefix := 0
+			for _, x := range d[:6] {
+				prefix = prefix*10 + int(x)
+			}
+			if knownIIN(prefix, n) {
+				s.c.Cards++
+			}
 		}
 	}
 	if n == 9 && seps == 2 && dashes == 2 && groups == [3]int{3, 2, 4} && s.ssns && validSSN(buf, j) {
@@ -342,6 +357,22 @@ func (s *scanner) run(buf []byte, j int, eof bool) (int, bool) {
 	}
 	return k, false
 }
+
+// luhn checks the Luhn check digit of d.
+func luhn(d []byte) bool {
+	sum := 0
+	for i, double := len(d)-1, false; i >= 0; i-- {
+		v := int(d[i])
+		if double {
+			v = luhnDouble[v]
+		}
+		sum += v
+		double = !double
+	}
+	return sum%10 == 0
+}
+
+var luhnDouble = [10]int{0, 2, 4, 6, 8, 1, 3, 5, 7, 9}
 
 // validSSN checks AAA-GG-SSSS at buf[j:]: no area 000, 666 or 900-999, no
 // group 00, no serial 0000.
