@@ -123,6 +123,7 @@ type Filter struct {
 	blocked    *filter.VetoError
 	done       bool
 	n          int64 // the bytes written
+	counted    bool  // n was reported
 }
 
 // Write inspects p. A download whose counts pass a blocking threshold is
@@ -185,9 +186,7 @@ func (f *Filter) Finish(context.Context) (filter.Verdict, error) {
 		return filter.Verdict{}, nil
 	}
 	f.done = true
-	if f.p.scanned != nil {
-		f.p.scanned(f.meta, f.n)
-	}
+	f.reportScanned()
 	if !f.decided {
 		f.decided = true
 		f.feed(f.head)
@@ -252,8 +251,17 @@ func hasBlock(fs []Finding) bool {
 	return false
 }
 
+// reportScanned reports the bytes inspected, once: at Finish or at a cut.
+func (f *Filter) reportScanned() {
+	if f.p.scanned != nil && !f.counted {
+		f.counted = true
+		f.p.scanned(f.meta, f.n)
+	}
+}
+
 // block reports fs under a fresh reference id and returns the veto.
 func (f *Filter) block(fs []Finding) *filter.VetoError {
+	f.reportScanned()
 	ref := newRef()
 	f.send(fs, ref)
 	code := StatusUploadBlocked
