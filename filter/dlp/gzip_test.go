@@ -113,3 +113,26 @@ func TestGzipAbandoned(t *testing.T) {
 	}
 	t.Fatal("decompressor still running")
 }
+
+// A .tar.gz is gzip outside and tar inside: denying either finds it.
+func TestGzipFileTypes(t *testing.T) {
+	tar := make([]byte, 1024)
+	copy(tar[257:], "ustar\x0000")
+	z := gz(t, tar)
+	for _, deny := range []string{"tar", "gzip", "archive"} {
+		cfg := Defaults()
+		cfg.Enabled, cfg.DenyTypes = true, []string{deny}
+		var got []Finding
+		p, _ := New(cfg, func(f Finding) { got = append(got, f) })
+		v, _ := upload(t, p, z, func() int { return 7 })
+		if !v.Veto || len(got) == 0 {
+			t.Fatalf("deny %s: %+v %+v", deny, v, got)
+		}
+	}
+	cfg := Defaults()
+	cfg.Enabled, cfg.DenyTypes = true, []string{"zip"}
+	p, _ := New(cfg, nil)
+	if v, _ := upload(t, p, z, func() int { return 7 }); v.Veto {
+		t.Fatalf("deny zip: %+v", v)
+	}
+}
