@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"fmt"
 	"net"
 	"strconv"
 	"strings"
@@ -116,6 +117,10 @@ func cefEvent(r *Record) (sig, name, act, outcome, msg string) {
 		name, msg = "Configuration reload", r.Reload.Error
 	case r.Certificate != nil:
 		sig, name, msg = "certificate:"+r.Certificate.Event, "Certificate "+r.Certificate.Event, r.Certificate.Error
+	case r.Inspection != nil:
+		x := r.Inspection
+		sig, name, act = "inspection:"+x.Action, "Content inspection "+x.Action, x.Action
+		msg = strings.TrimSpace(fmt.Sprintf("%s %s=%d %s", x.Direction, x.Detector, x.Count, x.Ref))
 	case r.Audit != nil:
 		sig, name, msg = "audit:"+r.Audit.Event, "Audit "+r.Audit.Event, r.Audit.Error
 	}

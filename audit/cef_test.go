@@ -168,3 +168,22 @@ func cefControls(s string) string {
 	}
 	return string(b)
 }
+
+// An inspection finding: a block is a failure, an alert a success; both
+// warnings in syslog; the message names the detector and count.
+func TestCEFInspection(t *testing.T) {
+	r := Record{V: 1, ID: "gw-2", Time: time.UnixMilli(1700000000123).UTC(), Kind: KindInspection, Session: "s1", User: "alice",
+		Inspection: &Inspection{Path: "/in/x.txt", Direction: "upload", Detector: "cards", Count: 11, Action: "block", Ref: "abc123"}}
+	h, ext, err := parseCEF(CEF(&r, "1"))
+	if err != nil || h[4] != "inspection:block" || h[5] != "Content inspection block" || ext["outcome"] != "failure" ||
+		ext["msg"] != "upload cards=11 abc123" || ext["act"] != "block" {
+		t.Fatalf("%q %q %v", h, ext, err)
+	}
+	if SyslogSeverity(&r) != sevWarning {
+		t.Fatal("a block is not a warning")
+	}
+	r.Inspection.Action, r.Inspection.Ref = "alert", ""
+	if h, ext, _ := parseCEF(CEF(&r, "1")); ext["outcome"] != "success" || h[4] != "inspection:alert" || SyslogSeverity(&r) != sevWarning {
+		t.Fatalf("alert: %q %q", h, ext)
+	}
+}

@@ -86,6 +86,11 @@ func Convert(e events.Event) (r Record, ok bool) {
 	case events.Certificate:
 		r.Kind = KindCertificate
 		r.Certificate = &Certificate{Event: e.Kind, NotAfter: e.NotAfter, Error: errText(e.Err)}
+	case events.Inspection:
+		session(e.Session)
+		r.Kind = KindInspection
+		r.Inspection = &Inspection{Path: e.Path, Direction: direction(e.Upload), Detector: e.Detector, Count: e.Count,
+			Action: e.Action, Ref: e.Ref}
 	case events.ConfigReload:
 		r.Kind = KindConfigReload
 		r.Reload = &Reload{OK: e.OK, Error: errText(e.Err)}
@@ -112,6 +117,13 @@ func transfer(e events.Transfer) *Transfer {
 		t.Error = "close: " + e.CloseErr.Error()
 	}
 	return t
+}
+
+func direction(upload bool) string {
+	if upload {
+		return "upload"
+	}
+	return "download"
 }
 
 func errText(err error) string {

@@ -51,6 +51,10 @@ func TestConvert(t *testing.T) {
 		{events.Certificate{Kind: events.CertExpiring, NotAfter: until}, KindCertificate, func(r Record) bool {
 			return r.Certificate.Event == "expiring" && r.Certificate.NotAfter.Equal(until)
 		}},
+		{events.Inspection{Session: s, Path: "/f", Upload: true, Detector: "cards", Count: 11, Action: "block", Ref: "abc"}, KindInspection, func(r Record) bool {
+			x := r.Inspection
+			return x.Direction == "upload" && x.Detector == "cards" && x.Count == 11 && x.Action == "block" && x.Ref == "abc" && r.Session == "s1"
+		}},
 		{events.ConfigReload{Err: errors.New("bad file")}, KindConfigReload, func(r Record) bool { return !r.Reload.OK && r.Reload.Error == "bad file" }},
 	} {
 		r, ok := Convert(tt.e)

@@ -19,6 +19,7 @@ const (
 	KindUnban        = "unban"
 	KindConfigReload = "config_reload"
 	KindCertificate  = "certificate" // reloads and expiry warnings
+	KindInspection   = "inspection"  // a content inspection finding (alert or block)
 	KindAudit        = "audit"       // the trail's own: records dropped, a sink down or back, a checkpoint
 )
 
@@ -50,6 +51,7 @@ type Record struct {
 	Reload       *Reload       `json:"reload,omitempty"`
 	Certificate  *Certificate  `json:"certificate,omitempty"`
 	Audit        *Self         `json:"audit,omitempty"`
+	Inspection   *Inspection   `json:"inspection,omitempty"`
 
 	// Prev is the hex SHA-256 of the previous record line of the same file
 	// (the hash chain); set by the file sink, empty in other sinks.
@@ -153,4 +155,15 @@ type Self struct {
 	Head      string `json:"head,omitempty"`
 	Signature string `json:"signature,omitempty"`
 	KeyID     string `json:"key_id,omitempty"`
+}
+
+// Inspection: a content inspection detector passed its threshold in a
+// transfer. It names the detector and the count, never the matched data.
+type Inspection struct {
+	Path      string `json:"path"`
+	Direction string `json:"direction"` // upload, download
+	Detector  string `json:"detector"`  // cards, ibans, ssns, emails, keywords, pattern:NAME, file_type:TYPE, gzip
+	Count     int    `json:"count"`
+	Action    string `json:"action"`        // alert, block
+	Ref       string `json:"ref,omitempty"` // the reference id the client got with a block
 }

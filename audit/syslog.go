@@ -283,9 +283,9 @@ func (s *Syslog) Format(r *Record) ([]byte, error) {
 // SyslogSeverity is the syslog severity of r: warning for a failure (a failed
 // or refused login, an incomplete transfer, a refused command or data
 // connection, a failed reload, a certificate problem, records dropped or a
-// sink down), notice for logins, bans and reloads, info for the rest.
+// sink down) and for a content inspection finding, notice for logins, bans and reloads, info for the rest.
 func SyslogSeverity(r *Record) int {
-	if RecordFailed(r) {
+	if RecordFailed(r) || r.Inspection != nil {
 		return sevWarning
 	}
 	switch r.Kind {
@@ -306,6 +306,8 @@ func RecordFailed(r *Record) bool {
 		return (r.Command.Allowed != nil && !*r.Command.Allowed) || r.Command.Code >= 500
 	case r.DataRefused != nil:
 		return true
+	case r.Inspection != nil:
+		return r.Inspection.Action == "block"
 	case r.Reload != nil:
 		return !r.Reload.OK
 	case r.Certificate != nil:

@@ -67,6 +67,17 @@ func (s *Sink) Emit(e events.Event) {
 		s.dataRefused(e)
 	case events.Login:
 		s.login(e)
+	case events.Inspection:
+		dir := "download"
+		if e.Upload {
+			dir = "upload"
+		}
+		ev := with(s.log.Warn(), e.Session).Str(FieldPath, e.Path).Str(FieldDir, dir).
+			Str("detector", e.Detector).Int("count", e.Count).Str("action", e.Action)
+		if e.Ref != "" {
+			ev = ev.Str("ref", e.Ref)
+		}
+		ev.Msg("content inspection finding")
 	}
 }
 

@@ -144,3 +144,18 @@ func TestLoginLines(t *testing.T) {
 	expect(t, l[4], map[string]any{"message": "the backend refused the mapped account", "level": "error", "backend_user": "partner", "backend_code": float64(530), "code": float64(421)})
 	expect(t, l[5], map[string]any{"message": "login refused", "reason": "something new"})
 }
+
+// An inspection finding: a warning naming the detector, the count, the
+// action and the reference id.
+func TestInspectionLine(t *testing.T) {
+	ls := lines(t, events.Inspection{Session: events.Session{ID: "s9", User: "bob"}, Path: "/in/a.txt", Upload: true,
+		Detector: "cards", Count: 11, Action: "block", Ref: "abc"})
+	if len(ls) != 1 {
+		t.Fatalf("%v", ls)
+	}
+	l := ls[0]
+	if l["level"] != "warn" || l["message"] != "content inspection finding" || l["session"] != "s9" || l["user"] != "bob" ||
+		l["direction"] != "upload" || l["detector"] != "cards" || l["count"] != float64(11) || l["action"] != "block" || l["ref"] != "abc" {
+		t.Fatalf("%v", l)
+	}
+}

@@ -235,6 +235,26 @@ type ConfigReload struct {
 	Err error
 }
 
+// Inspection: a content inspection detector's count passed its threshold
+// in a transfer (filter/dlp). It never holds the matched data.
+type Inspection struct {
+	Session         // ID and User: the filter knows no more of its session
+	Path     string // as the client named it
+	Upload   bool
+	Detector string // cards, ibans, ssns, emails, keywords, pattern:NAME, file_type:TYPE, gzip
+	Count    int
+	Action   string // alert or block
+	Ref      string // the reference id the client got with a block
+}
+
+// Inspected: a transfer's bytes were inspected to their end (the scanned
+// bytes, for the metrics).
+type Inspected struct {
+	Session
+	Upload bool
+	Bytes  int64
+}
+
 func (ConnectionRefused) event() {}
 func (SessionStarted) event()    {}
 func (SessionEnded) event()      {}
@@ -248,3 +268,5 @@ func (BackendDial) event()       {}
 func (Ban) event()               {}
 func (Certificate) event()       {}
 func (ConfigReload) event()      {}
+func (Inspection) event()        {}
+func (Inspected) event()         {}

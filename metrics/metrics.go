@@ -67,6 +67,8 @@ type Metrics struct {
 	certReloads    *prometheus.CounterVec
 	configReloads  *prometheus.CounterVec
 	auditDropped   *prometheus.CounterVec
+	verdicts       *prometheus.CounterVec
+	scanned        *prometheus.CounterVec
 }
 
 // New returns metrics on a fresh registry holding the Go and process
@@ -115,7 +117,11 @@ func New() *Metrics {
 		Help: "Configuration reloads by result."}, []string{"result"})
 	m.auditDropped = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "audit_records_dropped_total",
 		Help: "Audit records dropped because a sink's queue was full, by sink."}, []string{"sink"})
-	for _, c := range []prometheus.Collector{m.auditDropped, m.accepted, m.refused, m.active, m.logins, m.handshakes, m.commands,
+	m.verdicts = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "inspection_verdicts_total",
+		Help: "Content inspection findings by detector and action (alert, block)."}, []string{"detector", "action"})
+	m.scanned = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "inspection_scanned_bytes_total",
+		Help: "Bytes inspected to the end of their transfer, by direction."}, []string{"direction"})
+	for _, c := range []prometheus.Collector{m.verdicts, m.scanned, m.auditDropped, m.accepted, m.refused, m.active, m.logins, m.handshakes, m.commands,
 		m.transfers, m.bytes, m.xferDuration, m.xferSize, m.dataRefused, m.passiveExhaust, m.dialErrors,
 		m.dialDuration, m.bansAdded, m.certReloads, m.configReloads} {
 		f(c)
@@ -177,6 +183,15 @@ func result(ok bool) string {
 		return "ok"
 	}
 	return "failed"
+}
+
+// detectorLabel bounds the detector label: a pattern's name is the
+// configuration's (a fixed set); a file type is one of a fixed set.
+func detectorLabel(d string) string {
+	if len(d) > 64 {
+		return d[:64]
+	}
+	return d
 }
 
 // tlsVersion is the label value of a TLS version.
@@ -243,6 +258,10 @@ func (m *Metrics) Emit(e events.Event) {
 		case events.CertReloadFailed:
 			m.certReloads.WithLabelValues("failed").Inc()
 		}
+	case events.Inspection:
+		m.verdicts.WithLabelValues(detectorLabel(e.Detector), e.Action).Inc()
+	case events.Inspected:
+		m.scanned.WithLabelValues(direction(e.Upload)).Add(float64(e.Bytes))
 	case events.ConfigReload:
 		m.configReloads.WithLabelValues(result(e.OK)).Inc()
 	}

@@ -47,6 +47,8 @@ func TestEmit(t *testing.T) {
 		events.Ban{IP: "192.0.2.1"},
 		events.Certificate{Kind: events.CertReloaded},
 		events.ConfigReload{OK: false},
+		events.Inspection{Session: s, Detector: "cards", Count: 11, Action: "block"},
+		events.Inspected{Session: s, Upload: true, Bytes: 4096},
 	} {
 		m.Emit(e)
 	}
@@ -73,6 +75,8 @@ func TestEmit(t *testing.T) {
 		`ftpsgate_bans_added_total 1`,
 		`ftpsgate_certificate_reloads_total{result="ok"} 1`,
 		`ftpsgate_config_reloads_total{result="failed"} 1`,
+		`ftpsgate_inspection_verdicts_total{action="block",detector="cards"} 1`,
+		`ftpsgate_inspection_scanned_bytes_total{direction="upload"} 4096`,
 		`ftpsgate_passive_ports_in_use 3`,
 		`ftpsgate_bans_active 2`,
 		`ftpsgate_tracked_addresses 5`,

@@ -162,7 +162,8 @@ type Config struct {
 	// answer HASH with SHA-256) (transfers.hash_command_max_size). 0:
 	// DefaultHashCommandMaxSize; negative: HASH is only relayed.
 	HashCommandMaxSize int64
-	// Filters, when set, adds filters to every file transfer (tests).
+	// Filters, when set, adds filters to every file transfer (cmd: the
+	// inspect section; tests).
 	Filters func(filter.Meta) []filter.Filter
 }
 

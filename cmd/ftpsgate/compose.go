@@ -7,6 +7,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/ftpsgate/ftpsgate/audit"
+	"github.com/ftpsgate/ftpsgate/eventlog"
 	"github.com/ftpsgate/ftpsgate/events"
 	"github.com/ftpsgate/ftpsgate/metrics"
 	"github.com/ftpsgate/ftpsgate/policy"
@@ -68,6 +69,14 @@ func compose(ctx context.Context, cfg *loaded, log zerolog.Logger) (*composed, e
 		if cfg.audit.required {
 			opts = append(opts, proxy.WithGate(d.audit)) // new sessions wait for a writable trail
 		}
+	}
+	// Findings: metrics, the audit trail and a log line each.
+	if inspect, err := newInspection(cfg.inspect, events.Multi{d.sink, eventlog.New(log)}); err != nil {
+		d.auth.close()
+		closeTrail(d.audit, log)
+		return nil, fmt.Errorf("inspect: %w", err)
+	} else if inspect != nil {
+		pc.Filters = inspect
 	}
 	switch {
 	case cfg.access != nil && cfg.path != "":

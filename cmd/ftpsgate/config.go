@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/viper"
 
 	"github.com/ftpsgate/ftpsgate/admin"
+	"github.com/ftpsgate/ftpsgate/filter/dlp"
 	"github.com/ftpsgate/ftpsgate/internal/confkey"
 	"github.com/ftpsgate/ftpsgate/nat"
 	"github.com/ftpsgate/ftpsgate/policy"
@@ -25,13 +26,14 @@ import (
 
 // loaded is a checked configuration.
 type loaded struct {
-	proxy  proxy.Config
-	admin  admin.Config
-	log    logConfig
-	auth   *authSetup
-	access *vfs.Access // nil: nobody confined
-	audit  *auditSetup // the audit trail
-	path   string      // the file it came from ("" when embedded): SIGHUP reads it again
+	proxy   proxy.Config
+	admin   admin.Config
+	log     logConfig
+	auth    *authSetup
+	access  *vfs.Access // nil: nobody confined
+	audit   *auditSetup // the audit trail
+	inspect *dlp.Config // inspect.dlp; nil: off
+	path    string      // the file it came from ("" when embedded): SIGHUP reads it again
 }
 
 // newViper returns a viper instance (never the global one) with defaults
@@ -165,6 +167,7 @@ func build(v *viper.Viper) (*loaded, error) {
 	c.TLS.ClientCertUserCaseInsensitive = fc.TLS.ClientCertUserCaseInsensitive
 	authCfg := buildAuth(&p, fc.Auth)
 	auditCfg := buildAudit(&p, fc.Audit)
+	inspectCfg := buildInspect(&p, fc.Inspect)
 	c.TLS.ClientCertPins = authCfg.gateway() // the edge checks pins
 	c.Login = policy.LoginPolicy{AllowAnonymous: fc.Policy.AllowAnonymous}
 	for _, site := range fc.Policy.AllowedSiteCommands {
@@ -276,7 +279,7 @@ func build(v *viper.Viper) (*loaded, error) {
 	if err := p.err(); err != nil {
 		return nil, err
 	}
-	return &loaded{proxy: c, admin: adminCfg, log: fc.Log, auth: authCfg, access: access, audit: auditCfg}, nil
+	return &loaded{proxy: c, admin: adminCfg, log: fc.Log, auth: authCfg, access: access, audit: auditCfg, inspect: inspectCfg}, nil
 }
 
 // resolveHost looks up passive.public_host when it is a name; nil is the

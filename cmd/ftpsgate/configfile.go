@@ -90,10 +90,11 @@ type fileConfig struct {
 		Allow       []string       `mapstructure:"allow"`
 		EndSessions bool           `mapstructure:"end_sessions"`
 	} `mapstructure:"bans"`
-	Auth   authFile   `mapstructure:"auth"`
-	Access accessFile `mapstructure:"access"`
-	Audit  auditFile  `mapstructure:"audit"`
-	Admin  struct {
+	Auth    authFile    `mapstructure:"auth"`
+	Access  accessFile  `mapstructure:"access"`
+	Audit   auditFile   `mapstructure:"audit"`
+	Inspect inspectFile `mapstructure:"inspect"`
+	Admin   struct {
 		Address   string `mapstructure:"address"`
 		TokenFile string `mapstructure:"token_file"`
 		Pprof     bool   `mapstructure:"pprof"`

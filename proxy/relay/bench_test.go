@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ftpsgate/ftpsgate/filter"
+	"github.com/ftpsgate/ftpsgate/filter/dlp"
 )
 
 // The relay benchmarks run Run(dst, src, Opts{Idle: benchIdle}) over loopback TCP the way a
@@ -50,6 +51,18 @@ func BenchmarkRelayPlainToPlainSHA256(b *testing.B) { benchRelayHash(b, false, f
 
 // An upload to a plain backend with the SHA-256 filter (the default).
 func BenchmarkRelayTLSToPlainSHA256(b *testing.B) { benchRelayHash(b, true, false) }
+
+// An upload to a plain backend with the SHA-256 filter and the built-in DLP
+// detectors (inspect.dlp with its defaults).
+func BenchmarkRelayTLSToPlainSHA256DLP(b *testing.B) {
+	cfg := dlp.Defaults()
+	cfg.Enabled = true
+	pol, err := dlp.New(cfg, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchRelayOpts(b, true, false, filter.Chain{filter.NewSHA256(), pol.Filter(filter.Meta{Direction: filter.Upload})})
+}
 
 func benchRelay(b *testing.B, srcTLS, dstTLS bool) { benchRelayOpts(b, srcTLS, dstTLS, nil) }
 
