@@ -186,6 +186,7 @@ func TestAccessLimits(t *testing.T) {
 	second.startTLS()
 	second.do("USER "+user, wire.StatusNeedPassword)
 	second.do("PASS "+password, wire.StatusNotAvailable)
+	second.expectClosed(5 * time.Second) // its count is given back as it ends
 	first.do("QUIT", wire.StatusClosing)
 	first.expectClosed(5 * time.Second)
 	third := dialRaw(t, g.addr("explicit"), false)
