@@ -73,3 +73,20 @@ func TestAuditRemoteConfig(t *testing.T) {
 		t.Errorf("xferlog: %q", line)
 	}
 }
+
+func TestInspectWarnings(t *testing.T) {
+	cfg, err := loadFile(writeConfig(t, minimalYAML+"inspect: {dlp: {enabled: true, gzip: {action: alert}, file_types: {deny: [executable], action: alert}}}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, ws := warnings(cfg, 4096)
+	var keys []string
+	for _, w := range ws {
+		keys = append(keys, w.Key)
+	}
+	for _, want := range []string{"inspect.dlp.gzip.action", "inspect.dlp.file_types.action"} {
+		if !strings.Contains(strings.Join(keys, " "), want) {
+			t.Errorf("no warning for %s: %q", want, keys)
+		}
+	}
+}

@@ -45,6 +45,7 @@ func warnings(cfg *loaded, nofile uint64) (note string, ws []proxy.Warning) {
 	if cfg.audit != nil {
 		ws = append(ws, cfg.audit.remote.warnings()...)
 	}
+	ws = append(ws, inspectWarnings(cfg.inspect)...)
 	if w != nil {
 		ws = append(ws, *w)
 	}

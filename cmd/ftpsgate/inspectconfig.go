@@ -7,6 +7,7 @@ import (
 	"github.com/ftpsgate/ftpsgate/filter"
 	"github.com/ftpsgate/ftpsgate/filter/dlp"
 	"github.com/ftpsgate/ftpsgate/internal/confkey"
+	"github.com/ftpsgate/ftpsgate/proxy"
 	"github.com/ftpsgate/ftpsgate/vfs"
 )
 
@@ -128,4 +129,21 @@ func newInspection(c *dlp.Config, sink events.Sink) (func(filter.Meta) []filter.
 	}
 	pol.EmitTo(sink)
 	return pol.Hook, nil
+}
+
+// inspectWarnings lists the inspect settings that weaken a safe default.
+func inspectWarnings(c *dlp.Config) []proxy.Warning {
+	if c == nil {
+		return nil
+	}
+	var ws []proxy.Warning
+	if !c.Gzip {
+		ws = append(ws, proxy.Warning{Key: "inspect.dlp.gzip.enabled", Text: "gzip-compressed uploads are not decompressed: their content is not inspected"})
+	} else if c.GzipAction != dlp.Block {
+		ws = append(ws, proxy.Warning{Key: "inspect.dlp.gzip.action", Text: "uploads that do not decompress or pass gzip.max_bytes go through uninspected"})
+	}
+	if len(c.DenyTypes) > 0 && c.TypeAction != dlp.Block {
+		ws = append(ws, proxy.Warning{Key: "inspect.dlp.file_types.action", Text: "denied file types are only reported, not refused"})
+	}
+	return ws
 }
