@@ -1,0 +1,257 @@
+package icap
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/ftpsgate/ftpsgate/filter"
+)
+
+// queueDepth bounds the buffers waiting between Write and the ICAP
+// connection: when the scanner is slower, Write waits (the transfer is
+// paced), the transfer is never held whole.
+const queueDepth = 4
+
+// The FTP replies of a veto.
+const (
+	codeBlocked     = 550 // RFC 959: requested action not taken
+	codeUnavailable = 451 // RFC 959: local error in processing
+)
+
+var errAborted = errors.New("icap: scan abandoned")
+
+// Wants reports whether the configuration scans meta's transfer.
+func (c *Client) Wants(meta filter.Meta) bool {
+	switch c.cfg.Directions {
+	case Uploads:
+		return meta.Direction == filter.Upload
+	case Downloads:
+		return meta.Direction == filter.Download
+	}
+	return true
+}
+
+// Filters is the hook for proxy.Config.Filters: the scan of meta's
+// transfer, or none when Directions leaves it out.
+func (c *Client) Filters(meta filter.Meta) []filter.Filter {
+	if !c.Wants(meta) {
+		return nil
+	}
+	return []filter.Filter{c.NewFilter(meta)}
+}
+
+// Filter scans one transfer as it streams: Write hands each buffer to the
+// scan's goroutine, which sends it to the ICAP server at once; Finish ends
+// the body and waits for the verdict.
+type Filter struct {
+	c      *Client
+	meta   filter.Meta
+	ch     chan []byte
+	done   chan struct{} // closed when the scan ends; report is then set
+	ctx    context.Context
+	cancel context.CancelFunc
+	report Report
+
+	started  bool
+	eof      bool // ch closed
+	n        int64
+	decided  bool // Write stopped feeding the scan: pass the rest
+	final    filter.Verdict
+	finished bool
+	once     sync.Once
+}
+
+// NewFilter returns the scan of one transfer. A transfer cut before
+// Finish should be Closed (the scan also gives up by itself after
+// Config.Timeout without data).
+func (c *Client) NewFilter(meta filter.Meta) *Filter {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Filter{c: c, meta: meta, ch: make(chan []byte, queueDepth), done: make(chan struct{}), ctx: ctx, cancel: cancel}
+}
+
+func (f *Filter) start() {
+	if f.started {
+		return
+	}
+	f.started = true
+	go f.run()
+}
+
+// run is the scan's goroutine.
+func (f *Filter) run() {
+	defer close(f.done)
+	src := &chanReader{ch: f.ch, ctx: f.ctx, idle: f.c.cfg.timeout()}
+	f.report = f.c.scan(f.ctx, f.meta, src)
+}
+
+// Write passes p on to the scan. It returns a *filter.VetoError when the
+// transfer is decided already: the scanner blocked it on what it saw, it
+// failed and on_error is block, or the transfer passed max_size and the
+// action is block.
+func (f *Filter) Write(p []byte) error {
+	if f.decided {
+		return f.vetoErr()
+	}
+	f.start()
+	f.n += int64(len(p))
+	if f.n > f.c.cfg.maxSize() {
+		f.cancel()
+		f.decided = true
+		f.final = f.tooLarge("")
+		return f.vetoErr()
+	}
+	select {
+	case <-f.done:
+		return f.settle()
+	default:
+	}
+	b := make([]byte, len(p))
+	copy(b, p)
+	t := time.NewTimer(f.c.cfg.timeout())
+	defer t.Stop()
+	select {
+	case f.ch <- b:
+		return nil
+	case <-f.done:
+		return f.settle()
+	case <-t.C:
+		// The scanner stopped reading: its own write deadline ends it.
+		f.cancel()
+		<-f.done
+		return f.settle()
+	}
+}
+
+// settle decides the transfer once the scan ended before its data did.
+func (f *Filter) settle() error {
+	f.decided = true
+	f.final = f.verdictOf(f.report)
+	return f.vetoErr()
+}
+
+func (f *Filter) vetoErr() error {
+	if !f.final.Veto {
+		return nil
+	}
+	err := f.report.Err
+	if err == nil {
+		err = fmt.Errorf("icap: %s: %s", f.report.Outcome, f.report.Threat)
+	}
+	return &filter.VetoError{Verdict: f.final, Err: err}
+}
+
+// Finish ends the body and waits for the verdict (at most about twice
+// Config.Timeout, or until ctx ends).
+func (f *Filter) Finish(ctx context.Context) (filter.Verdict, error) {
+	if f.finished || f.decided {
+		f.finished = true
+		f.Close()
+		return f.final, nil
+	}
+	f.finished = true
+	f.start()
+	f.closeCh()
+	t := time.NewTimer(2*f.c.cfg.timeout() + time.Second)
+	defer t.Stop()
+	select {
+	case <-f.done:
+	case <-ctx.Done():
+		f.cancel()
+		<-f.done
+	case <-t.C:
+		f.cancel()
+		<-f.done
+	}
+	f.cancel()
+	f.final = f.verdictOf(f.report)
+	return f.final, nil
+}
+
+// Close abandons a scan whose transfer was cut: its connection closes.
+// Safe to call more than once, and after Finish.
+func (f *Filter) Close() error {
+	f.cancel()
+	f.closeCh()
+	return nil
+}
+
+func (f *Filter) closeCh() {
+	f.once.Do(func() { close(f.ch) })
+}
+
+// Report is the scan's result, once Finish returned (or Write vetoed).
+func (f *Filter) Report() Report {
+	if !f.started {
+		return Report{}
+	}
+	select {
+	case <-f.done:
+		return f.report
+	default:
+		return Report{}
+	}
+}
+
+// verdictOf maps a scan's report to the transfer's verdict.
+func (f *Filter) verdictOf(r Report) filter.Verdict {
+	switch r.Outcome {
+	case Blocked:
+		return filter.Verdict{Veto: true, Code: codeBlocked,
+			Text: fmt.Sprintf("Transfer blocked: %s (ref %s).", r.Threat, r.Ref)}
+	case Failed:
+		if f.c.cfg.OnError == Allow {
+			return filter.Verdict{}
+		}
+		return filter.Verdict{Veto: true, Code: codeUnavailable,
+			Text: fmt.Sprintf("Transfer blocked: the content scanner is unavailable (ref %s).", r.Ref)}
+	case Skipped:
+		return f.tooLarge(r.Ref)
+	}
+	return filter.Verdict{}
+}
+
+func (f *Filter) tooLarge(ref string) filter.Verdict {
+	if f.c.cfg.overMaxSize() == Allow {
+		return filter.Verdict{}
+	}
+	if ref == "" {
+		ref = newRef()
+	}
+	return filter.Verdict{Veto: true, Code: codeBlocked,
+		Text: fmt.Sprintf("Transfer blocked: larger than the content inspection limit of %d bytes (ref %s).", f.c.cfg.maxSize(), ref)}
+}
+
+// chanReader reads the buffers Write queued; it gives up when the scan is
+// abandoned or no buffer comes for idle.
+type chanReader struct {
+	ch   <-chan []byte
+	ctx  context.Context
+	idle time.Duration
+	cur  []byte
+}
+
+func (r *chanReader) Read(p []byte) (int, error) {
+	for len(r.cur) == 0 {
+		t := time.NewTimer(r.idle)
+		select {
+		case b, ok := <-r.ch:
+			t.Stop()
+			if !ok {
+				return 0, io.EOF
+			}
+			r.cur = b
+		case <-r.ctx.Done():
+			t.Stop()
+			return 0, errAborted
+		case <-t.C:
+			return 0, fmt.Errorf("icap: no data from the transfer for %v", r.idle)
+		}
+	}
+	n := copy(p, r.cur)
+	r.cur = r.cur[n:]
+	return n, nil
+}
