@@ -26,10 +26,12 @@ const (
 // Action is what happens to a transfer the scanner could not judge.
 type Action int
 
-// The actions. The zero value blocks: the safe default.
+// The actions. The zero value, Default, is each field's default: Block
+// for Config.OnError (the safe one), OnError for Config.OverMaxSize.
 const (
-	Block Action = iota // veto: 451 (scanner failed) or 550 (too large)
-	Allow               // let the transfer pass unscanned
+	Default Action = iota
+	Block          // veto: 451 (scanner failed) or 550 (too large)
+	Allow          // let the transfer pass unscanned
 	// OnError (only for Config.OverMaxSize): do what Config.OnError says.
 	OnError
 )
@@ -55,6 +57,8 @@ func ParseAction(s string, onError bool) (Action, error) {
 
 func (a Action) String() string {
 	switch a {
+	case Default:
+		return "default"
 	case Block:
 		return "block"
 	case Allow:
@@ -188,10 +192,11 @@ type Config struct {
 	// scanned to its end; OverMaxSize decides. 0: DefaultMaxSize.
 	MaxSize int64
 	// OverMaxSize (over_max_size): what happens to such a transfer; the
-	// default, OnError, does what OnError says.
+	// default does what OnError says.
 	OverMaxSize Action
 	// OnError (on_error): the scanner unreachable or failing. Block (the
 	// default) vetoes with 451; Allow lets the transfer pass unscanned.
+	// Only Default, Block and Allow are valid.
 	OnError Action
 	// Directions (directions): which transfers are scanned (default both).
 	Directions Directions
@@ -233,12 +238,21 @@ func (c *Config) maxIdle() int {
 	return DefaultMaxIdle
 }
 
-// overMaxSize is the action for a transfer past MaxSize.
-func (c *Config) overMaxSize() Action {
-	if c.OverMaxSize == OnError {
-		return c.OnError
+// onError is the action for a scan that failed: Block or Allow.
+func (c *Config) onError() Action {
+	if c.OnError == Allow {
+		return Allow
 	}
-	return c.OverMaxSize
+	return Block
+}
+
+// overMaxSize is the action for a transfer past MaxSize: Block or Allow.
+func (c *Config) overMaxSize() Action {
+	switch c.OverMaxSize {
+	case Block, Allow:
+		return c.OverMaxSize
+	}
+	return c.onError()
 }
 
 // Validate checks the configuration; each problem is a *confkey.Error
@@ -262,10 +276,10 @@ func (c *Config) Validate() error {
 	if c.MaxSize < 0 {
 		errs = append(errs, confkey.Errorf("max_size", "must not be negative"))
 	}
-	if c.OnError != Block && c.OnError != Allow {
+	if c.OnError != Default && c.OnError != Block && c.OnError != Allow {
 		errs = append(errs, confkey.Errorf("on_error", "must be block or allow"))
 	}
-	if c.OverMaxSize < Block || c.OverMaxSize > OnError {
+	if c.OverMaxSize < Default || c.OverMaxSize > OnError {
 		errs = append(errs, confkey.Errorf("over_max_size", "must be block, allow or on_error"))
 	}
 	if c.Directions < Both || c.Directions > Downloads {

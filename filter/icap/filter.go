@@ -53,7 +53,7 @@ type Filter struct {
 	ch     chan []byte
 	done   chan struct{} // closed when the scan ends; report is then set
 	ctx    context.Context
-	cancel context.CancelFunc
+	cancel context.CancelCauseFunc
 	report Report
 
 	started  bool
@@ -69,7 +69,7 @@ type Filter struct {
 // Finish should be Closed (the scan also gives up by itself after
 // Config.Timeout without data).
 func (c *Client) NewFilter(meta filter.Meta) *Filter {
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancelCause(context.Background())
 	return &Filter{c: c, meta: meta, ch: make(chan []byte, queueDepth), done: make(chan struct{}), ctx: ctx, cancel: cancel}
 }
 
@@ -99,7 +99,7 @@ func (f *Filter) Write(p []byte) error {
 	f.start()
 	f.n += int64(len(p))
 	if f.n > f.c.cfg.maxSize() {
-		f.cancel()
+		f.cancel(ErrOverMaxSize)
 		f.decided = true
 		f.final = f.tooLarge("")
 		return f.vetoErr()
@@ -119,8 +119,8 @@ func (f *Filter) Write(p []byte) error {
 	case <-f.done:
 		return f.settle()
 	case <-t.C:
-		// The scanner stopped reading: its own write deadline ends it.
-		f.cancel()
+		// The scan stopped taking the bytes.
+		f.cancel(fmt.Errorf("%w: the scan took no data for %v", errAborted, f.c.cfg.timeout()))
 		<-f.done
 		return f.settle()
 	}
@@ -160,13 +160,13 @@ func (f *Filter) Finish(ctx context.Context) (filter.Verdict, error) {
 	select {
 	case <-f.done:
 	case <-ctx.Done():
-		f.cancel()
+		f.cancel(fmt.Errorf("%w: %w", errAborted, context.Cause(ctx)))
 		<-f.done
 	case <-t.C:
-		f.cancel()
+		f.cancel(fmt.Errorf("%w: no verdict within %v", errAborted, 2*f.c.cfg.timeout()+time.Second))
 		<-f.done
 	}
-	f.cancel()
+	f.cancel(errAborted)
 	f.final = f.verdictOf(f.report)
 	return f.final, nil
 }
@@ -174,7 +174,7 @@ func (f *Filter) Finish(ctx context.Context) (filter.Verdict, error) {
 // Close abandons a scan whose transfer was cut: its connection closes.
 // Safe to call more than once, and after Finish.
 func (f *Filter) Close() error {
-	f.cancel()
+	f.cancel(errAborted)
 	f.closeCh()
 	return nil
 }
@@ -203,7 +203,7 @@ func (f *Filter) verdictOf(r Report) filter.Verdict {
 		return filter.Verdict{Veto: true, Code: codeBlocked,
 			Text: fmt.Sprintf("Transfer blocked: %s (ref %s).", r.Threat, r.Ref)}
 	case Failed:
-		if f.c.cfg.OnError == Allow {
+		if f.c.cfg.onError() == Allow {
 			return filter.Verdict{}
 		}
 		return filter.Verdict{Veto: true, Code: codeUnavailable,
@@ -246,7 +246,7 @@ func (r *chanReader) Read(p []byte) (int, error) {
 			r.cur = b
 		case <-r.ctx.Done():
 			t.Stop()
-			return 0, errAborted
+			return 0, context.Cause(r.ctx)
 		case <-t.C:
 			return 0, fmt.Errorf("icap: no data from the transfer for %v", r.idle)
 		}

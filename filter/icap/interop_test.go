@@ -225,3 +225,26 @@ func TestRealFailover(t *testing.T) {
 		t.Fatalf("server errors %v, want %s", failed, dead)
 	}
 }
+
+// virus_scan outside its simple mode answers before the body ends and,
+// finding the threat then, cuts the body it sends back without naming the
+// threat: that is a block too, never a pass. A clean file passes.
+func TestRealDefaultMode(t *testing.T) {
+	infected := randomBytes(t, 200<<10)
+	srv := testicap.Start(t, infected)
+	c := newClient(t, icap.Config{Servers: []icap.Server{server(t, srv.URLDefault())}, Timeout: 20 * time.Second})
+	for _, dir := range []filter.Direction{filter.Upload, filter.Download} {
+		m := meta
+		m.Direction = dir
+		f := c.NewFilter(m)
+		v, err := feed(t, f, infected, 16<<10)
+		if err != nil || !v.Veto || v.Code != 550 {
+			t.Fatalf("%v of the signature file: %+v %v; report %+v\n%s", dir, v, err, f.Report(), srv.Log())
+		}
+		f = c.NewFilter(m)
+		v, err = feed(t, f, randomBytes(t, len(infected)), 16<<10)
+		if err != nil || v.Veto {
+			t.Fatalf("%v of a clean file: %+v %v; report %+v", dir, v, err, f.Report())
+		}
+	}
+}

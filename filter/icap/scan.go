@@ -97,8 +97,11 @@ func (c *Client) scanOn(ctx context.Context, meta filter.Meta, src io.Reader, r 
 		lastEr error
 	)
 	for _, s := range c.order() {
-		if err := ctx.Err(); err != nil {
-			r.Err = err
+		if ctx.Err() != nil {
+			r.Err = context.Cause(ctx)
+			if errors.Is(r.Err, ErrOverMaxSize) {
+				r.Outcome = Skipped
+			}
 			return
 		}
 		opts, err := c.options(ctx, s)
@@ -126,6 +129,9 @@ func (c *Client) scanOn(ctx context.Context, meta filter.Meta, src io.Reader, r 
 				eof = true
 			case rerr != nil:
 				r.Err = fmt.Errorf("reading the transfer: %w", rerr)
+				if errors.Is(rerr, ErrOverMaxSize) {
+					r.Outcome = Skipped
+				}
 				return
 			}
 			readIn = true
@@ -159,6 +165,9 @@ func (c *Client) scanOn(ctx context.Context, meta filter.Meta, src io.Reader, r 
 		}
 		if err != nil {
 			_ = cn.nc.Close()
+			if cause := context.Cause(ctx); cause != nil && !errors.Is(err, cause) {
+				err = fmt.Errorf("%w (%w)", cause, err)
+			}
 			r.Err = fmt.Errorf("%s: %w", s.URL(), err)
 			if errors.Is(err, ErrOverMaxSize) {
 				r.Outcome, r.Err = Skipped, err
