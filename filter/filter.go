@@ -3,6 +3,7 @@ package filter
 import (
 	"context"
 	"fmt"
+	"io"
 )
 
 // Direction is which way a transfer's bytes go.
@@ -85,4 +86,17 @@ func (c Chain) Finish(ctx context.Context) (Verdict, error) {
 		}
 	}
 	return Verdict{}, nil
+}
+
+// Close lets the filters that hold resources (those that are io.Closers:
+// a scan's connection to a content scanner) release them. The session
+// calls it once per transfer, however the transfer ended: after Finish,
+// or instead of it for a cut transfer, possibly while a Write still runs
+// on the relay's goroutine (a Closer must allow that).
+func (c Chain) Close() {
+	for _, f := range c {
+		if cl, ok := f.(io.Closer); ok {
+			_ = cl.Close()
+		}
+	}
 }

@@ -59,6 +59,8 @@
 // the timings; Hooks.Done gets it for every scan (metrics, alerts, the
 // audit record), Hooks.ServerError each server failure.
 //
-// A transfer cut before Finish should be Closed; a scan not fed for
-// Config.Timeout gives up by itself.
+// A transfer cut before Finish is Closed by the session
+// (filter.Chain.Close, for every transfer however it ended): the scan's
+// connection closes at once. A scan not fed for five minutes gives up by
+// itself.
 package icap

@@ -16,13 +16,22 @@ import (
 // paced), the transfer is never held whole.
 const queueDepth = 4
 
+// transferIdle is how long a scan waits for the transfer's next bytes
+// before it gives up: longer than the gateway's own idle limit on data
+// connections (timeouts.data_idle, 2m by default), which cuts a stalled
+// transfer first (the session then Closes its filters).
+const transferIdle = 5 * time.Minute
+
 // The FTP replies of a veto.
 const (
 	codeBlocked     = 550 // RFC 959: requested action not taken
 	codeUnavailable = 451 // RFC 959: local error in processing
 )
 
-var errAborted = errors.New("icap: scan abandoned")
+var (
+	errAborted = errors.New("icap: scan abandoned")
+	errClosed  = fmt.Errorf("%w: the transfer ended (Close)", errAborted)
+)
 
 // Wants reports whether the configuration scans meta's transfer.
 func (c *Client) Wants(meta filter.Meta) bool {
@@ -66,8 +75,8 @@ type Filter struct {
 }
 
 // NewFilter returns the scan of one transfer. A transfer cut before
-// Finish should be Closed (the scan also gives up by itself after
-// Config.Timeout without data).
+// Finish should be Closed (the session does: filter.Chain.Close); the
+// scan also gives up by itself after five minutes without data.
 func (c *Client) NewFilter(meta filter.Meta) *Filter {
 	ctx, cancel := context.WithCancelCause(context.Background())
 	return &Filter{c: c, meta: meta, ch: make(chan []byte, queueDepth), done: make(chan struct{}), ctx: ctx, cancel: cancel}
@@ -84,7 +93,7 @@ func (f *Filter) start() {
 // run is the scan's goroutine.
 func (f *Filter) run() {
 	defer close(f.done)
-	src := &chanReader{ch: f.ch, ctx: f.ctx, idle: f.c.cfg.timeout()}
+	src := &chanReader{ch: f.ch, ctx: f.ctx, idle: max(transferIdle, f.c.cfg.timeout())}
 	f.report = f.c.scan(f.ctx, f.meta, src)
 }
 
@@ -171,11 +180,11 @@ func (f *Filter) Finish(ctx context.Context) (filter.Verdict, error) {
 	return f.final, nil
 }
 
-// Close abandons a scan whose transfer was cut: its connection closes.
-// Safe to call more than once, and after Finish.
+// Close abandons a scan whose transfer was cut: its connection closes
+// and its goroutine ends. Safe to call more than once, after Finish, and
+// while a Write runs (it only cancels; Write then returns the failure).
 func (f *Filter) Close() error {
-	f.cancel(errAborted)
-	f.closeCh()
+	f.cancel(errClosed)
 	return nil
 }
 
