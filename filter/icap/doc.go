@@ -24,20 +24,25 @@
 // Verdicts: 204 is clean; 200 is blocked when it names a threat
 // (X-Infection-Found's Threat=, X-Virus-ID, X-Violations-Found) or carries
 // a blocking HTTP response (any response to a REQMOD, an HTTP status of
-// 400 or more to a RESPMOD), and clean otherwise (a modified message: the
-// gateway cannot apply it to an FTP transfer, Report.Modified says so);
-// 403 is blocked; any other status is a failure.
+// 400 or more to a RESPMOD) or a body of another length than was sent
+// (c-icap's virus_scan outside its simple mode, finding a threat after it
+// began to answer, cuts the body and names nothing), and clean otherwise
+// (a message modified in place: the gateway cannot apply it to an FTP
+// transfer, Report.Modified says so); 403 is blocked; any other status is
+// a failure.
 //
 // Connections are persistent: a few idle ones are kept per server (at
 // most Config.MaxIdle, never more than the server's Max-Connections) and
-// checked before reuse. Servers are tried in order: one that cannot be
-// reached, fails OPTIONS or fails before the body passes its first
-// (preview or 32 KiB) bytes is marked down for DefaultDownTime and the next
-// takes the scan; a failure later cannot move the scan (the bytes are
-// gone) and is a failure. Every connect, read and write has
+// checked before reuse (one that fails on its first use is replaced by a
+// fresh one). Servers are tried in order: one that cannot be reached,
+// fails OPTIONS or fails on the preview (the preview is held for that) is
+// marked down for DefaultDownTime and the next takes the scan; later
+// scans try the servers up first. A failure once the body streams past
+// the preview cannot move the scan (the bytes are gone) and is a failure;
+// the server is then marked down too. Every connect, read and write has
 // Config.Timeout; the headers of a reply are bounded (8 KiB a line, 64
-// KiB in all) and the body of a reply (an error page) is read to at most
-// 1 MiB and dropped.
+// KiB in all) and the body of a reply (an error page, an echo) is read
+// and dropped, up to 1 MiB more than the gateway sent.
 //
 // # The filter
 //

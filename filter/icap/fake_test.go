@@ -476,6 +476,13 @@ func TestFakeStaleConnection(t *testing.T) {
 	if conns.Load() != 3 {
 		t.Fatalf("%d connections, want 3", conns.Load())
 	}
+	// At once, before the close may have arrived: a kept connection that
+	// fails is replaced by a fresh one, the scan does not fail.
+	for i := range 5 {
+		if v, err := feed(t, c.NewFilter(meta), []byte("abc"), 2); err != nil || v.Veto {
+			t.Fatalf("quick scan %d: %+v %v", i, v, err)
+		}
+	}
 }
 
 // Past max_size: block vetoes 550 in Write at once; allow passes; the

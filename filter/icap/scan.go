@@ -150,30 +150,32 @@ func (c *Client) scanOn(ctx context.Context, meta filter.Meta, src io.Reader, r 
 			continue
 		}
 		r.Server, r.ISTag = s.URL(), opts.ISTag
-		// An abandoned scan (ctx) closes its connection: no read waits on.
-		stop := context.AfterFunc(ctx, func() { _ = cn.nc.Close() })
-		done, retry, err := c.request(cn, s, opts, meta, src, held, preview, eof, r)
-		if !stop() {
-			done, retry = false, false // closed under it
+		done, retry, err := c.attempt(ctx, cn, s, opts, meta, src, held, preview, eof, r)
+		if err != nil && retry && cn.reused && ctx.Err() == nil {
+			// A kept connection the server dropped meanwhile: once more on
+			// a fresh one before the server counts as failed.
+			if cn, err = c.dial(ctx, s); err == nil {
+				done, retry, err = c.attempt(ctx, cn, s, opts, meta, src, held, preview, eof, r)
+			}
 		}
-		if err != nil && retry {
-			_ = cn.nc.Close()
+		if err != nil && retry && ctx.Err() == nil {
 			lastEr = err
 			c.markDown(s, err)
 			r.Server, r.Bytes = "", 0
 			continue
 		}
 		if err != nil {
-			_ = cn.nc.Close()
 			if cause := context.Cause(ctx); cause != nil && !errors.Is(err, cause) {
 				err = fmt.Errorf("%w (%w)", cause, err)
 			}
 			r.Err = fmt.Errorf("%s: %w", s.URL(), err)
-			if errors.Is(err, ErrOverMaxSize) {
+			switch {
+			case errors.Is(err, ErrOverMaxSize):
 				r.Outcome, r.Err = Skipped, err
-			}
-			if c.cfg.Hooks.ServerError != nil && r.Outcome != Skipped {
-				c.cfg.Hooks.ServerError(s.URL(), err)
+			case ctx.Err() != nil:
+				// Abandoned by the transfer: not the server's fault.
+			default:
+				c.markDown(s, err) // the next scans try the others first
 			}
 			return
 		}
@@ -188,6 +190,20 @@ func (c *Client) scanOn(ctx context.Context, meta filter.Meta, src io.Reader, r 
 		lastEr = errors.New("no server configured")
 	}
 	r.Err = fmt.Errorf("%w: %w", ErrUnavailable, lastEr)
+}
+
+// attempt runs request on cn; a connection that cannot be kept is closed.
+// An abandoned scan (ctx) closes cn at once: no read or write waits on.
+func (c *Client) attempt(ctx context.Context, cn *conn, s *server, opts *Options, meta filter.Meta, src io.Reader, held []byte, preview int, eof bool, r *Report) (keep, retry bool, err error) {
+	stop := context.AfterFunc(ctx, func() { _ = cn.nc.Close() })
+	keep, retry, err = c.request(cn, s, opts, meta, src, held, preview, eof, r)
+	if !stop() {
+		keep = false // closed under it
+	}
+	if err != nil || !keep {
+		_ = cn.nc.Close()
+	}
+	return keep, retry, err
 }
 
 // previewSize is the preview to send: -1 for none.
