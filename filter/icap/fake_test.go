@@ -493,11 +493,9 @@ func TestFakeMaxSize(t *testing.T) {
 		if c.answerOptions("") != nil {
 			return
 		}
-		r := &fakeReq{}
 		if _, err := c.br.ReadString('\n'); err != nil {
 			return
 		}
-		_ = r
 		n, _ := io.Copy(io.Discard, c.br)
 		seen.Add(n)
 	})

@@ -66,7 +66,6 @@ type Filter struct {
 	report Report
 
 	started  bool
-	eof      bool // ch closed
 	n        int64
 	decided  bool // Write stopped feeding the scan: pass the rest
 	final    filter.Verdict
