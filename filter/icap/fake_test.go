@@ -503,10 +503,20 @@ func TestFakeMaxSize(t *testing.T) {
 		over icap.Action
 		veto bool
 	}{{icap.OnError, true}, {icap.Block, true}, {icap.Allow, false}} {
-		cfg := icap.Config{Servers: []icap.Server{srv}, Timeout: 2 * time.Second, MaxSize: 4000, OverMaxSize: tc.over, OnError: icap.Block}
+		reports := make(chan icap.Report, 1)
+		cfg := icap.Config{Servers: []icap.Server{srv}, Timeout: 2 * time.Second, MaxSize: 4000, OverMaxSize: tc.over, OnError: icap.Block,
+			Hooks: icap.Hooks{Done: func(r icap.Report) { reports <- r }, ServerError: func(s string, err error) { t.Errorf("server error %v", err) }}}
 		v, _, _ := scanWith(t, cfg, []byte(strings.Repeat("z", 10000)))
 		if v.Veto != tc.veto || (tc.veto && (v.Code != 550 || !strings.Contains(v.Text, "inspection limit of 4000 bytes"))) {
 			t.Fatalf("over_max_size %v: %+v", tc.over, v)
+		}
+		select {
+		case r := <-reports:
+			if r.Outcome != icap.Skipped || !errors.Is(r.Err, icap.ErrOverMaxSize) || (tc.veto && !strings.Contains(v.Text, "(ref "+r.Ref+")")) {
+				t.Fatalf("over_max_size %v: report %+v, verdict %q", tc.over, r, v.Text)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("no report")
 		}
 	}
 	if seen.Load() > 3*(4000+1000) {

@@ -64,11 +64,13 @@ type Filter struct {
 	ctx    context.Context
 	cancel context.CancelCauseFunc
 	report Report
+	ref    string // the scan's reference (Report.Ref)
 
 	started  bool
 	n        int64
 	decided  bool // Write stopped feeding the scan: pass the rest
 	final    filter.Verdict
+	why      error // the reason of a veto made in Write, for the log
 	finished bool
 	once     sync.Once
 }
@@ -78,7 +80,7 @@ type Filter struct {
 // scan also gives up by itself after five minutes without data.
 func (c *Client) NewFilter(meta filter.Meta) *Filter {
 	ctx, cancel := context.WithCancelCause(context.Background())
-	return &Filter{c: c, meta: meta, ch: make(chan []byte, queueDepth), done: make(chan struct{}), ctx: ctx, cancel: cancel}
+	return &Filter{c: c, meta: meta, ref: newRef(), ch: make(chan []byte, queueDepth), done: make(chan struct{}), ctx: ctx, cancel: cancel}
 }
 
 func (f *Filter) start() {
@@ -93,7 +95,7 @@ func (f *Filter) start() {
 func (f *Filter) run() {
 	defer close(f.done)
 	src := &chanReader{ch: f.ch, ctx: f.ctx, idle: max(transferIdle, f.c.cfg.timeout())}
-	f.report = f.c.scan(f.ctx, f.meta, src)
+	f.report = f.c.scan(f.ctx, f.meta, src, f.ref)
 }
 
 // Write passes p on to the scan. It returns a *filter.VetoError when the
@@ -109,7 +111,8 @@ func (f *Filter) Write(p []byte) error {
 	if f.n > f.c.cfg.maxSize() {
 		f.cancel(ErrOverMaxSize)
 		f.decided = true
-		f.final = f.tooLarge("")
+		f.final = f.tooLarge()
+		f.why = fmt.Errorf("%w: more than %d bytes", ErrOverMaxSize, f.c.cfg.maxSize())
 		return f.vetoErr()
 	}
 	select {
@@ -135,21 +138,23 @@ func (f *Filter) Write(p []byte) error {
 }
 
 // settle decides the transfer once the scan ended before its data did.
+// (f.report is read only once f.done is closed.)
 func (f *Filter) settle() error {
 	f.decided = true
 	f.final = f.verdictOf(f.report)
+	f.why = f.report.Err
+	if f.why == nil {
+		f.why = fmt.Errorf("icap: %s: %s", f.report.Outcome, f.report.Threat)
+	}
 	return f.vetoErr()
 }
 
+// vetoErr is Write's answer once the transfer is decided.
 func (f *Filter) vetoErr() error {
 	if !f.final.Veto {
 		return nil
 	}
-	err := f.report.Err
-	if err == nil {
-		err = fmt.Errorf("icap: %s: %s", f.report.Outcome, f.report.Threat)
-	}
-	return &filter.VetoError{Verdict: f.final, Err: err}
+	return &filter.VetoError{Verdict: f.final, Err: f.why}
 }
 
 // Finish ends the body and waits for the verdict (at most about twice
@@ -217,20 +222,17 @@ func (f *Filter) verdictOf(r Report) filter.Verdict {
 		return filter.Verdict{Veto: true, Code: codeUnavailable,
 			Text: fmt.Sprintf("Transfer blocked: the content scanner is unavailable (ref %s).", r.Ref)}
 	case Skipped:
-		return f.tooLarge(r.Ref)
+		return f.tooLarge()
 	}
 	return filter.Verdict{}
 }
 
-func (f *Filter) tooLarge(ref string) filter.Verdict {
+func (f *Filter) tooLarge() filter.Verdict {
 	if f.c.cfg.overMaxSize() == Allow {
 		return filter.Verdict{}
 	}
-	if ref == "" {
-		ref = newRef()
-	}
 	return filter.Verdict{Veto: true, Code: codeBlocked,
-		Text: fmt.Sprintf("Transfer blocked: larger than the content inspection limit of %d bytes (ref %s).", f.c.cfg.maxSize(), ref)}
+		Text: fmt.Sprintf("Transfer blocked: larger than the content inspection limit of %d bytes (ref %s).", f.c.cfg.maxSize(), f.ref)}
 }
 
 // chanReader reads the buffers Write queued; it gives up when the scan is

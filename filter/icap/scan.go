@@ -48,6 +48,10 @@ func (o Outcome) String() string {
 // Report is one scan's result, for the verdict, logs and metrics.
 type Report struct {
 	Ref       string // a random reference, in the FTP reply of a block
+	Session   string // the transfer's session id (filter.Meta)
+	User      string // its login name
+	Verb      string // RETR, STOR, STOU or APPE
+	Offset    string // the REST offset: only the part from there was scanned
 	Server    string // the ICAP service used, "" if none
 	Method    string // REQMOD (upload) or RESPMOD (download)
 	Direction filter.Direction
@@ -72,9 +76,10 @@ type Report struct {
 
 // scan sends meta's transfer, read from src, to the first server that
 // works. src is read until EOF, an error, a verdict or max_size.
-func (c *Client) scan(ctx context.Context, meta filter.Meta, src io.Reader) Report {
+func (c *Client) scan(ctx context.Context, meta filter.Meta, src io.Reader, ref string) Report {
 	start := time.Now()
-	r := Report{Ref: newRef(), Method: "RESPMOD", Direction: meta.Direction, Path: meta.Path, Preview: -1}
+	r := Report{Ref: ref, Session: meta.Session, User: meta.User, Verb: meta.Verb, Offset: meta.Offset,
+		Method: "RESPMOD", Direction: meta.Direction, Path: meta.Path, Preview: -1}
 	if meta.Direction == filter.Upload {
 		r.Method = "REQMOD"
 	}
@@ -97,11 +102,7 @@ func (c *Client) scanOn(ctx context.Context, meta filter.Meta, src io.Reader, r 
 		lastEr error
 	)
 	for _, s := range c.order() {
-		if ctx.Err() != nil {
-			r.Err = context.Cause(ctx)
-			if errors.Is(r.Err, ErrOverMaxSize) {
-				r.Outcome = Skipped
-			}
+		if c.abandoned(ctx, r) {
 			return
 		}
 		opts, err := c.options(ctx, s)
@@ -109,6 +110,9 @@ func (c *Client) scanOn(ctx context.Context, meta filter.Meta, src io.Reader, r 
 			err = fmt.Errorf("%w: the service does not offer %s", ErrProtocol, r.Method)
 		}
 		if err != nil {
+			if c.abandoned(ctx, r) {
+				return
+			}
 			lastEr = err
 			c.markDown(s, err)
 			continue
@@ -145,6 +149,9 @@ func (c *Client) scanOn(ctx context.Context, meta filter.Meta, src io.Reader, r 
 		}
 		cn, err := c.get(ctx, s)
 		if err != nil {
+			if c.abandoned(ctx, r) {
+				return
+			}
 			lastEr = err
 			c.markDown(s, err)
 			continue
@@ -190,6 +197,19 @@ func (c *Client) scanOn(ctx context.Context, meta filter.Meta, src io.Reader, r 
 		lastEr = errors.New("no server configured")
 	}
 	r.Err = fmt.Errorf("%w: %w", ErrUnavailable, lastEr)
+}
+
+// abandoned reports whether the transfer gave up the scan (ctx), and then
+// records why in r: not a server's failure.
+func (c *Client) abandoned(ctx context.Context, r *Report) bool {
+	if ctx.Err() == nil {
+		return false
+	}
+	r.Err = context.Cause(ctx)
+	if errors.Is(r.Err, ErrOverMaxSize) {
+		r.Outcome = Skipped
+	}
+	return true
 }
 
 // attempt runs request on cn; a connection that cannot be kept is closed.
