@@ -2,6 +2,7 @@ package filter
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 )
@@ -35,6 +36,18 @@ type Meta struct {
 	// Offset is the REST argument that preceded the command, "" if none:
 	// the filter then sees only the part of the file that passed.
 	Offset string
+}
+
+// ErrPartialTransfer: a filter refuses a resumed (REST) or appended (APPE)
+// transfer, whose file it would see only in part. Its veto comes at the
+// first Write, before any byte passed: the session leaves a file the
+// upload would have added to as it was.
+var ErrPartialTransfer = errors.New("filter: a resumed or appended transfer cannot be inspected whole")
+
+// Partial reports whether meta's transfer covers only part of its file: an
+// APPE, or a transfer after a REST to a non-zero offset.
+func Partial(m Meta) bool {
+	return m.Verb == "APPE" || Offset(m) > 0
 }
 
 // Verdict is a filter's judgement of a finished transfer.

@@ -104,6 +104,38 @@ func (d Directions) String() string {
 	return fmt.Sprintf("Directions(%d)", int(d))
 }
 
+// PartialMode says what happens to a resumed (REST) or appended (APPE)
+// transfer, of whose file the scanner would see only a part.
+type PartialMode int
+
+// The partial modes. The zero value blocks: a file split across a STOR and
+// APPEs, or downloaded in ranges, is otherwise never scanned whole.
+const (
+	PartialBlock PartialMode = iota // refuse it (550) at its first byte
+	PartialScan                     // scan the part that passes
+)
+
+// ParsePartialMode parses "block" or "scan".
+func ParsePartialMode(s string) (PartialMode, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "block", "":
+		return PartialBlock, nil
+	case "scan":
+		return PartialScan, nil
+	}
+	return 0, fmt.Errorf("%q is not a partial transfer mode (want block or scan)", s)
+}
+
+func (m PartialMode) String() string {
+	switch m {
+	case PartialBlock:
+		return "block"
+	case PartialScan:
+		return "scan"
+	}
+	return fmt.Sprintf("PartialMode(%d)", int(m))
+}
+
 // Server is one ICAP service: icap://host[:port]/service.
 type Server struct {
 	Addr    string // host:port
@@ -200,6 +232,11 @@ type Config struct {
 	OnError Action
 	// Directions (directions): which transfers are scanned (default both).
 	Directions Directions
+	// Partial (partial_transfers): a resumed or appended transfer.
+	// PartialBlock (the default) refuses it with 550 before its first byte
+	// passes (an APPE's file stays as it was); PartialScan scans the part
+	// that passes as if it were the file.
+	Partial PartialMode
 	// MaxIdle (max_idle_connections): idle connections kept per server,
 	// never more than the server's Max-Connections. 0: DefaultMaxIdle.
 	MaxIdle int
@@ -284,6 +321,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Directions < Both || c.Directions > Downloads {
 		errs = append(errs, confkey.Errorf("directions", "must be both, uploads or downloads"))
+	}
+	if c.Partial != PartialBlock && c.Partial != PartialScan {
+		errs = append(errs, confkey.Errorf("partial_transfers", "must be block or scan"))
 	}
 	if c.MaxIdle < 0 {
 		errs = append(errs, confkey.Errorf("max_idle_connections", "must not be negative"))

@@ -50,6 +50,15 @@ func TestParseEnums(t *testing.T) {
 	if d, err := icap.ParseDirections("downloads"); err != nil || d != icap.Downloads {
 		t.Error(d, err)
 	}
+	if m, err := icap.ParsePartialMode("scan"); err != nil || m != icap.PartialScan {
+		t.Error(m, err)
+	}
+	if m, err := icap.ParsePartialMode(""); err != nil || m != icap.PartialBlock {
+		t.Error(m, err)
+	}
+	if _, err := icap.ParsePartialMode("allow"); err == nil {
+		t.Error("ParsePartialMode(allow) accepted")
+	}
 	if _, err := icap.ParseDirections("sideways"); err == nil {
 		t.Error("ParseDirections(sideways) accepted")
 	}
@@ -59,12 +68,12 @@ func TestParseEnums(t *testing.T) {
 // bad key.
 func TestValidate(t *testing.T) {
 	err := (&icap.Config{Servers: []icap.Server{{Addr: "nohost", Service: "x"}}, Timeout: -1, Preview: -2, MaxSize: -1,
-		OnError: icap.OnError, OverMaxSize: 7, Directions: 9, MaxIdle: -1}).Validate()
+		OnError: icap.OnError, OverMaxSize: 7, Directions: 9, Partial: 5, MaxIdle: -1}).Validate()
 	var keys []string
 	for _, e := range confkey.List(err) {
 		keys = append(keys, e.Key)
 	}
-	want := "servers[0] timeout preview max_size on_error over_max_size directions max_idle_connections"
+	want := "servers[0] timeout preview max_size on_error over_max_size directions partial_transfers max_idle_connections"
 	if strings.Join(keys, " ") != want {
 		t.Fatalf("keys %v, want %s", keys, want)
 	}

@@ -58,7 +58,13 @@
 //   - the scanner unreachable or failing: Config.OnError, block (the
 //     default: veto 451) or allow;
 //   - past Config.MaxSize: Config.OverMaxSize (by default what OnError
-//     says), decided in Write as the limit passes.
+//     says), decided in Write as the limit passes;
+//   - a resumed (REST) or appended (APPE) transfer, of whose file the
+//     scanner would see only a part (a file split across a STOR and APPEs,
+//     or fetched in ranges, would never be scanned whole): Config.Partial,
+//     by default refused with 550 at its first Write, before any byte
+//     passes (the session keeps the file an APPE would have added to:
+//     filter.ErrPartialTransfer); PartialScan scans the part.
 //
 // Report carries the reference of the reply, the threat, the server and
 // the timings; Hooks.Done gets it for every scan (metrics, alerts, the

@@ -561,3 +561,56 @@ func TestDirections(t *testing.T) {
 		t.Fatal("directions uploads: want a filter for uploads only")
 	}
 }
+
+// partial_transfers: block refuses an APPE and a resumed transfer at the
+// first Write (nothing passes, no scan; an empty one passes: nothing was
+// added); scan scans the part.
+func TestPartialTransfers(t *testing.T) {
+	var scans atomic.Int32
+	srv := fakeServer(t, func(c *fakeConn) {
+		for {
+			r, err := c.readReq()
+			if err != nil {
+				return
+			}
+			if r.Method == "OPTIONS" {
+				_, _ = fmt.Fprintf(c, optionsReply, "")
+				continue
+			}
+			scans.Add(1)
+			_, _ = io.WriteString(c, "ICAP/1.0 204 No Content\r\nEncapsulated: null-body=0\r\n\r\n")
+		}
+	})
+	appe, resumed, rest0 := meta, meta, meta
+	appe.Verb = "APPE"
+	resumed.Offset = "1000"
+	resumed.Direction, resumed.Verb = filter.Download, "RETR"
+	rest0.Offset = "0"
+	var reports []icap.Report
+	c := newClient(t, icap.Config{Servers: []icap.Server{srv}, Timeout: 2 * time.Second,
+		Hooks: icap.Hooks{Done: func(r icap.Report) { reports = append(reports, r) }}})
+	for _, m := range []filter.Meta{appe, resumed} {
+		f := c.NewFilter(m)
+		err := f.Write([]byte("data"))
+		v, ok := filter.VetoOf(err)
+		if !ok || v.Code != 550 || !errors.Is(err, filter.ErrPartialTransfer) || !strings.Contains(v.Text, "resumed or appended") {
+			t.Fatalf("%s offset %q: Write %v", m.Verb, m.Offset, err)
+		}
+		if r := f.Report(); r.Outcome != icap.Blocked || !strings.Contains(v.Text, r.Ref) {
+			t.Fatalf("report %+v", r)
+		}
+		if v, err := c.NewFilter(m).Finish(context.Background()); err != nil || v.Veto {
+			t.Fatalf("an empty %s: %+v %v", m.Verb, v, err)
+		}
+	}
+	if scans.Load() != 0 || len(reports) != 2 {
+		t.Fatalf("%d scans, %d reports; want 0 and 2", scans.Load(), len(reports))
+	}
+	if v, err := feed(t, c.NewFilter(rest0), []byte("data"), 2); err != nil || v.Veto || scans.Load() != 1 {
+		t.Fatalf("REST 0: %+v %v", v, err)
+	}
+	c2 := newClient(t, icap.Config{Servers: []icap.Server{srv}, Timeout: 2 * time.Second, Partial: icap.PartialScan})
+	if v, err := feed(t, c2.NewFilter(appe), []byte("data"), 2); err != nil || v.Veto || scans.Load() != 2 {
+		t.Fatalf("partial_transfers scan: %+v %v, %d scans", v, err, scans.Load())
+	}
+}

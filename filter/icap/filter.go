@@ -106,6 +106,9 @@ func (f *Filter) Write(p []byte) error {
 	if f.decided {
 		return f.vetoErr()
 	}
+	if !f.started && f.c.cfg.Partial == PartialBlock && filter.Partial(f.meta) {
+		return f.refusePartial()
+	}
 	f.start()
 	f.n += int64(len(p))
 	if f.n > f.c.cfg.maxSize() {
@@ -137,6 +140,22 @@ func (f *Filter) Write(p []byte) error {
 	}
 }
 
+// refusePartial vetoes a resumed or appended transfer at its first byte,
+// before any scan: nothing of it reaches the other side.
+func (f *Filter) refusePartial() error {
+	f.decided = true
+	f.final = filter.Verdict{Veto: true, Code: codeBlocked,
+		Text: fmt.Sprintf("Transfer blocked: a resumed or appended transfer cannot be inspected (ref %s).", f.ref)}
+	f.why = filter.ErrPartialTransfer
+	f.report = Report{Ref: f.ref, Session: f.meta.Session, User: f.meta.User, Verb: f.meta.Verb, Offset: f.meta.Offset,
+		Direction: f.meta.Direction, Path: f.meta.Path, Outcome: Blocked, Threat: "resumed or appended transfer",
+		Preview: -1, Err: filter.ErrPartialTransfer}
+	if f.c.cfg.Hooks.Done != nil {
+		f.c.cfg.Hooks.Done(f.report)
+	}
+	return f.vetoErr()
+}
+
 // settle decides the transfer once the scan ended before its data did.
 // (f.report is read only once f.done is closed.)
 func (f *Filter) settle() error {
@@ -166,6 +185,9 @@ func (f *Filter) Finish(ctx context.Context) (filter.Verdict, error) {
 		return f.final, nil
 	}
 	f.finished = true
+	if f.c.cfg.Partial == PartialBlock && filter.Partial(f.meta) {
+		return filter.Verdict{}, nil // no byte passed: nothing was added or sent
+	}
 	f.start()
 	f.closeCh()
 	t := time.NewTimer(2*f.c.cfg.timeout() + time.Second)
@@ -199,6 +221,9 @@ func (f *Filter) closeCh() {
 // Report is the scan's result, once Finish returned (or Write vetoed).
 func (f *Filter) Report() Report {
 	if !f.started {
+		if f.decided {
+			return f.report // refusePartial
+		}
 		return Report{}
 	}
 	select {

@@ -2,9 +2,14 @@ package e2e
 
 import (
 	"bufio"
+	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"net"
+	"net/textproto"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -15,11 +20,11 @@ import (
 	wire "github.com/ftpsgate/ftpsgate/proxy/ftp"
 )
 
-// TestICAPCutUploadReleasesScanner: an upload aborted in the middle (no
-// Finish) lets go of its ICAP connection at once (the session closes the
-// transfer's filters), not after the scan's own idle limit. The ICAP
-// server here is a script that answers OPTIONS and then only reads.
-func TestICAPCutUploadReleasesScanner(t *testing.T) {
+// scriptedICAP is an ICAP filter on a scripted ICAP server that answers
+// OPTIONS and then only reads: scanning gets a value when a scan's request
+// arrives, released when its connection closes.
+func scriptedICAP(t *testing.T) (*icap.Client, <-chan struct{}, <-chan struct{}) {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -64,6 +69,15 @@ func TestICAPCutUploadReleasesScanner(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = client.Close() })
+	return client, scanning, released
+}
+
+// TestICAPCutUploadReleasesScanner: an upload aborted in the middle (no
+// Finish) lets go of its ICAP connection at once (the session closes the
+// transfer's filters), not after the scan's own idle limit. The ICAP
+// server here is a script that answers OPTIONS and then only reads.
+func TestICAPCutUploadReleasesScanner(t *testing.T) {
+	client, scanning, released := scriptedICAP(t)
 	g := startGateway(t, func(c *proxy.Config) {
 		c.Filters = func(m filter.Meta) []filter.Filter { return client.Filters(m) }
 	})
@@ -94,4 +108,33 @@ func TestICAPCutUploadReleasesScanner(t *testing.T) {
 		t.Fatal("the cut upload's ICAP connection is still open 5s after ABOR")
 	}
 	c.do("NOOP", wire.StatusCommandOK)
+}
+
+// TestICAPAppendRefusedKeepsFile: with partial_transfers block (the
+// default), an APPE is refused with 550 before its first byte passes, no
+// scan starts, and the file it would have added to stays as it was (a
+// veto otherwise removes the upload's file).
+func TestICAPAppendRefusedKeepsFile(t *testing.T) {
+	client, scanning, _ := scriptedICAP(t)
+	g := startGateway(t, func(c *proxy.Config) {
+		c.Filters = func(m filter.Meta) []filter.Filter { return client.Filters(m) }
+	})
+	before := []byte("the file as it was\n")
+	if err := os.WriteFile(filepath.Join(g.root, "log.txt"), before, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := dial(t, g, "explicit")
+	err := c.Append("log.txt", bytes.NewReader([]byte("appended, never inspected whole\n")))
+	var tp *textproto.Error
+	if !errors.As(err, &tp) || tp.Code != 550 || !strings.Contains(tp.Msg, "resumed or appended") {
+		t.Fatalf("APPE: %v, want 550", err)
+	}
+	if got := readFile(t, filepath.Join(g.root, "log.txt")); !bytes.Equal(got, before) {
+		t.Fatalf("the file after the refused APPE: %q, want %q", got, before)
+	}
+	select {
+	case <-scanning:
+		t.Fatal("the refused APPE was sent to the scanner")
+	default:
+	}
 }
