@@ -229,7 +229,7 @@ func (c *Client) options(ctx context.Context, s *server) (*Options, error) {
 
 // askOptions sends OPTIONS on cn and reads the reply.
 func (c *Client) askOptions(cn *conn, s *server) (*Options, bool, error) {
-	host, _, _ := net.SplitHostPort(s.Addr)
+	host := s.host()
 	fmt.Fprintf(cn.bw, "OPTIONS %s ICAP/1.0\r\nHost: %s\r\nUser-Agent: ftpsgate\r\nEncapsulated: null-body=0\r\n\r\n", s.URL(), host)
 	if err := cn.bw.Flush(); err != nil {
 		return nil, false, fmt.Errorf("sending OPTIONS: %w", err)

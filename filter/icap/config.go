@@ -330,3 +330,16 @@ func (c *Config) Validate() error {
 	}
 	return errors.Join(errs...)
 }
+
+// host is the Host header's value: the server's host, an IPv6 address in
+// brackets.
+func (s Server) host() string {
+	h, _, err := net.SplitHostPort(s.Addr)
+	if err != nil {
+		return s.Addr
+	}
+	if strings.Contains(h, ":") {
+		return "[" + h + "]"
+	}
+	return h
+}

@@ -614,3 +614,42 @@ func TestPartialTransfers(t *testing.T) {
 		t.Fatalf("partial_transfers scan: %+v %v, %d scans", v, err, scans.Load())
 	}
 }
+
+// Over IPv6 loopback, the Host header carries the address in brackets.
+func TestFakeIPv6Host(t *testing.T) {
+	l, err := net.Listen("tcp", "[::1]:0")
+	if err != nil {
+		t.Skip("no IPv6 loopback:", err)
+	}
+	hosts := make(chan string, 2)
+	go func() {
+		nc, err := l.Accept()
+		if err != nil {
+			return
+		}
+		defer nc.Close()
+		c := &fakeConn{Conn: nc, br: bufio.NewReader(nc)}
+		for {
+			r, err := c.readReq()
+			if err != nil {
+				return
+			}
+			hosts <- r.Header["host"]
+			if r.Method == "OPTIONS" {
+				_, _ = fmt.Fprintf(c, optionsReply, "")
+				continue
+			}
+			_, _ = io.WriteString(c, "ICAP/1.0 204 No Content\r\nEncapsulated: null-body=0\r\n\r\n")
+		}
+	}()
+	t.Cleanup(func() { _ = l.Close() })
+	v, _, _ := scanWith(t, icap.Config{Servers: []icap.Server{server(t, "icap://"+l.Addr().String()+"/scan")}, Timeout: 2 * time.Second}, []byte("v6"))
+	if v.Veto {
+		t.Fatalf("verdict %+v", v)
+	}
+	for range 2 {
+		if h := <-hosts; h != "[::1]" {
+			t.Fatalf("Host %q, want [::1]", h)
+		}
+	}
+}

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/url"
 	"strings"
 	"time"
@@ -243,7 +242,7 @@ func (c *Client) previewSize(o *Options) int {
 // retry: the failure came before any byte past held was read from src
 // (another server can take the transfer).
 func (c *Client) request(cn *conn, s *server, opts *Options, meta filter.Meta, src io.Reader, held []byte, preview int, eof bool, r *Report) (keep, retry bool, err error) {
-	host, _, _ := net.SplitHostPort(s.Addr)
+	host := s.host()
 	u := (&url.URL{Scheme: "ftp", Host: "ftpsgate", Path: "/" + strings.TrimPrefix(meta.Path, "/")}).String()
 	var hdr strings.Builder
 	var encap string
