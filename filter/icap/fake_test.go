@@ -653,3 +653,39 @@ func TestFakeIPv6Host(t *testing.T) {
 		}
 	}
 }
+
+// A kept connection the server drops when the next request comes (no
+// reply at all): the scan goes again on a fresh connection, preview or
+// not, and passes; a reply cut in the middle is not retried.
+func TestFakeDroppedKeptConnection(t *testing.T) {
+	for _, preview := range []string{"", "Preview: 4\r\n"} {
+		var conns atomic.Int32
+		srv := fakeServer(t, func(c *fakeConn) {
+			first := conns.Add(1) == 1
+			for {
+				r, err := c.readReq()
+				if err != nil {
+					return
+				}
+				if r.Method == "OPTIONS" {
+					_, _ = fmt.Fprintf(c, optionsReply, preview)
+					continue
+				}
+				if first {
+					return // dropped, not a byte of reply
+				}
+				if !r.IEOF && preview != "" {
+					_, _ = io.WriteString(c, "ICAP/1.0 100 Continue\r\n\r\n")
+					if err := c.readChunks(r); err != nil {
+						return
+					}
+				}
+				_, _ = io.WriteString(c, "ICAP/1.0 204 No Content\r\nEncapsulated: null-body=0\r\n\r\n")
+			}
+		})
+		v, rep, _ := scanWith(t, icap.Config{Servers: []icap.Server{srv}, Timeout: 2 * time.Second}, []byte("0123456789"))
+		if v.Veto || rep.Outcome != icap.Clean || conns.Load() != 2 {
+			t.Fatalf("preview %q: verdict %+v report %+v, %d connections", preview, v, rep, conns.Load())
+		}
+	}
+}

@@ -78,7 +78,7 @@ func readHeader(r *bufio.Reader) (textproto.MIMEHeader, int, error) {
 	for {
 		line, err := readLine(r)
 		if err != nil {
-			return nil, total, err
+			return nil, total, unexpected(err) // the status line came: not a clean end
 		}
 		total += len(line) + 2
 		lines++

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/url"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/ftpsgate/ftpsgate/filter"
@@ -157,11 +158,15 @@ func (c *Client) scanOn(ctx context.Context, meta filter.Meta, src io.Reader, r 
 		}
 		r.Server, r.ISTag = s.URL(), opts.ISTag
 		done, retry, err := c.attempt(ctx, cn, s, opts, meta, src, held, preview, eof, r)
-		if err != nil && retry && cn.reused && ctx.Err() == nil {
+		if err != nil && retry && cn.reused && errors.Is(err, errDropped) && ctx.Err() == nil {
 			// A kept connection the server dropped meanwhile: once more on
 			// a fresh one before the server counts as failed.
+			first := err
 			if cn, err = c.dial(ctx, s); err == nil {
 				done, retry, err = c.attempt(ctx, cn, s, opts, meta, src, held, preview, eof, r)
+			}
+			if err != nil {
+				err = fmt.Errorf("%w (on a fresh connection: %v)", first, err)
 			}
 		}
 		if err != nil && retry && ctx.Err() == nil {
@@ -196,6 +201,20 @@ func (c *Client) scanOn(ctx context.Context, meta filter.Meta, src io.Reader, r 
 		lastEr = errors.New("no server configured")
 	}
 	r.Err = fmt.Errorf("%w: %w", ErrUnavailable, lastEr)
+}
+
+// errDropped: the connection ended (or was reset) before any byte of a
+// reply: a kept connection the server closed meanwhile looks so.
+var errDropped = errors.New("connection dropped")
+
+// dropped marks err as errDropped when it is an end of the connection
+// before a reply began; other errors (a reply cut in the middle, a
+// timeout, garbage) stay as they are.
+func dropped(err error) error {
+	if errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
+		return fmt.Errorf("%w: %w", errDropped, unexpected(err))
+	}
+	return unexpected(err)
 }
 
 // abandoned reports whether the transfer gave up the scan (ctx), and then
@@ -278,11 +297,11 @@ func (c *Client) request(cn *conn, s *server, opts *Options, meta filter.Meta, s
 			w.WriteString("0\r\n\r\n")
 		}
 		if err := w.Flush(); err != nil {
-			return false, true, fmt.Errorf("sending the preview: %w", err)
+			return false, true, fmt.Errorf("sending the preview: %w", dropped(err))
 		}
 		resp, err := readResponse(cn.br)
 		if err != nil {
-			return false, true, fmt.Errorf("reading the preview reply: %w", unexpected(err))
+			return false, true, fmt.Errorf("reading the preview reply: %w", dropped(err))
 		}
 		if resp.Status != 100 {
 			if !(eof && preview == len(held)) {
@@ -305,11 +324,13 @@ func (c *Client) request(cn *conn, s *server, opts *Options, meta filter.Meta, s
 		writeChunk(w, held[sent:])
 		r.Bytes += int64(len(held) - sent)
 	}
+	more := false // bytes past held were read: another try cannot resend them
 	if !eof {
 		buf := make([]byte, 32<<10)
 		for {
 			n, rerr := src.Read(buf)
 			if n > 0 {
+				more = true
 				if r.Bytes+int64(n) > c.cfg.maxSize() {
 					return false, false, ErrOverMaxSize
 				}
@@ -317,7 +338,7 @@ func (c *Client) request(cn *conn, s *server, opts *Options, meta filter.Meta, s
 				r.Bytes += int64(n)
 				if w.Buffered() == 0 || w.Available() < 1024 {
 					if err := w.Flush(); err != nil {
-						return false, false, fmt.Errorf("sending the body: %w", err)
+						return false, !more, fmt.Errorf("sending the body: %w", err)
 					}
 				}
 			}
@@ -331,13 +352,15 @@ func (c *Client) request(cn *conn, s *server, opts *Options, meta filter.Meta, s
 	}
 	w.WriteString("0\r\n\r\n")
 	if err := w.Flush(); err != nil {
-		return false, false, fmt.Errorf("sending the body: %w", err)
+		return false, !more, fmt.Errorf("sending the body: %w", dropped(err))
 	}
 	t := time.Now()
 	resp, err := readResponse(cn.br)
 	r.Latency = time.Since(t)
 	if err != nil {
-		return false, false, fmt.Errorf("reading the reply: %w", unexpected(err))
+		// Nothing but held sent: a dropped kept connection, or a server
+		// that failed, can hand the whole transfer to a fresh one.
+		return false, !more, fmt.Errorf("reading the reply: %w", dropped(err))
 	}
 	if resp.Status == 100 {
 		return false, false, fmt.Errorf("%w: 100 Continue outside a preview", ErrProtocol)
