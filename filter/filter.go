@@ -2,7 +2,9 @@ package filter
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 )
 
 // Direction is which way a transfer's bytes go.
@@ -34,6 +36,18 @@ type Meta struct {
 	// Offset is the REST argument that preceded the command, "" if none:
 	// the filter then sees only the part of the file that passed.
 	Offset string
+}
+
+// ErrPartialTransfer: a filter refuses a resumed (REST) or appended (APPE)
+// transfer, whose file it would see only in part. Its veto comes at the
+// first Write, before any byte passed: the session leaves a file the
+// upload would have added to as it was.
+var ErrPartialTransfer = errors.New("filter: a resumed or appended transfer cannot be inspected whole")
+
+// Partial reports whether meta's transfer covers only part of its file: an
+// APPE, or a transfer after a REST to a non-zero offset.
+func Partial(m Meta) bool {
+	return m.Verb == "APPE" || Offset(m) > 0
 }
 
 // Verdict is a filter's judgement of a finished transfer.
@@ -85,4 +99,17 @@ func (c Chain) Finish(ctx context.Context) (Verdict, error) {
 		}
 	}
 	return Verdict{}, nil
+}
+
+// Close lets the filters that hold resources (those that are io.Closers:
+// a scan's connection to a content scanner) release them. The session
+// calls it once per transfer, however the transfer ended: after Finish,
+// or instead of it for a cut transfer, possibly while a Write still runs
+// on the relay's goroutine (a Closer must allow that).
+func (c Chain) Close() {
+	for _, f := range c {
+		if cl, ok := f.(io.Closer); ok {
+			_ = cl.Close()
+		}
+	}
 }

@@ -118,6 +118,11 @@ func (s *session) veto(t *transfer, v filter.Verdict, err error) error {
 		s.log.Info().Str(fieldPath, t.cmd.Arg).Msg("upload past max_upload appended to an existing file: the file is kept, up to the limit")
 		return nil
 	}
+	if errors.Is(err, filter.ErrPartialTransfer) {
+		// Refused at its first byte: the file is as it was.
+		s.log.Info().Str(fieldPath, t.cmd.Arg).Msg("resumed or appended upload refused by inspection: the file is kept as it was")
+		return nil
+	}
 	dele, err := s.ask(ftp.Command{Verb: "DELE", Arg: t.cmd.Arg})
 	if err != nil {
 		return err // the backend is gone: the session ends

@@ -396,6 +396,7 @@ func (s *session) finishTransfer(t *transfer, rep ftp.Reply, cut, send bool) err
 		t.closeData()
 		s.waitRelay(t)
 	}
+	t.filters.Close() // a scan of a cut transfer lets go of its scanner
 	t.sent = &rep
 	s.account(t)
 	if !send {
