@@ -11,6 +11,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/ftpsgate/ftpsgate/events"
+	"github.com/ftpsgate/ftpsgate/filter"
 )
 
 // The remote sinks' keys: checked with their key named, warned about when
@@ -88,5 +89,51 @@ func TestInspectWarnings(t *testing.T) {
 		if !strings.Contains(strings.Join(keys, " "), want) {
 			t.Errorf("no warning for %s: %q", want, keys)
 		}
+	}
+}
+
+// inspect.icap: its problems name their key, its weakenings are warned
+// about, and compose chains it after the DLP filters.
+func TestICAPConfig(t *testing.T) {
+	for _, tt := range []struct{ yaml, key string }{
+		{"inspect: {icap: {servers: [http://127.0.0.1:1344/avscan]}}\n", "inspect.icap.servers[0]"},
+		{"inspect: {icap: {servers: [icap://127.0.0.1:1344/avscan], on_error: shrug}}\n", "inspect.icap.on_error"},
+		{"inspect: {icap: {servers: [icap://127.0.0.1:1344/avscan], max_size: lots}}\n", "inspect.icap.max_size"},
+	} {
+		_, err := loadFile(writeConfig(t, minimalYAML+tt.yaml))
+		if err == nil || !strings.Contains(err.Error(), tt.key) {
+			t.Errorf("%q: %v, want a problem of %s", tt.yaml, err, tt.key)
+		}
+	}
+	cfg, err := loadFile(writeConfig(t, minimalYAML+"inspect: {dlp: {enabled: true}, icap: {servers: [icap://127.0.0.1:1344/avscan], on_error: allow, partial_transfers: scan}}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, ws := warnings(cfg, 4096)
+	var keys []string
+	for _, w := range ws {
+		keys = append(keys, w.Key)
+	}
+	for _, want := range []string{"inspect.icap.on_error", "inspect.icap.over_max_size", "inspect.icap.partial_transfers"} {
+		if !strings.Contains(strings.Join(keys, " "), want) {
+			t.Errorf("no warning for %s: %q", want, keys)
+		}
+	}
+	d, err := compose(context.Background(), cfg, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.auth.close()
+	defer d.icap.Close()
+	if d.icap == nil {
+		t.Fatal("no ICAP client")
+	}
+	one := func(filter.Meta) []filter.Filter { return []filter.Filter{filter.NewSHA256()} }
+	two := func(filter.Meta) []filter.Filter { return []filter.Filter{filter.NewSHA256(), filter.NewSHA256()} }
+	if n := len(chainFilters(one, two)(filter.Meta{})); n != 3 {
+		t.Errorf("chained %d filters, want 3", n)
+	}
+	if n := len(chainFilters(nil, two)(filter.Meta{})); n != 2 {
+		t.Errorf("chained %d filters without a first hook, want 2", n)
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"github.com/ftpsgate/ftpsgate/audit"
 	"github.com/ftpsgate/ftpsgate/eventlog"
 	"github.com/ftpsgate/ftpsgate/events"
+	"github.com/ftpsgate/ftpsgate/filter"
+	"github.com/ftpsgate/ftpsgate/filter/icap"
 	"github.com/ftpsgate/ftpsgate/metrics"
 	"github.com/ftpsgate/ftpsgate/policy"
 	"github.com/ftpsgate/ftpsgate/proxy"
@@ -28,6 +30,7 @@ type composed struct {
 	auth      *authRuntime    // decides logins (auth.mode)
 	access    *accessReloader // the access section, swapped on SIGHUP; nil without one
 	audit     *audit.Trail    // nil: no audit section
+	icap      *icap.Client    // nil: no inspect.icap
 }
 
 // reloaders are what a SIGHUP reloads besides the certificate.
@@ -78,6 +81,13 @@ func compose(ctx context.Context, cfg *loaded, log zerolog.Logger) (*composed, e
 	} else if inspect != nil {
 		pc.Filters = inspect
 	}
+	if d.icap, err = newICAP(cfg.icap, events.Multi{d.sink, eventlog.New(log)}, log); err != nil {
+		d.auth.close()
+		closeTrail(d.audit, log)
+		return nil, fmt.Errorf("inspect.icap: %w", err)
+	} else if d.icap != nil {
+		pc.Filters = chainFilters(pc.Filters, d.icap.Filters)
+	}
 	switch {
 	case cfg.access != nil && cfg.path != "":
 		d.access = newAccessReloader(cfg.path, cfg)
@@ -98,4 +108,13 @@ func compose(ctx context.Context, cfg *loaded, log zerolog.Logger) (*composed, e
 		return nil, err
 	}
 	return d, nil
+}
+
+// chainFilters is the per-transfer filter hook that runs a's filters, then
+// b's; a may be nil.
+func chainFilters(a, b func(filter.Meta) []filter.Filter) func(filter.Meta) []filter.Filter {
+	if a == nil {
+		return b
+	}
+	return func(m filter.Meta) []filter.Filter { return append(a(m), b(m)...) }
 }

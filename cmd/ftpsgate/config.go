@@ -17,6 +17,7 @@ import (
 
 	"github.com/ftpsgate/ftpsgate/admin"
 	"github.com/ftpsgate/ftpsgate/filter/dlp"
+	"github.com/ftpsgate/ftpsgate/filter/icap"
 	"github.com/ftpsgate/ftpsgate/internal/confkey"
 	"github.com/ftpsgate/ftpsgate/nat"
 	"github.com/ftpsgate/ftpsgate/policy"
@@ -30,10 +31,11 @@ type loaded struct {
 	admin   admin.Config
 	log     logConfig
 	auth    *authSetup
-	access  *vfs.Access // nil: nobody confined
-	audit   *auditSetup // the audit trail
-	inspect *dlp.Config // inspect.dlp; nil: off
-	path    string      // the file it came from ("" when embedded): SIGHUP reads it again
+	access  *vfs.Access  // nil: nobody confined
+	audit   *auditSetup  // the audit trail
+	inspect *dlp.Config  // inspect.dlp; nil: off
+	icap    *icap.Config // inspect.icap; nil: off
+	path    string       // the file it came from ("" when embedded): SIGHUP reads it again
 }
 
 // newViper returns a viper instance (never the global one) with defaults
@@ -168,6 +170,7 @@ func build(v *viper.Viper) (*loaded, error) {
 	authCfg := buildAuth(&p, fc.Auth)
 	auditCfg := buildAudit(&p, fc.Audit)
 	inspectCfg := buildInspect(&p, fc.Inspect)
+	icapCfg := buildICAP(&p, fc.Inspect.ICAP)
 	c.TLS.ClientCertPins = authCfg.gateway() // the edge checks pins
 	c.Login = policy.LoginPolicy{AllowAnonymous: fc.Policy.AllowAnonymous}
 	for _, site := range fc.Policy.AllowedSiteCommands {
@@ -279,7 +282,7 @@ func build(v *viper.Viper) (*loaded, error) {
 	if err := p.err(); err != nil {
 		return nil, err
 	}
-	return &loaded{proxy: c, admin: adminCfg, log: fc.Log, auth: authCfg, access: access, audit: auditCfg, inspect: inspectCfg}, nil
+	return &loaded{proxy: c, admin: adminCfg, log: fc.Log, auth: authCfg, access: access, audit: auditCfg, inspect: inspectCfg, icap: icapCfg}, nil
 }
 
 // resolveHost looks up passive.public_host when it is a name; nil is the

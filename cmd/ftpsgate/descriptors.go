@@ -46,6 +46,7 @@ func warnings(cfg *loaded, nofile uint64) (note string, ws []proxy.Warning) {
 		ws = append(ws, cfg.audit.remote.warnings()...)
 	}
 	ws = append(ws, inspectWarnings(cfg.inspect)...)
+	ws = append(ws, icapWarnings(cfg.icap)...)
 	if w != nil {
 		ws = append(ws, *w)
 	}

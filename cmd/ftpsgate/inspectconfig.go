@@ -39,6 +39,7 @@ type inspectFile struct {
 			Action   string `mapstructure:"action"`
 		} `mapstructure:"gzip"`
 	} `mapstructure:"dlp"`
+	ICAP icapFile `mapstructure:"icap"`
 }
 
 type ruleFile struct {

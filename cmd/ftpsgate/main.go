@@ -231,6 +231,9 @@ func serveContext(ctx context.Context, cfg *loaded, stderr io.Writer) int {
 		return 1
 	}
 	defer d.auth.close()
+	if d.icap != nil {
+		defer d.icap.Close()
+	}
 	reloadOnHUP(ctx, srv, cfg.proxy.Passive.PublicName, d.reloaders(), log, d.sink)
 	var api *admin.Server
 	if cfg.admin.Enabled() {
