@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
@@ -15,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ftpsgate/ftpsgate/internal/testdlp"
+
 	"github.com/rs/zerolog"
 
 	"github.com/ftpsgate/ftpsgate/audit"
@@ -23,39 +24,6 @@ import (
 	"github.com/ftpsgate/ftpsgate/metrics"
 	"github.com/ftpsgate/ftpsgate/proxy"
 )
-
-// cardNumber is a Visa test number, grouped.
-const cardNumber = "4111 1111 1111 1111"
-
-// dlpFile is about size bytes of text holding n card numbers, each across
-// a 4 KiB boundary (and so across the relay's and TLS's chunk boundaries,
-// which fall on such boundaries).
-func dlpFile(n, size int) []byte {
-	var b bytes.Buffer
-	for i := 0; i < n; i++ {
-		for b.Len()%4096 != 4088 {
-			b.WriteByte('a' + byte(b.Len()%26))
-			if b.Len()%61 == 0 {
-				b.WriteByte('\n')
-			}
-		}
-		b.WriteString(" " + cardNumber + " ")
-	}
-	for b.Len() < size {
-		b.WriteString("nothing to see here\n")
-	}
-	return b.Bytes()[:size]
-}
-
-func gzipped(t *testing.T, data []byte) []byte {
-	var b bytes.Buffer
-	w := gzip.NewWriter(&b)
-	_, _ = w.Write(data)
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return b.Bytes()
-}
 
 // startInspected starts a gateway with the DLP policy cfg, its findings
 // going to an audit trail (file sink in dir) and to metrics.
@@ -113,15 +81,15 @@ func TestDLPBlock(t *testing.T) {
 	c := dial(t, g, "explicit")
 
 	const size = 256 << 10
-	dirty, clean := dlpFile(11, size), dlpFile(0, size)
-	if bytes.Count(dirty, []byte(cardNumber)) != 11 || len(clean) != len(dirty) {
+	dirty, clean := testdlp.File(11, size), testdlp.File(0, size)
+	if bytes.Count(dirty, []byte(testdlp.Card)) != 11 || len(clean) != len(dirty) {
 		t.Fatal("test files")
 	}
 	var refs []string
 	for _, tc := range []struct {
 		name string
 		data []byte
-	}{{"cards.txt", dirty}, {"cards.txt.gz", gzipped(t, dirty)}} {
+	}{{"cards.txt", dirty}, {"cards.txt.gz", testdlp.Gzip(dirty)}} {
 		err := c.Stor(tc.name, bytes.NewReader(tc.data))
 		var tp *textproto.Error
 		if !errors.As(err, &tp) || tp.Code != 550 || !strings.HasPrefix(tp.Msg, "Transfer blocked by content policy (ref ") {
@@ -132,7 +100,7 @@ func TestDLPBlock(t *testing.T) {
 			t.Fatalf("%s: the blocked upload is on the backend: %v", tc.name, err)
 		}
 	}
-	for name, data := range map[string][]byte{"clean.txt": clean, "clean.txt.gz": gzipped(t, clean)} {
+	for name, data := range map[string][]byte{"clean.txt": clean, "clean.txt.gz": testdlp.Gzip(clean)} {
 		if err := c.Stor(name, bytes.NewReader(data)); err != nil {
 			t.Fatalf("STOR %s: %v", name, err)
 		}
@@ -171,10 +139,10 @@ func TestDLPBlock(t *testing.T) {
 	if x := recs[2].Inspection; x.Direction != "download" || x.Action != "block" || x.Detector != "cards" || x.Count != 11 {
 		t.Fatalf("download record %+v", x)
 	}
-	if b := readFile(t, path); bytes.Contains(b, []byte(cardNumber)) {
+	if b := readFile(t, path); bytes.Contains(b, []byte(testdlp.Card)) {
 		t.Fatal("the audit file holds a card number")
 	}
-	if strings.Contains(g.logs.String(), cardNumber) {
+	if strings.Contains(g.logs.String(), testdlp.Card) {
 		t.Fatal("the log holds a card number")
 	}
 	rec := httptest.NewRecorder()
@@ -193,8 +161,8 @@ func TestDLPAlert(t *testing.T) {
 	cfg.Cards = dlp.Rule{Enabled: true, Threshold: 10, Action: dlp.Alert}
 	g, path, _ := startInspected(t, cfg)
 	c := dial(t, g, "explicit")
-	dirty := dlpFile(11, 256<<10)
-	for name, data := range map[string][]byte{"cards.txt": dirty, "cards.txt.gz": gzipped(t, dirty)} {
+	dirty := testdlp.File(11, 256<<10)
+	for name, data := range map[string][]byte{"cards.txt": dirty, "cards.txt.gz": testdlp.Gzip(dirty)} {
 		if err := c.Stor(name, bytes.NewReader(data)); err != nil {
 			t.Fatalf("STOR %s: %v", name, err)
 		}
@@ -208,7 +176,7 @@ func TestDLPAlert(t *testing.T) {
 			t.Fatalf("record %+v", x)
 		}
 	}
-	if b := readFile(t, path); bytes.Contains(b, []byte(cardNumber)) {
+	if b := readFile(t, path); bytes.Contains(b, []byte(testdlp.Card)) {
 		t.Fatal("the audit file holds a card number")
 	}
 }

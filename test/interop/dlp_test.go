@@ -2,7 +2,6 @@ package interop
 
 import (
 	"bytes"
-	"compress/gzip"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -10,39 +9,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ftpsgate/ftpsgate/internal/testdlp"
 )
-
-// dlpCard is a Visa test number, grouped.
-const dlpCard = "4111 1111 1111 1111"
-
-// dlpFile is size bytes of text holding n card numbers, each across a
-// 4 KiB boundary (and so across the relay's chunk boundaries).
-func dlpFile(n, size int) []byte {
-	var b bytes.Buffer
-	for i := 0; i < n; i++ {
-		for b.Len()%4096 != 4088 {
-			b.WriteByte('a' + byte(b.Len()%26))
-			if b.Len()%61 == 0 {
-				b.WriteByte('\n')
-			}
-		}
-		b.WriteString(" " + dlpCard + " ")
-	}
-	for b.Len() < size {
-		b.WriteString("nothing to see here\n")
-	}
-	return b.Bytes()[:size]
-}
-
-func dlpGzip(t *testing.T, data []byte) []byte {
-	var b bytes.Buffer
-	w := gzip.NewWriter(&b)
-	_, _ = w.Write(data)
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return b.Bytes()
-}
 
 // TestGatewayDLPVsftpd: inspect.dlp in front of vsftpd, uploads by curl.
 // With cards blocked above 10, a file holding 11 card numbers across chunk
@@ -59,8 +28,8 @@ func TestGatewayDLPVsftpd(t *testing.T) {
 	local := t.TempDir()
 	const size = 256 << 10
 	files := map[string][]byte{
-		"cards.txt": dlpFile(11, size), "clean.txt": dlpFile(0, size),
-		"cards.txt.gz": dlpGzip(t, dlpFile(11, size)), "clean.txt.gz": dlpGzip(t, dlpFile(0, size)),
+		"cards.txt": testdlp.File(11, size), "clean.txt": testdlp.File(0, size),
+		"cards.txt.gz": testdlp.Gzip(testdlp.File(11, size)), "clean.txt.gz": testdlp.Gzip(testdlp.File(0, size)),
 	}
 	for name, data := range files {
 		if err := os.WriteFile(filepath.Join(local, name), data, 0o644); err != nil {
@@ -95,7 +64,7 @@ func TestGatewayDLPVsftpd(t *testing.T) {
 			for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
 				recs = recs[:0]
 				b, _ := os.ReadFile(auditPath)
-				if bytes.Contains(b, []byte(dlpCard)) {
+				if bytes.Contains(b, []byte(testdlp.Card)) {
 					t.Fatal("the audit file holds a card number")
 				}
 				for _, line := range bytes.Split(b, []byte("\n")) {
@@ -120,7 +89,7 @@ func TestGatewayDLPVsftpd(t *testing.T) {
 			if log := gw.proc.log(); !strings.Contains(log, `"message":"content inspection finding"`) || !strings.Contains(log, `"detector":"cards"`) {
 				t.Errorf("no log line of the finding\n%s", gw.diagnostics())
 			}
-			gw.assertLogOmits(t, v.User.Password, dlpCard)
+			gw.assertLogOmits(t, v.User.Password, testdlp.Card)
 		})
 	}
 }
