@@ -24,6 +24,7 @@ type backend struct {
 	noEPSV  bool // the backend refused EPSV once: use PASV
 
 	session      string        // the session's id, for errors
+	dialer       Dialer        // the one that opened raw: data connections use it too
 	replyTimeout time.Duration // bounds every wait for a reply (timeouts.idle)
 	lost         error         // set once the backend is lost: see backendio.go
 }
@@ -37,11 +38,12 @@ func (s *session) dialBackend() (*backend, error) {
 	ctx, cancel := context.WithDeadline(s.ctx, deadline)
 	defer cancel()
 
-	raw, err := s.env.dialer.DialBackend(ctx, cfg.Backend.Address, netip.Addr{})
+	dialer := dialerFor(s.env.dialer, s.env.tunnels, &cfg.Backend)
+	raw, err := dialer.DialBackend(ctx, cfg.Backend.Address, netip.Addr{})
 	if err != nil {
 		return nil, s.errorf("%w: dial %s: %w", errBackendDown, cfg.Backend.Address, err)
 	}
-	be := &backend{raw: raw, conn: raw, replies: newPuller[ftp.Reply](&s.wg), session: s.id, replyTimeout: cfg.Timeouts.idle()}
+	be := &backend{raw: raw, conn: raw, dialer: dialer, replies: newPuller[ftp.Reply](&s.wg), session: s.id, replyTimeout: cfg.Timeouts.idle()}
 	if ap, err := netip.ParseAddrPort(raw.RemoteAddr().String()); err == nil {
 		be.host = ap.Addr().Unmap()
 	}

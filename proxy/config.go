@@ -79,6 +79,10 @@ type Backend struct {
 	// Ports below 1024 and the gateway's own listening ports are refused
 	// either way (policy.BackendDataPorts).
 	DataPorts nat.PortRange
+	// Via, when set, names the tunnel (a group of reverse-connect agents,
+	// given to New with WithTunnel) that carries every connection to this
+	// backend, control and data: the gateway then needs no route to it.
+	Via string
 }
 
 // Timeouts bound every wait of a session. Zero fields take the defaults.

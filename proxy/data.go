@@ -140,7 +140,7 @@ func (s *session) prepareData() (*dataSetup, error) {
 		return nil, s.errorf("%w", err)
 	}
 	dctx, dcancel := context.WithTimeout(s.ctx, s.env.cfg.Timeouts.connect())
-	conn, err := s.env.dialer.DialBackend(dctx, addr.String(), s.be.local)
+	conn, err := s.be.dialer.DialBackend(dctx, addr.String(), s.be.local)
 	dcancel()
 	if err != nil {
 		s.log.Error().Err(err).Str(fieldRemote, addr.String()).Msg("backend data connection failed")

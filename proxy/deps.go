@@ -29,6 +29,18 @@ func WithAuthenticator(a auth.Authenticator) Option { return func(s *Server) { s
 // net.Dialer). The reverse-connect tunnel will plug in here.
 func WithDialer(d Dialer) Option { return func(s *Server) { s.dialer = d } }
 
+// WithTunnel names a Dialer that backends with Via: name use instead of
+// the default dialer (a group of reverse-connect agents). New refuses a
+// backend whose Via names no tunnel.
+func WithTunnel(name string, d Dialer) Option {
+	return func(s *Server) {
+		if s.tunnels == nil {
+			s.tunnels = map[string]Dialer{}
+		}
+		s.tunnels[name] = d
+	}
+}
+
 // WithAdmission decides which connections get a session (connection rate,
 // sessions per address, per user, in all). Default: policy.NewAdmission
 // with Config.Limits and the ban list, when that is a *policy.Defender.
@@ -121,4 +133,26 @@ func (tcpDialer) DialBackend(ctx context.Context, address string, local netip.Ad
 		d.LocalAddr = &net.TCPAddr{IP: local.AsSlice()}
 	}
 	return d.DialContext(ctx, "tcp", address)
+}
+
+// dialerFor is the Dialer for connections to b: the tunnel its Via names,
+// or def. New has checked that the tunnel exists.
+func dialerFor(def Dialer, tunnels map[string]Dialer, b *Backend) Dialer {
+	if b.Via != "" {
+		if d, ok := tunnels[b.Via]; ok {
+			return d
+		}
+	}
+	return def
+}
+
+// checkTunnels reports a backend whose Via names no tunnel.
+func checkTunnels(tunnels map[string]Dialer, b *Backend) error {
+	if b.Via == "" {
+		return nil
+	}
+	if _, ok := tunnels[b.Via]; !ok {
+		return fmt.Errorf("proxy: backend %s: via %q: no such tunnel", b.Address, b.Via)
+	}
+	return nil
 }

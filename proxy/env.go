@@ -29,8 +29,9 @@ type sessionEnv struct {
 	// the handshake does not (tls pins mode); nil otherwise.
 	clientChain func([]*x509.Certificate) bool
 	dialer      Dialer
-	access      AccessResolver // nil: no session is confined
-	gate        Gate           // nil: none
+	tunnels     map[string]Dialer // by name, for Backend.Via
+	access      AccessResolver    // nil: no session is confined
+	gate        Gate              // nil: none
 	admission   Admission
 	bans        Bans
 	pool        *nat.Pool
@@ -50,7 +51,7 @@ type sessionEnv struct {
 func (s *Server) newEnv() *sessionEnv {
 	e := &sessionEnv{
 		cfg: &s.cfg, log: s.log, tlsConfs: s.tlsConfs, backendTLS: s.backendTLS,
-		auth: s.auth, clientChain: s.clientChain, dialer: s.dialer, access: s.access, gate: s.gate, admission: s.admission, bans: s.bans,
+		auth: s.auth, clientChain: s.clientChain, dialer: s.dialer, tunnels: s.tunnels, access: s.access, gate: s.gate, admission: s.admission, bans: s.bans,
 		pool: s.pool, data: s.data, bandwidth: s.bandwidth, events: s.events, logEvents: s.logEvents,
 		hardCtx: s.hardCtx, drainCtx: s.drainCtx, drain: s.drain,
 	}

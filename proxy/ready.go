@@ -66,7 +66,7 @@ func (s *Server) Ready(ctx context.Context) error {
 func (s *Server) probeBackend(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeouts.connect())
 	defer cancel()
-	raw, err := s.dialer.DialBackend(ctx, s.cfg.Backend.Address, netip.Addr{})
+	raw, err := dialerFor(s.dialer, s.tunnels, &s.cfg.Backend).DialBackend(ctx, s.cfg.Backend.Address, netip.Addr{})
 	if err != nil {
 		return fmt.Errorf("backend %s: %w", s.cfg.Backend.Address, err)
 	}

@@ -45,9 +45,10 @@ type Server struct {
 	// clientChain checks a client certificate against the client CA when
 	// the handshake does not (tls pins mode); nil otherwise.
 	clientChain func([]*x509.Certificate) bool
-	dialer      Dialer         // opens connections to the backend
-	access      AccessResolver // confines users; nil: none
-	gate        Gate           // asked at admission; nil: none
+	dialer      Dialer            // opens connections to the backend
+	tunnels     map[string]Dialer // Backend.Via names one of them
+	access      AccessResolver    // confines users; nil: none
+	gate        Gate              // asked at admission; nil: none
 
 	mu        sync.Mutex
 	listeners map[string]net.Listener
@@ -87,6 +88,9 @@ func New(cfg Config, log zerolog.Logger, opts ...Option) (*Server, error) {
 		o(s)
 	}
 	if err := s.defaults(); err != nil {
+		return nil, err
+	}
+	if err := checkTunnels(s.tunnels, &s.cfg.Backend); err != nil {
 		return nil, err
 	}
 	for _, l := range cfg.Listeners {

@@ -4,8 +4,11 @@ import (
 	"context"
 	"net"
 	"net/netip"
+	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/rs/zerolog"
 
 	"github.com/ftpsgate/ftpsgate/proxy"
 )
@@ -39,5 +42,30 @@ func TestInjectedDialer(t *testing.T) {
 	}
 	if n := d.n.Load(); n != 3 {
 		t.Fatalf("the readiness probe did not use the injected dialer (%d dials)", n)
+	}
+}
+
+// TestTunnelDialer: a backend with Via is reached only through the tunnel
+// of that name (control, data and the readiness probe), never through the
+// default dialer; a Via naming no tunnel is refused by New.
+func TestTunnelDialer(t *testing.T) {
+	def, tun := &countingDialer{}, &countingDialer{}
+	g := startGatewayWith(t, []proxy.Option{proxy.WithDialer(def), proxy.WithTunnel("lan", tun)},
+		func(c *proxy.Config) { c.Backend.Via = "lan" })
+	c := dial(t, g, "implicit")
+	if _, err := c.List("/"); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.srv.Ready(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n, m := tun.n.Load(), def.n.Load(); n != 3 || m != 0 {
+		t.Fatalf("%d dials through the tunnel, %d through the default dialer; want 3 and 0", n, m)
+	}
+
+	cfg := g.cfg
+	cfg.Backend.Via = "nowhere"
+	if _, err := proxy.New(cfg, zerolog.Nop(), proxy.WithTunnel("lan", tun)); err == nil || !strings.Contains(err.Error(), "nowhere") {
+		t.Fatalf("New with a Via naming no tunnel: %v", err)
 	}
 }
