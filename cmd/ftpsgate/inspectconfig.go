@@ -38,6 +38,7 @@ type inspectFile struct {
 			MaxBytes string `mapstructure:"max_bytes"`
 			Action   string `mapstructure:"action"`
 		} `mapstructure:"gzip"`
+		PartialTransfers string `mapstructure:"partial_transfers"`
 	} `mapstructure:"dlp"`
 	ICAP icapFile `mapstructure:"icap"`
 }
@@ -77,6 +78,7 @@ func init() {
 		"inspect.dlp.file_types.deny":    []string{},
 		"inspect.dlp.file_types.action":  "block",
 		"inspect.dlp.gzip.enabled":       true,
+		"inspect.dlp.partial_transfers":  "block",
 		"inspect.dlp.gzip.max_bytes":     "1GiB",
 		"inspect.dlp.gzip.action":        "block",
 	} {
@@ -114,6 +116,13 @@ func buildInspect(p *problems, f inspectFile) *dlp.Config {
 	c.Gzip, c.GzipAction = d.Gzip.Enabled, action("inspect.dlp.gzip.action", d.Gzip.Action)
 	c.GzipMaxBytes, err = vfs.ParseSize(d.Gzip.MaxBytes)
 	p.add("inspect.dlp.gzip.max_bytes", err)
+	switch d.PartialTransfers {
+	case "block":
+	case "scan":
+		c.ScanPartial = true
+	default:
+		p.add("inspect.dlp.partial_transfers", fmt.Errorf("%q is not block or scan", d.PartialTransfers))
+	}
 	p.addNew(confkey.Under("inspect.dlp", c.Validate()))
 	return &c
 }
@@ -142,6 +151,9 @@ func inspectWarnings(c *dlp.Config) []proxy.Warning {
 		ws = append(ws, proxy.Warning{Key: "inspect.dlp.gzip.enabled", Text: "gzip-compressed uploads are not decompressed: their content is not inspected"})
 	} else if c.GzipAction != dlp.Block {
 		ws = append(ws, proxy.Warning{Key: "inspect.dlp.gzip.action", Text: "uploads that do not decompress or pass gzip.max_bytes go through uninspected"})
+	}
+	if c.ScanPartial {
+		ws = append(ws, proxy.Warning{Key: "inspect.dlp.partial_transfers", Text: "resumed and appended transfers are inspected only in part: a file sent in parts passes thresholds no part passes alone"})
 	}
 	if len(c.DenyTypes) > 0 && c.TypeAction != dlp.Block {
 		ws = append(ws, proxy.Warning{Key: "inspect.dlp.file_types.action", Text: "denied file types are only reported, not refused"})

@@ -108,6 +108,13 @@ type Config struct {
 	Gzip         bool
 	GzipMaxBytes int64
 	GzipAction   Action
+	// ScanPartial: a resumed (REST) or appended (APPE) transfer in an
+	// inspected direction is scanned from its offset, as if the part were
+	// the file. False (the default): such a transfer is refused at its
+	// first byte when a rule blocks, since a file sent in parts would pass
+	// thresholds and patterns no part passes alone. With alerting rules
+	// only, it is scanned either way.
+	ScanPartial bool
 }
 
 // Defaults: off; when on, uploads, the card, IBAN and SSN detectors on at

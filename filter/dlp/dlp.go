@@ -30,7 +30,7 @@ const (
 // It never holds the matched data.
 type Finding struct {
 	Meta     filter.Meta
-	Detector string // cards, ibans, ssns, emails, keywords, pattern:NAME, file_type:TYPE, gzip
+	Detector string // cards, ibans, ssns, emails, keywords, pattern:NAME, file_type:TYPE, gzip, partial
 	Count    int
 	Action   Action
 	Ref      string // the reference id the client was given (block); shared by a transfer's findings
@@ -92,6 +92,7 @@ func (p *Policy) Filter(m filter.Meta) filter.Filter {
 	if m.Direction == filter.Download {
 		f.blockEarly = p.blocks()
 	}
+	f.refusePartial = !p.cfg.ScanPartial && filter.Partial(m) && p.blocks()
 	return f
 }
 
@@ -120,16 +121,23 @@ type Filter struct {
 	decided    bool
 	z          *inflater
 	blockEarly bool
-	blocked    *filter.VetoError
-	done       bool
-	n          int64 // the bytes written
-	counted    bool  // n was reported
+	// refusePartial: a resumed or appended transfer, vetoed at its first
+	// byte (Config.ScanPartial).
+	refusePartial bool
+	blocked       *filter.VetoError
+	done          bool
+	n             int64 // the bytes written
+	counted       bool  // n was reported
 }
 
 // Write inspects p. A download whose counts pass a blocking threshold is
 // cut (a *filter.VetoError, 426); an upload is judged in Finish.
 func (f *Filter) Write(p []byte) error {
 	if f.blocked != nil {
+		return f.blocked
+	}
+	if f.refusePartial {
+		f.blocked = f.blockPartial()
 		return f.blocked
 	}
 	f.n += int64(len(p))
@@ -277,6 +285,22 @@ func (f *Filter) block(fs []Finding) *filter.VetoError {
 	return &filter.VetoError{
 		Verdict: filter.Verdict{Veto: true, Code: code, Text: fmt.Sprintf("Transfer blocked by content policy (ref %s).", ref)},
 		Err:     fmt.Errorf("%w (ref %s): %s", ErrBlocked, ref, strings.Join(names, ", ")),
+	}
+}
+
+// blockPartial refuses a resumed or appended transfer before its first
+// byte passes: the "partial" finding, with a fresh reference id.
+func (f *Filter) blockPartial() *filter.VetoError {
+	ref := newRef()
+	f.send([]Finding{{Detector: "partial", Count: 1, Action: Block}}, ref)
+	code := StatusUploadBlocked
+	if f.meta.Direction == filter.Download {
+		code = StatusDownloadBlocked
+	}
+	return &filter.VetoError{
+		Verdict: filter.Verdict{Veto: true, Code: code,
+			Text: fmt.Sprintf("Transfer blocked: a resumed or appended transfer cannot be inspected (ref %s).", ref)},
+		Err: fmt.Errorf("%w (ref %s): %w", ErrBlocked, ref, filter.ErrPartialTransfer),
 	}
 }
 
