@@ -160,16 +160,21 @@ func (s *session) login(password, code string) error {
 			return err
 		}
 	}
+	up, err := s.route(res)
+	if err != nil {
+		return err
+	}
 	if s.be == nil {
 		dialed := time.Now()
-		be, err := s.dialBackend()
-		s.emit(events.BackendDial{Session: s.ev(), Duration: time.Since(dialed), Err: err})
+		be, err := s.dialBackend(up)
+		s.emit(events.BackendDial{Session: s.ev(), Backend: up.cfg.Name, Duration: time.Since(dialed), Err: err})
 		if err != nil {
 			s.emit(events.Login{Session: s.loginEv(s.user), Result: events.LoginBackendFailed, Reason: events.LoginReasonBackendDown, Code: ftp.StatusNotAvailable, Err: err})
 			_ = s.reply(ftp.StatusNotAvailable, "Service not available: the server behind the gateway cannot be reached.")
 			return err
 		}
 		s.be = be
+		up.sessions.Add(1)
 	}
 	rep, err := s.ask(ftp.Command{Verb: "USER", Arg: res.Backend.User})
 	if err != nil {
