@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"sync/atomic"
 
 	"github.com/ftpsgate/ftpsgate/auth"
@@ -141,6 +142,13 @@ func (c Config) validateBackends() []error {
 	}
 	if len(c.Backends) == 0 && (len(c.Pools) > 0 || len(c.Routing.Rules) > 0) {
 		add("routing", errors.New("pools and routing rules need backends (a named list)"))
+	}
+	for i, r := range c.Routing.Rules {
+		for _, l := range r.Listeners {
+			if !slices.ContainsFunc(c.Listeners, func(x Listener) bool { return x.Name == l }) {
+				add(fmt.Sprintf("routing.rules[%d].listeners", i), fmt.Errorf("%q is not a listener", l))
+			}
+		}
 	}
 	if err := c.routing().Validate(); err != nil {
 		errs = append(errs, err)

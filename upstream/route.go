@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+
+	"github.com/ftpsgate/ftpsgate/internal/confkey"
 )
 
 // Request is what the routing rules may look at, all known when a session
@@ -142,12 +144,13 @@ type Config struct {
 	Default  string
 }
 
-// Validate checks names and references. Errors name their key as the
-// configuration file does (pools[1].members, routing.rules[0].target).
+// Validate checks names and references. Each problem is a *confkey.Error
+// naming its key as the configuration file does (pools[1].members,
+// routing.rules[0].target).
 func (c Config) Validate() error {
 	var errs []error
 	add := func(key, format string, a ...any) {
-		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, a...)))
+		errs = append(errs, confkey.Errorf(key, format, a...))
 	}
 	names := map[string]bool{}
 	for _, b := range c.Backends {
