@@ -49,8 +49,8 @@ func (c HealthConfig) fall() int {
 // Health is a backend's up/down state from its check results. A checked
 // backend starts down and needs its first success to come up (a gateway
 // that starts while a backend is dead never sends it a session): the first
-// result decides, rise and fall count from then on. Safe for concurrent
-// use.
+// result decides, and counts as a change (up or down, it is logged); rise
+// and fall count from then on. Safe for concurrent use.
 type Health struct {
 	cfg     HealthConfig
 	mu      sync.Mutex
@@ -88,7 +88,7 @@ func (h *Health) Observe(err error) (up, changed bool) {
 		h.checked = true
 		h.up = ok
 		h.streak = 0
-		return h.up, ok // first result: down was the assumed state
+		return h.up, true // the first result is news either way: it is logged
 	}
 	if ok == h.up {
 		h.streak = 0

@@ -151,7 +151,7 @@ func TestHealth(t *testing.T) {
 		changed bool
 	}
 	for i, s := range []step{
-		{bad, false, false}, // first result: down, as assumed
+		{bad, false, true},  // first result: down, and said
 		{nil, false, false}, // 1 of rise 2
 		{nil, true, true},   // up
 		{bad, true, false},  // 1 of fall 3

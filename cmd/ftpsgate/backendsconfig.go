@@ -65,6 +65,11 @@ func buildBackends(p *problems, fc *fileConfig, c *proxy.Config) {
 	if fc.Backend.Name != "" {
 		p.add("backend.name", errors.New("the backend section is the backend \"default\"; names are for entries of backends"))
 	}
+	if len(fc.Backends) > 0 && fc.Backend != defaultBackendFile {
+		// Any backend.* key besides backends: which would win is anyone's
+		// guess (proxy.Config.Validate only sees the address).
+		p.add("backend", errors.New("set either backend (one backend) or backends (several), not both"))
+	}
 	c.Backend = buildBackend(p, "backend", fc.Backend)
 	for i, bf := range fc.Backends {
 		c.Backends = append(c.Backends, buildBackend(p, fmt.Sprintf("backends[%d]", i), bf))
@@ -83,6 +88,9 @@ func buildBackends(p *problems, fc *fileConfig, c *proxy.Config) {
 		})
 	}
 }
+
+// defaultBackendFile is the backend section as the defaults leave it.
+var defaultBackendFile = backendFile{TLS: "none", ProxyProtocol: "off", Health: healthFile{Interval: "0s", Rise: 2, Fall: 3}}
 
 // buildBackend turns one backend's strings into typed values.
 func buildBackend(p *problems, key string, bf backendFile) proxy.Backend {

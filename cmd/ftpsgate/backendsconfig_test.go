@@ -68,6 +68,7 @@ func TestBackendsConfigErrors(t *testing.T) {
 		name, old, new, want string
 	}{
 		{"both backend and backends", "backends:\n", "backend: {address: \"127.0.0.1:21\"}\nbackends:\n", "backends: set either backend"},
+		{"a backend key besides backends", "backends:\n", "backend: {tls: explicit}\nbackends:\n", "backend: set either backend"},
 		{"duplicate name", "name: b\n", "name: a\n", "backends[1].name: duplicate"},
 		{"unknown pool member", "members: [a, b]", "members: [a, c]", `pools[0].members: "c" is not a backend`},
 		{"bad balance", "least_sessions", "random", "pools[0].balance"},

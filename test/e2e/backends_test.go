@@ -367,9 +367,11 @@ func TestFailover(t *testing.T) {
 	}
 
 	fa.stop()
+	stopped := time.Now()
 	waitUntil(t, "backend a down", func() bool {
 		return metricValue(scrape(t, g), `ftpsgate_backend_up{backend="a"}`) == "0"
 	})
+	t.Logf("a was taken out %s after it stopped (interval 100ms, fall 2)", time.Since(stopped).Round(time.Millisecond))
 	for i := range 4 {
 		if got := on(t, dialAs(t, g, user, ""), "a", "b"); got != "b" {
 			t.Errorf("session %d after a stopped went to %s", i, got)
