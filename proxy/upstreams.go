@@ -7,6 +7,7 @@ import (
 	"net"
 	"slices"
 	"sync/atomic"
+	"time"
 
 	"github.com/ftpsgate/ftpsgate/auth"
 	"github.com/ftpsgate/ftpsgate/events"
@@ -256,11 +257,11 @@ func (u *upstreams) holds(target string, b *upBackend) bool {
 // upstream.Request for what the rules see). A backend this session holds
 // from a failed login stays when the rules still allow it; otherwise it is
 // let go. No member up: 421 and the session ends.
-func (s *session) route(res auth.Result) (*upBackend, error) {
+func (s *session) route(res auth.Result) (*upBackend, string, error) {
 	ups := s.env.ups
 	req := upstream.Request{User: res.User, Groups: res.Groups, Host: s.host, Listener: s.lst.Name, Client: s.clientIP}
-	if s.be != nil && s.be.up != nil && ups.holds(ups.routing.Route(req), s.be.up) {
-		return s.be.up, nil
+	if target := ups.routing.Route(req); s.be != nil && s.be.up != nil && ups.holds(target, s.be.up) {
+		return s.be.up, target, nil
 	}
 	if s.be != nil {
 		s.be.quit()
@@ -272,10 +273,49 @@ func (s *session) route(res auth.Result) (*upBackend, error) {
 	if err != nil {
 		s.emit(events.Login{Session: s.loginEv(s.user), Result: events.LoginBackendFailed, Reason: events.LoginReasonBackendDown, Code: ftp.StatusNotAvailable, Err: err})
 		_ = s.reply(ftp.StatusNotAvailable, "Service not available: no server behind the gateway can take the session now.")
-		return nil, s.errorf("%w: %w", errBackendDown, err)
+		return nil, target, s.errorf("%w: %w", errBackendDown, err)
 	}
 	s.log.Debug().Str("backend", up.cfg.Name).Str("target", target).Msg("backend chosen")
-	return up, nil
+	return up, target, nil
+}
+
+// dialRouted dials up, and when that fails, the other members of target
+// that are up, each once (a backend that died since its last health check
+// costs the client a delay, not the session). The last error is returned.
+func (s *session) dialRouted(up *upBackend, target string) (*backend, error) {
+	tried := map[*upBackend]bool{}
+	for {
+		dialed := time.Now()
+		be, err := s.dialBackend(up)
+		s.emit(events.BackendDial{Session: s.ev(), Backend: up.cfg.Name, Duration: time.Since(dialed), Err: err})
+		if err == nil {
+			up.sessions.Add(1)
+			return be, nil
+		}
+		tried[up] = true
+		next := s.env.ups.next(target, tried)
+		if next == nil || s.ctx.Err() != nil {
+			return nil, err
+		}
+		s.log.Warn().Err(err).Str("backend", up.cfg.Name).Str("next", next.cfg.Name).Msg("backend dial failed: trying another member of the pool")
+		up = next
+	}
+}
+
+// next picks another member of target that is up and not in tried; nil
+// when there is none.
+func (u *upstreams) next(target string, tried map[*upBackend]bool) *upBackend {
+	bs, ms := u.members(target)
+	for i := range ms {
+		if tried[bs[i]] {
+			ms[i].Up = false
+		}
+	}
+	i, err := u.pickers[target].Pick(u.routing.BalanceOf(target), ms)
+	if err != nil {
+		return nil
+	}
+	return bs[i]
 }
 
 // releaseBackend counts a session's backend connection as gone.

@@ -423,3 +423,27 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	waitFor(t, cond, what)
 }
+
+// TestPoolDialFailover: a pool member that died since its last health
+// check (here: never checked) fails its dial; the session is dialled to
+// the next member that is up instead of getting 421.
+func TestPoolDialFailover(t *testing.T) {
+	a := startDemoBackend(t, "a", user)
+	b := startDemoBackend(t, "b", user)
+	fa := newFrontDoor(t, a.srv.Addr())
+	g := startGateway(t, withBackends(
+		[]proxy.Backend{{Name: "a", Address: fa.addr}, {Name: "b", Address: b.srv.Addr()}},
+		[]upstream.Pool{{Name: "pool", Members: []string{"a", "b"}}}, proxy.Routing{Default: "pool"}))
+	fa.stop()
+	for i := range 3 { // round robin would send one of them to a
+		if got := on(t, dialAs(t, g, user, ""), "a", "b"); got != "b" {
+			t.Errorf("session %d went to %s", i, got)
+		}
+	}
+	if !strings.Contains(g.logs.String(), "trying another member of the pool") {
+		t.Error("no line for the failed dial")
+	}
+	if v := metricValue(scrape(t, g), "ftpsgate_backend_dial_errors_total"); v == "0" || v == "" {
+		t.Errorf("backend_dial_errors_total %q", v)
+	}
+}
