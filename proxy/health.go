@@ -2,15 +2,13 @@ package proxy
 
 import (
 	"context"
-	"crypto/tls"
 	"fmt"
 	"net"
-	"net/netip"
 	"sync"
 	"time"
 
 	"github.com/ftpsgate/ftpsgate/events"
-	"github.com/ftpsgate/ftpsgate/proxy/ftp"
+	"github.com/ftpsgate/ftpsgate/upstream"
 )
 
 // Health checks: every backend with health.interval set is checked from
@@ -76,98 +74,24 @@ func (s *Server) checkBackend(b *upBackend) {
 	}
 }
 
-// probe talks to b the way a session would, within ctx: the connection
-// (through b's dialer: its tunnel too), the PROXY header if b expects one
-// (naming the gateway itself), the TLS handshake for an implicit backend,
-// and the 220 banner. With health, as b's health check says: AUTH TLS and
-// its handshake (explicit backends; always before a probe login, whose
-// password never crosses in clear to a TLS backend), and the probe
-// account's login (230). Then QUIT.
+// probe talks to b the way a session would, within ctx (see
+// upstream.Probe): through b's dialer (its tunnel too), with the PROXY
+// header b expects (naming the gateway itself), the TLS handshake for an
+// implicit backend and the 220 banner. With health, as b's health check
+// says: AUTH TLS and its handshake (explicit backends; always before a
+// probe login, whose password never crosses in clear to a TLS backend),
+// and the probe account's login. Errors start with the backend's name.
 func (s *Server) probe(ctx context.Context, b *upBackend, health bool) error {
-	name := probeAddr(b)
-	raw, err := b.dialer.DialBackend(ctx, b.cfg.Address, netip.Addr{})
-	if err != nil {
-		return fmt.Errorf("%s: %w", name, err)
-	}
-	defer raw.Close()
-	if dl, ok := ctx.Deadline(); ok {
-		_ = raw.SetDeadline(dl)
-	}
+	p := upstream.Probe{Address: b.cfg.Address, Dialer: b.dialer, TLS: b.tls, Implicit: b.cfg.TLS == TLSImplicit}
 	if v := b.cfg.ProxyProtocol; v != 0 {
-		if err := writeProxyHeader(raw, v, raw.LocalAddr(), raw.RemoteAddr()); err != nil {
-			return fmt.Errorf("%s: PROXY header: %w", name, err)
-		}
+		p.Header = func(c net.Conn) error { return writeProxyHeader(c, v, c.LocalAddr(), c.RemoteAddr()) }
 	}
-	var conn net.Conn = raw
-	if b.cfg.TLS == TLSImplicit {
-		tc := tls.Client(raw, b.tls)
-		if err := tc.HandshakeContext(ctx); err != nil {
-			return fmt.Errorf("%s: TLS handshake: %w", name, err)
-		}
-		conn = tc
+	if h := b.cfg.Health; health {
+		p.AuthTLS = b.cfg.TLS == TLSExplicit && (h.TLS || h.User != "")
+		p.User, p.Password = h.User, h.Password
 	}
-	r := ftp.NewReader(conn)
-	rep, err := r.ReadReply()
-	for err == nil && rep.Preliminary() { // "120 ready in n minutes", then 220
-		rep, err = r.ReadReply()
-	}
-	if err != nil {
-		return fmt.Errorf("%s: banner: %w", name, err)
-	}
-	if rep.Code != ftp.StatusReady {
-		return fmt.Errorf("%s: banner %d %s", name, rep.Code, rep.Text())
-	}
-	if health {
-		h := b.cfg.Health
-		if b.cfg.TLS == TLSExplicit && (h.TLS || h.User != "") {
-			if rep, err = ask(conn, r, ftp.Command{Verb: "AUTH", Arg: "TLS"}); err != nil {
-				return fmt.Errorf("%s: AUTH TLS: %w", name, err)
-			}
-			if rep.Code != ftp.StatusAuthOK {
-				return fmt.Errorf("%s: AUTH TLS refused: %d %s", name, rep.Code, rep.Text())
-			}
-			tc := tls.Client(raw, b.tls)
-			if err := tc.HandshakeContext(ctx); err != nil {
-				return fmt.Errorf("%s: TLS handshake: %w", name, err)
-			}
-			conn = tc
-			r = ftp.NewReader(conn)
-		}
-		if h.User != "" {
-			if err := probeLogin(conn, r, h.User, h.Password); err != nil {
-				return fmt.Errorf("%s: probe login as %s: %w", name, h.User, err)
-			}
-		}
-	}
-	_ = ftp.WriteCommand(conn, ftp.Command{Verb: "QUIT"})
-	return nil
-}
-
-// probeLogin logs in as user; the password never appears in an error.
-func probeLogin(conn net.Conn, r *ftp.Reader, user, password string) error {
-	rep, err := ask(conn, r, ftp.Command{Verb: "USER", Arg: user})
-	if err != nil {
-		return err
-	}
-	if rep.Code == ftp.StatusNeedPassword {
-		if rep, err = ask(conn, r, ftp.Command{Verb: "PASS", Arg: password}); err != nil {
-			return fmt.Errorf("PASS: %w", err)
-		}
-	}
-	if rep.Code != ftp.StatusLoggedIn {
-		return fmt.Errorf("refused: %d %s", rep.Code, rep.Text())
+	if err := p.Run(ctx); err != nil {
+		return fmt.Errorf("%s: %w", probeAddr(b), err)
 	}
 	return nil
-}
-
-// ask sends cmd and reads its final reply.
-func ask(conn net.Conn, r *ftp.Reader, cmd ftp.Command) (ftp.Reply, error) {
-	if err := ftp.WriteCommand(conn, cmd); err != nil {
-		return ftp.Reply{}, err
-	}
-	rep, err := r.ReadReply()
-	for err == nil && rep.Preliminary() {
-		rep, err = r.ReadReply()
-	}
-	return rep, err
 }

@@ -8,10 +8,12 @@
 // The session engine (package proxy) asks these when a session is about to
 // dial its backend: at login, when what the rules need is known (the user,
 // and in auth.mode gateway its groups; the HOST name; the listener; the
-// client's address). A running session never moves. The health-check
-// probes themselves (an FTP conversation) run in package proxy, which feeds
-// their results to Health.
+// client's address). A running session never moves.
 //
-// Everything here is plain values and functions, safe for concurrent use
-// where a type says so, and table-tested.
+// Probe is one health check, an FTP conversation (banner, AUTH TLS, a
+// probe login) over a Dialer; package proxy runs the checks on their
+// interval and feeds the results to Health.
+//
+// Apart from Probe, everything here is plain values and functions without
+// network, safe for concurrent use where a type says so, and table-tested.
 package upstream
