@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -85,5 +86,29 @@ func TestHealthCheckTLSAndProbeLogin(t *testing.T) {
 	c := dialAs(t, g, user, "")
 	if _, err := c.FileSize("nothing-here"); err == nil {
 		t.Error("SIZE of a missing file succeeded")
+	}
+}
+
+// TestBackendsVia: in a backends list, each backend's Via picks its
+// tunnel: the health checks, the control and the data connections of the
+// backend behind the tunnel all go through it, and those of the other
+// backend through the default dialer.
+func TestBackendsVia(t *testing.T) {
+	a := startDemoBackend(t, "a", user)
+	b := startDemoBackend(t, "b", user)
+	def, tun := &countingDialer{}, &countingDialer{}
+	health := proxy.HealthCheck{HealthConfig: upstream.HealthConfig{Interval: time.Hour}}
+	g := startGatewayWith(t, []proxy.Option{proxy.WithDialer(def), proxy.WithTunnel("lan", tun)}, withBackends(
+		[]proxy.Backend{{Name: "a", Address: a.srv.Addr(), Health: health}, {Name: "b", Address: b.srv.Addr(), Via: "lan", Health: health}}, nil,
+		proxy.Routing{Rules: []upstream.Rule{{Networks: []netip.Prefix{netip.MustParsePrefix("127.0.0.2/32")}, Target: "b"}}, Default: "a"}))
+	if d, n := def.n.Load(), tun.n.Load(); d != 1 || n != 1 {
+		t.Fatalf("first health checks: %d default dials, %d tunnel dials, want 1 and 1", d, n)
+	}
+	c := dialAs(t, g, user, "127.0.0.2")
+	if _, err := c.List("/"); err != nil {
+		t.Fatal(err)
+	}
+	if d, n := def.n.Load(), tun.n.Load(); d != 1 || n != 3 {
+		t.Fatalf("a session on b: %d default dials, %d tunnel dials, want 1 and 3 (control, data)", d, n)
 	}
 }

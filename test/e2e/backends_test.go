@@ -447,3 +447,19 @@ func TestPoolDialFailover(t *testing.T) {
 		t.Errorf("backend_dial_errors_total %q", v)
 	}
 }
+
+// TestRouteByListener: sessions on the implicit listener go to b, those
+// on the explicit one to the default a.
+func TestRouteByListener(t *testing.T) {
+	a := startDemoBackend(t, "a", user)
+	b := startDemoBackend(t, "b", user)
+	g := startGateway(t, withBackends(
+		[]proxy.Backend{{Name: "a", Address: a.srv.Addr()}, {Name: "b", Address: b.srv.Addr()}}, nil,
+		proxy.Routing{Rules: []upstream.Rule{{Listeners: []string{"implicit"}, Target: "b"}}, Default: "a"}))
+	if got := on(t, dial(t, g, "implicit"), "a", "b"); got != "b" {
+		t.Errorf("implicit listener: %s, want b", got)
+	}
+	if got := on(t, dial(t, g, "explicit"), "a", "b"); got != "a" {
+		t.Errorf("explicit listener: %s, want a", got)
+	}
+}
