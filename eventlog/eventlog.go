@@ -67,6 +67,12 @@ func (s *Sink) Emit(e events.Event) {
 		s.dataRefused(e)
 	case events.Login:
 		s.login(e)
+	case events.BackendHealth:
+		if e.Up {
+			s.log.Info().Str("backend", e.Backend).Str("address", e.Address).Msg("backend up")
+		} else {
+			s.log.Warn().Str("backend", e.Backend).Str("address", e.Address).Err(e.Err).Msg("backend down")
+		}
 	case events.Inspection:
 		dir := "download"
 		if e.Upload {

@@ -159,3 +159,19 @@ func TestInspectionLine(t *testing.T) {
 		t.Fatalf("%v", l)
 	}
 }
+
+// TestBackendHealthLines: a change of a backend's state is one line (warn
+// when down, with the error); checks and releases write none.
+func TestBackendHealthLines(t *testing.T) {
+	ls := lines(t,
+		events.BackendCheck{Backend: "a", Duration: time.Millisecond, Up: true},
+		events.BackendHealth{Backend: "a", Address: "10.0.0.1:21", Up: false, Err: errors.New("connection refused")},
+		events.BackendHealth{Backend: "a", Address: "10.0.0.1:21", Up: true},
+		events.BackendReleased{Session: sess, Backend: "a"},
+	)
+	if len(ls) != 2 {
+		t.Fatalf("%d lines: %v", len(ls), ls)
+	}
+	expect(t, ls[0], map[string]any{"level": "warn", "message": "backend down", "backend": "a", "address": "10.0.0.1:21", "error": "connection refused"})
+	expect(t, ls[1], map[string]any{"level": "info", "message": "backend up", "backend": "a", "error": nil})
+}

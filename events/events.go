@@ -198,8 +198,33 @@ type PassiveExhausted struct {
 // BackendDial: the backend was dialled (connect, TLS, banner).
 type BackendDial struct {
 	Session
+	Backend  string // the backend's name (the single backend: "default")
 	Duration time.Duration
 	Err      error // nil: it worked
+}
+
+// BackendReleased: a session let go of the backend connection a
+// successful BackendDial opened (it ended, or moved to another backend
+// before login).
+type BackendReleased struct {
+	Session
+	Backend string
+}
+
+// BackendCheck: one health check of a backend ran.
+type BackendCheck struct {
+	Backend  string
+	Duration time.Duration
+	Err      error // nil: it passed
+	Up       bool  // the backend's state after it (rise and fall counts)
+}
+
+// BackendHealth: a checked backend turned up or down.
+type BackendHealth struct {
+	Backend string
+	Address string
+	Up      bool
+	Err     error // the failed check that turned it down
 }
 
 // Ban: an address was banned (Added) or unbanned.
@@ -265,6 +290,9 @@ func (Transfer) event()          {}
 func (DataRefused) event()       {}
 func (PassiveExhausted) event()  {}
 func (BackendDial) event()       {}
+func (BackendReleased) event()   {}
+func (BackendCheck) event()      {}
+func (BackendHealth) event()     {}
 func (Ban) event()               {}
 func (Certificate) event()       {}
 func (ConfigReload) event()      {}

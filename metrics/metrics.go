@@ -69,6 +69,10 @@ type Metrics struct {
 	auditDropped   *prometheus.CounterVec
 	verdicts       *prometheus.CounterVec
 	scanned        *prometheus.CounterVec
+	backendUp      *prometheus.GaugeVec
+	backendChecks  *prometheus.CounterVec
+	backendCheckS  *prometheus.HistogramVec
+	backendSess    *prometheus.GaugeVec
 }
 
 // New returns metrics on a fresh registry holding the Go and process
@@ -121,7 +125,16 @@ func New() *Metrics {
 		Help: "Content inspection findings by detector and action (alert, block)."}, []string{"detector", "action"})
 	m.scanned = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "inspection_scanned_bytes_total",
 		Help: "Bytes inspected to the end of their transfer, by direction."}, []string{"direction"})
-	for _, c := range []prometheus.Collector{m.verdicts, m.scanned, m.auditDropped, m.accepted, m.refused, m.active, m.logins, m.handshakes, m.commands,
+	m.backendUp = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "backend_up",
+		Help: "1 while a health-checked backend is up, 0 while it is down (after its rise and fall counts)."}, []string{"backend"})
+	m.backendChecks = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "backend_checks_total",
+		Help: "Backend health checks by result."}, []string{"backend", "result"})
+	m.backendCheckS = prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Name: "backend_check_duration_seconds",
+		Help:    "Time a backend health check took.",
+		Buckets: []float64{0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}}, []string{"backend"})
+	m.backendSess = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "backend_sessions",
+		Help: "Sessions holding a connection to the backend now."}, []string{"backend"})
+	for _, c := range []prometheus.Collector{m.backendUp, m.backendChecks, m.backendCheckS, m.backendSess, m.verdicts, m.scanned, m.auditDropped, m.accepted, m.refused, m.active, m.logins, m.handshakes, m.commands,
 		m.transfers, m.bytes, m.xferDuration, m.xferSize, m.dataRefused, m.passiveExhaust, m.dialErrors,
 		m.dialDuration, m.bansAdded, m.certReloads, m.configReloads} {
 		f(c)
@@ -246,7 +259,22 @@ func (m *Metrics) Emit(e events.Event) {
 			m.dialErrors.Inc()
 		} else {
 			m.dialDuration.Observe(e.Duration.Seconds())
+			if e.Backend != "" {
+				m.backendSess.WithLabelValues(e.Backend).Inc()
+			}
 		}
+	case events.BackendReleased:
+		if e.Backend != "" {
+			m.backendSess.WithLabelValues(e.Backend).Dec()
+		}
+	case events.BackendCheck:
+		m.backendChecks.WithLabelValues(e.Backend, result(e.Err == nil)).Inc()
+		m.backendCheckS.WithLabelValues(e.Backend).Observe(e.Duration.Seconds())
+		up := 0.0
+		if e.Up {
+			up = 1
+		}
+		m.backendUp.WithLabelValues(e.Backend).Set(up)
 	case events.Ban:
 		if e.Added {
 			m.bansAdded.Inc()

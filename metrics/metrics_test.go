@@ -92,3 +92,38 @@ func TestEmit(t *testing.T) {
 		t.Log(out)
 	}
 }
+
+// TestBackendMetrics: checks set the up gauge and count; dials and
+// releases move the sessions gauge per backend.
+func TestBackendMetrics(t *testing.T) {
+	m := New()
+	s := events.Session{ID: "x", Listener: "ftps"}
+	for _, e := range []events.Event{
+		events.BackendCheck{Backend: "a", Duration: time.Millisecond, Up: true},
+		events.BackendCheck{Backend: "b", Duration: time.Second, Err: errors.New("refused")},
+		events.BackendDial{Session: s, Backend: "a", Duration: time.Millisecond},
+		events.BackendDial{Session: s, Backend: "a", Duration: time.Millisecond},
+		events.BackendDial{Session: s, Backend: "b", Err: errors.New("refused")},
+		events.BackendReleased{Session: s, Backend: "a"},
+	} {
+		m.Emit(e)
+	}
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	out := rec.Body.String()
+	for _, want := range []string{
+		`ftpsgate_backend_up{backend="a"} 1`,
+		`ftpsgate_backend_up{backend="b"} 0`,
+		`ftpsgate_backend_checks_total{backend="a",result="ok"} 1`,
+		`ftpsgate_backend_checks_total{backend="b",result="failed"} 1`,
+		`ftpsgate_backend_check_duration_seconds_count{backend="b"} 1`,
+		`ftpsgate_backend_sessions{backend="a"} 1`,
+	} {
+		if !strings.Contains(out, want+"\n") {
+			t.Errorf("missing %s", want)
+		}
+	}
+	if strings.Contains(out, `ftpsgate_backend_sessions{backend="b"}`) {
+		t.Error("a failed dial counted a session")
+	}
+}

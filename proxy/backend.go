@@ -23,27 +23,29 @@ type backend struct {
 	replies *puller[ftp.Reply]
 	noEPSV  bool // the backend refused EPSV once: use PASV
 
-	session      string        // the session's id, for errors
-	dialer       Dialer        // the one that opened raw: data connections use it too
-	replyTimeout time.Duration // bounds every wait for a reply (timeouts.idle)
-	lost         error         // set once the backend is lost: see backendio.go
+	up           *upBackend              // the backend chosen; nil once released (see releaseBackend)
+	data         policy.BackendDataPorts // the data ports it may name
+	session      string                  // the session's id, for errors
+	dialer       Dialer                  // the one that opened raw: data connections use it too
+	replyTimeout time.Duration           // bounds every wait for a reply (timeouts.idle)
+	lost         error                   // set once the backend is lost: see backendio.go
 }
 
 // dialBackend connects to the backend, consumes its banner and secures the
 // connection as configured (RFC 4217 AUTH TLS, PBSZ 0, PROT P). Everything
 // is bounded by the connect timeout.
-func (s *session) dialBackend() (*backend, error) {
+func (s *session) dialBackend(up *upBackend) (*backend, error) {
 	cfg := s.env.cfg
 	deadline := time.Now().Add(cfg.Timeouts.connect())
 	ctx, cancel := context.WithDeadline(s.ctx, deadline)
 	defer cancel()
 
-	dialer := dialerFor(s.env.dialer, s.env.tunnels, &cfg.Backend)
-	raw, err := dialer.DialBackend(ctx, cfg.Backend.Address, netip.Addr{})
+	dialer := up.dialer
+	raw, err := dialer.DialBackend(ctx, up.cfg.Address, netip.Addr{})
 	if err != nil {
-		return nil, s.errorf("%w: dial %s: %w", errBackendDown, cfg.Backend.Address, err)
+		return nil, s.errorf("%w: backend %s: dial %s: %w", errBackendDown, up.cfg.Name, up.cfg.Address, err)
 	}
-	be := &backend{raw: raw, conn: raw, dialer: dialer, replies: newPuller[ftp.Reply](&s.wg), session: s.id, replyTimeout: cfg.Timeouts.idle()}
+	be := &backend{up: up, data: up.data, raw: raw, conn: raw, dialer: dialer, replies: newPuller[ftp.Reply](&s.wg), session: s.id, replyTimeout: cfg.Timeouts.idle()}
 	if ap, err := netip.ParseAddrPort(raw.RemoteAddr().String()); err == nil {
 		be.host = ap.Addr().Unmap()
 	}
@@ -51,7 +53,7 @@ func (s *session) dialBackend() (*backend, error) {
 		be.local = ap.Addr().Unmap()
 	}
 	_ = raw.SetDeadline(deadline)
-	if v := cfg.Backend.ProxyProtocol; v != 0 {
+	if v := up.cfg.ProxyProtocol; v != 0 {
 		if err := writeProxyHeader(raw, v, s.raw.RemoteAddr(), s.raw.LocalAddr()); err != nil {
 			_ = raw.Close()
 			return nil, s.errorf("%w: PROXY header: %w", errBackendDown, err)
@@ -62,14 +64,14 @@ func (s *session) dialBackend() (*backend, error) {
 		return nil, err
 	}
 	_ = raw.SetDeadline(time.Time{})
-	s.log.Debug().Str(fieldRemote, raw.RemoteAddr().String()).Str("tls", cfg.Backend.TLS.String()).Msg("backend connected")
+	s.log.Debug().Str("backend", up.cfg.Name).Str(fieldRemote, raw.RemoteAddr().String()).Str("tls", up.cfg.TLS.String()).Msg("backend connected")
 	return be, nil
 }
 
 func (s *session) secureBackend(ctx context.Context, be *backend) error {
-	mode := s.env.cfg.Backend.TLS
+	mode := be.up.cfg.TLS
 	if mode != TLSNone {
-		be.tlsConf = policy.SessionConfig(s.env.backendTLS)
+		be.tlsConf = policy.SessionConfig(be.up.tls)
 	}
 	if mode == TLSImplicit {
 		if err := be.startTLS(ctx); err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/ftpsgate/ftpsgate/internal/confkey"
 	"github.com/ftpsgate/ftpsgate/nat"
 	"github.com/ftpsgate/ftpsgate/policy"
+	"github.com/ftpsgate/ftpsgate/upstream"
 )
 
 // TLSMode says how a connection is secured.
@@ -66,8 +67,11 @@ type Listener struct {
 	ProxyProtocol ProxyProtocol
 }
 
-// Backend is the legacy FTP server behind the gateway.
+// Backend is a legacy FTP server behind the gateway.
 type Backend struct {
+	// Name identifies the backend in routing, logs and metrics (the
+	// single Config.Backend: "default").
+	Name    string
 	Address string // host:port
 	TLS     TLSMode
 	Trust   policy.BackendTLS
@@ -83,6 +87,8 @@ type Backend struct {
 	// given to New with WithTunnel) that carries every connection to this
 	// backend, control and data: the gateway then needs no route to it.
 	Via string
+	// Health is its health check (zero: none).
+	Health HealthCheck
 }
 
 // Timeouts bound every wait of a session. Zero fields take the defaults.
@@ -142,8 +148,15 @@ func (t Timeouts) Grace() time.Duration {
 type Config struct {
 	Listeners []Listener
 	TLS       policy.TLSConfig
-	Backend   Backend
-	Passive   nat.Config
+	// Backend is the one backend, "default", when Backends is empty.
+	Backend Backend
+	// Backends, when set, are several named backends (Backend must then be
+	// left empty); Pools group equivalent ones and Routing chooses one per
+	// session (see upstreams.go).
+	Backends []Backend
+	Pools    []upstream.Pool
+	Routing  Routing
+	Passive  nat.Config
 	// ActiveEnabled allows PORT/EPRT from clients.
 	ActiveEnabled bool
 	// Login decides anonymous logins and SITE commands.
@@ -218,20 +231,7 @@ func (c Config) Validate() error {
 		}
 	}
 	errs = append(errs, c.checkAddressClashes()...)
-	add("backend.address", checkHostPort(c.Backend.Address))
-	if v := c.Backend.ProxyProtocol; v > 2 {
-		add("backend.proxy_protocol", fmt.Errorf("version %d (want off, v1 or v2)", v))
-	}
-	if c.Backend.TLS != TLSNone {
-		add("backend", c.Backend.Trust.Validate())
-	}
-	if dp := c.Backend.DataPorts; dp != (nat.PortRange{}) {
-		if err := dp.Validate(); err != nil {
-			add("backend.data_ports", err)
-		} else if dp.High < 1024 {
-			add("backend.data_ports", fmt.Errorf("%s: ports below 1024 are always refused", dp))
-		}
-	}
+	errs = append(errs, c.validateBackends()...)
 	add("tls", c.TLS.Validate())
 	add("passive", c.Passive.Validate())
 	add("limits", c.Limits.Validate())

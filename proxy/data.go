@@ -134,7 +134,7 @@ func (s *session) prepareData() (*dataSetup, error) {
 		return nil, err
 	}
 	sameHost := s.be.host.IsLoopback() || s.be.host == s.be.local
-	if err := s.env.beData.Check(addr, sameHost); err != nil {
+	if err := s.be.data.Check(addr, sameHost); err != nil {
 		s.log.Error().Err(err).Uint16(fieldPort, addr.Port()).Str(fieldRemote, addr.String()).
 			Msg("the backend named a data port the gateway does not connect to")
 		return nil, s.errorf("%w", err)

@@ -20,11 +20,11 @@ import (
 // ownership of everything it points to; sessions only read it, and never
 // see the Server itself.
 type sessionEnv struct {
-	cfg        *Config                // read-only
-	log        zerolog.Logger         // the server's; a session adds its fields
-	tlsConfs   map[string]*tls.Config // per listener: client side, control and data
-	backendTLS *tls.Config            // base for backend sessions; nil when the backend is plain
-	auth       auth.Authenticator
+	cfg      *Config                // read-only
+	log      zerolog.Logger         // the server's; a session adds its fields
+	tlsConfs map[string]*tls.Config // per listener: client side, control and data
+	ups      *upstreams             // the backends and the routing
+	auth     auth.Authenticator
 	// clientChain checks a client certificate against the client CA when
 	// the handshake does not (tls pins mode); nil otherwise.
 	clientChain func([]*x509.Certificate) bool
@@ -36,11 +36,10 @@ type sessionEnv struct {
 	bans        Bans
 	pool        *nat.Pool
 	data        policy.DataPolicy
-	beData      policy.BackendDataPorts // set by Start, before the first session
-	bandwidth   *rate.Limiter           // the whole gateway's; nil: unlimited
-	book        sessionBook             // live sessions; nil: none
-	events      events.Sink             // nil: none
-	logEvents   events.Sink             // the log consumer: first to see each event
+	bandwidth   *rate.Limiter // the whole gateway's; nil: unlimited
+	book        sessionBook   // live sessions; nil: none
+	events      events.Sink   // nil: none
+	logEvents   events.Sink   // the log consumer: first to see each event
 
 	hardCtx  context.Context // cancelled when the grace period is over
 	drainCtx context.Context // cancelled when shutdown starts
@@ -50,7 +49,7 @@ type sessionEnv struct {
 // newEnv builds the sessions' environment from the server's parts.
 func (s *Server) newEnv() *sessionEnv {
 	e := &sessionEnv{
-		cfg: &s.cfg, log: s.log, tlsConfs: s.tlsConfs, backendTLS: s.backendTLS,
+		cfg: &s.cfg, log: s.log, tlsConfs: s.tlsConfs, ups: s.ups,
 		auth: s.auth, clientChain: s.clientChain, dialer: s.dialer, tunnels: s.tunnels, access: s.access, gate: s.gate, admission: s.admission, bans: s.bans,
 		pool: s.pool, data: s.data, bandwidth: s.bandwidth, events: s.events, logEvents: s.logEvents,
 		hardCtx: s.hardCtx, drainCtx: s.drainCtx, drain: s.drain,

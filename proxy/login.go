@@ -5,7 +5,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"strings"
-	"time"
 
 	"github.com/ftpsgate/ftpsgate/auth"
 	"github.com/ftpsgate/ftpsgate/events"
@@ -160,10 +159,12 @@ func (s *session) login(password, code string) error {
 			return err
 		}
 	}
+	up, target, err := s.route(res)
+	if err != nil {
+		return err
+	}
 	if s.be == nil {
-		dialed := time.Now()
-		be, err := s.dialBackend()
-		s.emit(events.BackendDial{Session: s.ev(), Duration: time.Since(dialed), Err: err})
+		be, err := s.dialRouted(up, target)
 		if err != nil {
 			s.emit(events.Login{Session: s.loginEv(s.user), Result: events.LoginBackendFailed, Reason: events.LoginReasonBackendDown, Code: ftp.StatusNotAvailable, Err: err})
 			_ = s.reply(ftp.StatusNotAvailable, "Service not available: the server behind the gateway cannot be reached.")

@@ -24,24 +24,23 @@ import (
 
 // Server is a running gateway: its listeners and their sessions.
 type Server struct {
-	cfg        Config
-	log        zerolog.Logger
-	tlsConfs   map[string]*tls.Config // per listener: client side, control and data
-	backendTLS *tls.Config            // base for backend sessions; nil when the backend is plain
-	certs      Certificates
-	tickets    policy.TicketKeys
-	pool       *nat.Pool
-	data       policy.DataPolicy
-	bans       Bans
-	admission  Admission
-	bandwidth  *rate.Limiter           // the whole gateway's; nil: unlimited
-	book       *policy.SessionRegistry // live sessions, for data connections resuming a sibling's TLS session
-	events     events.Sink             // nil: none
-	logEvents  *eventlog.Sink          // writes the log lines of events
-	env        *sessionEnv             // what sessions see of the server
+	cfg       Config
+	log       zerolog.Logger
+	tlsConfs  map[string]*tls.Config // per listener: client side, control and data
+	ups       *upstreams             // the backends, their health and the routing
+	certs     Certificates
+	tickets   policy.TicketKeys
+	pool      *nat.Pool
+	data      policy.DataPolicy
+	bans      Bans
+	admission Admission
+	bandwidth *rate.Limiter           // the whole gateway's; nil: unlimited
+	book      *policy.SessionRegistry // live sessions, for data connections resuming a sibling's TLS session
+	events    events.Sink             // nil: none
+	logEvents *eventlog.Sink          // writes the log lines of events
+	env       *sessionEnv             // what sessions see of the server
 
-	ready readiness          // the backend probe's cached result
-	auth  auth.Authenticator // decides logins
+	auth auth.Authenticator // decides logins
 	// clientChain checks a client certificate against the client CA when
 	// the handshake does not (tls pins mode); nil otherwise.
 	clientChain func([]*x509.Certificate) bool
@@ -90,9 +89,11 @@ func New(cfg Config, log zerolog.Logger, opts ...Option) (*Server, error) {
 	if err := s.defaults(); err != nil {
 		return nil, err
 	}
-	if err := checkTunnels(s.tunnels, &s.cfg.Backend); err != nil {
+	ups, err := newUpstreams(s.cfg, s.dialer, s.tunnels)
+	if err != nil {
 		return nil, err
 	}
+	s.ups = ups
 	for _, l := range cfg.Listeners {
 		tc, err := cfg.TLS.With(l.TLSOverride).ServerConfig(s.certs)
 		if err != nil {
@@ -105,15 +106,9 @@ func New(cfg Config, log zerolog.Logger, opts ...Option) (*Server, error) {
 	s.drainCtx, s.drainStop = context.WithCancel(s.hardCtx)
 	s.drain = s.drainCtx.Done()
 	s.bandwidth = cfg.Limits.NewGlobalLimiter()
-	if cfg.Backend.TLS != TLSNone {
-		host, _, _ := net.SplitHostPort(cfg.Backend.Address)
-		var err error
-		s.backendTLS, err = cfg.Backend.Trust.ClientConfig(host)
-		if err != nil {
-			return nil, fmt.Errorf("proxy: %w", err)
-		}
-		if cfg.Backend.Trust.InsecureSkipVerify {
-			log.Warn().Msg("backend.insecure_skip_verify is on: the backend's certificate is NOT verified (lab use only)")
+	for i, b := range cfg.backendList() {
+		if b.TLS != TLSNone && b.Trust.InsecureSkipVerify {
+			log.Warn().Msgf("%s.insecure_skip_verify is on: the backend's certificate is NOT verified (lab use only)", cfg.backendKey(i))
 		}
 	}
 	if cfg.TLS.ClientCertPins {
@@ -179,7 +174,10 @@ func (s *Server) Start(ctx context.Context) error {
 		s.mu.Unlock()
 		s.log.Info().Str(fieldListener, l.Name).Str("address", ln.Addr().String()).Str("tls", l.TLS.String()).Msg("listening")
 	}
-	s.env.beData = s.backendDataPorts()
+	for _, b := range s.ups.list {
+		b.data = s.backendDataPorts(b.cfg)
+	}
+	s.startHealthChecks()
 	for _, l := range s.cfg.Listeners {
 		s.acceptWG.Add(1)
 		go s.acceptLoop(s.listeners[l.Name], l)
@@ -195,9 +193,9 @@ func (s *Server) Start(ctx context.Context) error {
 
 // backendDataPorts is the policy for the data ports a backend names: what
 // backend.data_ports pins, and never the gateway's own listening ports.
-func (s *Server) backendDataPorts() policy.BackendDataPorts {
+func (s *Server) backendDataPorts(b Backend) policy.BackendDataPorts {
 	p := policy.BackendDataPorts{
-		Low: s.cfg.Backend.DataPorts.Low, High: s.cfg.Backend.DataPorts.High,
+		Low: b.DataPorts.Low, High: b.DataPorts.High,
 		PassiveLow: s.cfg.Passive.Ports.Low, PassiveHigh: s.cfg.Passive.Ports.High,
 		PassiveLeased: s.pool.Leased,
 		Own:           slices.Clone(s.cfg.OwnAddrs),

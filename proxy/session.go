@@ -337,6 +337,7 @@ func (s *session) finish(reason error) {
 	s.unbind()
 	s.closePending()
 	if s.be != nil {
+		s.releaseBackend()
 		s.be.close()
 	}
 	_ = s.conn.Close()

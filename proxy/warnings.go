@@ -39,8 +39,10 @@ func (c Config) Warnings() []Warning {
 	if c.TLS.ClientCertUser != policy.CertUserNone && c.TLS.ClientCertUserCaseInsensitive {
 		add("tls.client_cert_user_case_insensitive", "true: a certificate for alice also logs in as ALICE or Alice, another account on a backend whose accounts are case-sensitive")
 	}
-	if c.Backend.TLS != TLSNone && c.Backend.Trust.InsecureSkipVerify {
-		add("backend.insecure_skip_verify", "true: the backend's certificate is not verified (lab use only)")
+	for i, b := range c.backendList() {
+		if b.TLS != TLSNone && b.Trust.InsecureSkipVerify {
+			add(c.backendKey(i)+".insecure_skip_verify", "true: the backend's certificate is not verified (lab use only)")
+		}
 	}
 	if c.Login.AllowAnonymous {
 		add("policy.allow_anonymous", "true: anonymous and ftp may log in")

@@ -177,35 +177,7 @@ func build(v *viper.Viper) (*loaded, error) {
 		c.Login.AllowedSiteCommands = append(c.Login.AllowedSiteCommands, strings.ToUpper(strings.TrimSpace(site)))
 	}
 
-	beMode, err := proxy.ParseTLSMode(fc.Backend.TLS)
-	p.add("backend.tls", err)
-	c.Backend = proxy.Backend{
-		Address: fc.Backend.Address,
-		TLS:     beMode,
-		Trust: policy.BackendTLS{
-			CAFile: fc.Backend.CAFile, ServerName: fc.Backend.ServerName,
-			InsecureSkipVerify: fc.Backend.InsecureSkipVerify,
-			ClientCertFile:     fc.Backend.ClientCertFile, ClientKeyFile: fc.Backend.ClientKeyFile,
-		},
-	}
-	switch strings.ToLower(fc.Backend.ProxyProtocol) {
-	case "", "off", "false":
-	case "v1", "1":
-		c.Backend.ProxyProtocol = 1
-	case "v2", "2":
-		c.Backend.ProxyProtocol = 2
-	default:
-		p.add("backend.proxy_protocol", fmt.Errorf("%q is not a PROXY protocol version (want off, v1 or v2)", fc.Backend.ProxyProtocol))
-	}
-	if fc.Backend.PinSHA256 != "" {
-		c.Backend.Trust.PinSHA256, err = policy.ParsePin(fc.Backend.PinSHA256)
-		p.add("backend.pin_sha256", err)
-	}
-
-	if fc.Backend.DataPorts != "" {
-		c.Backend.DataPorts, err = nat.ParsePortRange(fc.Backend.DataPorts)
-		p.add("backend.data_ports", err)
-	}
+	buildBackends(&p, &fc, &c)
 	if h := strings.TrimSpace(fc.Passive.PublicHost); h != "" {
 		c.Passive.PublicHost, c.Passive.PublicName = publicHost(&p, h)
 	}

@@ -31,19 +31,11 @@ type fileConfig struct {
 
 		ClientCertUserCaseInsensitive bool `mapstructure:"client_cert_user_case_insensitive"` // weakens the binding
 	} `mapstructure:"tls"`
-	Backend struct {
-		Address            string `mapstructure:"address"`
-		TLS                string `mapstructure:"tls"`
-		CAFile             string `mapstructure:"ca_file"`
-		ServerName         string `mapstructure:"server_name"`
-		InsecureSkipVerify bool   `mapstructure:"insecure_skip_verify"`
-		PinSHA256          string `mapstructure:"pin_sha256"`
-		ClientCertFile     string `mapstructure:"client_cert_file"`
-		ClientKeyFile      string `mapstructure:"client_key_file"`
-		ProxyProtocol      string `mapstructure:"proxy_protocol"`
-		DataPorts          string `mapstructure:"data_ports"`
-	} `mapstructure:"backend"`
-	Policy struct {
+	Backend  backendFile   `mapstructure:"backend"`  // the one backend, "default"
+	Backends []backendFile `mapstructure:"backends"` // or several (backendsconfig.go)
+	Pools    []poolFile    `mapstructure:"pools"`
+	Routing  routingFile   `mapstructure:"routing"`
+	Policy   struct {
 		AllowAnonymous      bool     `mapstructure:"allow_anonymous"`
 		AllowedSiteCommands []string `mapstructure:"allowed_site_commands"`
 	} `mapstructure:"policy"`
@@ -126,6 +118,16 @@ var defaults = map[string]any{
 	"backend.client_key_file":         "",
 	"backend.proxy_protocol":          "off",
 	"backend.data_ports":              "",
+	"backend.via":                     "",
+	"backend.health.interval":         "0s",
+	"backend.health.timeout":          "",
+	"backend.health.rise":             2,
+	"backend.health.fall":             3,
+	"backend.health.tls":              false,
+	"backend.health.user":             "",
+	"backend.health.password_file":    "",
+	"backend.health.password_env":     "",
+	"routing.default":                 "",
 	"policy.allow_anonymous":          false,
 	"policy.allowed_site_commands":    []string{},
 	"backend.address":                 "",

@@ -1,0 +1,97 @@
+package proxy
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/ftpsgate/ftpsgate/events"
+	"github.com/ftpsgate/ftpsgate/upstream"
+)
+
+// Health checks: every backend with health.interval set is checked from
+// Start until the grace period ends, each check an FTP conversation
+// (probe) bounded by health.timeout. Package upstream turns the results
+// into up and down (rise and fall counts). Each check is an event
+// (metrics: backend_up, backend_checks_total, check latency); each change
+// of state is one log line and an event. Sessions only start on backends
+// that are up; a running session never moves.
+
+// startHealthChecks starts the checks and waits for each backend's first
+// result (at most its timeout), so that the first sessions already see
+// the backends' state.
+func (s *Server) startHealthChecks() {
+	var first sync.WaitGroup
+	for _, b := range s.ups.list {
+		if b.health == nil {
+			continue
+		}
+		first.Add(1)
+		s.bgWG.Add(1)
+		go func() {
+			defer s.bgWG.Done()
+			s.healthLoop(b, first.Done)
+		}()
+	}
+	first.Wait()
+}
+
+func (s *Server) healthLoop(b *upBackend, firstDone func()) {
+	t := time.NewTicker(b.cfg.Health.Interval)
+	defer t.Stop()
+	for {
+		s.checkBackend(b)
+		if firstDone != nil {
+			firstDone()
+			firstDone = nil
+		}
+		select {
+		case <-s.hardCtx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// checkBackend runs one check of b and records it.
+func (s *Server) checkBackend(b *upBackend) {
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(s.hardCtx, b.cfg.Health.TimeoutOrDefault())
+	err := s.probe(ctx, b, true)
+	cancel()
+	if s.hardCtx.Err() != nil {
+		return // shutting down: not the backend's fault
+	}
+	up, changed := b.health.Observe(err)
+	if err != nil && !changed {
+		s.log.Debug().Str("backend", b.cfg.Name).Err(err).Msg("backend health check failed")
+	}
+	s.env.emit(events.BackendCheck{Backend: b.cfg.Name, Duration: time.Since(start), Err: err, Up: up})
+	if changed {
+		s.env.emit(events.BackendHealth{Backend: b.cfg.Name, Address: b.cfg.Address, Up: up, Err: err})
+	}
+}
+
+// probe talks to b the way a session would, within ctx (see
+// upstream.Probe): through b's dialer (its tunnel too), with the PROXY
+// header b expects (naming the gateway itself), the TLS handshake for an
+// implicit backend and the 220 banner. With health, as b's health check
+// says: AUTH TLS and its handshake (explicit backends; always before a
+// probe login, whose password never crosses in clear to a TLS backend),
+// and the probe account's login. Errors start with the backend's name.
+func (s *Server) probe(ctx context.Context, b *upBackend, health bool) error {
+	p := upstream.Probe{Address: b.cfg.Address, Dialer: b.dialer, TLS: b.tls, Implicit: b.cfg.TLS == TLSImplicit}
+	if v := b.cfg.ProxyProtocol; v != 0 {
+		p.Header = func(c net.Conn) error { return writeProxyHeader(c, v, c.LocalAddr(), c.RemoteAddr()) }
+	}
+	if h := b.cfg.Health; health {
+		p.AuthTLS = b.cfg.TLS == TLSExplicit && (h.TLS || h.User != "")
+		p.User, p.Password = h.User, h.Password
+	}
+	if err := p.Run(ctx); err != nil {
+		return fmt.Errorf("%s: %w", probeAddr(b), err)
+	}
+	return nil
+}

@@ -1,0 +1,465 @@
+package e2e
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jlaffaye/ftp"
+
+	"github.com/ftpsgate/ftpsgate/internal/demoftpd"
+	"github.com/ftpsgate/ftpsgate/proxy"
+	wire "github.com/ftpsgate/ftpsgate/proxy/ftp"
+	"github.com/ftpsgate/ftpsgate/upstream"
+)
+
+// Several backends: each demo backend holds a marker file named after it,
+// so that a session shows which backend it reached (SIZE marker-NAME is 213
+// there and 550 elsewhere).
+
+// demoBackend is one more demo backend, with user login and the marker
+// file marker-name in its root.
+type demoBackend struct {
+	name string
+	srv  *demoftpd.Server
+	root string
+}
+
+func startDemoBackend(t *testing.T, name, login string) *demoBackend {
+	t.Helper()
+	root := t.TempDir()
+	if err := os.WriteFile(filepath.Join(root, "marker-"+name), []byte(name), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	srv, err := demoftpd.Start(ctx, demoftpd.Config{Root: root, User: login, Password: password})
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cancel(); srv.Close() })
+	return &demoBackend{name: name, srv: srv, root: root}
+}
+
+// withBackends replaces the harness's backend by named ones, pools and
+// rules.
+func withBackends(bs []proxy.Backend, pools []upstream.Pool, routing proxy.Routing) option {
+	return func(c *proxy.Config) {
+		c.Backend = proxy.Backend{}
+		c.Backends, c.Pools, c.Routing = bs, pools, routing
+	}
+}
+
+// dialAs logs in as login through the gateway's explicit listener, from
+// the local address from ("" : any).
+func dialAs(t *testing.T, g *gateway, login, from string) *ftp.ServerConn {
+	t.Helper()
+	c, err := dialAsErr(g, login, from)
+	if err != nil {
+		t.Fatalf("login as %s from %q: %v", login, from, err)
+	}
+	t.Cleanup(func() { c.Quit() })
+	return c
+}
+
+func dialAsErr(g *gateway, login, from string) (*ftp.ServerConn, error) {
+	d := net.Dialer{Timeout: 5 * time.Second}
+	if from != "" {
+		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(from)}
+	}
+	c, err := ftp.Dial(g.addr("explicit"), ftp.DialWithTimeout(10*time.Second), ftp.DialWithExplicitTLS(clientTLS()), ftp.DialWithDialer(d))
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Login(login, password); err != nil {
+		c.Quit()
+		return nil, err
+	}
+	return c, nil
+}
+
+// on returns the backend a session reached: the one whose marker it sees.
+func on(t *testing.T, c *ftp.ServerConn, names ...string) string {
+	t.Helper()
+	found := ""
+	for _, n := range names {
+		if _, err := c.FileSize("marker-" + n); err == nil {
+			if found != "" {
+				t.Fatalf("the session sees markers of %s and %s", found, n)
+			}
+			found = n
+		}
+	}
+	if found == "" {
+		t.Fatalf("the session sees no marker of %v", names)
+	}
+	return found
+}
+
+// TestRouteByUser: alice goes to backend a by a users rule; demo, matched
+// by no rule, to the default b. Each backend knows only its own user: a
+// wrong route would fail the login.
+func TestRouteByUser(t *testing.T) {
+	a := startDemoBackend(t, "a", "alice")
+	b := startDemoBackend(t, "b", user)
+	g := startGateway(t, withBackends(
+		[]proxy.Backend{{Name: "a", Address: a.srv.Addr()}, {Name: "b", Address: b.srv.Addr()}}, nil,
+		proxy.Routing{Rules: []upstream.Rule{{Users: []string{"alice"}, Target: "a"}}, Default: "b"}))
+
+	if got := on(t, dialAs(t, g, "alice", ""), "a", "b"); got != "a" {
+		t.Errorf("alice reached %s, want a", got)
+	}
+	c := dialAs(t, g, user, "")
+	if got := on(t, c, "a", "b"); got != "b" {
+		t.Errorf("demo reached %s, want b", got)
+	}
+	// The data connections go to the chosen backend too.
+	data := randomBytes(t, 100_000)
+	if err := c.Stor("up.bin", strings.NewReader(string(data))); err != nil {
+		t.Fatal(err)
+	}
+	if got := readFile(t, filepath.Join(b.root, "up.bin")); sum(got) != sum(data) {
+		t.Error("the upload did not reach backend b whole")
+	}
+}
+
+// TestRouteByUserAfterFailedLogin: a session whose first login (routed to
+// one backend) failed, then logs in as another user, goes where the rules
+// send that user: the backend connection of the failed attempt is let go.
+func TestRouteByUserAfterFailedLogin(t *testing.T) {
+	a := startDemoBackend(t, "a", "alice")
+	b := startDemoBackend(t, "b", user)
+	g := startGateway(t, withBackends(
+		[]proxy.Backend{{Name: "a", Address: a.srv.Addr()}, {Name: "b", Address: b.srv.Addr()}}, nil,
+		proxy.Routing{Rules: []upstream.Rule{{Users: []string{"alice"}, Target: "a"}}, Default: "b"}))
+	c := dialRaw(t, g.addr("explicit"), false)
+	c.startTLS()
+	c.do("USER alice", wire.StatusNeedPassword)
+	c.do("PASS wrong", wire.StatusNotLoggedIn)
+	c.do("USER "+user, wire.StatusNeedPassword)
+	c.do("PASS "+password, wire.StatusLoggedIn)
+	c.do("SIZE marker-b", wire.StatusFileStatus)
+	c.do("QUIT", wire.StatusClosing)
+}
+
+// TestRouteByHost: HOST (RFC 7151) before USER chooses the backend; both
+// backends have the same user, so only the marker tells them apart.
+func TestRouteByHost(t *testing.T) {
+	a := startDemoBackend(t, "a", user)
+	b := startDemoBackend(t, "b", user)
+	g := startGateway(t, withBackends(
+		[]proxy.Backend{{Name: "a", Address: a.srv.Addr()}, {Name: "b", Address: b.srv.Addr()}}, nil,
+		proxy.Routing{Rules: []upstream.Rule{{Hosts: []string{"*.partners.example"}, Target: "b"}}, Default: "a"}))
+	for _, tc := range []struct {
+		host string // "": no HOST
+		want string
+	}{
+		{"ACME.partners.example", "b"},
+		{"partners.example", "a"},
+		{"", "a"},
+	} {
+		c := dialRaw(t, g.addr("explicit"), false)
+		c.startTLS()
+		if tc.host != "" {
+			c.do("HOST "+tc.host, wire.StatusReady)
+		}
+		c.do("USER "+user, wire.StatusNeedPassword)
+		c.do("PASS "+password, wire.StatusLoggedIn)
+		c.do("SIZE marker-"+tc.want, wire.StatusFileStatus)
+		c.do("QUIT", wire.StatusClosing)
+	}
+}
+
+// TestRouteByNetwork: a client from 127.0.0.2 goes to b by a networks
+// rule, one from 127.0.0.1 to the default a; a transfer from 127.0.0.2
+// works (its data connection comes from the control connection's address).
+func TestRouteByNetwork(t *testing.T) {
+	a := startDemoBackend(t, "a", user)
+	b := startDemoBackend(t, "b", user)
+	g := startGateway(t, withBackends(
+		[]proxy.Backend{{Name: "a", Address: a.srv.Addr()}, {Name: "b", Address: b.srv.Addr()}}, nil,
+		proxy.Routing{Rules: []upstream.Rule{{Networks: []netip.Prefix{netip.MustParsePrefix("127.0.0.2/32")}, Target: "b"}}, Default: "a"}))
+
+	if got := on(t, dialAs(t, g, user, "127.0.0.1"), "a", "b"); got != "a" {
+		t.Errorf("127.0.0.1 reached %s, want a", got)
+	}
+	c := dialAs(t, g, user, "127.0.0.2")
+	if got := on(t, c, "a", "b"); got != "b" {
+		t.Errorf("127.0.0.2 reached %s, want b", got)
+	}
+	r, err := c.Retr("marker-b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(r)
+	r.Close()
+	if err != nil || string(got) != "b" {
+		t.Errorf("download from 127.0.0.2: %q, %v", got, err)
+	}
+}
+
+// TestPoolRoundRobin: a round-robin pool takes sessions in turn.
+func TestPoolRoundRobin(t *testing.T) {
+	a := startDemoBackend(t, "a", user)
+	b := startDemoBackend(t, "b", user)
+	g := startGateway(t, withBackends(
+		[]proxy.Backend{{Name: "a", Address: a.srv.Addr()}, {Name: "b", Address: b.srv.Addr()}},
+		[]upstream.Pool{{Name: "pool", Members: []string{"a", "b"}}}, proxy.Routing{Default: "pool"}))
+	count := map[string]int{}
+	var prev string
+	for i := range 4 {
+		c := dialAs(t, g, user, "")
+		got := on(t, c, "a", "b")
+		if i > 0 && got == prev {
+			t.Errorf("session %d went to %s again", i, got)
+		}
+		prev = got
+		count[got]++
+		c.Quit()
+	}
+	if count["a"] != 2 || count["b"] != 2 {
+		t.Errorf("spread %v, want 2 and 2", count)
+	}
+}
+
+// TestPoolLeastSessions: a least-sessions pool sends a new session to the
+// member with the fewest running ones.
+func TestPoolLeastSessions(t *testing.T) {
+	a := startDemoBackend(t, "a", user)
+	b := startDemoBackend(t, "b", user)
+	g := startGateway(t, withBackends(
+		[]proxy.Backend{{Name: "a", Address: a.srv.Addr()}, {Name: "b", Address: b.srv.Addr()}},
+		[]upstream.Pool{{Name: "pool", Members: []string{"a", "b"}, Balance: upstream.LeastSessions}}, proxy.Routing{Default: "pool"}))
+	c1 := dialAs(t, g, user, "")
+	first := on(t, c1, "a", "b")
+	c2 := dialAs(t, g, user, "")
+	second := on(t, c2, "a", "b")
+	if first == second {
+		t.Fatalf("two sessions on %s, the other member idle", first)
+	}
+	c2.Quit()
+	waitUntil(t, "the sessions of "+second+" to fall to 0", func() bool {
+		return metricValue(scrape(t, g), `ftpsgate_backend_sessions{backend="`+second+`"}`) == "0"
+	})
+	for i := range 2 { // whatever the round-robin counter says
+		c := dialAs(t, g, user, "")
+		if got := on(t, c, "a", "b"); got != second {
+			t.Errorf("round %d: with %s busier, the new session went to %s", i, first, got)
+		}
+		c.Quit()
+		waitUntil(t, "the sessions of "+second+" to fall to 0", func() bool {
+			return metricValue(scrape(t, g), `ftpsgate_backend_sessions{backend="`+second+`"}`) == "0"
+		})
+	}
+}
+
+// frontDoor forwards a backend's control port: stopping it stops the
+// backend for new connections (a dead listener) while the connections it
+// carries go on, so that a running session outlives the stop.
+type frontDoor struct {
+	t      *testing.T
+	target string
+	addr   string
+	mu     sync.Mutex
+	ln     net.Listener
+	conns  []net.Conn
+	wg     sync.WaitGroup
+}
+
+func newFrontDoor(t *testing.T, target string) *frontDoor {
+	f := &frontDoor{t: t, target: target, addr: "127.0.0.1:0"}
+	f.start()
+	f.addr = f.ln.Addr().String()
+	t.Cleanup(func() {
+		f.stop()
+		f.mu.Lock()
+		for _, c := range f.conns {
+			c.Close()
+		}
+		f.mu.Unlock()
+		f.wg.Wait()
+	})
+	return f
+}
+
+func (f *frontDoor) start() {
+	f.t.Helper()
+	ln, err := net.Listen("tcp", f.addr)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.mu.Lock()
+	f.ln = ln
+	f.mu.Unlock()
+	f.wg.Add(1)
+	go func() {
+		defer f.wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			be, err := net.Dial("tcp", f.target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			f.mu.Lock()
+			f.conns = append(f.conns, c, be)
+			f.mu.Unlock()
+			f.wg.Add(2)
+			go func() { defer f.wg.Done(); _, _ = io.Copy(be, c); be.Close() }()
+			go func() { defer f.wg.Done(); _, _ = io.Copy(c, be); c.Close() }()
+		}
+	}()
+}
+
+func (f *frontDoor) stop() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.ln != nil {
+		f.ln.Close()
+		f.ln = nil
+	}
+}
+
+// TestFailover: a pool of two health-checked backends. Stopping one sends
+// new sessions to the other within the check interval times the fall
+// count; the change is logged once and the metrics follow; a session that
+// was running on the stopped backend stays there and keeps working. With
+// both stopped, /readyz says why and a new session gets 421; a backend
+// that comes back takes sessions again.
+func TestFailover(t *testing.T) {
+	a := startDemoBackend(t, "a", user)
+	b := startDemoBackend(t, "b", user)
+	fa, fb := newFrontDoor(t, a.srv.Addr()), newFrontDoor(t, b.srv.Addr())
+	health := proxy.HealthCheck{HealthConfig: upstream.HealthConfig{Interval: 100 * time.Millisecond, Rise: 1, Fall: 2}}
+	g := startGateway(t, withBackends(
+		[]proxy.Backend{{Name: "a", Address: fa.addr, Health: health}, {Name: "b", Address: fb.addr, Health: health}},
+		[]upstream.Pool{{Name: "pool", Members: []string{"a", "b"}}}, proxy.Routing{Default: "pool"}))
+	ctx := context.Background()
+	if err := g.srv.Ready(ctx); err != nil {
+		t.Fatalf("ready at start: %v", err)
+	}
+	m := scrape(t, g)
+	for _, n := range []string{"a", "b"} {
+		if v := metricValue(m, `ftpsgate_backend_up{backend="`+n+`"}`); v != "1" {
+			t.Errorf("backend_up of %s at start: %q", n, v)
+		}
+	}
+
+	// A running session on a.
+	var running *ftp.ServerConn
+	for running == nil {
+		c := dialAs(t, g, user, "")
+		if on(t, c, "a", "b") == "a" {
+			running = c
+		} else {
+			c.Quit()
+		}
+	}
+
+	fa.stop()
+	stopped := time.Now()
+	waitUntil(t, "backend a down", func() bool {
+		return metricValue(scrape(t, g), `ftpsgate_backend_up{backend="a"}`) == "0"
+	})
+	t.Logf("a was taken out %s after it stopped (interval 100ms, fall 2)", time.Since(stopped).Round(time.Millisecond))
+	for i := range 4 {
+		if got := on(t, dialAs(t, g, user, ""), "a", "b"); got != "b" {
+			t.Errorf("session %d after a stopped went to %s", i, got)
+		}
+	}
+	if err := g.srv.Ready(ctx); err != nil {
+		t.Errorf("not ready with b up: %v", err)
+	}
+	// The running session was not moved: it still sees a's files, and
+	// transfers on a.
+	if got := on(t, running, "a", "b"); got != "a" {
+		t.Errorf("the running session moved to %s", got)
+	}
+	if err := running.Stor("still-here", strings.NewReader("x")); err != nil {
+		t.Errorf("upload on the running session: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(a.root, "still-here")); err != nil {
+		t.Errorf("the running session's upload is not on a: %v", err)
+	}
+	if n := strings.Count(g.logs.String(), `"backend":"a","address":"`+fa.addr+`","error"`); n != 1 {
+		t.Errorf("%d backend-down lines for a, want 1", n)
+	}
+	if !strings.Contains(g.logs.String(), `"message":"backend down"`) {
+		t.Error("no \"backend down\" line")
+	}
+
+	fb.stop()
+	waitUntil(t, "not ready", func() bool { return g.srv.Ready(ctx) != nil })
+	if err := g.srv.Ready(ctx); !strings.Contains(err.Error(), "down") {
+		t.Errorf("readiness reason %v", err)
+	}
+	if _, err := dialAsErr(g, user, ""); err == nil || !strings.Contains(err.Error(), "421") {
+		t.Errorf("login with no backend up: %v, want 421", err)
+	}
+
+	fa.start()
+	waitUntil(t, "ready again", func() bool { return g.srv.Ready(ctx) == nil })
+	if got := on(t, dialAs(t, g, user, ""), "a", "b"); got != "a" {
+		t.Errorf("with only a back, a session went to %s", got)
+	}
+	if !strings.Contains(g.logs.String(), `"message":"backend up"`) {
+		t.Error("no \"backend up\" line")
+	}
+	running.Quit()
+}
+
+// waitUntil is waitFor with the description first.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	waitFor(t, cond, what)
+}
+
+// TestPoolDialFailover: a pool member that died since its last health
+// check (here: never checked) fails its dial; the session is dialled to
+// the next member that is up instead of getting 421.
+func TestPoolDialFailover(t *testing.T) {
+	a := startDemoBackend(t, "a", user)
+	b := startDemoBackend(t, "b", user)
+	fa := newFrontDoor(t, a.srv.Addr())
+	g := startGateway(t, withBackends(
+		[]proxy.Backend{{Name: "a", Address: fa.addr}, {Name: "b", Address: b.srv.Addr()}},
+		[]upstream.Pool{{Name: "pool", Members: []string{"a", "b"}}}, proxy.Routing{Default: "pool"}))
+	fa.stop()
+	for i := range 3 { // round robin would send one of them to a
+		if got := on(t, dialAs(t, g, user, ""), "a", "b"); got != "b" {
+			t.Errorf("session %d went to %s", i, got)
+		}
+	}
+	if !strings.Contains(g.logs.String(), "trying another member of the pool") {
+		t.Error("no line for the failed dial")
+	}
+	if v := metricValue(scrape(t, g), "ftpsgate_backend_dial_errors_total"); v == "0" || v == "" {
+		t.Errorf("backend_dial_errors_total %q", v)
+	}
+}
+
+// TestRouteByListener: sessions on the implicit listener go to b, those
+// on the explicit one to the default a.
+func TestRouteByListener(t *testing.T) {
+	a := startDemoBackend(t, "a", user)
+	b := startDemoBackend(t, "b", user)
+	g := startGateway(t, withBackends(
+		[]proxy.Backend{{Name: "a", Address: a.srv.Addr()}, {Name: "b", Address: b.srv.Addr()}}, nil,
+		proxy.Routing{Rules: []upstream.Rule{{Listeners: []string{"implicit"}, Target: "b"}}, Default: "a"}))
+	if got := on(t, dial(t, g, "implicit"), "a", "b"); got != "b" {
+		t.Errorf("implicit listener: %s, want b", got)
+	}
+	if got := on(t, dial(t, g, "explicit"), "a", "b"); got != "a" {
+		t.Errorf("explicit listener: %s, want a", got)
+	}
+}
