@@ -39,7 +39,9 @@ type inspectFile struct {
 			Action   string `mapstructure:"action"`
 		} `mapstructure:"gzip"`
 	} `mapstructure:"dlp"`
-	ICAP icapFile `mapstructure:"icap"`
+	ICAP      icapFile `mapstructure:"icap"`
+	Downloads string   `mapstructure:"downloads"` // holdconfig.go
+	Hold      holdFile `mapstructure:"hold"`
 }
 
 type ruleFile struct {

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/ftpsgate/ftpsgate/internal/confkey"
 )
 
 // ErrTooLarge: a Write would hold more than Config.MaxBytes.
@@ -46,23 +48,24 @@ func (c Config) dir() string {
 	return c.Dir
 }
 
-// Validate checks c; errors name the key under inspect.hold.
+// Validate checks c; each problem is a *confkey.Error naming its key
+// (max_bytes, memory_bytes, dir: under inspect.hold).
 func (c Config) Validate() error {
 	var errs []error
 	if c.MaxBytes < 0 {
-		errs = append(errs, fmt.Errorf("max_bytes: must not be negative"))
+		errs = append(errs, confkey.Errorf("max_bytes", "must not be negative"))
 	}
 	if c.MemoryBytes < 0 {
-		errs = append(errs, fmt.Errorf("memory_bytes: must not be negative"))
+		errs = append(errs, confkey.Errorf("memory_bytes", "must not be negative"))
 	}
-	if c.MemoryBytes > 0 && c.MaxBytes > 0 && c.MemoryBytes > c.MaxBytes {
-		errs = append(errs, fmt.Errorf("memory_bytes: %d is more than max_bytes (%d)", c.MemoryBytes, c.MaxBytes))
+	if c.MemoryBytes > 0 && c.MemoryBytes > c.maxBytes() {
+		errs = append(errs, confkey.Errorf("memory_bytes", "%d is more than max_bytes (%d)", c.MemoryBytes, c.maxBytes()))
 	}
 	if c.Dir != "" {
 		if fi, err := os.Stat(c.Dir); err != nil {
-			errs = append(errs, fmt.Errorf("dir: %w", err))
+			errs = append(errs, confkey.New("dir", err))
 		} else if !fi.IsDir() {
-			errs = append(errs, fmt.Errorf("dir: %s is not a directory", c.Dir))
+			errs = append(errs, confkey.Errorf("dir", "%s is not a directory", c.Dir))
 		}
 	}
 	return errors.Join(errs...)
