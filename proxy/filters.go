@@ -109,15 +109,15 @@ func (s *session) finishFilters(t *transfer) error {
 // veto answers t with a filter's veto v instead of its final reply and
 // removes a vetoed upload from the backend.
 func (s *session) veto(t *transfer, v filter.Verdict, err error) error {
+	if t.hold != nil && v.Code == ftp.StatusTransferAborted {
+		// A download cut as it streams gets 426; held, it was not sent.
+		v.Code = ftp.StatusFileUnavailable
+	}
 	ev := s.log.Warn().Str(fieldCommand, t.cmd.Verb).Str(fieldPath, t.path).Int(fieldCode, v.Code)
 	if err != nil {
 		ev = ev.Err(err)
 	}
 	ev.Msg("transfer vetoed by a filter")
-	if t.hold != nil && v.Code == ftp.StatusTransferAborted {
-		// A download cut as it streams gets 426; held, it was not sent.
-		v.Code = ftp.StatusFileUnavailable
-	}
 	rep := ftp.NewReply(v.Code, v.Text)
 	t.vetoed = &rep
 	if !t.upload || t.cmd.Verb == "STOU" {

@@ -37,14 +37,15 @@ import (
 
 // heldDownload is a held download's state.
 type heldDownload struct {
-	buf    *hold.Buffer
-	sink   *holdSink
-	src    net.Conn         // the backend's data connection, once the first relay has it
-	ch     chan relayResult // the first relay runs
-	done   *relayResult     // the first relay is over
-	pace   filter.Chain     // the bandwidth throttle: paces the release
-	ok     bool             // judged clean: the held bytes go to the client
-	judged bool
+	buf     *hold.Buffer
+	sink    *holdSink
+	src     net.Conn         // the backend's data connection, once the first relay has it
+	ch      chan relayResult // the first relay runs
+	done    *relayResult     // the first relay is over
+	pace    filter.Chain     // the bandwidth throttle: paces the release
+	ok      bool             // judged clean: the held bytes go to the client
+	refused error            // judged and refused: why (refuseHeld, once the client is there)
+	judged  bool
 }
 
 // errHeldRefused: a held download that the gateway did not release (the
@@ -86,7 +87,15 @@ func (s *session) stepHold(t *transfer) {
 	if h.done != nil && t.final != nil && t.failure == nil && !h.judged {
 		s.judgeHeld(t)
 	}
-	if h.ok && t.client != nil && t.failure == nil && !t.relayStarted() {
+	// Either way the client's data connection is awaited first: a client
+	// whose data connection is cut before its TLS handshake ends may keep
+	// a session that resumes nothing it may use (Go's crypto/tls), and one
+	// that connects after the final reply finds no port.
+	switch {
+	case t.client == nil || t.failure != nil || t.relayStarted():
+	case h.refused != nil:
+		s.refuseHeld(t, h.refused)
+	case h.ok:
 		s.startRelay(t)
 	}
 }
@@ -122,19 +131,19 @@ func (s *session) judgeHeld(t *transfer) {
 	p := h.done
 	switch {
 	case errors.Is(p.err, hold.ErrTooLarge):
-		s.refuseHeld(t, s.tooLargeToHold(t, p.err))
+		h.refused = s.tooLargeToHold(t, p.err)
 		return
 	case p.err != nil:
-		s.refuseHeld(t, p.err) // a veto in Write, a truncation, an idle backend
+		h.refused = p.err // a veto in Write, a truncation, an idle backend
 		return
 	case p.peerClosed || !t.final.Positive():
-		s.refuseHeld(t, errHeldRefused)
+		h.refused = errHeldRefused
 		return
 	}
 	v, err := t.filters.Finish(s.ctx)
 	if v.Veto {
 		s.veto(t, v, err)
-		s.refuseHeld(t, errHeldRefused)
+		h.refused = errHeldRefused
 		return
 	}
 	s.log.Debug().Str(fieldCommand, t.cmd.Verb).Int64("held_bytes", h.buf.Len()).Msg("held download judged clean: releasing it")
@@ -142,7 +151,7 @@ func (s *session) judgeHeld(t *transfer) {
 }
 
 // refuseHeld ends a held download that will not be released: the client's
-// data connection is reset without a byte of the file, and endTransfer
+// data connection, if there, is reset without a byte of the file, and endTransfer
 // answers from err (a *filter.VetoError: its veto) or from the backend's
 // final reply. The relay result says zero bytes reached the client.
 func (s *session) refuseHeld(t *transfer, err error) {

@@ -150,7 +150,10 @@ func (s *session) runTransfer(t *transfer) error {
 		case <-accept.C:
 			// A held download's first relay runs without the client's
 			// data connection: only the client's absence counts.
-			if !t.relayStarted() && (t.hold == nil || t.client == nil) {
+			switch {
+			case t.hold != nil && t.hold.refused != nil && !t.relayStarted():
+				s.refuseHeld(t, t.hold.refused) // without the client: its reply says why
+			case !t.relayStarted() && (t.hold == nil || t.client == nil):
 				s.giveUp(t, t.d.noClient())
 			}
 		case res := <-s.be.Replies():
@@ -177,7 +180,14 @@ func (s *session) runTransfer(t *transfer) error {
 				continue
 			}
 			t.final = &rep
-			if !t.final.Positive() {
+			switch {
+			case t.final.Positive():
+			case t.hold != nil && !t.relayStarted():
+				// The backend gave up on a held download: stop holding;
+				// the client's data connection is still awaited, to be
+				// refused (stepHold).
+				_ = t.hold.sink.Close()
+			default:
 				// The backend gave up: stop relaying what is left.
 				t.closeData()
 			}

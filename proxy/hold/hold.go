@@ -80,6 +80,7 @@ type Buffer struct {
 	file  *os.File // the rest, from offset 0; nil until the first spill
 	path  string   // the spill file's name while it still has one (unlinking failed)
 	n     int64    // bytes held
+	inMem int64    // of them in mem (len(mem) until Close)
 	limit int64
 	err   error // a failed spill: every later Write fails
 }
@@ -93,7 +94,7 @@ func New(c Config) *Buffer {
 func (b *Buffer) Len() int64 { return b.n }
 
 // Spilled is the number of bytes held on disk.
-func (b *Buffer) Spilled() int64 { return b.n - int64(len(b.mem)) }
+func (b *Buffer) Spilled() int64 { return b.n - b.inMem }
 
 // Write appends p. Past MaxBytes it writes nothing and returns
 // ErrTooLarge; a spill file that cannot be created or written fails this
@@ -111,6 +112,7 @@ func (b *Buffer) Write(p []byte) (int, error) {
 		b.grow(k)
 		b.mem = append(b.mem, p[:k]...)
 		b.n += int64(k)
+		b.inMem += int64(k)
 	}
 	if k == len(p) {
 		return k, nil
@@ -167,7 +169,8 @@ func (b *Buffer) Reader() io.Reader {
 }
 
 // Close lets the memory go and closes (and, if unlinking it failed,
-// removes) the spill file. It may be called more than once.
+// removes) the spill file; Len and Spilled still tell what was held. It
+// may be called more than once.
 func (b *Buffer) Close() error {
 	b.mem = nil
 	if b.err == nil {

@@ -88,6 +88,9 @@ func TestBuffer(t *testing.T) {
 			if err := b.Close(); err != nil {
 				t.Fatal(err)
 			}
+			if got := b.Spilled(); got != tc.spilled {
+				t.Errorf("after Close: spilled %d bytes, want %d", got, tc.spilled)
+			}
 			if got := openSpills(t, dir); len(got) != 0 {
 				t.Errorf("spill files still open after Close: %v", got)
 			}

@@ -1,0 +1,307 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/textproto"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ftpsgate/ftpsgate/filter"
+	"github.com/ftpsgate/ftpsgate/filter/dlp"
+	"github.com/ftpsgate/ftpsgate/internal/testdlp"
+	"github.com/ftpsgate/ftpsgate/policy"
+	"github.com/ftpsgate/ftpsgate/proxy"
+	wire "github.com/ftpsgate/ftpsgate/proxy/ftp"
+	"github.com/ftpsgate/ftpsgate/proxy/hold"
+)
+
+// heldLine is the hold part of a transfer's log line.
+type heldLine struct {
+	Command    string `json:"cmd"`
+	Path       string `json:"path"`
+	Bytes      int64  `json:"bytes"`
+	Code       int    `json:"code"`
+	SHA256     string `json:"sha256"`
+	HeldBytes  int64  `json:"held_bytes"`
+	HeldOnDisk int64  `json:"held_on_disk"`
+}
+
+func heldLog(t *testing.T, g *gateway, path string) heldLine {
+	t.Helper()
+	var found *heldLine
+	waitLong(t, func() bool {
+		for _, line := range strings.Split(g.logs.String(), "\n") {
+			var l heldLine
+			if strings.Contains(line, `"message":"transfer"`) && json.Unmarshal([]byte(line), &l) == nil && l.Command == "RETR" && l.Path == path {
+				found = &l
+			}
+		}
+		return found != nil
+	}, "the transfer line of "+path)
+	return *found
+}
+
+// openUnder lists the files this process holds open in dir (a spill file
+// is unlinked at once: its link reads "dir/name (deleted)").
+func openUnder(t *testing.T, dir string) []string {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skip("no /proc/self/fd")
+	}
+	var out []string
+	for _, e := range ents {
+		if target, err := os.Readlink(filepath.Join("/proc/self/fd", e.Name())); err == nil && filepath.Dir(target) == dir {
+			out = append(out, target)
+		}
+	}
+	return out
+}
+
+// noSpillLeft checks that dir is empty and that no file in it is still
+// open.
+func noSpillLeft(t *testing.T, dir string) {
+	t.Helper()
+	waitLong(t, func() bool { return len(openUnder(t, dir)) == 0 }, "no spill file open in "+dir)
+	if names, _ := os.ReadDir(dir); len(names) != 0 {
+		t.Errorf("files left in the spill directory: %v", names)
+	}
+}
+
+// TestHoldDLP: with inspect.downloads: hold and cards blocked above 10, a
+// download holding 11 card numbers gets 550 with the reference id, and the
+// client receives none of its bytes; a clean file of the same size passes
+// byte for byte, spilled to disk past memory_bytes (the spill file gone
+// after), its log line's SHA-256 that of the bytes the client got; a file
+// past max_bytes is refused with 550, an inspection record and no byte.
+func TestHoldDLP(t *testing.T) {
+	cfg := dlp.Defaults()
+	cfg.Enabled, cfg.Directions = true, dlp.Downloads
+	cfg.Cards = dlp.Rule{Enabled: true, Threshold: 10, Action: dlp.Block}
+	spill := t.TempDir()
+	g, path, _ := startInspected(t, cfg, func(c *proxy.Config) {
+		c.HoldDownloads = true
+		c.Hold = hold.Config{MaxBytes: 1 << 20, MemoryBytes: 64 << 10, Dir: spill}
+		c.Hash = proxy.HashAll
+	})
+	c := dial(t, g, "explicit")
+
+	const size = 256 << 10
+	dirty, clean := testdlp.File(11, size), testdlp.File(0, size)
+	big := randomBytes(t, 1<<20+1)
+	for name, data := range map[string][]byte{"cards.txt": dirty, "clean.txt": clean, "big.bin": big} {
+		if err := os.WriteFile(filepath.Join(g.root, name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	retr := func(name string) ([]byte, error) {
+		r, err := c.Retr(name)
+		if err != nil {
+			return nil, err
+		}
+		got, _ := io.ReadAll(r) // a refused download's data connection is reset
+		return got, r.Close()
+	}
+	got, err := retr("cards.txt")
+	var tp *textproto.Error
+	if !errors.As(err, &tp) || tp.Code != 550 || !strings.HasPrefix(tp.Msg, "Transfer blocked by content policy (ref ") {
+		t.Fatalf("RETR of the card file: %v, want 550 Transfer blocked by content policy", err)
+	}
+	if len(got) != 0 {
+		t.Fatalf("the client received %d bytes of the blocked download", len(got))
+	}
+	ref := strings.TrimSuffix(strings.TrimPrefix(tp.Msg, "Transfer blocked by content policy (ref "), ").")
+
+	got, err = retr("clean.txt")
+	if err != nil || !bytes.Equal(got, clean) {
+		t.Fatalf("RETR of the clean file: %v, %d bytes (equal: %v)", err, len(got), bytes.Equal(got, clean))
+	}
+	if l := heldLog(t, g, "clean.txt"); l.Code != 226 || l.Bytes != size || l.HeldBytes != size || l.HeldOnDisk != size-64<<10 || l.SHA256 != sum(clean) {
+		t.Fatalf("clean.txt's line: %+v, want 226, %d bytes held, %d on disk, sha256 %s", l, size, size-64<<10, sum(clean))
+	}
+
+	got, err = retr("big.bin")
+	if !errors.As(err, &tp) || tp.Code != 550 || !strings.HasPrefix(tp.Msg, "Download refused: the file is larger than the gateway can hold for inspection (ref ") {
+		t.Fatalf("RETR past max_bytes: %v, want 550 Download refused", err)
+	}
+	if len(got) != 0 {
+		t.Fatalf("the client received %d bytes of the download past max_bytes", len(got))
+	}
+	if l := heldLog(t, g, "big.bin"); l.Code != 550 || l.Bytes != 0 || l.SHA256 != "" {
+		t.Fatalf("big.bin's line: %+v", l)
+	}
+	if l := heldLog(t, g, "cards.txt"); l.Code != 550 || l.Bytes != 0 || l.SHA256 != "" {
+		t.Fatalf("cards.txt's line: %+v", l)
+	}
+
+	recs := inspectionRecords(t, path, 2)
+	if x := recs[0].Inspection; x.Detector != "cards" || x.Count != 11 || x.Action != "block" || x.Ref != ref || x.Direction != "download" {
+		t.Fatalf("card record %+v", x)
+	}
+	if x := recs[1].Inspection; x.Detector != "hold.max_bytes" || x.Action != "block" || x.Ref == "" || x.Path != "big.bin" {
+		t.Fatalf("max_bytes record %+v", x)
+	}
+	if _, err := c.List("/"); err != nil {
+		t.Fatalf("LIST after the refusals: %v", err)
+	}
+	noSpillLeft(t, spill)
+}
+
+// passFilter inspects and passes everything: with it a download is held.
+type passFilter struct{}
+
+func (passFilter) Write([]byte) error                             { return nil }
+func (passFilter) Finish(context.Context) (filter.Verdict, error) { return filter.Verdict{}, nil }
+
+// heldFakeGateway is a gateway in hold mode in front of a fake backend.
+func heldFakeGateway(t *testing.T, f *fakeBackend, spill string, opts ...option) *gateway {
+	return startGateway(t, append([]option{func(c *proxy.Config) {
+		c.Backend.Address = f.ln.Addr().String()
+		c.Timeouts.Connect = time.Second
+		c.Filters = func(filter.Meta) []filter.Filter { return []filter.Filter{passFilter{}} }
+		c.HoldDownloads = true
+		c.Hold = hold.Config{MaxBytes: 64 << 20, MemoryBytes: 32 << 10, Dir: spill}
+	}}, opts...)...)
+}
+
+// heldRetr sends RETR on a raw client and reads the data connection to its
+// end: what the client received, and whether it ended cleanly.
+func heldRetr(t *testing.T, c *rawClient, name string) ([]byte, error) {
+	t.Helper()
+	port := c.epsv()
+	data := c.tlsData(c.dataConn(port, ""))
+	c.send("RETR " + name)
+	c.expect(wire.StatusAboutToSend)
+	_ = data.SetReadDeadline(time.Now().Add(20 * time.Second))
+	return io.ReadAll(data)
+}
+
+// TestHoldBackendFailure: a held download that the backend cuts short
+// reaches the client not at all: a backend that says 451 after sending
+// part of the file (a plain data connection: its end looks like the end
+// of the file) passes its 451 on, one whose TLS data connection ends
+// without close_notify gets the gateway's 426; neither client sees a clean
+// end of the data.
+func TestHoldBackendFailure(t *testing.T) {
+	cert, caFile := selfSigned(t)
+	for _, tc := range []struct {
+		name string
+		tls  bool
+		code int
+	}{{"plain-451", false, wire.StatusLocalError}, {"tls-truncated", true, wire.StatusTransferAborted}} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := startFakeBackend(t, func(ctrl *bufio.ReadWriter, data net.Conn, cmd string) {
+				ctrl.WriteString("150 Opening BINARY mode data connection\r\n")
+				ctrl.Flush()
+				_, _ = data.Write(bytes.Repeat([]byte("x"), 200<<10))
+				if tc, ok := data.(*tls.Conn); ok {
+					_ = tc.NetConn().Close() // no close_notify
+					ctrl.WriteString("226 Transfer complete\r\n")
+				} else {
+					data.Close()
+					ctrl.WriteString("451 Read error on the disk\r\n")
+				}
+				ctrl.Flush()
+			})
+			var opts []option
+			if tc.tls {
+				f.tls = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+				opts = append(opts, func(c *proxy.Config) {
+					c.Backend.TLS, c.Backend.Trust = proxy.TLSExplicit, policy.BackendTLS{CAFile: caFile}
+				})
+			}
+			spill := t.TempDir()
+			g := heldFakeGateway(t, f, spill, opts...)
+			withTimeout(t, 30*time.Second, func() {
+				c := dialRaw(t, g.addr("explicit"), false)
+				c.login(false)
+				got, err := heldRetr(t, c, "part.bin")
+				if len(got) != 0 || err == nil {
+					t.Errorf("the client received %d bytes (end: %v), want none and an error", len(got), err)
+				}
+				if rep := c.read(); rep.Code != tc.code {
+					t.Errorf("final reply %d %q, want %d", rep.Code, rep.Text(), tc.code)
+				}
+				c.do("NOOP", wire.StatusCommandOK)
+			})
+			noSpillLeft(t, spill)
+		})
+	}
+}
+
+// TestHoldLongerThanAccept: the client's data connection waits, idle,
+// while the gateway holds a download that takes longer than
+// timeouts.data_accept to come (but never stalls for data_idle): the
+// download is released whole, not cut.
+func TestHoldLongerThanAccept(t *testing.T) {
+	chunk := bytes.Repeat([]byte("0123456789abcdef"), 4<<10)
+	f := startFakeBackend(t, func(ctrl *bufio.ReadWriter, data net.Conn, cmd string) {
+		ctrl.WriteString("150 Opening BINARY mode data connection\r\n")
+		ctrl.Flush()
+		for range 8 {
+			_, _ = data.Write(chunk)
+			time.Sleep(250 * time.Millisecond)
+		}
+		data.Close()
+		ctrl.WriteString("226 Transfer complete\r\n")
+		ctrl.Flush()
+	})
+	spill := t.TempDir()
+	g := heldFakeGateway(t, f, spill, func(c *proxy.Config) { c.Timeouts.DataAccept = time.Second })
+	withTimeout(t, 30*time.Second, func() {
+		c := dialRaw(t, g.addr("explicit"), false)
+		c.login(false)
+		got, err := heldRetr(t, c, "slow.bin")
+		if err != nil || !bytes.Equal(got, bytes.Repeat(chunk, 8)) {
+			t.Errorf("held download: %d bytes, %v; want %d", len(got), err, 8*len(chunk))
+		}
+		c.expect(wire.StatusClosingDataConnection)
+	})
+	noSpillLeft(t, spill)
+}
+
+// TestHoldAbort: ABOR while the gateway holds a download (the backend, like
+// vsftpd, reads no command while it sends, and would send forever): the
+// client gets 426 then 226, not a byte of the file, and the spill file is
+// gone.
+func TestHoldAbort(t *testing.T) {
+	f := startFakeBackend(t, func(ctrl *bufio.ReadWriter, data net.Conn, cmd string) {
+		ctrl.WriteString("150 Opening BINARY mode data connection\r\n")
+		ctrl.Flush()
+		sendUntilCut(data)
+		ctrl.WriteString("426 Transfer aborted. Data connection closed\r\n")
+		ctrl.Flush()
+	})
+	f.onABOR = "226 Abort successful\r\n"
+	spill := t.TempDir()
+	g := heldFakeGateway(t, f, spill)
+	withTimeout(t, 30*time.Second, func() {
+		c := dialRaw(t, g.addr("explicit"), false)
+		c.login(false)
+		port := c.epsv()
+		data := c.tlsData(c.dataConn(port, ""))
+		c.send("RETR endless")
+		c.expect(wire.StatusAboutToSend)
+		waitLong(t, func() bool { return len(openUnder(t, spill)) == 1 }, "a spill file")
+		c.send("ABOR")
+		c.expect(wire.StatusTransferAborted)
+		c.expect(wire.StatusClosingDataConnection)
+		_ = data.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if n, _ := io.Copy(io.Discard, data); n != 0 {
+			t.Errorf("the client received %d bytes of the aborted held download", n)
+		}
+		c.do("NOOP", wire.StatusCommandOK)
+	})
+	noSpillLeft(t, spill)
+}
