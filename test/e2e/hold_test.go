@@ -97,7 +97,9 @@ func TestHoldDLP(t *testing.T) {
 	c := dial(t, g, "explicit")
 
 	const size = 256 << 10
-	dirty, clean := testdlp.File(11, size), testdlp.File(0, size)
+	// The card numbers come after 192 KiB of clean text: streamed, that
+	// much would reach the client before the block.
+	dirty, clean := append(testdlp.File(0, 192<<10), testdlp.File(11, 64<<10)...), testdlp.File(0, size)
 	big := randomBytes(t, 1<<20+1)
 	for name, data := range map[string][]byte{"cards.txt": dirty, "clean.txt": clean, "big.bin": big} {
 		if err := os.WriteFile(filepath.Join(g.root, name), data, 0o644); err != nil {
