@@ -18,7 +18,9 @@ import (
 
 	"github.com/ftpsgate/ftpsgate/filter"
 	"github.com/ftpsgate/ftpsgate/filter/dlp"
+	"github.com/ftpsgate/ftpsgate/filter/icap"
 	"github.com/ftpsgate/ftpsgate/internal/testdlp"
+	"github.com/ftpsgate/ftpsgate/internal/testicap"
 	"github.com/ftpsgate/ftpsgate/policy"
 	"github.com/ftpsgate/ftpsgate/proxy"
 	wire "github.com/ftpsgate/ftpsgate/proxy/ftp"
@@ -305,5 +307,53 @@ func TestHoldAbort(t *testing.T) {
 		}
 		c.do("NOOP", wire.StatusCommandOK)
 	})
+	noSpillLeft(t, spill)
+}
+
+// TestHoldICAP: through a real c-icap with ClamAV (FTPSGATE_INTEROP=1),
+// in hold mode, a download of the file the test signature matches gets
+// 550 naming the threat and the client receives none of it (streamed, all
+// of it would have reached the client before the verdict); a clean file
+// of the same size arrives whole.
+func TestHoldICAP(t *testing.T) {
+	infected := randomBytes(t, 2<<20+11)
+	scanner := testicap.Start(t, infected)
+	srv, err := icap.ParseServer(scanner.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := icap.New(icap.Config{Servers: []icap.Server{srv}, Timeout: 20 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = client.Close() })
+	spill := t.TempDir()
+	g := startGateway(t, func(c *proxy.Config) {
+		c.Filters = func(m filter.Meta) []filter.Filter { return client.Filters(m) }
+		c.HoldDownloads = true
+		c.Hold = hold.Config{MemoryBytes: 1 << 20, Dir: spill}
+	})
+	clean := randomBytes(t, len(infected))
+	for name, data := range map[string][]byte{"planted.bin": infected, "good.bin": clean} {
+		if err := os.WriteFile(filepath.Join(g.root, name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := dial(t, g, "explicit")
+	r, err := c.Retr("planted.bin")
+	if err != nil {
+		t.Fatalf("RETR: %v", err)
+	}
+	got, _ := io.ReadAll(r)
+	var tp *textproto.Error
+	if err := r.Close(); !errors.As(err, &tp) || tp.Code != 550 || !strings.Contains(tp.Msg, scanner.Threat(0)) {
+		t.Fatalf("RETR of the signature file, final reply: %v, want 550 naming %s", err, scanner.Threat(0))
+	}
+	if len(got) != 0 {
+		t.Fatalf("the client received %d bytes of the infected download", len(got))
+	}
+	if got := retrAll(t, c, "good.bin", 0); !bytes.Equal(got, clean) {
+		t.Fatal("the clean download differs")
+	}
 	noSpillLeft(t, spill)
 }
