@@ -283,7 +283,7 @@ func TestHoldAbort(t *testing.T) {
 	f := startFakeBackend(t, func(ctrl *bufio.ReadWriter, data net.Conn, cmd string) {
 		ctrl.WriteString("150 Opening BINARY mode data connection\r\n")
 		ctrl.Flush()
-		sendUntilCut(data)
+		sendSlowlyUntilCut(data)
 		ctrl.WriteString("426 Transfer aborted. Data connection closed\r\n")
 		ctrl.Flush()
 	})
@@ -297,6 +297,9 @@ func TestHoldAbort(t *testing.T) {
 		data := c.tlsData(c.dataConn(port, ""))
 		c.send("RETR endless")
 		c.expect(wire.StatusAboutToSend)
+		if err := data.Handshake(); err != nil {
+			t.Fatal(err)
+		}
 		waitLong(t, func() bool { return len(openUnder(t, spill)) == 1 }, "a spill file")
 		c.send("ABOR")
 		c.expect(wire.StatusTransferAborted)
@@ -356,4 +359,61 @@ func TestHoldICAP(t *testing.T) {
 		t.Fatal("the clean download differs")
 	}
 	noSpillLeft(t, spill)
+}
+
+// TestHoldShutdown: a held download still running when the shutdown grace
+// ends is cut: the client gets 426 and none of it, and the spill file is
+// gone.
+func TestHoldShutdown(t *testing.T) {
+	f := startFakeBackend(t, func(ctrl *bufio.ReadWriter, data net.Conn, cmd string) {
+		ctrl.WriteString("150 Opening BINARY mode data connection\r\n")
+		ctrl.Flush()
+		sendSlowlyUntilCut(data)
+		ctrl.WriteString("426 Transfer aborted. Data connection closed\r\n")
+		ctrl.Flush()
+	})
+	spill := t.TempDir()
+	g := heldFakeGateway(t, f, spill)
+	withTimeout(t, 30*time.Second, func() {
+		c := dialRaw(t, g.addr("explicit"), false)
+		c.login(false)
+		port := c.epsv()
+		data := c.tlsData(c.dataConn(port, ""))
+		c.send("RETR endless")
+		c.expect(wire.StatusAboutToSend)
+		if err := data.Handshake(); err != nil {
+			t.Fatal(err)
+		}
+		waitLong(t, func() bool { return len(openUnder(t, spill)) == 1 }, "a spill file")
+		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond) // the grace
+		defer cancel()
+		start := time.Now()
+		if err := g.srv.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("shutdown: %v, want the grace period over", err)
+		}
+		if d := time.Since(start); d > 5*time.Second {
+			t.Errorf("shutdown took %s", d)
+		}
+		if rep := c.read(); rep.Code != wire.StatusTransferAborted {
+			t.Errorf("at shutdown: %d %q, want 426", rep.Code, rep.Text())
+		}
+		_ = data.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if n, _ := io.Copy(io.Discard, data); n != 0 {
+			t.Errorf("the client received %d bytes of the held download", n)
+		}
+	})
+	noSpillLeft(t, spill)
+}
+
+// sendSlowlyUntilCut writes 64 KiB every 10 ms (6.4 MB/s, a held download
+// that stays below max_bytes for seconds) until the other end goes away.
+func sendSlowlyUntilCut(data net.Conn) {
+	chunk := make([]byte, 64<<10)
+	for {
+		if _, err := data.Write(chunk); err != nil {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	data.Close()
 }
