@@ -84,7 +84,9 @@ func (s *session) stepHold(t *transfer) {
 	if h.ch == nil && h.done == nil && t.failure == nil && t.backend != nil && (t.final == nil || t.final.Positive()) {
 		s.startHold(t)
 	}
-	if h.done != nil && t.final != nil && t.failure == nil && !h.judged {
+	// Judged once the first relay is over and the backend's final reply is
+	// in, or when that reply says the backend failed before it began.
+	if t.final != nil && t.failure == nil && !h.judged && (h.done != nil || h.ch == nil && !t.final.Positive()) {
 		s.judgeHeld(t)
 	}
 	// Either way the client's data connection is awaited first: a client
@@ -123,13 +125,17 @@ func (t *transfer) holdOver(r relayResult) {
 	t.hold.done = &r
 }
 
-// judgeHeld decides a held download whose first relay is over and whose
-// backend final reply has come: released (h.ok) or refused.
+// judgeHeld decides a held download whose backend final reply has come
+// and whose first relay is over (or never began: the backend failed
+// first): released (h.ok) or refused (h.refused).
 func (s *session) judgeHeld(t *transfer) {
 	h := t.hold
 	h.judged = true
 	p := h.done
 	switch {
+	case p == nil:
+		h.refused = errHeldRefused
+		return
 	case errors.Is(p.err, hold.ErrTooLarge):
 		h.refused = s.tooLargeToHold(t, p.err)
 		return

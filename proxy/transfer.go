@@ -180,6 +180,7 @@ func (s *session) runTransfer(t *transfer) error {
 				continue
 			}
 			t.final = &rep
+			finalWait = nil // came: a held download's release may run on
 			switch {
 			case t.final.Positive():
 			case t.hold != nil && !t.relayStarted():

@@ -417,3 +417,83 @@ func sendSlowlyUntilCut(data net.Conn) {
 	}
 	data.Close()
 }
+
+// TestHoldFailsBeforeData: a backend that answers 451 before its TLS data
+// connection is even up (the handshake comes later) fails the held
+// download at once: the client gets the 451 and no data, not a wait.
+func TestHoldFailsBeforeData(t *testing.T) {
+	cert, caFile := selfSigned(t)
+	f := startFakeBackend(t, func(ctrl *bufio.ReadWriter, data net.Conn, cmd string) {
+		ctrl.WriteString("150 Opening BINARY mode data connection\r\n451 Cannot read the file\r\n")
+		ctrl.Flush()
+		time.Sleep(300 * time.Millisecond)
+		if tc, ok := data.(*tls.Conn); ok {
+			_ = tc.Handshake()
+		}
+		data.Close()
+	})
+	f.tls = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	spill := t.TempDir()
+	g := heldFakeGateway(t, f, spill, func(c *proxy.Config) {
+		c.Backend.TLS, c.Backend.Trust = proxy.TLSExplicit, policy.BackendTLS{CAFile: caFile}
+	})
+	withTimeout(t, 30*time.Second, func() {
+		c := dialRaw(t, g.addr("explicit"), false)
+		c.login(false)
+		got, err := heldRetr(t, c, "fails.bin")
+		if len(got) != 0 || err == nil {
+			t.Errorf("the client received %d bytes (end: %v), want none and an error", len(got), err)
+		}
+		if rep := c.read(); rep.Code != wire.StatusLocalError {
+			t.Errorf("final reply %d %q, want 451", rep.Code, rep.Text())
+		}
+		c.do("NOOP", wire.StatusCommandOK)
+	})
+	noSpillLeft(t, spill)
+}
+
+// TestHoldSlowRelease: the backend's 226 comes a little after its data;
+// the release to a slow client then takes longer than timeouts.idle (the
+// wait for a final reply after the data): the client gets all of it and
+// the 226, not a "no final reply" ending.
+func TestHoldSlowRelease(t *testing.T) {
+	const size = 24 << 20
+	f := startFakeBackend(t, func(ctrl *bufio.ReadWriter, data net.Conn, cmd string) {
+		ctrl.WriteString("150 Opening BINARY mode data connection\r\n")
+		ctrl.Flush()
+		_, _ = data.Write(make([]byte, size))
+		data.Close()
+		time.Sleep(200 * time.Millisecond)
+		ctrl.WriteString("226 Transfer complete\r\n")
+		ctrl.Flush()
+	})
+	spill := t.TempDir()
+	g := heldFakeGateway(t, f, spill, func(c *proxy.Config) { c.Timeouts.Idle = time.Second })
+	withTimeout(t, 60*time.Second, func() {
+		c := dialRaw(t, g.addr("explicit"), false)
+		c.login(false)
+		port := c.epsv()
+		data := c.tlsData(c.dataConn(port, ""))
+		c.send("RETR slow.bin")
+		c.expect(wire.StatusAboutToSend)
+		var n int64
+		buf := make([]byte, 64<<10)
+		_ = data.SetReadDeadline(time.Now().Add(30 * time.Second))
+		for {
+			m, err := io.ReadFull(data, buf)
+			n += int64(m)
+			if err != nil {
+				if err != io.EOF && err != io.ErrUnexpectedEOF {
+					t.Errorf("after %d bytes: %v", n, err)
+				}
+				break
+			}
+			time.Sleep(10 * time.Millisecond) // about 6 MB/s at most
+		}
+		if n != size {
+			t.Errorf("received %d bytes, want %d", n, size)
+		}
+		c.expect(wire.StatusClosingDataConnection)
+	})
+	noSpillLeft(t, spill)
+}
