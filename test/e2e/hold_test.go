@@ -497,3 +497,34 @@ func TestHoldSlowRelease(t *testing.T) {
 	})
 	noSpillLeft(t, spill)
 }
+
+// TestHoldBackendStalls: a backend that stops sending in the middle of a
+// held download is cut after timeouts.data_idle: the client gets 426 and
+// none of the part that came.
+func TestHoldBackendStalls(t *testing.T) {
+	f := startFakeBackend(t, func(ctrl *bufio.ReadWriter, data net.Conn, cmd string) {
+		ctrl.WriteString("150 Opening BINARY mode data connection\r\n")
+		ctrl.Flush()
+		_, _ = data.Write(make([]byte, 100<<10))
+		_ = data.SetReadDeadline(time.Now().Add(20 * time.Second))
+		_, _ = data.Read(make([]byte, 1)) // until the gateway gives up
+		data.Close()
+		ctrl.WriteString("426 Transfer aborted\r\n")
+		ctrl.Flush()
+	})
+	spill := t.TempDir()
+	g := heldFakeGateway(t, f, spill, func(c *proxy.Config) { c.Timeouts.DataIdle = time.Second })
+	withTimeout(t, 30*time.Second, func() {
+		c := dialRaw(t, g.addr("explicit"), false)
+		c.login(false)
+		got, err := heldRetr(t, c, "stalls.bin")
+		if len(got) != 0 || err == nil {
+			t.Errorf("the client received %d bytes (end: %v), want none and an error", len(got), err)
+		}
+		if rep := c.read(); rep.Code != wire.StatusTransferAborted {
+			t.Errorf("final reply %d %q, want 426", rep.Code, rep.Text())
+		}
+		c.do("NOOP", wire.StatusCommandOK)
+	})
+	noSpillLeft(t, spill)
+}
