@@ -528,3 +528,30 @@ func TestHoldBackendStalls(t *testing.T) {
 	})
 	noSpillLeft(t, spill)
 }
+
+// TestHoldBandwidthLimit: the session's bandwidth limit paces a held
+// download's release to the client: it arrives whole, no faster than the
+// limit allows.
+func TestHoldBandwidthLimit(t *testing.T) {
+	spill := t.TempDir()
+	g := startGateway(t, func(c *proxy.Config) {
+		c.Limits = policy.Limits{SessionBandwidth: 1 << 20}
+		c.Filters = func(filter.Meta) []filter.Filter { return []filter.Filter{passFilter{}} }
+		c.HoldDownloads = true
+		c.Hold = hold.Config{MemoryBytes: 1 << 20, Dir: spill}
+	})
+	data := randomBytes(t, 3<<20)
+	writeFile(t, g.root, "slow.bin", data)
+	c := dial(t, g, "explicit")
+	start := time.Now()
+	if got := retrAll(t, c, "slow.bin", 0); sum(got) != sum(data) {
+		t.Fatal("throttled held download differs")
+	}
+	if d := time.Since(start); d < 1500*time.Millisecond {
+		t.Fatalf("3 MiB at 1 MiB/s took %s", d)
+	}
+	if l := heldLog(t, g, "slow.bin"); l.Code != 226 || l.HeldBytes != 3<<20 || l.HeldOnDisk != 2<<20 {
+		t.Fatalf("slow.bin's line: %+v", l)
+	}
+	noSpillLeft(t, spill)
+}
