@@ -20,11 +20,12 @@ import (
 // connection is there (the client's need not be). Once it has ended and
 // the backend's final reply has come, the transfer is judged (judgeHeld):
 // a download that is complete (no cut, no truncation, a 2xx from the
-// backend) and that every filter's Finish passes is released: the second
+// backend) and that every filter's Finish passes (Finish runs on a
+// goroutine of its own: ABOR is answered meanwhile) is released: the second
 // relay copies the held bytes to the client's data connection (paced by
 // the bandwidth throttle, if any), and the backend's 226 follows as for
 // any download. Any other outcome is refused: the client's data connection
-// is reset without a byte of the file, and the client gets the filter's
+// (awaited first, either way) is reset without a byte of the file, and the client gets the filter's
 // veto (550; a download cut by DLP's 426 becomes 550: nothing was sent),
 // the gateway's 426 (truncated or idle backend data) or the backend's own
 // failure reply.
@@ -46,6 +47,22 @@ type heldDownload struct {
 	ok      bool             // judged clean: the held bytes go to the client
 	refused error            // judged and refused: why (refuseHeld, once the client is there)
 	judged  bool
+	verdict chan heldVerdict // the filters' Finish runs
+}
+
+// heldVerdict is what the filters' Finish returned.
+type heldVerdict struct {
+	v   filter.Verdict
+	err error
+}
+
+// verdictCh is the channel of a running Finish; nil (never ready) when
+// none runs.
+func (t *transfer) verdictCh() <-chan heldVerdict {
+	if t.hold == nil {
+		return nil
+	}
+	return t.hold.verdict
 }
 
 // errHeldRefused: a held download that the gateway did not release (the
@@ -146,9 +163,26 @@ func (s *session) judgeHeld(t *transfer) {
 		h.refused = errHeldRefused
 		return
 	}
-	v, err := t.filters.Finish(s.ctx)
-	if v.Veto {
-		s.veto(t, v, err)
+	// The verdict (an ICAP server's, after the last byte) may take a
+	// while: the session goes on meanwhile, to answer ABOR. A cut
+	// transfer's closeData cancels t.d.ctx, and filter.Chain.Close the
+	// scans: Finish then returns.
+	h.verdict = make(chan heldVerdict, 1)
+	f, ctx := t.filters, t.d.ctx
+	t.d.wg.Add(1)
+	go func() {
+		defer t.d.wg.Done()
+		v, err := f.Finish(ctx)
+		h.verdict <- heldVerdict{v, err}
+	}()
+}
+
+// tookVerdict takes the filters' verdict on a held download.
+func (s *session) tookVerdict(t *transfer, r heldVerdict) {
+	h := t.hold
+	h.verdict = nil
+	if r.v.Veto {
+		_ = s.veto(t, r.v, r.err) // a download: nothing to remove, no error
 		h.refused = errHeldRefused
 		return
 	}

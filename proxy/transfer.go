@@ -212,6 +212,8 @@ func (s *session) runTransfer(t *transfer) error {
 			if len(s.deferred) < maxDeferred {
 				s.wantCommandDuringTransfer()
 			}
+		case r := <-t.verdictCh():
+			s.tookVerdict(t, r)
 		case r := <-t.holdCh():
 			t.holdOver(r)
 			if t.final == nil {

@@ -555,3 +555,60 @@ func TestHoldBandwidthLimit(t *testing.T) {
 	}
 	noSpillLeft(t, spill)
 }
+
+// slowVerdict is a filter whose verdict takes 30 s, or until its context
+// is done (an ICAP server judging a large file).
+type slowVerdict struct{}
+
+func (slowVerdict) Write([]byte) error { return nil }
+func (slowVerdict) Finish(ctx context.Context) (filter.Verdict, error) {
+	select {
+	case <-ctx.Done():
+		return filter.Verdict{}, ctx.Err()
+	case <-time.After(30 * time.Second):
+		return filter.Verdict{}, nil
+	}
+}
+
+// TestHoldAbortDuringVerdict: ABOR while a held download waits for its
+// verdict is answered at once (426, 226), not after the verdict.
+func TestHoldAbortDuringVerdict(t *testing.T) {
+	f := startFakeBackend(t, func(ctrl *bufio.ReadWriter, data net.Conn, cmd string) {
+		ctrl.WriteString("150 Opening BINARY mode data connection\r\n")
+		ctrl.Flush()
+		_, _ = data.Write(make([]byte, 100<<10))
+		data.Close()
+		ctrl.WriteString("226 Transfer complete\r\n")
+		ctrl.Flush()
+	})
+	spill := t.TempDir()
+	f.onABOR = "226 ABOR successful\r\n"
+	g := heldFakeGateway(t, f, spill, func(c *proxy.Config) {
+		c.Filters = func(filter.Meta) []filter.Filter { return []filter.Filter{slowVerdict{}} }
+	})
+	withTimeout(t, 20*time.Second, func() {
+		c := dialRaw(t, g.addr("explicit"), false)
+		c.login(false)
+		port := c.epsv()
+		data := c.tlsData(c.dataConn(port, ""))
+		c.send("RETR judged.bin")
+		c.expect(wire.StatusAboutToSend)
+		if err := data.Handshake(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(300 * time.Millisecond) // the data is held, the verdict awaited
+		start := time.Now()
+		c.send("ABOR")
+		c.expect(wire.StatusTransferAborted)
+		c.expect(wire.StatusClosingDataConnection)
+		if d := time.Since(start); d > 10*time.Second {
+			t.Errorf("ABOR answered after %s", d)
+		}
+		_ = data.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if n, _ := io.Copy(io.Discard, data); n != 0 {
+			t.Errorf("the client received %d bytes", n)
+		}
+		c.do("NOOP", wire.StatusCommandOK)
+	})
+	noSpillLeft(t, spill)
+}
