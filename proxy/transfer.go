@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"crypto/tls"
 	"errors"
 	"net"
 	"time"
@@ -347,24 +346,6 @@ func (s *session) startRelay(t *transfer) {
 	}()
 }
 
-// relayResult is the session's copy of a relay.Result.
-type relayResult struct {
-	n          int64
-	err        error // the copy failed: the data is incomplete
-	closeErr   error // the copy succeeded but ending it did not
-	peerClosed bool  // the destination closed its end first
-	gone       <-chan struct{}
-	res        relay.Result
-}
-
-func fromRelay(r relay.Result) relayResult {
-	return relayResult{n: r.N, err: r.Err, closeErr: r.CloseErr, peerClosed: r.PeerClosed, gone: r.Gone, res: r}
-}
-
-func (r relayResult) cut() bool        { return r.res.Cut() }
-func (r relayResult) gatewayCut() bool { return r.res.GatewayCut() }
-func (r relayResult) handedOff() bool  { return r.res.HandedOff() }
-
 // relayOver takes the relay's result. After a clean end the relay's
 // destination belongs to relay.DrainAndClose: nothing else may close it.
 func (t *transfer) relayOver(r relayResult) {
@@ -388,14 +369,6 @@ func (s *session) waitRelay(t *transfer) {
 	if t.relayCh != nil {
 		t.relayOver(<-t.relayCh)
 	}
-}
-
-// rawConn is the socket under a TLS connection, or c itself.
-func rawConn(c net.Conn) net.Conn {
-	if tc, ok := c.(*tls.Conn); ok {
-		return tc.NetConn()
-	}
-	return c
 }
 
 // endTransfer asks the filters, sends the final reply and logs the
