@@ -162,6 +162,9 @@ func (s *Sink) transfer(e events.Transfer) {
 			ev = ev.Str("offset", e.Offset) // the hash covers the part from there
 		}
 	}
+	if e.Held {
+		ev = ev.Int64("held_bytes", e.HeldBytes).Int64("held_on_disk", e.HeldOnDisk)
+	}
 	dir := "download"
 	if e.Upload {
 		dir = "upload"

@@ -70,8 +70,10 @@ func TestTransferLine(t *testing.T) {
 		Protected: true, Code: 226, BackendCode: 226, Hash: "ab", HashSize: 10, Offset: "5"}
 	cut := events.Transfer{Session: sess, Verb: "RETR", Path: "f", Bytes: 3, Incomplete: true, Err: errors.New("truncated"),
 		Code: 426, BackendCode: 226}
-	l := lines(t, ok, cut)
-	if len(l) != 2 {
+	held := events.Transfer{Session: sess, Verb: "RETR", Path: "h", Bytes: 0, Code: 550, BackendCode: 226, Incomplete: true,
+		Held: true, HeldBytes: 100, HeldOnDisk: 40}
+	l := lines(t, ok, cut, held)
+	if len(l) != 3 {
 		t.Fatalf("%d lines", len(l))
 	}
 	expect(t, l[0], map[string]any{
@@ -80,8 +82,9 @@ func TestTransferLine(t *testing.T) {
 	})
 	expect(t, l[1], map[string]any{
 		"level": "warn", "message": "transfer", "direction": "download", "code": 426.0, "backend_code": 226.0,
-		"incomplete": true, "error": "truncated", "sha256": nil,
+		"incomplete": true, "error": "truncated", "sha256": nil, "held_bytes": nil,
 	})
+	expect(t, l[2], map[string]any{"message": "transfer", "code": 550.0, "bytes": 0.0, "held_bytes": 100.0, "held_on_disk": 40.0})
 }
 
 func TestSessionLines(t *testing.T) {

@@ -165,6 +165,10 @@ type Transfer struct {
 	BackendCode int    // the backend's final reply; 0: none came
 	HashSize    int64  // the bytes Hash covers
 	Offset      string // REST's argument: Hash covers the part from there
+	// Held: a download held whole until its verdict (inspect.downloads:
+	// hold), HeldBytes of it, HeldOnDisk of those in the spill file.
+	Held                  bool
+	HeldBytes, HeldOnDisk int64
 }
 
 // OK says whether the client was told the transfer succeeded.

@@ -63,6 +63,8 @@ wait:
 		select {
 		case r := <-t.relayCh:
 			t.relayOver(r)
+		case r := <-t.holdCh():
+			t.holdOver(r)
 		case res := <-s.be.Replies():
 			rep, err := s.be.Took(res)
 			if err != nil {

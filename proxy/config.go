@@ -12,6 +12,7 @@ import (
 	"github.com/ftpsgate/ftpsgate/internal/confkey"
 	"github.com/ftpsgate/ftpsgate/nat"
 	"github.com/ftpsgate/ftpsgate/policy"
+	"github.com/ftpsgate/ftpsgate/proxy/hold"
 	"github.com/ftpsgate/ftpsgate/upstream"
 )
 
@@ -182,6 +183,13 @@ type Config struct {
 	// Filters, when set, adds filters to every file transfer (cmd: the
 	// inspect section; tests).
 	Filters func(filter.Meta) []filter.Filter
+	// HoldDownloads: a download that Filters inspects is read whole into
+	// a hold.Buffer, and released to the client only once every filter
+	// has judged it clean (inspect.downloads: hold). Off: its bytes reach
+	// the client as they are inspected, and a block cuts it (426).
+	HoldDownloads bool
+	// Hold bounds a held download (inspect.hold).
+	Hold hold.Config
 }
 
 func (c Config) greeting() string {

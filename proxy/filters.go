@@ -73,7 +73,11 @@ func (s *session) transferFilters(t *transfer) {
 		t.filters = append(t.filters, t.hash)
 	}
 	if cfg.Filters != nil {
-		t.filters = append(t.filters, cfg.Filters(meta)...)
+		inspect := cfg.Filters(meta)
+		t.filters = append(t.filters, inspect...)
+		if len(inspect) > 0 && cfg.HoldDownloads && !t.upload {
+			s.holdDownload(t)
+		}
 	}
 }
 
@@ -87,6 +91,9 @@ func (s *session) finishFilters(t *transfer) error {
 		if v, ok := filter.VetoOf(t.relayed.err); ok {
 			return s.veto(t, v, t.relayed.err)
 		}
+	}
+	if t.hold != nil && t.hold.judged {
+		return nil // judgeHeld asked them, before the release
 	}
 	if len(t.filters) == 0 || t.failure != nil || t.final == nil || !t.final.Positive() ||
 		t.relayed == nil || t.relayed.err != nil || t.relayed.peerClosed {
@@ -102,6 +109,10 @@ func (s *session) finishFilters(t *transfer) error {
 // veto answers t with a filter's veto v instead of its final reply and
 // removes a vetoed upload from the backend.
 func (s *session) veto(t *transfer, v filter.Verdict, err error) error {
+	if t.hold != nil && v.Code == ftp.StatusTransferAborted {
+		// A download cut as it streams gets 426; held, it was not sent.
+		v.Code = ftp.StatusFileUnavailable
+	}
 	ev := s.log.Warn().Str(fieldCommand, t.cmd.Verb).Str(fieldPath, t.path).Int(fieldCode, v.Code)
 	if err != nil {
 		ev = ev.Err(err)

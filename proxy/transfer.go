@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"crypto/tls"
 	"errors"
 	"net"
 	"time"
@@ -35,8 +34,9 @@ type transfer struct {
 	rest     string       // the REST argument before the command, if any
 	filters  filter.Chain // nil: no filter needs the bytes
 	hash     *filter.SHA256
-	vetoed   *ftp.Reply // a filter's veto: what the client gets instead of 226
-	sent     *ftp.Reply // the final reply the client gets, once known
+	vetoed   *ftp.Reply    // a filter's veto: what the client gets instead of 226
+	hold     *heldDownload // a download held until its verdict (held.go); nil: streamed
+	sent     *ftp.Reply    // the final reply the client gets, once known
 }
 
 func (t *transfer) relayStarted() bool { return t.relayCh != nil || t.relayed != nil }
@@ -55,6 +55,9 @@ func (t *transfer) closeData() {
 	}
 	if t.d.backend != nil {
 		relay.ResetConn(t.d.backend)
+	}
+	if t.hold != nil {
+		_ = t.hold.sink.Close() // a held download's first relay stops
 	}
 	t.d.cancel()
 }
@@ -144,7 +147,12 @@ func (s *session) runTransfer(t *transfer) error {
 				s.endBackendData(t)
 			}
 		case <-accept.C:
-			if !t.relayStarted() {
+			// A held download's first relay runs without the client's
+			// data connection: only the client's absence counts.
+			switch {
+			case t.hold != nil && t.hold.refused != nil && !t.relayStarted():
+				s.refuseHeld(t, t.hold.refused) // without the client: its reply says why
+			case !t.relayStarted() && (t.hold == nil || t.client == nil):
 				s.giveUp(t, t.d.noClient())
 			}
 		case res := <-s.be.Replies():
@@ -171,7 +179,15 @@ func (s *session) runTransfer(t *transfer) error {
 				continue
 			}
 			t.final = &rep
-			if !t.final.Positive() {
+			finalWait = nil // came: a held download's release may run on
+			switch {
+			case t.final.Positive():
+			case t.hold != nil && !t.relayStarted():
+				// The backend gave up on a held download: stop holding;
+				// the client's data connection is still awaited, to be
+				// refused (stepHold).
+				_ = t.hold.sink.Close()
+			default:
 				// The backend gave up: stop relaying what is left.
 				t.closeData()
 			}
@@ -195,6 +211,17 @@ func (s *session) runTransfer(t *transfer) error {
 			if len(s.deferred) < maxDeferred {
 				s.wantCommandDuringTransfer()
 			}
+		case r := <-t.verdictCh():
+			s.tookVerdict(t, r)
+		case r := <-t.holdCh():
+			t.holdOver(r)
+			if t.final == nil {
+				wait := s.env.cfg.Timeouts.idle()
+				if r.cut() {
+					wait = s.env.cfg.Timeouts.connect()
+				}
+				finalWait = time.After(wait)
+			}
 		case r := <-t.relayCh:
 			t.relayOver(r)
 			if t.final == nil {
@@ -205,7 +232,7 @@ func (s *session) runTransfer(t *transfer) error {
 				finalWait = time.After(wait)
 			}
 		case <-finalWait:
-			if t.relayed != nil && t.relayed.cut() {
+			if t.relayed != nil && t.relayed.cut() || t.holdCut() {
 				s.log.Warn().Str(fieldCommand, t.cmd.Verb).Msg("no final reply from the backend after a cut transfer: answering 426 ourselves")
 				return s.finishTransfer(t, connClosed, false, true)
 			}
@@ -225,14 +252,16 @@ func (s *session) runTransfer(t *transfer) error {
 			_ = s.finishTransfer(t, ftp.NewReply(ftp.StatusTransferAborted, "Transfer aborted: the gateway is shutting down."), false, true)
 			return s.errorf("%w", errShuttingDown)
 		}
-		if !t.relayStarted() && t.failure == nil && t.client != nil && t.backend != nil {
+		if t.hold != nil {
+			s.stepHold(t)
+		} else if !t.relayStarted() && t.failure == nil && t.client != nil && t.backend != nil {
 			accept.Stop()
 			s.startRelay(t)
 		}
-		if t.failure != nil && t.final != nil && !t.relayStarted() {
+		if t.failure != nil && t.final != nil && !t.relayStarted() && !t.holding() {
 			break
 		}
-		if finalWait == nil && t.final == nil && t.failure != nil && !t.relayStarted() {
+		if finalWait == nil && t.final == nil && t.failure != nil && !t.relayStarted() && !t.holding() {
 			finalWait = time.After(s.env.cfg.Timeouts.dataAccept())
 		}
 	}
@@ -270,7 +299,10 @@ func (s *session) giveUp(t *transfer, err error) {
 	if t.d.lease != nil {
 		t.d.lease.Release()
 	}
-	if t.backend != nil {
+	switch {
+	case t.hold != nil && (t.holding() || t.hold.done != nil):
+		_ = t.hold.sink.Close() // the first relay ends the backend's side
+	case t.backend != nil:
 		s.endBackendData(t)
 	}
 }
@@ -293,14 +325,17 @@ func (s *session) endBackendData(t *transfer) {
 func (s *session) startRelay(t *transfer) {
 	s.log.Debug().Str(fieldCommand, t.cmd.Verb).Msg("data connections ready: relaying")
 	t.relayCh = make(chan relayResult, 1)
-	src, dst := t.backend, t.client
+	src, dst, f := t.backend, t.client, t.filters
 	if t.upload {
 		src, dst = t.client, t.backend
+	}
+	if t.hold != nil {
+		src, f = newHoldSource(t.hold.buf), t.hold.pace // the release
 	}
 	t.d.wg.Add(1)
 	go func() {
 		defer t.d.wg.Done()
-		r := relay.Run(dst, src, relay.Opts{Idle: s.env.cfg.Timeouts.dataIdle(), FromBackend: !t.upload, Filter: t.filters})
+		r := relay.Run(dst, src, relay.Opts{Idle: s.env.cfg.Timeouts.dataIdle(), FromBackend: !t.upload, Filter: f})
 		if r.HandedOff() {
 			// Drain in the background: the final reply need not wait for
 			// the peer to close.
@@ -310,24 +345,6 @@ func (s *session) startRelay(t *transfer) {
 		t.relayCh <- fromRelay(r)
 	}()
 }
-
-// relayResult is the session's copy of a relay.Result.
-type relayResult struct {
-	n          int64
-	err        error // the copy failed: the data is incomplete
-	closeErr   error // the copy succeeded but ending it did not
-	peerClosed bool  // the destination closed its end first
-	gone       <-chan struct{}
-	res        relay.Result
-}
-
-func fromRelay(r relay.Result) relayResult {
-	return relayResult{n: r.N, err: r.Err, closeErr: r.CloseErr, peerClosed: r.PeerClosed, gone: r.Gone, res: r}
-}
-
-func (r relayResult) cut() bool        { return r.res.Cut() }
-func (r relayResult) gatewayCut() bool { return r.res.GatewayCut() }
-func (r relayResult) handedOff() bool  { return r.res.HandedOff() }
 
 // relayOver takes the relay's result. After a clean end the relay's
 // destination belongs to relay.DrainAndClose: nothing else may close it.
@@ -346,17 +363,12 @@ func (t *transfer) relayOver(r relayResult) {
 
 // waitRelay waits for a relay whose connections were closed.
 func (s *session) waitRelay(t *transfer) {
+	if t.holding() {
+		t.holdOver(<-t.hold.ch)
+	}
 	if t.relayCh != nil {
 		t.relayOver(<-t.relayCh)
 	}
-}
-
-// rawConn is the socket under a TLS connection, or c itself.
-func rawConn(c net.Conn) net.Conn {
-	if tc, ok := c.(*tls.Conn); ok {
-		return tc.NetConn()
-	}
-	return c
 }
 
 // endTransfer asks the filters, sends the final reply and logs the
@@ -397,6 +409,7 @@ func (s *session) finishTransfer(t *transfer, rep ftp.Reply, cut, send bool) err
 		s.waitRelay(t)
 	}
 	t.filters.Close() // a scan of a cut transfer lets go of its scanner
+	s.closeHold(t)
 	t.sent = &rep
 	s.account(t)
 	if !send {
@@ -431,6 +444,9 @@ func (s *session) account(t *transfer) {
 	}
 	if h := t.hashResult(); h.sum != "" {
 		e.Hash, e.HashSize, e.Offset = h.sum, h.size, h.offset
+	}
+	if t.hold != nil {
+		e.Held, e.HeldBytes, e.HeldOnDisk = true, t.hold.buf.Len(), t.hold.buf.Spilled()
 	}
 	s.emit(e)
 }

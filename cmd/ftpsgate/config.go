@@ -171,6 +171,7 @@ func build(v *viper.Viper) (*loaded, error) {
 	auditCfg := buildAudit(&p, fc.Audit)
 	inspectCfg := buildInspect(&p, fc.Inspect)
 	icapCfg := buildICAP(&p, fc.Inspect.ICAP)
+	c.HoldDownloads, c.Hold = buildHold(&p, fc.Inspect)
 	c.TLS.ClientCertPins = authCfg.gateway() // the edge checks pins
 	c.Login = policy.LoginPolicy{AllowAnonymous: fc.Policy.AllowAnonymous}
 	for _, site := range fc.Policy.AllowedSiteCommands {

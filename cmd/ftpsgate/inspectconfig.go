@@ -40,7 +40,9 @@ type inspectFile struct {
 		} `mapstructure:"gzip"`
 		PartialTransfers string `mapstructure:"partial_transfers"`
 	} `mapstructure:"dlp"`
-	ICAP icapFile `mapstructure:"icap"`
+	ICAP      icapFile `mapstructure:"icap"`
+	Downloads string   `mapstructure:"downloads"` // holdconfig.go
+	Hold      holdFile `mapstructure:"hold"`
 }
 
 type ruleFile struct {

@@ -26,8 +26,9 @@ import (
 )
 
 // startInspected starts a gateway with the DLP policy cfg, its findings
-// going to an audit trail (file sink in dir) and to metrics.
-func startInspected(t *testing.T, cfg dlp.Config) (*gateway, string, *metrics.Metrics) {
+// going to an audit trail (file sink in dir) and to metrics; opts change
+// the gateway's configuration further.
+func startInspected(t *testing.T, cfg dlp.Config, opts ...option) (*gateway, string, *metrics.Metrics) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "audit.jsonl")
 	f, err := audit.OpenFile(audit.FileConfig{Path: path})
@@ -48,7 +49,7 @@ func startInspected(t *testing.T, cfg dlp.Config) (*gateway, string, *metrics.Me
 		t.Fatal(err)
 	}
 	pol.EmitTo(events.Multi{trail, mets})
-	g := startGatewayWith(t, []proxy.Option{proxy.WithEvents(trail)}, func(c *proxy.Config) { c.Filters = pol.Hook })
+	g := startGatewayWith(t, []proxy.Option{proxy.WithEvents(trail)}, append([]option{func(c *proxy.Config) { c.Filters = pol.Hook }}, opts...)...)
 	return g, path, mets
 }
 
