@@ -71,7 +71,8 @@ func writeHAProxy(w io.Writer, ms []fleetMember, o haproxyOptions) error {
 	p("# trusting this balancer's address). Health: GET /readyz on the admin API.")
 	p("")
 	p("global")
-	p("    maxconn 20000")
+	p("    # Two descriptors a connection: raise it with the FD limit (LimitNOFILE).")
+	p("    maxconn 4096")
 	if o.User != "" {
 		p("    user %s", o.User)
 		p("    group %s", o.User)
