@@ -119,7 +119,7 @@ func checkSplits(ms []fleetMember) []string {
 
 // checkSameFront reports differences in what the balancer needs to be the
 // same on every replica: passive.public_host, and the listeners (names,
-// ports, TLS modes) with PROXY protocol on.
+// ports, TLS modes).
 func checkSameFront(ms []fleetMember) []string {
 	var out []string
 	first := ms[0]
@@ -127,11 +127,6 @@ func checkSameFront(ms []fleetMember) []string {
 		out = append(out, fmt.Sprintf("%s: passive.public_host is not set: behind a balancer, 227 replies must name the balancer's public address", first.File))
 	}
 	for _, m := range ms {
-		for i, l := range m.Cfg.proxy.Listeners {
-			if !l.ProxyProtocol.Enabled {
-				out = append(out, fmt.Sprintf("%s: listeners[%d] (%s): proxy_protocol is off: behind a balancer every client would look like the balancer (bans, limits and data-connection checks)", m.File, i, l.Name))
-			}
-		}
 		if m.File == first.File && m.Cfg.fleet.Index == first.Cfg.fleet.Index {
 			continue
 		}
@@ -189,8 +184,24 @@ func validateFleet(files []string, balancer string, stdout, stderr io.Writer) in
 		return 1
 	}
 	fmt.Fprintf(stdout, "fleet ok: %d replicas\n", len(ms))
+	for _, n := range fleetNotes(ms) {
+		fmt.Fprintln(stdout, "note: "+n)
+	}
 	for _, m := range ms {
 		fmt.Fprintln(stdout, "  "+m.String())
 	}
 	return 0
+}
+
+// fleetNotes are what may be right but often is not: a listener without
+// PROXY protocol behind a balancer sees every client as the balancer (a
+// Kubernetes Service with externalTrafficPolicy: Local needs none).
+func fleetNotes(ms []fleetMember) []string {
+	var out []string
+	for _, l := range ms[0].Cfg.proxy.Listeners {
+		if !l.ProxyProtocol.Enabled {
+			out = append(out, fmt.Sprintf("%s: listener %s takes no PROXY header: behind a balancer that does not keep the client's address, every client looks like the balancer (bans, limits, data-connection checks)", ms[0].File, l.Name))
+		}
+	}
+	return out
 }

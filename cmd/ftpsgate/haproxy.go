@@ -81,7 +81,7 @@ func writeHAProxy(w io.Writer, ms []fleetMember, o haproxyOptions) error {
 	p("defaults")
 	p("    mode tcp")
 	p("    timeout connect 5s")
-	p("    # Above the gateways' idle timeouts (%s): they, not the balancer, end idle sessions.", idle-time.Minute)
+	p("    # Above the gateways' idle timeouts (%s): they, not the balancer, end idle sessions.", haproxyDuration(idle-time.Minute))
 	p("    timeout client %s", haproxyDuration(idle))
 	p("    timeout server %s", haproxyDuration(idle))
 	for _, l := range first.proxy.Listeners {
