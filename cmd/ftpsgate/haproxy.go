@@ -97,6 +97,8 @@ func writeHAProxy(w io.Writer, ms []fleetMember, o haproxyOptions) error {
 		p("    default_backend %s", name)
 		p("backend %s", name)
 		p("    balance leastconn")
+		p("    # A replica is out after 2 failed checks 2 s apart, back after 2 good ones.")
+		p("    default-server inter 2s fall 2 rise 2")
 		readyz := healthCheck(ms)
 		if readyz {
 			p("    option httpchk")

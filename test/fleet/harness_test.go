@@ -111,6 +111,7 @@ type Fleet struct {
 	Bin            string // the gateway binary
 	Dir            string
 	opts           Options
+	statsSocket    string
 }
 
 // Replica is one gateway process of the fleet.
@@ -141,31 +142,49 @@ const (
 	replicaHostIP = 2 // replica i on 127.0.0.(2+i)
 )
 
-// portBlock returns the first block of 54500-54999 whose ports are free on
-// every address the fleet uses.
+// portBlock returns the first block of 54500-54999 whose ports the fleet
+// uses are free on the addresses it uses them on. The range lies inside
+// Linux's ephemeral ports (32768-60999), so a busy machine may hold some
+// as client ports for a while: it tries again for up to 30 s.
 func portBlock(t testing.TB, replicas int) int {
 	t.Helper()
-	hosts := []string{"127.0.0.1"}
-	for i := 0; i < replicas; i++ {
-		hosts = append(hosts, replicaHost(i))
-	}
-	for base := portFirst; base+blockSize-1 <= portLast; base += blockSize {
-		if blockFree(base, hosts) {
-			return base
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		for base := portFirst; base+blockSize-1 <= portLast; base += blockSize {
+			if blockFree(base, replicas) {
+				return base
+			}
 		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no block of %d ports in %d-%d with the fleet's ports free", blockSize, portFirst, portLast)
+		}
+		time.Sleep(500 * time.Millisecond)
 	}
-	t.Fatalf("no free block of %d ports in %d-%d", blockSize, portFirst, portLast)
-	return 0
 }
 
-func blockFree(base int, hosts []string) bool {
-	for _, h := range hosts {
-		for p := base; p < base+blockSize; p++ {
-			ln, err := net.Listen("tcp4", net.JoinHostPort(h, strconv.Itoa(p)))
+// blockFree: the balancer binds 127.0.0.1 (control and every passive
+// port), vsftpd 127.0.0.1 (its port and passive range), replica i
+// 127.0.0.(2+i) (control, admin, its passive slice).
+func blockFree(base, replicas int) bool {
+	free := func(host string, lo, hi int) bool {
+		for p := lo; p <= hi; p++ {
+			ln, err := net.Listen("tcp4", net.JoinHostPort(host, strconv.Itoa(p)))
 			if err != nil {
 				return false
 			}
 			ln.Close()
+		}
+		return true
+	}
+	pasvHi := base + offGwPassive + replicas*perReplica - 1
+	if !free("127.0.0.1", base+offGwPassive, pasvHi) || !free("127.0.0.1", base+offVsPassive, base+offVsPassive+19) ||
+		!free("127.0.0.1", base+offControl, base+offControl) || !free("127.0.0.1", base+offVsftpd, base+offVsftpd) {
+		return false
+	}
+	for i := 0; i < replicas; i++ {
+		lo := base + offGwPassive + i*perReplica
+		if !free(replicaHost(i), lo, lo+perReplica-1) || !free(replicaHost(i), base+offControl, base+offControl) || !free(replicaHost(i), base+offAdmin, base+offAdmin) {
+			return false
 		}
 	}
 	return true
@@ -231,6 +250,9 @@ func Start(ctx context.Context, t testing.TB, o Options) *Fleet {
 		t.Fatalf("ftpsgate haproxy: %v\n%s", err, cfg)
 	}
 	f.HAProxyConfig = filepath.Join(f.Dir, "haproxy.cfg")
+	// The harness's own addition: a stats socket, to read the servers' states.
+	f.statsSocket = filepath.Join(f.Dir, "haproxy.sock")
+	cfg += fmt.Sprintf("\n# Added by the test harness.\nglobal\n    stats socket %s mode 600 level admin\n", f.statsSocket)
 	if err := os.WriteFile(f.HAProxyConfig, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -355,30 +377,71 @@ func (r *Replica) LogLines(msg string) []map[string]any {
 	return out
 }
 
-// WaitBalanced waits until HAProxy's health checks have every running
-// replica up: a control connection through the balancer then reaches any.
+// WaitBalanced waits until HAProxy has every running replica up in every
+// control backend (its /readyz checks), and every killed one down.
 func (f *Fleet) WaitBalanced(ctx context.Context, t testing.TB) {
 	t.Helper()
-	// HAProxy marks servers up after its first successful check (the
-	// default inter 2s, rise 2 apply from a down state only; servers start
-	// up). Wait for each replica's /readyz to answer, then for one check
-	// interval so that HAProxy has seen it.
 	for _, r := range f.Replicas {
-		if r.Proc.Exited() {
-			continue
+		f.WaitServer(ctx, t, r.Index, !r.Proc.Exited())
+	}
+}
+
+// WaitServer waits until HAProxy reports replica i UP (up) or DOWN (!up)
+// in every control backend: after Kill, before new sessions must avoid
+// it; after Start, before they may reach it again (checks every 2 s,
+// fall 2, rise 2).
+func (f *Fleet) WaitServer(ctx context.Context, t testing.TB, i int, up bool) {
+	t.Helper()
+	want := map[bool]string{true: "UP", false: "DOWN"}[up]
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for {
+		states, err := f.ServerStates()
+		ok := err == nil && len(states) > 0
+		for backend, servers := range states {
+			if !strings.HasPrefix(backend, "ftps_") {
+				continue
+			}
+			if st := servers[fmt.Sprintf("gw%d", i)]; !strings.HasPrefix(st, want) {
+				ok = false
+			}
 		}
-		for {
-			err := r.Admin(t).Health(ctx)
-			if err == nil {
-				break
-			}
-			select {
-			case <-ctx.Done():
-				t.Fatalf("gw%d's admin API does not answer: %v\n%s", r.Index, err, r.Proc.LogTail())
-			case <-time.After(50 * time.Millisecond):
-			}
+		if ok {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("HAProxy does not report gw%d %s: %v %v\n%s", i, want, states, err, f.Diagnostics())
+		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// ServerStates is HAProxy's "show stat": backend -> server -> status
+// (UP, DOWN, "UP 1/2" while rising...).
+func (f *Fleet) ServerStates() (map[string]map[string]string, error) {
+	c, err := net.DialTimeout("unix", f.statsSocket, 2*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Write([]byte("show stat\n")); err != nil {
+		return nil, err
+	}
+	out := map[string]map[string]string{}
+	sc := bufio.NewScanner(c)
+	for sc.Scan() {
+		fields := strings.Split(sc.Text(), ",")
+		if len(fields) < 18 || strings.HasPrefix(fields[0], "#") || fields[1] == "FRONTEND" || fields[1] == "BACKEND" {
+			continue
+		}
+		if out[fields[0]] == nil {
+			out[fields[0]] = map[string]string{}
+		}
+		out[fields[0]][fields[1]] = fields[17]
+	}
+	return out, sc.Err()
 }
 
 // Diagnostics is the balancer's configuration and log and every replica's
