@@ -86,14 +86,15 @@ var buildGateway = sync.OnceValues(func() (string, error) {
 
 // Options vary the fleet.
 type Options struct {
-	Replicas int                // 1-3; 0: 3
-	Extra    string             // YAML appended to every replica's configuration (e.g. fleet:)
-	ExtraFor func(i int) string // YAML appended to replica i's
-	Env      []string           // more environment for every gateway
-	Timeouts map[string]string  // timeouts.* overrides (data_accept is 10s unless set)
-	Limits   map[string]any     // limits.* settings
-	Bans     map[string]any     // bans.* settings
-	LogLevel string             // "": debug
+	Replicas int                  // 1-3; 0: 3
+	Extra    string               // YAML appended to every replica's configuration (e.g. fleet:)
+	ExtraFor func(i int) string   // YAML appended to replica i's
+	Env      []string             // more environment for every gateway
+	EnvFor   func(i int) []string // more environment for replica i
+	Timeouts map[string]string    // timeouts.* overrides (data_accept is 10s unless set)
+	Limits   map[string]any       // limits.* settings
+	Bans     map[string]any       // bans.* settings
+	LogLevel string               // "": debug
 }
 
 // Fleet is a running fleet behind HAProxy.
@@ -331,7 +332,11 @@ func (f *Fleet) replicaYAML(r *Replica, pki *testpki.Files) string {
 // listener and admin API accept.
 func (r *Replica) Start(ctx context.Context, t testing.TB) {
 	t.Helper()
-	r.Proc = testproc.Start(t, fmt.Sprintf("ftpsgate gw%d", r.Index), r.logPath, r.f.opts.Env, r.f.Bin, "run", "--config", r.ConfigPath)
+	env := append([]string(nil), r.f.opts.Env...)
+	if r.f.opts.EnvFor != nil {
+		env = append(env, r.f.opts.EnvFor(r.Index)...)
+	}
+	r.Proc = testproc.Start(t, fmt.Sprintf("ftpsgate gw%d", r.Index), r.logPath, env, r.f.Bin, "run", "--config", r.ConfigPath)
 	wctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	testproc.WaitPort(wctx, t, r.ControlAddr, r.Proc)
