@@ -219,3 +219,32 @@ func TestShippedHAProxy(t *testing.T) {
 		t.Errorf("haproxy -c -f %s: %v\n%s", shipped, err, out)
 	}
 }
+
+func TestHAProxyCommand(t *testing.T) {
+	a := writeConfig(t, fleetConfig(0, 2, "50000-50199", "203.0.113.10"))
+	b := writeConfig(t, fleetConfig(1, 2, "50000-50199", "203.0.113.10"))
+	code, out, errOut := runCLI("haproxy", "--user", "", a, b)
+	if code != 0 {
+		t.Fatalf("haproxy: %d %s", code, errOut)
+	}
+	mustContain(t, "haproxy.cfg", out, "bind :21\n", "server gw0 10.0.0.10:21 send-proxy-v2 check check-send-proxy\n",
+		"bind :50100-50199\n", "server gw1 10.0.0.11 send-proxy-v2\n")
+	if strings.Contains(out, "\n    user ") {
+		t.Error("--user \"\": a user line")
+	}
+	// A fleet that does not pass validate --fleet gets no configuration.
+	if code, out, errOut := runCLI("haproxy", a, a); code != 1 || out != "" || !strings.Contains(errOut, "overlap") {
+		t.Errorf("overlapping fleet: %d %q %q", code, out, errOut)
+	}
+	// Listeners on every address: the balancer needs --servers.
+	shared := writeConfig(t, strings.Replace(strings.Replace(fleetConfig(0, 2, "50000-50199", "203.0.113.10"), "10.0.0.10:21", "0.0.0.0:21", 1), `replica_index: "0"`, "replica_index: hostname", 1))
+	if code, _, errOut := runCLI("haproxy", shared); code != 1 || !strings.Contains(errOut, "--servers") {
+		t.Errorf("0.0.0.0 without --servers: %d %q", code, errOut)
+	}
+	if code, out, errOut := runCLI("haproxy", "--servers", "gw-0.gw,gw-1.gw", shared); code != 0 || !strings.Contains(out, "server gw1 gw-1.gw:21 ") {
+		t.Errorf("--servers: %d %q %q", code, out, errOut)
+	}
+	if code, _, errOut := runCLI("haproxy", "--servers", "one", shared); code != 1 || !strings.Contains(errOut, "names 1 addresses for 2 replicas") {
+		t.Errorf("--servers count: %d %q", code, errOut)
+	}
+}
