@@ -248,3 +248,29 @@ func TestHAProxyCommand(t *testing.T) {
 		t.Errorf("--servers count: %d %q", code, errOut)
 	}
 }
+
+// The balancer's health check goes where it can reach the admin API.
+func TestHAProxyHealthCheck(t *testing.T) {
+	token := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(token, []byte("0123456789abcdef0123456789abcdef\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ admin, want string }{
+		{"0.0.0.0:9090", "server gw0 10.0.0.10:21 send-proxy-v2 check addr 10.0.0.10 port 9090\n"},
+		{"10.0.5.10:9090", "server gw0 10.0.0.10:21 send-proxy-v2 check addr 10.0.5.10 port 9090\n"},
+		{"127.0.0.1:9090", "server gw0 10.0.0.10:21 send-proxy-v2 check check-send-proxy\n"},
+		{"unix:/run/ftpsgate.sock", "server gw0 10.0.0.10:21 send-proxy-v2 check check-send-proxy\n"},
+	} {
+		admin := "admin: {address: " + c.admin + ", token_file: " + token + "}\n"
+		if strings.HasPrefix(c.admin, "unix:") {
+			admin = "admin: {address: " + c.admin + "}\n"
+		}
+		code, out, errOut := runCLI("haproxy", writeConfig(t, fleetConfig(0, 1, "50000-50099", "203.0.113.10")+admin))
+		if code != 0 || !strings.Contains(out, c.want) {
+			t.Errorf("admin %s: %d %q, want %q", c.admin, code, errOut, c.want)
+		}
+		if readyz := strings.Contains(c.want, "port 9090"); readyz != strings.Contains(out, "option httpchk") {
+			t.Errorf("admin %s: option httpchk %v", c.admin, !readyz)
+		}
+	}
+}
