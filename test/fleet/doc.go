@@ -8,8 +8,10 @@
 //
 // # The harness (harness_test.go)
 //
-// Start builds the gateway once per run, starts vsftpd (explicit FTPS,
-// internal/testvsftpd) and N gateway processes (3 by default). Replica i
+// Start builds the gateway once per run, then starts HAProxy (first: it
+// binds the most ports; a port taken meanwhile moves the fleet to another
+// block), vsftpd (explicit FTPS, internal/testvsftpd) and N gateway
+// processes (3 by default). Replica i
 // listens on 127.0.0.(2+i): its explicit FTPS control port, its admin API
 // (a token file shared by the fleet) and its passive ports; every replica
 // has the same configuration but for that host and passive.replica_index,

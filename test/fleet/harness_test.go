@@ -113,6 +113,9 @@ type Fleet struct {
 	Dir            string
 	opts           Options
 	statsSocket    string
+	base           int            // the port block
+	pki            *testpki.Files // the gateways' certificate
+	backendPKI     *testpki.Files // vsftpd's
 }
 
 // Replica is one gateway process of the fleet.
@@ -147,12 +150,12 @@ const (
 // uses are free on the addresses it uses them on. The range lies inside
 // Linux's ephemeral ports (32768-60999), so a busy machine may hold some
 // as client ports for a while: it tries again for up to 30 s.
-func portBlock(t testing.TB, replicas int) int {
+func portBlock(t testing.TB, replicas int, tried map[int]bool) int {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		for base := portFirst; base+blockSize-1 <= portLast; base += blockSize {
-			if blockFree(base, replicas) {
+			if !tried[base] && blockFree(base, replicas) {
 				return base
 			}
 		}
@@ -193,8 +196,11 @@ func blockFree(base, replicas int) bool {
 
 func replicaHost(i int) string { return fmt.Sprintf("127.0.0.%d", replicaHostIP+i) }
 
-// Start runs vsftpd, the replicas and HAProxy, and waits until the
-// balancer reports every replica up.
+// Start runs HAProxy, vsftpd and the replicas, and waits until the
+// balancer reports every replica up. HAProxy starts first: it binds the
+// most ports (on 127.0.0.1, where client ports are taken from the same
+// range), and when one is taken after all it is tried again on another
+// block before anything else runs.
 func Start(ctx context.Context, t testing.TB, o Options) *Fleet {
 	t.Helper()
 	requireInterop(t)
@@ -209,17 +215,18 @@ func Start(ctx context.Context, t testing.TB, o Options) *Fleet {
 	if err != nil {
 		t.Fatal(err)
 	}
-	base := portBlock(t, o.Replicas)
-	f := &Fleet{Bin: bin, Dir: t.TempDir(), opts: o,
-		Addr:   net.JoinHostPort("127.0.0.1", strconv.Itoa(base+offControl)),
-		PasvLo: base + offGwPassive, PasvHi: base + offGwPassive + o.Replicas*perReplica - 1}
-	f.Backend = testvsftpd.Start(ctx, t, testvsftpd.Options{Port: base + offVsftpd, PasvLo: base + offVsPassive, PasvHi: base + offVsPassive + 19})
-	f.User = f.Backend.User
-	pki, err := testpki.WriteServer(f.Dir, "ftpsgate fleet test CA")
-	if err != nil {
+	f := &Fleet{Bin: bin, Dir: t.TempDir(), opts: o}
+	if f.pki, err = testpki.WriteServer(f.Dir, "ftpsgate fleet test CA"); err != nil {
 		t.Fatal(err)
 	}
-	f.CAFile = pki.CAFile
+	f.CAFile = f.pki.CAFile
+	vsDir := filepath.Join(f.Dir, "vsftpd-pki")
+	if err := os.Mkdir(vsDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if f.backendPKI, err = testpki.WriteServer(vsDir, "ftpsgate vsftpd test CA"); err != nil {
+		t.Fatal(err)
+	}
 	var rnd [16]byte
 	_, _ = rand.Read(rnd[:])
 	f.Token = hex.EncodeToString(rnd[:])
@@ -227,8 +234,40 @@ func Start(ctx context.Context, t testing.TB, o Options) *Fleet {
 	if err := os.WriteFile(f.TokenFile, []byte(f.Token+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	tried := map[int]bool{}
+	for {
+		base := portBlock(t, o.Replicas, tried)
+		tried[base] = true
+		f.layout(ctx, t, base)
+		if f.startHAProxy(ctx, t, haproxy) {
+			break
+		}
+		if len(tried) == 3 {
+			t.Fatalf("haproxy could not bind its ports in 3 blocks\n%s", f.HAProxy.LogTail())
+		}
+		t.Logf("haproxy could not bind in block %d, trying another\n%s", base, f.HAProxy.LogTail())
+	}
+	f.Backend = testvsftpd.Start(ctx, t, testvsftpd.Options{Port: f.base + offVsftpd, PasvLo: f.base + offVsPassive, PasvHi: f.base + offVsPassive + 19, PKI: f.backendPKI})
+	f.User = f.Backend.User
+	for _, r := range f.Replicas {
+		r.Start(ctx, t)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	f.WaitBalanced(wctx, t)
+	return f
+}
+
+// layout places the fleet on the block at base: writes the replicas'
+// files, checks them with validate --fleet and generates haproxy.cfg.
+func (f *Fleet) layout(ctx context.Context, t testing.TB, base int) {
+	t.Helper()
+	f.base = base
+	f.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(base+offControl))
+	f.PasvLo, f.PasvHi = base+offGwPassive, base+offGwPassive+f.opts.Replicas*perReplica-1
+	f.Replicas = nil
 	var files []string
-	for i := 0; i < o.Replicas; i++ {
+	for i := 0; i < f.opts.Replicas; i++ {
 		r := &Replica{Index: i, Host: replicaHost(i), f: f,
 			ControlAddr: net.JoinHostPort(replicaHost(i), strconv.Itoa(base+offControl)),
 			AdminAddr:   net.JoinHostPort(replicaHost(i), strconv.Itoa(base+offAdmin)),
@@ -236,7 +275,7 @@ func Start(ctx context.Context, t testing.TB, o Options) *Fleet {
 			ConfigPath: filepath.Join(f.Dir, fmt.Sprintf("gw%d.yaml", i)),
 			logPath:    filepath.Join(f.Dir, fmt.Sprintf("gw%d.log", i)),
 		}
-		if err := os.WriteFile(r.ConfigPath, []byte(f.replicaYAML(r, pki)), 0o600); err != nil {
+		if err := os.WriteFile(r.ConfigPath, []byte(f.replicaYAML(r)), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		f.Replicas = append(f.Replicas, r)
@@ -257,18 +296,30 @@ func Start(ctx context.Context, t testing.TB, o Options) *Fleet {
 	if err := os.WriteFile(f.HAProxyConfig, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// startHAProxy checks and starts HAProxy and waits until its control
+// port accepts; false when it exited first (a port was taken).
+func (f *Fleet) startHAProxy(ctx context.Context, t testing.TB, haproxy string) bool {
+	t.Helper()
 	if out, err := exec.CommandContext(ctx, haproxy, "-c", "-f", f.HAProxyConfig).CombinedOutput(); err != nil {
+		cfg, _ := os.ReadFile(f.HAProxyConfig)
 		t.Fatalf("haproxy -c rejects the generated configuration: %v\n%s\n%s", err, out, cfg)
 	}
-	for _, r := range f.Replicas {
-		r.Start(ctx, t)
+	f.HAProxy = testproc.Start(t, "haproxy", filepath.Join(f.Dir, fmt.Sprintf("haproxy-%d.log", f.base)), nil, haproxy, "-db", "-f", f.HAProxyConfig)
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		if c, err := net.DialTimeout("tcp", f.Addr, time.Second); err == nil {
+			c.Close()
+			return true
+		}
+		if f.HAProxy.Exited() {
+			return false
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
-	f.HAProxy = testproc.Start(t, "haproxy", filepath.Join(f.Dir, "haproxy.log"), nil, haproxy, "-db", "-f", f.HAProxyConfig)
-	wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-	defer cancel()
-	testproc.WaitPort(wctx, t, f.Addr, f.HAProxy)
-	f.WaitBalanced(wctx, t)
-	return f
+	t.Fatalf("haproxy does not accept on %s\n%s", f.Addr, f.HAProxy.LogTail())
+	return false
 }
 
 // command runs the gateway binary (not a server) and returns its output.
@@ -283,7 +334,7 @@ func (f *Fleet) command(ctx context.Context, args ...string) (string, error) {
 }
 
 // replicaYAML is replica r's configuration.
-func (f *Fleet) replicaYAML(r *Replica, pki *testpki.Files) string {
+func (f *Fleet) replicaYAML(r *Replica) string {
 	var b strings.Builder
 	w := func(format string, a ...any) { fmt.Fprintf(&b, format+"\n", a...) }
 	w("listeners:")
@@ -291,8 +342,8 @@ func (f *Fleet) replicaYAML(r *Replica, pki *testpki.Files) string {
 	w("    address: %s", r.ControlAddr)
 	w("    tls: explicit")
 	w("    proxy_protocol: {enabled: true, trusted: [127.0.0.1/32]}")
-	w("tls: {cert_file: %q, key_file: %q}", pki.ChainFile, pki.KeyFile)
-	w("backend: {address: %s, tls: explicit, ca_file: %q}", f.Backend.Addr, f.Backend.CAFile)
+	w("tls: {cert_file: %q, key_file: %q}", f.pki.ChainFile, f.pki.KeyFile)
+	w("backend: {address: 127.0.0.1:%d, tls: explicit, ca_file: %q}", f.base+offVsftpd, f.backendPKI.CAFile)
 	w("passive: {public_host: 127.0.0.1, ports: %d-%d, replicas: %d, replica_index: \"%d\"}", f.PasvLo, f.PasvHi, f.opts.Replicas, r.Index)
 	w("admin: {address: %s, token_file: %q}", r.AdminAddr, f.TokenFile)
 	timeouts := map[string]string{"data_accept": "10s"}
