@@ -274,3 +274,32 @@ func TestHAProxyHealthCheck(t *testing.T) {
 		}
 	}
 }
+
+// The Kubernetes overlays' configurations are valid, and the fleet's
+// per-replica passive Services are what `ftpsgate firewall` makes of its
+// configuration (go test -run TestShippedKubernetes -update rewrites them).
+func TestShippedKubernetes(t *testing.T) {
+	deployEnv(t)
+	t.Chdir(filepath.Join("..", ".."))
+	if code, out, errOut := runCLI("validate", "--config", "deploy/kubernetes/overlays/sidecar/ftpsgate.yaml"); code != 0 {
+		t.Errorf("sidecar: %d %s %s", code, out, errOut)
+	}
+	const cfg = "deploy/kubernetes/overlays/fleet/ftpsgate.yaml"
+	if code, out, errOut := runCLI("validate", "--fleet", cfg); code != 0 || !strings.Contains(out, "fleet ok: 3 replicas") {
+		t.Errorf("fleet: %d %s %s", code, out, errOut)
+	}
+	args := []string{"firewall", "--fleet", "--format", "k8s-service", "--control-service=false", cfg}
+	code, out, errOut := runCLI(args...)
+	if code != 0 {
+		t.Fatalf("ftpsgate %s: %d %s", strings.Join(args, " "), code, errOut)
+	}
+	const shipped = "deploy/kubernetes/overlays/fleet/services-passive.yaml"
+	if *update {
+		if err := os.WriteFile(shipped, []byte(out), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if b, err := os.ReadFile(shipped); err != nil || string(b) != out {
+		t.Errorf("%s is not what `ftpsgate %s` prints (%v): regenerate it (go test ./cmd/ftpsgate -run TestShippedKubernetes -update)", shipped, strings.Join(args, " "), err)
+	}
+}
