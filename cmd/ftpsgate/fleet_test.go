@@ -145,6 +145,12 @@ func TestValidateFleet(t *testing.T) {
 	if code, out, errOut := runCLI(append([]string{"validate", "--fleet"}, shared...)...); code != 0 || strings.Count(out, "replica ") != 3 {
 		t.Errorf("shared file: %d %q %q", code, out, errOut)
 	}
+	// --config counts as the first file; each file's weakened settings are
+	// named once.
+	code, out, errOut = runCLI("validate", "--fleet", "--config", good[0], good[1], good[2])
+	if code != 0 || !strings.Contains(out, "fleet ok: 3 replicas") || strings.Count(out, "warning: ") != 3 || !strings.Contains(out, "warning: "+good[1]+": tls.cert_file") {
+		t.Errorf("--fleet --config: %d %q %q", code, out, errOut)
+	}
 	if code, _, errOut := runCLI("validate", "--config", good[0], good[1]); code != 2 || !strings.Contains(errOut, "need --fleet") {
 		t.Errorf("files without --fleet: %d %q", code, errOut)
 	}
