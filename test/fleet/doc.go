@@ -34,11 +34,12 @@
 // socket the harness adds to the generated file; Fleet.WaitServer waits
 // until a replica is UP or DOWN in every control backend).
 //
-// All fixed ports come from one block of 100 in 54500-54999 (the first one
+// All fixed ports come from one block of 50 in 54500-54999 (the first one
 // whose ports the fleet uses are free; the range is inside Linux's
-// ephemeral ports, so the harness tries again for up to 30 s): gateway passive ports at +0..+59 (20 a
-// replica), vsftpd's passive range at +60..+79, control +90, admin +92,
-// vsftpd +95. Options.Extra adds YAML to every replica's configuration
+// ephemeral ports, which .ci/run keeps out of them with
+// net.ipv4.ip_local_reserved_ports, and the harness tries again for up to
+// 60 s): gateway passive ports at +0..+29 (10 a replica), vsftpd's passive
+// range at +30..+39, control +45, admin +46, vsftpd +47. Options.Extra adds YAML to every replica's configuration
 // (the fleet: section of the shared state), Options.Env environment.
 //
 // # The tests

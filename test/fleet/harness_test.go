@@ -135,63 +135,78 @@ type Replica struct {
 const (
 	portFirst     = 54500
 	portLast      = 54999
-	blockSize     = 100
-	offGwPassive  = 0 // 20 a replica
-	perReplica    = 20
-	offVsPassive  = 60 // 20
-	offControl    = 90
-	offAdmin      = 92
-	offVsftpd     = 95
+	blockSize     = 50
+	offGwPassive  = 0 // 10 a replica
+	perReplica    = 10
+	offVsPassive  = 30 // vsftpd's 10
+	vsPassive     = 10
+	offControl    = 45
+	offAdmin      = 46
+	offVsftpd     = 47
 	maxReplicas   = 3
 	replicaHostIP = 2 // replica i on 127.0.0.(2+i)
 )
 
-// portBlock returns the first block of 54500-54999 whose ports the fleet
-// uses are free on the addresses it uses them on. The range lies inside
-// Linux's ephemeral ports (32768-60999), so a busy machine may hold some
-// as client ports for a while: it tries again for up to 30 s.
+// portBlock returns the first block of 54500-54999 not tried yet whose
+// ports the fleet uses are free on the addresses it uses them on. The
+// range lies inside Linux's ephemeral ports (32768-60999; .ci/run reserves
+// it with net.ipv4.ip_local_reserved_ports), so on a busy machine a client
+// connection may hold one for a while: it tries again for up to 60 s.
 func portBlock(t testing.TB, replicas int, tried map[int]bool) int {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for {
+		var busy []string
 		for base := portFirst; base+blockSize-1 <= portLast; base += blockSize {
-			if !tried[base] && blockFree(base, replicas) {
+			if tried[base] {
+				continue
+			}
+			addr := blockBusy(base, replicas)
+			if addr == "" {
 				return base
 			}
+			busy = append(busy, addr)
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no block of %d ports in %d-%d with the fleet's ports free", blockSize, portFirst, portLast)
+			t.Fatalf("no block of %d ports in %d-%d with the fleet's ports free (busy: %v)", blockSize, portFirst, portLast, busy)
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
 }
 
-// blockFree: the balancer binds 127.0.0.1 (control and every passive
-// port), vsftpd 127.0.0.1 (its port and passive range), replica i
-// 127.0.0.(2+i) (control, admin, its passive slice).
-func blockFree(base, replicas int) bool {
-	free := func(host string, lo, hi int) bool {
+// blockBusy is the first address the fleet would use in the block at base
+// that cannot be bound now, or "". The balancer binds 127.0.0.1 (control
+// and every passive port), vsftpd 127.0.0.1 (its port and passive range),
+// replica i 127.0.0.(2+i) (control, admin, its passive slice).
+func blockBusy(base, replicas int) string {
+	busy := func(host string, lo, hi int) string {
 		for p := lo; p <= hi; p++ {
-			ln, err := net.Listen("tcp4", net.JoinHostPort(host, strconv.Itoa(p)))
+			addr := net.JoinHostPort(host, strconv.Itoa(p))
+			ln, err := net.Listen("tcp4", addr)
 			if err != nil {
-				return false
+				return addr
 			}
 			ln.Close()
 		}
-		return true
+		return ""
 	}
-	pasvHi := base + offGwPassive + replicas*perReplica - 1
-	if !free("127.0.0.1", base+offGwPassive, pasvHi) || !free("127.0.0.1", base+offVsPassive, base+offVsPassive+19) ||
-		!free("127.0.0.1", base+offControl, base+offControl) || !free("127.0.0.1", base+offVsftpd, base+offVsftpd) {
-		return false
+	checks := [][3]any{
+		{"127.0.0.1", base + offGwPassive, base + offGwPassive + replicas*perReplica - 1},
+		{"127.0.0.1", base + offVsPassive, base + offVsPassive + vsPassive - 1},
+		{"127.0.0.1", base + offControl, base + offControl},
+		{"127.0.0.1", base + offVsftpd, base + offVsftpd},
 	}
 	for i := 0; i < replicas; i++ {
 		lo := base + offGwPassive + i*perReplica
-		if !free(replicaHost(i), lo, lo+perReplica-1) || !free(replicaHost(i), base+offControl, base+offControl) || !free(replicaHost(i), base+offAdmin, base+offAdmin) {
-			return false
+		checks = append(checks, [3]any{replicaHost(i), lo, lo + perReplica - 1},
+			[3]any{replicaHost(i), base + offControl, base + offControl}, [3]any{replicaHost(i), base + offAdmin, base + offAdmin})
+	}
+	for _, c := range checks {
+		if addr := busy(c[0].(string), c[1].(int), c[2].(int)); addr != "" {
+			return addr
 		}
 	}
-	return true
+	return ""
 }
 
 func replicaHost(i int) string { return fmt.Sprintf("127.0.0.%d", replicaHostIP+i) }
@@ -247,7 +262,7 @@ func Start(ctx context.Context, t testing.TB, o Options) *Fleet {
 		}
 		t.Logf("haproxy could not bind in block %d, trying another\n%s", base, f.HAProxy.LogTail())
 	}
-	f.Backend = testvsftpd.Start(ctx, t, testvsftpd.Options{Port: f.base + offVsftpd, PasvLo: f.base + offVsPassive, PasvHi: f.base + offVsPassive + 19, PKI: f.backendPKI})
+	f.Backend = testvsftpd.Start(ctx, t, testvsftpd.Options{Port: f.base + offVsftpd, PasvLo: f.base + offVsPassive, PasvHi: f.base + offVsPassive + vsPassive - 1, PKI: f.backendPKI})
 	f.User = f.Backend.User
 	for _, r := range f.Replicas {
 		r.Start(ctx, t)
