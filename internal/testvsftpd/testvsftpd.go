@@ -21,8 +21,11 @@ import (
 	"github.com/ftpsgate/ftpsgate/internal/testproc"
 )
 
-// UserName is the local account vsftpd authenticates through PAM.
-const UserName = "ftpsgate-it"
+// UserName is the local account vsftpd authenticates through PAM. It is
+// not test/interop's ftpsgate-it: each test binary gives its account a
+// fresh password, and go test runs packages in parallel, so two packages
+// sharing one account would break each other's logins.
+const UserName = "ftpsgate-fl"
 
 // Account is the local user and its password for this run.
 type Account struct {
@@ -36,7 +39,7 @@ type Account struct {
 var ensureAccount = sync.OnceValues(func() (Account, error) {
 	if _, err := user.Lookup(UserName); err != nil {
 		out, err := exec.Command("useradd", "--no-create-home", "--home-dir", "/",
-			"--shell", "/bin/sh", "--comment", "ftpsgate interop tests", UserName).CombinedOutput()
+			"--shell", "/bin/sh", "--comment", "ftpsgate fleet tests", UserName).CombinedOutput()
 		if err != nil {
 			return Account{}, fmt.Errorf("useradd %s: %v: %s", UserName, err, out)
 		}
