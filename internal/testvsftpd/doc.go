@@ -1,5 +1,5 @@
 // Package testvsftpd runs a real vsftpd (Debian's /usr/sbin/vsftpd) with
-// explicit FTPS for tests: its local user ftpsgate-it (created once with
+// explicit FTPS for tests: its local user ftpsgate-fl (created once with
 // useradd if missing, a fresh random SHA-512 password each run, logged in
 // through PAM), a certificate from internal/testpki, vsftpd's strict TLS
 // settings (TLS required for login and data, require_ssl_reuse=YES), in
