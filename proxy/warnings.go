@@ -43,6 +43,9 @@ func (c Config) Warnings() []Warning {
 		if b.TLS != TLSNone && b.Trust.InsecureSkipVerify {
 			add(c.backendKey(i)+".insecure_skip_verify", "true: the backend's certificate is not verified (lab use only)")
 		}
+		if b.TLS == TLSNone && b.Health.User != "" {
+			add(c.backendKey(i)+".health.user", "set on a backend with tls: none: the probe account's password crosses to the backend in clear at every health check")
+		}
 	}
 	if c.Login.AllowAnonymous {
 		add("policy.allow_anonymous", "true: anonymous and ftp may log in")

@@ -43,3 +43,16 @@ func TestWarnings(t *testing.T) {
 		t.Fatalf("warnings for %v\nwant %v", keys, want)
 	}
 }
+
+// TestWarningProbeInClear: a probe login on a plain backend sends its
+// password in clear at every check; on a TLS backend it does not.
+func TestWarningProbeInClear(t *testing.T) {
+	c := Config{Backend: Backend{TLS: TLSNone, Health: HealthCheck{User: "probe", Password: "x"}}}
+	if !slices.ContainsFunc(c.Warnings(), func(w Warning) bool { return w.Key == "backend.health.user" }) {
+		t.Fatalf("no backend.health.user warning: %v", c.Warnings())
+	}
+	c.Backend.TLS = TLSExplicit
+	if slices.ContainsFunc(c.Warnings(), func(w Warning) bool { return w.Key == "backend.health.user" }) {
+		t.Fatal("a probe over TLS is warned of")
+	}
+}
