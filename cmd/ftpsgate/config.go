@@ -35,6 +35,7 @@ type loaded struct {
 	audit   *auditSetup  // the audit trail
 	inspect *dlp.Config  // inspect.dlp; nil: off
 	icap    *icap.Config // inspect.icap; nil: off
+	agents  *agentsSetup // the agents: section; nil: no agent listener
 	path    string       // the file it came from ("" when embedded): SIGHUP reads it again
 }
 
@@ -188,6 +189,8 @@ func build(v *viper.Viper) (*loaded, error) {
 			ClientCertFile:     fc.Backend.ClientCertFile, ClientKeyFile: fc.Backend.ClientKeyFile,
 		},
 	}
+	c.Backend.Via = fc.Backend.Via
+	agents := buildAgents(&p, fc.Agents, fc.Backend.Via)
 	switch strings.ToLower(fc.Backend.ProxyProtocol) {
 	case "", "off", "false":
 	case "v1", "1":
@@ -282,7 +285,7 @@ func build(v *viper.Viper) (*loaded, error) {
 	if err := p.err(); err != nil {
 		return nil, err
 	}
-	return &loaded{proxy: c, admin: adminCfg, log: fc.Log, auth: authCfg, access: access, audit: auditCfg, inspect: inspectCfg, icap: icapCfg}, nil
+	return &loaded{proxy: c, admin: adminCfg, log: fc.Log, auth: authCfg, access: access, audit: auditCfg, inspect: inspectCfg, icap: icapCfg, agents: agents}, nil
 }
 
 // resolveHost looks up passive.public_host when it is a name; nil is the

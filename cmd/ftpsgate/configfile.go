@@ -42,6 +42,7 @@ type fileConfig struct {
 		ClientKeyFile      string `mapstructure:"client_key_file"`
 		ProxyProtocol      string `mapstructure:"proxy_protocol"`
 		DataPorts          string `mapstructure:"data_ports"`
+		Via                string `mapstructure:"via"` // an agents.groups name: reached through the reverse-connect agents
 	} `mapstructure:"backend"`
 	Policy struct {
 		AllowAnonymous      bool     `mapstructure:"allow_anonymous"`
@@ -94,6 +95,7 @@ type fileConfig struct {
 	Access  accessFile  `mapstructure:"access"`
 	Audit   auditFile   `mapstructure:"audit"`
 	Inspect inspectFile `mapstructure:"inspect"`
+	Agents  agentsFile  `mapstructure:"agents"`
 	Admin   struct {
 		Address   string `mapstructure:"address"`
 		TokenFile string `mapstructure:"token_file"`
@@ -126,6 +128,14 @@ var defaults = map[string]any{
 	"backend.client_key_file":         "",
 	"backend.proxy_protocol":          "off",
 	"backend.data_ports":              "",
+	"backend.via":                     "",
+	"agents.listen":                   "",
+	"agents.cert_file":                "",
+	"agents.key_file":                 "",
+	"agents.max_streams":              256,
+	"agents.wait_for_agent":           "5s",
+	"agents.keepalive":                "15s",
+	"agents.handshake_timeout":        "10s",
 	"policy.allow_anonymous":          false,
 	"policy.allowed_site_commands":    []string{},
 	"backend.address":                 "",

@@ -1,0 +1,73 @@
+package main
+
+import (
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/ftpsgate/ftpsgate/internal/testpki"
+)
+
+const agentsGateway = `listeners: [{name: a, address: "127.0.0.1:2121", tls: explicit}]
+backend: {address: "10.0.0.5:21", via: %s}
+agents:
+  listen: "127.0.0.1:0"
+  max_streams: %d
+  groups:
+    lan: {pins: [%s]}
+`
+
+func TestAgentsConfig(t *testing.T) {
+	pin := "sha256/" + base64.StdEncoding.EncodeToString(make([]byte, 32))
+	cfg, err := loadFile(writeConfig(t, fmt.Sprintf(agentsGateway, "lan", 8, pin)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.proxy.Backend.Via != "lan" || cfg.agents == nil || len(cfg.agents.hub.Groups["lan"]) != 1 || cfg.agents.hub.MaxStreams != 8 {
+		t.Fatalf("agents section not built: via %q, %+v", cfg.proxy.Backend.Via, cfg.agents)
+	}
+	for _, tc := range []struct{ text, key string }{
+		{fmt.Sprintf(agentsGateway, "dmz", 8, pin), "backend.via"},
+		{fmt.Sprintf(agentsGateway, "lan", 0, pin), "agents.max_streams"},
+		{fmt.Sprintf(agentsGateway, "lan", 8, "nonsense"), "agents.groups.lan.pins[0]"},
+		{fmt.Sprintf(agentsGateway, "lan", 8, ""), "agents.groups.lan.pins"},
+		{"listeners: [{name: a, address: \"127.0.0.1:2121\", tls: explicit}]\nbackend: {address: \"10.0.0.5:21\", via: lan}\n", "backend.via"},
+	} {
+		_, err := loadFile(writeConfig(t, tc.text))
+		if err == nil || !strings.Contains(err.Error(), tc.key+":") {
+			t.Errorf("want an error naming %s, got %v", tc.key, err)
+		}
+	}
+}
+
+func TestAgentConfigFile(t *testing.T) {
+	dir := t.TempDir()
+	files, err := testpki.WriteServer(dir, "agent test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pin := fmt.Sprintf("%x", sha256.Sum256([]byte("x")))
+	good := fmt.Sprintf("gateways: [\"127.0.0.1:55990\"]\ngroup: lan\ncert_file: %s\nkey_file: %s\ngateway_pins: [%s]\nallow: [\"10.0.0.5:21\", \"10.0.0.5:40000-40100\"]\n", files.CertFile, files.KeyFile, pin)
+	cfg, _, err := loadAgent(writeConfig(t, good))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Allow) != 2 || cfg.Group != "lan" || len(cfg.GatewayPins) != 1 || cfg.MaxStreams != 256 {
+		t.Fatalf("%+v", cfg)
+	}
+	// An empty allow list loads (the agent then refuses every stream).
+	if _, _, err := loadAgent(writeConfig(t, strings.Replace(good, "allow: [\"10.0.0.5:21\", \"10.0.0.5:40000-40100\"]", "allow: []", 1))); err != nil {
+		t.Fatalf("an empty allow list: %v", err)
+	}
+	_, _, err = loadAgent(writeConfig(t, "allow: [\"10.0.0.5\"]\nbackoff: {min: 10s, max: 1s}\nmax_streams: 0\n"))
+	for _, key := range []string{"gateways", "group", "cert_file", "gateway_pins", "allow[0]", "backoff.max", "max_streams"} {
+		if err == nil || !strings.Contains(err.Error(), key+":") {
+			t.Errorf("want an error naming %s, got %v", key, err)
+		}
+	}
+	if _, _, err := loadAgent(writeConfig(t, good+"unknown_key: 1\n")); err == nil {
+		t.Error("an unknown key was accepted")
+	}
+}
