@@ -127,7 +127,7 @@ func (a *Agent) connect(ctx context.Context, gw string) (*yamux.Session, error) 
 		return nil, fmt.Errorf("the gateway refused the agent: %s: %s", rep.Code, rep.Text)
 	}
 	_ = c.SetDeadline(time.Time{})
-	sess, err := yamux.Server(c, muxConfig(a.cfg.keepAlive(), a.cfg.maxStreams()))
+	sess, err := yamux.Server(&frameWriter{ReadWriteCloser: c}, muxConfig(a.cfg.keepAlive(), a.cfg.maxStreams()))
 	if err != nil {
 		return nil, err
 	}

@@ -178,7 +178,7 @@ func (h *Hub) serveAgent(raw net.Conn) {
 		return
 	}
 	_ = raw.SetDeadline(time.Time{})
-	sess, err := yamux.Client(tc, muxConfig(h.cfg.keepAlive(), h.cfg.maxStreams()))
+	sess, err := yamux.Client(&frameWriter{ReadWriteCloser: tc}, muxConfig(h.cfg.keepAlive(), h.cfg.maxStreams()))
 	if err != nil {
 		log.Error().Err(err).Msg("agent session failed")
 		return

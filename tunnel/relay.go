@@ -109,7 +109,7 @@ func relay(st *yamux.Stream, conn *net.TCPConn) (up, down int64, err error) {
 // toDestination copies the gateway's bytes to the destination; at their
 // end it half-closes the destination connection.
 func toDestination(conn *net.TCPConn, st *yamux.Stream) (int64, error) {
-	n, err := io.Copy(conn, st)
+	n, err := copyBuf(conn, st)
 	if err != nil {
 		// A reset stream or a dead tunnel: end the destination too.
 		_ = conn.Close()
@@ -121,9 +121,19 @@ func toDestination(conn *net.TCPConn, st *yamux.Stream) (int64, error) {
 // fromDestination copies the destination's bytes to the gateway; at their
 // end it half-closes the stream (yamux FIN).
 func fromDestination(st *yamux.Stream, conn *net.TCPConn) (int64, error) {
-	n, err := io.Copy(st, conn)
+	n, err := copyBuf(st, conn)
 	if cerr := st.Close(); err == nil {
 		err = cerr
 	}
 	return n, err
+}
+
+// relayBuffer: bigger than io.Copy's 32 KiB, so that a yamux data frame
+// (and its header) carries more bytes.
+const relayBuffer = 64 << 10
+
+// copyBuf copies through a buffer of its own: io.Copy would use the TCP
+// connection's WriteTo/ReadFrom, with 32 KiB.
+func copyBuf(dst io.Writer, src io.Reader) (int64, error) {
+	return io.CopyBuffer(struct{ io.Writer }{dst}, struct{ io.Reader }{src}, make([]byte, relayBuffer))
 }

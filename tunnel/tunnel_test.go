@@ -44,7 +44,7 @@ type pki struct {
 	gateway *testpki.Leaf
 }
 
-func newPKI(t *testing.T) *pki {
+func newPKI(t testing.TB) *pki {
 	t.Helper()
 	ca, err := testpki.NewCA("tunnel test")
 	if err != nil {
@@ -57,7 +57,7 @@ func newPKI(t *testing.T) *pki {
 	return &pki{ca: ca, gateway: gw}
 }
 
-func (p *pki) client(t *testing.T, name string) *testpki.Leaf {
+func (p *pki) client(t testing.TB, name string) *testpki.Leaf {
 	t.Helper()
 	l, err := p.ca.Client(name)
 	if err != nil {
@@ -69,7 +69,7 @@ func (p *pki) client(t *testing.T, name string) *testpki.Leaf {
 func pinOf(l *testpki.Leaf) [32]byte { return sha256.Sum256(l.Cert.RawSubjectPublicKeyInfo) }
 
 // startHub serves a Hub on addr ("127.0.0.1:0" for any port).
-func startHub(t *testing.T, p *pki, addr string, groups map[string][][32]byte, log zerolog.Logger) (*Hub, string) {
+func startHub(t testing.TB, p *pki, addr string, groups map[string][][32]byte, log zerolog.Logger) (*Hub, string) {
 	t.Helper()
 	cert := p.gateway.TLS
 	h := NewHub(HubConfig{
@@ -97,7 +97,7 @@ type runningAgent struct {
 
 func (r *runningAgent) stop() { r.cancel(); <-r.done }
 
-func startAgent(t *testing.T, cfg AgentConfig) *runningAgent {
+func startAgent(t testing.TB, cfg AgentConfig) *runningAgent {
 	t.Helper()
 	if cfg.BackoffMin == 0 {
 		cfg.BackoffMin, cfg.BackoffMax = 20*time.Millisecond, 100*time.Millisecond
@@ -152,7 +152,7 @@ func echoServer(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-func waitAgents(t *testing.T, h *Hub, group string, n int) {
+func waitAgents(t testing.TB, h *Hub, group string, n int) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for h.Agents(group) != n {
@@ -163,7 +163,7 @@ func waitAgents(t *testing.T, h *Hub, group string, n int) {
 	}
 }
 
-func dialCtx(t *testing.T) context.Context {
+func dialCtx(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	t.Cleanup(cancel)
 	return ctx
