@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -69,5 +70,16 @@ func TestAgentConfigFile(t *testing.T) {
 	}
 	if _, _, err := loadAgent(writeConfig(t, good+"unknown_key: 1\n")); err == nil {
 		t.Error("an unknown key was accepted")
+	}
+}
+
+// The example agent.yaml parses; only its certificate files do not exist
+// here.
+func TestAgentExampleConfig(t *testing.T) {
+	_, _, err := loadAgent(filepath.Join("..", "..", "configs", "agent.yaml"))
+	for _, line := range strings.Split(errString(err), "\n") {
+		if line != "" && !strings.HasPrefix(line, "cert_file:") {
+			t.Errorf("configs/agent.yaml: %s", line)
+		}
 	}
 }
