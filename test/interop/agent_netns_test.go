@@ -184,17 +184,40 @@ log: {level: info, format: json}
 		}
 	}
 
-	// Kill agent 1 in the middle of a download; new sessions go to agent 2.
+	// Kill agent 1 in the middle of two downloads (slowed to 16 MB/s, so
+	// they last 4 s); new sessions go to agent 2.
 	c := client(false)
-	running := exec.CommandContext(ctx, "ip", inNetns(dmz, append([]string{"curl"}, append(c.args(), "-o", filepath.Join(local, "during-kill.bin"), c.url("curl-epsv.bin"))...)...)[1:]...)
-	if err := running.Start(); err != nil {
-		t.Fatal(err)
+	var running []*exec.Cmd
+	for i := range 2 {
+		out := filepath.Join(local, fmt.Sprintf("during-kill-%d.bin", i))
+		args := append(c.args(), "--limit-rate", "16M", "-o", out, c.url("curl-epsv.bin"))
+		cmd := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", dmz, "curl"}, args...)...)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		running = append(running, cmd)
 	}
-	time.Sleep(300 * time.Millisecond)
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		n := 0
+		for i := range 2 {
+			if st, err := os.Stat(filepath.Join(local, fmt.Sprintf("during-kill-%d.bin", i))); err == nil && st.Size() > 4<<20 {
+				n++
+			}
+		}
+		if n == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the two slow downloads did not start\n%s", diag())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	if err := syscall.Kill(-agents[0].cmd.Process.Pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	_ = running.Wait() // may fail: its streams may have been on agent 1
+	for _, cmd := range running {
+		_ = cmd.Wait() // may fail: some of their streams were on agent 1
+	}
 	waitLogCount(ctx, t, gw, `"agent disconnected"`, 1)
 	t.Logf("agent 1 killed; streams carried so far: agent 1 %d, agent 2 %d", strings.Count(agents[0].log(), `"stream ended"`), strings.Count(agents[1].log(), `"stream ended"`))
 	for i := range 3 {
