@@ -1,14 +1,21 @@
 package main
 
 import (
+	"context"
 	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
 
 	"github.com/ftpsgate/ftpsgate/internal/testpki"
+	"github.com/ftpsgate/ftpsgate/tunnel"
 )
 
 const agentsGateway = `listeners: [{name: a, address: "127.0.0.1:2121", tls: explicit}]
@@ -81,5 +88,83 @@ func TestAgentExampleConfig(t *testing.T) {
 		if line != "" && !strings.HasPrefix(line, "cert_file:") {
 			t.Errorf("configs/agent.yaml: %s", line)
 		}
+	}
+}
+
+// TestComposeAgents: the gateway built from an agents: section listens for
+// agents with the edge certificate when agents.cert_file is empty, an agent
+// pinning that certificate joins its group, and the tunnel metrics are on
+// the gateway's registry.
+func TestComposeAgents(t *testing.T) {
+	dir := t.TempDir()
+	edge, err := testpki.WriteServer(dir, "compose agents")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, err := testpki.NewCA("agents")
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := ca.Client("agent-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	agentPin := sha256.Sum256(leaf.Cert.RawSubjectPublicKeyInfo)
+	const listen = "127.0.0.1:55501"
+	text := fmt.Sprintf(`listeners: [{name: a, address: "127.0.0.1:0", tls: implicit}]
+tls: {cert_file: %s, key_file: %s}
+backend: {address: "10.0.0.5:21", via: lan}
+agents:
+  listen: %q
+  groups:
+    lan: {pins: [%q]}
+log: {level: error}
+`, edge.ChainFile, edge.KeyFile, listen, "sha256/"+base64.StdEncoding.EncodeToString(agentPin[:]))
+	cfg, err := loadFile(writeConfig(t, text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	d, err := compose(ctx, cfg, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.auth.close()
+	defer d.hub.Close()
+
+	edgeCert, err := tls.LoadX509KeyPair(edge.CertFile, edge.KeyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, _ := x509.ParseCertificate(edgeCert.Certificate[0])
+	gwPin := sha256.Sum256(x.RawSubjectPublicKeyInfo)
+	actx, acancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	ag := tunnel.NewAgent(tunnel.AgentConfig{Gateways: []string{listen}, Certificate: leaf.TLS, GatewayPins: [][32]byte{gwPin}, Group: "lan"}, zerolog.Nop())
+	go func() { defer close(done); _ = ag.Run(actx) }()
+	defer func() { acancel(); <-done }()
+
+	deadline := time.Now().Add(5 * time.Second)
+	for d.hub.Agents("lan") != 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the agent did not join through the edge certificate")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	fams, err := d.metrics.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, f := range fams {
+		if f.GetName() == "ftpsgate_tunnel_agents" {
+			for _, m := range f.GetMetric() {
+				found = found || m.GetGauge().GetValue() == 1
+			}
+		}
+	}
+	if !found {
+		t.Fatal("no ftpsgate_tunnel_agents{group=\"lan\"} 1 on the gateway's registry")
 	}
 }
