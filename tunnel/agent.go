@@ -95,21 +95,27 @@ func (a *Agent) connect(ctx context.Context, gw string) (*yamux.Session, error) 
 	}
 	conf := &tls.Config{
 		MinVersion:         tls.VersionTLS13,
+		ServerName:         host, // SNI (an IP address is not sent)
 		Certificates:       []tls.Certificate{a.cfg.Certificate},
 		InsecureSkipVerify: true, // verified in VerifyConnection: pins and/or CA
 		VerifyConnection:   func(cs tls.ConnectionState) error { return a.verifyGateway(cs, host) },
 	}
-	d := tls.Dialer{NetDialer: &net.Dialer{KeepAlive: a.cfg.keepAlive()}, Config: conf}
-	c, err := d.DialContext(dctx, "tcp", gw)
+	nd := net.Dialer{KeepAlive: a.cfg.keepAlive()}
+	raw, err := nd.DialContext(dctx, "tcp", gw)
 	if err != nil {
 		return nil, err
 	}
+	bc := &batchConn{Conn: raw}
+	c := tls.Client(bc, conf)
 	ok := false
 	defer func() {
 		if !ok {
 			_ = c.Close()
 		}
 	}()
+	if err := c.HandshakeContext(dctx); err != nil {
+		return nil, err
+	}
 	dl, _ := dctx.Deadline()
 	_ = c.SetDeadline(dl)
 	if err := WriteLine(c, helloLine(a.cfg.Group, a.cfg.Name)); err != nil {
@@ -127,7 +133,7 @@ func (a *Agent) connect(ctx context.Context, gw string) (*yamux.Session, error) 
 		return nil, fmt.Errorf("the gateway refused the agent: %s: %s", rep.Code, rep.Text)
 	}
 	_ = c.SetDeadline(time.Time{})
-	sess, err := yamux.Server(&frameWriter{ReadWriteCloser: c}, muxConfig(a.cfg.keepAlive(), a.cfg.maxStreams()))
+	sess, err := yamux.Server(&frameWriter{ReadWriteCloser: c, batch: bc}, muxConfig(a.cfg.keepAlive(), a.cfg.maxStreams()))
 	if err != nil {
 		return nil, err
 	}

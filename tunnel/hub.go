@@ -146,7 +146,8 @@ func (h *Hub) serveAgent(raw net.Conn) {
 		},
 	}
 	_ = raw.SetDeadline(time.Now().Add(h.cfg.handshake()))
-	tc := tls.Server(raw, conf)
+	bc := &batchConn{Conn: raw}
+	tc := tls.Server(bc, conf)
 	if err := tc.Handshake(); err != nil {
 		log.Warn().Err(err).Msg("agent refused: TLS handshake failed")
 		h.metrics.refusedAgent()
@@ -178,7 +179,7 @@ func (h *Hub) serveAgent(raw net.Conn) {
 		return
 	}
 	_ = raw.SetDeadline(time.Time{})
-	sess, err := yamux.Client(&frameWriter{ReadWriteCloser: tc}, muxConfig(h.cfg.keepAlive(), h.cfg.maxStreams()))
+	sess, err := yamux.Client(&frameWriter{ReadWriteCloser: tc, batch: bc}, muxConfig(h.cfg.keepAlive(), h.cfg.maxStreams()))
 	if err != nil {
 		log.Error().Err(err).Msg("agent session failed")
 		return

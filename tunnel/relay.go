@@ -128,12 +128,49 @@ func fromDestination(st *yamux.Stream, conn *net.TCPConn) (int64, error) {
 	return n, err
 }
 
-// relayBuffer: bigger than io.Copy's 32 KiB, so that a yamux data frame
-// (and its header) carries more bytes.
-const relayBuffer = 64 << 10
+// A stream's copy starts with a small buffer (a control connection stays
+// small) and takes a large one from a pool once a read fills the small one
+// (a transfer): larger reads make larger yamux frames, fewer of them.
+const (
+	relaySmall = 16 << 10
+	relayLarge = 256 << 10
+)
 
-// copyBuf copies through a buffer of its own: io.Copy would use the TCP
-// connection's WriteTo/ReadFrom, with 32 KiB.
+var largeBufs = sync.Pool{New: func() any { b := make([]byte, relayLarge); return &b }}
+
+// copyBuf copies src to dst until EOF (nil) or an error, through its own
+// buffers: io.Copy would use the TCP connection's WriteTo/ReadFrom, with
+// 32 KiB.
 func copyBuf(dst io.Writer, src io.Reader) (int64, error) {
-	return io.CopyBuffer(struct{ io.Writer }{dst}, struct{ io.Reader }{src}, make([]byte, relayBuffer))
+	buf := make([]byte, relaySmall)
+	var big *[]byte
+	defer func() {
+		if big != nil {
+			largeBufs.Put(big)
+		}
+	}()
+	var written int64
+	for {
+		n, rerr := src.Read(buf)
+		if n > 0 {
+			m, werr := dst.Write(buf[:n])
+			written += int64(m)
+			if werr != nil {
+				return written, werr
+			}
+			if m < n {
+				return written, io.ErrShortWrite
+			}
+		}
+		if rerr == io.EOF {
+			return written, nil
+		}
+		if rerr != nil {
+			return written, rerr
+		}
+		if n == len(buf) && big == nil {
+			big = largeBufs.Get().(*[]byte)
+			buf = *big
+		}
+	}
 }
