@@ -3,6 +3,7 @@ package tunnel
 import (
 	"bytes"
 	"encoding/binary"
+	"net"
 	"testing"
 )
 
@@ -46,5 +47,37 @@ func TestFrameWriter(t *testing.T) {
 	}
 	if w.pending {
 		t.Fatal("a header is still held")
+	}
+}
+
+// logConn is a net.Conn that records its writes.
+type logConn struct {
+	net.Conn
+	log *writeLog
+}
+
+func (c logConn) Write(b []byte) (int, error) { return c.log.Write(b) }
+
+// TestBatchConn: what is written between begin and end leaves in one
+// write, after what was written before and before what comes after.
+func TestBatchConn(t *testing.T) {
+	var log writeLog
+	c := &batchConn{Conn: logConn{log: &log}}
+	_, _ = c.Write([]byte("a"))
+	c.begin()
+	_, _ = c.Write([]byte("record1"))
+	_, _ = c.Write([]byte("record2"))
+	if len(log.writes) != 1 {
+		t.Fatalf("%d writes during a batch", len(log.writes))
+	}
+	if err := c.end(); err != nil {
+		t.Fatal(err)
+	}
+	_, _ = c.Write([]byte("z"))
+	if len(log.writes) != 3 || string(log.writes[1]) != "record1record2" || log.String() != "arecord1record2z" {
+		t.Fatalf("writes %q", log.writes)
+	}
+	if err := c.end(); err != nil || len(log.writes) != 3 {
+		t.Fatalf("an empty batch wrote: %q %v", log.writes, err)
 	}
 }
