@@ -17,6 +17,10 @@ import (
 // within the wait. The session answers 421 (backend unavailable).
 var ErrNoAgent = errors.New("tunnel: no agent connected")
 
+// freeStreamPoll is how often a dial waiting for an agent looks again
+// (streams ending do not signal).
+const freeStreamPoll = 20 * time.Millisecond
+
 // RefusedError is an agent's refusal of a destination (not allowed, busy,
 // or its own connection failed).
 type RefusedError struct {
@@ -53,7 +57,9 @@ func (d *Dialer) DialBackend(ctx context.Context, address string, local netip.Ad
 		}
 		if a == nil {
 			select {
-			case <-changed:
+			case <-changed: // an agent joined
+				continue
+			case <-time.After(freeStreamPoll): // a stream may have ended
 				continue
 			case <-wait.C:
 			case <-ctx.Done():

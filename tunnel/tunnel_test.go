@@ -368,17 +368,34 @@ func TestAgentBusy(t *testing.T) {
 	h2.cfg.MaxStreams = 2
 	startAgent(t, agentConfig(p, leaf2, gw2, "lan", "b", dst))
 	waitAgents(t, h2, "lan", 1)
-	for range 2 {
+	var first net.Conn
+	for i := range 2 {
 		c, err := h2.Dialer("lan").DialBackend(dialCtx(t), dst, netipAddr(""))
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer c.Close()
+		if i == 0 {
+			first = c
+		}
 	}
 	start := time.Now()
 	if _, err := h2.Dialer("lan").DialBackend(dialCtx(t), dst, netipAddr("")); !errors.Is(err, ErrNoAgent) || time.Since(start) < 250*time.Millisecond {
 		t.Fatalf("a dial beyond max_streams: %v after %v, want ErrNoAgent after the wait", err, time.Since(start))
 	}
+	// A stream that ends frees its place for a dial that waits.
+	held, err := h2.Dialer("lan").DialBackend(dialCtx(t), dst, netipAddr(""))
+	if err == nil {
+		held.Close()
+		t.Fatal("a third stream while two are open")
+	}
+	h2.cfg.WaitForAgent = 5 * time.Second
+	go func() { time.Sleep(100 * time.Millisecond); first.Close() }()
+	c, err := h2.Dialer("lan").DialBackend(dialCtx(t), dst, netipAddr(""))
+	if err != nil {
+		t.Fatalf("a dial waiting for a free stream: %v", err)
+	}
+	c.Close()
 }
 
 func echoOnce(t *testing.T, c net.Conn) {
