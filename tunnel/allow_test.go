@@ -1,6 +1,9 @@
 package tunnel
 
-import "testing"
+import (
+	"testing"
+	"time"
+)
 
 func TestAllowList(t *testing.T) {
 	a, err := ParseAllowList([]string{"10.0.0.5:21", "10.0.0.5:40000-40100", "192.168.7.0/24:990", "[fd00::/64]:21", "FTP.lan:2121"})
@@ -42,6 +45,25 @@ func TestAllowList(t *testing.T) {
 		r, err := ParseRule(s)
 		if err != nil || r.String() != s {
 			t.Errorf("ParseRule(%q).String() = %q, %v", s, r.String(), err)
+		}
+	}
+}
+
+// TestBackoff: the wait doubles from min to max, each drawn from the upper
+// half of its step (jitter).
+func TestBackoff(t *testing.T) {
+	lo, hi := 100*time.Millisecond, 2*time.Second
+	for n, step := range map[int]time.Duration{1: lo, 2: 2 * lo, 3: 4 * lo, 5: 16 * lo, 6: hi, 40: hi} {
+		seen := map[time.Duration]bool{}
+		for range 50 {
+			d := backoff(lo, hi, n)
+			if d < step/2 || d > step {
+				t.Fatalf("backoff after %d failures: %v, want within [%v, %v]", n, d, step/2, step)
+			}
+			seen[d] = true
+		}
+		if len(seen) < 2 {
+			t.Errorf("backoff after %d failures: no jitter", n)
 		}
 	}
 }
