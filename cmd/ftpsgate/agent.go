@@ -78,7 +78,7 @@ func cmdAgent(args []string, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	log.Info().Str("version", versionString()).Strs("gateways", cfg.Gateways).Str("group", cfg.Group).
-		Int("allow_rules", len(cfg.Allow)).Msg("ftpsgate agent starting")
+		Strs("allow", allowStrings(cfg.Allow)).Msg("ftpsgate agent starting")
 	_ = tunnel.NewAgent(cfg, log).Run(ctx)
 	log.Info().Msg("ftpsgate agent stopped")
 	return 0
@@ -161,4 +161,12 @@ func buildAgentConfig(f agentFile) (tunnel.AgentConfig, error) {
 	}
 	p.addNew(c.Validate())
 	return c, p.err()
+}
+
+func allowStrings(a tunnel.AllowList) []string {
+	out := make([]string, len(a))
+	for i, r := range a {
+		out[i] = r.String()
+	}
+	return out
 }
