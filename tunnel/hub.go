@@ -28,9 +28,16 @@ type Hub struct {
 	groups map[string]*group
 	lns    map[net.Listener]struct{}
 	conns  map[net.Conn]struct{} // handshakes in progress and live agents
-	closed bool
-	wg     sync.WaitGroup
+	// pending counts connections not yet authenticated (TLS and hello):
+	// beyond maxPending, new ones are closed at once, so that strangers
+	// cannot hold the listener with slow handshakes.
+	pending atomic.Int32
+	closed  bool
+	wg      sync.WaitGroup
 }
+
+// maxPending bounds the connections in their TLS handshake or hello.
+const maxPending = 64
 
 // group is the live agents of one group.
 type group struct {
@@ -82,10 +89,17 @@ func (h *Hub) Serve(ln net.Listener) error {
 			continue
 		}
 		delay = 0
+		if h.pending.Load() >= maxPending {
+			_ = c.Close()
+			h.metrics.refusedAgent()
+			h.log.Warn().Str("agent_addr", c.RemoteAddr().String()).Int("pending", maxPending).Msg("agent refused: too many unauthenticated connections")
+			continue
+		}
 		if !h.track(c) {
 			_ = c.Close()
 			return nil
 		}
+		h.pending.Add(1)
 		h.wg.Add(1)
 		go h.serveAgent(c)
 	}
@@ -129,6 +143,8 @@ func (h *Hub) serveAgent(raw net.Conn) {
 	defer h.untrack(raw)
 	defer raw.Close()
 	log := h.log.With().Str("agent_addr", raw.RemoteAddr().String()).Logger()
+	authenticated := sync.OnceFunc(func() { h.pending.Add(-1) })
+	defer authenticated()
 	var pinGroups []string
 	conf := &tls.Config{
 		MinVersion:     tls.VersionTLS13,
@@ -174,6 +190,7 @@ func (h *Hub) serveAgent(raw net.Conn) {
 		h.metrics.refusedAgent()
 		return
 	}
+	authenticated()
 	if err := WriteLine(tc, "OK"); err != nil {
 		log.Warn().Err(err).Msg("agent lost after hello")
 		return

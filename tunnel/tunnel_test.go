@@ -421,3 +421,66 @@ func waitLog(t *testing.T, b interface{ String() string }, s string) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestPendingBound: strangers holding connections open without a
+// handshake cannot keep agents out beyond maxPending of them: the excess is
+// closed at once, and a real agent still joins once they go.
+func TestPendingBound(t *testing.T) {
+	p := newPKI(t)
+	leaf := p.client(t, "a")
+	var hubLog syncBuffer
+	h, gw := startHub(t, p, "127.0.0.1:0", map[string][][32]byte{"lan": {pinOf(leaf)}}, zerolog.New(&hubLog))
+	var idle []net.Conn
+	defer func() {
+		for _, c := range idle {
+			c.Close()
+		}
+	}()
+	for range 64 {
+		c, err := net.Dial("tcp", gw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		idle = append(idle, c)
+	}
+	waitPending(t, h, 64)
+	extra, err := net.Dial("tcp", gw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer extra.Close()
+	_ = extra.SetReadDeadline(time.Now().Add(3 * time.Second))
+	if _, err := extra.Read(make([]byte, 1)); err == nil || isTimeout(err) {
+		t.Fatalf("a connection beyond 64 unauthenticated ones was kept: %v", err)
+	}
+	waitLog(t, &hubLog, "too many unauthenticated connections")
+	for _, c := range idle {
+		c.Close()
+	}
+	idle = nil
+	startAgent(t, agentConfig(p, leaf, gw, "lan", "a"))
+	waitAgents(t, h, "lan", 1)
+}
+
+// waitPending waits until n connections are in their handshake.
+func waitPending(t *testing.T, h *Hub, n int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		h.mu.Lock()
+		got := len(h.conns)
+		h.mu.Unlock()
+		if got >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d connections tracked, want %d", got, n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
