@@ -14,6 +14,7 @@ import (
 	"github.com/ftpsgate/ftpsgate/metrics"
 	"github.com/ftpsgate/ftpsgate/policy"
 	"github.com/ftpsgate/ftpsgate/proxy"
+	"github.com/ftpsgate/ftpsgate/tunnel"
 	"github.com/ftpsgate/ftpsgate/vfs"
 )
 
@@ -31,6 +32,7 @@ type composed struct {
 	access    *accessReloader // the access section, swapped on SIGHUP; nil without one
 	audit     *audit.Trail    // nil: no audit section
 	icap      *icap.Client    // nil: no inspect.icap
+	hub       *tunnel.Hub     // nil: no agents: section
 }
 
 // reloaders are what a SIGHUP reloads besides the certificate.
@@ -95,6 +97,15 @@ func compose(ctx context.Context, cfg *loaded, log zerolog.Logger) (*composed, e
 	case cfg.access != nil:
 		opts = append(opts, proxy.WithAccess(vfs.NewHolder(cfg.access))) // embedded: nothing to reload
 	}
+	if cfg.agents != nil {
+		var topts []proxy.Option
+		if d.hub, topts, err = startHub(cfg.agents, d.certs.GetCertificate, d.metrics.Registry(), log); err != nil {
+			d.auth.close()
+			closeTrail(d.audit, log)
+			return nil, err
+		}
+		opts = append(opts, topts...)
+	}
 	d.srv, err = proxy.New(pc, log, append(opts,
 		proxy.WithAuthenticator(d.auth.auth),
 		proxy.WithEvents(d.sink),
@@ -105,6 +116,9 @@ func compose(ctx context.Context, cfg *loaded, log zerolog.Logger) (*composed, e
 	if err != nil {
 		d.auth.close()
 		closeTrail(d.audit, log)
+		if d.hub != nil {
+			d.hub.Close()
+		}
 		return nil, err
 	}
 	return d, nil

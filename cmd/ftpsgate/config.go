@@ -35,6 +35,7 @@ type loaded struct {
 	audit   *auditSetup  // the audit trail
 	inspect *dlp.Config  // inspect.dlp; nil: off
 	icap    *icap.Config // inspect.icap; nil: off
+	agents  *agentsSetup // the agents: section; nil: no agent listener
 	path    string       // the file it came from ("" when embedded): SIGHUP reads it again
 	fleet   replicaSlot  // passive.ports split between passive.replicas
 }
@@ -187,6 +188,16 @@ func build(v *viper.Viper) (*loaded, error) {
 	}
 
 	buildBackends(&p, &fc, &c)
+	vias := map[string]string{}
+	for i, b := range c.Backends {
+		if b.Via != "" {
+			vias[fmt.Sprintf("backends[%d].via", i)] = b.Via
+		}
+	}
+	if c.Backend.Via != "" && len(c.Backends) == 0 {
+		vias["backend.via"] = c.Backend.Via
+	}
+	agents := buildAgents(&p, fc.Agents, vias)
 	if h := strings.TrimSpace(fc.Passive.PublicHost); h != "" {
 		c.Passive.PublicHost, c.Passive.PublicName = publicHost(&p, h)
 	}
@@ -265,7 +276,7 @@ func build(v *viper.Viper) (*loaded, error) {
 	if err := p.err(); err != nil {
 		return nil, err
 	}
-	return &loaded{proxy: c, admin: adminCfg, log: fc.Log, auth: authCfg, access: access, audit: auditCfg, inspect: inspectCfg, icap: icapCfg, fleet: slot}, nil
+	return &loaded{proxy: c, admin: adminCfg, log: fc.Log, auth: authCfg, access: access, audit: auditCfg, inspect: inspectCfg, icap: icapCfg, fleet: slot, agents: agents}, nil
 }
 
 // resolveHost looks up passive.public_host when it is a name; nil is the

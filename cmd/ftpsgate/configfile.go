@@ -88,6 +88,7 @@ type fileConfig struct {
 	Access  accessFile  `mapstructure:"access"`
 	Audit   auditFile   `mapstructure:"audit"`
 	Inspect inspectFile `mapstructure:"inspect"`
+	Agents  agentsFile  `mapstructure:"agents"`
 	Admin   struct {
 		Address   string `mapstructure:"address"`
 		TokenFile string `mapstructure:"token_file"`
@@ -130,6 +131,13 @@ var defaults = map[string]any{
 	"backend.health.password_file":    "",
 	"backend.health.password_env":     "",
 	"routing.default":                 "",
+	"agents.listen":                   "",
+	"agents.cert_file":                "",
+	"agents.key_file":                 "",
+	"agents.max_streams":              256,
+	"agents.wait_for_agent":           "5s",
+	"agents.keepalive":                "15s",
+	"agents.handshake_timeout":        "10s",
 	"policy.allow_anonymous":          false,
 	"policy.allowed_site_commands":    []string{},
 	"backend.address":                 "",

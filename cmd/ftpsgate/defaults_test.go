@@ -83,6 +83,7 @@ func TestDefaultsMatchREADME(t *testing.T) {
 		if strings.HasPrefix(key, "listeners[") || strings.HasPrefix(key, "auth.groups[") || key == "bans.weights" ||
 			strings.HasPrefix(key, "inspect.dlp.patterns[") ||
 			strings.HasPrefix(key, "backends[") || strings.HasPrefix(key, "pools[") || strings.HasPrefix(key, "routing.rules[") ||
+			strings.HasPrefix(key, "agents.groups") ||
 			(strings.HasPrefix(key, "access.") && key != "access.default") {
 			continue // lists and maps: no scalar default, no variable
 		}

@@ -41,6 +41,7 @@ Usage:
   ftpsgate audit verify|tail        check an audit file's hash chain; print its last records
   ftpsgate users add|passwd|disable|enable|list|totp
                                     edit the local users file
+  ftpsgate agent --config FILE      run the reverse-connect agent (inside the LAN)
   ftpsgate version                  print the version
 
 Run "ftpsgate COMMAND --help" for the flags of a command.
@@ -76,6 +77,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdHAProxy(rest, stdout, stderr)
 	case "firewall":
 		return cmdFirewall(rest, stdout, stderr)
+	case "agent":
+		return cmdAgent(rest, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "ftpsgate", versionString())
 		return 0
@@ -239,6 +242,9 @@ func serveContext(ctx context.Context, cfg *loaded, stderr io.Writer) int {
 		return 1
 	}
 	defer d.auth.close()
+	if d.hub != nil {
+		defer d.hub.Close() // after shutdown: the last sessions' streams
+	}
 	if d.icap != nil {
 		defer d.icap.Close()
 	}

@@ -287,7 +287,7 @@ func TestEmbeddedConfigs(t *testing.T) {
 	}
 	// The example files parse; only their certificate and secret paths do
 	// not exist here.
-	for _, name := range []string{"minimal.yaml", "dmz.yaml", "sidecar.yaml", "backends.yaml"} {
+	for _, name := range []string{"minimal.yaml", "dmz.yaml", "sidecar.yaml", "backends.yaml", "dmz-agent.yaml"} {
 		_, err := loadFile(filepath.Join("..", "..", "configs", name))
 		for _, line := range strings.Split(errString(err), "\n") {
 			if line != "" && !strings.HasPrefix(line, "tls.cert_file:") && !strings.HasPrefix(line, "backend.ca_file:") &&

@@ -3,6 +3,10 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
 	"fmt"
 	"os"
 	"os/exec"
@@ -43,6 +47,12 @@ func startGateway(ctx context.Context, e *env, name, backendAddr, backendTLS str
 // configuration: top-level sections the fixed part does not have
 // (transfers, auth).
 func startGatewayWith(ctx context.Context, e *env, name, backendAddr, backendTLS string, pasv portBlock, extraYAML string) (*gateway, error) {
+	return startGatewayEnv(ctx, e, name, backendAddr, backendTLS, pasv, extraYAML, nil)
+}
+
+// startGatewayEnv is startGatewayWith with environment variables for the
+// gateway (FTPSGATE_ overrides of keys the fixed part writes).
+func startGatewayEnv(ctx context.Context, e *env, name, backendAddr, backendTLS string, pasv portBlock, extraYAML string, environ []string) (*gateway, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
@@ -106,11 +116,30 @@ admin:
 	if err := os.WriteFile(confPath, []byte(yaml), 0o600); err != nil {
 		return nil, err
 	}
-	g.proc, err = startProcess(name, filepath.Join(dir, "ftpsgate.log"), nil, e.gatewayBin, "run", "--config", confPath)
+	g.proc, err = startProcess(name, filepath.Join(dir, "ftpsgate.log"), environ, e.gatewayBin, "run", "--config", confPath)
 	if err != nil {
 		return nil, err
 	}
 	wctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	return g, waitForPort(wctx, g.Addr, g.proc)
+}
+
+// pinOfFile is the sha256/BASE64 pin of the first certificate in a PEM
+// file (its SubjectPublicKeyInfo's SHA-256).
+func pinOfFile(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	block, _ := pem.Decode(b)
+	if block == nil {
+		return "", fmt.Errorf("%s: no PEM block", path)
+	}
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(cert.RawSubjectPublicKeyInfo)
+	return "sha256/" + base64.StdEncoding.EncodeToString(sum[:]), nil
 }

@@ -100,6 +100,21 @@
 // lost (the sink's resend after a reconnect shows up as duplicates of the
 // same id), and the file's hash chain verifies.
 //
+// # The reverse-connect agent between network namespaces (issue 17)
+//
+// TestAgentNetns needs root and `ip netns` (iproute2) and nft (nftables);
+// with the switch on, their absence is a failure. It makes two namespaces
+// with unique names ("dmz" and "lan", deleted at the end) joined by a veth
+// pair; in "lan" vsftpd (explicit FTPS, require_ssl_reuse=YES) listens on
+// every address and two `ftpsgate agent`s dial the gateway in "dmz", and an
+// nftables ruleset drops every inbound new connection and lets out only
+// connections to the gateway's agent port. It checks that the DMZ reaches
+// vsftpd before the ruleset and cannot after it (control port and passive
+// range), that curl and lftp in the DMZ move 64 MiB both ways through the
+// agents in PASV and EPSV (SHA-256 on both sides), that both agents carried
+// streams, and that after one agent is killed during two downloads new
+// sessions work through the other.
+//
 // # Results
 //
 // Every cell records pass, FAIL, known (a known limitation) or n/a; the

@@ -111,6 +111,17 @@ type vsftpd struct {
 // require_ssl_reuse=YES (data connections must resume the control session).
 func startVsftpd(ctx context.Context, t *testing.T, mode tlsMode) *vsftpd {
 	t.Helper()
+	return startVsftpdNet(ctx, t, mode, vsftpdNet{ListenIP: "127.0.0.1"})
+}
+
+// vsftpdNet places vsftpd: in a network namespace (NS, through ip netns
+// exec; "" for the test's own) and on an address (ListenIP; with 0.0.0.0,
+// Addr still names 127.0.0.1).
+type vsftpdNet struct{ NS, ListenIP string }
+
+// startVsftpdNet is startVsftpd placed as n says.
+func startVsftpdNet(ctx context.Context, t *testing.T, mode tlsMode, n vsftpdNet) *vsftpd {
+	t.Helper()
 	bin := requireProgram(t, "vsftpd", "/usr/sbin", "/sbin")
 	acct := account(t)
 
@@ -131,7 +142,7 @@ func startVsftpd(ctx context.Context, t *testing.T, mode tlsMode) *vsftpd {
 	lo, hi := portRange(t, 20)
 	v := &vsftpd{
 		Mode:     mode,
-		Addr:     net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
+		Addr:     net.JoinHostPort(connectIP(n.ListenIP), strconv.Itoa(port)),
 		Root:     root,
 		PasvLo:   lo,
 		PasvHi:   hi,
@@ -143,7 +154,7 @@ func startVsftpd(ctx context.Context, t *testing.T, mode tlsMode) *vsftpd {
 		"listen=YES",
 		"listen_ipv6=NO",
 		"background=NO",
-		"listen_address=127.0.0.1",
+		"listen_address=" + n.ListenIP,
 		"listen_port=" + strconv.Itoa(port),
 		"anonymous_enable=NO",
 		"local_enable=YES",
@@ -197,9 +208,13 @@ func startVsftpd(ctx context.Context, t *testing.T, mode tlsMode) *vsftpd {
 	if err := os.WriteFile(v.confPath, []byte(strings.Join(conf, "\n")+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	v.proc = startProcess(t, "vsftpd("+string(mode)+")", filepath.Join(dir, "stderr.log"), bin, v.confPath)
+	v.proc = startProcess(t, "vsftpd("+string(mode)+")", filepath.Join(dir, "stderr.log"), inNetns(n.NS, bin, v.confPath)...)
 	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
+	if n.NS != "" {
+		waitForPortIn(wctx, t, n.NS, v.Addr, v.proc)
+		return v
+	}
 	waitForPort(wctx, t, v.Addr, v.proc)
 	return v
 }

@@ -1,0 +1,172 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/viper"
+
+	"github.com/ftpsgate/ftpsgate/auth/local"
+	"github.com/ftpsgate/ftpsgate/tunnel"
+)
+
+// agentFile mirrors agent.yaml, the reverse-connect agent's configuration.
+type agentFile struct {
+	Gateways          []string `mapstructure:"gateways"`
+	Group             string   `mapstructure:"group"`
+	Name              string   `mapstructure:"name"`
+	CertFile          string   `mapstructure:"cert_file"`
+	KeyFile           string   `mapstructure:"key_file"`
+	GatewayPins       []string `mapstructure:"gateway_pins"`
+	GatewayCAFile     string   `mapstructure:"gateway_ca_file"`
+	GatewayServerName string   `mapstructure:"gateway_server_name"`
+	Allow             []string `mapstructure:"allow"`
+	MaxStreams        int      `mapstructure:"max_streams"`
+	DialTimeout       string   `mapstructure:"dial_timeout"`
+	HandshakeTimeout  string   `mapstructure:"handshake_timeout"`
+	KeepAlive         string   `mapstructure:"keepalive"`
+	Backoff           struct {
+		Min string `mapstructure:"min"`
+		Max string `mapstructure:"max"`
+	} `mapstructure:"backoff"`
+	Log logConfig `mapstructure:"log"`
+}
+
+// agentDefaults are agent.yaml's defaults.
+var agentDefaults = map[string]any{
+	"gateways": []string{}, "group": "", "name": "", "cert_file": "", "key_file": "",
+	"gateway_pins": []string{}, "gateway_ca_file": "", "gateway_server_name": "",
+	"allow": []string{}, "max_streams": 256, "dial_timeout": "10s", "handshake_timeout": "10s",
+	"keepalive": "15s", "backoff.min": "500ms", "backoff.max": "30s",
+	"log.level": "info", "log.format": "",
+}
+
+const agentHelp = `Runs the reverse-connect agent: inside the LAN, it dials out to the
+gateway's agents.listen over mutual TLS and connects the gateway's streams
+to the destinations its allow list names (nothing else: an empty allow list
+refuses everything). See docs/agent.md.`
+
+func cmdAgent(args []string, stderr io.Writer) int {
+	fs := newFlagSet("agent --config FILE", agentHelp, stderr)
+	config := fs.String("config", "", "agent configuration file (YAML)")
+	check := fs.Bool("validate", false, "check the configuration and exit")
+	if ok, code := parseFlags(fs, args); !ok {
+		return code
+	}
+	if *config == "" {
+		fmt.Fprintln(stderr, "ftpsgate agent: --config FILE is required")
+		return 2
+	}
+	cfg, logc, err := loadAgent(*config)
+	if err != nil {
+		fmt.Fprintf(stderr, "ftpsgate agent: %v\n", err)
+		return 1
+	}
+	if *check {
+		fmt.Fprintln(stderr, "configuration ok")
+		return 0
+	}
+	log := newLogger(logc, os.Stderr)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	log.Info().Str("version", versionString()).Strs("gateways", cfg.Gateways).Str("group", cfg.Group).
+		Strs("allow", allowStrings(cfg.Allow)).Msg("ftpsgate agent starting")
+	_ = tunnel.NewAgent(cfg, log).Run(ctx)
+	log.Info().Msg("ftpsgate agent stopped")
+	return 0
+}
+
+// loadAgent reads and checks agent.yaml (no environment overrides: the
+// gateway refuses FTPSGATE_ variables that name none of its keys).
+func loadAgent(path string) (tunnel.AgentConfig, logConfig, error) {
+	v := viper.New()
+	v.SetConfigType("yaml")
+	for k, d := range agentDefaults {
+		v.SetDefault(k, d)
+	}
+	v.SetConfigFile(path)
+	if err := v.ReadInConfig(); err != nil {
+		return tunnel.AgentConfig{}, logConfig{}, fmt.Errorf("read %s: %w", path, err)
+	}
+	var f agentFile
+	if err := v.UnmarshalExact(&f); err != nil {
+		return tunnel.AgentConfig{}, logConfig{}, fmt.Errorf("configuration: %w", err)
+	}
+	cfg, err := buildAgentConfig(f)
+	return cfg, f.Log, err
+}
+
+func buildAgentConfig(f agentFile) (tunnel.AgentConfig, error) {
+	var p problems
+	c := tunnel.AgentConfig{Gateways: f.Gateways, Group: f.Group, Name: f.Name, MaxStreams: f.MaxStreams, ServerName: f.GatewayServerName}
+	if f.CertFile == "" || f.KeyFile == "" {
+		p.add("cert_file", errors.New("cert_file and key_file are required: the gateway pins the agent's certificate"))
+	} else if cert, err := tls.LoadX509KeyPair(f.CertFile, f.KeyFile); err != nil {
+		p.add("cert_file", err)
+	} else {
+		c.Certificate = cert
+	}
+	for i, s := range f.GatewayPins {
+		pin, err := local.ParsePin(s)
+		p.add(fmt.Sprintf("gateway_pins[%d]", i), err)
+		c.GatewayPins = append(c.GatewayPins, pin)
+	}
+	if f.GatewayCAFile != "" {
+		pem, err := os.ReadFile(f.GatewayCAFile)
+		pool := x509.NewCertPool()
+		if err == nil && !pool.AppendCertsFromPEM(pem) {
+			err = errors.New("no PEM certificate in it")
+		}
+		p.add("gateway_ca_file", err)
+		c.GatewayCA = pool
+	}
+	var err error
+	if c.Allow, err = tunnel.ParseAllowList(f.Allow); err != nil {
+		p.add("", err) // "allow[i]: ..."
+	}
+	dur := func(key, s string) time.Duration {
+		d, err := time.ParseDuration(s)
+		if err == nil && d <= 0 {
+			err = errors.New("must be positive")
+		}
+		p.add(key, err)
+		return d
+	}
+	c.DialTimeout = dur("dial_timeout", f.DialTimeout)
+	c.HandshakeTimeout = dur("handshake_timeout", f.HandshakeTimeout)
+	c.KeepAlive = dur("keepalive", f.KeepAlive)
+	c.BackoffMin = dur("backoff.min", f.Backoff.Min)
+	c.BackoffMax = dur("backoff.max", f.Backoff.Max)
+	if c.BackoffMax < c.BackoffMin {
+		p.add("backoff.max", errors.New("shorter than backoff.min"))
+	}
+	if f.MaxStreams <= 0 {
+		p.add("max_streams", errors.New("must be positive"))
+	}
+	if _, err := parseLevel(f.Log.Level); err != nil {
+		p.add("log.level", err)
+	}
+	for i, g := range f.Gateways {
+		if _, ok := ownAddr(g); !ok {
+			p.add(fmt.Sprintf("gateways[%d]", i), fmt.Errorf("%q is not a host:port", g))
+		}
+	}
+	p.addNew(c.Validate())
+	return c, p.err()
+}
+
+func allowStrings(a tunnel.AllowList) []string {
+	out := make([]string, len(a))
+	for i, r := range a {
+		out[i] = r.String()
+	}
+	return out
+}

@@ -1,0 +1,170 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/ftpsgate/ftpsgate/internal/testpki"
+	"github.com/ftpsgate/ftpsgate/tunnel"
+)
+
+const agentsGateway = `listeners: [{name: a, address: "127.0.0.1:2121", tls: explicit}]
+backend: {address: "10.0.0.5:21", via: %s}
+agents:
+  listen: "127.0.0.1:0"
+  max_streams: %d
+  groups:
+    lan: {pins: [%s]}
+`
+
+func TestAgentsConfig(t *testing.T) {
+	pin := "sha256/" + base64.StdEncoding.EncodeToString(make([]byte, 32))
+	cfg, err := loadFile(writeConfig(t, fmt.Sprintf(agentsGateway, "lan", 8, pin)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.proxy.Backend.Via != "lan" || cfg.agents == nil || len(cfg.agents.hub.Groups["lan"]) != 1 || cfg.agents.hub.MaxStreams != 8 {
+		t.Fatalf("agents section not built: via %q, %+v", cfg.proxy.Backend.Via, cfg.agents)
+	}
+	for _, tc := range []struct{ text, key string }{
+		{fmt.Sprintf(agentsGateway, "dmz", 8, pin), "backend.via"},
+		{fmt.Sprintf(agentsGateway, "lan", 0, pin), "agents.max_streams"},
+		{fmt.Sprintf(agentsGateway, "lan", 8, "nonsense"), "agents.groups.lan.pins[0]"},
+		{fmt.Sprintf(agentsGateway, "lan", 8, ""), "agents.groups.lan.pins"},
+		{"listeners: [{name: a, address: \"127.0.0.1:2121\", tls: explicit}]\nbackend: {address: \"10.0.0.5:21\", via: lan}\n", "backend.via"},
+	} {
+		_, err := loadFile(writeConfig(t, tc.text))
+		if err == nil || !strings.Contains(err.Error(), tc.key+":") {
+			t.Errorf("want an error naming %s, got %v", tc.key, err)
+		}
+	}
+}
+
+func TestAgentConfigFile(t *testing.T) {
+	dir := t.TempDir()
+	files, err := testpki.WriteServer(dir, "agent test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pin := fmt.Sprintf("%x", sha256.Sum256([]byte("x")))
+	good := fmt.Sprintf("gateways: [\"127.0.0.1:55990\"]\ngroup: lan\ncert_file: %s\nkey_file: %s\ngateway_pins: [%s]\nallow: [\"10.0.0.5:21\", \"10.0.0.5:40000-40100\"]\n", files.CertFile, files.KeyFile, pin)
+	cfg, _, err := loadAgent(writeConfig(t, good))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Allow) != 2 || cfg.Group != "lan" || len(cfg.GatewayPins) != 1 || cfg.MaxStreams != 256 {
+		t.Fatalf("%+v", cfg)
+	}
+	// An empty allow list loads (the agent then refuses every stream).
+	if _, _, err := loadAgent(writeConfig(t, strings.Replace(good, "allow: [\"10.0.0.5:21\", \"10.0.0.5:40000-40100\"]", "allow: []", 1))); err != nil {
+		t.Fatalf("an empty allow list: %v", err)
+	}
+	_, _, err = loadAgent(writeConfig(t, "allow: [\"10.0.0.5\"]\nbackoff: {min: 10s, max: 1s}\nmax_streams: 0\n"))
+	for _, key := range []string{"gateways", "group", "cert_file", "gateway_pins", "allow[0]", "backoff.max", "max_streams"} {
+		if err == nil || !strings.Contains(err.Error(), key+":") {
+			t.Errorf("want an error naming %s, got %v", key, err)
+		}
+	}
+	if _, _, err := loadAgent(writeConfig(t, good+"unknown_key: 1\n")); err == nil {
+		t.Error("an unknown key was accepted")
+	}
+}
+
+// The example agent.yaml parses; only its certificate files do not exist
+// here.
+func TestAgentExampleConfig(t *testing.T) {
+	_, _, err := loadAgent(filepath.Join("..", "..", "configs", "agent.yaml"))
+	for _, line := range strings.Split(errString(err), "\n") {
+		if line != "" && !strings.HasPrefix(line, "cert_file:") {
+			t.Errorf("configs/agent.yaml: %s", line)
+		}
+	}
+}
+
+// TestComposeAgents: the gateway built from an agents: section listens for
+// agents with the edge certificate when agents.cert_file is empty, an agent
+// pinning that certificate joins its group, and the tunnel metrics are on
+// the gateway's registry.
+func TestComposeAgents(t *testing.T) {
+	dir := t.TempDir()
+	edge, err := testpki.WriteServer(dir, "compose agents")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, err := testpki.NewCA("agents")
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := ca.Client("agent-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	agentPin := sha256.Sum256(leaf.Cert.RawSubjectPublicKeyInfo)
+	const listen = "127.0.0.1:55501"
+	text := fmt.Sprintf(`listeners: [{name: a, address: "127.0.0.1:0", tls: implicit}]
+tls: {cert_file: %s, key_file: %s}
+backend: {address: "10.0.0.5:21", via: lan}
+agents:
+  listen: %q
+  groups:
+    lan: {pins: [%q]}
+log: {level: error}
+`, edge.ChainFile, edge.KeyFile, listen, "sha256/"+base64.StdEncoding.EncodeToString(agentPin[:]))
+	cfg, err := loadFile(writeConfig(t, text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	d, err := compose(ctx, cfg, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.auth.close()
+	defer d.hub.Close()
+
+	edgeCert, err := tls.LoadX509KeyPair(edge.CertFile, edge.KeyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, _ := x509.ParseCertificate(edgeCert.Certificate[0])
+	gwPin := sha256.Sum256(x.RawSubjectPublicKeyInfo)
+	actx, acancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	ag := tunnel.NewAgent(tunnel.AgentConfig{Gateways: []string{listen}, Certificate: leaf.TLS, GatewayPins: [][32]byte{gwPin}, Group: "lan"}, zerolog.Nop())
+	go func() { defer close(done); _ = ag.Run(actx) }()
+	defer func() { acancel(); <-done }()
+
+	deadline := time.Now().Add(5 * time.Second)
+	for d.hub.Agents("lan") != 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the agent did not join through the edge certificate")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	fams, err := d.metrics.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, f := range fams {
+		if f.GetName() == "ftpsgate_tunnel_agents" {
+			for _, m := range f.GetMetric() {
+				found = found || m.GetGauge().GetValue() == 1
+			}
+		}
+	}
+	if !found {
+		t.Fatal("no ftpsgate_tunnel_agents{group=\"lan\"} 1 on the gateway's registry")
+	}
+}

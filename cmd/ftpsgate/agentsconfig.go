@@ -1,0 +1,129 @@
+package main
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	"github.com/ftpsgate/ftpsgate/auth/local"
+	"github.com/ftpsgate/ftpsgate/internal/confkey"
+	"github.com/ftpsgate/ftpsgate/proxy"
+	"github.com/ftpsgate/ftpsgate/tunnel"
+)
+
+// agentsFile is the gateway's agents: section, the listener reverse-connect
+// agents dial (see docs/agent.md).
+type agentsFile struct {
+	Listen           string `mapstructure:"listen"`
+	CertFile         string `mapstructure:"cert_file"`
+	KeyFile          string `mapstructure:"key_file"`
+	MaxStreams       int    `mapstructure:"max_streams"`
+	WaitForAgent     string `mapstructure:"wait_for_agent"`
+	KeepAlive        string `mapstructure:"keepalive"`
+	HandshakeTimeout string `mapstructure:"handshake_timeout"`
+	Groups           map[string]struct {
+		Pins []string `mapstructure:"pins"`
+	} `mapstructure:"groups"`
+}
+
+// agentsSetup is the checked agents: section; nil when agents.listen is
+// empty (no agent listener).
+type agentsSetup struct {
+	listen            string
+	certFile, keyFile string // empty: the edge certificate
+	hub               tunnel.HubConfig
+}
+
+// buildAgents checks the agents: section and the backends' via keys
+// (vias: the key, backend.via or backends[i].via, of each one set).
+func buildAgents(p *problems, f agentsFile, vias map[string]string) *agentsSetup {
+	if f.Listen == "" {
+		if len(f.Groups) > 0 {
+			p.add("agents.listen", errors.New("agents.groups is set but no listen address"))
+		}
+		for key, via := range vias {
+			p.add(key, fmt.Errorf("%q: no agents.listen, so no agent group can be reached", via))
+		}
+		return nil
+	}
+	s := &agentsSetup{listen: f.Listen, certFile: f.CertFile, keyFile: f.KeyFile}
+	if (f.CertFile == "") != (f.KeyFile == "") {
+		p.add("agents.cert_file", errors.New("set both agents.cert_file and agents.key_file, or neither (the edge certificate)"))
+	}
+	if _, _, err := net.SplitHostPort(f.Listen); err != nil {
+		p.add("agents.listen", fmt.Errorf("%q is not a host:port", f.Listen))
+	}
+	dur := func(key, v string) time.Duration {
+		d, err := time.ParseDuration(v)
+		if err == nil && d <= 0 {
+			err = errors.New("must be positive")
+		}
+		p.add(key, err)
+		return d
+	}
+	h := tunnel.HubConfig{
+		MaxStreams:       f.MaxStreams,
+		WaitForAgent:     dur("agents.wait_for_agent", f.WaitForAgent),
+		KeepAlive:        dur("agents.keepalive", f.KeepAlive),
+		HandshakeTimeout: dur("agents.handshake_timeout", f.HandshakeTimeout),
+		Groups:           map[string][][32]byte{},
+		// The certificate is loaded by compose; Validate wants one.
+		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return nil, errors.New("not loaded") },
+	}
+	if f.MaxStreams <= 0 {
+		p.add("agents.max_streams", errors.New("must be positive"))
+	}
+	for name, g := range f.Groups {
+		var pins [][32]byte
+		for i, s := range g.Pins {
+			pin, err := local.ParsePin(s)
+			if err != nil {
+				p.add(fmt.Sprintf("agents.groups.%s.pins[%d]", name, i), err)
+				continue
+			}
+			pins = append(pins, pin)
+		}
+		h.Groups[name] = pins
+	}
+	p.addNew(confkey.Under("agents", h.Validate()))
+	for key, via := range vias {
+		if _, ok := f.Groups[via]; !ok {
+			p.add(key, fmt.Errorf("%q names no group in agents.groups", via))
+		}
+	}
+	s.hub = h
+	return s
+}
+
+// startHub listens on agents.listen and serves agents until the returned
+// Hub is closed; each group becomes a tunnel the backend can name in
+// backend.via. The listener's certificate is agents.cert_file, or the
+// edge's (getCert) when there is none.
+func startHub(s *agentsSetup, getCert func(*tls.ClientHelloInfo) (*tls.Certificate, error), reg prometheus.Registerer, log zerolog.Logger) (*tunnel.Hub, []proxy.Option, error) {
+	cfg := s.hub
+	cfg.GetCertificate = getCert
+	if s.certFile != "" {
+		cert, err := tls.LoadX509KeyPair(s.certFile, s.keyFile)
+		if err != nil {
+			return nil, nil, fmt.Errorf("agents.cert_file: %w", err)
+		}
+		cfg.GetCertificate = func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return &cert, nil }
+	}
+	ln, err := net.Listen("tcp", s.listen)
+	if err != nil {
+		return nil, nil, fmt.Errorf("agents.listen: %w", err)
+	}
+	hub := tunnel.NewHub(cfg, log.With().Str("component", "agents").Logger(), tunnel.NewMetrics(reg))
+	go func() { _ = hub.Serve(ln) }()
+	log.Info().Str("address", ln.Addr().String()).Int("groups", len(cfg.Groups)).Msg("agent listener up")
+	var opts []proxy.Option
+	for name := range cfg.Groups {
+		opts = append(opts, proxy.WithTunnel(name, hub.Dialer(name)))
+	}
+	return hub, opts, nil
+}

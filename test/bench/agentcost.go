@@ -1,0 +1,182 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/ftpsgate/ftpsgate/internal/testpki"
+)
+
+// The agent phase: what the reverse-connect agent costs. Two fresh
+// gateways alike (FTPS→FTPS, in front of the FTPS vsftpd) but for the
+// path to the backend: one dials it, the other reaches it only through an
+// `ftpsgate agent` on loopback (backend.via, a yamux stream over mutual
+// TLS per backend connection). Through both, the sessions phase's full
+// session one at a time and 8 in parallel, and a curl download and upload
+// of the big file; the quotient column is agent ÷ direct. The agent
+// column's CPU is the gateway's and the agent's together.
+
+// The agent table's columns.
+const (
+	agDirect = "dial"
+	agVia    = "agent"
+)
+
+// agentBlocks are the passive ranges of the two gateways: the features
+// phase's, whose gateways have stopped by then.
+var agentBlocks = map[string]portBlock{agDirect: featureBlocks[0], agVia: featureBlocks[2]}
+
+func phaseAgent(ctx context.Context, e *env, targets []*target) {
+	tab := newTable([]string{agDirect, agVia}, map[string]string{
+		agDirect: "gateway dials vsftpd", agVia: "through ftpsgate agent",
+	}, []quotient{{agVia, agDirect, "agent ÷ dial", false}})
+	tab.noLegend = true
+	tab.title = "agent: the reverse-connect agent against the gateway dialling the backend (FTPS→FTPS vsftpd, same run)"
+	e.feat = append(e.feat, tab)
+	sec := fmt.Sprintf("sessions: AUTH TLS, USER, PASS, PBSZ, PROT P, EPSV, LIST, QUIT (Go client), FTPS→FTPS vsftpd, %s of %s",
+		plural(e.featRounds, "round"), e.loginsFor)
+	for _, par := range []int{1, 8} {
+		what := "one at a time"
+		if par > 1 {
+			what = fmt.Sprintf("%d in parallel", par)
+		}
+		p := fmt.Sprintf("agent/sess/%d/", par)
+		tab.define(metric{id: p + "rate", label: what + ": sessions/s", prec: 1, higher: true, section: sec})
+		tab.define(metric{id: p + "p50", label: what + ": latency p50, ms", prec: 1, section: sec})
+		tab.define(metric{id: p + "cpu", label: what + ": CPU ms/session", prec: 2, section: sec})
+	}
+	sec = fmt.Sprintf("relay: curl, %s file, FTPS→FTPS vsftpd, %s", human(e.bigSize), plural(e.featRounds, "round"))
+	for _, d := range []string{"download", "upload"} {
+		tab.define(metric{id: "agent/" + d + "/mbps", label: "curl " + d + ", MB/s", prec: 0, higher: true, section: sec})
+		tab.define(metric{id: "agent/" + d + "/cpu", label: "curl " + d + ", CPU s/GiB", prec: 2, section: sec})
+	}
+	tab.footer = append(tab.footer, "CPU: the gateway's; in the agent column, the gateway's and the agent's together.")
+
+	var backend string
+	for _, t := range targets {
+		if t.key == tDirect && t.na == "" {
+			backend = t.addr
+		}
+	}
+	if backend == "" {
+		tab.missingAll("the FTPS vsftpd is not running (see the main table)")
+		return
+	}
+	ts := []*target{{key: agDirect}, {key: agVia}}
+	for _, t := range ts {
+		if err := checkBindable(agentBlocks[t.key]); err != nil {
+			t.na = err.Error()
+		}
+	}
+	if ts[0].na == "" {
+		if g, err := startGateway(ctx, e, "ftpsgate-dial", backend, "explicit", agentBlocks[agDirect]); err != nil {
+			ts[0].na = "gateway did not start: " + oneLine(err)
+		} else {
+			defer g.proc.stop()
+			ts[0].addr, ts[0].cpu = g.Addr, processCPU(g.proc.pid())
+		}
+	}
+	if ts[1].na == "" {
+		if err := startAgentPair(ctx, e, backend, ts[1]); err != nil {
+			ts[1].na = oneLine(err)
+		}
+	}
+	for _, t := range ts {
+		if t.na != "" {
+			logf("agent: %s: n/a: %s", t.key, t.na)
+		}
+	}
+	session := func(ctx context.Context, i int) (time.Duration, error) { return oneSession(ctx, e, ts[i].addr) }
+	smoke(ctx, ts, "session", session)
+	measureRates(ctx, e, tab, ts, []int{1, 8}, "agent/sess", "sessions", session)
+	measureCurl(ctx, e, tab, ts, "agent")
+}
+
+// startAgentPair starts a gateway with an agent listener whose backend is
+// reached through group "bench", and one agent for it; t gets the
+// gateway's address and both processes' CPU. The processes stop with the
+// bench (stopAll).
+func startAgentPair(ctx context.Context, e *env, backend string, t *target) error {
+	dir := filepath.Join(e.dir, "agent")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	ca, err := testpki.NewCA("bench agents")
+	if err != nil {
+		return err
+	}
+	leaf, err := ca.Client("bench-agent")
+	if err != nil {
+		return err
+	}
+	certPath, keyPath := filepath.Join(dir, "agent.pem"), filepath.Join(dir, "agent.key")
+	if err := testpki.WritePEM(certPath, 0o644, "CERTIFICATE", leaf.DER); err != nil {
+		return err
+	}
+	if err := testpki.WritePEM(keyPath, 0o600, "PRIVATE KEY", leaf.KeyDER); err != nil {
+		return err
+	}
+	agentPin := sha256.Sum256(leaf.Cert.RawSubjectPublicKeyInfo)
+	gwPin, err := pinOfFile(e.pki.CertFile)
+	if err != nil {
+		return err
+	}
+	port, err := freePort()
+	if err != nil {
+		return err
+	}
+	listen := loopback(port)
+	extra := fmt.Sprintf("agents:\n  listen: %q\n  groups:\n    bench:\n      pins: [%q]\n", listen, "sha256/"+base64.StdEncoding.EncodeToString(agentPin[:]))
+	// backend.via through the environment: the fixed YAML has its own
+	// backend section.
+	g, err := startGatewayEnv(ctx, e, "ftpsgate-agent", backend, "explicit", agentBlocks[agVia], extra, []string{"FTPSGATE_BACKEND_VIA=bench"})
+	if err != nil {
+		return fmt.Errorf("gateway did not start: %w", err)
+	}
+	_, bePort, _ := strings.Cut(backend, "127.0.0.1:")
+	conf := fmt.Sprintf(`gateways: [%q]
+group: bench
+name: bench-agent
+cert_file: %q
+key_file: %q
+gateway_pins: [%q]
+allow: ["127.0.0.1:%s", "127.0.0.1:%d-%d"]
+log: {level: warn, format: json}
+`, listen, certPath, keyPath, gwPin, bePort, passiveBlocks[1].lo, passiveBlocks[1].hi)
+	confPath := filepath.Join(dir, "agent.yaml")
+	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
+		return err
+	}
+	a, err := startProcess("ftpsgate-agent", filepath.Join(dir, "agent.log"), nil, e.gatewayBin, "agent", "--config", confPath)
+	if err != nil {
+		return err
+	}
+	// Up once the gateway logs the agent.
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		b, _ := os.ReadFile(g.proc.logPath)
+		if strings.Contains(string(b), `"agent connected"`) {
+			break
+		}
+		if a.exited() || time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("the agent did not connect: %s", a.lastLogLine())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	gwCPU, agCPU := processCPU(g.proc.pid()), processCPU(a.pid())
+	t.addr, t.cpu = g.Addr, func() (time.Duration, error) {
+		x, err := gwCPU()
+		if err != nil {
+			return 0, err
+		}
+		y, err := agCPU()
+		return x + y, err
+	}
+	return nil
+}

@@ -1,0 +1,139 @@
+package tunnel
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+)
+
+// Rule allows destinations: an address range (Prefix) or one DNS name
+// (Host, compared without case), and a port range Lo..Hi.
+type Rule struct {
+	Prefix netip.Prefix
+	Host   string
+	Lo, Hi uint16
+}
+
+// ParseRule parses "ADDR:PORTS", where ADDR is an IP address, a CIDR
+// prefix or a DNS name (IPv6 in brackets: "[fd00::/64]:21") and PORTS is a
+// port or a range "40000-40100". Examples: "10.0.0.5:21",
+// "10.0.0.0/24:40000-40100", "ftp.lan:21".
+func ParseRule(s string) (Rule, error) {
+	i := strings.LastIndexByte(s, ':')
+	if i < 0 {
+		return Rule{}, fmt.Errorf("%q: want ADDR:PORT or ADDR:LOW-HIGH", s)
+	}
+	host, ports := s[:i], s[i+1:]
+	if strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]") {
+		host = host[1 : len(host)-1]
+	} else if strings.Contains(host, ":") {
+		return Rule{}, fmt.Errorf("%q: an IPv6 address goes in brackets", s)
+	}
+	var r Rule
+	var err error
+	lo, hi, ok := strings.Cut(ports, "-")
+	if r.Lo, err = parsePort(lo); err != nil {
+		return Rule{}, fmt.Errorf("%q: %w", s, err)
+	}
+	r.Hi = r.Lo
+	if ok {
+		if r.Hi, err = parsePort(hi); err != nil {
+			return Rule{}, fmt.Errorf("%q: %w", s, err)
+		}
+		if r.Hi < r.Lo {
+			return Rule{}, fmt.Errorf("%q: port range ends before it starts", s)
+		}
+	}
+	switch {
+	case strings.Contains(host, "/"):
+		p, err := netip.ParsePrefix(host)
+		if err != nil {
+			return Rule{}, fmt.Errorf("%q: %w", s, err)
+		}
+		if p != p.Masked() {
+			return Rule{}, fmt.Errorf("%q: prefix has host bits set (want %s)", s, p.Masked())
+		}
+		r.Prefix = p
+	default:
+		if a, err := netip.ParseAddr(host); err == nil {
+			if a.Zone() != "" {
+				return Rule{}, fmt.Errorf("%q: no zones", s)
+			}
+			r.Prefix = netip.PrefixFrom(a, a.BitLen())
+		} else if host != "" && validHost(host) {
+			r.Host = strings.ToLower(host)
+		} else {
+			return Rule{}, fmt.Errorf("%q: want an IP address, a CIDR prefix or a DNS name", s)
+		}
+	}
+	return r, nil
+}
+
+func (r Rule) String() string {
+	h := r.Host
+	if r.Prefix.IsValid() {
+		h = r.Prefix.String()
+		if r.Prefix.IsSingleIP() {
+			h = r.Prefix.Addr().String()
+		}
+		if r.Prefix.Addr().Is6() {
+			h = "[" + h + "]"
+		}
+	}
+	if r.Lo == r.Hi {
+		return fmt.Sprintf("%s:%d", h, r.Lo)
+	}
+	return fmt.Sprintf("%s:%d-%d", h, r.Lo, r.Hi)
+}
+
+// AllowList is the destinations an agent connects to; empty allows none.
+type AllowList []Rule
+
+// ParseAllowList parses each rule; errors name the index ("allow[2]").
+func ParseAllowList(rules []string) (AllowList, error) {
+	a := make(AllowList, 0, len(rules))
+	for i, s := range rules {
+		r, err := ParseRule(s)
+		if err != nil {
+			return nil, fmt.Errorf("allow[%d]: %w", i, err)
+		}
+		a = append(a, r)
+	}
+	return a, nil
+}
+
+// Allows says whether address ("host:port", as in a Request) is allowed.
+// An IP address must fall in a rule's prefix (an IPv4-mapped IPv6 address
+// counts as IPv4); a DNS name must be a rule's name: names are not
+// resolved to match prefixes.
+func (a AllowList) Allows(address string) bool {
+	host, p, err := net.SplitHostPort(address)
+	if err != nil {
+		return false
+	}
+	port, err := parsePort(p)
+	if err != nil {
+		return false
+	}
+	ip, err := netip.ParseAddr(host)
+	isIP := err == nil
+	if isIP {
+		if ip.Zone() != "" {
+			return false
+		}
+		ip = ip.Unmap()
+	}
+	for _, r := range a {
+		if port < r.Lo || port > r.Hi {
+			continue
+		}
+		if isIP && r.Prefix.IsValid() && r.Prefix.Contains(ip) {
+			return true
+		}
+		if !isIP && r.Host != "" && strings.EqualFold(r.Host, host) {
+			return true
+		}
+	}
+	return false
+}

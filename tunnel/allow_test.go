@@ -1,0 +1,69 @@
+package tunnel
+
+import (
+	"testing"
+	"time"
+)
+
+func TestAllowList(t *testing.T) {
+	a, err := ParseAllowList([]string{"10.0.0.5:21", "10.0.0.5:40000-40100", "192.168.7.0/24:990", "[fd00::/64]:21", "FTP.lan:2121"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for addr, want := range map[string]bool{
+		"10.0.0.5:21":          true,
+		"10.0.0.5:40000":       true,
+		"10.0.0.5:40100":       true,
+		"10.0.0.5:40101":       false,
+		"10.0.0.5:22":          false,
+		"10.0.0.6:21":          false,
+		"192.168.7.200:990":    true,
+		"192.168.8.1:990":      false,
+		"[fd00::1234]:21":      true,
+		"[fd01::1]:21":         false,
+		"[::ffff:10.0.0.5]:21": true,
+		"ftp.lan:2121":         true,
+		"ftp.LAN:2121":         true,
+		"ftp.lan:21":           false,
+		"other.lan:2121":       false,
+		"10.0.0.5":             false,
+		"garbage":              false,
+	} {
+		if got := a.Allows(addr); got != want {
+			t.Errorf("Allows(%q) = %v, want %v", addr, got, want)
+		}
+	}
+	if (AllowList{}).Allows("10.0.0.5:21") {
+		t.Error("an empty allow list allowed a destination")
+	}
+	for _, bad := range []string{"10.0.0.5", "10.0.0.5:0", "10.0.0.5:100-99", "10.0.0.5:1-70000", "10.0.0.1/24:21", "fd00::1:21", "[fd00::1]:x", ":21", "a b:21", "10.0.0.0/33:21"} {
+		if _, err := ParseRule(bad); err == nil {
+			t.Errorf("ParseRule(%q) accepted", bad)
+		}
+	}
+	for _, s := range []string{"10.0.0.5:21", "10.0.0.0/24:40000-40100", "[fd00::/64]:21", "[::1]:21", "ftp.lan:21"} {
+		r, err := ParseRule(s)
+		if err != nil || r.String() != s {
+			t.Errorf("ParseRule(%q).String() = %q, %v", s, r.String(), err)
+		}
+	}
+}
+
+// TestBackoff: the wait doubles from min to max, each drawn from the upper
+// half of its step (jitter).
+func TestBackoff(t *testing.T) {
+	lo, hi := 100*time.Millisecond, 2*time.Second
+	for n, step := range map[int]time.Duration{1: lo, 2: 2 * lo, 3: 4 * lo, 5: 16 * lo, 6: hi, 40: hi} {
+		seen := map[time.Duration]bool{}
+		for range 50 {
+			d := backoff(lo, hi, n)
+			if d < step/2 || d > step {
+				t.Fatalf("backoff after %d failures: %v, want within [%v, %v]", n, d, step/2, step)
+			}
+			seen[d] = true
+		}
+		if len(seen) < 2 {
+			t.Errorf("backoff after %d failures: no jitter", n)
+		}
+	}
+}

@@ -1,0 +1,98 @@
+package tunnel
+
+import (
+	"encoding/binary"
+	"io"
+	"net"
+	"sync"
+)
+
+// yamux's session writes each data frame as two Writes, its 12-byte header
+// and then its body; crypto/tls then writes each 16 KiB record of a Write
+// with a system call of its own. frameWriter holds the header of a data
+// frame that announces a body and writes it with the body, in one TLS
+// Write, whose records batchConn gathers into one system call. Every other
+// header (window updates, pings, go-away, data frames without a body: FIN,
+// SYN) is written at once, so nothing waits for a Write that will not come.
+// yamux's send loop is frameWriter's only writer.
+type frameWriter struct {
+	io.ReadWriteCloser // the TLS connection
+	batch              *batchConn
+	buf                []byte
+	pending            bool
+}
+
+const (
+	headerSize = 12 // yamux: version, type, flags (2), stream (4), length (4)
+	typeData   = 0
+)
+
+func (w *frameWriter) Write(b []byte) (int, error) {
+	if w.pending {
+		w.buf = append(w.buf[:headerSize], b...)
+		w.pending = false
+		if err := w.writeBatched(w.buf); err != nil {
+			return 0, err
+		}
+		return len(b), nil
+	}
+	if len(b) == headerSize && b[1] == typeData && binary.BigEndian.Uint32(b[8:12]) > 0 {
+		w.buf = append(w.buf[:0], b...)
+		w.pending = true
+		return len(b), nil
+	}
+	return w.ReadWriteCloser.Write(b)
+}
+
+func (w *frameWriter) writeBatched(b []byte) error {
+	if w.batch == nil {
+		_, err := w.ReadWriteCloser.Write(b)
+		return err
+	}
+	w.batch.begin()
+	_, err := w.ReadWriteCloser.Write(b)
+	if ferr := w.batch.end(); err == nil {
+		err = ferr
+	}
+	return err
+}
+
+// batchConn sits under the tunnel's TLS connection: between begin and end
+// it gathers what TLS writes (the records of one frame) and sends it in one
+// Write at end. Outside a batch, writes (alerts, key updates, control
+// frames) go through at once, in order with the batches.
+type batchConn struct {
+	net.Conn
+	mu       sync.Mutex
+	batching bool
+	out      []byte
+}
+
+func (c *batchConn) Write(b []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.batching {
+		c.out = append(c.out, b...)
+		return len(b), nil
+	}
+	return c.Conn.Write(b)
+}
+
+func (c *batchConn) begin() {
+	c.mu.Lock()
+	c.batching = true
+	c.mu.Unlock()
+}
+
+// end sends what was gathered since begin.
+func (c *batchConn) end() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.batching = false
+	if len(c.out) == 0 {
+		return nil
+	}
+	_, err := c.Conn.Write(c.out)
+	c.out = c.out[:0]
+	return err
+}

@@ -1,0 +1,178 @@
+package tunnel
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/yamux"
+)
+
+// ErrNoAgent: no agent of the group was connected (with a free stream)
+// within the wait. The session answers 421 (backend unavailable).
+var ErrNoAgent = errors.New("tunnel: no agent connected")
+
+// freeStreamPoll is how often a dial waiting for an agent looks again
+// (streams ending do not signal).
+const freeStreamPoll = 20 * time.Millisecond
+
+// RefusedError is an agent's refusal of a destination (not allowed, busy,
+// or its own connection failed).
+type RefusedError struct {
+	Agent, Address, Code, Text string
+}
+
+func (e *RefusedError) Error() string {
+	return fmt.Sprintf("tunnel: agent %s refused %s: %s: %s", e.Agent, e.Address, e.Code, e.Text)
+}
+
+// Dialer opens connections through the agents of one group; it is a
+// proxy.Dialer.
+type Dialer struct {
+	hub   *Hub
+	group string
+}
+
+// Dialer returns the Dialer of group.
+func (h *Hub) Dialer(group string) *Dialer { return &Dialer{hub: h, group: group} }
+
+// DialBackend opens a stream on a live agent of the group (the one with the
+// fewest open streams), asks it to connect to address (from local, when
+// valid) and returns the stream once the agent answered OK. Without an
+// agent it waits up to the Hub's WaitForAgent (or ctx) and fails with
+// ErrNoAgent.
+func (d *Dialer) DialBackend(ctx context.Context, address string, local netip.Addr) (net.Conn, error) {
+	h := d.hub
+	wait := time.NewTimer(h.cfg.wait())
+	defer wait.Stop()
+	for tries := 0; ; tries++ {
+		a, changed, err := h.pick(d.group)
+		if err != nil {
+			return nil, err
+		}
+		if a == nil {
+			select {
+			case <-changed: // an agent joined
+				continue
+			case <-time.After(freeStreamPoll): // a stream may have ended
+				continue
+			case <-wait.C:
+			case <-ctx.Done():
+			}
+			h.metrics.dialError(d.group)
+			return nil, fmt.Errorf("%w: group %s: %s", ErrNoAgent, d.group, orCause(ctx.Err(), "none connected with a free stream"))
+		}
+		c, err := d.open(ctx, a, address, local)
+		if err == nil {
+			return c, nil
+		}
+		var re *RefusedError
+		if errors.As(err, &re) || ctx.Err() != nil || tries >= 3 {
+			return nil, err
+		}
+		// The agent's session failed: it is being dropped; try another.
+		h.log.Warn().Err(err).Str("agent", a.name).Str("agent_group", d.group).Msg("tunnel stream failed, trying another agent")
+	}
+}
+
+func (d *Dialer) open(ctx context.Context, a *agent, address string, local netip.Addr) (net.Conn, error) {
+	h := d.hub
+	release := sync.OnceFunc(func() { a.open.Add(-1); h.metrics.streams(d.group, -1) })
+	h.metrics.streams(d.group, 1)
+	fail := func(err error) (net.Conn, error) {
+		release()
+		h.metrics.dialError(d.group)
+		return nil, err
+	}
+	st, err := a.sess.OpenStream()
+	if err != nil {
+		if errors.Is(err, yamux.ErrSessionShutdown) || a.sess.IsClosed() {
+			_ = a.sess.Close()
+		}
+		return fail(fmt.Errorf("tunnel: agent %s: open stream: %w", a.name, err))
+	}
+	stop := context.AfterFunc(ctx, func() { _ = st.SetDeadline(time.Now()) })
+	defer stop()
+	_ = st.SetDeadline(ctxDeadline(ctx, h.cfg.handshake()))
+	req := Request{Address: address, From: local}
+	if err := WriteLine(st, req.String()); err != nil {
+		_ = st.Close()
+		return fail(fmt.Errorf("tunnel: agent %s: %w", a.name, err))
+	}
+	line, err := ReadLine(st)
+	if err != nil {
+		_ = st.Close()
+		return fail(fmt.Errorf("tunnel: agent %s: no reply for %s: %w", a.name, address, err))
+	}
+	rep, err := ParseReply(line)
+	if err != nil {
+		_ = st.Close()
+		return fail(fmt.Errorf("tunnel: agent %s: %w", a.name, err))
+	}
+	if rep.Code != "" {
+		_ = st.Close()
+		release()
+		h.metrics.refusedStream(d.group, rep.Code)
+		return nil, &RefusedError{Agent: a.name, Address: address, Code: rep.Code, Text: rep.Text}
+	}
+	if !stop() {
+		_ = st.Close()
+		return fail(fmt.Errorf("tunnel: %w", ctx.Err()))
+	}
+	_ = st.SetDeadline(time.Time{})
+	return &streamConn{Stream: st, release: release,
+		local:  net.TCPAddrFromAddrPort(rep.Local),
+		remote: net.TCPAddrFromAddrPort(rep.Remote)}, nil
+}
+
+func orCause(err error, s string) string {
+	if err != nil {
+		return err.Error()
+	}
+	return s
+}
+
+// streamConn is a stream as the gateway's sessions see it: its addresses
+// are those of the agent's connection to the destination (the session
+// dials data connections to the backend's control host and from the
+// control connection's local address).
+type streamConn struct {
+	*yamux.Stream
+	release       func()
+	local, remote net.Addr
+	closeOnce     sync.Once
+	closed        atomic.Bool
+}
+
+// Read reads; after Close it fails with net.ErrClosed, as a socket does.
+func (c *streamConn) Read(b []byte) (int, error) {
+	n, err := c.Stream.Read(b)
+	if err != nil && c.closed.Load() {
+		err = net.ErrClosed
+	}
+	return n, err
+}
+
+func (c *streamConn) LocalAddr() net.Addr  { return c.local }
+func (c *streamConn) RemoteAddr() net.Addr { return c.remote }
+
+// CloseWrite half-closes: the agent half-closes its connection to the
+// destination in turn.
+func (c *streamConn) CloseWrite() error { return c.Stream.Close() }
+
+// Close ends the stream: a FIN to the agent and the end of pending reads.
+func (c *streamConn) Close() error {
+	var err error
+	c.closeOnce.Do(func() {
+		c.closed.Store(true)
+		err = c.Stream.Close()
+		_ = c.Stream.SetReadDeadline(time.Now())
+		c.release()
+	})
+	return err
+}

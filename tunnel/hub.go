@@ -1,0 +1,311 @@
+package tunnel
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/yamux"
+	"github.com/rs/zerolog"
+)
+
+// Hub is the gateway's end: it accepts agents on a listener, keeps their
+// sessions per group and opens streams through them (Dialer).
+type Hub struct {
+	cfg     HubConfig
+	log     zerolog.Logger
+	metrics *Metrics
+
+	mu     sync.Mutex
+	groups map[string]*group
+	lns    map[net.Listener]struct{}
+	conns  map[net.Conn]struct{} // handshakes in progress and live agents
+	// pending counts connections not yet authenticated (TLS and hello):
+	// beyond maxPending, new ones are closed at once, so that strangers
+	// cannot hold the listener with slow handshakes.
+	pending atomic.Int32
+	closed  bool
+	wg      sync.WaitGroup
+}
+
+// maxPending bounds the connections in their TLS handshake or hello.
+const maxPending = 64
+
+// group is the live agents of one group.
+type group struct {
+	agents  []*agent
+	next    int           // round robin start among equals
+	changed chan struct{} // closed (and replaced) when an agent joins
+}
+
+// agent is one connected agent, as the Hub sees it.
+type agent struct {
+	group, name, remote string
+	sess                *yamux.Session
+	open                atomic.Int32 // streams open through it
+}
+
+// NewHub returns a Hub for cfg (validated by the caller); m may be nil.
+func NewHub(cfg HubConfig, log zerolog.Logger, m *Metrics) *Hub {
+	h := &Hub{cfg: cfg, log: log, metrics: m, groups: map[string]*group{}, lns: map[net.Listener]struct{}{}, conns: map[net.Conn]struct{}{}}
+	for name := range cfg.Groups {
+		h.groups[name] = &group{changed: make(chan struct{})}
+		m.agents(name, 0)
+	}
+	return h
+}
+
+// Serve accepts agents on ln until Close. It returns nil after Close.
+func (h *Hub) Serve(ln net.Listener) error {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		_ = ln.Close()
+		return nil
+	}
+	h.lns[ln] = struct{}{}
+	h.mu.Unlock()
+	var delay time.Duration
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			h.mu.Lock()
+			closed := h.closed
+			h.mu.Unlock()
+			if closed || errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			h.log.Warn().Err(err).Dur("retry_in", delay).Msg("agent listener: accept failed")
+			time.Sleep(delay)
+			continue
+		}
+		delay = 0
+		if h.pending.Load() >= maxPending {
+			_ = c.Close()
+			h.metrics.refusedAgent()
+			h.log.Warn().Str("agent_addr", c.RemoteAddr().String()).Int("pending", maxPending).Msg("agent refused: too many unauthenticated connections")
+			continue
+		}
+		if !h.track(c) {
+			_ = c.Close()
+			return nil
+		}
+		h.pending.Add(1)
+		h.wg.Add(1)
+		go h.serveAgent(c)
+	}
+}
+
+func (h *Hub) track(c net.Conn) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return false
+	}
+	h.conns[c] = struct{}{}
+	return true
+}
+
+func (h *Hub) untrack(c net.Conn) {
+	h.mu.Lock()
+	delete(h.conns, c)
+	h.mu.Unlock()
+}
+
+// Close stops accepting, ends every agent's session and waits for them.
+func (h *Hub) Close() error {
+	h.mu.Lock()
+	h.closed = true
+	for ln := range h.lns {
+		_ = ln.Close()
+	}
+	for c := range h.conns {
+		_ = c.Close()
+	}
+	h.mu.Unlock()
+	h.wg.Wait()
+	return nil
+}
+
+// serveAgent authenticates an agent (pinned certificate and the group it
+// claims) and keeps its session until it ends.
+func (h *Hub) serveAgent(raw net.Conn) {
+	defer h.wg.Done()
+	defer h.untrack(raw)
+	defer raw.Close()
+	log := h.log.With().Str("agent_addr", raw.RemoteAddr().String()).Logger()
+	authenticated := sync.OnceFunc(func() { h.pending.Add(-1) })
+	defer authenticated()
+	var pinGroups []string
+	conf := &tls.Config{
+		MinVersion:     tls.VersionTLS13,
+		ClientAuth:     tls.RequireAnyClientCert,
+		GetCertificate: h.cfg.GetCertificate,
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			if len(cs.PeerCertificates) == 0 {
+				return errors.New("no client certificate")
+			}
+			pinGroups = h.groupsOf(sha256.Sum256(cs.PeerCertificates[0].RawSubjectPublicKeyInfo))
+			if len(pinGroups) == 0 {
+				return errors.New("agent certificate matches no group's pins")
+			}
+			return nil
+		},
+	}
+	_ = raw.SetDeadline(time.Now().Add(h.cfg.handshake()))
+	bc := &batchConn{Conn: raw}
+	tc := tls.Server(bc, conf)
+	if err := tc.Handshake(); err != nil {
+		log.Warn().Err(err).Msg("agent refused: TLS handshake failed")
+		h.metrics.refusedAgent()
+		return
+	}
+	line, err := ReadLine(tc)
+	if err != nil {
+		log.Warn().Err(err).Msg("agent refused: no hello")
+		h.metrics.refusedAgent()
+		return
+	}
+	f := strings.Split(line, " ")
+	if len(f) != 3 || f[0] != "AGENT" || !isToken(f[1]) || !isToken(f[2]) {
+		_ = WriteLine(tc, Reply{Code: CodeBadRequest, Text: "want AGENT group name"}.String())
+		log.Warn().Str("hello", sanitize(line)).Msg("agent refused: malformed hello")
+		h.metrics.refusedAgent()
+		return
+	}
+	groupName, name := f[1], f[2]
+	log = log.With().Str("agent_group", groupName).Str("agent", name).Logger()
+	if !contains(pinGroups, groupName) {
+		_ = WriteLine(tc, Reply{Code: CodeForbidden, Text: "certificate not pinned for group " + groupName}.String())
+		log.Warn().Strs("pinned_groups", pinGroups).Msg("agent refused: its certificate is not pinned for the group it claims")
+		h.metrics.refusedAgent()
+		return
+	}
+	authenticated()
+	if err := WriteLine(tc, "OK"); err != nil {
+		log.Warn().Err(err).Msg("agent lost after hello")
+		return
+	}
+	_ = raw.SetDeadline(time.Time{})
+	sess, err := yamux.Client(&frameWriter{ReadWriteCloser: tc, batch: bc}, muxConfig(h.cfg.keepAlive(), h.cfg.maxStreams()))
+	if err != nil {
+		log.Error().Err(err).Msg("agent session failed")
+		return
+	}
+	a := &agent{group: groupName, name: name, remote: raw.RemoteAddr().String(), sess: sess}
+	if !h.add(a) {
+		_ = sess.Close()
+		return
+	}
+	log.Info().Msg("agent connected")
+	<-sess.CloseChan()
+	h.remove(a)
+	log.Info().Msg("agent disconnected")
+}
+
+// groupsOf is the groups whose pins include pin.
+func (h *Hub) groupsOf(pin [32]byte) []string {
+	var out []string
+	for name, pins := range h.cfg.Groups {
+		ok := 0
+		for _, p := range pins {
+			ok |= subtle.ConstantTimeCompare(pin[:], p[:])
+		}
+		if ok == 1 {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+func (h *Hub) add(a *agent) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return false
+	}
+	g := h.groups[a.group]
+	g.agents = append(g.agents, a)
+	close(g.changed)
+	g.changed = make(chan struct{})
+	h.metrics.agents(a.group, len(g.agents))
+	return true
+}
+
+func (h *Hub) remove(a *agent) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	g := h.groups[a.group]
+	for i, b := range g.agents {
+		if b == a {
+			g.agents = append(g.agents[:i], g.agents[i+1:]...)
+			break
+		}
+	}
+	h.metrics.agents(a.group, len(g.agents))
+}
+
+// Agents is the number of agents connected in group.
+func (h *Hub) Agents(group string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if g := h.groups[group]; g != nil {
+		return len(g.agents)
+	}
+	return 0
+}
+
+// pick chooses the live agent of g with the fewest open streams (round
+// robin among equals) that has room for one more, or returns a channel
+// closed when the group changes.
+func (h *Hub) pick(name string) (*agent, <-chan struct{}, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	g := h.groups[name]
+	if g == nil {
+		return nil, nil, fmt.Errorf("tunnel: no agent group %q", name)
+	}
+	var best *agent
+	n := len(g.agents)
+	for i := range n {
+		a := g.agents[(g.next+i)%n]
+		if a.sess.IsClosed() || int(a.open.Load()) >= h.cfg.maxStreams() {
+			continue
+		}
+		if best == nil || a.open.Load() < best.open.Load() {
+			best = a
+		}
+	}
+	if best != nil {
+		g.next = (g.next + 1) % max(n, 1)
+		best.open.Add(1)
+		return best, nil, nil
+	}
+	return nil, g.changed, nil
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// ctxDeadline is ctx's deadline, or d from now.
+func ctxDeadline(ctx context.Context, d time.Duration) time.Time {
+	if dl, ok := ctx.Deadline(); ok {
+		return dl
+	}
+	return time.Now().Add(d)
+}

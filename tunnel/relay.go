@@ -1,0 +1,176 @@
+package tunnel
+
+import (
+	"errors"
+	"io"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/yamux"
+	"github.com/rs/zerolog"
+)
+
+// requestTimeout bounds the wait for a stream's request line.
+const requestTimeout = 10 * time.Second
+
+// handle serves one stream: request, allow list, local dial, reply, relay.
+// Every stream is logged once: destination, verdict, bytes, duration.
+func (a *Agent) handle(st *yamux.Stream) {
+	defer a.wg.Done()
+	defer st.Close()
+	start := time.Now()
+	log := a.log.With().Uint32("stream", st.StreamID()).Logger()
+	refuse := func(code, text string, ev *zerolog.Event) {
+		_ = st.SetWriteDeadline(time.Now().Add(requestTimeout))
+		_ = WriteLine(st, Reply{Code: code, Text: text}.String())
+		ev.Str("verdict", "refused").Str("code", code).Dur("duration", time.Since(start)).Msg("stream refused: " + text)
+	}
+	select {
+	case a.sem <- struct{}{}:
+		defer func() { <-a.sem }()
+	default:
+		refuse(CodeBusy, "too many streams", log.Warn().Int("max_streams", cap(a.sem)))
+		return
+	}
+	_ = st.SetReadDeadline(time.Now().Add(requestTimeout))
+	line, err := ReadLine(st)
+	if err != nil {
+		refuse(CodeBadRequest, "no request line", log.Warn().Err(err))
+		return
+	}
+	req, err := ParseRequest(line)
+	if err != nil {
+		refuse(CodeBadRequest, "malformed request", log.Warn().Err(err))
+		return
+	}
+	log = log.With().Str("destination", req.Address).Logger()
+	if !a.cfg.Allow.Allows(req.Address) {
+		refuse(CodeRefused, "destination not in the agent's allow list", log.Warn())
+		return
+	}
+	d := net.Dialer{Timeout: a.cfg.dialTimeout()}
+	if req.From.IsValid() {
+		d.LocalAddr = &net.TCPAddr{IP: req.From.AsSlice()}
+	}
+	c, err := d.Dial("tcp", req.Address)
+	if err != nil && req.From.IsValid() {
+		// FROM is a hint (the control connection's local address);
+		// without it the connection still comes from this host.
+		d.LocalAddr = nil
+		c, err = d.Dial("tcp", req.Address)
+	}
+	if err != nil {
+		refuse(CodeDial, "cannot connect to the destination", log.Warn().Err(err))
+		return
+	}
+	conn := c.(*net.TCPConn)
+	defer conn.Close()
+	remote, _ := netip.ParseAddrPort(conn.RemoteAddr().String())
+	local, _ := netip.ParseAddrPort(conn.LocalAddr().String())
+	remote = netip.AddrPortFrom(remote.Addr().Unmap(), remote.Port())
+	local = netip.AddrPortFrom(local.Addr().Unmap(), local.Port())
+	_ = st.SetWriteDeadline(time.Now().Add(requestTimeout))
+	if err := WriteLine(st, Reply{Remote: remote, Local: local}.String()); err != nil {
+		log.Warn().Err(err).Str("verdict", "allowed").Msg("stream lost before its reply")
+		return
+	}
+	_ = st.SetDeadline(time.Time{})
+	up, down, err := relay(st, conn)
+	ev := log.Info()
+	if err != nil {
+		ev = log.Warn().Err(err)
+	}
+	ev.Str("verdict", "allowed").Str("local", local.String()).Int64("bytes_to_destination", up).
+		Int64("bytes_from_destination", down).Dur("duration", time.Since(start)).Msg("stream ended")
+}
+
+// relay copies both ways, half-closing each side at the other's EOF, and
+// returns the bytes each way once both are done. A failure on one side
+// ends the other.
+func relay(st *yamux.Stream, conn *net.TCPConn) (up, down int64, err error) {
+	var wg sync.WaitGroup
+	var upErr error
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		up, upErr = toDestination(conn, st)
+	}()
+	down, err = fromDestination(st, conn)
+	if err != nil {
+		_ = conn.Close()
+		_ = st.SetReadDeadline(time.Now())
+	}
+	wg.Wait()
+	return up, down, errors.Join(err, upErr)
+}
+
+// toDestination copies the gateway's bytes to the destination; at their
+// end it half-closes the destination connection.
+func toDestination(conn *net.TCPConn, st *yamux.Stream) (int64, error) {
+	n, err := copyBuf(conn, st)
+	if err != nil {
+		// A reset stream or a dead tunnel: end the destination too.
+		_ = conn.Close()
+		return n, err
+	}
+	return n, conn.CloseWrite()
+}
+
+// fromDestination copies the destination's bytes to the gateway; at their
+// end it half-closes the stream (yamux FIN).
+func fromDestination(st *yamux.Stream, conn *net.TCPConn) (int64, error) {
+	n, err := copyBuf(st, conn)
+	if cerr := st.Close(); err == nil {
+		err = cerr
+	}
+	return n, err
+}
+
+// A stream's copy starts with a small buffer (a control connection stays
+// small) and takes a large one from a pool once a read fills the small one
+// (a transfer): larger reads make larger yamux frames, fewer of them.
+const (
+	relaySmall = 16 << 10
+	relayLarge = 256 << 10
+)
+
+var largeBufs = sync.Pool{New: func() any { b := make([]byte, relayLarge); return &b }}
+
+// copyBuf copies src to dst until EOF (nil) or an error, through its own
+// buffers: io.Copy would use the TCP connection's WriteTo/ReadFrom, with
+// 32 KiB.
+func copyBuf(dst io.Writer, src io.Reader) (int64, error) {
+	buf := make([]byte, relaySmall)
+	var big *[]byte
+	defer func() {
+		if big != nil {
+			largeBufs.Put(big)
+		}
+	}()
+	var written int64
+	for {
+		n, rerr := src.Read(buf)
+		if n > 0 {
+			m, werr := dst.Write(buf[:n])
+			written += int64(m)
+			if werr != nil {
+				return written, werr
+			}
+			if m < n {
+				return written, io.ErrShortWrite
+			}
+		}
+		if rerr == io.EOF {
+			return written, nil
+		}
+		if rerr != nil {
+			return written, rerr
+		}
+		if n == len(buf) && big == nil {
+			big = largeBufs.Get().(*[]byte)
+			buf = *big
+		}
+	}
+}
