@@ -42,6 +42,9 @@ func TestAgentsConfig(t *testing.T) {
 		{fmt.Sprintf(agentsGateway, "lan", 8, "nonsense"), "agents.groups.lan.pins[0]"},
 		{fmt.Sprintf(agentsGateway, "lan", 8, ""), "agents.groups.lan.pins"},
 		{"listeners: [{name: a, address: \"127.0.0.1:2121\", tls: explicit}]\nbackend: {address: \"10.0.0.5:21\", via: lan}\n", "backend.via"},
+		// Each entry of backends is checked too.
+		{"listeners: [{name: a, address: \"127.0.0.1:2121\", tls: explicit}]\nbackends: [{name: x, address: \"10.0.0.5:21\"}, {name: y, address: \"10.0.0.6:21\", via: lan}]\nrouting: {default: x}\n", "backends[1].via"},
+		{strings.Replace(fmt.Sprintf(agentsGateway, "lan", 8, pin), "backend: {address: \"10.0.0.5:21\", via: lan}", "backends: [{name: x, address: \"10.0.0.5:21\", via: dmz}]\nrouting: {default: x}", 1), "backends[0].via"},
 	} {
 		_, err := loadFile(writeConfig(t, tc.text))
 		if err == nil || !strings.Contains(err.Error(), tc.key+":") {
