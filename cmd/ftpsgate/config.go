@@ -36,6 +36,8 @@ type loaded struct {
 	inspect *dlp.Config  // inspect.dlp; nil: off
 	icap    *icap.Config // inspect.icap; nil: off
 	path    string       // the file it came from ("" when embedded): SIGHUP reads it again
+
+	inspectPolicies []inspectPolicy // inspect.policies (inspectpolicy.go)
 }
 
 // newViper returns a viper instance (never the global one) with defaults
@@ -171,6 +173,7 @@ func build(v *viper.Viper) (*loaded, error) {
 	auditCfg := buildAudit(&p, fc.Audit)
 	inspectCfg := buildInspect(&p, fc.Inspect)
 	icapCfg := buildICAP(&p, fc.Inspect.ICAP)
+	inspectPols := buildInspectPolicies(&p, v, fc.Inspect, icapCfg, authCfg.gateway())
 	c.TLS.ClientCertPins = authCfg.gateway() // the edge checks pins
 	c.Login = policy.LoginPolicy{AllowAnonymous: fc.Policy.AllowAnonymous}
 	for _, site := range fc.Policy.AllowedSiteCommands {
@@ -282,7 +285,7 @@ func build(v *viper.Viper) (*loaded, error) {
 	if err := p.err(); err != nil {
 		return nil, err
 	}
-	return &loaded{proxy: c, admin: adminCfg, log: fc.Log, auth: authCfg, access: access, audit: auditCfg, inspect: inspectCfg, icap: icapCfg}, nil
+	return &loaded{proxy: c, admin: adminCfg, log: fc.Log, auth: authCfg, access: access, audit: auditCfg, inspect: inspectCfg, icap: icapCfg, inspectPolicies: inspectPols}, nil
 }
 
 // resolveHost looks up passive.public_host when it is a name; nil is the
