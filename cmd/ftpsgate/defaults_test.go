@@ -81,7 +81,7 @@ func TestDefaultsMatchREADME(t *testing.T) {
 	}
 	for key := range rows {
 		if strings.HasPrefix(key, "listeners[") || strings.HasPrefix(key, "auth.groups[") || key == "bans.weights" ||
-			strings.HasPrefix(key, "inspect.dlp.patterns[") ||
+			strings.HasPrefix(key, "inspect.dlp.patterns[") || strings.HasPrefix(key, "inspect.policies[") ||
 			(strings.HasPrefix(key, "access.") && key != "access.default") {
 			continue // lists and maps: no scalar default, no variable
 		}
