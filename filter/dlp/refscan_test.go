@@ -337,7 +337,8 @@ func (s *refScanner) email(buf []byte, j int, eof bool) (int, bool) {
 func soup(r *rand.Rand, n int) []byte {
 	const alphabet = "0123456789012345678901234567890123456789 - - @..DEGBACXaz\n,/:"
 	toks := []string{"4111 1111 1111 1111", "5555-5555-5555-4444", "378282246310005", "DE89 3704 0044 0532 0130 00",
-		"GB82WEST12345698765432", "123-45-6789", "a@b.cc", "x.y@mail.example.org"}
+		"GB82WEST12345698765432", "123-45-6789", "a@b.cc", "x.y@mail.example.org",
+		"4 111 1111 1111 1111", "4-111111-111111-111", "3 78282 246310005"}
 	b := make([]byte, 0, n+32)
 	for len(b) < n {
 		if r.IntN(40) == 0 {

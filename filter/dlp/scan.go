@@ -133,36 +133,50 @@ const (
 	high = 0x8080808080808080
 )
 
-// nextAnchor returns the index of the first digit or '@' of buf from i, -1
-// if none. It tests eight bytes at a time for a byte in 0x30-0x40.
+// nextAnchor returns the index of the first byte of buf from i that may
+// start a token, -1 if none: an '@', or a digit followed by a digit, a
+// space, a dash (or any of 0x2c-0x39) or by the end of buf. A digit
+// followed by anything else is a token of one digit, which no detector
+// counts and whose parse would only skip it (inside letters and digits, a
+// run no token starts in, the parse of the next digit skips the rest).
+// It tests eight bytes at a time, each with the byte after it.
 func nextAnchor(buf []byte, i int) int {
-	for ; i+8 <= len(buf); i += 8 {
-		m := hasBetween(binary.LittleEndian.Uint64(buf[i:]))
-		for m != 0 {
-			k := i + bits.TrailingZeros64(m)/8
-			if c := buf[k]; c-'0' <= 9 || c == '@' {
-				return k
-			}
-			m &= m - 1 // one of :;<=>?
+	for ; i+9 <= len(buf); i += 8 {
+		x := binary.LittleEndian.Uint64(buf[i:])
+		y := binary.LittleEndian.Uint64(buf[i+1:]) // the byte after each of x's
+		m := between(x, 0x2f, 0x3a)&(between(y, 0x2b, 0x3a)|between(y, 0x1f, 0x21)) | between(x, 0x3f, 0x41)
+		if m != 0 {
+			return i + bits.TrailingZeros64(m)/8
 		}
 	}
 	for ; i < len(buf); i++ {
-		if c := buf[i]; c-'0' <= 9 || c == '@' {
+		c := buf[i]
+		if c == '@' {
 			return i
+		}
+		if c-'0' <= 9 {
+			if i+1 == len(buf) {
+				return i
+			}
+			if n := buf[i+1]; n-0x2c <= 0x39-0x2c || n == ' ' {
+				return i
+			}
 		}
 	}
 	return -1
 }
 
-// hasBetween has the high bit of each byte of x that is in 0x30-0x40
-// (0x2f < b < 0x41) set, and no other bit: "Determine if a word has a byte
-// between m and n" (Bit Twiddling Hacks, S. E. Anderson); exact per byte,
-// as no byte's sum or difference carries into the next.
-func hasBetween(x uint64) uint64 {
-	const m, n = 0x2f, 0x41
+// between has the high bit of each byte of x that is in m+1..n-1 set, and
+// no other bit: "Determine if a word has a byte between m and n" (Bit
+// Twiddling Hacks, S. E. Anderson); exact per byte for n <= 128, as no
+// byte's sum or difference carries into the next.
+func between(x, m, n uint64) uint64 {
 	t := x & (ones * 127)
 	return (ones*(127+n) - t) & ^x & (t + ones*(127-m)) & high
 }
+
+// hasBetween has the high bit of each byte of x that is in 0x30-0x40.
+func hasBetween(x uint64) uint64 { return between(x, 0x2f, 0x41) }
 
 var class [256]uint8
 
