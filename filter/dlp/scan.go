@@ -428,7 +428,18 @@ func digitsEnd(buf []byte, k int) int {
 // dashes) are a card number: the Luhn check and a known issuer prefix.
 func cardNumber(b []byte, n int) bool {
 	sum, odd := 0, 0
-	for i := len(b) - 1; i >= 0; i-- {
+	i := len(b)
+	if n == len(b) {
+		// Digits only: eight at a time from the right, where the bytes
+		// 0, 2, 4 and 6 of each word are the doubled ones.
+		for ; i >= 8; i -= 8 {
+			v := binary.LittleEndian.Uint64(b[i-8:]) - ones*'0' // each byte 0-9
+			ev := v & evens
+			big := (ev + ones*(128-5)) & high >> 7 // the doubled digits of 5 or more: 2d-9, not 2d
+			sum += int((v+ev)*ones>>56) - 9*int(big*ones>>56)
+		}
+	}
+	for i--; i >= 0; i-- {
 		if c := b[i] - '0'; c <= 9 {
 			sum += luhnAdd[odd][c]
 			odd ^= 1
@@ -448,6 +459,9 @@ func cardNumber(b []byte, n int) bool {
 	}
 	return knownIIN(prefix, n)
 }
+
+// evens are the bytes 0, 2, 4 and 6 of a word.
+const evens = 0x00ff00ff00ff00ff
 
 // luhnAdd is what a digit adds to the Luhn sum: itself, or doubled (the
 // second, fourth... from the right).
