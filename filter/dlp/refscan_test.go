@@ -404,3 +404,31 @@ func TestReferenceDifferential(t *testing.T) {
 		}
 	}
 }
+
+// TestCardNumber: the in-place check (eight digits at a time when there
+// is no separator) agrees with luhn and knownIIN on every length.
+func TestCardNumber(t *testing.T) {
+	r := rand.New(rand.NewPCG(13, 14))
+	for round := 0; round < 200000; round++ {
+		n := 13 + r.IntN(7)
+		var b, d []byte
+		for i := 0; i < n; i++ {
+			c := byte(r.IntN(10))
+			if i == 0 && r.IntN(2) == 0 {
+				c = 4
+			}
+			d = append(d, c)
+			b = append(b, '0'+c)
+			if i < n-1 && r.IntN(8) == 0 {
+				b = append(b, " -"[r.IntN(2)])
+			}
+		}
+		prefix := 0
+		for _, x := range d[:6] {
+			prefix = prefix*10 + int(x)
+		}
+		if want := luhn(d) && knownIIN(prefix, n); cardNumber(b, n) != want {
+			t.Fatalf("%q: %v, want %v", b, !want, want)
+		}
+	}
+}
