@@ -114,12 +114,12 @@ func (s *scanner) scan(eof bool) {
 		switch {
 		case buf[j] == '@':
 			end, more = s.email(buf, j, eof)
-		case class[prev]&cAlnum == 0 && prev != ' ' && prev != '-':
+		case class[prev]&(cAlnum|cSep) == 0:
 			// A run after a boundary (digit's last case, inlined): the
 			// common number alone, fewer than 13 digits and no separator
 			// after them, counts nothing.
 			k := digitsEnd(buf, j+1)
-			if k < len(buf) && k-j < 13 && buf[k] != ' ' && buf[k] != '-' {
+			if k < len(buf) && k-j < 13 && class[buf[k]]&cSep == 0 {
 				i = k
 				continue
 			}
@@ -240,6 +240,7 @@ const (
 	cLower
 	cLocal  // an address's local part: letters, digits, ._%+-
 	cDomain // letters, digits, '.', '-'
+	cSep    // ' ' and '-', which may join the groups of a run
 )
 
 func init() {
@@ -252,8 +253,12 @@ func init() {
 			k = cUpper | cLocal | cDomain
 		case c >= 'a' && c <= 'z':
 			k = cLower | cLocal | cDomain
-		case c == '.' || c == '-':
+		case c == '.':
 			k = cLocal | cDomain
+		case c == '-':
+			k = cLocal | cDomain | cSep
+		case c == ' ':
+			k = cSep
 		case c == '_' || c == '%' || c == '+':
 			k = cLocal
 		}
