@@ -151,10 +151,10 @@ const (
 // nextAnchor returns the index of the first byte of buf from i that may
 // start a token, -1 if none: an '@', or a digit followed by a byte in
 // 0x20-0x39 (a space, a dash, a digit, and some punctuation) or by the end
-// of buf. A digit
-// followed by anything else is a token of one digit, which no detector
-// counts and whose parse would only skip it (inside letters and digits, a
-// run no token starts in, the parse of the next digit skips the rest).
+// of buf. A digit followed by anything else is a token of one digit, which
+// no detector counts and whose parse would only skip it (inside letters
+// and digits, a run no token starts in, the parse of the next digit skips
+// the rest).
 //
 // It tests eight bytes at a time, each with the byte after it. Prose has
 // few bytes in 0x30-0x40 and most of them start a token: a cheap test
@@ -228,9 +228,6 @@ func between(x, m, n uint64) uint64 {
 	t := x & (ones * 127)
 	return (ones*(127+n) - t) & ^x & (t + ones*(127-m)) & high
 }
-
-// hasBetween has the high bit of each byte of x that is in 0x30-0x40.
-func hasBetween(x uint64) uint64 { return between(x, 0x2f, 0x41) }
 
 var class [256]uint8
 
