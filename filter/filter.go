@@ -27,6 +27,7 @@ func (d Direction) String() string {
 type Meta struct {
 	Session   string    // the session id
 	User      string    // the login name
+	Groups    []string  // the user's groups, as the authenticator found them (none in passthrough)
 	Verb      string    // RETR, STOR, STOU or APPE
 	Direction Direction // which way the bytes go
 	Path      string    // the path as the client named it

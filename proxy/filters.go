@@ -57,7 +57,7 @@ func (s *session) transferFilters(t *transfer) {
 		return
 	}
 	meta := filter.Meta{
-		Session: s.id, User: s.user, Verb: t.cmd.Verb, Direction: filter.Download,
+		Session: s.id, User: s.user, Groups: s.groups, Verb: t.cmd.Verb, Direction: filter.Download,
 		Path: t.path, BackendPath: t.cmd.Arg, Offset: t.rest,
 	}
 	if t.upload {

@@ -189,7 +189,7 @@ func (s *session) login(password, code string) error {
 				return err
 			}
 		}
-		s.user, s.loggedIn = res.User, true
+		s.user, s.groups, s.loggedIn = res.User, res.Groups, true
 		s.log = log
 		s.updateInfo(func(i *SessionInfo) { i.User = s.user })
 		s.afterLogin()

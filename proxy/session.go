@@ -64,6 +64,7 @@ type session struct {
 	prot     policy.Protection
 	userSent bool
 	user     string
+	groups   []string // the authenticator's, for the transfer filters
 	// pendingPass is a PASS the authenticator accepted but for the
 	// one-time code it asked for with 332: ACCT completes it. Never logged.
 	pendingPass string

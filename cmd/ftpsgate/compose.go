@@ -31,7 +31,8 @@ type composed struct {
 	auth      *authRuntime    // decides logins (auth.mode)
 	access    *accessReloader // the access section, swapped on SIGHUP; nil without one
 	audit     *audit.Trail    // nil: no audit section
-	icap      *icap.Client    // nil: no inspect.icap
+	icap      *icap.Client    // nil: no inspect.icap (at start: a reload may replace it)
+	inspect   *inspectHolder  // the inspect section, swapped on SIGHUP
 	hub       *tunnel.Hub     // nil: no agents: section
 }
 
@@ -40,6 +41,9 @@ func (d *composed) reloaders() []keyedReloader {
 	rs := []keyedReloader{{"auth.local.users_file", d.auth}}
 	if d.access != nil {
 		rs = append(rs, keyedReloader{"access", d.access})
+	}
+	if d.inspect != nil && d.inspect.path != "" {
+		rs = append(rs, keyedReloader{"inspect", d.inspect})
 	}
 	return rs
 }
@@ -76,20 +80,14 @@ func compose(ctx context.Context, cfg *loaded, log zerolog.Logger) (*composed, e
 		}
 	}
 	// Findings: metrics, the audit trail and a log line each.
-	if inspect, err := newInspection(cfg.inspect, events.Multi{d.sink, eventlog.New(log)}); err != nil {
+	if d.inspect, err = newInspectHolder(cfg, events.Multi{d.sink, eventlog.New(log)}, log); err != nil {
 		d.auth.close()
 		closeTrail(d.audit, log)
 		return nil, fmt.Errorf("inspect: %w", err)
-	} else if inspect != nil {
-		pc.Filters = inspect
+	} else if d.inspect.needed() {
+		pc.Filters = chainFilters(pc.Filters, d.inspect.Filters)
 	}
-	if d.icap, err = newICAP(cfg.icap, events.Multi{d.sink, eventlog.New(log)}, log); err != nil {
-		d.auth.close()
-		closeTrail(d.audit, log)
-		return nil, fmt.Errorf("inspect.icap: %w", err)
-	} else if d.icap != nil {
-		pc.Filters = chainFilters(pc.Filters, d.icap.Filters)
-	}
+	d.icap = d.inspect.client()
 	switch {
 	case cfg.access != nil && cfg.path != "":
 		d.access = newAccessReloader(cfg.path, cfg)

@@ -38,6 +38,8 @@ type loaded struct {
 	agents  *agentsSetup // the agents: section; nil: no agent listener
 	path    string       // the file it came from ("" when embedded): SIGHUP reads it again
 	fleet   replicaSlot  // passive.ports split between passive.replicas
+
+	inspectPolicies []inspectPolicy // inspect.policies (inspectpolicy.go)
 }
 
 // newViper returns a viper instance (never the global one) with defaults
@@ -181,6 +183,7 @@ func build(v *viper.Viper) (*loaded, error) {
 	inspectCfg := buildInspect(&p, fc.Inspect)
 	icapCfg := buildICAP(&p, fc.Inspect.ICAP)
 	c.HoldDownloads, c.Hold = buildHold(&p, fc.Inspect)
+	inspectPols := buildInspectPolicies(&p, v, fc.Inspect, icapCfg, authCfg.gateway())
 	c.TLS.ClientCertPins = authCfg.gateway() // the edge checks pins
 	c.Login = policy.LoginPolicy{AllowAnonymous: fc.Policy.AllowAnonymous}
 	for _, site := range fc.Policy.AllowedSiteCommands {
@@ -276,7 +279,7 @@ func build(v *viper.Viper) (*loaded, error) {
 	if err := p.err(); err != nil {
 		return nil, err
 	}
-	return &loaded{proxy: c, admin: adminCfg, log: fc.Log, auth: authCfg, access: access, audit: auditCfg, inspect: inspectCfg, icap: icapCfg, fleet: slot, agents: agents}, nil
+	return &loaded{proxy: c, admin: adminCfg, log: fc.Log, auth: authCfg, access: access, audit: auditCfg, inspect: inspectCfg, icap: icapCfg, fleet: slot, agents: agents, inspectPolicies: inspectPols}, nil
 }
 
 // resolveHost looks up passive.public_host when it is a name; nil is the

@@ -84,6 +84,7 @@ func TestDefaultsMatchREADME(t *testing.T) {
 			strings.HasPrefix(key, "inspect.dlp.patterns[") ||
 			strings.HasPrefix(key, "backends[") || strings.HasPrefix(key, "pools[") || strings.HasPrefix(key, "routing.rules[") ||
 			strings.HasPrefix(key, "agents.groups") ||
+			strings.HasPrefix(key, "inspect.policies[") ||
 			(strings.HasPrefix(key, "access.") && key != "access.default") {
 			continue // lists and maps: no scalar default, no variable
 		}

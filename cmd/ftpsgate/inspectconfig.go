@@ -40,9 +40,10 @@ type inspectFile struct {
 		} `mapstructure:"gzip"`
 		PartialTransfers string `mapstructure:"partial_transfers"`
 	} `mapstructure:"dlp"`
-	ICAP      icapFile `mapstructure:"icap"`
-	Downloads string   `mapstructure:"downloads"` // holdconfig.go
-	Hold      holdFile `mapstructure:"hold"`
+	ICAP      icapFile            `mapstructure:"icap"`
+	Downloads string              `mapstructure:"downloads"` // holdconfig.go
+	Hold      holdFile            `mapstructure:"hold"`
+	Policies  []inspectPolicyFile `mapstructure:"policies"` // inspectpolicy.go
 }
 
 type ruleFile struct {
@@ -89,7 +90,11 @@ func init() {
 }
 
 // buildInspect checks the inspect section; nil when inspect.dlp is off.
-func buildInspect(p *problems, f inspectFile) *dlp.Config {
+func buildInspect(p *problems, f inspectFile) *dlp.Config { return buildDLP(p, "inspect.dlp", f) }
+
+// buildDLP checks f.DLP, whose keys are under key (inspect.dlp, or a
+// policy's dlp); nil when it is off.
+func buildDLP(p *problems, key string, f inspectFile) *dlp.Config {
 	d := f.DLP
 	if !d.Enabled {
 		return nil
@@ -98,34 +103,34 @@ func buildInspect(p *problems, f inspectFile) *dlp.Config {
 	c.Enabled = true
 	var err error
 	c.Directions, err = dlp.ParseDirections(d.Directions)
-	p.add("inspect.dlp.directions", err)
+	p.add(key+".directions", err)
 	action := func(key, s string) dlp.Action {
 		a, err := dlp.ParseAction(s)
 		p.add(key, err)
 		return a
 	}
 	rule := func(name string, r ruleFile) dlp.Rule {
-		return dlp.Rule{Enabled: r.Enabled, Threshold: r.Threshold, Action: action("inspect.dlp."+name+".action", r.Action)}
+		return dlp.Rule{Enabled: r.Enabled, Threshold: r.Threshold, Action: action(key+"."+name+".action", r.Action)}
 	}
 	c.Cards, c.IBANs, c.SSNs, c.Emails = rule("cards", d.Cards), rule("ibans", d.IBANs), rule("ssns", d.SSNs), rule("emails", d.Emails)
 	c.Keywords, c.KeywordList = rule("keywords", d.Keywords.ruleFile), d.Keywords.Words
 	for i, pt := range d.Patterns {
 		c.Patterns = append(c.Patterns, dlp.Pattern{Name: pt.Name, Regexp: pt.Regexp, Threshold: pt.Threshold,
-			Action: action(fmt.Sprintf("inspect.dlp.patterns[%d].action", i), pt.Action)})
+			Action: action(fmt.Sprintf("%s.patterns[%d].action", key, i), pt.Action)})
 	}
 	c.PatternWindow = d.PatternsWindow
-	c.DenyTypes, c.TypeAction = d.FileTypes.Deny, action("inspect.dlp.file_types.action", d.FileTypes.Action)
-	c.Gzip, c.GzipAction = d.Gzip.Enabled, action("inspect.dlp.gzip.action", d.Gzip.Action)
+	c.DenyTypes, c.TypeAction = d.FileTypes.Deny, action(key+".file_types.action", d.FileTypes.Action)
+	c.Gzip, c.GzipAction = d.Gzip.Enabled, action(key+".gzip.action", d.Gzip.Action)
 	c.GzipMaxBytes, err = vfs.ParseSize(d.Gzip.MaxBytes)
-	p.add("inspect.dlp.gzip.max_bytes", err)
+	p.add(key+".gzip.max_bytes", err)
 	switch d.PartialTransfers {
 	case "block":
 	case "scan":
 		c.ScanPartial = true
 	default:
-		p.add("inspect.dlp.partial_transfers", fmt.Errorf("%q is not block or scan", d.PartialTransfers))
+		p.add(key+".partial_transfers", fmt.Errorf("%q is not block or scan", d.PartialTransfers))
 	}
-	p.addNew(confkey.Under("inspect.dlp", c.Validate()))
+	p.addNew(confkey.Under(key, c.Validate()))
 	return &c
 }
 

@@ -245,9 +245,7 @@ func serveContext(ctx context.Context, cfg *loaded, stderr io.Writer) int {
 	if d.hub != nil {
 		defer d.hub.Close() // after shutdown: the last sessions' streams
 	}
-	if d.icap != nil {
-		defer d.icap.Close()
-	}
+	defer d.inspect.Close() // the ICAP client held at the end
 	reloadOnHUP(ctx, srv, cfg.proxy.Passive.PublicName, d.reloaders(), log, d.sink)
 	var api *admin.Server
 	if cfg.admin.Enabled() {

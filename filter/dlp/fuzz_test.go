@@ -12,8 +12,8 @@ func runtimeGC() {
 	time.Sleep(10 * time.Millisecond)
 }
 
-// FuzzDetectors: never a panic, and the counts do not depend on the
-// chunking.
+// FuzzDetectors: never a panic, the counts do not depend on the chunking,
+// and the token detectors find what the reference scanner finds.
 func FuzzDetectors(f *testing.F) {
 	for _, s := range []string{"4111 1111 1111 1111", "DE89 3704 0044 0532 0130 00", "123-45-6789 a@b.cc", "secret PRJ-1"} {
 		f.Add([]byte(s), uint8(3))
@@ -25,6 +25,9 @@ func FuzzDetectors(f *testing.F) {
 		got := countChunks(p, data, func() int { return k })
 		if fmt.Sprint(got) != fmt.Sprint(whole) {
 			t.Fatalf("chunks of %d: %+v, whole %+v", k, got, whole)
+		}
+		if ref := refCount(p, data); !sameTokens(whole, ref) {
+			t.Fatalf("%+v, the reference finds %+v", whole, ref)
 		}
 	})
 }

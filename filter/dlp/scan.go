@@ -107,9 +107,24 @@ func (s *scanner) scan(eof bool) {
 		}
 		var end int
 		var more bool
-		if buf[j] == '@' {
+		prev := byte(' ') // for j == 0: not a boundary, digit decides
+		if j > 0 {
+			prev = buf[j-1]
+		}
+		switch {
+		case buf[j] == '@':
 			end, more = s.email(buf, j, eof)
-		} else {
+		case class[prev]&(cAlnum|cSep) == 0:
+			// A run after a boundary (digit's last case, inlined): the
+			// common number alone, fewer than 13 digits and no separator
+			// after them, counts nothing.
+			k := digitsEnd(buf, j+1)
+			if k < len(buf) && k-j < 13 && class[buf[k]]&cSep == 0 {
+				i = k
+				continue
+			}
+			end, more = s.run(buf, j, k, eof)
+		default:
 			end, more = s.digit(buf, j, eof)
 		}
 		if more {
@@ -133,33 +148,83 @@ const (
 	high = 0x8080808080808080
 )
 
-// nextAnchor returns the index of the first digit or '@' of buf from i, -1
-// if none. It tests eight bytes at a time for a byte in 0x30-0x40.
+// nextAnchor returns the index of the first byte of buf from i that may
+// start a token, -1 if none: an '@', or a digit followed by a byte in
+// 0x20-0x39 (a space, a dash, a digit, and some punctuation) or by the end
+// of buf. A digit followed by anything else is a token of one digit, which
+// no detector counts and whose parse would only skip it (inside letters
+// and digits, a run no token starts in, the parse of the next digit skips
+// the rest).
+//
+// It tests eight bytes at a time, each with the byte after it. Prose has
+// few bytes in 0x30-0x40 and most of them start a token: a cheap test
+// skips the words without any. Binary data has many that start nothing:
+// at the first such word, the search goes on in nextAnchorDense, which
+// has no branch per word.
 func nextAnchor(buf []byte, i int) int {
-	for ; i+8 <= len(buf); i += 8 {
-		m := hasBetween(binary.LittleEndian.Uint64(buf[i:]))
-		for m != 0 {
-			k := i + bits.TrailingZeros64(m)/8
-			if c := buf[k]; c-'0' <= 9 || c == '@' {
-				return k
-			}
-			m &= m - 1 // one of :;<=>?
+	for ; i+9 <= len(buf); i += 8 {
+		x := binary.LittleEndian.Uint64(buf[i:])
+		t, ascii := x&(ones*127), ^x&high
+		r := (t + ones*(127-0x2f)) & (ones*(127+0x41) - t) & ascii // 0x30-0x40: digits, :;<=>?@
+		if r == 0 {
+			continue
+		}
+		if m := exact(t, ascii, r, buf[i+8]); m != 0 {
+			return i + bits.TrailingZeros64(m)/8
+		}
+		return nextAnchorDense(buf, i+8)
+	}
+	return anchorTail(buf, i)
+}
+
+// nextAnchorDense is nextAnchor without the first test.
+func nextAnchorDense(buf []byte, i int) int {
+	for ; i+9 <= len(buf); i += 8 {
+		x := binary.LittleEndian.Uint64(buf[i:])
+		t, ascii := x&(ones*127), ^x&high
+		r := (t + ones*(127-0x2f)) & (ones*(127+0x41) - t) & ascii
+		if m := exact(t, ascii, r, buf[i+8]); m != 0 {
+			return i + bits.TrailingZeros64(m)/8
 		}
 	}
+	return anchorTail(buf, i)
+}
+
+// exact narrows r (the bytes in 0x30-0x40 of a word; t: its low seven
+// bits, ascii: its bytes below 0x80) to the anchors: the digits followed
+// by a byte in 0x20-0x39 (after: the byte after the word), and '@'.
+func exact(t, ascii, r uint64, after byte) uint64 {
+	w := (t + ones*(127-0x1f)) & (ones*(127+0x3a) - t) & ascii // 0x20-0x39
+	next := w>>8 | contNext[after]
+	return r & (w&next | ^w&(t+ones*(127-0x3f))) // in r and w: a digit; in r, not in w and above 0x3f: '@'
+}
+
+// anchorTail is nextAnchor byte by byte, for the last bytes of buf.
+func anchorTail(buf []byte, i int) int {
 	for ; i < len(buf); i++ {
-		if c := buf[i]; c-'0' <= 9 || c == '@' {
+		c := buf[i]
+		if c == '@' || (c-'0' <= 9 && (i+1 == len(buf) || buf[i+1]-0x20 <= 0x39-0x20)) {
 			return i
 		}
 	}
 	return -1
 }
 
-// hasBetween has the high bit of each byte of x that is in 0x30-0x40
-// (0x2f < b < 0x41) set, and no other bit: "Determine if a word has a byte
-// between m and n" (Bit Twiddling Hacks, S. E. Anderson); exact per byte,
-// as no byte's sum or difference carries into the next.
-func hasBetween(x uint64) uint64 {
-	const m, n = 0x2f, 0x41
+// contNext[b] is the top bit of a word, set when b is in 0x20-0x39: the
+// byte after a word's last one (nextAnchor).
+var contNext [256]uint64
+
+func init() {
+	for b := 0x20; b <= 0x39; b++ {
+		contNext[b] = 1 << 63
+	}
+}
+
+// between has the high bit of each byte of x that is in m+1..n-1 set, and
+// no other bit: "Determine if a word has a byte between m and n" (Bit
+// Twiddling Hacks, S. E. Anderson); exact per byte for n <= 128, as no
+// byte's sum or difference carries into the next.
+func between(x, m, n uint64) uint64 {
 	t := x & (ones * 127)
 	return (ones*(127+n) - t) & ^x & (t + ones*(127-m)) & high
 }
@@ -172,6 +237,7 @@ const (
 	cLower
 	cLocal  // an address's local part: letters, digits, ._%+-
 	cDomain // letters, digits, '.', '-'
+	cSep    // ' ' and '-', which may join the groups of a run
 )
 
 func init() {
@@ -184,8 +250,12 @@ func init() {
 			k = cUpper | cLocal | cDomain
 		case c >= 'a' && c <= 'z':
 			k = cLower | cLocal | cDomain
-		case c == '.' || c == '-':
+		case c == '.':
 			k = cLocal | cDomain
+		case c == '-':
+			k = cLocal | cDomain | cSep
+		case c == ' ':
+			k = cSep
 		case c == '_' || c == '%' || c == '+':
 			k = cLocal
 		}
@@ -235,14 +305,11 @@ func (s *scanner) digit(buf []byte, j int, eof bool) (int, bool) {
 	}
 	// Most runs are short numbers alone: no card (13 digits at least), no
 	// SSN (a dash after 3).
-	k := j
-	for k < len(buf) && buf[k]-'0' <= 9 {
-		k++
-	}
+	k := digitsEnd(buf, j)
 	if k < len(buf) && k-j < 13 && buf[k] != ' ' && buf[k] != '-' {
 		return k, false
 	}
-	return s.run(buf, j, eof)
+	return s.run(buf, j, k, eof)
 }
 
 // skipAlnum returns the end of the letters and digits from j (or of buf):
@@ -281,9 +348,10 @@ func (s *scanner) joins(buf []byte, k int, eof bool) (join, more bool) {
 	return left <= maxGroup && right >= 1 && right <= maxGroup, false
 }
 
-// run parses a run of digits from j: digits, each pair of them possibly
-// separated by one space or dash.
-func (s *scanner) run(buf []byte, j int, eof bool) (int, bool) {
+// run parses a run of digits from j (its first digits end at end):
+// digits, each pair of them possibly separated by one space or dash that
+// joins them (joins: groups of at most maxGroup digits on both sides).
+func (s *scanner) run(buf []byte, j, end int, eof bool) (int, bool) {
 	var (
 		n            int
 		groups       [3]int
@@ -292,11 +360,9 @@ func (s *scanner) run(buf []byte, j int, eof bool) (int, bool) {
 	)
 	k := j
 	for {
-		// The digits of a group.
+		// The digits of a group: from gs to end.
 		gs := k
-		for k < len(buf) && buf[k]-'0' <= 9 {
-			k++
-		}
+		k = end
 		n += k - gs
 		if n > 19 {
 			return skipAlnum(buf, k), false // too long for any detector
@@ -313,20 +379,23 @@ func (s *scanner) run(buf []byte, j int, eof bool) (int, bool) {
 			if more {
 				return 0, true
 			}
-			join := false
 			if c2&cDigit != 0 {
-				if join, more = s.joins(buf, k, eof); more {
-					return 0, true
+				// joins, with the group's length known: the byte before gs
+				// is not a digit.
+				end = digitsEnd(buf, k+1)
+				right := end - (k + 1)
+				if end == len(buf) && !eof && right <= maxGroup {
+					return 0, true // the next group may go on
 				}
-			}
-			if join {
-				if buf[k] == '-' {
-					dashes++
+				if k-gs <= maxGroup && right <= maxGroup {
+					if buf[k] == '-' {
+						dashes++
+					}
+					seps++
+					g++
+					k++
+					continue
 				}
-				seps++
-				g++
-				k++
-				continue
 			}
 		}
 		if c&(cUpper|cLower) != 0 {
@@ -334,29 +403,71 @@ func (s *scanner) run(buf []byte, j int, eof bool) (int, bool) {
 		}
 		break
 	}
-	if n >= 13 && s.cards {
-		var digits [19]byte
-		d := digits[:0]
-		for _, c := range buf[j:k] {
-			if c-'0' <= 9 {
-				d = append(d, c-'0')
-			}
-		}
-		if luhn(d) {
-			prefix := 0
-			for _, x := range d[:6] {
-				prefix = prefix*10 + int(x)
-			}
-			if knownIIN(prefix, n) {
-				s.c.Cards++
-			}
-		}
+	if n >= 13 && s.cards && cardNumber(buf[j:k], n) {
+		s.c.Cards++
 	}
 	if n == 9 && seps == 2 && dashes == 2 && groups == [3]int{3, 2, 4} && s.ssns && validSSN(buf, j) {
 		s.c.SSNs++
 	}
 	return k, false
 }
+
+// digitsEnd returns the end of the digits from k (or of buf), eight
+// bytes at a time.
+func digitsEnd(buf []byte, k int) int {
+	for ; k+8 <= len(buf); k += 8 {
+		if nd := ^between(binary.LittleEndian.Uint64(buf[k:]), 0x2f, 0x3a) & high; nd != 0 {
+			return k + bits.TrailingZeros64(nd)/8
+		}
+	}
+	for k < len(buf) && buf[k]-'0' <= 9 {
+		k++
+	}
+	return k
+}
+
+// cardNumber reports whether the n digits of b (a run: digits, spaces and
+// dashes) are a card number: the Luhn check and a known issuer prefix.
+func cardNumber(b []byte, n int) bool {
+	sum, odd := 0, 0
+	i := len(b)
+	if n == len(b) {
+		// Digits only: eight at a time from the right, where the bytes
+		// 0, 2, 4 and 6 of each word are the doubled ones.
+		for ; i >= 8; i -= 8 {
+			v := binary.LittleEndian.Uint64(b[i-8:]) - ones*'0' // each byte 0-9
+			ev := v & evens
+			big := (ev + ones*(128-5)) & high >> 7 // the doubled digits of 5 or more: 2d-9, not 2d
+			sum += int((v+ev)*ones>>56) - 9*int(big*ones>>56)
+		}
+	}
+	for i--; i >= 0; i-- {
+		if c := b[i] - '0'; c <= 9 {
+			sum += luhnAdd[odd][c]
+			odd ^= 1
+		}
+	}
+	if sum%10 != 0 {
+		return false
+	}
+	prefix, m := 0, 0
+	for _, c := range b {
+		if c-'0' <= 9 {
+			prefix = prefix*10 + int(c-'0')
+			if m++; m == 6 {
+				break
+			}
+		}
+	}
+	return knownIIN(prefix, n)
+}
+
+// evens are the bytes 0, 2, 4 and 6 of a word.
+const evens = 0x00ff00ff00ff00ff
+
+// luhnAdd is what a digit adds to the Luhn sum: itself, or doubled (the
+// second, fourth... from the right).
+var luhnAdd = [2][10]int{{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}, {0, 2, 4, 6, 8, 1, 3, 5, 7, 9}}
 
 func (s *scanner) patterns(p []byte) {
 	for len(p) > 0 {

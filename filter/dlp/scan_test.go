@@ -3,6 +3,7 @@ package dlp
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
 	"strings"
@@ -258,13 +259,38 @@ func TestEveryTwoWaySplit(t *testing.T) {
 	}
 }
 
-func TestHasBetween(t *testing.T) {
-	for b := 0; b < 256; b++ {
-		for pos := 0; pos < 8; pos++ {
-			x := uint64(0x2020202020202020)&^(0xff<<(8*pos)) | uint64(b)<<(8*pos)
-			want := b >= 0x30 && b <= 0x40
-			if got := hasBetween(x) != 0; got != want {
-				t.Fatalf("byte %#x at %d: %v", b, pos, got)
+// between is exact per byte for the ranges the scan uses, whatever the
+// other bytes; exact (nextAnchor's mask) is its definition, byte by byte.
+func TestBetweenAndExact(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for _, rg := range [][2]uint64{{0x2f, 0x41}, {0x2f, 0x3a}, {0x1f, 0x3a}, {0x3f, 0x41}} {
+		for b := 0; b < 256; b++ {
+			for pos := 0; pos < 8; pos++ {
+				for _, fill := range []uint64{0x2020202020202020, r.Uint64(), r.Uint64(), 0xffffffffffffffff} {
+					x := fill&^(0xff<<(8*pos)) | uint64(b)<<(8*pos)
+					want := uint64(b) > rg[0] && uint64(b) < rg[1]
+					if got := between(x, rg[0], rg[1])&(0x80<<(8*pos)) != 0; got != want {
+						t.Fatalf("between(%#x, %#x, %#x) at byte %d: %v", x, rg[0], rg[1], pos, got)
+					}
+				}
+			}
+		}
+	}
+	var w [9]byte
+	for round := 0; round < 200000; round++ {
+		for i := range w {
+			w[i] = byte(r.Uint32())
+			if r.IntN(2) == 0 {
+				w[i] = "0123456789 -@:?AZ"[r.IntN(17)]
+			}
+		}
+		x := binary.LittleEndian.Uint64(w[:])
+		t7, ascii := x&(ones*127), ^x&high
+		m := exact(t7, ascii, between(x, 0x2f, 0x41), w[8])
+		for k := 0; k < 8; k++ {
+			want := w[k] == '@' || (w[k]-'0' <= 9 && w[k+1]-0x20 <= 0x39-0x20)
+			if got := m&(0x80<<(8*k)) != 0; got != want {
+				t.Fatalf("%q byte %d: %v", w, k, got)
 			}
 		}
 	}

@@ -79,6 +79,7 @@ func (s *scanner) email(buf []byte, j int, eof bool) (int, bool) {
 		return j + 1, false
 	}
 	e := j + 1
+	dots := -1 // the second dot of the domain's first "..", -1: none
 	for {
 		c, more := s.at(buf, e, eof)
 		if more {
@@ -87,15 +88,24 @@ func (s *scanner) email(buf []byte, j int, eof bool) (int, bool) {
 		if c&cDomain == 0 {
 			break
 		}
+		if dots < 0 && buf[e] == '.' && buf[e-1] == '.' && e > j+1 {
+			dots = e
+		}
 		e++
 		if e-j > 254 {
 			return e, false
 		}
 	}
-	d := bytes.TrimRight(buf[j+1:e], ".")
+	// The domain, without its trailing dots: a name with a dot inside,
+	// neither first nor doubled.
+	end := e
+	for end > j+1 && buf[end-1] == '.' {
+		end--
+	}
+	d := buf[j+1 : end]
 	dot := bytes.LastIndexByte(d, '.')
-	if dot <= 0 || bytes.Contains(d, []byte("..")) || d[0] == '.' {
-		return max(e, j+1), false
+	if dot <= 0 || (dots >= 0 && dots < end) || d[0] == '.' {
+		return e, false
 	}
 	tld := d[dot+1:]
 	if len(tld) < 2 {

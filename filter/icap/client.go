@@ -299,3 +299,26 @@ func (c *Client) order() []*server {
 	}
 	return append(up, down...)
 }
+
+// Policy is the part of Config an inspection policy chosen per user may
+// change; the servers, timeouts and sizes stay the client's.
+type Policy struct {
+	Directions  Directions
+	OnError     Action
+	OverMaxSize Action
+	Partial     PartialMode
+}
+
+// Policy returns the client's own settings of that part.
+func (c *Client) Policy() Policy {
+	return Policy{Directions: c.cfg.Directions, OnError: c.cfg.OnError, OverMaxSize: c.cfg.OverMaxSize, Partial: c.cfg.Partial}
+}
+
+// WithPolicy returns a client that scans with p's settings over c's
+// servers: it shares c's connections, cached OPTIONS and failover state.
+// Close the client New returned, not this one.
+func (c *Client) WithPolicy(p Policy) *Client {
+	cfg := c.cfg
+	cfg.Directions, cfg.OnError, cfg.OverMaxSize, cfg.Partial = p.Directions, p.OnError, p.OverMaxSize, p.Partial
+	return &Client{cfg: cfg, servers: c.servers, dialer: c.dialer}
+}
