@@ -4,7 +4,10 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/ftpsgate/ftpsgate/filter/dlp"
+	"github.com/ftpsgate/ftpsgate/filter/icap"
 	"github.com/ftpsgate/ftpsgate/internal/confkey"
+	"github.com/ftpsgate/ftpsgate/proxy"
 	"github.com/ftpsgate/ftpsgate/proxy/hold"
 	"github.com/ftpsgate/ftpsgate/vfs"
 )
@@ -51,4 +54,19 @@ func buildHold(p *problems, f inspectFile) (bool, hold.Config) {
 		p.addNew(confkey.Under("inspect.hold", c.Validate()))
 	}
 	return on, c
+}
+
+// holdWarnings: inspect.downloads: hold does nothing when the default
+// inspection (inspect.dlp, inspect.icap) inspects no download.
+func holdWarnings(hold bool, d *dlp.Config, c *icap.Config) []proxy.Warning {
+	if !hold {
+		return nil
+	}
+	if d != nil && d.Directions != dlp.Uploads {
+		return nil
+	}
+	if c != nil && c.Directions != icap.Uploads {
+		return nil
+	}
+	return []proxy.Warning{{Key: "inspect.downloads", Text: "hold, but neither inspect.dlp nor inspect.icap inspects downloads: downloads are streamed uninspected (unless an inspect.policies entry inspects them)"}}
 }

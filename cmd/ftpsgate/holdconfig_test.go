@@ -35,3 +35,28 @@ func TestHoldConfig(t *testing.T) {
 		t.Fatalf("%v %+v", cfg.proxy.HoldDownloads, h)
 	}
 }
+
+// TestHoldWarning: hold with nothing inspecting downloads is warned of;
+// with DLP on downloads it is not.
+func TestHoldWarning(t *testing.T) {
+	has := func(yaml string) bool {
+		t.Helper()
+		cfg, err := loadFile(writeConfig(t, minimalYAML+yaml))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, ws := warnings(cfg, 1<<20)
+		for _, w := range ws {
+			if w.Key == "inspect.downloads" {
+				return true
+			}
+		}
+		return false
+	}
+	if !has("inspect: {downloads: hold, dlp: {enabled: true}}\n") {
+		t.Error("hold with DLP on uploads only: no warning")
+	}
+	if has("inspect: {downloads: hold, dlp: {enabled: true, directions: both}}\n") {
+		t.Error("hold with DLP on downloads: warned")
+	}
+}
