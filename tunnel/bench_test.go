@@ -3,7 +3,9 @@ package tunnel
 import (
 	"io"
 	"net"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/rs/zerolog"
 )
@@ -37,11 +39,13 @@ func BenchmarkStream(b *testing.B) {
 	buf := make([]byte, 256<<10)
 	b.SetBytes(int64(len(buf)))
 	b.ResetTimer()
+	cpu := cpuTime()
 	for range b.N {
 		if _, err := c.Write(buf); err != nil {
 			b.Fatal(err)
 		}
 	}
+	reportCPU(b, cpu, len(buf))
 }
 
 // BenchmarkStreamDownload moves bytes from a source through an agent.
@@ -81,9 +85,26 @@ func BenchmarkStreamDownload(b *testing.B) {
 	buf := make([]byte, 256<<10)
 	b.SetBytes(int64(len(buf)))
 	b.ResetTimer()
+	cpu := cpuTime()
 	for range b.N {
 		if _, err := io.ReadFull(c, buf); err != nil {
 			b.Fatal(err)
 		}
 	}
+	reportCPU(b, cpu, len(buf))
+}
+
+// cpuTime is the process's user and system CPU time: both ends of the
+// tunnel, the source and the sink.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// reportCPU reports the CPU seconds per GiB moved since start (the
+// steadier figure on a shared machine).
+func reportCPU(b *testing.B, start time.Duration, size int) {
+	gib := float64(b.N) * float64(size) / (1 << 30)
+	b.ReportMetric((cpuTime() - start).Seconds()/gib, "cpu-s/GiB")
 }
