@@ -106,5 +106,5 @@ func cpuTime() time.Duration {
 // steadier figure on a shared machine).
 func reportCPU(b *testing.B, start time.Duration, size int) {
 	gib := float64(b.N) * float64(size) / (1 << 30)
-	b.ReportMetric((cpuTime() - start).Seconds()/gib, "cpu-s/GiB")
+	b.ReportMetric((cpuTime()-start).Seconds()/gib, "cpu-s/GiB")
 }
