@@ -16,12 +16,6 @@ import (
 // shared machine a round's figures move with the neighbours' load; the
 // median of several short rounds moves much less than one long sum.
 
-// agentMetric is one figure of a round.
-type agentMetric struct {
-	id     string
-	higher bool
-}
-
 // roundFigures collects, per figure id and column, one value per round.
 type roundFigures struct {
 	vals  map[string]map[string][]float64
