@@ -137,3 +137,55 @@ func (a AllowList) Allows(address string) bool {
 	}
 	return false
 }
+
+// quietPorts is the widest port range a rule may allow without a warning:
+// a backend's passive range is rarely wider.
+const quietPorts = 1024
+
+// reach describes how far a rule reaches when that is more than one
+// address and a backend's ports, or "" when it does not: "N addresses",
+// "N ports on each address" or both.
+func (r Rule) reach() string {
+	var parts []string
+	if r.Prefix.IsValid() {
+		if host := r.Prefix.Addr().BitLen() - r.Prefix.Bits(); host > 0 {
+			if host <= 24 {
+				parts = append(parts, fmt.Sprintf("%d addresses", 1<<host))
+			} else {
+				parts = append(parts, fmt.Sprintf("2^%d addresses", host))
+			}
+		}
+	}
+	if ports := int(r.Hi) - int(r.Lo) + 1; ports > quietPorts {
+		parts = append(parts, fmt.Sprintf("%d ports on each address", ports))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// Warning is a setting of the agent's configuration that lets a
+// compromised gateway reach more than one backend's ports, or that trusts
+// more than the gateway's own certificate. Key names agent.yaml's key.
+type Warning struct{ Key, Text string }
+
+func (w Warning) String() string { return w.Key + ": " + w.Text }
+
+// Warnings lists the agent's settings that a compromised gateway (or a
+// certificate authority) could take advantage of, in configuration order:
+// allow rules wider than one address or a passive range (more than 1024
+// ports), allow rules naming a DNS name, and a gateway CA without pins.
+func (c *AgentConfig) Warnings() []Warning {
+	var ws []Warning
+	for i, r := range c.Allow {
+		key := fmt.Sprintf("allow[%d]", i)
+		if s := r.reach(); s != "" {
+			ws = append(ws, Warning{key, fmt.Sprintf("%s reaches %s; a compromised gateway can connect to all of them", r, s)})
+		}
+		if r.Host != "" {
+			ws = append(ws, Warning{key, fmt.Sprintf("%s names a DNS name: the agent connects wherever the LAN's resolver points it", r)})
+		}
+	}
+	if c.GatewayCA != nil && len(c.GatewayPins) == 0 {
+		ws = append(ws, Warning{"gateway_ca_file", "set without gateway_pins: the agent trusts any certificate this CA issues for the gateway's name"})
+	}
+	return ws
+}

@@ -1,6 +1,8 @@
 package tunnel
 
 import (
+	"crypto/x509"
+	"strings"
 	"testing"
 	"time"
 )
@@ -65,5 +67,46 @@ func TestBackoff(t *testing.T) {
 		if len(seen) < 2 {
 			t.Errorf("backoff after %d failures: no jitter", n)
 		}
+	}
+}
+
+func TestAgentWarnings(t *testing.T) {
+	allow, err := ParseAllowList([]string{
+		"10.0.0.5:21",             // one host, one port: quiet
+		"10.0.0.5:40000-40999",    // a passive range: quiet
+		"10.0.0.0/24:21",          // 256 addresses
+		"10.0.0.5:1-65535",        // every port
+		"ftp.lan:21",              // a DNS name
+		"[fd00::/64]:21",          // 2^64 addresses
+		"[fd00::1]:40000-41023",   // 1024 ports: quiet
+		"192.168.1.0/31:100-2000", // 2 addresses and 1901 ports
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := AgentConfig{Allow: allow}
+	var got []string
+	for _, w := range cfg.Warnings() {
+		got = append(got, w.String())
+	}
+	want := []string{
+		"allow[2]: 10.0.0.0/24:21 reaches 256 addresses; a compromised gateway can connect to all of them",
+		"allow[3]: 10.0.0.5:1-65535 reaches 65535 ports on each address; a compromised gateway can connect to all of them",
+		"allow[4]: ftp.lan:21 names a DNS name: the agent connects wherever the LAN's resolver points it",
+		"allow[5]: [fd00::/64]:21 reaches 2^64 addresses; a compromised gateway can connect to all of them",
+		"allow[7]: 192.168.1.0/31:100-2000 reaches 2 addresses, 1901 ports on each address; a compromised gateway can connect to all of them",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("warnings:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+
+	// A CA without pins trusts whatever the CA issues; with a pin, quiet.
+	cfg = AgentConfig{GatewayCA: x509.NewCertPool()}
+	if ws := cfg.Warnings(); len(ws) != 1 || ws[0].Key != "gateway_ca_file" || !strings.Contains(ws[0].Text, "trusts any certificate this CA issues") {
+		t.Errorf("CA without pins: %v", ws)
+	}
+	cfg.GatewayPins = [][32]byte{{1}}
+	if ws := cfg.Warnings(); len(ws) != 0 {
+		t.Errorf("CA with pins: %v", ws)
 	}
 }

@@ -3,7 +3,9 @@ package tunnel
 import (
 	"io"
 	"net"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/rs/zerolog"
 )
@@ -37,15 +39,23 @@ func BenchmarkStream(b *testing.B) {
 	buf := make([]byte, 256<<10)
 	b.SetBytes(int64(len(buf)))
 	b.ResetTimer()
+	cpu := cpuTime()
 	for range b.N {
 		if _, err := c.Write(buf); err != nil {
 			b.Fatal(err)
 		}
 	}
+	reportCPU(b, cpu, len(buf))
 }
 
-// BenchmarkStreamDownload moves bytes from a source through an agent.
+// BenchmarkStreamDownload moves bytes from a source through an agent: the
+// source writes 256 KiB at a time, or 16 KiB (a TLS server's records).
 func BenchmarkStreamDownload(b *testing.B) {
+	b.Run("256KiB", func(b *testing.B) { benchDownload(b, 256<<10) })
+	b.Run("16KiB", func(b *testing.B) { benchDownload(b, 16<<10) })
+}
+
+func benchDownload(b *testing.B, chunk int) {
 	p := newPKI(b)
 	leaf := p.client(b, "a")
 	h, gw := startHub(b, p, "127.0.0.1:0", map[string][][32]byte{"lan": {pinOf(leaf)}}, zerolog.Nop())
@@ -61,7 +71,7 @@ func BenchmarkStreamDownload(b *testing.B) {
 				return
 			}
 			go func() {
-				buf := make([]byte, 256<<10)
+				buf := make([]byte, chunk)
 				for {
 					if _, err := c.Write(buf); err != nil {
 						break
@@ -81,9 +91,67 @@ func BenchmarkStreamDownload(b *testing.B) {
 	buf := make([]byte, 256<<10)
 	b.SetBytes(int64(len(buf)))
 	b.ResetTimer()
+	cpu := cpuTime()
 	for range b.N {
 		if _, err := io.ReadFull(c, buf); err != nil {
 			b.Fatal(err)
 		}
 	}
+	reportCPU(b, cpu, len(buf))
+}
+
+// cpuTime is the process's user and system CPU time: both ends of the
+// tunnel, the source and the sink.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// reportCPU reports the CPU seconds per GiB moved since start (the
+// steadier figure on a shared machine).
+func reportCPU(b *testing.B, start time.Duration, size int) {
+	gib := float64(b.N) * float64(size) / (1 << 30)
+	b.ReportMetric((cpuTime()-start).Seconds()/gib, "cpu-s/GiB")
+}
+
+// BenchmarkOpen opens a stream through an agent to a listener that
+// answers one byte, reads it and closes: a session's control or data
+// connection, without the transfer.
+func BenchmarkOpen(b *testing.B) {
+	p := newPKI(b)
+	leaf := p.client(b, "a")
+	h, gw := startHub(b, p, "127.0.0.1:0", map[string][][32]byte{"lan": {pinOf(leaf)}}, zerolog.Nop())
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { _, _ = c.Write([]byte("2")); _, _ = io.Copy(io.Discard, c); c.Close() }()
+		}
+	}()
+	startAgent(b, agentConfig(p, leaf, gw, "lan", "a", ln.Addr().String()))
+	waitAgents(b, h, "lan", 1)
+	d := h.Dialer("lan")
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpu := cpuTime()
+	for range b.N {
+		c, err := d.DialBackend(dialCtx(b), ln.Addr().String(), netipAddr(""))
+		if err != nil {
+			b.Fatal(err)
+		}
+		var one [1]byte
+		if _, err := io.ReadFull(c, one[:]); err != nil {
+			b.Fatal(err)
+		}
+		c.Close()
+	}
+	b.ReportMetric(float64((cpuTime()-cpu).Microseconds())/float64(b.N), "cpu-µs/op")
 }

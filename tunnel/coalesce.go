@@ -10,8 +10,8 @@ import (
 // yamux's session writes each data frame as two Writes, its 12-byte header
 // and then its body; crypto/tls then writes each 16 KiB record of a Write
 // with a system call of its own. frameWriter holds the header of a data
-// frame that announces a body and writes it with the body, in one TLS
-// Write, whose records batchConn gathers into one system call. Every other
+// frame that announces a body and writes it with the body: batchConn
+// gathers the TLS records of both into one system call. Every other
 // header (window updates, pings, go-away, data frames without a body: FIN,
 // SYN) is written at once, so nothing waits for a Write that will not come.
 // yamux's send loop is frameWriter's only writer.
@@ -29,9 +29,8 @@ const (
 
 func (w *frameWriter) Write(b []byte) (int, error) {
 	if w.pending {
-		w.buf = append(w.buf[:headerSize], b...)
 		w.pending = false
-		if err := w.writeBatched(w.buf); err != nil {
+		if err := w.writeFrame(b); err != nil {
 			return 0, err
 		}
 		return len(b), nil
@@ -44,13 +43,21 @@ func (w *frameWriter) Write(b []byte) (int, error) {
 	return w.ReadWriteCloser.Write(b)
 }
 
-func (w *frameWriter) writeBatched(b []byte) error {
+// writeFrame writes the held header and body. In a batch they are two TLS
+// Writes (a 12-byte record, then the body's) that leave in one system
+// call: the body is not copied behind the header. Without a batch, one
+// Write of both.
+func (w *frameWriter) writeFrame(body []byte) error {
 	if w.batch == nil {
-		_, err := w.ReadWriteCloser.Write(b)
+		w.buf = append(w.buf[:headerSize], body...)
+		_, err := w.ReadWriteCloser.Write(w.buf)
 		return err
 	}
 	w.batch.begin()
-	_, err := w.ReadWriteCloser.Write(b)
+	_, err := w.ReadWriteCloser.Write(w.buf[:headerSize])
+	if err == nil {
+		_, err = w.ReadWriteCloser.Write(body)
+	}
 	if ferr := w.batch.end(); err == nil {
 		err = ferr
 	}

@@ -129,22 +129,29 @@ func fromDestination(st *yamux.Stream, conn *net.TCPConn) (int64, error) {
 }
 
 // A stream's copy starts with a small buffer (a control connection stays
-// small) and takes a large one from a pool once a read fills the small one
-// (a transfer): larger reads make larger yamux frames, fewer of them.
+// small) and takes a large one once a read fills the small one (a
+// transfer): larger reads make larger yamux frames, fewer of them. Both
+// come from pools: every session opens streams, and two fresh 16 KiB
+// buffers per stream were most of what a stream allocated.
 const (
 	relaySmall = 16 << 10
 	relayLarge = 256 << 10
 )
 
-var largeBufs = sync.Pool{New: func() any { b := make([]byte, relayLarge); return &b }}
+var (
+	smallBufs = sync.Pool{New: func() any { b := make([]byte, relaySmall); return &b }}
+	largeBufs = sync.Pool{New: func() any { b := make([]byte, relayLarge); return &b }}
+)
 
 // copyBuf copies src to dst until EOF (nil) or an error, through its own
 // buffers: io.Copy would use the TCP connection's WriteTo/ReadFrom, with
 // 32 KiB.
 func copyBuf(dst io.Writer, src io.Reader) (int64, error) {
-	buf := make([]byte, relaySmall)
+	small := smallBufs.Get().(*[]byte)
+	buf := *small
 	var big *[]byte
 	defer func() {
+		smallBufs.Put(small)
 		if big != nil {
 			largeBufs.Put(big)
 		}

@@ -72,9 +72,15 @@ func cmdAgent(args []string, stderr io.Writer) int {
 	}
 	if *check {
 		fmt.Fprintln(stderr, "configuration ok")
+		for _, w := range cfg.Warnings() {
+			fmt.Fprintln(stderr, "warning: "+w.String())
+		}
 		return 0
 	}
 	log := newLogger(logc, os.Stderr)
+	for _, w := range cfg.Warnings() {
+		log.Warn().Str("key", w.Key).Msg("weakened setting: " + w.String())
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	log.Info().Str("version", versionString()).Strs("gateways", cfg.Gateways).Str("group", cfg.Group).

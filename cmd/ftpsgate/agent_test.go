@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
@@ -169,5 +170,73 @@ log: {level: error}
 	}
 	if !found {
 		t.Fatal("no ftpsgate_tunnel_agents{group=\"lan\"} 1 on the gateway's registry")
+	}
+}
+
+// TestAgentsPinInSeveralGroups: a pin listed in two groups is a warning
+// naming both; pins of one group each are quiet.
+func TestAgentsPinInSeveralGroups(t *testing.T) {
+	pin := func(b byte) string { return "sha256/" + base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{b}, 32)) }
+	conf := `listeners: [{name: a, address: "127.0.0.1:2121", tls: explicit}]
+backend: {address: "10.0.0.5:21", via: lan}
+agents:
+  listen: "127.0.0.1:0"
+  groups:
+    lan: {pins: [%s, %s]}
+    dmz: {pins: [%s]}
+`
+	cfg, err := loadFile(writeConfig(t, fmt.Sprintf(conf, pin(1), pin(2), pin(3))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, ws := warnings(cfg, 4096)
+	for _, w := range ws {
+		if w.Key == "agents.groups" {
+			t.Errorf("distinct pins: %s", w)
+		}
+	}
+	cfg, err = loadFile(writeConfig(t, fmt.Sprintf(conf, pin(1), pin(2), pin(2))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, ws = warnings(cfg, 4096)
+	var got []string
+	for _, w := range ws {
+		if w.Key == "agents.groups" {
+			got = append(got, w.String())
+		}
+	}
+	want := "agents.groups: pin " + pin(2) + " is listed in groups dmz, lan: that agent may join any of these groups"
+	if len(got) != 1 || got[0] != want {
+		t.Errorf("got %q, want [%q]", got, want)
+	}
+}
+
+// TestAgentValidateWarnings: ftpsgate agent --validate prints a warning
+// line per wide allow rule, DNS name and CA without pins.
+func TestAgentValidateWarnings(t *testing.T) {
+	dir := t.TempDir()
+	files, err := testpki.WriteServer(dir, "agent test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := fmt.Sprintf("gateways: [\"127.0.0.1:55990\"]\ngroup: lan\ncert_file: %s\nkey_file: %s\ngateway_ca_file: %s\nallow: [\"10.0.0.5:21\", \"10.0.0.0/30:21\", \"ftp.lan:21\"]\n",
+		files.CertFile, files.KeyFile, files.CAFile)
+	var out strings.Builder
+	if code := cmdAgent([]string{"--config", writeConfig(t, conf), "--validate"}, &out); code != 0 {
+		t.Fatalf("exit %d: %s", code, out.String())
+	}
+	for _, want := range []string{
+		"configuration ok\n",
+		"warning: allow[1]: 10.0.0.0/30:21 reaches 4 addresses; a compromised gateway can connect to all of them\n",
+		"warning: allow[2]: ftp.lan:21 names a DNS name: the agent connects wherever the LAN's resolver points it\n",
+		"warning: gateway_ca_file: set without gateway_pins: the agent trusts any certificate this CA issues for the gateway's name\n",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("no %q in:\n%s", want, out.String())
+		}
+	}
+	if strings.Contains(out.String(), "allow[0]") {
+		t.Errorf("a one-host rule warned:\n%s", out.String())
 	}
 }

@@ -2,9 +2,12 @@ package main
 
 import (
 	"crypto/tls"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net"
+	"sort"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -98,6 +101,40 @@ func buildAgents(p *problems, f agentsFile, vias map[string]string) *agentsSetup
 	}
 	s.hub = h
 	return s
+}
+
+// warnings: a pin listed in several groups lets its agent join any of
+// them (and so carry the backends of each). Nil s: no agents: section.
+func (s *agentsSetup) warnings() []proxy.Warning {
+	if s == nil {
+		return nil
+	}
+	names := make([]string, 0, len(s.hub.Groups))
+	for name := range s.hub.Groups {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	var pins [][32]byte
+	in := map[[32]byte][]string{}
+	for _, name := range names {
+		for _, pin := range s.hub.Groups[name] {
+			if g := in[pin]; len(g) == 0 || g[len(g)-1] != name {
+				if len(g) == 0 {
+					pins = append(pins, pin)
+				}
+				in[pin] = append(g, name)
+			}
+		}
+	}
+	var ws []proxy.Warning
+	for _, pin := range pins {
+		if g := in[pin]; len(g) > 1 {
+			ws = append(ws, proxy.Warning{Key: "agents.groups", Text: fmt.Sprintf(
+				"pin sha256/%s is listed in groups %s: that agent may join any of these groups",
+				base64.StdEncoding.EncodeToString(pin[:]), strings.Join(g, ", "))})
+		}
+	}
+	return ws
 }
 
 // startHub listens on agents.listen and serves agents until the returned

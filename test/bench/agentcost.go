@@ -39,8 +39,8 @@ func phaseAgent(ctx context.Context, e *env, targets []*target) {
 	tab.noLegend = true
 	tab.title = "agent: the reverse-connect agent against the gateway dialling the backend (FTPS→FTPS vsftpd, same run)"
 	e.feat = append(e.feat, tab)
-	sec := fmt.Sprintf("sessions: AUTH TLS, USER, PASS, PBSZ, PROT P, EPSV, LIST, QUIT (Go client), FTPS→FTPS vsftpd, %s of %s",
-		plural(e.featRounds, "round"), e.loginsFor)
+	sec := fmt.Sprintf("sessions: AUTH TLS, USER, PASS, PBSZ, PROT P, EPSV, LIST, QUIT (Go client), FTPS→FTPS vsftpd, median of %s of %s",
+		plural(e.agentRounds, "round"), e.agentFor)
 	for _, par := range []int{1, 8} {
 		what := "one at a time"
 		if par > 1 {
@@ -51,12 +51,13 @@ func phaseAgent(ctx context.Context, e *env, targets []*target) {
 		tab.define(metric{id: p + "p50", label: what + ": latency p50, ms", prec: 1, section: sec})
 		tab.define(metric{id: p + "cpu", label: what + ": CPU ms/session", prec: 2, section: sec})
 	}
-	sec = fmt.Sprintf("relay: curl, %s file, FTPS→FTPS vsftpd, %s", human(e.bigSize), plural(e.featRounds, "round"))
+	sec = fmt.Sprintf("relay: curl, %s file, FTPS→FTPS vsftpd, median of %s", human(e.bigSize), plural(e.agentRounds, "round"))
 	for _, d := range []string{"download", "upload"} {
 		tab.define(metric{id: "agent/" + d + "/mbps", label: "curl " + d + ", MB/s", prec: 0, higher: true, section: sec})
 		tab.define(metric{id: "agent/" + d + "/cpu", label: "curl " + d + ", CPU s/GiB", prec: 2, section: sec})
+		tab.define(metric{id: "agent/" + d + "/agentcpu", label: "curl " + d + ", of which the agent's, CPU s/GiB", prec: 2, section: sec})
 	}
-	tab.footer = append(tab.footer, "CPU: the gateway's; in the agent column, the gateway's and the agent's together.")
+	tab.footer = append(tab.footer, "CPU: the gateway's; in the agent column, the gateway's and the agent's together (the agent's alone on its own row).")
 
 	var backend string
 	for _, t := range targets {
@@ -82,8 +83,10 @@ func phaseAgent(ctx context.Context, e *env, targets []*target) {
 			ts[0].addr, ts[0].cpu = g.Addr, processCPU(g.proc.pid())
 		}
 	}
+	var agentCPU cpuMeter
 	if ts[1].na == "" {
-		if err := startAgentPair(ctx, e, backend, ts[1]); err != nil {
+		var err error
+		if agentCPU, err = startAgentPair(ctx, e, backend, ts[1]); err != nil {
 			ts[1].na = oneLine(err)
 		}
 	}
@@ -92,44 +95,66 @@ func phaseAgent(ctx context.Context, e *env, targets []*target) {
 			logf("agent: %s: n/a: %s", t.key, t.na)
 		}
 	}
+	// The agent phase's own pauses around each measurement: it takes
+	// 2×2×rounds of them.
+	defer func(d time.Duration) { settleTime = d }(settleTime)
+	settleTime = 100 * time.Millisecond
 	session := func(ctx context.Context, i int) (time.Duration, error) { return oneSession(ctx, e, ts[i].addr) }
 	smoke(ctx, ts, "session", session)
-	measureRates(ctx, e, tab, ts, []int{1, 8}, "agent/sess", "sessions", session)
-	measureCurl(ctx, e, tab, ts, "agent")
+	f := newRoundFigures()
+	for round := range e.agentRounds {
+		if ctx.Err() != nil {
+			break
+		}
+		agentRound(ctx, e, f, ts, agentCPU, round)
+	}
+	ids := []string{}
+	for _, m := range tab.metrics {
+		ids = append(ids, m.id)
+	}
+	for _, d := range []string{"download", "upload"} {
+		tab.na("agent/"+d+"/agentcpu", agDirect, "no agent")
+	}
+	spread := []string{"agent/sess/1/rate", "agent/sess/8/rate", "agent/download/mbps", "agent/upload/mbps"}
+	labels := map[string]string{"agent/sess/1/rate": "sessions/s one at a time", "agent/sess/8/rate": "8 in parallel",
+		"agent/download/mbps": "download MB/s", "agent/upload/mbps": "upload MB/s"}
+	if line := f.fill(tab, ts, ids, e.agentRounds, agVia, agDirect, spread, labels); line != "" {
+		tab.footer = append(tab.footer, line)
+	}
 }
 
 // startAgentPair starts a gateway with an agent listener whose backend is
 // reached through group "bench", and one agent for it; t gets the
 // gateway's address and both processes' CPU. The processes stop with the
-// bench (stopAll).
-func startAgentPair(ctx context.Context, e *env, backend string, t *target) error {
+// bench (stopAll). It returns the agent's CPU alone.
+func startAgentPair(ctx context.Context, e *env, backend string, t *target) (cpuMeter, error) {
 	dir := filepath.Join(e.dir, "agent")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
+		return nil, err
 	}
 	ca, err := testpki.NewCA("bench agents")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	leaf, err := ca.Client("bench-agent")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	certPath, keyPath := filepath.Join(dir, "agent.pem"), filepath.Join(dir, "agent.key")
 	if err := testpki.WritePEM(certPath, 0o644, "CERTIFICATE", leaf.DER); err != nil {
-		return err
+		return nil, err
 	}
 	if err := testpki.WritePEM(keyPath, 0o600, "PRIVATE KEY", leaf.KeyDER); err != nil {
-		return err
+		return nil, err
 	}
 	agentPin := sha256.Sum256(leaf.Cert.RawSubjectPublicKeyInfo)
 	gwPin, err := pinOfFile(e.pki.CertFile)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	port, err := freePort()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	listen := loopback(port)
 	extra := fmt.Sprintf("agents:\n  listen: %q\n  groups:\n    bench:\n      pins: [%q]\n", listen, "sha256/"+base64.StdEncoding.EncodeToString(agentPin[:]))
@@ -137,7 +162,7 @@ func startAgentPair(ctx context.Context, e *env, backend string, t *target) erro
 	// backend section.
 	g, err := startGatewayEnv(ctx, e, "ftpsgate-agent", backend, "explicit", agentBlocks[agVia], extra, []string{"FTPSGATE_BACKEND_VIA=bench"})
 	if err != nil {
-		return fmt.Errorf("gateway did not start: %w", err)
+		return nil, fmt.Errorf("gateway did not start: %w", err)
 	}
 	_, bePort, _ := strings.Cut(backend, "127.0.0.1:")
 	conf := fmt.Sprintf(`gateways: [%q]
@@ -151,11 +176,11 @@ log: {level: warn, format: json}
 `, listen, certPath, keyPath, gwPin, bePort, passiveBlocks[1].lo, passiveBlocks[1].hi)
 	confPath := filepath.Join(dir, "agent.yaml")
 	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
-		return err
+		return nil, err
 	}
 	a, err := startProcess("ftpsgate-agent", filepath.Join(dir, "agent.log"), nil, e.gatewayBin, "agent", "--config", confPath)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	// Up once the gateway logs the agent.
 	deadline := time.Now().Add(15 * time.Second)
@@ -165,7 +190,7 @@ log: {level: warn, format: json}
 			break
 		}
 		if a.exited() || time.Now().After(deadline) || ctx.Err() != nil {
-			return fmt.Errorf("the agent did not connect: %s", a.lastLogLine())
+			return nil, fmt.Errorf("the agent did not connect: %s", a.lastLogLine())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -178,5 +203,5 @@ log: {level: warn, format: json}
 		y, err := agCPU()
 		return x + y, err
 	}
-	return nil
+	return agCPU, nil
 }

@@ -51,6 +51,8 @@ type plan struct {
 	featRounds    int              // features: rounds through the hash settings and the login modes, summed
 	loginsFor     time.Duration    // features: each logins/s measurement (one round)
 	loginsMax     int              // and at most this many logins
+	agentRounds   int              // agent: rounds, each figure the median over them
+	agentFor      time.Duration    // agent: each sessions/s measurement (one round)
 }
 
 func fullPlan() plan {
@@ -60,8 +62,9 @@ func fullPlan() plan {
 		idleCounts: []int{1000}, idleStub: 10000,
 		concurrent: 200, concSize: 16 << 20, concLimit: time.Minute,
 		featRounds: 2, loginsFor: 2500 * time.Millisecond, loginsMax: 1000,
+		agentRounds: 5, agentFor: 1500 * time.Millisecond,
 		budget: 19 * time.Minute, openParallel: 16,
-		phaseBudget: [6]time.Duration{110 * time.Second, 300 * time.Second, 310 * time.Second, 190 * time.Second, 210 * time.Second, 120 * time.Second},
+		phaseBudget: [6]time.Duration{110 * time.Second, 300 * time.Second, 310 * time.Second, 190 * time.Second, 210 * time.Second, 150 * time.Second},
 		pause:       2 * time.Second,
 	}
 }
@@ -74,6 +77,7 @@ func quickPlan() plan {
 		idleCounts: []int{200}, idleStub: 0,
 		concurrent: 20, concSize: 1 << 20, concLimit: time.Minute,
 		featRounds: 2, loginsFor: time.Second, loginsMax: 300,
+		agentRounds: 3, agentFor: 500 * time.Millisecond,
 		budget: 370 * time.Second, openParallel: 16,
 		phaseBudget: [6]time.Duration{40 * time.Second, 90 * time.Second, 80 * time.Second, 40 * time.Second, 75 * time.Second, 40 * time.Second},
 		pause:       700 * time.Millisecond,

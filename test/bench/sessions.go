@@ -202,4 +202,8 @@ func runWorkload(ctx context.Context, t *target, par int, dur time.Duration, max
 
 // settle lets the servers finish what a measurement left (session
 // teardown, reaping of session processes) before CPU is read.
-func settle() { time.Sleep(300 * time.Millisecond) }
+func settle() { time.Sleep(settleTime) }
+
+// settleTime is settle's pause (a phase with many short measurements
+// shortens it).
+var settleTime = 300 * time.Millisecond
