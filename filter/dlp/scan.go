@@ -98,15 +98,14 @@ func (s *scanner) finish() {
 // the next chunk.
 func (s *scanner) scan(eof bool) {
 	buf := s.buf
-	i := s.pos
-	for i < len(buf) {
+	i, more := s.blocks(buf, s.pos, eof)
+	for !more && i < len(buf) {
 		j := nextAnchor(buf, i)
 		if j < 0 {
 			i = len(buf)
 			break
 		}
 		var end int
-		var more bool
 		prev := byte(' ') // for j == 0: not a boundary, digit decides
 		if j > 0 {
 			prev = buf[j-1]
