@@ -115,6 +115,10 @@ func (s *scanner) blocks(buf []byte, i int, eof bool) (next int, more bool) {
 	if s.cards || s.ssns {
 		joined = ^uint64(0)
 	}
+	need := 13 // the fewest digits a run in groups is counted with
+	if s.ssns {
+		need = 9
+	}
 	if s.ibans {
 		iban = ^uint64(0)
 	}
@@ -147,6 +151,7 @@ func (s *scanner) blocks(buf []byte, i int, eof bool) (next int, more bool) {
 		if q != 0 {
 			k.s = seps(buf[p:])
 			q &= k.s<<1 | sepBefore(buf, p) // digit, separator, digit
+			q = fewDigits(k, q, need)
 		}
 		ib := st & shl(k.l, pv.l, 1) & shl(k.l, pv.l, 2) & iban // a run after two letters
 		cand := x13 | q | ib | k.at&at
@@ -170,10 +175,23 @@ func (s *scanner) blocks(buf []byte, i int, eof bool) (next int, more bool) {
 				if j < i {
 					continue // a run begun before i: inside a token
 				}
+				if j > 0 && class[buf[j-1]]&(cAlnum|cSep) == 0 {
+					// After a boundary (digit's last case): the run's
+					// first digits end at the block's first non-digit
+					// after c.
+					e := len(buf)
+					if r := ^k.d >> b; r != 0 {
+						e = c + bits.TrailingZeros64(r)
+					} else if p+blockSize < len(buf) {
+						e = digitsEnd(buf, p+blockSize)
+					}
+					end, more = s.run(buf, j, e, eof)
+					break
+				}
 				end, more = s.digit(buf, j, eof)
 			case q>>b&1 != 0:
 				j = s.groupStart(buf, k.d, p, c-2, i)
-				if j < i || fewDigits(k, p, j, s.ssns) {
+				if j < i {
 					continue
 				}
 				end, more = s.digit(buf, j, eof)
@@ -225,21 +243,29 @@ func (s *scanner) groupStart(buf []byte, d uint64, p, e, i int) int {
 	return j
 }
 
-// fewDigits reports whether the digits and separators from j (in the
-// block k at p) hold too few digits for a card (13) or an SSN (9): no run
-// that starts in them is counted, and none goes past them.
-func fewDigits(k block, p, j int, ssns bool) bool {
-	b := j - p
-	if b < 0 {
-		return false
+// fewDigits clears the bits of q (digit, separator, digit; the group
+// before the separator ends at bit-2) whose group starts in the block k
+// and whose digits and separators from there hold fewer than need digits:
+// no run that starts in them is counted, and none goes past them.
+func fewDigits(k block, q uint64, need int) uint64 {
+	ds := k.d | k.s
+	for r := q; r != 0; r &= r - 1 {
+		b := bits.TrailingZeros64(r)
+		if b < 3 {
+			continue
+		}
+		z := ^k.d & (1<<(b-2) - 1)
+		if z == 0 {
+			continue // the group starts before the block
+		}
+		j := bits.Len64(z) // the group's first digit
+		rest := ^ds >> j
+		if rest == 0 {
+			continue // they go on in the next block
+		}
+		if bits.OnesCount64(k.d>>j&(1<<bits.TrailingZeros64(rest)-1)) < need {
+			q &^= 1 << b
+		}
 	}
-	rest := ^(k.d | k.s) >> b
-	if rest == 0 {
-		return false // they go on in the next block
-	}
-	n := bits.OnesCount64(k.d >> b & (1<<bits.TrailingZeros64(rest) - 1))
-	if ssns {
-		return n < 9
-	}
-	return n < 13
+	return q
 }
