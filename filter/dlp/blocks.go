@@ -185,7 +185,7 @@ func (s *scanner) blocks(buf []byte, i int, eof bool) (next int, more bool) {
 					} else if p+blockSize < len(buf) {
 						e = digitsEnd(buf, p+blockSize)
 					}
-					end, more = s.run(buf, j, e, eof)
+					end, more = s.long(buf, j, e, eof)
 					break
 				}
 				end, more = s.digit(buf, j, eof)
@@ -215,6 +215,26 @@ func (s *scanner) blocks(buf []byte, i int, eof bool) (next int, more bool) {
 		}
 	}
 	return i, false
+}
+
+// long parses a run whose first digits, j to e, are 13 or more: run()
+// when no separator can join them (the group is longer than maxGroup).
+func (s *scanner) long(buf []byte, j, e int, eof bool) (int, bool) {
+	n := e - j
+	if n > 19 {
+		return skipAlnum(buf, e), false
+	}
+	if e == len(buf) {
+		if !eof {
+			return 0, true
+		}
+	} else if class[buf[e]]&(cUpper|cLower) != 0 {
+		return skipAlnum(buf, e), false
+	}
+	if s.cards && cardNumber(buf[j:e], n) {
+		s.c.Cards++
+	}
+	return e, false
 }
 
 // sepBefore is 1 if the byte before p is a separator.

@@ -35,22 +35,36 @@ func validSSN(buf []byte, j int) bool {
 // 2221-2720; American Express 34, 37; Discover 6011, 644-649, 65; Diners
 // 300-305, 36, 38, 39; JCB 3528-3589; UnionPay 62; Maestro 50, 56-58, 67.
 func knownIIN(p, n int) bool {
-	p1, p2, p3, p4 := p/100000, p/10000, p/1000, p/100
-	switch {
-	case p1 == 4:
+	switch p1 := p / 100000; p1 {
+	case 4:
 		return n == 13 || n == 16 || n == 19
-	case p2 >= 51 && p2 <= 55, p4 >= 2221 && p4 <= 2720:
-		return n == 16
-	case p2 == 34 || p2 == 37:
-		return n == 15
-	case p4 == 6011, p3 >= 644 && p3 <= 649, p2 == 65, p2 == 62:
-		return n >= 16
-	case p3 >= 300 && p3 <= 305, p2 == 36, p2 == 38, p2 == 39:
-		return n >= 14
-	case p4 >= 3528 && p4 <= 3589:
-		return n >= 16
-	case p2 == 50, p2 >= 56 && p2 <= 58, p2 == 67:
-		return n >= 13
+	case 2:
+		p4 := p / 100
+		return p4 >= 2221 && p4 <= 2720 && n == 16
+	case 3:
+		switch p2 := p / 10000; {
+		case p2 == 34 || p2 == 37:
+			return n == 15
+		case p2 == 36 || p2 == 38 || p2 == 39, p/1000 <= 305:
+			return n >= 14
+		case p2 == 35:
+			p4 := p / 100
+			return p4 >= 3528 && p4 <= 3589 && n >= 16
+		}
+	case 5:
+		switch p2 := p / 10000; {
+		case p2 >= 51 && p2 <= 55:
+			return n == 16
+		case p2 == 50, p2 >= 56 && p2 <= 58:
+			return n >= 13
+		}
+	case 6:
+		switch p2 := p / 10000; {
+		case p2 == 65 || p2 == 62, p/100 == 6011, p2 == 64 && p/1000 >= 644:
+			return n >= 16
+		case p2 == 67:
+			return n >= 13
+		}
 	}
 	return false
 }
