@@ -100,8 +100,9 @@ func shl(x, prev uint64, n uint) uint64 { return x<<n | prev>>(64-n) }
 
 // blocks parses the tokens a detector may count in the whole blocks of
 // buf from i (see above). It returns the position the byte-wise scan goes
-// on from: after the last token parsed, or after the last byte of the
-// blocks that no token covers. more: the token at next needs more data.
+// on from: the end of the last token parsed, or the blocks' last byte that
+// no token can cover (no digit, letter, separator or '@') if it is after
+// that. more: the token at next needs more data.
 func (s *scanner) blocks(buf []byte, i int, eof bool) (next int, more bool) {
 	if len(buf)-i < 2*blockSize {
 		return i, false
