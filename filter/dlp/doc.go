@@ -24,10 +24,13 @@
 //     stream (executables: elf, pe, macho; archives: zip, rar, 7z, gzip,
 //     tar), to deny a type whatever the file's name.
 //
-// The digit and address detectors anchor on the bytes '0'-'9' and '@',
-// found eight bytes at a time, and parse the token around each anchor; a
-// token cut by a chunk boundary is finished in the next chunk from a
-// carried tail of at most a few hundred bytes. Counts do not depend on how
+// The digit and address detectors find the tokens they may count 64
+// bytes at a time, in bitmaps of the digits, separators, letters and '@'
+// (blocks.go: the short numbers alone of a CSV file are not looked at one
+// by one), then in a chunk's last bytes the bytes '0'-'9' and '@' eight
+// at a time, and parse the token around each; a token cut by a chunk
+// boundary is finished in the next chunk from a carried tail of at most a
+// few hundred bytes. Counts do not depend on how
 // the stream is cut into writes.
 //
 // A gzip-compressed upload (magic 1f 8b) is inspected decompressed, fed

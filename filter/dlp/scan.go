@@ -98,15 +98,14 @@ func (s *scanner) finish() {
 // the next chunk.
 func (s *scanner) scan(eof bool) {
 	buf := s.buf
-	i := s.pos
-	for i < len(buf) {
+	i, more := s.blocks(buf, s.pos, eof)
+	for !more && i < len(buf) {
 		j := nextAnchor(buf, i)
 		if j < 0 {
 			i = len(buf)
 			break
 		}
 		var end int
-		var more bool
 		prev := byte(' ') // for j == 0: not a boundary, digit decides
 		if j > 0 {
 			prev = buf[j-1]
@@ -425,49 +424,6 @@ func digitsEnd(buf []byte, k int) int {
 	}
 	return k
 }
-
-// cardNumber reports whether the n digits of b (a run: digits, spaces and
-// dashes) are a card number: the Luhn check and a known issuer prefix.
-func cardNumber(b []byte, n int) bool {
-	sum, odd := 0, 0
-	i := len(b)
-	if n == len(b) {
-		// Digits only: eight at a time from the right, where the bytes
-		// 0, 2, 4 and 6 of each word are the doubled ones.
-		for ; i >= 8; i -= 8 {
-			v := binary.LittleEndian.Uint64(b[i-8:]) - ones*'0' // each byte 0-9
-			ev := v & evens
-			big := (ev + ones*(128-5)) & high >> 7 // the doubled digits of 5 or more: 2d-9, not 2d
-			sum += int((v+ev)*ones>>56) - 9*int(big*ones>>56)
-		}
-	}
-	for i--; i >= 0; i-- {
-		if c := b[i] - '0'; c <= 9 {
-			sum += luhnAdd[odd][c]
-			odd ^= 1
-		}
-	}
-	if sum%10 != 0 {
-		return false
-	}
-	prefix, m := 0, 0
-	for _, c := range b {
-		if c-'0' <= 9 {
-			prefix = prefix*10 + int(c-'0')
-			if m++; m == 6 {
-				break
-			}
-		}
-	}
-	return knownIIN(prefix, n)
-}
-
-// evens are the bytes 0, 2, 4 and 6 of a word.
-const evens = 0x00ff00ff00ff00ff
-
-// luhnAdd is what a digit adds to the Luhn sum: itself, or doubled (the
-// second, fourth... from the right).
-var luhnAdd = [2][10]int{{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}, {0, 2, 4, 6, 8, 1, 3, 5, 7, 9}}
 
 func (s *scanner) patterns(p []byte) {
 	for len(p) > 0 {
