@@ -94,6 +94,18 @@ func (r *results) define(m metric) {
 	r.metrics = append(r.metrics, m)
 }
 
+// has says whether the row id is defined.
+func (r *results) has(id string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, m := range r.metrics {
+		if m.id == id {
+			return true
+		}
+	}
+	return false
+}
+
 func (r *results) set(id, target string, v float64, note string) {
 	r.put(id, target, cell{v: v, ok: !math.IsNaN(v) && !math.IsInf(v, 0), note: note})
 }
@@ -223,10 +235,7 @@ func (r *results) markdown(w io.Writer, header []string) {
 			case !okA || !okB || !a.ok || !b.ok:
 				row = append(row, "—")
 			case q.diff:
-				d := strconv.FormatFloat(a.v-b.v, 'f', m.prec, 64)
-				if a.v > b.v {
-					d = "+" + d
-				}
+				d := signedDiff(a.v-b.v, m.prec)
 				row = append(row, d)
 			case b.v != 0:
 				row = append(row, fmt.Sprintf("%.2f×", a.v/b.v))
@@ -254,4 +263,17 @@ func (r *results) markdown(w io.Writer, header []string) {
 		}
 		fmt.Fprintln(w, f)
 	}
+}
+
+// signedDiff formats a difference with its sign, "+" or "−" (U+2212), and
+// none when it rounds to zero at prec decimals.
+func signedDiff(d float64, prec int) string {
+	s := strconv.FormatFloat(math.Abs(d), 'f', prec, 64)
+	if strings.Trim(s, "0.") == "" {
+		return s
+	}
+	if d < 0 {
+		return "−" + s
+	}
+	return "+" + s
 }

@@ -64,3 +64,25 @@ func TestSecondTableMarkdown(t *testing.T) {
 		t.Errorf("got\n%s\nwant\n%s", got, want)
 	}
 }
+
+// A difference has its sign, and none when it rounds to zero: a -0.001
+// of a row in whole units is "0", not "-0".
+func TestSignedDiff(t *testing.T) {
+	for _, c := range []struct {
+		d    float64
+		prec int
+		want string
+	}{
+		{0.75, 2, "+0.75"},
+		{-248, 0, "−248"},
+		{-0.2, 0, "0"},
+		{0.004, 2, "0.00"},
+		{-0.006, 2, "−0.01"},
+		{0, 1, "0.0"},
+		{104.4, 0, "+104"},
+	} {
+		if got := signedDiff(c.d, c.prec); got != c.want {
+			t.Errorf("signedDiff(%v, %d) = %q, want %q", c.d, c.prec, got, c.want)
+		}
+	}
+}
