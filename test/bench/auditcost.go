@@ -136,7 +136,7 @@ func measureAuditGateways(ctx context.Context, e *env, tab *results) {
 		writes = append(writes, fmt.Sprintf("%.1f %s", extra, what))
 		extras = append(extras, extra)
 	}
-	curl := measureCurl(ctx, e, tab, ts, "audit")
+	curl := measureCurl(ctx, e, tab, ts, "audit", e.featRounds)
 	if audited == nil || ts[1].na != "" {
 		return
 	}

@@ -23,7 +23,10 @@ import (
 //   - the audit trail (audit.file, fsync per batch): full sessions (the
 //     sessions phase's) and curl transfers through a gateway with it and
 //     one without (auditcost.go), and afterwards a check that the audit
-//     file verifies and holds a record of every transfer.
+//     file verifies and holds a record of every transfer;
+//   - content inspection: curl transfers through gateways with no
+//     inspection, inspect.dlp, inspect.dlp with downloads held, and
+//     inspect.icap against c-icap + ClamAV (inspectcost.go).
 
 // hashSettings are the transfers.hash values, in column order.
 var hashSettings = []string{"off", "uploads", "all"}
@@ -52,7 +55,7 @@ func hashYAML(setting string) string {
 	return fmt.Sprintf("transfers:\n  hash: %q\n", setting) // quoted: YAML 1.1 reads a bare off as false
 }
 
-// phaseFeatures fills the three feature tables (e.feat).
+// phaseFeatures fills the four feature tables (e.feat).
 func phaseFeatures(ctx context.Context, e *env, _ []*target) {
 	hashTab := newTable(hashSettings, map[string]string{
 		"off": "hash: off", "uploads": "hash: uploads (default)", "all": "hash: all",
@@ -86,41 +89,43 @@ func phaseFeatures(ctx context.Context, e *env, _ []*target) {
 	}
 
 	auditTab := defineAuditTable(e)
+	inspTab := defineInspectTable(e)
 
 	if e.plainBackend == "" {
 		why := "the plain vsftpd is not running (see the main table)"
-		hashTab.missingAll(why)
-		loginTab.missingAll(why)
-		auditTab.missingAll(why)
+		for _, t := range []*results{hashTab, loginTab, auditTab, inspTab} {
+			t.missingAll(why)
+		}
 		return
 	}
 
-	// The hashing part gets half of what is left, the logins a third of
-	// what is left then, the audit trail the rest: slow transfers on a busy
-	// machine leave the later parts their time.
-	hctx, cancel := share(ctx, 2, "the transfers.hash part")
-	defer cancel()
-	measureHashGateways(hctx, e, hashTab)
-	if ctx.Err() != nil {
-		return
+	// The hashing part gets a third of what is left, the logins a quarter
+	// of what is left then, the audit trail half of the rest, inspection
+	// the rest: slow transfers on a busy machine leave the later parts
+	// their time.
+	parts := []struct {
+		n    int
+		what string
+		tab  *results
+		fn   func(context.Context, *env, *results)
+	}{
+		{3, "the transfers.hash part", hashTab, measureHashGateways},
+		{4, "the logins part", loginTab, measureLoginGateways},
+		{2, "the audit part", auditTab, measureAuditGateways},
+		{1, "the inspection part", inspTab, measureInspectGateways},
 	}
-	if hctx.Err() != nil {
-		logf("features: %v: the rest of it is not measured", context.Cause(hctx))
-		hashTab.missingAll("not measured: " + context.Cause(hctx).Error())
+	for _, p := range parts {
+		pctx, cancel := share(ctx, p.n, p.what)
+		p.fn(pctx, e, p.tab)
+		if ctx.Err() == nil && pctx.Err() != nil {
+			logf("features: %v: the rest of it is not measured", context.Cause(pctx))
+			p.tab.missingAll("not measured: " + context.Cause(pctx).Error())
+		}
+		cancel()
+		if ctx.Err() != nil {
+			return
+		}
 	}
-
-	lctx, cancel := share(ctx, 3, "the logins part")
-	defer cancel()
-	measureLoginGateways(lctx, e, loginTab)
-	if ctx.Err() != nil {
-		return
-	}
-	if lctx.Err() != nil {
-		logf("features: %v: the rest of it is not measured", context.Cause(lctx))
-		loginTab.missingAll("not measured: " + context.Cause(lctx).Error())
-	}
-
-	measureAuditGateways(ctx, e, auditTab)
 }
 
 // share is ctx cut to 1/n of the time its deadline leaves, for the part
@@ -158,7 +163,7 @@ func measureHashGateways(ctx context.Context, e *env, hashTab *results) {
 			logf("features: hash %s: n/a: %s", t.key, t.na)
 		}
 	}
-	measureCurl(ctx, e, hashTab, gws, "hash")
+	measureCurl(ctx, e, hashTab, gws, "hash", e.featRounds)
 }
 
 // measureLoginGateways starts the passthrough and the edge gateway, runs
@@ -191,19 +196,22 @@ func measureLoginGateways(ctx context.Context, e *env, loginTab *results) {
 type tally struct{ tried, ok int }
 
 // measureCurl runs a curl download and upload through each gateway of a
-// group ("hash", "audit": the prefix of its rows, and of its log lines),
-// featRounds times (the order reversed every other round), and fills tab.
-// It returns the transfers tried and done per "KEY/DIRECTION".
-func measureCurl(ctx context.Context, e *env, tab *results, gws []*target, group string) map[string]tally {
+// group ("hash", "audit", "insp": the prefix of its rows, and of its log
+// lines), rounds times (the order reversed every other round), and fills
+// tab: GROUP/DIRECTION/mbps and cpu, and where tab defines them ttfb
+// (downloads: curl's time to the first byte, ms) and side (the CPU of the
+// target's side processes, s/GiB). It returns the transfers tried and done
+// per "KEY/DIRECTION".
+func measureCurl(ctx context.Context, e *env, tab *results, gws []*target, group string, rounds int) map[string]tally {
 	type acc struct {
-		wall, cpu time.Duration
-		n, tried  int
-		cpuErr    error
-		err       string
+		wall, cpu, ttfb, side time.Duration
+		n, tried              int
+		cpuErr, sideErr       error
+		err                   string
 	}
 	accs := map[string]*acc{}
 rounds:
-	for round := range e.featRounds {
+	for round := range rounds {
 		order := gws
 		if round%2 == 1 {
 			order = make([]*target, len(gws))
@@ -229,7 +237,13 @@ rounds:
 					continue
 				}
 				a.tried++
-				wall, cpu, cpuErr, err := oneStream(ctx, e, t, "curl", dir, nil)
+				var side0 time.Duration
+				var sideErr error
+				if t.side != nil {
+					side0, sideErr = t.side()
+				}
+				r, err := oneStreamTimed(ctx, e, t, "curl", dir, nil)
+				wall, cpu := r.wall, r.cpu
 				if err != nil && ctx.Err() != nil {
 					break rounds // cut by the budget, not a failure
 				}
@@ -238,15 +252,33 @@ rounds:
 					logf("features: %s", a.err)
 					continue
 				}
+				var side time.Duration
+				if t.side != nil && sideErr == nil {
+					var side1 time.Duration
+					side1, sideErr = t.side()
+					side = side1 - side0
+				}
 				a.wall += wall
 				a.cpu += cpu
+				a.ttfb += r.ttfb
+				a.side += side
 				a.n++
-				if cpuErr != nil {
-					a.cpuErr = cpuErr
+				if r.cpuErr != nil {
+					a.cpuErr = r.cpuErr
+				}
+				if sideErr != nil {
+					a.sideErr = sideErr
 				}
 				gib := float64(e.bigSize) / (1 << 30)
-				logf("features: %s %-7s curl %-8s round %d: %6.0f MB/s  gateway CPU %.2f s/GiB",
-					group, t.key, dir, round+1, mbps(e.bigSize, wall), cpu.Seconds()/gib)
+				extra := ""
+				if dir == "download" {
+					extra += fmt.Sprintf("  first byte after %d ms", r.ttfb.Milliseconds())
+				}
+				if t.side != nil {
+					extra += fmt.Sprintf("  scanner CPU %.2f s/GiB", side.Seconds()/gib)
+				}
+				logf("features: %s %-7s curl %-8s round %d: %6.0f MB/s  gateway CPU %.2f s/GiB%s",
+					group, t.key, dir, round+1, mbps(e.bigSize, wall), cpu.Seconds()/gib, extra)
 			}
 		}
 	}
@@ -271,15 +303,26 @@ rounds:
 				continue
 			}
 			note := ""
-			if a.n < e.featRounds {
-				note = fmt.Sprintf("%d of %d rounds: the rest ran out of time", a.n, e.featRounds)
+			if a.n < rounds {
+				note = fmt.Sprintf("%d of %d rounds: the rest ran out of time", a.n, rounds)
 			}
 			moved := e.bigSize * int64(a.n)
+			gib := float64(moved) / (1 << 30)
 			tab.set(id+"mbps", t.key, mbps(moved, a.wall), note)
 			if a.cpuErr != nil {
 				tab.na(id+"cpu", t.key, "CPU not readable: "+oneLine(a.cpuErr))
 			} else {
-				tab.set(id+"cpu", t.key, a.cpu.Seconds()/(float64(moved)/(1<<30)), note)
+				tab.set(id+"cpu", t.key, a.cpu.Seconds()/gib, note)
+			}
+			if dir == "download" && tab.has(id+"ttfb") {
+				tab.set(id+"ttfb", t.key, ms(a.ttfb)/float64(a.n), note)
+			}
+			switch {
+			case t.side == nil || !tab.has(id+"side"):
+			case a.sideErr != nil:
+				tab.na(id+"side", t.key, "CPU not readable: "+oneLine(a.sideErr))
+			default:
+				tab.set(id+"side", t.key, a.side.Seconds()/gib, note)
 			}
 		}
 	}

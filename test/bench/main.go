@@ -1,8 +1,9 @@
 // Command bench measures ftpsgate on loopback against a direct connection to
 // vsftpd and against ProFTPD's mod_proxy, and prints one table (markdown);
-// its features phase adds three small tables: what transfers.hash costs the
-// relay, what edge authentication costs a login, and what the audit trail
-// costs sessions and the relay.
+// its features phase adds four small tables: what transfers.hash costs the
+// relay, what edge authentication costs a login, what the audit trail
+// costs sessions and the relay, and what content inspection (DLP, held
+// downloads, ICAP) costs the relay.
 //
 //	go run ./test/bench [--quick] [--out FILE] [--profile DIR]
 //
@@ -49,6 +50,7 @@ type plan struct {
 	pause         time.Duration    // settling time around the idle measurements
 	openParallel  int              // sessions opened at once while filling the idle pool
 	featRounds    int              // features: rounds through the hash settings and the login modes, summed
+	inspRounds    int              // features: rounds through the inspection gateways, summed
 	loginsFor     time.Duration    // features: each logins/s measurement (one round)
 	loginsMax     int              // and at most this many logins
 	agentRounds   int              // agent: rounds, each figure the median over them
@@ -61,10 +63,10 @@ func fullPlan() plan {
 		sessionsFor: 2500 * time.Millisecond, sessionsMax: 1500, sessionRounds: 3,
 		idleCounts: []int{1000}, idleStub: 10000,
 		concurrent: 200, concSize: 16 << 20, concLimit: time.Minute,
-		featRounds: 2, loginsFor: 2500 * time.Millisecond, loginsMax: 1000,
+		featRounds: 2, inspRounds: 2, loginsFor: 2500 * time.Millisecond, loginsMax: 1000,
 		agentRounds: 5, agentFor: 1500 * time.Millisecond,
-		budget: 19 * time.Minute, openParallel: 16,
-		phaseBudget: [6]time.Duration{110 * time.Second, 300 * time.Second, 310 * time.Second, 190 * time.Second, 210 * time.Second, 150 * time.Second},
+		budget: 22 * time.Minute, openParallel: 16,
+		phaseBudget: [6]time.Duration{110 * time.Second, 300 * time.Second, 310 * time.Second, 190 * time.Second, 390 * time.Second, 150 * time.Second},
 		pause:       2 * time.Second,
 	}
 }
@@ -76,10 +78,10 @@ func quickPlan() plan {
 		sessionsFor: 1500 * time.Millisecond, sessionsMax: 500, sessionRounds: 1,
 		idleCounts: []int{200}, idleStub: 0,
 		concurrent: 20, concSize: 1 << 20, concLimit: time.Minute,
-		featRounds: 2, loginsFor: time.Second, loginsMax: 300,
+		featRounds: 2, inspRounds: 1, loginsFor: time.Second, loginsMax: 300,
 		agentRounds: 3, agentFor: 500 * time.Millisecond,
-		budget: 370 * time.Second, openParallel: 16,
-		phaseBudget: [6]time.Duration{40 * time.Second, 90 * time.Second, 80 * time.Second, 40 * time.Second, 75 * time.Second, 40 * time.Second},
+		budget: 395 * time.Second, openParallel: 16,
+		phaseBudget: [6]time.Duration{40 * time.Second, 90 * time.Second, 80 * time.Second, 40 * time.Second, 100 * time.Second, 40 * time.Second},
 		pause:       700 * time.Millisecond,
 	}
 }
@@ -125,6 +127,7 @@ type target struct {
 	mem  memMeter // memory of the process(es) that serve the client
 	na   string   // why it cannot be measured ("" if it can)
 	pid  int      // the gateway's process, where a phase reads more of /proc (0: not set)
+	side cpuMeter // processes beside the proxy whose CPU a table gives apart (the ICAP scanner); nil: none
 }
 
 func main() {
@@ -209,7 +212,7 @@ func run(ctx context.Context, p plan, outFile, profileDir string, noModProxy boo
 		{"stream", "single-stream transfers", phaseStream},
 		{"concurrent", "concurrent transfers", phaseConcurrent},
 		// Last: it starts gateways of its own.
-		{"features", "features: transfers.hash, edge logins and the audit trail", phaseFeatures},
+		{"features", "features: transfers.hash, edge logins, the audit trail and content inspection", phaseFeatures},
 		// After features: it takes two of its passive ranges.
 		{"agent", "the reverse-connect agent against a dialled backend", phaseAgent},
 	}

@@ -71,6 +71,20 @@ func phaseStream(ctx context.Context, e *env, targets []*target) {
 // ran, if not nil, is called as soon as the client has exited and the CPU
 // has been read (the profiler stops there, before the verification).
 func oneStream(ctx context.Context, e *env, t *target, client, dir string, ran func()) (wall, cpu time.Duration, cpuErr, err error) {
+	r, err := oneStreamTimed(ctx, e, t, client, dir, ran)
+	return r.wall, r.cpu, r.cpuErr, err
+}
+
+// streamRun is what one client transfer measured.
+type streamRun struct {
+	wall, cpu time.Duration
+	ttfb      time.Duration // curl downloads: from the start to the first data byte (curl's time_starttransfer); 0 otherwise
+	cpuErr    error
+}
+
+// oneStreamTimed is oneStream, with curl's time to the first byte of a
+// download too.
+func oneStreamTimed(ctx context.Context, e *env, t *target, client, dir string, ran func()) (r streamRun, err error) {
 	ctx, cancel := context.WithTimeout(ctx, e.streamLimit)
 	defer cancel()
 	upName := fmt.Sprintf("up-%s-%s.bin", t.key, client)
@@ -83,7 +97,7 @@ func oneStream(ctx context.Context, e *env, t *target, client, dir string, ran f
 		argv = []string{"curl", "-sS", "--ssl-reqd", "--cacert", e.pki.CAFile,
 			"-u", e.acct.Name + ":" + e.acct.Password, "--max-time", strconv.Itoa(int(e.streamLimit.Seconds()))}
 		if dir == "download" {
-			argv = append(argv, "-o", os.DevNull, "-w", "%{size_download}", url+e.bigName)
+			argv = append(argv, "-o", os.DevNull, "-w", curlWriteOut, url+e.bigName)
 		} else {
 			argv = append(argv, "-T", e.bigPath, url+upName)
 		}
@@ -105,38 +119,65 @@ func oneStream(ctx context.Context, e *env, t *target, client, dir string, ran f
 	settle()
 	var cpu0 time.Duration
 	if t.cpu != nil {
-		cpu0, cpuErr = t.cpu()
+		cpu0, r.cpuErr = t.cpu()
 	}
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	start := time.Now()
 	runErr := cmd.Run()
-	wall = time.Since(start)
+	r.wall = time.Since(start)
 	settle()
-	if t.cpu != nil && cpuErr == nil {
+	if t.cpu != nil && r.cpuErr == nil {
 		var cpu1 time.Duration
-		cpu1, cpuErr = t.cpu()
-		cpu = cpu1 - cpu0
+		cpu1, r.cpuErr = t.cpu()
+		r.cpu = cpu1 - cpu0
 	}
 	if ran != nil {
 		ran()
 	}
 	if runErr != nil {
-		return 0, 0, nil, fmt.Errorf("%v: %s", runErr, strings.TrimSpace(stderr.String()))
+		return streamRun{}, fmt.Errorf("%v: %s", runErr, strings.TrimSpace(stderr.String()))
 	}
 	if dir == "download" {
-		if client == "curl" && strings.TrimSpace(stdout.String()) != strconv.FormatInt(e.bigSize, 10) {
-			return 0, 0, nil, fmt.Errorf("curl received %s bytes, want %d", stdout.String(), e.bigSize)
+		if client == "curl" {
+			n, ttfb, err := parseCurlWriteOut(stdout.String())
+			if err != nil {
+				return streamRun{}, err
+			}
+			if n != e.bigSize {
+				return streamRun{}, fmt.Errorf("curl received %d bytes, want %d", n, e.bigSize)
+			}
+			r.ttfb = ttfb
 		}
-		return wall, cpu, cpuErr, nil
+		return r, nil
 	}
 	sum, n, err := sha256File(upPath)
 	if err != nil {
-		return 0, 0, nil, fmt.Errorf("uploaded file: %w", err)
+		return streamRun{}, fmt.Errorf("uploaded file: %w", err)
 	}
 	if sum != e.bigSum {
-		return 0, 0, nil, fmt.Errorf("uploaded file differs: %d bytes (want %d), SHA-256 %s", n, e.bigSize, sum)
+		return streamRun{}, fmt.Errorf("uploaded file differs: %d bytes (want %d), SHA-256 %s", n, e.bigSize, sum)
 	}
-	return wall, cpu, cpuErr, nil
+	return r, nil
+}
+
+// curlWriteOut is curl's --write-out for a download: the bytes received
+// and the seconds from the start to the first data byte.
+const curlWriteOut = "%{size_download} %{time_starttransfer}"
+
+// parseCurlWriteOut reads what curlWriteOut printed.
+func parseCurlWriteOut(s string) (size int64, ttfb time.Duration, err error) {
+	f := strings.Fields(s)
+	if len(f) != 2 {
+		return 0, 0, fmt.Errorf("curl wrote %q, want the size and the time to the first byte", s)
+	}
+	if size, err = strconv.ParseInt(f[0], 10, 64); err != nil {
+		return 0, 0, fmt.Errorf("curl wrote %q: %w", s, err)
+	}
+	sec, err := strconv.ParseFloat(f[1], 64)
+	if err != nil || sec < 0 {
+		return 0, 0, fmt.Errorf("curl wrote %q: not a time to the first byte", s)
+	}
+	return size, time.Duration(sec * float64(time.Second)), nil
 }
