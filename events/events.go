@@ -255,6 +255,30 @@ type Inspected struct {
 	Bytes  int64
 }
 
+// StoreCall: one call of the fleet's shared store (Redis) ended; Op is a
+// bounded name (record, admit, login, renew, release, ban, unban, list,
+// totp, probe, sync).
+type StoreCall struct {
+	Op       string
+	Duration time.Duration
+	Err      error // nil: it worked (a refusal is not an error)
+}
+
+// StoreState: the fleet's shared store went down (Up false) or came back.
+// Mode is fleet.on_store_error: what the replica does while it is down.
+type StoreState struct {
+	Up   bool
+	Mode string
+	Err  error // why it went down
+}
+
+// StoreFallback: a decision was taken without the shared store (Mode
+// local: with this replica's state; closed: refused).
+type StoreFallback struct {
+	Op   string
+	Mode string
+}
+
 func (ConnectionRefused) event() {}
 func (SessionStarted) event()    {}
 func (SessionEnded) event()      {}
@@ -270,3 +294,6 @@ func (Certificate) event()       {}
 func (ConfigReload) event()      {}
 func (Inspection) event()        {}
 func (Inspected) event()         {}
+func (StoreCall) event()         {}
+func (StoreState) event()        {}
+func (StoreFallback) event()     {}
