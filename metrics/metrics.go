@@ -69,6 +69,7 @@ type Metrics struct {
 	auditDropped   *prometheus.CounterVec
 	verdicts       *prometheus.CounterVec
 	scanned        *prometheus.CounterVec
+	fleet          *fleetMetrics
 }
 
 // New returns metrics on a fresh registry holding the Go and process
@@ -126,6 +127,7 @@ func New() *Metrics {
 		m.dialDuration, m.bansAdded, m.certReloads, m.configReloads} {
 		f(c)
 	}
+	m.fleet = newFleetMetrics(f)
 	for _, d := range []string{"upload", "download"} {
 		m.bytes.WithLabelValues(d)
 		for _, r := range []string{"ok", "failed"} {
@@ -247,6 +249,8 @@ func (m *Metrics) Emit(e events.Event) {
 		} else {
 			m.dialDuration.Observe(e.Duration.Seconds())
 		}
+	case events.StoreCall, events.StoreFallback, events.StoreState:
+		m.fleet.emit(e)
 	case events.Ban:
 		if e.Added {
 			m.bansAdded.Inc()
