@@ -48,7 +48,7 @@ func newAuthenticator(ctx context.Context, a *authSetup, log zerolog.Logger) (*a
 	rt := &authRuntime{}
 	g := &auth.Gateway{
 		Profiles: nil, Groups: a.groups, DefaultFactors: a.defaultFactors,
-		Codes:       &totp.Verifier{},
+		Codes:       &totp.Verifier{Replay: a.replay},
 		Throttle:    auth.LockoutThrottle(policy.NewLockout(a.lockout)),
 		BackendUser: a.backendUser, BackendPassword: a.backendPass, ForwardPassword: a.forward,
 	}

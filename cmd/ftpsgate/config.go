@@ -18,6 +18,7 @@ import (
 	"github.com/ftpsgate/ftpsgate/admin"
 	"github.com/ftpsgate/ftpsgate/filter/dlp"
 	"github.com/ftpsgate/ftpsgate/filter/icap"
+	"github.com/ftpsgate/ftpsgate/fleet"
 	"github.com/ftpsgate/ftpsgate/internal/confkey"
 	"github.com/ftpsgate/ftpsgate/nat"
 	"github.com/ftpsgate/ftpsgate/policy"
@@ -31,11 +32,12 @@ type loaded struct {
 	admin   admin.Config
 	log     logConfig
 	auth    *authSetup
-	access  *vfs.Access  // nil: nobody confined
-	audit   *auditSetup  // the audit trail
-	inspect *dlp.Config  // inspect.dlp; nil: off
-	icap    *icap.Config // inspect.icap; nil: off
-	path    string       // the file it came from ("" when embedded): SIGHUP reads it again
+	access  *vfs.Access   // nil: nobody confined
+	audit   *auditSetup   // the audit trail
+	inspect *dlp.Config   // inspect.dlp; nil: off
+	icap    *icap.Config  // inspect.icap; nil: off
+	fleet   *fleet.Config // fleet; nil: off
+	path    string        // the file it came from ("" when embedded): SIGHUP reads it again
 }
 
 // newViper returns a viper instance (never the global one) with defaults
@@ -171,6 +173,7 @@ func build(v *viper.Viper) (*loaded, error) {
 	auditCfg := buildAudit(&p, fc.Audit)
 	inspectCfg := buildInspect(&p, fc.Inspect)
 	icapCfg := buildICAP(&p, fc.Inspect.ICAP)
+	fleetCfg := buildFleet(&p, fc.Fleet)
 	c.TLS.ClientCertPins = authCfg.gateway() // the edge checks pins
 	c.Login = policy.LoginPolicy{AllowAnonymous: fc.Policy.AllowAnonymous}
 	for _, site := range fc.Policy.AllowedSiteCommands {
@@ -282,7 +285,7 @@ func build(v *viper.Viper) (*loaded, error) {
 	if err := p.err(); err != nil {
 		return nil, err
 	}
-	return &loaded{proxy: c, admin: adminCfg, log: fc.Log, auth: authCfg, access: access, audit: auditCfg, inspect: inspectCfg, icap: icapCfg}, nil
+	return &loaded{proxy: c, admin: adminCfg, log: fc.Log, auth: authCfg, access: access, audit: auditCfg, inspect: inspectCfg, icap: icapCfg, fleet: fleetCfg}, nil
 }
 
 // resolveHost looks up passive.public_host when it is a name; nil is the

@@ -94,6 +94,7 @@ type fileConfig struct {
 	Access  accessFile  `mapstructure:"access"`
 	Audit   auditFile   `mapstructure:"audit"`
 	Inspect inspectFile `mapstructure:"inspect"`
+	Fleet   fleetFile   `mapstructure:"fleet"`
 	Admin   struct {
 		Address   string `mapstructure:"address"`
 		TokenFile string `mapstructure:"token_file"`
