@@ -36,8 +36,9 @@ type loaded struct {
 	audit   *auditSetup   // the audit trail
 	inspect *dlp.Config   // inspect.dlp; nil: off
 	icap    *icap.Config  // inspect.icap; nil: off
-	fleet   *fleet.Config // fleet; nil: off
 	path    string        // the file it came from ("" when embedded): SIGHUP reads it again
+	fleet   replicaSlot   // passive.ports split between passive.replicas
+	shared  *fleet.Config // the fleet section (shared state in Redis); nil: off
 }
 
 // newViper returns a viper instance (never the global one) with defaults
@@ -56,11 +57,18 @@ func newViper() *viper.Viper {
 
 // loadFile reads a YAML file; loadBytes reads embedded YAML. Both apply
 // environment overrides, then check everything.
-func loadFile(path string) (*loaded, error) {
+func loadFile(path string) (*loaded, error) { return loadFileWith(path, nil) }
+
+// loadFileWith is loadFile with overrides set over the file and the
+// environment (validate --fleet: each replica index of a shared file).
+func loadFileWith(path string, overrides map[string]any) (*loaded, error) {
 	v := newViper()
 	v.SetConfigFile(path)
 	if err := v.ReadInConfig(); err != nil {
 		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	for k, val := range overrides {
+		v.Set(k, val)
 	}
 	l, err := build(v)
 	if l != nil {
@@ -214,6 +222,8 @@ func build(v *viper.Viper) (*loaded, error) {
 	}
 	ports, err := nat.ParsePortRange(fc.Passive.Ports)
 	p.add("passive.ports", err)
+	slot := replica(&p, ports, err == nil, fc.Passive.Replicas, fc.Passive.ReplicaIndex)
+	ports = slot.Ports
 	c.Passive.Ports = ports
 	c.ActiveEnabled = fc.Active.Enabled
 	c.Hash, err = hashMode(fc.Transfers.Hash, auditCfg.enabled())
@@ -285,7 +295,7 @@ func build(v *viper.Viper) (*loaded, error) {
 	if err := p.err(); err != nil {
 		return nil, err
 	}
-	return &loaded{proxy: c, admin: adminCfg, log: fc.Log, auth: authCfg, access: access, audit: auditCfg, inspect: inspectCfg, icap: icapCfg, fleet: fleetCfg}, nil
+	return &loaded{proxy: c, admin: adminCfg, log: fc.Log, auth: authCfg, access: access, audit: auditCfg, inspect: inspectCfg, icap: icapCfg, fleet: slot, shared: fleetCfg}, nil
 }
 
 // resolveHost looks up passive.public_host when it is a name; nil is the

@@ -48,8 +48,10 @@ type fileConfig struct {
 		AllowedSiteCommands []string `mapstructure:"allowed_site_commands"`
 	} `mapstructure:"policy"`
 	Passive struct {
-		PublicHost string `mapstructure:"public_host"`
-		Ports      string `mapstructure:"ports"`
+		PublicHost   string `mapstructure:"public_host"`
+		Ports        string `mapstructure:"ports"`
+		Replicas     int    `mapstructure:"replicas"`      // a fleet: ports is split between them
+		ReplicaIndex string `mapstructure:"replica_index"` // this replica's slice: N, or hostname (NAME-N)
 	} `mapstructure:"passive"`
 	Active struct {
 		Enabled bool `mapstructure:"enabled"`
@@ -136,6 +138,8 @@ var defaults = map[string]any{
 	"backend.insecure_skip_verify":    false,
 	"passive.public_host":             "",
 	"passive.ports":                   "50000-50019",
+	"passive.replicas":                1,
+	"passive.replica_index":           "",
 	"active.enabled":                  false,
 	"timeouts.idle":                   "5m",
 	"timeouts.login":                  "1m",

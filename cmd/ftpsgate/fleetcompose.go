@@ -27,7 +27,7 @@ type banStore interface {
 // memory for the authenticator).
 func (d *composed) shared(cfg *loaded, log zerolog.Logger) error {
 	pc := cfg.proxy
-	if cfg.fleet == nil {
+	if cfg.shared == nil {
 		def, err := policy.NewDefender(pc.Bans, nil)
 		if err != nil {
 			return fmt.Errorf("proxy: bans: %w", err)
@@ -39,7 +39,7 @@ func (d *composed) shared(cfg *loaded, log zerolog.Logger) error {
 	if pc.Bans.StateFile != "" {
 		log.Warn().Str("key", "bans.state_file").Msg("bans.state_file is not used with a fleet section: the bans live in Redis (its persistence keeps them)")
 	}
-	st, err := fleet.New(*cfg.fleet, log, d.sink)
+	st, err := fleet.New(*cfg.shared, log, d.sink)
 	if err != nil {
 		return err
 	}

@@ -15,8 +15,8 @@ import (
 // configuration.
 func TestFleetConfig(t *testing.T) {
 	cfg, err := loadFile(writeConfig(t, minimalYAML))
-	if err != nil || cfg.fleet != nil {
-		t.Fatalf("off by default: %v %+v", err, cfg.fleet)
+	if err != nil || cfg.shared != nil {
+		t.Fatalf("off by default: %v %+v", err, cfg.shared)
 	}
 	pw := filepath.Join(t.TempDir(), "redis.pw")
 	if err := os.WriteFile(pw, []byte("s3cret\n"), 0o600); err != nil {
@@ -26,15 +26,15 @@ func TestFleetConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := cfg.fleet
+	c := cfg.shared
 	if c == nil || c.Password != "s3cret" || c.Replica != "gw-1" || c.OnStoreError != fleet.ModeClosed ||
 		c.Timeout != 200*time.Millisecond || c.Lease != 15*time.Second || c.KeyPrefix != "ftpsgate:" {
 		t.Fatalf("%+v", c)
 	}
 	t.Setenv("FLEET_TEST_REDIS_PW", "from-env")
 	cfg, err = loadFile(writeConfig(t, minimalYAML+"fleet: {redis: {addresses: ['127.0.0.1:6379'], password_env: FLEET_TEST_REDIS_PW}, on_store_error: local}\n"))
-	if err != nil || cfg.fleet.Password != "from-env" || cfg.fleet.OnStoreError != fleet.ModeLocal {
-		t.Fatalf("%v %+v", err, cfg.fleet)
+	if err != nil || cfg.shared.Password != "from-env" || cfg.shared.OnStoreError != fleet.ModeLocal {
+		t.Fatalf("%v %+v", err, cfg.shared)
 	}
 	for _, tt := range []struct{ yaml, key string }{
 		{"fleet: {redis: {addresses: ['nohost']}}\n", "fleet.redis.addresses[0]"},

@@ -33,6 +33,10 @@ const usage = `ftpsgate: FTPS security gateway and reverse proxy for legacy FTP 
 Usage:
   ftpsgate run --config FILE        run the gateway (also: ftpsgate --config FILE)
   ftpsgate validate --config FILE   check a configuration and exit
+  ftpsgate validate --fleet FILE... check the replicas of a fleet behind one balancer
+  ftpsgate haproxy FILE...          print a haproxy.cfg for a fleet of replicas
+  ftpsgate firewall --config FILE --format nftables|iptables|firewalld|k8s-service
+                                    print firewall rules for the gateway's ports
   ftpsgate demo [--dir DIR]         run a demo gateway in front of an embedded FTP server
   ftpsgate bans list|add|remove     list, add or lift bans through the admin API
   ftpsgate audit verify|tail        check an audit file's hash chain; print its last records
@@ -69,6 +73,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdUsers(rest, os.Stdin, stdout, stderr)
 	case "audit":
 		return cmdAudit(rest, stdout, stderr)
+	case "haproxy":
+		return cmdHAProxy(rest, stdout, stderr)
+	case "firewall":
+		return cmdFirewall(rest, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "ftpsgate", versionString())
 		return 0
@@ -306,8 +314,21 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("validate --config FILE", "Checks a configuration: prints \"configuration ok\" and a \"warning:\" line per setting that weakens a safe default, or one line per problem naming its key.", stderr)
 	config := fs.String("config", "", "configuration file (YAML)")
 	verbose := fs.Bool("verbose", false, "also print the effective TLS policy of every listener")
-	if ok, code := parseFlags(fs, args); !ok {
-		return code
+	fleet := fs.Bool("fleet", false, "check the replicas of a fleet: validate --fleet [--balancer-ports LOW-HIGH] A.yaml B.yaml ... (one file per replica, or one with passive.replica_index: hostname)")
+	balancer := fs.String("balancer-ports", "", "with --fleet: the passive range the balancer maps to the fleet (default: each replica's passive.ports)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if *fleet {
+		return validateFleet(fs.Args(), *balancer, stdout, stderr)
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "unexpected arguments: %v (the files of a fleet need --fleet)\n", fs.Args())
+		fs.Usage()
+		return 2
 	}
 	if *config == "" {
 		fmt.Fprintln(stderr, "ftpsgate validate: --config FILE is required")

@@ -1,0 +1,12 @@
+// Package testvsftpd runs a real vsftpd (Debian's /usr/sbin/vsftpd) with
+// explicit FTPS for tests: its local user ftpsgate-it (created once with
+// useradd if missing, a fresh random SHA-512 password each run, logged in
+// through PAM), a certificate from internal/testpki, vsftpd's strict TLS
+// settings (TLS required for login and data, require_ssl_reuse=YES), in
+// the foreground in a temporary directory.
+//
+// Tests that use it run only with FTPSGATE_INTEROP=1 and as root; they
+// must not run concurrently with another test run that starts vsftpd (the
+// user's password changes): take the lock, flock /tmp/vsftpd.lock go test.
+// test/interop has its own, richer copy (plain, explicit and implicit).
+package testvsftpd
