@@ -94,6 +94,7 @@ type Options struct {
 	Limits   map[string]any     // limits.* settings
 	Bans     map[string]any     // bans.* settings
 	LogLevel string             // "": debug
+	Ports    [2]int             // the range the port block is taken from; zero: 54500-54999
 }
 
 // Fleet is a running fleet behind HAProxy.
@@ -143,18 +144,26 @@ const (
 
 // portBlock returns the first block of 54500-54999 whose ports are free on
 // every address the fleet uses.
-func portBlock(t testing.TB, replicas int) int {
+func portBlock(t testing.TB, replicas int, within [2]int) int {
 	t.Helper()
+	first, last := portFirst, portLast
+	if within[0] != 0 {
+		first, last = within[0], within[1]
+	}
 	hosts := []string{"127.0.0.1"}
 	for i := 0; i < replicas; i++ {
 		hosts = append(hosts, replicaHost(i))
 	}
-	for base := portFirst; base+blockSize-1 <= portLast; base += blockSize {
-		if blockFree(base, hosts) {
-			return base
+	// Ephemeral ports of finished connections (TIME-WAIT, a minute) fall
+	// in the range too: scan again until a block is free.
+	for deadline := time.Now().Add(90 * time.Second); time.Now().Before(deadline); time.Sleep(time.Second) {
+		for base := first; base+blockSize-1 <= last; base += blockSize {
+			if blockFree(base, hosts) {
+				return base
+			}
 		}
 	}
-	t.Fatalf("no free block of %d ports in %d-%d", blockSize, portFirst, portLast)
+	t.Fatalf("no free block of %d ports in %d-%d", blockSize, first, last)
 	return 0
 }
 
@@ -189,7 +198,7 @@ func Start(ctx context.Context, t testing.TB, o Options) *Fleet {
 	if err != nil {
 		t.Fatal(err)
 	}
-	base := portBlock(t, o.Replicas)
+	base := portBlock(t, o.Replicas, o.Ports)
 	f := &Fleet{Bin: bin, Dir: t.TempDir(), opts: o,
 		Addr:   net.JoinHostPort("127.0.0.1", strconv.Itoa(base+offControl)),
 		PasvLo: base + offGwPassive, PasvHi: base + offGwPassive + o.Replicas*perReplica - 1}
