@@ -256,7 +256,7 @@ type Inspected struct {
 }
 
 // StoreCall: one call of the fleet's shared store (Redis) ended; Op is a
-// bounded name (record, admit, login, renew, release, ban, unban, list,
+// bounded name (record, admit, login, renew, release, ban, unban, list, lockout,
 // totp, probe, sync).
 type StoreCall struct {
 	Op       string

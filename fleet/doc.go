@@ -2,7 +2,8 @@
 // behind one load balancer) share through Redis: bans with their
 // escalation history, the connection rate and the session caps per
 // address and per user (counted with leases that expire when a replica
-// dies), and the TOTP codes already used.
+// dies), the TOTP codes already used, and the per-user lockout's failures
+// and locks.
 //
 // Redis is the source of truth. Each replica keeps a local cache of the
 // bans (a policy.Defender) that pub/sub keeps current, so that admission
@@ -18,5 +19,6 @@
 // The store plugs into the gateway through the injected interfaces:
 // *Bans is a proxy.Bans and the admin API's ban store, *Admission is a
 // proxy.Admission (its tickets carry the fleet leases through
-// policy.TicketHook), and *Replay is a totp.ReplayStore.
+// policy.TicketHook), *Replay is a totp.ReplayStore and *Lockout an
+// auth.Throttle over the replica's own.
 package fleet

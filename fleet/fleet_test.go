@@ -10,6 +10,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/ftpsgate/ftpsgate/auth"
 	"github.com/ftpsgate/ftpsgate/events"
 	"github.com/ftpsgate/ftpsgate/internal/testredis"
 	"github.com/ftpsgate/ftpsgate/policy"
@@ -348,5 +349,54 @@ func TestStoreDownLocalThenResync(t *testing.T) {
 	eventually(t, 3*time.Second, "a's cache re-synced", func() bool { return !banned(a, other) })
 	if !banned(a, client) {
 		t.Fatal("a lost its own ban at the re-sync")
+	}
+}
+
+func TestLockoutAcrossReplicas(t *testing.T) {
+	srv := testredis.Start(t)
+	a := newReplica(t, srv, "a", ModeClosed, policy.Limits{})
+	b := newReplica(t, srv, "b", ModeClosed, policy.Limits{})
+	p := policy.LockoutPolicy{Threshold: 3, LockAfter: 3, LockFor: time.Hour, Window: time.Minute}
+	la := NewLockout(a.st, p, auth.LockoutThrottle(policy.NewLockout(p)))
+	lb := NewLockout(b.st, p, auth.LockoutThrottle(policy.NewLockout(p)))
+	ctx := context.Background()
+	fail := func(l *Lockout) {
+		t.Helper()
+		at, err := l.Begin(ctx, "Alice")
+		if err != nil {
+			t.Fatalf("Begin: %v", err)
+		}
+		at.Done(auth.Failed)
+	}
+	fail(la)
+	fail(lb)
+	// A success forgets the failures in the fleet.
+	at, err := la.Begin(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	at.Done(auth.Succeeded)
+	fail(la)
+	fail(lb)
+	fail(la) // the third since the success, over two replicas: locked
+	for _, l := range []*Lockout{la, lb} {
+		if _, err := l.Begin(ctx, "ALICE"); !errors.Is(err, auth.ErrLocked) {
+			t.Fatalf("after three failures over two replicas: %v, want ErrLocked", err)
+		}
+	}
+	if _, err := lb.Begin(ctx, "bob"); err != nil {
+		t.Fatalf("another user: %v", err)
+	}
+	if err := lb.Unlock("alice"); err != nil {
+		t.Fatal(err)
+	}
+	if at, err := la.Begin(ctx, "alice"); err != nil {
+		t.Fatalf("after Unlock on the other replica: %v", err)
+	} else {
+		at.Done(auth.Abandoned)
+	}
+	srv.Stop()
+	if _, err := la.Begin(ctx, "alice"); !errors.Is(err, ErrDown) {
+		t.Fatalf("closed, store down: %v, want ErrDown", err)
 	}
 }

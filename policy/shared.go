@@ -89,3 +89,10 @@ func (c BanConfig) Allowed(ip netip.Addr) bool { return allowed(c.Allow, normali
 // Admission key theirs: IPv4-mapped IPv6 addresses become IPv4, zones are
 // dropped.
 func Normalize(ip netip.Addr) netip.Addr { return normalize(ip) }
+
+// Effective returns p with its defaults filled in.
+func (p LockoutPolicy) Effective() LockoutPolicy {
+	p.Threshold, p.Delay, p.MaxDelay, p.LockAfter = p.threshold(), p.delay(), p.maxDelay(), p.lockAfter()
+	p.LockFor, p.Window = p.lockFor(), p.window()
+	return p
+}

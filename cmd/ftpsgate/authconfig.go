@@ -132,7 +132,8 @@ type authSetup struct {
 	backendPass    string
 	forward        bool
 	lockout        policy.LockoutPolicy
-	replay         totp.ReplayStore // used TOTP codes shared by a fleet; nil: this process's memory
+	replay         totp.ReplayStore                        // used TOTP codes shared by a fleet; nil: this process's memory
+	shareLockout   func(local auth.Throttle) auth.Throttle // a fleet's lockout over the local one; nil: local only
 	providerSetup
 }
 

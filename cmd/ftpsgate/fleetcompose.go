@@ -7,6 +7,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/ftpsgate/ftpsgate/auth"
 	"github.com/ftpsgate/ftpsgate/fleet"
 	"github.com/ftpsgate/ftpsgate/policy"
 )
@@ -52,6 +53,8 @@ func (d *composed) shared(cfg *loaded, log zerolog.Logger) error {
 	d.fleet, d.fleetBans, d.bans, d.gate, d.admission = st, bans, bans, gate, gate.Local()
 	if cfg.auth != nil {
 		cfg.auth.replay = fleet.NewReplay(st)
+		lockout := cfg.auth.lockout
+		cfg.auth.shareLockout = func(local auth.Throttle) auth.Throttle { return fleet.NewLockout(st, lockout, local) }
 	}
 	return nil
 }
