@@ -49,7 +49,8 @@ const (
 	RefusedPreLogin    = "pre_login"
 	RefusedMaxSessions = "max_sessions"
 	RefusedProxyHeader = "proxy_header"
-	RefusedGate        = "gate" // a gate (proxy.WithGate: the audit trail with audit.required) is closed
+	RefusedGate        = "gate"       // a gate (proxy.WithGate: the audit trail with audit.required) is closed
+	RefusedStore       = "store_down" // the fleet's shared store is down and fleet.on_store_error is closed
 	RefusedOther       = "other"
 )
 
@@ -125,7 +126,8 @@ const (
 	LoginReasonUnavailable   = "authenticator unavailable"
 	LoginReasonBackendDown   = "backend unavailable"
 	LoginReasonMappedRefused = "backend refused the mapped account"
-	LoginReasonAccess        = "access" // the access section refused or could not confine the user
+	LoginReasonAccess        = "access"     // the access section refused or could not confine the user
+	LoginReasonStoreDown     = "store_down" // the fleet's shared store is down (fleet.on_store_error: closed)
 )
 
 // Command: a command and the reply the client got (the last one sent while

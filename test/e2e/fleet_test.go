@@ -185,6 +185,7 @@ func TestFleetStoreDownMidTransfer(t *testing.T) {
 			if err := os.WriteFile(filepath.Join(ms[0].root, "big.bin"), data, 0o600); err != nil {
 				t.Fatal(err)
 			}
+			waiting := dialRaw(t, ms[1].addr("implicit"), true) // admitted before the outage, logs in during it
 			c := dial(t, ms[0].gateway, "explicit")
 			r, err := c.Retr("big.bin")
 			if err != nil {
@@ -202,16 +203,25 @@ func TestFleetStoreDownMidTransfer(t *testing.T) {
 			within(t, 2*time.Second, "the gateways see the store down", func() bool { return !ms[0].st.Up() && !ms[1].st.Up() })
 
 			_, rep := dialFrom(t, "127.0.0.1", ms[1].addr("explicit"))
+			waiting.do("USER "+user, wire.StatusUserOK)
+			waiting.send("PASS " + password)
+			login := waiting.read()
 			switch mode {
 			case fleet.ModeClosed:
-				if rep.Code != wire.StatusNotAvailable {
-					t.Fatalf("closed, store down: a new session got %d, want 421", rep.Code)
+				if rep.Code != wire.StatusNotAvailable || !strings.Contains(rep.String(), "try again later") {
+					t.Fatalf("closed, store down: a new session got %q, want 421", rep.String())
+				}
+				if login.Code != wire.StatusNotAvailable || !strings.Contains(login.String(), "try again later") {
+					t.Fatalf("closed, store down: a login got %q, want 421", login.String())
 				}
 			case fleet.ModeLocal:
 				if rep.Code != wire.StatusReady {
 					t.Fatalf("local, store down: a new session got %d, want 220", rep.Code)
 				}
 				dial(t, ms[1].gateway, "explicit") // and logs in
+				if login.Code != wire.StatusLoggedIn {
+					t.Fatalf("local, store down: a login got %q", login.String())
+				}
 			}
 			select {
 			case b := <-got:
