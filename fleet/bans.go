@@ -32,6 +32,24 @@ type Bans struct {
 
 	mu        sync.Mutex
 	localOnly map[netip.Addr]bool // banned in the cache while the store was down
+	// While a re-sync runs (syncing), touched is when (in changes, gen)
+	// each address's ban last changed in the cache, so that the re-sync
+	// does not undo a change that landed after it read Redis.
+	touched map[netip.Addr]uint64
+	gen     uint64
+	syncing int
+
+	afterFetch func() // tests: runs in a re-sync between reading Redis and applying it
+}
+
+// touch records a change of ip's ban in the cache.
+func (b *Bans) touch(ip netip.Addr) {
+	b.mu.Lock()
+	b.gen++
+	if b.syncing > 0 {
+		b.touched[policy.Normalize(ip)] = b.gen
+	}
+	b.mu.Unlock()
 }
 
 // wireBan is a ban in Redis and on the channel (times in ms since the
@@ -76,7 +94,7 @@ func NewBans(st *Store, cfg policy.BanConfig) (*Bans, error) {
 	if err != nil {
 		return nil, fmt.Errorf("fleet: bans: %w", err)
 	}
-	b := &Bans{st: st, cfg: cfg.Effective(), cache: cache, localOnly: map[netip.Addr]bool{}}
+	b := &Bans{st: st, cfg: cfg.Effective(), cache: cache, localOnly: map[netip.Addr]bool{}, touched: map[netip.Addr]uint64{}}
 	st.OnUp(b.resync)
 	st.wg.Add(1)
 	go b.listen()
@@ -139,6 +157,7 @@ func (b *Bans) Record(ip netip.Addr, kind string) bool {
 		b.st.log.Error().Err(err).Msg("fleet: a ban in the store does not parse")
 		return true
 	}
+	b.touch(ip)
 	b.cache.Put(ban)
 	return true
 }
@@ -183,6 +202,7 @@ func (b *Bans) Ban(ip netip.Addr, dur time.Duration, reason string) (policy.Ban,
 			if err != nil {
 				return policy.Ban{}, fmt.Errorf("fleet: ban: %w", err)
 			}
+			b.touch(ip)
 			b.cache.Put(ban)
 			return ban, nil
 		}
@@ -213,6 +233,7 @@ func (b *Bans) Unban(ip netip.Addr) bool {
 			return err
 		})
 		if err == nil {
+			b.touch(ip)
 			local := b.cache.Unban(ip)
 			return n == 1 || local
 		}
@@ -285,141 +306,6 @@ func (b *Bans) fetch() ([]policy.Ban, error) {
 	}
 	slices.SortFunc(bans, func(x, y policy.Ban) int { return x.IP.Compare(y.IP) })
 	return bans, nil
-}
-
-// listen follows the channel: bans and unbans of any replica go into the
-// cache; each (re)subscription re-syncs the cache.
-func (b *Bans) listen() {
-	defer b.st.wg.Done()
-	ctx := b.st.ctx
-	ps := b.st.rdb.Subscribe(ctx, b.st.channel())
-	b.st.mu.Lock()
-	b.st.stops = append(b.st.stops, func() { _ = ps.Close() })
-	b.st.mu.Unlock()
-	for ctx.Err() == nil {
-		msg, err := ps.ReceiveTimeout(ctx, 5*time.Second)
-		if err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			var ne interface{ Timeout() bool }
-			if errors.As(err, &ne) && ne.Timeout() {
-				_ = ps.Ping(ctx) // an error here reconnects at the next receive
-				continue
-			}
-			b.st.setDown(err)
-			select { // go-redis reconnects and subscribes again at the next receive
-			case <-ctx.Done():
-				return
-			case <-time.After(probeEvery / 2):
-			}
-			continue
-		}
-		switch m := msg.(type) {
-		case *redis.Subscription:
-			if m.Kind == "subscribe" {
-				go b.resync()
-			}
-		case *redis.Message:
-			b.apply(m.Payload)
-		}
-	}
-}
-
-// apply installs one message of the channel into the cache.
-func (b *Bans) apply(payload string) {
-	var m message
-	if err := json.Unmarshal([]byte(payload), &m); err != nil {
-		b.st.log.Warn().Err(err).Msg("fleet: a message on the ban channel does not parse")
-		return
-	}
-	switch m.Op {
-	case "ban":
-		if m.Ban == nil {
-			return
-		}
-		ban, err := m.Ban.ban()
-		if err != nil {
-			return
-		}
-		b.mu.Lock()
-		delete(b.localOnly, policy.Normalize(ban.IP))
-		b.mu.Unlock()
-		b.cache.Put(ban)
-	case "unban":
-		if ip, err := netip.ParseAddr(m.IP); err == nil {
-			b.mu.Lock()
-			delete(b.localOnly, policy.Normalize(ip))
-			b.mu.Unlock()
-			b.cache.Unban(ip)
-		}
-	}
-}
-
-// resync pushes the bans made while the store was down to Redis, then
-// makes the cache what Redis holds.
-func (b *Bans) resync() {
-	if !b.st.Up() {
-		return
-	}
-	b.pushLocal()
-	bans, err := b.fetch()
-	if err != nil {
-		return
-	}
-	in := make(map[netip.Addr]bool, len(bans))
-	for _, ban := range bans {
-		in[ban.IP] = true
-		b.cache.Put(ban)
-	}
-	b.mu.Lock()
-	keep := make(map[netip.Addr]bool, len(b.localOnly))
-	for ip := range b.localOnly {
-		keep[ip] = true
-	}
-	b.mu.Unlock()
-	for _, ban := range b.cache.List() {
-		if !in[ban.IP] && !keep[ban.IP] {
-			b.cache.Unban(ban.IP) // lifted in the fleet while this replica did not hear
-		}
-	}
-	b.st.log.Info().Int("bans", len(bans)).Msg("fleet: ban cache synced with the store")
-}
-
-// pushLocal writes the bans made while the store was down into Redis
-// (unless the address got a ban there meanwhile).
-func (b *Bans) pushLocal() {
-	b.mu.Lock()
-	ips := make([]netip.Addr, 0, len(b.localOnly))
-	for ip := range b.localOnly {
-		ips = append(ips, ip)
-	}
-	b.mu.Unlock()
-	for _, ip := range ips {
-		until, ok := b.cache.Banned(ip)
-		if ok {
-			left := time.Until(until)
-			reason := "while the fleet's store was down"
-			for _, c := range b.cache.List() {
-				if c.IP == ip {
-					reason = c.Reason
-				}
-			}
-			err := b.st.do("ban", func(ctx context.Context) error {
-				err := banScript.Run(ctx, b.st.rdb, b.keys(ip), ip.String(), max(left.Milliseconds(), 1), reason, b.st.channel(), b.st.replica, "nx").Err()
-				if errors.Is(err, redis.Nil) {
-					return nil
-				}
-				return err
-			})
-			if err != nil {
-				return
-			}
-		}
-		b.mu.Lock()
-		delete(b.localOnly, ip)
-		b.mu.Unlock()
-	}
 }
 
 // String names the store, for logs.

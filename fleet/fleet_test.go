@@ -3,6 +3,7 @@ package fleet
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"sync"
 	"testing"
@@ -398,5 +399,23 @@ func TestLockoutAcrossReplicas(t *testing.T) {
 	srv.Stop()
 	if _, err := la.Begin(ctx, "alice"); !errors.Is(err, ErrDown) {
 		t.Fatalf("closed, store down: %v, want ErrDown", err)
+	}
+}
+
+// TestResyncKeepsWhatArrivesMeanwhile: a ban that arrives on the channel
+// while a re-sync reads Redis is not undone by the re-sync (which read
+// Redis before it).
+func TestResyncKeepsWhatArrivesMeanwhile(t *testing.T) {
+	srv := testredis.Start(t)
+	a := newReplica(t, srv, "a", ModeClosed, policy.Limits{})
+	late := netip.MustParseAddr("203.0.113.5")
+	now := time.Now()
+	a.b.afterFetch = func() {
+		a.b.apply(fmt.Sprintf(`{"op":"ban","from":"b","ban":{"ip":%q,"since":%d,"until":%d,"reason":"late","offences":1}}`,
+			late, now.UnixMilli(), now.Add(time.Hour).UnixMilli()))
+	}
+	a.b.resync()
+	if !banned(a, late) {
+		t.Fatal("the re-sync dropped a ban that arrived while it read Redis")
 	}
 }
