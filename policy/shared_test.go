@@ -53,7 +53,9 @@ func TestDefenderPut(t *testing.T) {
 	}
 	now := time.Now()
 	b := Ban{IP: netip.MustParseAddr("::ffff:192.0.2.9"), Since: now, Until: now.Add(time.Hour), Reason: "fleet", Offences: 3}
-	if !d.Put(b) || !d.Put(b) {
+	first := d.Put(b)
+	again := d.Put(b) // the same ban: no second event
+	if !first || !again {
 		t.Fatal("Put refused a ban")
 	}
 	if len(evs) != 1 || evs[0].Offences != 3 || evs[0].IP != netip.MustParseAddr("192.0.2.9") {
