@@ -2,6 +2,7 @@ package testredis
 
 import (
 	"bufio"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"os"
@@ -13,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ftpsgate/ftpsgate/internal/testpki"
 )
 
 // EnvInterop is the switch that turns the tests with real programs on.
@@ -21,10 +24,28 @@ const EnvInterop = "FTPSGATE_INTEROP"
 // startTimeout bounds the wait for a new server to answer PING.
 const startTimeout = 10 * time.Second
 
+// Options vary the server.
+type Options struct {
+	// TLS serves TLS only (no plain port) and wants client certificates
+	// (tls-auth-clients yes): CAFile, ClientCertFile and ClientKeyFile are
+	// set.
+	TLS bool
+	// User and Password add an ACL user (and turn the default user off);
+	// ACL is its rules (default: every key and command).
+	User, Password string
+	ACL            string
+}
+
 // Server is a redis-server for one test.
 type Server struct {
 	Addr string // 127.0.0.1:PORT, the same across Restart
 	Dir  string
+	// With Options.TLS: the CA that signed the server's certificate (for
+	// 127.0.0.1) and a client certificate and key it accepts.
+	CAFile, ClientCertFile, ClientKeyFile string
+
+	o       Options
+	tlsConf *tls.Config // for ping
 
 	t    testing.TB
 	bin  string
@@ -65,7 +86,18 @@ func Require(t testing.TB) string {
 // ends. It calls Require.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	s := &Server{t: t, bin: Require(t), Dir: t.TempDir()}
+	return StartWith(t, Options{})
+}
+
+// StartWith is Start with options.
+func StartWith(t testing.TB, o Options) *Server {
+	t.Helper()
+	s := &Server{t: t, bin: Require(t), Dir: t.TempDir(), o: o}
+	if o.TLS {
+		if err := s.writePKI(); err != nil {
+			t.Fatal(err)
+		}
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -86,8 +118,23 @@ func (s *Server) start() error {
 		return err
 	}
 	defer logf.Close()
-	cmd := exec.Command(s.bin, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-		"--dir", s.Dir, "--protected-mode", "yes", "--daemonize", "no")
+	args := []string{"--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+		"--dir", s.Dir, "--protected-mode", "yes", "--daemonize", "no"}
+	if s.o.TLS {
+		args = append(args, "--port", "0", "--tls-port", port, "--tls-cert-file", filepath.Join(s.Dir, "server.pem"),
+			"--tls-key-file", filepath.Join(s.Dir, "server.key"), "--tls-ca-cert-file", s.CAFile, "--tls-auth-clients", "yes")
+	} else {
+		args = append(args, "--port", port)
+	}
+	if s.o.User != "" {
+		acl := s.o.ACL
+		if acl == "" {
+			acl = "~* &* +@all"
+		}
+		args = append(args, "--user", "default", "off", "--user", s.o.User, "on", ">"+s.o.Password)
+		args = append(args, strings.Fields(acl)...)
+	}
+	cmd := exec.Command(s.bin, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
@@ -112,18 +159,34 @@ func (s *Server) start() error {
 	return fmt.Errorf("testredis: redis-server did not answer within %v; log:\n%s", startTimeout, s.Log())
 }
 
-// ping sends PING in the inline protocol and wants +PONG.
+// ping sends PING (after AUTH, over TLS when so configured) in the
+// inline protocol and wants +PONG.
 func (s *Server) ping() error {
-	c, err := net.DialTimeout("tcp", s.Addr, time.Second)
+	var c net.Conn
+	var err error
+	if s.o.TLS {
+		c, err = tls.DialWithDialer(&net.Dialer{Timeout: time.Second}, "tcp", s.Addr, s.tlsConf)
+	} else {
+		c, err = net.DialTimeout("tcp", s.Addr, time.Second)
+	}
 	if err != nil {
 		return err
 	}
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(time.Second))
+	r := bufio.NewReader(c)
+	if s.o.User != "" {
+		if _, err := fmt.Fprintf(c, "AUTH %s %s\r\n", s.o.User, s.o.Password); err != nil {
+			return err
+		}
+		if line, err := r.ReadString('\n'); err != nil || !strings.HasPrefix(line, "+OK") {
+			return fmt.Errorf("testredis: AUTH answered %q: %v", line, err)
+		}
+	}
 	if _, err := c.Write([]byte("PING\r\n")); err != nil {
 		return err
 	}
-	line, err := bufio.NewReader(c).ReadString('\n')
+	line, err := r.ReadString('\n')
 	if err != nil {
 		return err
 	}
@@ -168,4 +231,37 @@ func (s *Server) Port() int {
 	_, p, _ := net.SplitHostPort(s.Addr)
 	n, _ := strconv.Atoi(p)
 	return n
+}
+
+// writePKI writes a CA, the server's certificate for 127.0.0.1 and a
+// client certificate into Dir.
+func (s *Server) writePKI() error {
+	ca, err := testpki.NewCA("testredis CA")
+	if err != nil {
+		return err
+	}
+	srv, err := ca.Server()
+	if err != nil {
+		return err
+	}
+	cl, err := ca.Client("ftpsgate")
+	if err != nil {
+		return err
+	}
+	s.CAFile = filepath.Join(s.Dir, "ca.pem")
+	s.ClientCertFile, s.ClientKeyFile = filepath.Join(s.Dir, "client.pem"), filepath.Join(s.Dir, "client.key")
+	for _, w := range []struct {
+		path, typ string
+		der       []byte
+	}{
+		{s.CAFile, "CERTIFICATE", ca.DER}, {filepath.Join(s.Dir, "server.pem"), "CERTIFICATE", srv.DER},
+		{filepath.Join(s.Dir, "server.key"), "PRIVATE KEY", srv.KeyDER},
+		{s.ClientCertFile, "CERTIFICATE", cl.DER}, {s.ClientKeyFile, "PRIVATE KEY", cl.KeyDER},
+	} {
+		if err := testpki.WritePEM(w.path, 0o600, w.typ, w.der); err != nil {
+			return err
+		}
+	}
+	s.tlsConf = &tls.Config{RootCAs: ca.Pool(), Certificates: []tls.Certificate{cl.TLS}, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12}
+	return nil
 }

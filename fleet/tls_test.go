@@ -1,0 +1,92 @@
+package fleet
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/ftpsgate/ftpsgate/internal/testredis"
+	"github.com/ftpsgate/ftpsgate/policy"
+)
+
+// docsACL is the ACL docs/fleet.md recommends for the fleet's Redis user.
+const docsACL = "~ftpsgate:* &ftpsgate:* +@read +@write +@scripting +@pubsub +@connection +scan +time"
+
+// TestTLSAndACLUser: the store reaches Redis over TLS with a client
+// certificate, as an ACL user restricted as docs/fleet.md says, and every
+// shared decision works so; a wrong password leaves the store down (closed:
+// refusing) without the password in any log line.
+func TestTLSAndACLUser(t *testing.T) {
+	srv := testredis.StartWith(t, testredis.Options{TLS: true, User: "ftpsgate", Password: "redis-s3cret", ACL: docsACL})
+	logs := &strings.Builder{}
+	cfg := func(pw string) Config {
+		return Config{Addresses: []string{srv.Addr}, Username: "ftpsgate", Password: pw, Lease: 3 * time.Second,
+			TLS: TLS{Enabled: true, CAFile: srv.CAFile, CertFile: srv.ClientCertFile, KeyFile: srv.ClientKeyFile}}
+	}
+	var rs []*replica
+	for _, name := range []string{"a", "b"} {
+		c := cfg("redis-s3cret")
+		c.Replica = name
+		st, err := New(c, zerolog.New(zerolog.NewTestWriter(t)), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = st.Close() })
+		if !st.Up() {
+			t.Fatal("the store is down over TLS with the ACL user")
+		}
+		b, err := NewBans(st, policy.BanConfig{MaxFailures: 2, Window: time.Minute, Duration: time.Minute})
+		if err != nil {
+			t.Fatal(err)
+		}
+		lim := policy.Limits{MaxSessionsPerIP: 1, ConnRate: 100}
+		rs = append(rs, &replica{st: st, b: b, a: NewAdmission(st, lim, b), r: NewReplay(st)})
+	}
+	a, b := rs[0], rs[1]
+	waitSubscribed(t, a, b)
+	tk, err := a.a.Admit(client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.a.Admit(client); !errors.Is(err, policy.ErrTooManyFromIP) {
+		t.Fatalf("lease over TLS: %v", err)
+	}
+	a.st.renewAll()
+	tk.Release()
+	if fresh, err := a.r.Use("u", 1, time.Minute); err != nil || !fresh {
+		t.Fatalf("TOTP over TLS: %v %v", fresh, err)
+	}
+	a.b.Record(client, policy.KindLoginFailed)
+	b.b.Record(client, policy.KindLoginFailed)
+	eventually(t, time.Second, "ban over TLS reaches a", func() bool { return banned(a, client) })
+	if l := b.b.List(); len(l) != 1 {
+		t.Fatalf("List over TLS: %+v", l)
+	}
+	if !a.b.Unban(client) {
+		t.Fatal("Unban over TLS")
+	}
+	for _, r := range rs {
+		if !r.st.Up() {
+			t.Fatalf("%s: a call was refused by the ACL (the store went down)", r.st.replica)
+		}
+	}
+
+	// A wrong password: down from the start, closed refuses, no secret logged.
+	c := cfg("wrong-s3cret")
+	c.Replica = "c"
+	st, err := New(c, zerolog.New(logs), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	bans, _ := NewBans(st, policy.BanConfig{})
+	if _, err := NewAdmission(st, policy.Limits{MaxSessionsPerIP: 1}, bans).Admit(client); !errors.Is(err, policy.ErrStoreDown) {
+		t.Fatalf("wrong password: Admit %v, want ErrStoreDown", err)
+	}
+	if strings.Contains(logs.String(), "s3cret") || !strings.Contains(logs.String(), "shared store down") {
+		t.Fatalf("log: %s", logs.String())
+	}
+}
