@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -39,7 +40,8 @@ type Bans struct {
 	gen     uint64
 	syncing int
 
-	afterFetch func() // tests: runs in a re-sync between reading Redis and applying it
+	afterFetch func()       // tests: runs in a re-sync between reading Redis and applying it
+	applied    atomic.Int64 // messages of the channel applied (tests wait for them)
 }
 
 // touch records a change of ip's ban in the cache.

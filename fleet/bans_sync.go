@@ -57,6 +57,7 @@ func (b *Bans) listen() {
 
 // apply installs one message of the channel into the cache.
 func (b *Bans) apply(payload string) {
+	defer b.applied.Add(1)
 	var m message
 	if err := json.Unmarshal([]byte(payload), &m); err != nil {
 		b.st.log.Warn().Err(err).Msg("fleet: a message on the ban channel does not parse")

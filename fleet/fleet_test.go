@@ -145,9 +145,13 @@ func TestBanReachesEveryReplicaWithinASecond(t *testing.T) {
 func TestEscalation(t *testing.T) {
 	srv := testredis.Start(t)
 	a := newReplica(t, srv, "a", ModeClosed, policy.Limits{})
+	waitSubscribed(t, a)
 	for range 5 {
 		a.b.Record(client, policy.KindLoginFailed)
 	}
+	// The replica hears its own ban on the channel too: let it, before
+	// ending the ban by hand.
+	eventually(t, time.Second, "the ban's message", func() bool { return a.b.applied.Load() == 1 })
 	first := a.b.List()
 	if len(first) != 1 || first[0].Until.Sub(first[0].Since) != time.Minute {
 		t.Fatalf("first ban %+v", first)
