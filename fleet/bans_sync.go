@@ -47,7 +47,8 @@ func (b *Bans) listen() {
 		case *redis.Subscription:
 			b.st.log.Debug().Str("kind", m.Kind).Bool("store_up", b.st.Up()).Msg("fleet: ban channel subscription")
 			if m.Kind == "subscribe" {
-				go b.resync()
+				b.st.wg.Add(1)
+				go func() { defer b.st.wg.Done(); b.resync() }()
 			}
 		case *redis.Message:
 			b.apply(m.Payload)

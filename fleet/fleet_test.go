@@ -298,6 +298,7 @@ func TestStoreDownClosed(t *testing.T) {
 		t.Fatalf("closed mode, store down: TOTP %v", err)
 	}
 	running.Release() // no wait on the dead store
+	eventually(t, time.Second, "the down event", func() bool { return len(a.evs.states()) == 1 })
 	if st := a.evs.states(); len(st) != 1 || st[0].Up {
 		t.Fatalf("state events %+v, want one down", st)
 	}
@@ -308,6 +309,7 @@ func TestStoreDownClosed(t *testing.T) {
 		t.Fatalf("store back: %v", err)
 	}
 	tk.Release()
+	eventually(t, time.Second, "the up event", func() bool { return len(a.evs.states()) == 2 })
 	if st := a.evs.states(); len(st) != 2 || !st[1].Up {
 		t.Fatalf("state events %+v, want down then up", st)
 	}
