@@ -132,6 +132,7 @@ func cmdFirewall(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&k8s.Name, "name", "ftpsgate", "k8s-service: the Service's name (fleet: NAME-passive-N per replica)")
 	fs.StringVar(&k8s.App, "app", "ftpsgate", "k8s-service: the app.kubernetes.io/name label the Services select")
 	fs.StringVar(&k8s.Type, "service-type", "LoadBalancer", "k8s-service: the Services' type")
+	fs.BoolVar(&k8s.Control, "control-service", true, "k8s-service with --fleet: print the control ports' Service too (false: only the per-replica passive Services)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0

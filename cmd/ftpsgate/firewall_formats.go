@@ -184,6 +184,7 @@ func writeFirewalld(w io.Writer, s fwSpec) {
 // k8sOptions name the Services of the k8s-service format.
 type k8sOptions struct {
 	Name, App, Type string
+	Control         bool // the fleet's control Service too
 }
 
 var k8sPortName = regexp.MustCompile(`[^a-z0-9-]`)
@@ -239,7 +240,9 @@ func writeK8sServices(w io.Writer, s fwSpec, o k8sOptions) error {
 		service(o.Name, app, append(control, passive(s.Passive[0])...))
 		return nil
 	}
-	service(o.Name, app, control)
+	if o.Control {
+		service(o.Name, app, control)
+	}
 	for _, ps := range s.Passive {
 		pod := fmt.Sprintf("%s-%d", o.Name, ps.Index)
 		service(k8sPortName.ReplaceAllString(pod+"-passive", "-"), map[string]string{"statefulset.kubernetes.io/pod-name": pod}, passive(ps))

@@ -216,6 +216,10 @@ func TestFirewallK8sService(t *testing.T) {
 	if len(svcs) != 4 || len(svcs[0].Spec.Ports) != 2 || svcs[0].Spec.Selector["app.kubernetes.io/name"] != "ftpsgate" {
 		t.Fatalf("fleet services: %+v", svcs)
 	}
+	passiveOnly := parseServices(t, firewall(t, "--fleet", "--format", "k8s-service", "--name", "gw", "--control-service=false", writeConfig(t, shared)))
+	if len(passiveOnly) != 3 || passiveOnly[0].Metadata.Name != "gw-0-passive" {
+		t.Errorf("--control-service=false: %d services", len(passiveOnly))
+	}
 	for i, s := range svcs[1:] {
 		if pod := s.Spec.Selector["statefulset.kubernetes.io/pod-name"]; pod != "gw-"+string(rune('0'+i)) || len(s.Spec.Ports) != 100 || s.Spec.Ports[0].Port != 50000+100*i {
 			t.Errorf("replica %d service %s: pod %q, %d ports from %d", i, s.Metadata.Name, pod, len(s.Spec.Ports), s.Spec.Ports[0].Port)

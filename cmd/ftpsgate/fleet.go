@@ -184,11 +184,23 @@ func validateFleet(files []string, balancer string, stdout, stderr io.Writer) in
 		return 1
 	}
 	fmt.Fprintf(stdout, "fleet ok: %d replicas\n", len(ms))
+	for _, m := range ms {
+		fmt.Fprintln(stdout, "  "+m.String())
+	}
 	for _, n := range fleetNotes(ms) {
 		fmt.Fprintln(stdout, "note: "+n)
 	}
+	nofile, _ := descriptorLimit()
+	warned := map[string]bool{}
 	for _, m := range ms {
-		fmt.Fprintln(stdout, "  "+m.String())
+		if warned[m.File] {
+			continue
+		}
+		warned[m.File] = true
+		_, ws := warnings(m.Cfg, nofile)
+		for _, w := range ws {
+			fmt.Fprintf(stdout, "warning: %s: %s\n", m.File, w.String())
+		}
 	}
 	return 0
 }

@@ -145,6 +145,12 @@ func TestValidateFleet(t *testing.T) {
 	if code, out, errOut := runCLI(append([]string{"validate", "--fleet"}, shared...)...); code != 0 || strings.Count(out, "replica ") != 3 {
 		t.Errorf("shared file: %d %q %q", code, out, errOut)
 	}
+	// --config counts as the first file; each file's weakened settings are
+	// named once.
+	code, out, errOut = runCLI("validate", "--fleet", "--config", good[0], good[1], good[2])
+	if code != 0 || !strings.Contains(out, "fleet ok: 3 replicas") || strings.Count(out, "warning: ") != 3 || !strings.Contains(out, "warning: "+good[1]+": tls.cert_file") {
+		t.Errorf("--fleet --config: %d %q %q", code, out, errOut)
+	}
 	if code, _, errOut := runCLI("validate", "--config", good[0], good[1]); code != 2 || !strings.Contains(errOut, "need --fleet") {
 		t.Errorf("files without --fleet: %d %q", code, errOut)
 	}
@@ -217,5 +223,89 @@ func TestShippedHAProxy(t *testing.T) {
 	// -c resolves user haproxy: Debian's package creates it.
 	if out, err := exec.Command(bin, "-c", "-f", shipped).CombinedOutput(); err != nil {
 		t.Errorf("haproxy -c -f %s: %v\n%s", shipped, err, out)
+	}
+}
+
+func TestHAProxyCommand(t *testing.T) {
+	a := writeConfig(t, fleetConfig(0, 2, "50000-50199", "203.0.113.10"))
+	b := writeConfig(t, fleetConfig(1, 2, "50000-50199", "203.0.113.10"))
+	code, out, errOut := runCLI("haproxy", "--user", "", a, b)
+	if code != 0 {
+		t.Fatalf("haproxy: %d %s", code, errOut)
+	}
+	mustContain(t, "haproxy.cfg", out, "bind :21\n", "server gw0 10.0.0.10:21 send-proxy-v2 check check-send-proxy\n",
+		"bind :50100-50199\n", "server gw1 10.0.0.11 send-proxy-v2\n")
+	if strings.Contains(out, "\n    user ") {
+		t.Error("--user \"\": a user line")
+	}
+	// A fleet that does not pass validate --fleet gets no configuration.
+	if code, out, errOut := runCLI("haproxy", a, a); code != 1 || out != "" || !strings.Contains(errOut, "overlap") {
+		t.Errorf("overlapping fleet: %d %q %q", code, out, errOut)
+	}
+	// Listeners on every address: the balancer needs --servers.
+	shared := writeConfig(t, strings.Replace(strings.Replace(fleetConfig(0, 2, "50000-50199", "203.0.113.10"), "10.0.0.10:21", "0.0.0.0:21", 1), `replica_index: "0"`, "replica_index: hostname", 1))
+	if code, _, errOut := runCLI("haproxy", shared); code != 1 || !strings.Contains(errOut, "--servers") {
+		t.Errorf("0.0.0.0 without --servers: %d %q", code, errOut)
+	}
+	if code, out, errOut := runCLI("haproxy", "--servers", "gw-0.gw,gw-1.gw", shared); code != 0 || !strings.Contains(out, "server gw1 gw-1.gw:21 ") {
+		t.Errorf("--servers: %d %q %q", code, out, errOut)
+	}
+	if code, _, errOut := runCLI("haproxy", "--servers", "one", shared); code != 1 || !strings.Contains(errOut, "names 1 addresses for 2 replicas") {
+		t.Errorf("--servers count: %d %q", code, errOut)
+	}
+}
+
+// The balancer's health check goes where it can reach the admin API.
+func TestHAProxyHealthCheck(t *testing.T) {
+	token := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(token, []byte("0123456789abcdef0123456789abcdef\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ admin, want string }{
+		{"0.0.0.0:9090", "server gw0 10.0.0.10:21 send-proxy-v2 check addr 10.0.0.10 port 9090\n"},
+		{"10.0.5.10:9090", "server gw0 10.0.0.10:21 send-proxy-v2 check addr 10.0.5.10 port 9090\n"},
+		{"127.0.0.1:9090", "server gw0 10.0.0.10:21 send-proxy-v2 check check-send-proxy\n"},
+		{"unix:/run/ftpsgate.sock", "server gw0 10.0.0.10:21 send-proxy-v2 check check-send-proxy\n"},
+	} {
+		admin := "admin: {address: " + c.admin + ", token_file: " + token + "}\n"
+		if strings.HasPrefix(c.admin, "unix:") {
+			admin = "admin: {address: " + c.admin + "}\n"
+		}
+		code, out, errOut := runCLI("haproxy", writeConfig(t, fleetConfig(0, 1, "50000-50099", "203.0.113.10")+admin))
+		if code != 0 || !strings.Contains(out, c.want) {
+			t.Errorf("admin %s: %d %q, want %q", c.admin, code, errOut, c.want)
+		}
+		if readyz := strings.Contains(c.want, "port 9090"); readyz != strings.Contains(out, "option httpchk") {
+			t.Errorf("admin %s: option httpchk %v", c.admin, !readyz)
+		}
+	}
+}
+
+// The Kubernetes overlays' configurations are valid, and the fleet's
+// per-replica passive Services are what `ftpsgate firewall` makes of its
+// configuration (go test -run TestShippedKubernetes -update rewrites them).
+func TestShippedKubernetes(t *testing.T) {
+	deployEnv(t)
+	t.Chdir(filepath.Join("..", ".."))
+	if code, out, errOut := runCLI("validate", "--config", "deploy/kubernetes/overlays/sidecar/ftpsgate.yaml"); code != 0 {
+		t.Errorf("sidecar: %d %s %s", code, out, errOut)
+	}
+	const cfg = "deploy/kubernetes/overlays/fleet/ftpsgate.yaml"
+	if code, out, errOut := runCLI("validate", "--fleet", cfg); code != 0 || !strings.Contains(out, "fleet ok: 3 replicas") {
+		t.Errorf("fleet: %d %s %s", code, out, errOut)
+	}
+	args := []string{"firewall", "--fleet", "--format", "k8s-service", "--control-service=false", cfg}
+	code, out, errOut := runCLI(args...)
+	if code != 0 {
+		t.Fatalf("ftpsgate %s: %d %s", strings.Join(args, " "), code, errOut)
+	}
+	const shipped = "deploy/kubernetes/overlays/fleet/services-passive.yaml"
+	if *update {
+		if err := os.WriteFile(shipped, []byte(out), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if b, err := os.ReadFile(shipped); err != nil || string(b) != out {
+		t.Errorf("%s is not what `ftpsgate %s` prints (%v): regenerate it (go test ./cmd/ftpsgate -run TestShippedKubernetes -update)", shipped, strings.Join(args, " "), err)
 	}
 }

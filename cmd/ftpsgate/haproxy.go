@@ -97,7 +97,9 @@ func writeHAProxy(w io.Writer, ms []fleetMember, o haproxyOptions) error {
 		p("    default_backend %s", name)
 		p("backend %s", name)
 		p("    balance leastconn")
-		readyz := healthCheck(ms)
+		p("    # A replica is out after 2 failed checks 2 s apart, back after 2 good ones.")
+		p("    default-server inter 2s fall 2 rise 2")
+		readyz := healthCheck(ms, hosts)
 		if readyz {
 			p("    option httpchk")
 			p("    http-check send meth GET uri /readyz")
@@ -136,31 +138,48 @@ func (o haproxyOptions) args() []string {
 	return append(a, o.Files...)
 }
 
-// healthCheck reports whether every replica's admin API listens on TCP:
-// the balancer then asks GET /readyz (no token needed).
-func healthCheck(ms []fleetMember) bool {
-	for _, m := range ms {
-		if _, ok := adminPort(m); !ok {
+// healthCheck reports whether the balancer can ask every replica's admin
+// API for GET /readyz (no token needed): the API listens on TCP where the
+// balancer reaches it (checkAddr).
+func healthCheck(ms []fleetMember, hosts []string) bool {
+	for i, m := range ms {
+		if _, _, ok := checkAddr(m, hosts[i]); !ok {
 			return false
 		}
 	}
 	return true
 }
 
-func adminPort(m fleetMember) (string, bool) {
+// checkAddr is where the balancer reaches replica m's admin API: its own
+// host when it listens on every address, the server's host too when it
+// listens on loopback and so does the server (one machine), its address
+// otherwise. An API on a unix socket, or on loopback of another machine,
+// cannot be reached.
+func checkAddr(m fleetMember, server string) (host, port string, ok bool) {
 	a := m.Cfg.admin.Address
 	if a == "" || strings.HasPrefix(a, "unix:") {
-		return "", false
+		return "", "", false
 	}
-	_, port, err := net.SplitHostPort(a)
-	return port, err == nil
+	h, port, err := net.SplitHostPort(a)
+	if err != nil {
+		return "", "", false
+	}
+	ip, perr := netip.ParseAddr(h)
+	sip, serr := netip.ParseAddr(hostOnly(server))
+	switch {
+	case h == "" || perr == nil && ip.IsUnspecified():
+		return hostOnly(server), port, true
+	case perr == nil && ip.IsLoopback() && (serr != nil || !sip.IsLoopback()):
+		return "", "", false
+	}
+	return h, port, true
 }
 
-// serverCheck is a server's check: its admin API's /readyz on the server's
-// host (readyz), or a plain connect with a PROXY header.
-func serverCheck(m fleetMember, host string, readyz bool) string {
-	if port, ok := adminPort(m); ok && readyz {
-		return fmt.Sprintf("check addr %s port %s", hostOnly(host), port)
+// serverCheck is a server's check: GET /readyz on its admin API (readyz),
+// or a plain connect with a PROXY header.
+func serverCheck(m fleetMember, server string, readyz bool) string {
+	if host, port, ok := checkAddr(m, server); ok && readyz {
+		return fmt.Sprintf("check addr %s port %s", host, port)
 	}
 	return "check check-send-proxy"
 }

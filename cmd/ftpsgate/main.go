@@ -323,7 +323,11 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if *fleet {
-		return validateFleet(fs.Args(), *balancer, stdout, stderr)
+		files := fs.Args()
+		if *config != "" {
+			files = append([]string{*config}, files...)
+		}
+		return validateFleet(files, *balancer, stdout, stderr)
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "unexpected arguments: %v (the files of a fleet need --fleet)\n", fs.Args())

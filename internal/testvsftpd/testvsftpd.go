@@ -64,6 +64,7 @@ var ensureAccount = sync.OnceValues(func() (Account, error) {
 type Options struct {
 	Port           int
 	PasvLo, PasvHi int
+	PKI            *testpki.Files // its certificate (for 127.0.0.1); nil: made now
 }
 
 // Server is a running vsftpd.
@@ -107,9 +108,11 @@ func Start(ctx context.Context, t testing.TB, o Options) *Server {
 	if err := os.Chown(root, acct.UID, acct.GID); err != nil {
 		t.Fatal(err)
 	}
-	pki, err := testpki.WriteServer(dir, "ftpsgate vsftpd test CA")
-	if err != nil {
-		t.Fatal(err)
+	pki := o.PKI
+	if pki == nil {
+		if pki, err = testpki.WriteServer(dir, "ftpsgate vsftpd test CA"); err != nil {
+			t.Fatal(err)
+		}
 	}
 	s := &Server{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(o.Port)), Root: root, CAFile: pki.CAFile, User: acct, log: filepath.Join(dir, "vsftpd.log")}
 	conf := []string{

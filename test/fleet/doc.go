@@ -8,8 +8,10 @@
 //
 // # The harness (harness_test.go)
 //
-// Start builds the gateway once per run, starts vsftpd (explicit FTPS,
-// internal/testvsftpd) and N gateway processes (3 by default). Replica i
+// Start builds the gateway once per run, then starts HAProxy (first: it
+// binds the most ports; a port taken meanwhile moves the fleet to another
+// block), vsftpd (explicit FTPS, internal/testvsftpd) and N gateway
+// processes (3 by default). Replica i
 // listens on 127.0.0.(2+i): its explicit FTPS control port, its admin API
 // (a token file shared by the fleet) and its passive ports; every replica
 // has the same configuration but for that host and passive.replica_index,
@@ -25,13 +27,19 @@
 // the admin API) and each replica's passive slice to it alone, both with
 // PROXY v2. Clients reach only 127.0.0.1. The returned *Fleet has the
 // balancer's address, each replica's admin address, configuration file and
-// process (Kill, Restart), and helpers: curl and lftp runs, the replicas'
-// JSON log lines, the admin token.
+// process (Replica.Kill, Replica.Start to restart it), and helpers: curl
+// and lftp runs (Fleet.Curl, Fleet.Lftp), the replicas' JSON log lines
+// (Replica.LogLines), an admin API client (Replica.Admin, the fleet's
+// token), HAProxy's view of the replicas (Fleet.ServerStates from a stats
+// socket the harness adds to the generated file; Fleet.WaitServer waits
+// until a replica is UP or DOWN in every control backend).
 //
-// All fixed ports come from one block of 100 in 54500-54999 (the first one
-// whose ports are all free): gateway passive ports at +0..+59 (20 a
-// replica), vsftpd's passive range at +60..+79, control +90, admin +92,
-// vsftpd +95. Options.Extra adds YAML to every replica's configuration
+// All fixed ports come from one block of 50 in 54500-54999 (the first one
+// whose ports the fleet uses are free; the range is inside Linux's
+// ephemeral ports, which .ci/run keeps out of them with
+// net.ipv4.ip_local_reserved_ports, and the harness tries again for up to
+// 60 s): gateway passive ports at +0..+29 (10 a replica), vsftpd's passive
+// range at +30..+39, control +45, admin +46, vsftpd +47. Options.Extra adds YAML to every replica's configuration
 // (the fleet: section of the shared state), Options.Env environment.
 //
 // # The tests
@@ -41,4 +49,8 @@
 // the backend's disk and on the client's side; every replica must have
 // served sessions and transfers (its own log), and every data connection
 // must have reached the replica whose slice holds its port.
+//
+// TestHAProxyReplicaDown: a killed replica is marked down by HAProxy's
+// /readyz checks (2 s apart, fall 2), sessions go on through the others
+// and none reaches it; restarted, it is marked up and serves again.
 package fleet

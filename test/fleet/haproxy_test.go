@@ -1,8 +1,10 @@
 package fleet
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -80,5 +82,45 @@ func TestHAProxyTransfers(t *testing.T) {
 				t.Errorf("gw%d: login from %v, want the real client 127.0.0.1 (PROXY header)", r.Index, l["client"])
 			}
 		}
+	}
+}
+
+// TestHAProxyReplicaDown: a killed replica is taken out by the balancer's
+// /readyz checks, sessions go on through the others, and it comes back
+// after a restart. (The harness's Kill and Start, which the fleet tests
+// use.)
+func TestHAProxyReplicaDown(t *testing.T) {
+	requireInterop(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	f := Start(ctx, t, Options{})
+	src := filepath.Join(t.TempDir(), "small.bin")
+	if err := os.WriteFile(src, bytes.Repeat([]byte("ftpsgate fleet\n"), 1000), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	down := f.Replicas[1]
+	if err := down.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	f.WaitServer(ctx, t, down.Index, false)
+	before := len(down.LogLines("login succeeded"))
+	for i := 0; i < 4; i++ {
+		name := fmt.Sprintf("down-%d.bin", i)
+		if r := f.Curl(ctx, t, i%2 == 0, "-T", src, f.URL(name)); r.Err != nil {
+			t.Fatalf("upload %d with gw1 down: %v\n%s\n%s", i, r.Err, r, f.Diagnostics())
+		}
+	}
+	if n := len(down.LogLines("login succeeded")); n != before {
+		t.Errorf("the killed replica logged %d new logins", n-before)
+	}
+	down.Start(ctx, t)
+	f.WaitServer(ctx, t, down.Index, true)
+	for i := 0; i < 6 && len(down.LogLines("login succeeded")) == before; i++ {
+		if r := f.Curl(ctx, t, false, "-o", filepath.Join(t.TempDir(), "x"), f.URL("down-0.bin")); r.Err != nil {
+			t.Fatalf("download after the restart: %v\n%s", r.Err, r)
+		}
+	}
+	if len(down.LogLines("login succeeded")) == before {
+		t.Errorf("the restarted replica got no session in 6\n%s", f.Diagnostics())
 	}
 }

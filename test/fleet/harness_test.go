@@ -86,15 +86,15 @@ var buildGateway = sync.OnceValues(func() (string, error) {
 
 // Options vary the fleet.
 type Options struct {
-	Replicas int                // 1-3; 0: 3
-	Extra    string             // YAML appended to every replica's configuration (e.g. fleet:)
-	ExtraFor func(i int) string // YAML appended to replica i's
-	Env      []string           // more environment for every gateway
-	Timeouts map[string]string  // timeouts.* overrides (data_accept is 10s unless set)
-	Limits   map[string]any     // limits.* settings
-	Bans     map[string]any     // bans.* settings
-	LogLevel string             // "": debug
-	Ports    [2]int             // the range the port block is taken from; zero: 54500-54999
+	Replicas int                  // 1-3; 0: 3
+	Extra    string               // YAML appended to every replica's configuration (e.g. fleet:)
+	ExtraFor func(i int) string   // YAML appended to replica i's
+	Env      []string             // more environment for every gateway
+	EnvFor   func(i int) []string // more environment for replica i
+	Timeouts map[string]string    // timeouts.* overrides (data_accept is 10s unless set)
+	Limits   map[string]any       // limits.* settings
+	Bans     map[string]any       // bans.* settings
+	LogLevel string               // "": debug
 }
 
 // Fleet is a running fleet behind HAProxy.
@@ -112,6 +112,10 @@ type Fleet struct {
 	Bin            string // the gateway binary
 	Dir            string
 	opts           Options
+	statsSocket    string
+	base           int            // the port block
+	pki            *testpki.Files // the gateways' certificate
+	backendPKI     *testpki.Files // vsftpd's
 }
 
 // Replica is one gateway process of the fleet.
@@ -131,59 +135,87 @@ type Replica struct {
 const (
 	portFirst     = 54500
 	portLast      = 54999
-	blockSize     = 100
-	offGwPassive  = 0 // 20 a replica
-	perReplica    = 20
-	offVsPassive  = 60 // 20
-	offControl    = 90
-	offAdmin      = 92
-	offVsftpd     = 95
+	blockSize     = 50
+	offGwPassive  = 0 // 10 a replica
+	perReplica    = 10
+	offVsPassive  = 30 // vsftpd's 10
+	vsPassive     = 10
+	offControl    = 45
+	offAdmin      = 46
+	offVsftpd     = 47
 	maxReplicas   = 3
 	replicaHostIP = 2 // replica i on 127.0.0.(2+i)
 )
 
-// portBlock returns the first block of 54500-54999 whose ports are free on
-// every address the fleet uses.
-func portBlock(t testing.TB, replicas int, within [2]int) int {
+// portBlock returns the first block of 54500-54999 not tried yet whose
+// ports the fleet uses are free on the addresses it uses them on. The
+// range lies inside Linux's ephemeral ports (32768-60999; .ci/run reserves
+// it with net.ipv4.ip_local_reserved_ports), so on a busy machine a client
+// connection may hold one for a while: it tries again for up to 60 s.
+func portBlock(t testing.TB, replicas int, tried map[int]bool) int {
 	t.Helper()
-	first, last := portFirst, portLast
-	if within[0] != 0 {
-		first, last = within[0], within[1]
-	}
-	hosts := []string{"127.0.0.1"}
-	for i := 0; i < replicas; i++ {
-		hosts = append(hosts, replicaHost(i))
-	}
-	// Ephemeral ports of finished connections (TIME-WAIT, a minute) fall
-	// in the range too: scan again until a block is free.
-	for deadline := time.Now().Add(90 * time.Second); time.Now().Before(deadline); time.Sleep(time.Second) {
-		for base := first; base+blockSize-1 <= last; base += blockSize {
-			if blockFree(base, hosts) {
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		var busy []string
+		for base := portFirst; base+blockSize-1 <= portLast; base += blockSize {
+			if tried[base] {
+				continue
+			}
+			addr := blockBusy(base, replicas)
+			if addr == "" {
 				return base
 			}
+			busy = append(busy, addr)
 		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no block of %d ports in %d-%d with the fleet's ports free (busy: %v)", blockSize, portFirst, portLast, busy)
+		}
+		time.Sleep(500 * time.Millisecond)
 	}
-	t.Fatalf("no free block of %d ports in %d-%d", blockSize, first, last)
-	return 0
 }
 
-func blockFree(base int, hosts []string) bool {
-	for _, h := range hosts {
-		for p := base; p < base+blockSize; p++ {
-			ln, err := net.Listen("tcp4", net.JoinHostPort(h, strconv.Itoa(p)))
+// blockBusy is the first address the fleet would use in the block at base
+// that cannot be bound now, or "". The balancer binds 127.0.0.1 (control
+// and every passive port), vsftpd 127.0.0.1 (its port and passive range),
+// replica i 127.0.0.(2+i) (control, admin, its passive slice).
+func blockBusy(base, replicas int) string {
+	busy := func(host string, lo, hi int) string {
+		for p := lo; p <= hi; p++ {
+			addr := net.JoinHostPort(host, strconv.Itoa(p))
+			ln, err := net.Listen("tcp4", addr)
 			if err != nil {
-				return false
+				return addr
 			}
 			ln.Close()
 		}
+		return ""
 	}
-	return true
+	checks := [][3]any{
+		{"127.0.0.1", base + offGwPassive, base + offGwPassive + replicas*perReplica - 1},
+		{"127.0.0.1", base + offVsPassive, base + offVsPassive + vsPassive - 1},
+		{"127.0.0.1", base + offControl, base + offControl},
+		{"127.0.0.1", base + offVsftpd, base + offVsftpd},
+	}
+	for i := 0; i < replicas; i++ {
+		lo := base + offGwPassive + i*perReplica
+		checks = append(checks, [3]any{replicaHost(i), lo, lo + perReplica - 1},
+			[3]any{replicaHost(i), base + offControl, base + offControl}, [3]any{replicaHost(i), base + offAdmin, base + offAdmin})
+	}
+	for _, c := range checks {
+		if addr := busy(c[0].(string), c[1].(int), c[2].(int)); addr != "" {
+			return addr
+		}
+	}
+	return ""
 }
 
 func replicaHost(i int) string { return fmt.Sprintf("127.0.0.%d", replicaHostIP+i) }
 
-// Start runs vsftpd, the replicas and HAProxy, and waits until the
-// balancer reports every replica up.
+// Start runs HAProxy, vsftpd and the replicas, and waits until the
+// balancer reports every replica up. HAProxy starts first: it binds the
+// most ports (on 127.0.0.1, where client ports are taken from the same
+// range), and when one is taken after all it is tried again on another
+// block before anything else runs.
 func Start(ctx context.Context, t testing.TB, o Options) *Fleet {
 	t.Helper()
 	requireInterop(t)
@@ -198,17 +230,18 @@ func Start(ctx context.Context, t testing.TB, o Options) *Fleet {
 	if err != nil {
 		t.Fatal(err)
 	}
-	base := portBlock(t, o.Replicas, o.Ports)
-	f := &Fleet{Bin: bin, Dir: t.TempDir(), opts: o,
-		Addr:   net.JoinHostPort("127.0.0.1", strconv.Itoa(base+offControl)),
-		PasvLo: base + offGwPassive, PasvHi: base + offGwPassive + o.Replicas*perReplica - 1}
-	f.Backend = testvsftpd.Start(ctx, t, testvsftpd.Options{Port: base + offVsftpd, PasvLo: base + offVsPassive, PasvHi: base + offVsPassive + 19})
-	f.User = f.Backend.User
-	pki, err := testpki.WriteServer(f.Dir, "ftpsgate fleet test CA")
-	if err != nil {
+	f := &Fleet{Bin: bin, Dir: t.TempDir(), opts: o}
+	if f.pki, err = testpki.WriteServer(f.Dir, "ftpsgate fleet test CA"); err != nil {
 		t.Fatal(err)
 	}
-	f.CAFile = pki.CAFile
+	f.CAFile = f.pki.CAFile
+	vsDir := filepath.Join(f.Dir, "vsftpd-pki")
+	if err := os.Mkdir(vsDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if f.backendPKI, err = testpki.WriteServer(vsDir, "ftpsgate vsftpd test CA"); err != nil {
+		t.Fatal(err)
+	}
 	var rnd [16]byte
 	_, _ = rand.Read(rnd[:])
 	f.Token = hex.EncodeToString(rnd[:])
@@ -216,8 +249,40 @@ func Start(ctx context.Context, t testing.TB, o Options) *Fleet {
 	if err := os.WriteFile(f.TokenFile, []byte(f.Token+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	tried := map[int]bool{}
+	for {
+		base := portBlock(t, o.Replicas, tried)
+		tried[base] = true
+		f.layout(ctx, t, base)
+		if f.startHAProxy(ctx, t, haproxy) {
+			break
+		}
+		if len(tried) == 3 {
+			t.Fatalf("haproxy could not bind its ports in 3 blocks\n%s", f.HAProxy.LogTail())
+		}
+		t.Logf("haproxy could not bind in block %d, trying another\n%s", base, f.HAProxy.LogTail())
+	}
+	f.Backend = testvsftpd.Start(ctx, t, testvsftpd.Options{Port: f.base + offVsftpd, PasvLo: f.base + offVsPassive, PasvHi: f.base + offVsPassive + vsPassive - 1, PKI: f.backendPKI})
+	f.User = f.Backend.User
+	for _, r := range f.Replicas {
+		r.Start(ctx, t)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	f.WaitBalanced(wctx, t)
+	return f
+}
+
+// layout places the fleet on the block at base: writes the replicas'
+// files, checks them with validate --fleet and generates haproxy.cfg.
+func (f *Fleet) layout(ctx context.Context, t testing.TB, base int) {
+	t.Helper()
+	f.base = base
+	f.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(base+offControl))
+	f.PasvLo, f.PasvHi = base+offGwPassive, base+offGwPassive+f.opts.Replicas*perReplica-1
+	f.Replicas = nil
 	var files []string
-	for i := 0; i < o.Replicas; i++ {
+	for i := 0; i < f.opts.Replicas; i++ {
 		r := &Replica{Index: i, Host: replicaHost(i), f: f,
 			ControlAddr: net.JoinHostPort(replicaHost(i), strconv.Itoa(base+offControl)),
 			AdminAddr:   net.JoinHostPort(replicaHost(i), strconv.Itoa(base+offAdmin)),
@@ -225,7 +290,7 @@ func Start(ctx context.Context, t testing.TB, o Options) *Fleet {
 			ConfigPath: filepath.Join(f.Dir, fmt.Sprintf("gw%d.yaml", i)),
 			logPath:    filepath.Join(f.Dir, fmt.Sprintf("gw%d.log", i)),
 		}
-		if err := os.WriteFile(r.ConfigPath, []byte(f.replicaYAML(r, pki)), 0o600); err != nil {
+		if err := os.WriteFile(r.ConfigPath, []byte(f.replicaYAML(r)), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		f.Replicas = append(f.Replicas, r)
@@ -240,21 +305,36 @@ func Start(ctx context.Context, t testing.TB, o Options) *Fleet {
 		t.Fatalf("ftpsgate haproxy: %v\n%s", err, cfg)
 	}
 	f.HAProxyConfig = filepath.Join(f.Dir, "haproxy.cfg")
+	// The harness's own addition: a stats socket, to read the servers' states.
+	f.statsSocket = filepath.Join(f.Dir, "haproxy.sock")
+	cfg += fmt.Sprintf("\n# Added by the test harness.\nglobal\n    stats socket %s mode 600 level admin\n", f.statsSocket)
 	if err := os.WriteFile(f.HAProxyConfig, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// startHAProxy checks and starts HAProxy and waits until its control
+// port accepts; false when it exited first (a port was taken).
+func (f *Fleet) startHAProxy(ctx context.Context, t testing.TB, haproxy string) bool {
+	t.Helper()
 	if out, err := exec.CommandContext(ctx, haproxy, "-c", "-f", f.HAProxyConfig).CombinedOutput(); err != nil {
+		cfg, _ := os.ReadFile(f.HAProxyConfig)
 		t.Fatalf("haproxy -c rejects the generated configuration: %v\n%s\n%s", err, out, cfg)
 	}
-	for _, r := range f.Replicas {
-		r.Start(ctx, t)
+	f.HAProxy = testproc.Start(t, "haproxy", filepath.Join(f.Dir, fmt.Sprintf("haproxy-%d.log", f.base)), nil, haproxy, "-db", "-f", f.HAProxyConfig)
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		if c, err := net.DialTimeout("tcp", f.Addr, time.Second); err == nil {
+			c.Close()
+			return true
+		}
+		if f.HAProxy.Exited() {
+			return false
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
-	f.HAProxy = testproc.Start(t, "haproxy", filepath.Join(f.Dir, "haproxy.log"), nil, haproxy, "-db", "-f", f.HAProxyConfig)
-	wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-	defer cancel()
-	testproc.WaitPort(wctx, t, f.Addr, f.HAProxy)
-	f.WaitBalanced(wctx, t)
-	return f
+	t.Fatalf("haproxy does not accept on %s\n%s", f.Addr, f.HAProxy.LogTail())
+	return false
 }
 
 // command runs the gateway binary (not a server) and returns its output.
@@ -269,7 +349,7 @@ func (f *Fleet) command(ctx context.Context, args ...string) (string, error) {
 }
 
 // replicaYAML is replica r's configuration.
-func (f *Fleet) replicaYAML(r *Replica, pki *testpki.Files) string {
+func (f *Fleet) replicaYAML(r *Replica) string {
 	var b strings.Builder
 	w := func(format string, a ...any) { fmt.Fprintf(&b, format+"\n", a...) }
 	w("listeners:")
@@ -277,8 +357,8 @@ func (f *Fleet) replicaYAML(r *Replica, pki *testpki.Files) string {
 	w("    address: %s", r.ControlAddr)
 	w("    tls: explicit")
 	w("    proxy_protocol: {enabled: true, trusted: [127.0.0.1/32]}")
-	w("tls: {cert_file: %q, key_file: %q}", pki.ChainFile, pki.KeyFile)
-	w("backend: {address: %s, tls: explicit, ca_file: %q}", f.Backend.Addr, f.Backend.CAFile)
+	w("tls: {cert_file: %q, key_file: %q}", f.pki.ChainFile, f.pki.KeyFile)
+	w("backend: {address: 127.0.0.1:%d, tls: explicit, ca_file: %q}", f.base+offVsftpd, f.backendPKI.CAFile)
 	w("passive: {public_host: 127.0.0.1, ports: %d-%d, replicas: %d, replica_index: \"%d\"}", f.PasvLo, f.PasvHi, f.opts.Replicas, r.Index)
 	w("admin: {address: %s, token_file: %q}", r.AdminAddr, f.TokenFile)
 	timeouts := map[string]string{"data_accept": "10s"}
@@ -318,7 +398,11 @@ func (f *Fleet) replicaYAML(r *Replica, pki *testpki.Files) string {
 // listener and admin API accept.
 func (r *Replica) Start(ctx context.Context, t testing.TB) {
 	t.Helper()
-	r.Proc = testproc.Start(t, fmt.Sprintf("ftpsgate gw%d", r.Index), r.logPath, r.f.opts.Env, r.f.Bin, "run", "--config", r.ConfigPath)
+	env := append([]string(nil), r.f.opts.Env...)
+	if r.f.opts.EnvFor != nil {
+		env = append(env, r.f.opts.EnvFor(r.Index)...)
+	}
+	r.Proc = testproc.Start(t, fmt.Sprintf("ftpsgate gw%d", r.Index), r.logPath, env, r.f.Bin, "run", "--config", r.ConfigPath)
 	wctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	testproc.WaitPort(wctx, t, r.ControlAddr, r.Proc)
@@ -364,30 +448,71 @@ func (r *Replica) LogLines(msg string) []map[string]any {
 	return out
 }
 
-// WaitBalanced waits until HAProxy's health checks have every running
-// replica up: a control connection through the balancer then reaches any.
+// WaitBalanced waits until HAProxy has every running replica up in every
+// control backend (its /readyz checks), and every killed one down.
 func (f *Fleet) WaitBalanced(ctx context.Context, t testing.TB) {
 	t.Helper()
-	// HAProxy marks servers up after its first successful check (the
-	// default inter 2s, rise 2 apply from a down state only; servers start
-	// up). Wait for each replica's /readyz to answer, then for one check
-	// interval so that HAProxy has seen it.
 	for _, r := range f.Replicas {
-		if r.Proc.Exited() {
-			continue
+		f.WaitServer(ctx, t, r.Index, !r.Proc.Exited())
+	}
+}
+
+// WaitServer waits until HAProxy reports replica i UP (up) or DOWN (!up)
+// in every control backend: after Kill, before new sessions must avoid
+// it; after Start, before they may reach it again (checks every 2 s,
+// fall 2, rise 2).
+func (f *Fleet) WaitServer(ctx context.Context, t testing.TB, i int, up bool) {
+	t.Helper()
+	want := map[bool]string{true: "UP", false: "DOWN"}[up]
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for {
+		states, err := f.ServerStates()
+		ok := err == nil && len(states) > 0
+		for backend, servers := range states {
+			if !strings.HasPrefix(backend, "ftps_") {
+				continue
+			}
+			if st := servers[fmt.Sprintf("gw%d", i)]; !strings.HasPrefix(st, want) {
+				ok = false
+			}
 		}
-		for {
-			err := r.Admin(t).Health(ctx)
-			if err == nil {
-				break
-			}
-			select {
-			case <-ctx.Done():
-				t.Fatalf("gw%d's admin API does not answer: %v\n%s", r.Index, err, r.Proc.LogTail())
-			case <-time.After(50 * time.Millisecond):
-			}
+		if ok {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("HAProxy does not report gw%d %s: %v %v\n%s", i, want, states, err, f.Diagnostics())
+		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// ServerStates is HAProxy's "show stat": backend -> server -> status
+// (UP, DOWN, "UP 1/2" while rising...).
+func (f *Fleet) ServerStates() (map[string]map[string]string, error) {
+	c, err := net.DialTimeout("unix", f.statsSocket, 2*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Write([]byte("show stat\n")); err != nil {
+		return nil, err
+	}
+	out := map[string]map[string]string{}
+	sc := bufio.NewScanner(c)
+	for sc.Scan() {
+		fields := strings.Split(sc.Text(), ",")
+		if len(fields) < 18 || strings.HasPrefix(fields[0], "#") || fields[1] == "FRONTEND" || fields[1] == "BACKEND" {
+			continue
+		}
+		if out[fields[0]] == nil {
+			out[fields[0]] = map[string]string{}
+		}
+		out[fields[0]][fields[1]] = fields[17]
+	}
+	return out, sc.Err()
 }
 
 // Diagnostics is the balancer's configuration and log and every replica's

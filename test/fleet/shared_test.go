@@ -26,10 +26,6 @@ import (
 // redis-server; clients reach only HAProxy, which sends PROXY v2 so that
 // every replica sees the real client address (127.0.0.1).
 
-// sharedPorts is where these tests take their port blocks (the deploy
-// tests take theirs from 54500-54999).
-var sharedPorts = [2]int{54000, 54499}
-
 // fleetSection is replica i's fleet: section for srv.
 func fleetSection(srv *testredis.Server, mode string) func(int) string {
 	return func(i int) string {
@@ -151,7 +147,7 @@ func TestFleetBansThroughBalancer(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	srv := testredis.Start(t)
-	f := Start(ctx, t, Options{Ports: sharedPorts, ExtraFor: fleetSection(srv, "closed"),
+	f := Start(ctx, t, Options{ExtraFor: fleetSection(srv, "closed"),
 		Bans: map[string]any{"max_failures": 5, "window": "1m", "duration": "1h"}})
 	// The failed sessions stay open: leastconn sends each new one to a
 	// replica with the fewest, so the first three land on three replicas.
@@ -226,7 +222,7 @@ func TestFleetSessionsPerUserThroughBalancer(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	srv := testredis.Start(t)
-	f := Start(ctx, t, Options{Ports: sharedPorts, ExtraFor: fleetSection(srv, "closed"), Limits: map[string]any{"max_sessions_per_user": 2}})
+	f := Start(ctx, t, Options{ExtraFor: fleetSection(srv, "closed"), Limits: map[string]any{"max_sessions_per_user": 2}})
 	held := map[int]bool{}
 	for i := range 2 {
 		c, code := f.dialCtl(t)
@@ -310,7 +306,7 @@ func TestFleetRedisKilledMidRun(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 			defer cancel()
 			srv := testredis.Start(t)
-			f := Start(ctx, t, Options{Ports: sharedPorts, ExtraFor: fleetSection(srv, mode), Limits: map[string]any{"max_sessions_per_user": 10}})
+			f := Start(ctx, t, Options{ExtraFor: fleetSection(srv, mode), Limits: map[string]any{"max_sessions_per_user": 10}})
 			src, sum := BigFile(t)
 			f.Backend.Put(t, src, "big.bin")
 			got := filepath.Join(t.TempDir(), "big.bin")
