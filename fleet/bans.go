@@ -33,6 +33,7 @@ type Bans struct {
 
 	mu        sync.Mutex
 	localOnly map[netip.Addr]bool // banned in the cache while the store was down
+	unbanned  map[netip.Addr]bool // unbanned by hand while the store was down
 	// While a re-sync runs (syncing), touched is when (in changes, gen)
 	// each address's ban last changed in the cache, so that the re-sync
 	// does not undo a change that landed after it read Redis.
@@ -96,7 +97,7 @@ func NewBans(st *Store, cfg policy.BanConfig) (*Bans, error) {
 	if err != nil {
 		return nil, fmt.Errorf("fleet: bans: %w", err)
 	}
-	b := &Bans{st: st, cfg: cfg.Effective(), cache: cache, localOnly: map[netip.Addr]bool{}, touched: map[netip.Addr]uint64{}}
+	b := &Bans{st: st, cfg: cfg.Effective(), cache: cache, localOnly: map[netip.Addr]bool{}, unbanned: map[netip.Addr]bool{}, touched: map[netip.Addr]uint64{}}
 	st.OnUp(b.resync)
 	st.wg.Add(1)
 	go b.listen()
@@ -171,6 +172,7 @@ func (b *Bans) recordLocal(ip netip.Addr, kind string) bool {
 	if banned {
 		b.mu.Lock()
 		b.localOnly[ip] = true
+		delete(b.unbanned, ip)
 		b.mu.Unlock()
 	}
 	return banned
@@ -214,6 +216,7 @@ func (b *Bans) Ban(ip netip.Addr, dur time.Duration, reason string) (policy.Ban,
 	if err == nil {
 		b.mu.Lock()
 		b.localOnly[ip] = true
+		delete(b.unbanned, ip)
 		b.mu.Unlock()
 	}
 	return ban, err
@@ -221,7 +224,8 @@ func (b *Bans) Ban(ip netip.Addr, dur time.Duration, reason string) (policy.Ban,
 
 // Unban lifts the ban of ip in the whole fleet and pardons it (failures
 // and escalation history forgotten). It reports whether ip was banned.
-// While the store is down only this replica's cache is changed.
+// While the store is down this replica's cache is changed at once and the
+// fleet's ban when the store is back.
 func (b *Bans) Unban(ip netip.Addr) bool {
 	ip = policy.Normalize(ip)
 	b.mu.Lock()
@@ -241,6 +245,9 @@ func (b *Bans) Unban(ip netip.Addr) bool {
 		}
 	}
 	b.st.fallback("unban")
+	b.mu.Lock()
+	b.unbanned[ip] = true // lifted in the fleet when the store is back
+	b.mu.Unlock()
 	return b.cache.Unban(ip)
 }
 

@@ -95,6 +95,7 @@ func (b *Bans) resync() {
 	if !b.st.Up() {
 		return
 	}
+	b.pushUnbans()
 	b.pushLocal()
 	b.mu.Lock()
 	start := b.gen
@@ -139,6 +140,28 @@ func (b *Bans) resync() {
 		}
 	}
 	b.st.log.Info().Int("bans", len(bans)).Msg("fleet: ban cache synced with the store")
+}
+
+// pushUnbans lifts in Redis the bans lifted by hand while the store was
+// down.
+func (b *Bans) pushUnbans() {
+	b.mu.Lock()
+	ips := make([]netip.Addr, 0, len(b.unbanned))
+	for ip := range b.unbanned {
+		ips = append(ips, ip)
+	}
+	b.mu.Unlock()
+	for _, ip := range ips {
+		err := b.st.do("unban", func(ctx context.Context) error {
+			return unbanScript.Run(ctx, b.st.rdb, b.keys(ip), ip.String(), b.st.channel(), b.st.replica).Err()
+		})
+		if err != nil {
+			return
+		}
+		b.mu.Lock()
+		delete(b.unbanned, ip)
+		b.mu.Unlock()
+	}
 }
 
 // pushLocal writes the bans made while the store was down into Redis

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
 	"github.com/ftpsgate/ftpsgate/auth"
@@ -423,5 +424,43 @@ func TestResyncKeepsWhatArrivesMeanwhile(t *testing.T) {
 	a.b.resync()
 	if !banned(a, late) {
 		t.Fatal("the re-sync dropped a ban that arrived while it read Redis")
+	}
+}
+
+// TestOperatorChangesDuringOutage: while the store does not answer (its
+// clients paused, its data kept), an unban and a ban made through one
+// replica change its cache at once and the fleet when the store is back.
+func TestOperatorChangesDuringOutage(t *testing.T) {
+	srv := testredis.Start(t)
+	a := newReplica(t, srv, "a", ModeLocal, policy.Limits{})
+	b := newReplica(t, srv, "b", ModeLocal, policy.Limits{})
+	waitSubscribed(t, a, b)
+	old, fresh := netip.MustParseAddr("198.51.100.1"), netip.MustParseAddr("198.51.100.2")
+	if _, err := b.b.Ban(old, time.Hour, "before"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, time.Second, "a has the ban", func() bool { return banned(a, old) })
+	admin := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer admin.Close()
+	if err := admin.Do(context.Background(), "CLIENT", "PAUSE", 1500, "ALL").Err(); err != nil {
+		t.Fatal(err)
+	}
+	a.b.Record(client, policy.KindLoginFailed) // times out: down
+	if a.st.Up() {
+		t.Fatal("the store answered while paused")
+	}
+	if !a.b.Unban(old) || banned(a, old) {
+		t.Fatal("unban while down: not lifted in the replica")
+	}
+	if _, err := a.b.Ban(fresh, time.Hour, "during"); err != nil || !banned(a, fresh) {
+		t.Fatalf("ban while down: %v", err)
+	}
+	eventually(t, 5*time.Second, "b hears the unban made while the store was down", func() bool { return !banned(b, old) })
+	eventually(t, time.Second, "b hears the ban made while the store was down", func() bool { return banned(b, fresh) })
+	if banned(a, old) || !banned(a, fresh) {
+		t.Fatal("a's re-sync undid its own changes")
+	}
+	if l := a.b.List(); len(l) != 1 || l[0].IP != fresh {
+		t.Fatalf("Redis holds %+v, want only the ban made during the outage", l)
 	}
 }
