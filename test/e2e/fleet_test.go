@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
 	"github.com/ftpsgate/ftpsgate/admin"
@@ -236,5 +237,49 @@ func TestFleetStoreDownMidTransfer(t *testing.T) {
 			within(t, 5*time.Second, "the gateways see the store back", func() bool { return ms[0].st.Up() && ms[1].st.Up() })
 			dial(t, ms[1].gateway, "explicit")
 		})
+	}
+}
+
+// TestFleetStoreHangs: Redis stops answering (its clients paused 5 s)
+// during a download: the download completes; a new session is answered
+// (421, closed) after the store's deadline, not when Redis answers again.
+func TestFleetStoreHangs(t *testing.T) {
+	srv := testredis.Start(t)
+	ms := startFleet(t, srv, 2, fleet.ModeClosed, policy.Limits{MaxSessionsPerIP: 10, SessionBandwidth: 2 << 20})
+	data := randomBytes(t, 4<<20)
+	if err := os.WriteFile(filepath.Join(ms[0].root, "big.bin"), data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := dial(t, ms[0].gateway, "explicit")
+	r, err := c.Retr("big.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan []byte)
+	go func() {
+		var buf bytes.Buffer
+		_, _ = buf.ReadFrom(r)
+		_ = r.Close()
+		got <- buf.Bytes()
+	}()
+	time.Sleep(300 * time.Millisecond)
+	pauser := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer pauser.Close()
+	const pause = 5 * time.Second
+	if err := pauser.Do(context.Background(), "CLIENT", "PAUSE", pause.Milliseconds(), "ALL").Err(); err != nil {
+		t.Fatal(err)
+	}
+	paused := time.Now()
+	_, rep := dialFrom(t, "127.0.0.1", ms[1].addr("explicit"))
+	if waited := time.Since(paused); rep.Code != wire.StatusNotAvailable || waited >= pause {
+		t.Fatalf("a new session while Redis hangs: %q after %v, want 421 before Redis answers again (%v)", rep.String(), waited, pause)
+	}
+	select {
+	case b := <-got:
+		if sum(b) != sum(data) {
+			t.Fatalf("the download cut while Redis hangs: %d of %d bytes", len(b), len(data))
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the download hangs")
 	}
 }
