@@ -90,3 +90,28 @@ func TestTLSAndACLUser(t *testing.T) {
 		t.Fatalf("log: %s", logs.String())
 	}
 }
+
+// TestSentinel: the store finds the master through a Sentinel
+// (fleet.redis.master_name) and shares through it.
+func TestSentinel(t *testing.T) {
+	srv := testredis.Start(t)
+	sn := testredis.StartSentinel(t, srv)
+	var rs []*replica
+	for _, name := range []string{"a", "b"} {
+		st, err := New(Config{Addresses: []string{sn.Addr}, MasterName: sn.MasterName, Replica: name}, zerolog.New(zerolog.NewTestWriter(t)), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = st.Close() })
+		b, err := NewBans(st, policy.BanConfig{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rs = append(rs, &replica{st: st, b: b})
+	}
+	waitSubscribed(t, rs...)
+	if _, err := rs[0].b.Ban(client, time.Hour, "through a sentinel"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, time.Second, "the ban through the sentinel", func() bool { return banned(rs[1], client) })
+}

@@ -265,3 +265,56 @@ func (s *Server) writePKI() error {
 	s.tlsConf = &tls.Config{RootCAs: ca.Pool(), Certificates: []tls.Certificate{cl.TLS}, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12}
 	return nil
 }
+
+// Sentinel is a redis-server in Sentinel mode watching one master.
+type Sentinel struct {
+	Addr       string // 127.0.0.1:PORT
+	MasterName string
+}
+
+// StartSentinel runs a Sentinel on a free loopback port that monitors
+// master (plain, no ACL user) as "ftpsgate-master", and stops it when t
+// ends.
+func StartSentinel(t testing.TB, master *Server) *Sentinel {
+	t.Helper()
+	dir := t.TempDir()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close()
+	_, port, _ := net.SplitHostPort(addr)
+	_, mport, _ := net.SplitHostPort(master.Addr)
+	sn := &Sentinel{Addr: addr, MasterName: "ftpsgate-master"}
+	conf := filepath.Join(dir, "sentinel.conf")
+	text := fmt.Sprintf("port %s\nbind 127.0.0.1\ndir %s\nsentinel monitor %s 127.0.0.1 %s 1\nsentinel down-after-milliseconds %s 60000\n",
+		port, dir, sn.MasterName, mport, sn.MasterName)
+	if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	logf, err := os.Create(filepath.Join(dir, "sentinel.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logf.Close()
+	cmd := exec.Command(master.bin, conf, "--sentinel")
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("testredis: starting the sentinel: %v", err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	t.Cleanup(func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); <-done })
+	probe := &Server{Addr: addr}
+	deadline := time.Now().Add(startTimeout)
+	for probe.ping() != nil {
+		if time.Now().After(deadline) {
+			b, _ := os.ReadFile(filepath.Join(dir, "sentinel.log"))
+			t.Fatalf("testredis: the sentinel did not answer; log:\n%s", b)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return sn
+}
