@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"errors"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -114,4 +115,66 @@ func TestSentinel(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, time.Second, "the ban through the sentinel", func() bool { return banned(rs[1], client) })
+}
+
+// TestCluster: on a Redis Cluster of three masters every script's keys
+// share a slot (hash tags), the channel reaches every replica, and List
+// walks every master.
+func TestCluster(t *testing.T) {
+	addrs := testredis.StartCluster(t)
+	var rs []*replica
+	lim := policy.Limits{MaxSessionsPerIP: 1, MaxSessionsPerUser: 1, ConnRate: 100}
+	for _, name := range []string{"a", "b"} {
+		st, err := New(Config{Addresses: addrs, Replica: name, Lease: 3 * time.Second}, zerolog.New(zerolog.NewTestWriter(t)), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = st.Close() })
+		if !st.Up() {
+			t.Fatal("down on the cluster")
+		}
+		b, err := NewBans(st, policy.BanConfig{MaxFailures: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rs = append(rs, &replica{st: st, b: b, a: NewAdmission(st, lim, b), r: NewReplay(st)})
+	}
+	a, b := rs[0], rs[1]
+	time.Sleep(200 * time.Millisecond) // subscriptions (PUBSUB NUMSUB is per node on a cluster)
+	// Bans on addresses that hash to different slots, all listed.
+	ips := []netip.Addr{netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2"), netip.MustParseAddr("192.0.2.3"), netip.MustParseAddr("2001:db8::1")}
+	for _, ip := range ips {
+		a.b.Record(ip, policy.KindLoginFailed)
+		if !b.b.Record(ip, policy.KindLoginFailed) {
+			t.Fatalf("%s: not banned after two failures over two replicas", ip)
+		}
+		eventually(t, time.Second, "the ban reaches a", func() bool { return banned(a, ip) })
+	}
+	if l := a.b.List(); len(l) != len(ips) {
+		t.Fatalf("List on the cluster: %d bans, want %d", len(l), len(ips))
+	}
+	tk, err := a.a.Admit(client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tk.Login("alice"); err != nil {
+		t.Fatal(err)
+	}
+	a.st.renewAll()
+	if _, err := b.a.Admit(client); !errors.Is(err, policy.ErrTooManyFromIP) {
+		t.Fatalf("lease on the cluster: %v", err)
+	}
+	tk.Release()
+	if fresh, err := a.r.Use("u", 1, time.Minute); err != nil || !fresh {
+		t.Fatalf("TOTP on the cluster: %v %v", fresh, err)
+	}
+	if !b.b.Unban(ips[0]) {
+		t.Fatal("Unban on the cluster")
+	}
+	eventually(t, time.Second, "the unban reaches a", func() bool { return !banned(a, ips[0]) })
+	for _, r := range rs {
+		if !r.st.Up() {
+			t.Fatalf("%s: a call failed on the cluster", r.st.replica)
+		}
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"crypto/tls"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -46,6 +47,7 @@ type Server struct {
 
 	o       Options
 	tlsConf *tls.Config // for ping
+	cluster bool        // a node of StartCluster's
 
 	t    testing.TB
 	bin  string
@@ -125,6 +127,9 @@ func (s *Server) start() error {
 			"--tls-key-file", filepath.Join(s.Dir, "server.key"), "--tls-ca-cert-file", s.CAFile, "--tls-auth-clients", "yes")
 	} else {
 		args = append(args, "--port", port)
+	}
+	if s.cluster {
+		args = append(args, "--cluster-enabled", "yes", "--cluster-config-file", filepath.Join(s.Dir, "nodes.conf"))
 	}
 	if s.o.User != "" {
 		acl := s.o.ACL
@@ -317,4 +322,87 @@ func StartSentinel(t testing.TB, master *Server) *Sentinel {
 		time.Sleep(50 * time.Millisecond)
 	}
 	return sn
+}
+
+// StartCluster runs a Redis Cluster of three masters (no replicas) on free
+// loopback ports, the 16384 slots split between them, and returns their
+// addresses once the cluster is ok. They stop when t ends.
+func StartCluster(t testing.TB) []string {
+	t.Helper()
+	bin := Require(t)
+	var addrs []string
+	for range 3 {
+		s := &Server{t: t, bin: bin, Dir: t.TempDir(), cluster: true}
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Addr = ln.Addr().String()
+		_ = ln.Close()
+		t.Cleanup(s.Stop)
+		if err := s.start(); err != nil {
+			t.Fatal(err)
+		}
+		addrs = append(addrs, s.Addr)
+	}
+	for i, a := range addrs {
+		lo, hi := i*16384/3, (i+1)*16384/3-1
+		if _, err := command(a, fmt.Sprintf("CLUSTER ADDSLOTSRANGE %d %d", lo, hi)); err != nil {
+			t.Fatal(err)
+		}
+		if i > 0 {
+			host, port, _ := net.SplitHostPort(addrs[0])
+			if _, err := command(a, "CLUSTER MEET "+host+" "+port); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	deadline := time.Now().Add(startTimeout)
+	for _, a := range addrs {
+		for {
+			info, err := command(a, "CLUSTER INFO")
+			if err == nil && strings.Contains(info, "cluster_state:ok") && strings.Contains(info, "cluster_known_nodes:3") {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("testredis: the cluster is not ok: %s %v", info, err)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	return addrs
+}
+
+// command sends one inline command and returns its reply (a status, an
+// error as an error, or a bulk string).
+func command(addr, line string) (string, error) {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+	if _, err := c.Write([]byte(line + "\r\n")); err != nil {
+		return "", err
+	}
+	r := bufio.NewReader(c)
+	first, err := r.ReadString('\n')
+	if err != nil {
+		return "", err
+	}
+	switch {
+	case strings.HasPrefix(first, "-"):
+		return "", fmt.Errorf("testredis: %s: %s", line, strings.TrimSpace(first[1:]))
+	case strings.HasPrefix(first, "$"):
+		n, err := strconv.Atoi(strings.TrimSpace(first[1:]))
+		if err != nil || n < 0 || n > 1<<20 {
+			return "", fmt.Errorf("testredis: %s: bad reply %q", line, first)
+		}
+		buf := make([]byte, n+2)
+		if _, err := io.ReadFull(r, buf); err != nil {
+			return "", err
+		}
+		return string(buf[:n]), nil
+	}
+	return strings.TrimSpace(first), nil
 }
