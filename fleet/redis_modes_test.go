@@ -1,12 +1,15 @@
 package fleet
 
 import (
+	"context"
 	"errors"
 	"net/netip"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
 	"github.com/ftpsgate/ftpsgate/internal/testredis"
@@ -140,7 +143,19 @@ func TestCluster(t *testing.T) {
 		rs = append(rs, &replica{st: st, b: b, a: NewAdmission(st, lim, b), r: NewReplay(st)})
 	}
 	a, b := rs[0], rs[1]
-	time.Sleep(200 * time.Millisecond) // subscriptions (PUBSUB NUMSUB is per node on a cluster)
+	// Both follow the channel (PUBSUB NUMSUB counts a node's own subscribers).
+	eventually(t, 5*time.Second, "subscriptions", func() bool {
+		var mu sync.Mutex
+		var n int64
+		_ = a.st.rdb.(*redis.ClusterClient).ForEachShard(context.Background(), func(ctx context.Context, c *redis.Client) error {
+			m, err := c.PubSubNumSub(ctx, a.st.channel()).Result()
+			mu.Lock()
+			n += m[a.st.channel()]
+			mu.Unlock()
+			return err
+		})
+		return n >= 2
+	})
 	// Bans on addresses that hash to different slots, all listed.
 	ips := []netip.Addr{netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2"), netip.MustParseAddr("192.0.2.3"), netip.MustParseAddr("2001:db8::1")}
 	for _, ip := range ips {
