@@ -48,6 +48,7 @@ type Server struct {
 	o       Options
 	tlsConf *tls.Config // for ping
 	cluster bool        // a node of StartCluster's
+	busPort string      // its cluster bus port (default port+10000 may not exist)
 
 	t    testing.TB
 	bin  string
@@ -129,7 +130,7 @@ func (s *Server) start() error {
 		args = append(args, "--port", port)
 	}
 	if s.cluster {
-		args = append(args, "--cluster-enabled", "yes", "--cluster-config-file", filepath.Join(s.Dir, "nodes.conf"))
+		args = append(args, "--cluster-enabled", "yes", "--cluster-config-file", filepath.Join(s.Dir, "nodes.conf"), "--cluster-port", s.busPort)
 	}
 	if s.o.User != "" {
 		acl := s.o.ACL
@@ -330,20 +331,26 @@ func StartSentinel(t testing.TB, master *Server) *Sentinel {
 func StartCluster(t testing.TB) []string {
 	t.Helper()
 	bin := Require(t)
-	var addrs []string
+	var addrs, buses []string
 	for range 3 {
 		s := &Server{t: t, bin: bin, Dir: t.TempDir(), cluster: true}
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
 		}
+		bus, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
 		s.Addr = ln.Addr().String()
+		_, s.busPort, _ = net.SplitHostPort(bus.Addr().String())
 		_ = ln.Close()
+		_ = bus.Close()
 		t.Cleanup(s.Stop)
 		if err := s.start(); err != nil {
 			t.Fatal(err)
 		}
-		addrs = append(addrs, s.Addr)
+		addrs, buses = append(addrs, s.Addr), append(buses, s.busPort)
 	}
 	for i, a := range addrs {
 		lo, hi := i*16384/3, (i+1)*16384/3-1
@@ -352,7 +359,7 @@ func StartCluster(t testing.TB) []string {
 		}
 		if i > 0 {
 			host, port, _ := net.SplitHostPort(addrs[0])
-			if _, err := command(a, "CLUSTER MEET "+host+" "+port); err != nil {
+			if _, err := command(a, "CLUSTER MEET "+host+" "+port+" "+buses[0]); err != nil {
 				t.Fatal(err)
 			}
 		}
