@@ -259,7 +259,7 @@ type Inspected struct {
 
 // StoreCall: one call of the fleet's shared store (Redis) ended; Op is a
 // bounded name (record, admit, login, renew, release, ban, unban, list, lockout,
-// totp, probe, sync).
+// totp, probe).
 type StoreCall struct {
 	Op       string
 	Duration time.Duration

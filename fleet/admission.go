@@ -39,12 +39,13 @@ type Admission struct {
 func NewAdmission(st *Store, l policy.Limits, b *Bans) *Admission {
 	a := &Admission{st: st, local: policy.NewAdmission(l, b.Cache()), limits: l}
 	if l.ConnRate > 0 {
-		a.interval = max(int64(math.Ceil(1e6/l.ConnRate)), 1)
+		const maxFill = int64(24 * time.Hour / time.Microsecond) // as policy bounds its timings
+		a.interval = min(max(int64(math.Ceil(1e6/l.ConnRate)), 1), maxFill)
 		burst := l.ConnBurst
 		if burst <= 0 {
 			burst = max(1, int(math.Ceil(l.ConnRate)))
 		}
-		a.tau = int64(burst-1) * a.interval
+		a.tau = int64(min(float64(burst-1)*float64(a.interval), float64(maxFill)))
 	}
 	return a
 }

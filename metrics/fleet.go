@@ -10,7 +10,7 @@ import (
 // other is "other".
 var storeOps = map[string]bool{
 	"record": true, "admit": true, "login": true, "renew": true, "release": true, "ban": true,
-	"unban": true, "list": true, "totp": true, "lockout": true, "probe": true, "sync": true,
+	"unban": true, "list": true, "totp": true, "lockout": true, "probe": true,
 }
 
 func storeOp(op string) string {
