@@ -40,7 +40,7 @@ type Server struct {
 	ep        endpoint
 	tokenHash [sha256.Size]byte
 	hasToken  bool
-	bans      *policy.Defender
+	bans      BanStore
 	sessions  Sessions
 	admission *policy.Admission
 	readiness Readiness
@@ -72,10 +72,19 @@ func WithReadiness(r Readiness) Option { return func(s *Server) { s.readiness = 
 // WithAdmission serves the admission counters at GET /v1/limits.
 func WithAdmission(a *policy.Admission) Option { return func(s *Server) { s.admission = a } }
 
+// BanStore is the ban list the API lists and changes: this gateway's
+// (*policy.Defender) or a fleet's (*fleet.Bans: a change through any
+// replica holds in all).
+type BanStore interface {
+	List() []policy.Ban
+	Ban(ip netip.Addr, d time.Duration, reason string) (policy.Ban, error)
+	Unban(ip netip.Addr) bool
+}
+
 // New checks cfg, reads the token file and prepares the server; it opens no
 // socket. d may be nil (bans are off: the ban endpoints answer 503) and so may
 // sessions (an empty list).
-func New(cfg Config, d *policy.Defender, sessions Sessions, log zerolog.Logger, opts ...Option) (*Server, error) {
+func New(cfg Config, d BanStore, sessions Sessions, log zerolog.Logger, opts ...Option) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("admin: invalid configuration:\n%w", err)
 	}

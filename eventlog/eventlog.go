@@ -97,6 +97,7 @@ var loginMessages = map[string]string{
 	events.LoginReasonBackendDown:   "backend unavailable",
 	events.LoginReasonMappedRefused: "the backend refused the mapped account",
 	events.LoginReasonAccess:        "login refused by the access rules",
+	events.LoginReasonStoreDown:     "login refused: the fleet's shared store is down",
 }
 
 func (s *Sink) login(e events.Login) {

@@ -49,7 +49,8 @@ const (
 	RefusedPreLogin    = "pre_login"
 	RefusedMaxSessions = "max_sessions"
 	RefusedProxyHeader = "proxy_header"
-	RefusedGate        = "gate" // a gate (proxy.WithGate: the audit trail with audit.required) is closed
+	RefusedGate        = "gate"       // a gate (proxy.WithGate: the audit trail with audit.required) is closed
+	RefusedStore       = "store_down" // the fleet's shared store is down and fleet.on_store_error is closed
 	RefusedOther       = "other"
 )
 
@@ -125,7 +126,8 @@ const (
 	LoginReasonUnavailable   = "authenticator unavailable"
 	LoginReasonBackendDown   = "backend unavailable"
 	LoginReasonMappedRefused = "backend refused the mapped account"
-	LoginReasonAccess        = "access" // the access section refused or could not confine the user
+	LoginReasonAccess        = "access"     // the access section refused or could not confine the user
+	LoginReasonStoreDown     = "store_down" // the fleet's shared store is down (fleet.on_store_error: closed)
 )
 
 // Command: a command and the reply the client got (the last one sent while
@@ -284,6 +286,30 @@ type Inspected struct {
 	Bytes  int64
 }
 
+// StoreCall: one call of the fleet's shared store (Redis) ended; Op is a
+// bounded name (record, admit, login, renew, release, ban, unban, list, lockout,
+// totp, probe).
+type StoreCall struct {
+	Op       string
+	Duration time.Duration
+	Err      error // nil: it worked (a refusal is not an error)
+}
+
+// StoreState: the fleet's shared store went down (Up false) or came back.
+// Mode is fleet.on_store_error: what the replica does while it is down.
+type StoreState struct {
+	Up   bool
+	Mode string
+	Err  error // why it went down
+}
+
+// StoreFallback: a decision was taken without the shared store (Mode
+// local: with this replica's state; closed: refused).
+type StoreFallback struct {
+	Op   string
+	Mode string
+}
+
 func (ConnectionRefused) event() {}
 func (SessionStarted) event()    {}
 func (SessionEnded) event()      {}
@@ -302,3 +328,6 @@ func (Certificate) event()       {}
 func (ConfigReload) event()      {}
 func (Inspection) event()        {}
 func (Inspected) event()         {}
+func (StoreCall) event()         {}
+func (StoreState) event()        {}
+func (StoreFallback) event()     {}

@@ -73,6 +73,7 @@ type Metrics struct {
 	backendChecks  *prometheus.CounterVec
 	backendCheckS  *prometheus.HistogramVec
 	backendSess    *prometheus.GaugeVec
+	fleet          *fleetMetrics
 }
 
 // New returns metrics on a fresh registry holding the Go and process
@@ -139,6 +140,7 @@ func New() *Metrics {
 		m.dialDuration, m.bansAdded, m.certReloads, m.configReloads} {
 		f(c)
 	}
+	m.fleet = newFleetMetrics(f)
 	for _, d := range []string{"upload", "download"} {
 		m.bytes.WithLabelValues(d)
 		for _, r := range []string{"ok", "failed"} {
@@ -275,6 +277,8 @@ func (m *Metrics) Emit(e events.Event) {
 			up = 1
 		}
 		m.backendUp.WithLabelValues(e.Backend).Set(up)
+	case events.StoreCall, events.StoreFallback, events.StoreState:
+		m.fleet.emit(e)
 	case events.Ban:
 		if e.Added {
 			m.bansAdded.Inc()

@@ -293,6 +293,7 @@ type Ticket struct {
 	hasUser  bool
 	loggedIn bool // out of the pre-login count
 	released bool
+	hook     TicketHook // nil: counted here only
 }
 
 // IP returns the (normalized) client address the ticket was issued to.
@@ -324,6 +325,17 @@ func (t *Ticket) Login(user string) error {
 	}
 	a.users[user]++
 	t.hasUser, t.user = true, user
+	if t.hook != nil {
+		// Not under userMu: the hook may ask a shared store.
+		a.userMu.Unlock()
+		err := t.hook.Login(user)
+		a.userMu.Lock()
+		if err != nil {
+			a.dropUser(user)
+			t.hasUser, t.user = false, ""
+			return err
+		}
+	}
 	if !t.loggedIn {
 		t.loggedIn = true
 		a.loggedIn(t.ip)
@@ -348,6 +360,9 @@ func (t *Ticket) Release() {
 		return
 	}
 	t.released = true
+	if t.hook != nil {
+		t.hook.Release()
+	}
 	if t.hasUser {
 		t.a.userMu.Lock()
 		t.a.dropUser(t.user)

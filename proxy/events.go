@@ -49,6 +49,8 @@ func refusedReason(err error) string {
 		return events.RefusedMaxSessions
 	case errors.Is(err, errUntrustedProxy), errors.Is(err, errNoProxyHeader):
 		return events.RefusedProxyHeader
+	case errors.Is(err, policy.ErrStoreDown):
+		return events.RefusedStore
 	}
 	return events.RefusedOther
 }

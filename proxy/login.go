@@ -237,8 +237,12 @@ func (s *session) authenticate(password, code string) (auth.Result, error) {
 // over the limit the client gets 421 and the session ends.
 func (s *session) countUser(user string) error {
 	if err := s.ticket.Login(user); err != nil {
-		s.emit(events.Login{Session: s.loginEv(user), Result: events.LoginRefused, Reason: events.LoginReasonPerUser, Code: ftp.StatusNotAvailable, Err: err})
-		_ = s.reply(ftp.StatusNotAvailable, "Too many sessions for this user.")
+		reason, text := events.LoginReasonPerUser, "Too many sessions for this user."
+		if errors.Is(err, policy.ErrStoreDown) {
+			reason, text = events.LoginReasonStoreDown, "Service not available: try again later."
+		}
+		s.emit(events.Login{Session: s.loginEv(user), Result: events.LoginRefused, Reason: reason, Code: ftp.StatusNotAvailable, Err: err})
+		_ = s.reply(ftp.StatusNotAvailable, text)
 		return s.errorf("%w", err)
 	}
 	return nil

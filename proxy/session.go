@@ -158,6 +158,8 @@ func (s *session) admit() error {
 			text = "Too many sessions from your address that have not logged in."
 		case errors.Is(err, policy.ErrTooManySessions):
 			text = "Too many sessions: try again later."
+		case errors.Is(err, policy.ErrStoreDown):
+			text = "Service not available: try again later."
 		}
 		s.emit(events.ConnectionRefused{Session: s.ev(), Reason: refusedReason(err), Err: err})
 		_ = s.raw.SetWriteDeadline(time.Now().Add(time.Second))

@@ -117,8 +117,21 @@ type Verifier struct {
 	// auth.ErrUnavailable rather than forget one.
 	MaxEntries int
 
+	// Replay, when set, remembers the used codes instead of the
+	// Verifier's memory: a store shared by a fleet (fleet.Replay), so that
+	// a code used on one gateway is refused on every other.
+	Replay ReplayStore
+
 	mu   sync.Mutex
 	used map[usedKey]struct{}
+}
+
+// ReplayStore remembers used codes: Use records that user used the code of
+// step and reports whether it was fresh (false: already used). ttl is how
+// long the step can still be accepted. An error (the store is down and
+// refuses to decide) makes Verify fail with auth.ErrUnavailable.
+type ReplayStore interface {
+	Use(user string, step uint64, ttl time.Duration) (fresh bool, err error)
 }
 
 func (v *Verifier) now() time.Time {
@@ -161,6 +174,17 @@ func (v *Verifier) Verify(user, secret, code string) error {
 	}
 	if found == 0 {
 		return ErrWrongCode
+	}
+	if v.Replay != nil {
+		ttl := time.Unix(int64(match+Skew+1)*int64(Period/time.Second), 0).Sub(v.now())
+		fresh, err := v.Replay.Use(user, match, max(ttl, time.Second))
+		switch {
+		case err != nil:
+			return fmt.Errorf("totp: used codes: %w: %w", err, auth.ErrUnavailable)
+		case !fresh:
+			return ErrReplayed
+		}
+		return nil
 	}
 	v.mu.Lock()
 	defer v.mu.Unlock()

@@ -272,3 +272,46 @@ func FuzzVerify(f *testing.F) {
 		}
 	})
 }
+
+type mapReplay struct {
+	used map[string]bool
+	err  error
+}
+
+func (m *mapReplay) Use(user string, step uint64, ttl time.Duration) (bool, error) {
+	if m.err != nil {
+		return false, m.err
+	}
+	k := fmt.Sprint(user, step)
+	if m.used[k] || ttl <= 0 {
+		return false, nil
+	}
+	m.used[k] = true
+	return true, nil
+}
+
+func TestVerifierReplayStore(t *testing.T) {
+	key, err := NewKey("ftpsgate", "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Unix(1_800_000_000, 0)
+	code, err := Code(key.Secret, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := &mapReplay{used: map[string]bool{}}
+	// Two gateways, one store: the second refuses the code.
+	v1 := &Verifier{Now: func() time.Time { return now }, Replay: store}
+	v2 := &Verifier{Now: func() time.Time { return now }, Replay: store}
+	if err := v1.Verify("alice", key.Secret, code); err != nil {
+		t.Fatal(err)
+	}
+	if err := v2.Verify("alice", key.Secret, code); !errors.Is(err, ErrReplayed) {
+		t.Fatalf("replay on the other verifier: %v, want ErrReplayed", err)
+	}
+	store.err = errors.New("down")
+	if err := v2.Verify("bob", key.Secret, code); !errors.Is(err, auth.ErrUnavailable) {
+		t.Fatalf("store error: %v, want auth.ErrUnavailable", err)
+	}
+}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/ftpsgate/ftpsgate/auth"
 	"github.com/ftpsgate/ftpsgate/auth/local"
+	"github.com/ftpsgate/ftpsgate/auth/totp"
 	"github.com/ftpsgate/ftpsgate/internal/confkey"
 	"github.com/ftpsgate/ftpsgate/policy"
 	"github.com/ftpsgate/ftpsgate/proxy"
@@ -131,6 +132,8 @@ type authSetup struct {
 	backendPass    string
 	forward        bool
 	lockout        policy.LockoutPolicy
+	replay         totp.ReplayStore                        // used TOTP codes shared by a fleet; nil: this process's memory
+	shareLockout   func(local auth.Throttle) auth.Throttle // a fleet's lockout over the local one; nil: local only
 	providerSetup
 }
 

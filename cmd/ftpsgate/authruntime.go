@@ -48,8 +48,8 @@ func newAuthenticator(ctx context.Context, a *authSetup, log zerolog.Logger) (*a
 	rt := &authRuntime{}
 	g := &auth.Gateway{
 		Profiles: nil, Groups: a.groups, DefaultFactors: a.defaultFactors,
-		Codes:       &totp.Verifier{},
-		Throttle:    auth.LockoutThrottle(policy.NewLockout(a.lockout)),
+		Codes:       &totp.Verifier{Replay: a.replay},
+		Throttle:    a.throttle(),
 		BackendUser: a.backendUser, BackendPassword: a.backendPass, ForwardPassword: a.forward,
 	}
 	fail := func(err error) (*authRuntime, error) {
@@ -91,4 +91,14 @@ func newAuthenticator(ctx context.Context, a *authSetup, log zerolog.Logger) (*a
 	}
 	rt.auth = g
 	return rt, nil
+}
+
+// throttle is the per-user lockout: the local one, under a fleet's when
+// there is one.
+func (a *authSetup) throttle() auth.Throttle {
+	local := auth.LockoutThrottle(policy.NewLockout(a.lockout))
+	if a.shareLockout != nil {
+		return a.shareLockout(local)
+	}
+	return local
 }

@@ -14,7 +14,9 @@ import (
 const bansHelp = `Lists, adds or lifts bans through the running gateway's admin API
 (admin.address in its configuration). On a TCP address the API wants the
 bearer token of admin.token_file: --config reads both; with --admin, give
---token-file. A unix socket (unix:/path) needs no token.
+--token-file. A unix socket (unix:/path) needs no token. With a fleet
+section the bans are the fleet's (in Redis): a change through any replica
+holds on every replica within a second.
 
   ftpsgate bans list   [--config FILE | --admin ADDRESS [--token-file FILE]]
   ftpsgate bans add    [...] [--duration 1h] [--reason TEXT] IP

@@ -11,6 +11,7 @@ import (
 	"github.com/ftpsgate/ftpsgate/events"
 	"github.com/ftpsgate/ftpsgate/filter"
 	"github.com/ftpsgate/ftpsgate/filter/icap"
+	"github.com/ftpsgate/ftpsgate/fleet"
 	"github.com/ftpsgate/ftpsgate/metrics"
 	"github.com/ftpsgate/ftpsgate/policy"
 	"github.com/ftpsgate/ftpsgate/proxy"
@@ -24,9 +25,12 @@ import (
 type composed struct {
 	srv       *proxy.Server
 	metrics   *metrics.Metrics
-	sink      events.Sink // every event: metrics (and the log consumer)
-	bans      *policy.Defender
-	admission *policy.Admission
+	sink      events.Sink       // every event: metrics (and the log consumer)
+	bans      banStore          // this gateway's *policy.Defender, or the fleet's
+	admission *policy.Admission // this gateway's counters
+	gate      proxy.Admission   // admission: the counters, or the fleet's gate over them
+	fleet     *fleet.Store      // nil: no fleet section
+	fleetBans *fleet.Bans       // the fleet's bans (the ban cache's size)
 	certs     *policy.CertSource
 	auth      *authRuntime    // decides logins (auth.mode)
 	access    *accessReloader // the access section, swapped on SIGHUP; nil without one
@@ -61,11 +65,11 @@ func compose(ctx context.Context, cfg *loaded, log zerolog.Logger) (*composed, e
 	if d.certs, err = proxy.NewCertificates(pc, log); err != nil {
 		return nil, err
 	}
-	if d.bans, err = policy.NewDefender(pc.Bans, nil); err != nil {
-		return nil, fmt.Errorf("proxy: bans: %w", err)
+	if err := d.shared(cfg, log); err != nil {
+		return nil, err
 	}
-	d.admission = policy.NewAdmission(pc.Limits, d.bans)
 	if d.auth, err = newAuthenticator(ctx, cfg.auth, log); err != nil {
+		d.closeFleet()
 		return nil, err
 	}
 	opts := []proxy.Option{}
@@ -108,7 +112,7 @@ func compose(ctx context.Context, cfg *loaded, log zerolog.Logger) (*composed, e
 		proxy.WithAuthenticator(d.auth.auth),
 		proxy.WithEvents(d.sink),
 		proxy.WithBans(d.bans),
-		proxy.WithAdmission(d.admission),
+		proxy.WithAdmission(d.gate),
 		proxy.WithCertificates(d.certs),
 	)...)
 	if err != nil {
@@ -117,6 +121,7 @@ func compose(ctx context.Context, cfg *loaded, log zerolog.Logger) (*composed, e
 		if d.hub != nil {
 			d.hub.Close()
 		}
+		d.closeFleet()
 		return nil, err
 	}
 	return d, nil

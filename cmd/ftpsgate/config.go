@@ -18,6 +18,7 @@ import (
 	"github.com/ftpsgate/ftpsgate/admin"
 	"github.com/ftpsgate/ftpsgate/filter/dlp"
 	"github.com/ftpsgate/ftpsgate/filter/icap"
+	"github.com/ftpsgate/ftpsgate/fleet"
 	"github.com/ftpsgate/ftpsgate/internal/confkey"
 	"github.com/ftpsgate/ftpsgate/nat"
 	"github.com/ftpsgate/ftpsgate/policy"
@@ -31,13 +32,14 @@ type loaded struct {
 	admin   admin.Config
 	log     logConfig
 	auth    *authSetup
-	access  *vfs.Access  // nil: nobody confined
-	audit   *auditSetup  // the audit trail
-	inspect *dlp.Config  // inspect.dlp; nil: off
-	icap    *icap.Config // inspect.icap; nil: off
-	agents  *agentsSetup // the agents: section; nil: no agent listener
-	path    string       // the file it came from ("" when embedded): SIGHUP reads it again
-	fleet   replicaSlot  // passive.ports split between passive.replicas
+	access  *vfs.Access   // nil: nobody confined
+	audit   *auditSetup   // the audit trail
+	inspect *dlp.Config   // inspect.dlp; nil: off
+	icap    *icap.Config  // inspect.icap; nil: off
+	agents  *agentsSetup  // the agents: section; nil: no agent listener
+	path    string        // the file it came from ("" when embedded): SIGHUP reads it again
+	fleet   replicaSlot   // passive.ports split between passive.replicas
+	shared  *fleet.Config // the fleet section (shared state in Redis); nil: off
 
 	inspectPolicies []inspectPolicy // inspect.policies (inspectpolicy.go)
 }
@@ -184,6 +186,7 @@ func build(v *viper.Viper) (*loaded, error) {
 	icapCfg := buildICAP(&p, fc.Inspect.ICAP)
 	c.HoldDownloads, c.Hold = buildHold(&p, fc.Inspect)
 	inspectPols := buildInspectPolicies(&p, v, fc.Inspect, icapCfg, authCfg.gateway())
+	fleetCfg := buildFleet(&p, fc.Fleet)
 	c.TLS.ClientCertPins = authCfg.gateway() // the edge checks pins
 	c.Login = policy.LoginPolicy{AllowAnonymous: fc.Policy.AllowAnonymous}
 	for _, site := range fc.Policy.AllowedSiteCommands {
@@ -279,7 +282,7 @@ func build(v *viper.Viper) (*loaded, error) {
 	if err := p.err(); err != nil {
 		return nil, err
 	}
-	return &loaded{proxy: c, admin: adminCfg, log: fc.Log, auth: authCfg, access: access, audit: auditCfg, inspect: inspectCfg, icap: icapCfg, fleet: slot, agents: agents, inspectPolicies: inspectPols}, nil
+	return &loaded{proxy: c, admin: adminCfg, log: fc.Log, auth: authCfg, access: access, audit: auditCfg, inspect: inspectCfg, icap: icapCfg, fleet: slot, agents: agents, inspectPolicies: inspectPols, shared: fleetCfg}, nil
 }
 
 // resolveHost looks up passive.public_host when it is a name; nil is the

@@ -89,6 +89,7 @@ type fileConfig struct {
 	Audit   auditFile   `mapstructure:"audit"`
 	Inspect inspectFile `mapstructure:"inspect"`
 	Agents  agentsFile  `mapstructure:"agents"`
+	Fleet   fleetFile   `mapstructure:"fleet"`
 	Admin   struct {
 		Address   string `mapstructure:"address"`
 		TokenFile string `mapstructure:"token_file"`

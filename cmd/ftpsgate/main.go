@@ -19,6 +19,7 @@ import (
 
 	"github.com/ftpsgate/ftpsgate/admin"
 	"github.com/ftpsgate/ftpsgate/events"
+	"github.com/ftpsgate/ftpsgate/fleet"
 	"github.com/ftpsgate/ftpsgate/metrics"
 	"github.com/ftpsgate/ftpsgate/nat"
 	"github.com/ftpsgate/ftpsgate/proxy"
@@ -232,6 +233,7 @@ func serveContext(ctx context.Context, cfg *loaded, stderr io.Writer) int {
 		return 1
 	}
 	defer closeTrail(d.audit, log) // after shutdown: the last sessions' records
+	defer d.closeFleet()           // after shutdown: the last sessions' places
 	srv := d.srv
 	log.Info().Str("version", versionString()).Msg("ftpsgate starting")
 	if n := cfg.proxy.Passive.PublicName; n != nil {
@@ -299,10 +301,16 @@ func (l sessionLister) Sessions() []admin.SessionInfo {
 func metricsHandler(d *composed) http.Handler {
 	d.metrics.Watch(metrics.State{
 		PassiveInUse:     d.srv.PassiveInUse,
-		BansActive:       func() int { return len(d.bans.List()) },
+		BansActive:       d.bansActive,
 		TrackedAddresses: func() int { return d.admission.Stats().TrackedIPs },
 		CertNotAfter:     d.certs.NotAfter,
 	})
+	if d.fleet != nil {
+		d.metrics.WatchFleet(metrics.FleetState{
+			Down: d.fleet.Degraded, BanCache: d.fleetBans.CacheSize, Leases: d.fleet.Leases,
+			LocalMode: d.fleet.Mode() == fleet.ModeLocal,
+		})
+	}
 	return d.metrics.Handler()
 }
 

@@ -53,4 +53,19 @@
 // TestHAProxyReplicaDown: a killed replica is marked down by HAProxy's
 // /readyz checks (2 s apart, fall 2), sessions go on through the others
 // and none reaches it; restarted, it is marked up and serves again.
+//
+// The shared state (shared_test.go; a real redis-server from
+// internal/testredis, the fleet: section per replica):
+// TestFleetBansThroughBalancer: five wrong passwords through the
+// balancer, spread over the replicas (leastconn, sessions held open), ban
+// the client, whom every replica sees as 127.0.0.1 through PROXY v2; every
+// replica's ban cache has it within 1 s; `ftpsgate bans list` and `remove`
+// through one replica's admin API lift it everywhere within 1 s.
+// TestFleetSessionsPerUserThroughBalancer: max_sessions_per_user 2 holds
+// over the replicas; a killed replica's place expires in Redis within the
+// lease (3 s) and a login through the balancer succeeds again.
+// TestFleetRedisKilledMidRun (closed, local): Redis is killed during a
+// 64 MiB curl download, which completes with its SHA-256; new sessions get
+// 421 (closed) or log in (local); every replica logs the recovery once and
+// serves again when Redis is back.
 package fleet
