@@ -47,6 +47,7 @@ func warnings(cfg *loaded, nofile uint64) (note string, ws []proxy.Warning) {
 	}
 	ws = append(ws, inspectWarnings(cfg.inspect)...)
 	ws = append(ws, icapWarnings(cfg.icap)...)
+	ws = append(ws, fleetWarnings(cfg.shared)...)
 	ws = append(ws, holdWarnings(cfg.proxy.HoldDownloads, cfg.inspect, cfg.icap)...)
 	ws = append(ws, inspectPolicyWarnings(cfg.inspect, cfg.icap, cfg.inspectPolicies)...)
 	ws = append(ws, cfg.agents.warnings()...)

@@ -172,6 +172,11 @@ func deployEnv(t *testing.T) {
 	t.Setenv("FTPSGATE_TLS_KEY_FILE", f.KeyFile)
 	t.Setenv("FTPSGATE_BACKEND_CA_FILE", f.CAFile)
 	t.Setenv("FTPSGATE_ADMIN_TOKEN_FILE", token)
+	pw := filepath.Join(dir, "redis-password")
+	if err := os.WriteFile(pw, []byte("not-a-real-password\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("FTPSGATE_FLEET_REDIS_PASSWORD_FILE", pw)
 }
 
 // The shipped haproxy.cfg is what `ftpsgate haproxy` makes of the shipped

@@ -3,10 +3,12 @@ package main
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"strings"
 
 	"github.com/ftpsgate/ftpsgate/fleet"
+	"github.com/ftpsgate/ftpsgate/proxy"
 )
 
 // fleetFile is the fleet section: the shared state of a fleet of gateways
@@ -115,4 +117,29 @@ func readPasswordFile(path string) (string, error) {
 		return "", fmt.Errorf("%s is empty", path)
 	}
 	return pw, nil
+}
+
+// fleetWarnings lists the fleet settings that weaken a safe default.
+func fleetWarnings(c *fleet.Config) []proxy.Warning {
+	if c == nil || !c.Enabled() {
+		return nil
+	}
+	var ws []proxy.Warning
+	if c.OnStoreError == fleet.ModeLocal {
+		ws = append(ws, proxy.Warning{Key: "fleet.on_store_error", Text: "local: while Redis is down each replica keeps its own bans, session caps, TOTP memory and lockout counts: a guesser gets N times the tries over N replicas, max_sessions_per_user holds per replica, and a TOTP code may be replayed on another replica"})
+	}
+	if c.Plaintext() {
+		ws = append(ws, proxy.Warning{Key: "fleet.redis.tls.enabled", Text: "false with a Redis that is not on loopback: bans, user names, TOTP use records and the Redis password cross the network in clear, and whoever can write to Redis can lift bans and free session places"})
+	}
+	remote := false
+	for _, a := range c.Addresses {
+		h, _, _ := net.SplitHostPort(a)
+		if ip := net.ParseIP(h); h != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			remote = true
+		}
+	}
+	if remote && c.Password == "" && c.TLS.CertFile == "" {
+		ws = append(ws, proxy.Warning{Key: "fleet.redis.password_file", Text: "no password and no client certificate for a Redis that is not on loopback: anyone who reaches Redis can lift bans and free session places"})
+	}
+	return ws
 }

@@ -58,3 +58,32 @@ func TestFleetConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestFleetWarnings: on_store_error local, a remote Redis in clear and one
+// without a password are warned of; a loopback Redis in closed mode is not.
+func TestFleetWarnings(t *testing.T) {
+	keys := func(yaml string) map[string]bool {
+		t.Helper()
+		cfg, err := loadFile(writeConfig(t, minimalYAML+yaml))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, ws := warnings(cfg, 1<<20)
+		out := map[string]bool{}
+		for _, w := range ws {
+			if strings.HasPrefix(w.Key, "fleet.") {
+				out[w.Key] = true
+			}
+		}
+		return out
+	}
+	if k := keys("fleet: {redis: {addresses: ['127.0.0.1:6379']}}\n"); len(k) != 0 {
+		t.Errorf("loopback Redis, closed: %v", k)
+	}
+	k := keys("fleet: {redis: {addresses: ['10.1.2.3:6379']}, on_store_error: local}\n")
+	for _, key := range []string{"fleet.on_store_error", "fleet.redis.tls.enabled", "fleet.redis.password_file"} {
+		if !k[key] {
+			t.Errorf("no warning of %s: %v", key, k)
+		}
+	}
+}
