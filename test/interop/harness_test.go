@@ -15,7 +15,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -131,25 +130,48 @@ const (
 	rangeBlock = 50
 )
 
-var nextRange atomic.Int32
+// rangeBlocks are the blocks of 50 ports: rangeInUse marks those a running
+// test holds (released at its end), rangeNext is where the search goes on.
+// A run has more tests than the range has blocks, so blocks are reused
+// once the test that held one has ended.
+var (
+	rangeMu    sync.Mutex
+	rangeInUse = map[int]bool{}
+	rangeNext  int
+)
+
+const rangeBlocks = (rangeLimit - rangeBase + 1) / rangeBlock
 
 // portRange reserves n consecutive ports on 127.0.0.1, distinct from every
-// other range of this run and all bindable right now.
+// range another running test of this run holds, and all bindable right
+// now; the block is released when t ends.
 func portRange(t *testing.T, n int) (lo, hi int) {
 	t.Helper()
 	if n > rangeBlock {
 		t.Fatalf("portRange: %d ports asked, at most %d", n, rangeBlock)
 	}
-	for {
-		lo = rangeBase + int(nextRange.Add(1)-1)*rangeBlock
-		hi = lo + n - 1
-		if hi > rangeLimit {
-			t.Fatal("portRange: no free block of ports left")
+	rangeMu.Lock()
+	defer rangeMu.Unlock()
+	for tries := 0; tries < rangeBlocks; tries++ {
+		b := rangeNext
+		rangeNext = (rangeNext + 1) % rangeBlocks
+		if rangeInUse[b] {
+			continue
 		}
+		lo = rangeBase + b*rangeBlock
+		hi = lo + n - 1
 		if rangeBindable(lo, hi) {
+			rangeInUse[b] = true
+			t.Cleanup(func() {
+				rangeMu.Lock()
+				delete(rangeInUse, b)
+				rangeMu.Unlock()
+			})
 			return lo, hi
 		}
 	}
+	t.Fatal("portRange: no free block of ports left")
+	return 0, 0
 }
 
 func rangeBindable(lo, hi int) bool {
