@@ -145,7 +145,7 @@ func (v *vsftpd) diagnostics() string {
 	if err != nil {
 		s = err.Error()
 	}
-	return v.proc.logTail() + "\n" + tail("vsftpd protocol log "+v.xferLog, s, 6000)
+	return v.proc.LogTail() + "\n" + tail("vsftpd protocol log "+v.xferLog, s, 6000)
 }
 
 // put copies a local file into the served directory, owned by the FTP user,
