@@ -2,9 +2,6 @@ package interop
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"net"
@@ -190,16 +187,8 @@ var tail = testproc.Tail
 // with its SHA-256.
 var bigSource = sync.OnceValues(func() ([2]string, error) {
 	path := filepath.Join(workDir, "source-64MiB.bin")
-	f, err := os.Create(path)
-	if err != nil {
-		return [2]string{}, err
-	}
-	h := sha256.New()
-	_, err = io.CopyN(io.MultiWriter(f, h), rand.Reader, bigFileSize)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return [2]string{path, hex.EncodeToString(h.Sum(nil))}, err
+	sum, err := testproc.RandomFile(path, bigFileSize)
+	return [2]string{path, sum}, err
 })
 
 // sourceFile returns the path and the SHA-256 of the shared random file.
@@ -214,16 +203,11 @@ func sourceFile(t *testing.T) (path, sum string) {
 
 func sha256File(t *testing.T, path string) string {
 	t.Helper()
-	f, err := os.Open(path)
+	sum, err := testproc.SHA256File(path)
 	if err != nil {
 		t.Fatalf("sha256 %s: %v", path, err)
 	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		t.Fatalf("sha256 %s: %v", path, err)
-	}
-	return hex.EncodeToString(h.Sum(nil))
+	return sum
 }
 
 // assertSameFile fails t unless got has the SHA-256 want (and says which
