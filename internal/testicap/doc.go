@@ -23,6 +23,11 @@
 // answers OPTIONS. Stop and Start stop c-icap (SIGTERM to its process
 // group) and run it again on the same port; t.Cleanup stops both.
 //
+// The bench (test/bench) starts its own clamd and c-icap, to measure
+// their CPU, from the same pieces: Missing, WriteSignatures, ClamdConf and
+// CICAPConf with a Config of its own (limits raised, clamd's cache off),
+// PingClamd and Options.
+//
 // The tests that use it run only with FTPSGATE_INTEROP=1, the switch of
 // test/interop; with the switch set, a missing program fails the test
 // instead of skipping it (apt-get install c-icap libc-icap-mod-virus-scan

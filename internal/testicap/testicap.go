@@ -1,9 +1,7 @@
 package testicap
 
 import (
-	"bufio"
-	"bytes"
-	"errors"
+	"context"
 	"fmt"
 	"net"
 	"os"
@@ -55,13 +53,8 @@ func Require(t testing.TB) {
 	if os.Getenv(EnvInterop) != "1" {
 		t.Skip("set " + EnvInterop + "=1 to run the tests with a real c-icap and ClamAV")
 	}
-	for _, p := range []string{CICAPPath, ClamdPath, SigtoolBin} {
-		if _, err := os.Stat(p); err != nil {
-			t.Fatalf("%s=1 but %s is missing (apt-get install c-icap libc-icap-mod-virus-scan clamav clamav-daemon): %v", EnvInterop, p, err)
-		}
-	}
-	if ModuleDir() == "" {
-		t.Fatalf("%s=1 but c-icap's virus_scan.so is missing (apt-get install libc-icap-mod-virus-scan)", EnvInterop)
+	if why := Missing(); why != "" {
+		t.Fatalf("%s=1 but %s", EnvInterop, why)
 	}
 }
 
@@ -101,37 +94,13 @@ func Start(t testing.TB, infected ...[]byte) *Server {
 	if len(infected) == 0 {
 		infected = [][]byte{[]byte("ftpsgate testicap placeholder signature")}
 	}
-	var hsb bytes.Buffer
-	for i, data := range infected {
-		f := filepath.Join(s.dir, fmt.Sprintf("sample%d.bin", i))
-		if err := os.WriteFile(f, data, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		out, err := exec.Command(SigtoolBin, "--sha256", f).Output()
-		if err != nil {
-			t.Fatalf("sigtool --sha256: %v", err)
-		}
-		// HASH:SIZE:NAME; the name is the file's: make it ours.
-		parts := strings.SplitN(strings.TrimSpace(string(out)), ":", 3)
-		if len(parts) != 3 {
-			t.Fatalf("sigtool --sha256: unexpected output %q", out)
-		}
-		name := fmt.Sprintf("Ftpsgate.Test.Sig%d", i)
-		fmt.Fprintf(&hsb, "%s:%s:%s\n", parts[0], parts[1], name)
-		s.threats = append(s.threats, name+".UNOFFICIAL")
-	}
-	if err := os.WriteFile(filepath.Join(db, "test.hsb"), hsb.Bytes(), 0o600); err != nil {
+	if s.threats, err = WriteSignatures(context.Background(), s.dir, filepath.Join(db, "test.hsb"), "Ftpsgate.Test.Sig", infected); err != nil {
 		t.Fatal(err)
 	}
-	root := os.Geteuid() == 0
-	clamdSock := filepath.Join(sock, "clamd.sock")
+	f := Files{Run: sock, Logs: s.dir, DB: db, Tmp: tmp, ClamdSock: filepath.Join(sock, "clamd.sock")}
+	c := Config{Root: os.Geteuid() == 0}
 	clamdConf := filepath.Join(s.dir, "clamd.conf")
-	cc := fmt.Sprintf("Foreground yes\nLocalSocket %s\nDatabaseDirectory %s\nLogFile %s\nTemporaryDirectory %s\nSelfCheck 0\n",
-		clamdSock, db, filepath.Join(s.dir, "clamd.log"), tmp)
-	if root {
-		cc += "User root\n"
-	}
-	if err := os.WriteFile(clamdConf, []byte(cc), 0o600); err != nil {
+	if err := os.WriteFile(clamdConf, []byte(ClamdConf(f, c)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	clamd := exec.Command(ClamdPath, "-c", clamdConf)
@@ -143,44 +112,13 @@ func Start(t testing.TB, infected ...[]byte) *Server {
 	exited := make(chan struct{})
 	go func() { _ = clamd.Wait(); close(exited) }()
 	t.Cleanup(func() { stopGroup(clamd, exited) })
-	if err := waitFor(exited, func() error { return pingClamd(clamdSock) }); err != nil {
+	if err := waitFor(exited, func() error { return PingClamd(f.ClamdSock) }); err != nil {
 		t.Fatalf("clamd did not start: %v\n%s", err, s.tail("clamd.out", "clamd.log"))
 	}
 
 	s.Addr = freePort(t)
 	s.conf = filepath.Join(s.dir, "c-icap.conf")
-	ic := fmt.Sprintf(`PidFile %[1]s/c-icap.pid
-CommandsSocket %[1]s/c-icap.ctl
-Timeout 30
-Port %[2]s
-StartServers 1
-MaxServers 2
-MinSpareThreads 2
-MaxSpareThreads 8
-ThreadsPerChild 8
-MaxKeepAliveRequests 100
-KeepAliveTimeout 60
-TmpDir %[3]s
-ServerLog %[4]s/server.log
-AccessLog %[4]s/access.log
-ModulesDir %[5]s
-ServicesDir %[5]s
-TemplateDir /usr/share/c_icap/templates/
-TemplateDefaultLanguage en
-LoadMagicFile /etc/c-icap/c-icap.magic
-DebugLevel 1
-Module common clamd_mod.so
-clamd_mod.ClamdSocket %[6]s
-Service %[7]s virus_scan.so
-ServiceAlias %[8]s virus_scan?allow204=on&sizelimit=off&mode=simple
-virus_scan.ScanFileTypes TEXT DATA EXECUTABLE ARCHIVE GIF JPEG MSOFFICE
-virus_scan.DefaultEngine clamd
-virus_scan.MaxObjectSize 100M
-`, sock, s.Addr, tmp, s.dir, ModuleDir(), clamdSock, ServiceDefault, Service)
-	if root {
-		ic += "User root\nGroup root\n"
-	}
-	if err := os.WriteFile(s.conf, []byte(ic), 0o600); err != nil {
+	if err := os.WriteFile(s.conf, []byte(CICAPConf(f, s.Addr, c)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	s.Start()
@@ -213,7 +151,7 @@ func (s *Server) Start() {
 	go func() { _ = cmd.Wait(); close(exited) }()
 	s.icap = cmd
 	s.icapExited = exited
-	if err := waitFor(exited, func() error { return options(s.Addr) }); err != nil {
+	if err := waitFor(exited, func() error { return Options(s.Addr) }); err != nil {
 		s.Stop()
 		s.t.Fatalf("c-icap did not start: %v\n%s", err, s.tail("c-icap.out", "server.log"))
 	}
@@ -293,41 +231,4 @@ func freePort(t testing.TB) string {
 	addr := l.Addr().String()
 	_ = l.Close()
 	return addr
-}
-
-func pingClamd(sock string) error {
-	c, err := net.DialTimeout("unix", sock, time.Second)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(2 * time.Second))
-	if _, err := c.Write([]byte("zPING\x00")); err != nil {
-		return err
-	}
-	b := make([]byte, 16)
-	n, _ := c.Read(b)
-	if !bytes.HasPrefix(b[:n], []byte("PONG")) {
-		return fmt.Errorf("clamd answered %q to PING", b[:n])
-	}
-	return nil
-}
-
-// options asks the service's OPTIONS and wants a 200.
-func options(addr string) error {
-	c, err := net.DialTimeout("tcp", addr, time.Second)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-	fmt.Fprintf(c, "OPTIONS icap://%s/%s ICAP/1.0\r\nHost: 127.0.0.1\r\nEncapsulated: null-body=0\r\n\r\n", addr, Service)
-	line, err := bufio.NewReader(c).ReadString('\n')
-	if err != nil {
-		return err
-	}
-	if !strings.HasPrefix(line, "ICAP/1.0 200") {
-		return errors.New("OPTIONS answered " + strings.TrimSpace(line))
-	}
-	return nil
 }

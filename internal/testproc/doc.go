@@ -1,5 +1,6 @@
 // Package testproc runs the programs a test starts (gateways, FTP servers,
 // balancers) as real processes: each in its own process group with its
 // output in a log file, killed with the whole group when the test ends (or
-// when the test binary dies), and waited for on a port. Tests only.
+// when the test binary dies), and waited for on a port; and the big random
+// file such tests move and compare (RandomFile, SHA256File). Tests only.
 package testproc

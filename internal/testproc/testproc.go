@@ -92,6 +92,16 @@ func (p *Process) Wait(d time.Duration) error {
 	}
 }
 
+// WaitExit waits up to d for the process to end and returns its exit code.
+func (p *Process) WaitExit(d time.Duration) (code int, ok bool) {
+	select {
+	case <-p.done:
+		return p.cmd.ProcessState.ExitCode(), true
+	case <-time.After(d):
+		return 0, false
+	}
+}
+
 // Log is everything the process wrote.
 func (p *Process) Log() string {
 	b, err := os.ReadFile(p.LogPath)

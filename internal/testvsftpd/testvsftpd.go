@@ -2,18 +2,13 @@ package testvsftpd
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"fmt"
 	"io"
 	"net"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,53 +16,12 @@ import (
 	"github.com/ftpsgate/ftpsgate/internal/testproc"
 )
 
-// UserName is the local account vsftpd authenticates through PAM. It is
-// not test/interop's ftpsgate-it: each test binary gives its account a
-// fresh password, and go test runs packages in parallel, so two packages
-// sharing one account would break each other's logins.
-const UserName = "ftpsgate-fl"
-
-// Account is the local user and its password for this run.
-type Account struct {
-	Name, Password string
-	UID, GID       int
-}
-
-// ensureAccount creates the user once per run (home /, shell /bin/sh,
-// which Debian's /etc/pam.d/vsftpd accepts) and sets a fresh password
-// hashed with SHA-512 (yescrypt costs ~86 ms per login).
-var ensureAccount = sync.OnceValues(func() (Account, error) {
-	if _, err := user.Lookup(UserName); err != nil {
-		out, err := exec.Command("useradd", "--no-create-home", "--home-dir", "/",
-			"--shell", "/bin/sh", "--comment", "ftpsgate fleet tests", UserName).CombinedOutput()
-		if err != nil {
-			return Account{}, fmt.Errorf("useradd %s: %v: %s", UserName, err, out)
-		}
-	}
-	u, err := user.Lookup(UserName)
-	if err != nil {
-		return Account{}, err
-	}
-	var rnd [12]byte
-	if _, err := io.ReadFull(rand.Reader, rnd[:]); err != nil {
-		return Account{}, err
-	}
-	a := Account{Name: UserName, Password: "Pw-" + hex.EncodeToString(rnd[:])}
-	cmd := exec.Command("chpasswd", "-c", "SHA512")
-	cmd.Stdin = strings.NewReader(a.Name + ":" + a.Password + "\n")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return Account{}, fmt.Errorf("chpasswd -c SHA512: %v: %s", err, out)
-	}
-	a.UID, _ = strconv.Atoi(u.Uid)
-	a.GID, _ = strconv.Atoi(u.Gid)
-	return a, nil
-})
-
 // Options are where vsftpd listens: a loopback port and its passive range.
 type Options struct {
 	Port           int
 	PasvLo, PasvHi int
 	PKI            *testpki.Files // its certificate (for 127.0.0.1); nil: made now
+	User           string         // the PAM account; "" is UserName
 }
 
 // Server is a running vsftpd.
@@ -90,7 +44,11 @@ func Start(ctx context.Context, t testing.TB, o Options) *Server {
 	if _, err := os.Stat(bin); err != nil {
 		t.Fatalf("vsftpd not found (apt-get install vsftpd): %v", err)
 	}
-	acct, err := ensureAccount()
+	name := o.User
+	if name == "" {
+		name = UserName
+	}
+	acct, err := EnsureAccount(name, "ftpsgate fleet tests")
 	if err != nil {
 		t.Fatalf("FTP user for vsftpd: %v", err)
 	}
@@ -118,24 +76,11 @@ func Start(ctx context.Context, t testing.TB, o Options) *Server {
 		}
 	}
 	s := &Server{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(o.Port)), Root: root, CAFile: pki.CAFile, User: acct, log: filepath.Join(dir, "vsftpd.log")}
-	conf := []string{
-		"listen=YES", "listen_ipv6=NO", "background=NO",
-		"listen_address=127.0.0.1", "listen_port=" + strconv.Itoa(o.Port),
-		"anonymous_enable=NO", "local_enable=YES", "write_enable=YES", "local_umask=022",
-		"local_root=" + root, "chroot_local_user=NO", "pam_service_name=vsftpd",
-		"secure_chroot_dir=" + empty,
-		// Containers often forbid seccomp filters and new namespaces.
-		"seccomp_sandbox=NO", "isolate=NO", "isolate_network=NO",
-		"connect_from_port_20=NO", "pasv_enable=YES",
-		"pasv_min_port=" + strconv.Itoa(o.PasvLo), "pasv_max_port=" + strconv.Itoa(o.PasvHi),
+	conf := BaseConf("127.0.0.1", o.Port, root, empty, o.PasvLo, o.PasvHi)
+	conf = append(conf,
 		"dirmessage_enable=NO", "use_localtime=NO", "ftpd_banner=vsftpd test backend",
-		"xferlog_enable=YES", "xferlog_std_format=NO", "log_ftp_protocol=YES", "vsftpd_log_file=" + s.log,
-		"ssl_enable=YES", "allow_anon_ssl=NO", "force_local_logins_ssl=YES", "force_local_data_ssl=YES",
-		"require_ssl_reuse=YES", "ssl_sslv2=NO", "ssl_sslv3=NO", "ssl_tlsv1=YES",
-		// The 3.0.3 default, DES-CBC3-SHA, is gone from OpenSSL 3 and Go.
-		"ssl_ciphers=HIGH",
-		"rsa_cert_file=" + pki.ChainFile, "rsa_private_key_file=" + pki.KeyFile,
-	}
+		"xferlog_enable=YES", "xferlog_std_format=NO", "log_ftp_protocol=YES", "vsftpd_log_file="+s.log)
+	conf = append(conf, TLSConf(pki.ChainFile, pki.KeyFile)...)
 	confPath := filepath.Join(dir, "vsftpd.conf")
 	if err := os.WriteFile(confPath, []byte(strings.Join(conf, "\n")+"\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -156,12 +101,18 @@ func (s *Server) Diagnostics() string {
 // Put copies a local file into the served directory, owned by the user.
 func (s *Server) Put(t testing.TB, src, name string) {
 	t.Helper()
+	PutFile(t, src, filepath.Join(s.Root, name), s.User)
+}
+
+// PutFile copies the local file src to dst, owned by the account a, without
+// going through FTP.
+func PutFile(t testing.TB, src, dst string, a Account) {
+	t.Helper()
 	in, err := os.Open(src)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer in.Close()
-	dst := filepath.Join(s.Root, name)
 	out, err := os.Create(dst)
 	if err != nil {
 		t.Fatal(err)
@@ -173,7 +124,7 @@ func (s *Server) Put(t testing.TB, src, name string) {
 	if err := out.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Chown(dst, s.User.UID, s.User.GID); err != nil {
+	if err := os.Chown(dst, a.UID, a.GID); err != nil {
 		t.Fatal(err)
 	}
 }

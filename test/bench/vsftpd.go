@@ -2,18 +2,17 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ftpsgate/ftpsgate/internal/testvsftpd"
 )
 
 // benchUser is the local account vsftpd authenticates through PAM. It is
@@ -22,44 +21,14 @@ import (
 const benchUser = "ftpsgate-bench"
 
 // account is the local user and its password for this run.
-type account struct {
-	Name, Password string
-	UID, GID       int
-}
+type account = testvsftpd.Account
 
-// ensureAccount creates the user if missing (no home, shell /bin/sh, which
-// Debian's pam_shells accepts) and gives it a fresh random password hashed
-// with SHA-512: Debian's default yescrypt costs ~86 ms per login, which
-// would make every target's sessions/s a measure of PAM.
+// ensureAccount creates the user if missing and gives it a fresh random
+// password hashed with SHA-512 (testvsftpd.EnsureAccount): Debian's default
+// yescrypt costs ~86 ms per login, which would make every target's
+// sessions/s a measure of PAM.
 func ensureAccount() (account, error) {
-	if _, err := user.Lookup(benchUser); err != nil {
-		out, err := exec.Command("useradd", "--no-create-home", "--home-dir", "/",
-			"--shell", "/bin/sh", "--comment", "ftpsgate benchmark", benchUser).CombinedOutput()
-		if err != nil {
-			return account{}, fmt.Errorf("useradd %s: %v: %s", benchUser, err, out)
-		}
-	}
-	u, err := user.Lookup(benchUser)
-	if err != nil {
-		return account{}, err
-	}
-	var rnd [12]byte
-	if _, err := rand.Read(rnd[:]); err != nil {
-		return account{}, err
-	}
-	a := account{Name: benchUser, Password: "Pw-" + hex.EncodeToString(rnd[:])}
-	cmd := exec.Command("chpasswd", "-c", "SHA512")
-	cmd.Stdin = strings.NewReader(a.Name + ":" + a.Password + "\n")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return account{}, fmt.Errorf("chpasswd -c SHA512: %v: %s", err, out)
-	}
-	if a.UID, err = strconv.Atoi(u.Uid); err != nil {
-		return account{}, err
-	}
-	if a.GID, err = strconv.Atoi(u.Gid); err != nil {
-		return account{}, err
-	}
-	return a, nil
+	return testvsftpd.EnsureAccount(benchUser, "ftpsgate benchmark")
 }
 
 // portBlock is a range of TCP ports for passive data connections.
@@ -130,52 +99,17 @@ func startVsftpd(ctx context.Context, e *env, tls bool, pasv portBlock) (*vsftpd
 		return nil, err
 	}
 	v := &vsftpd{TLS: tls, Addr: loopback(port)}
-	conf := []string{
-		"listen=YES",
-		"listen_ipv6=NO",
-		"background=NO",
-		"listen_address=127.0.0.1",
-		"listen_port=" + strconv.Itoa(port),
-		"anonymous_enable=NO",
-		"local_enable=YES",
-		"write_enable=YES",
-		"local_umask=022",
-		"local_root=" + e.root,
-		"chroot_local_user=NO",
-		"pam_service_name=vsftpd",
-		"secure_chroot_dir=" + empty,
-		// Containers often forbid seccomp filters and new namespaces.
-		"seccomp_sandbox=NO",
-		"isolate=NO",
-		"isolate_network=NO",
-		"connect_from_port_20=NO",
-		"pasv_enable=YES",
-		"pasv_min_port=" + strconv.Itoa(pasv.lo),
-		"pasv_max_port=" + strconv.Itoa(pasv.hi),
+	conf := testvsftpd.BaseConf("127.0.0.1", port, e.root, empty, pasv.lo, pasv.hi)
+	conf = append(conf,
 		"max_clients=0",
 		"max_per_ip=0",
 		"dirmessage_enable=NO",
 		"use_localtime=NO",
 		"xferlog_enable=NO",
 		"ftpd_banner=vsftpd bench backend",
-	}
+	)
 	if tls {
-		conf = append(conf,
-			"ssl_enable=YES",
-			"allow_anon_ssl=NO",
-			"force_local_logins_ssl=YES",
-			"force_local_data_ssl=YES",
-			"require_ssl_reuse=YES",
-			// vsftpd 3.0.3 knows ssl_sslv2/ssl_sslv3/ssl_tlsv1 only: TLS 1.2
-			// and 1.3 are on.
-			"ssl_sslv2=NO",
-			"ssl_sslv3=NO",
-			"ssl_tlsv1=YES",
-			// The 3.0.3 default, DES-CBC3-SHA, is gone from OpenSSL 3.
-			"ssl_ciphers=HIGH",
-			"rsa_cert_file="+e.pki.ChainFile,
-			"rsa_private_key_file="+e.pki.KeyFile,
-		)
+		conf = append(conf, testvsftpd.TLSConf(e.pki.ChainFile, e.pki.KeyFile)...)
 	}
 	confPath := filepath.Join(dir, "vsftpd.conf")
 	if err := os.WriteFile(confPath, []byte(strings.Join(conf, "\n")+"\n"), 0o600); err != nil {

@@ -3,11 +3,7 @@ package fleet
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -119,16 +115,8 @@ const bigFileSize = 64 << 20
 // bigSource is a 64 MiB random file made once per run, with its SHA-256.
 var bigSource = sync.OnceValues(func() ([2]string, error) {
 	path := filepath.Join(workDir, "source-64MiB.bin")
-	fh, err := os.Create(path)
-	if err != nil {
-		return [2]string{}, err
-	}
-	h := sha256.New()
-	_, err = io.CopyN(io.MultiWriter(fh, h), rand.Reader, bigFileSize)
-	if cerr := fh.Close(); err == nil {
-		err = cerr
-	}
-	return [2]string{path, hex.EncodeToString(h.Sum(nil))}, err
+	sum, err := testproc.RandomFile(path, bigFileSize)
+	return [2]string{path, sum}, err
 })
 
 // BigFile is the path and SHA-256 of the shared 64 MiB random file.
@@ -144,16 +132,11 @@ func BigFile(t testing.TB) (path, sum string) {
 // SHA256File is a file's SHA-256 in hex.
 func SHA256File(t testing.TB, path string) string {
 	t.Helper()
-	fh, err := os.Open(path)
+	sum, err := testproc.SHA256File(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer fh.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, fh); err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(h.Sum(nil))
+	return sum
 }
 
 // ReplicaOfPort is the replica whose passive slice holds port, or nil.

@@ -124,7 +124,7 @@ func TestAgentNetns(t *testing.T) {
 	wctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	waitForPortIn(wctx, t, dmz, cfg.ExplicitAddr, gw)
-	diag := func() string { return gw.logTail() + "\n" + vs.diagnostics() }
+	diag := func() string { return gw.LogTail() + "\n" + vs.diagnostics() }
 
 	// Two agents in the LAN.
 	agents := make([]*process, 2)
@@ -179,8 +179,8 @@ log: {level: info, format: json}
 		assertSameFile(t, "lftp "+mode+" download", got, sum, bigFileSize)
 	}
 	for i, a := range agents {
-		if !strings.Contains(a.log(), `"stream ended"`) {
-			t.Errorf("agent %d carried no stream: the gateway did not spread sessions\n%s", i+1, a.logTail())
+		if !strings.Contains(a.Log(), `"stream ended"`) {
+			t.Errorf("agent %d carried no stream: the gateway did not spread sessions\n%s", i+1, a.LogTail())
 		}
 	}
 
@@ -212,14 +212,14 @@ log: {level: info, format: json}
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if err := syscall.Kill(-agents[0].cmd.Process.Pid, syscall.SIGKILL); err != nil {
+	if err := syscall.Kill(-agents[0].Pid(), syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	for _, cmd := range running {
 		_ = cmd.Wait() // may fail: some of their streams were on agent 1
 	}
 	waitLogCount(ctx, t, gw, `"agent disconnected"`, 1)
-	t.Logf("agent 1 killed; streams carried so far: agent 1 %d, agent 2 %d", strings.Count(agents[0].log(), `"stream ended"`), strings.Count(agents[1].log(), `"stream ended"`))
+	t.Logf("agent 1 killed; streams carried so far: agent 1 %d, agent 2 %d", strings.Count(agents[0].Log(), `"stream ended"`), strings.Count(agents[1].Log(), `"stream ended"`))
 	for i := range 3 {
 		got := filepath.Join(local, fmt.Sprintf("after-kill-%d.bin", i))
 		if out, err := nsRun(ctx, dmz, append([]string{"curl"}, append(c.args(), "-o", got, c.url("curl-pasv.bin"))...)...); err != nil {
@@ -259,9 +259,9 @@ func lftpNetns(ctx context.Context, t *testing.T, ns, dir, addr string, u ftpAcc
 func waitLogCount(ctx context.Context, t *testing.T, p *process, s string, n int) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
-	for strings.Count(p.log(), s) < n {
+	for strings.Count(p.Log(), s) < n {
 		if time.Now().After(deadline) || ctx.Err() != nil {
-			t.Fatalf("%s: %d times %s in the log, want %d\n%s", p.name, strings.Count(p.log(), s), s, n, p.logTail())
+			t.Fatalf("%s: %d times %s in the log, want %d\n%s", p.Name, strings.Count(p.Log(), s), s, n, p.LogTail())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

@@ -236,7 +236,7 @@ audit:
 	}
 
 	// The gateway saw the outage: its spool took over and gave back.
-	log := gw.proc.log()
+	log := gw.proc.Log()
 	if !strings.Contains(log, "audit sink down") || !strings.Contains(log, "audit sink delivering again") {
 		t.Errorf("the gateway's log does not show the syslog sink down and back\n%s", gw.diagnostics())
 	}

@@ -40,8 +40,8 @@ func TestGatewayBackendDown(t *testing.T) {
 		}
 	}
 
-	if gw.proc.exited() {
-		t.Fatalf("the gateway exited (%v) after a client met a dead backend\n%s", gw.proc.waitErr(), gw.diagnostics())
+	if gw.proc.Exited() {
+		t.Fatalf("the gateway exited (%v) after a client met a dead backend\n%s", gw.proc.Err(), gw.diagnostics())
 	}
 	c, err := net.DialTimeout("tcp", cfg.ExplicitAddr, 5*time.Second)
 	if err != nil {

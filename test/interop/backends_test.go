@@ -87,7 +87,7 @@ routing:
 			t.Errorf("%s: the upload reached the other server too", tc.acct.Name)
 		}
 	}
-	log := gw.proc.log()
+	log := gw.proc.Log()
 	for _, want := range []string{`"backend":"vsftpd","address":"` + v.Addr + `"`, `"backend":"pyftpdlib","address":"` + py.Addr + `"`} {
 		up := false
 		for _, line := range strings.Split(log, "\n") {

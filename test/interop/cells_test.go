@@ -331,7 +331,7 @@ func findKnown(client, backend, mode string, ops opSet) *knownLimitation {
 
 // logSince is the gateway's log from byte offset off on.
 func (g *gateway) logSince(off int64) string {
-	log := g.proc.log()
+	log := g.proc.Log()
 	if off < 0 || off > int64(len(log)) {
 		return log
 	}
@@ -363,7 +363,7 @@ func runCell(ctx context.Context, t *testing.T, gw *gateway, srv *ftpServer, fx 
 		}
 		c := &cell{t: t, gw: gw, srv: srv, fx: fx, mode: mode, ops: ops, client: cl.Name(),
 			Dir: dir, Local: t.TempDir()}
-		logStart := fileSize(gw.proc.logPath)
+		logStart := fileSize(gw.proc.LogPath)
 		start := time.Now()
 		cctx, cancel := context.WithTimeout(ctx, 4*time.Minute)
 		cl.Run(cctx, c, ops)

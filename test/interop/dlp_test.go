@@ -86,7 +86,7 @@ func TestGatewayDLPVsftpd(t *testing.T) {
 					t.Errorf("record %v", r)
 				}
 			}
-			if log := gw.proc.log(); !strings.Contains(log, `"message":"content inspection finding"`) || !strings.Contains(log, `"detector":"cards"`) {
+			if log := gw.proc.Log(); !strings.Contains(log, `"message":"content inspection finding"`) || !strings.Contains(log, `"detector":"cards"`) {
 				t.Errorf("no log line of the finding\n%s", gw.diagnostics())
 			}
 			gw.assertLogOmits(t, v.User.Password, testdlp.Card)

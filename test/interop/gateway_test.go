@@ -220,17 +220,17 @@ func (g *gateway) client(front tlsMode, pasv bool, acct ftpAccount) curlClient {
 
 // diagnostics is the gateway's configuration and log, for failure messages.
 func (g *gateway) diagnostics() string {
-	return tail("ftpsgate config "+g.ConfigPath, g.Config.YAML(), 4000) + "\n" + g.proc.logTail()
+	return tail("ftpsgate config "+g.ConfigPath, g.Config.YAML(), 4000) + "\n" + g.proc.LogTail()
 }
 
 // assertLogOmits fails t if the gateway's log contains any of the secrets.
 func (g *gateway) assertLogOmits(t *testing.T, secrets ...string) {
 	t.Helper()
-	log := g.proc.log()
+	log := g.proc.Log()
 	for _, s := range secrets {
 		if i := strings.Index(log, s); i >= 0 {
 			lo, hi := max(0, i-300), min(len(log), i+len(s)+100)
-			t.Errorf("the gateway's log (%s) contains the password %q:\n...%s...", g.proc.logPath, s, log[lo:hi])
+			t.Errorf("the gateway's log (%s) contains the password %q:\n...%s...", g.proc.LogPath, s, log[lo:hi])
 		}
 	}
 }

@@ -2,9 +2,6 @@ package interop
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"net"
@@ -15,9 +12,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ftpsgate/ftpsgate/internal/testproc"
 )
 
 // envInterop is the switch that turns the interop tests on.
@@ -185,132 +183,34 @@ func rangeBindable(lo, hi int) bool {
 	return true
 }
 
-// waitForPort waits until addr accepts TCP connections, the process exits, or
-// ctx ends.
-func waitForPort(ctx context.Context, t *testing.T, addr string, p *process) {
-	t.Helper()
-	for {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
-			return
-		}
-		if p.exited() {
-			t.Fatalf("%s exited before %s accepted connections (%v)\n%s", p.name, addr, p.waitErr(), p.logTail())
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("%s: %s did not accept connections: %v\n%s", p.name, addr, err, p.logTail())
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-}
+// process is a program started by a test (internal/testproc), in its own
+// process group, with stdout and stderr in a log file. t.Cleanup kills the
+// whole group.
+type process = testproc.Process
 
-// process is a program started by a test, in its own process group, with
-// stdout and stderr in a log file. t.Cleanup kills the whole group.
-type process struct {
-	name    string
-	cmd     *exec.Cmd
-	logPath string
-	done    chan struct{}
-	err     error // the result of Wait, set before done is closed
-}
-
+// startProcess starts argv with the test's environment, its output in a
+// fresh logPath.
 func startProcess(t *testing.T, name, logPath string, argv ...string) *process {
 	t.Helper()
-	f, err := os.Create(logPath)
-	if err != nil {
+	if err := os.WriteFile(logPath, nil, 0o666); err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Stdin = nil
-	cmd.Stdout = f
-	cmd.Stderr = f
-	// Own process group, so cleanup kills the program's children too; and
-	// killed with the test binary if that dies first (go test -timeout).
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", name, err)
-	}
-	p := &process{name: name, cmd: cmd, logPath: logPath, done: make(chan struct{})}
-	go func() {
-		p.err = cmd.Wait()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		select {
-		case <-p.done:
-		case <-time.After(10 * time.Second):
-			t.Errorf("%s (pid %d) did not die after SIGKILL", name, cmd.Process.Pid)
-		}
-	})
-	return p
+	return testproc.Start(t, name, logPath, nil, argv...)
 }
 
-func (p *process) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// waitErr is Wait's result; only meaningful once exited.
-func (p *process) waitErr() error {
-	if !p.exited() {
-		return nil
-	}
-	return p.err
-}
-
-// waitExit waits up to d for the process to exit and returns its exit code.
-func (p *process) waitExit(d time.Duration) (code int, ok bool) {
-	select {
-	case <-p.done:
-		return p.cmd.ProcessState.ExitCode(), true
-	case <-time.After(d):
-		return 0, false
-	}
-}
-
-func (p *process) signal(sig syscall.Signal) error { return p.cmd.Process.Signal(sig) }
-
-func (p *process) log() string {
-	b, err := os.ReadFile(p.logPath)
-	if err != nil {
-		return fmt.Sprintf("(cannot read %s: %v)", p.logPath, err)
-	}
-	return string(b)
-}
-
-// logTail is the end of the process's log, for failure messages.
-func (p *process) logTail() string { return tail(p.name+" log "+p.logPath, p.log(), 6000) }
+// waitForPort waits until addr accepts TCP connections, the process exits, or
+// ctx ends.
+var waitForPort = testproc.WaitPort
 
 // tail returns at most n trailing bytes of s under a heading.
-func tail(heading, s string, n int) string {
-	if len(s) > n {
-		s = "...\n" + s[len(s)-n:]
-	}
-	return "----- " + heading + " -----\n" + s + "\n----- end -----"
-}
+var tail = testproc.Tail
 
 // bigSource is the 64 MiB random file every round trip uploads, made once,
 // with its SHA-256.
 var bigSource = sync.OnceValues(func() ([2]string, error) {
 	path := filepath.Join(workDir, "source-64MiB.bin")
-	f, err := os.Create(path)
-	if err != nil {
-		return [2]string{}, err
-	}
-	h := sha256.New()
-	_, err = io.CopyN(io.MultiWriter(f, h), rand.Reader, bigFileSize)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return [2]string{path, hex.EncodeToString(h.Sum(nil))}, err
+	sum, err := testproc.RandomFile(path, bigFileSize)
+	return [2]string{path, sum}, err
 })
 
 // sourceFile returns the path and the SHA-256 of the shared random file.
@@ -325,16 +225,11 @@ func sourceFile(t *testing.T) (path, sum string) {
 
 func sha256File(t *testing.T, path string) string {
 	t.Helper()
-	f, err := os.Open(path)
+	sum, err := testproc.SHA256File(path)
 	if err != nil {
 		t.Fatalf("sha256 %s: %v", path, err)
 	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		t.Fatalf("sha256 %s: %v", path, err)
-	}
-	return hex.EncodeToString(h.Sum(nil))
+	return sum
 }
 
 // assertSameFile fails t unless got has the SHA-256 want (and says which

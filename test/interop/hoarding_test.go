@@ -90,7 +90,7 @@ func TestGatewayPreLoginHoarding(t *testing.T) {
 	if run := runCurl(ctx, t, append(c.args(), c.url(""))); run.Err != nil {
 		t.Errorf("a client from 127.0.0.1 could not list while 127.0.0.7 hoarded sessions\n%s\n%s", run, gw.diagnostics())
 	}
-	if log := gw.proc.log(); strings.Contains(log, "accept failed") || strings.Contains(log, "too many open files") {
+	if log := gw.proc.Log(); strings.Contains(log, "accept failed") || strings.Contains(log, "too many open files") {
 		t.Errorf("the gateway ran out of descriptors\n%s", gw.diagnostics())
 	}
 	gw.assertLogOmits(t, srv.User.Password)

@@ -53,7 +53,7 @@ func TestGatewayHoldVsftpd(t *testing.T) {
 		t.Errorf("cards.txt: curl succeeded\n%s\n%s", run, gw.diagnostics())
 	}
 	refused := false
-	for _, line := range strings.Split(gw.proc.log(), "\n") {
+	for _, line := range strings.Split(gw.proc.Log(), "\n") {
 		refused = refused || strings.Contains(line, `"message":"transfer"`) && strings.Contains(line, `"path":"cards.txt"`) &&
 			strings.Contains(line, `"code":550`) && strings.Contains(line, `"bytes":0,`)
 	}
@@ -70,13 +70,13 @@ func TestGatewayHoldVsftpd(t *testing.T) {
 	if run.Err != nil || err != nil || sha256.Sum256(got) != sha256.Sum256(files["clean.txt"]) {
 		t.Errorf("clean.txt: %v, %d bytes, SHA-256 differs\n%s\n%s", run.Err, len(got), run, gw.diagnostics())
 	}
-	if log := gw.proc.log(); !strings.Contains(log, `"held_on_disk":983040`) {
+	if log := gw.proc.Log(); !strings.Contains(log, `"held_on_disk":983040`) {
 		t.Errorf("no transfer line of a download held partly on disk\n%s", gw.diagnostics())
 	}
 	if names, _ := os.ReadDir(spill); len(names) != 0 {
 		t.Errorf("files left in the spill directory: %v", names)
 	}
-	if bytes.Contains([]byte(gw.proc.log()), []byte(testdlp.Card)) {
+	if bytes.Contains([]byte(gw.proc.Log()), []byte(testdlp.Card)) {
 		t.Error("the log holds a card number")
 	}
 }

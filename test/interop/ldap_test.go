@@ -451,11 +451,11 @@ func TestLDAPGateway(t *testing.T) {
 		if r.Duration > limit {
 			t.Errorf("curl took %v with the directory dead, want at most %v", r.Duration, limit)
 		}
-		if log := gw.proc.log(); !strings.Contains(log, "authenticator unavailable") || !strings.Contains(log, "ldap") {
+		if log := gw.proc.Log(); !strings.Contains(log, "authenticator unavailable") || !strings.Contains(log, "ldap") {
 			t.Errorf("no log line says the directory is unavailable\n%s", gw.diagnostics())
 		}
-		if gw.proc.exited() {
-			t.Fatalf("the gateway exited: %v\n%s", gw.proc.waitErr(), gw.diagnostics())
+		if gw.proc.Exited() {
+			t.Fatalf("the gateway exited: %v\n%s", gw.proc.Err(), gw.diagnostics())
 		}
 
 		// A new directory (new ports, hence a new gateway): logins work.

@@ -47,7 +47,7 @@ func TestGatewayLogOmitsPassword(t *testing.T) {
 	c.do("QUIT", 0)
 
 	gw.assertLogOmits(t, v.User.Password, wrong.Password)
-	if log := gw.proc.log(); !strings.Contains(log, v.User.Name) {
-		t.Errorf("the gateway's debug log never names the user %q; is it logging sessions at all?\n%s", v.User.Name, gw.proc.logTail())
+	if log := gw.proc.Log(); !strings.Contains(log, v.User.Name) {
+		t.Errorf("the gateway's debug log never names the user %q; is it logging sessions at all?\n%s", v.User.Name, gw.proc.LogTail())
 	}
 }

@@ -55,12 +55,12 @@ func tcpConnects(ctx context.Context, ns, addr string, d time.Duration) bool {
 func waitForPortIn(ctx context.Context, t *testing.T, ns, addr string, p *process) {
 	t.Helper()
 	for !tcpConnects(ctx, ns, addr, time.Second) {
-		if p.exited() {
-			t.Fatalf("%s exited before %s accepted connections in %s (%v)\n%s", p.name, addr, ns, p.waitErr(), p.logTail())
+		if p.Exited() {
+			t.Fatalf("%s exited before %s accepted connections in %s (%v)\n%s", p.Name, addr, ns, p.Err(), p.LogTail())
 		}
 		select {
 		case <-ctx.Done():
-			t.Fatalf("%s: %s did not accept connections in %s\n%s", p.name, addr, ns, p.logTail())
+			t.Fatalf("%s: %s did not accept connections in %s\n%s", p.Name, addr, ns, p.LogTail())
 		case <-time.After(50 * time.Millisecond):
 		}
 	}

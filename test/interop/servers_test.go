@@ -64,7 +64,7 @@ type ftpServer struct {
 
 // diagnostics is the server's output and logs, for failure messages.
 func (s *ftpServer) diagnostics() string {
-	out := []string{s.proc.logTail()}
+	out := []string{s.proc.LogTail()}
 	for _, l := range s.logs {
 		b, err := os.ReadFile(l)
 		txt := string(b)

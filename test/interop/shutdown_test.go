@@ -51,7 +51,7 @@ func TestGatewaySIGTERMDuringDownload(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if err := gw.proc.signal(syscall.SIGTERM); err != nil {
+	if err := gw.proc.Signal(syscall.SIGTERM); err != nil {
 		t.Fatalf("SIGTERM: %v", err)
 	}
 	signalled := time.Now()
@@ -70,13 +70,13 @@ func TestGatewaySIGTERMDuringDownload(t *testing.T) {
 	assertSameFile(t, "download across SIGTERM", dst, sum, bigFileSize)
 	t.Logf("download done %v after SIGTERM", time.Since(signalled).Round(time.Millisecond))
 
-	code, ok := gw.proc.waitExit(cfg.shutdownGrace() + 5*time.Second - time.Since(signalled))
+	code, ok := gw.proc.WaitExit(cfg.shutdownGrace() + 5*time.Second - time.Since(signalled))
 	if !ok {
 		t.Fatalf("the gateway still runs %v after SIGTERM (grace %v)\n%s",
 			time.Since(signalled).Round(time.Millisecond), cfg.shutdownGrace(), gw.diagnostics())
 	}
 	if code != 0 {
-		t.Errorf("the gateway exited with status %d after SIGTERM, want 0 (%v)\n%s", code, gw.proc.waitErr(), gw.diagnostics())
+		t.Errorf("the gateway exited with status %d after SIGTERM, want 0 (%v)\n%s", code, gw.proc.Err(), gw.diagnostics())
 	}
 	t.Logf("gateway exited %v after SIGTERM", time.Since(signalled).Round(time.Millisecond))
 }

@@ -137,7 +137,7 @@ func runClient(ctx context.Context, t *testing.T, gw *gateway, srv *ftpServer, f
 	}
 	srv.putFile(t, dir+"/seed.bin", seed)
 	c := &cell{t: t, gw: gw, srv: srv, fx: fx, mode: mode, ops: opsBasic, client: cl.Name(), Dir: dir, Local: t.TempDir()}
-	logStart := fileSize(gw.proc.logPath)
+	logStart := fileSize(gw.proc.LogPath)
 	cctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	cl.Run(cctx, c, opsBasic)
@@ -206,7 +206,7 @@ func TestTOTPClients(t *testing.T) {
 		runClient(ctx, t, gw, asUser(srv, u.Name, u.Password+u.code(t)), fx, ftplibKind{resume: true}, cellModes[3])
 	})
 	// Each client's login was decided at the edge with both factors.
-	log := gw.proc.log()
+	log := gw.proc.Log()
 	for _, u := range users {
 		if !strings.Contains(log, `"user":"`+u.Name+`","backend_user":"`+srv.User.Name+`","factors":["password","totp"]`) {
 			t.Errorf("no login of %s with [password totp] mapped to %s in the gateway's log\n%s", u.Name, srv.User.Name, gw.diagnostics())
@@ -297,7 +297,7 @@ set cache:enable no
 			t.Errorf("the background download on the first connection did not complete\n%s", out)
 		}
 	})
-	if log := gw.proc.log(); !strings.Contains(log, "wrong or replayed totp code") {
+	if log := gw.proc.Log(); !strings.Contains(log, "wrong or replayed totp code") {
 		t.Errorf("the gateway's log does not say why the reused code was refused\n%s", gw.diagnostics())
 	}
 	gw.assertLogOmits(t, users[0].Password, users[1].Password, users[0].Secret, users[1].Secret)

@@ -2,20 +2,15 @@ package interop
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"fmt"
-	"io"
 	"net"
 	"os"
-	"os/exec"
-	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/ftpsgate/ftpsgate/internal/testvsftpd"
 )
 
 // tlsMode is how an FTP endpoint speaks TLS on its control connection.
@@ -30,56 +25,14 @@ const (
 // ftpUserName is the local account vsftpd authenticates through PAM.
 const ftpUserName = "ftpsgate-it"
 
-// ftpUserHome is the account's home: vsftpd enters it at login before
-// local_root, so it must exist; the user owns nothing there.
-const ftpUserHome = "/"
-
 // ftpAccount is the local user and its password for this run.
-type ftpAccount struct {
-	Name     string
-	Password string
-	UID, GID int
-}
+type ftpAccount = testvsftpd.Account
 
-// ensureAccount creates the local user once per run (if missing) and gives it
-// a fresh random password hashed with SHA-512: Debian's default yescrypt
-// costs ~86 ms per login. The shell is /bin/sh, which /etc/shells lists, so
-// Debian's /etc/pam.d/vsftpd (pam_shells, /etc/ftpusers) lets it in.
-var ensureAccount = sync.OnceValues(func() (ftpAccount, error) {
-	if _, err := user.Lookup(ftpUserName); err != nil {
-		out, err := exec.Command("useradd", "--no-create-home", "--home-dir", ftpUserHome,
-			"--shell", "/bin/sh", "--comment", "ftpsgate interop tests", ftpUserName).CombinedOutput()
-		if err != nil {
-			return ftpAccount{}, fmt.Errorf("useradd %s: %v: %s", ftpUserName, err, out)
-		}
-	}
-	u, err := user.Lookup(ftpUserName)
-	if err != nil {
-		return ftpAccount{}, err
-	}
-	if u.HomeDir != ftpUserHome {
-		if out, err := exec.Command("usermod", "--home", ftpUserHome, ftpUserName).CombinedOutput(); err != nil {
-			return ftpAccount{}, fmt.Errorf("usermod --home %s %s: %v: %s", ftpUserHome, ftpUserName, err, out)
-		}
-	}
-	var rnd [12]byte
-	if _, err := io.ReadFull(rand.Reader, rnd[:]); err != nil {
-		return ftpAccount{}, err
-	}
-	a := ftpAccount{Name: ftpUserName, Password: "Pw-" + hex.EncodeToString(rnd[:])}
-	cmd := exec.Command("chpasswd", "-c", "SHA512")
-	cmd.Stdin = strings.NewReader(a.Name + ":" + a.Password + "\n")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return ftpAccount{}, fmt.Errorf("chpasswd -c SHA512: %v: %s", err, out)
-	}
-	if a.UID, err = strconv.Atoi(u.Uid); err != nil {
-		return ftpAccount{}, err
-	}
-	if a.GID, err = strconv.Atoi(u.Gid); err != nil {
-		return ftpAccount{}, err
-	}
-	return a, nil
-})
+// ensureAccount creates the local user once per run (if missing) and gives
+// it a fresh random password (testvsftpd.EnsureAccount).
+func ensureAccount() (ftpAccount, error) {
+	return testvsftpd.EnsureAccount(ftpUserName, "ftpsgate interop tests")
+}
 
 func account(t *testing.T) ftpAccount {
 	t.Helper()
@@ -150,55 +103,21 @@ func startVsftpdNet(ctx context.Context, t *testing.T, mode tlsMode, n vsftpdNet
 		User:     acct,
 		confPath: filepath.Join(dir, "vsftpd.conf"),
 	}
-	conf := []string{
-		"listen=YES",
-		"listen_ipv6=NO",
-		"background=NO",
-		"listen_address=" + n.ListenIP,
-		"listen_port=" + strconv.Itoa(port),
-		"anonymous_enable=NO",
-		"local_enable=YES",
-		"write_enable=YES",
-		"local_umask=022",
-		"local_root=" + root,
-		"chroot_local_user=NO",
-		"pam_service_name=vsftpd",
-		"secure_chroot_dir=" + empty,
-		// Containers often forbid seccomp filters and new namespaces.
-		"seccomp_sandbox=NO",
-		"isolate=NO",
-		"isolate_network=NO",
-		"connect_from_port_20=NO",
-		"pasv_enable=YES",
-		"pasv_min_port=" + strconv.Itoa(lo),
-		"pasv_max_port=" + strconv.Itoa(hi),
+	conf := testvsftpd.BaseConf(n.ListenIP, port, root, empty, lo, hi)
+	conf = append(conf,
 		"dirmessage_enable=NO",
 		"use_localtime=NO",
-		"ftpd_banner=vsftpd interop backend (" + string(mode) + ")",
+		"ftpd_banner=vsftpd interop backend ("+string(mode)+")",
 		"xferlog_enable=YES",
 		"xferlog_std_format=NO",
 		"log_ftp_protocol=YES",
-		"vsftpd_log_file=" + v.xferLog,
-	}
+		"vsftpd_log_file="+v.xferLog,
+	)
 	if mode != tlsNone {
 		pki := newPKI(t, dir)
 		v.CAFile = pki.CAFile
+		conf = append(conf, testvsftpd.TLSConf(pki.ChainFile, pki.KeyFile)...)
 		conf = append(conf,
-			"ssl_enable=YES",
-			"allow_anon_ssl=NO",
-			"force_local_logins_ssl=YES",
-			"force_local_data_ssl=YES",
-			"require_ssl_reuse=YES",
-			// vsftpd 3.0.3 (Debian 12) knows ssl_sslv2/ssl_sslv3/ssl_tlsv1
-			// only: TLS 1.2 (and 1.3) are on; an unknown key such as
-			// ssl_tlsv1_2 makes it refuse to start.
-			"ssl_sslv2=NO",
-			"ssl_sslv3=NO",
-			"ssl_tlsv1=YES",
-			// The 3.0.3 default, DES-CBC3-SHA, is gone from OpenSSL 3 and Go.
-			"ssl_ciphers=HIGH",
-			"rsa_cert_file="+pki.ChainFile,
-			"rsa_private_key_file="+pki.KeyFile,
 			"debug_ssl=YES",
 		)
 		if mode == tlsImplicit {
@@ -226,31 +145,12 @@ func (v *vsftpd) diagnostics() string {
 	if err != nil {
 		s = err.Error()
 	}
-	return v.proc.logTail() + "\n" + tail("vsftpd protocol log "+v.xferLog, s, 6000)
+	return v.proc.LogTail() + "\n" + tail("vsftpd protocol log "+v.xferLog, s, 6000)
 }
 
 // put copies a local file into the served directory, owned by the FTP user,
 // without going through FTP.
 func (v *vsftpd) put(t *testing.T, src, name string) {
 	t.Helper()
-	in, err := os.Open(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer in.Close()
-	dst := filepath.Join(v.Root, name)
-	out, err := os.Create(dst)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		t.Fatal(err)
-	}
-	if err := out.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chown(dst, v.User.UID, v.User.GID); err != nil {
-		t.Fatal(err)
-	}
+	testvsftpd.PutFile(t, src, filepath.Join(v.Root, name), v.User)
 }
