@@ -65,7 +65,12 @@ func TestAgentMetrics(t *testing.T) {
 	m := NewAgentMetrics(reg, []string{gw})
 	cfg := agentConfig(p, leaf, gw, "lan", "a", dst, dead)
 	cfg.MaxStreams = 1
-	startAgent(t, cfg, WithAgentMetrics(m))
+	ra := startAgent(t, cfg, WithAgentMetrics(m))
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("agent log:\n%s", ra.log)
+		}
+	})
 	waitAgents(t, h, "lan", 1)
 	waitValue(t, "tunnel_up", func() float64 { return value(m.up.WithLabelValues(gw)) }, 1)
 	if n := value(m.connects.WithLabelValues(gw)); n != 1 {
@@ -94,6 +99,9 @@ func TestAgentMetrics(t *testing.T) {
 		if _, err := h.Dialer("lan").DialBackend(dialCtx(t), addr, netipAddr("")); !errors.As(err, &re) {
 			t.Fatalf("%s: %v, want a refusal", addr, err)
 		}
+		// The refused stream's handler (holding the one place) ends
+		// just after its reply.
+		waitValue(t, "streams_open", func() float64 { return value(m.streamsOpen) }, 0)
 	}
 	want := map[string]float64{VerdictAllowed: 1, VerdictRefusedBusy: 1, VerdictRefusedAllow: 1, VerdictDialFailed: 1, VerdictBadRequest: 0}
 	for v, n := range want {
@@ -102,6 +110,8 @@ func TestAgentMetrics(t *testing.T) {
 	waitValue(t, "relayed_bytes_total{to_destination}", func() float64 { return value(m.bytes.WithLabelValues(directionToDest)) }, 4)
 	waitValue(t, "relayed_bytes_total{from_destination}", func() float64 { return value(m.bytes.WithLabelValues(directionFromDest)) }, 4)
 
+	// A refused stream's handler ends just after its reply.
+	waitValue(t, "streams_open", func() float64 { return value(m.streamsOpen) }, 0)
 	rec := httptest.NewRecorder()
 	promhttp.HandlerFor(reg, promhttp.HandlerOpts{}).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
 	body := rec.Body.String()
@@ -289,5 +299,45 @@ func TestAgentDrain(t *testing.T) {
 	_ = stuck.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if _, err := io.ReadAll(stuck); isTimeout(err) {
 		t.Error("the stream still open at the end of the grace was not ended")
+	}
+}
+
+// TestDrainingAgentSkipped: while an agent drains (a stream still relaying
+// through it), the gateway sends new streams to the group's other agent,
+// even though the draining one has fewer streams open.
+func TestDrainingAgentSkipped(t *testing.T) {
+	p := newPKI(t)
+	la, lb := p.client(t, "a"), p.client(t, "b")
+	h, gw := startHub(t, p, "127.0.0.1:0", map[string][][32]byte{"lan": {pinOf(la), pinOf(lb)}}, zerolog.Nop())
+	dst := echoServer(t)
+	a := startAgent(t, agentConfig(p, la, gw, "lan", "a", dst))
+	b := startAgent(t, agentConfig(p, lb, gw, "lan", "b", dst))
+	waitAgents(t, h, "lan", 2)
+	var held []net.Conn
+	for range 3 {
+		c, err := h.Dialer("lan").DialBackend(dialCtx(t), dst, netipAddr(""))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		held = append(held, c)
+	}
+	waitValue(t, "streams", func() float64 { return float64(a.agent.open.Load() + b.agent.open.Load()) }, 3)
+	// The agent with one stream drains; the other has two.
+	draining := a
+	if a.agent.open.Load() != 1 {
+		draining = b
+	}
+	draining.cancel()
+	waitHealth(t, draining.agent, http.StatusServiceUnavailable, "draining")
+	for i := range 4 {
+		c, err := h.Dialer("lan").DialBackend(dialCtx(t), dst, netipAddr(""))
+		if err != nil {
+			t.Fatalf("dial %d while an agent drains: %v", i, err)
+		}
+		echoOnce(t, c)
+	}
+	for _, c := range held {
+		echoOnce(t, c)
 	}
 }

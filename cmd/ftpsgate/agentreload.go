@@ -91,6 +91,9 @@ func reloadAgent(path string, ag *tunnel.Agent, level *levelGate, m *tunnel.Agen
 	for _, w := range l.warnings() {
 		log.Warn().Str("key", w.Key).Msg("weakened setting: " + w.String())
 	}
+	if len(l.agent.Allow) == 0 {
+		log.Warn().Str("key", "allow").Msg("the reloaded allow list is empty: every stream will be refused")
+	}
 	ag.SetAllow(l.agent.Allow)
 	level.set(l.log.Level)
 	m.Reloaded(true)
