@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/yamux"
@@ -20,26 +21,53 @@ import (
 // Agent is the LAN's end: it keeps a tunnel to a gateway and connects the
 // gateway's streams to the destinations its allow list names.
 type Agent struct {
-	cfg AgentConfig
-	log zerolog.Logger
-	sem chan struct{}
-	wg  sync.WaitGroup // stream handlers
+	cfg      AgentConfig
+	log      zerolog.Logger
+	sem      chan struct{}
+	wg       sync.WaitGroup // stream handlers
+	allow    atomic.Pointer[AllowList]
+	open     atomic.Int64 // streams being handled
+	draining atomic.Bool  // shutdown began: new streams are refused
+	metrics  *AgentMetrics
+	states   *gatewayStates
 }
 
+// AgentOption configures an Agent.
+type AgentOption func(*Agent)
+
+// WithAgentMetrics counts the agent's tunnels and streams on m.
+func WithAgentMetrics(m *AgentMetrics) AgentOption { return func(a *Agent) { a.metrics = m } }
+
 // NewAgent returns an agent for cfg (validated by the caller).
-func NewAgent(cfg AgentConfig, log zerolog.Logger) *Agent {
+func NewAgent(cfg AgentConfig, log zerolog.Logger, opts ...AgentOption) *Agent {
 	if cfg.Name == "" {
 		cfg.Name = "agent"
 	}
-	return &Agent{cfg: cfg, log: log.With().Str("agent_group", cfg.Group).Str("agent", cfg.Name).Logger(),
-		sem: make(chan struct{}, cfg.maxStreams())}
+	a := &Agent{cfg: cfg, log: log.With().Str("agent_group", cfg.Group).Str("agent", cfg.Name).Logger(),
+		sem: make(chan struct{}, cfg.maxStreams()), states: newGatewayStates(cfg.Gateways)}
+	for _, o := range opts {
+		o(a)
+	}
+	a.SetAllow(cfg.Allow)
+	return a
+}
+
+// Allow returns the allow list in force.
+func (a *Agent) Allow() AllowList { return *a.allow.Load() }
+
+// SetAllow replaces the allow list (a reload): each stream is judged by the
+// list in force when its request arrives; streams already relaying go on.
+func (a *Agent) SetAllow(al AllowList) {
+	al = append(AllowList(nil), al...)
+	a.allow.Store(&al)
+	a.metrics.rules(len(al))
 }
 
 // Run keeps a tunnel up, reconnecting with exponential backoff and jitter,
 // until ctx ends; it returns once every stream has ended.
 func (a *Agent) Run(ctx context.Context) error {
 	defer a.wg.Wait()
-	if len(a.cfg.Allow) == 0 {
+	if len(a.Allow()) == 0 {
 		a.log.Warn().Msg("the allow list is empty: every stream will be refused")
 	}
 	failures := 0
@@ -51,6 +79,7 @@ func (a *Agent) Run(ctx context.Context) error {
 				break
 			}
 			failures++
+			a.metrics.connectFailed(gw)
 			d := backoff(a.cfg.backoffMin(), a.cfg.backoffMax(), failures)
 			a.log.Warn().Err(err).Str("gateway", gw).Dur("retry_in", d).Msg("cannot reach the gateway")
 			select {
@@ -60,8 +89,17 @@ func (a *Agent) Run(ctx context.Context) error {
 			continue
 		}
 		failures = 0
+		now := time.Now()
+		a.states.set(gw, StateUp, now)
+		a.metrics.tunnelUp(gw, now)
 		a.log.Info().Str("gateway", gw).Msg("tunnel up")
 		a.serve(ctx, sess)
+		a.states.set(gw, StateDown, time.Now())
+		a.metrics.tunnelDown(gw)
+		if ctx.Err() != nil {
+			a.log.Info().Str("gateway", gw).Msg("tunnel closed: the agent is stopping")
+			break
+		}
 		a.log.Warn().Str("gateway", gw).Msg("tunnel down")
 		// A tunnel that went down waits too, so that a gateway that
 		// accepts and drops cannot make the agent spin.
@@ -172,10 +210,16 @@ func (a *Agent) verifyGateway(cs tls.ConnectionState, host string) error {
 	return nil
 }
 
-// serve accepts the gateway's streams until the session ends or ctx does.
+// serve accepts the gateway's streams until the session ends or ctx does;
+// then it drains.
 func (a *Agent) serve(ctx context.Context, sess *yamux.Session) {
-	stop := context.AfterFunc(ctx, func() { _ = sess.Close() })
-	defer stop()
+	drained := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() { defer close(drained); a.drain(sess) })
+	defer func() {
+		if !stop() {
+			<-drained
+		}
+	}()
 	defer sess.Close()
 	for {
 		st, err := sess.AcceptStream()
@@ -185,4 +229,30 @@ func (a *Agent) serve(ctx context.Context, sess *yamux.Session) {
 		a.wg.Add(1)
 		go a.handle(st)
 	}
+}
+
+// drainPoll is how often a draining agent looks whether its streams ended.
+const drainPoll = 20 * time.Millisecond
+
+// drain is the agent's shutdown: it tells the gateway to open no more
+// streams (yamux GoAway: the gateway picks another agent), refuses any
+// stream that still arrives, lets the streams relaying now run up to
+// shutdown_grace, then closes the tunnel (ending what is left).
+func (a *Agent) drain(sess *yamux.Session) {
+	a.draining.Store(true)
+	a.states.drain()
+	_ = sess.GoAway()
+	grace := a.cfg.shutdownGrace()
+	n := a.open.Load()
+	if n > 0 {
+		a.log.Info().Int64("streams", n).Dur("grace", grace).Msg("shutting down: waiting for the streams relaying now")
+	}
+	deadline := time.Now().Add(grace)
+	for a.open.Load() > 0 && time.Now().Before(deadline) {
+		time.Sleep(drainPoll)
+	}
+	if n := a.open.Load(); n > 0 {
+		a.log.Warn().Int64("streams", n).Dur("grace", grace).Msg("shutdown_grace is over: cutting the streams still open")
+	}
+	_ = sess.Close()
 }

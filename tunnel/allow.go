@@ -5,6 +5,8 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+
+	"github.com/ftpsgate/ftpsgate/internal/confkey"
 )
 
 // Rule allows destinations: an address range (Prefix) or one DNS name
@@ -90,13 +92,14 @@ func (r Rule) String() string {
 // AllowList is the destinations an agent connects to; empty allows none.
 type AllowList []Rule
 
-// ParseAllowList parses each rule; errors name the index ("allow[2]").
+// ParseAllowList parses each rule; an error is a *confkey.Error naming the
+// index ("allow[2]").
 func ParseAllowList(rules []string) (AllowList, error) {
 	a := make(AllowList, 0, len(rules))
 	for i, s := range rules {
 		r, err := ParseRule(s)
 		if err != nil {
-			return nil, fmt.Errorf("allow[%d]: %w", i, err)
+			return nil, confkey.New(fmt.Sprintf("allow[%d]", i), err)
 		}
 		a = append(a, r)
 	}

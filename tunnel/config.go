@@ -23,6 +23,8 @@ const (
 	DefaultDialTimeout      = 10 * time.Second
 	DefaultBackoffMin       = 500 * time.Millisecond
 	DefaultBackoffMax       = 30 * time.Second
+	// DefaultShutdownGrace is the gateway's timeouts.shutdown_grace default.
+	DefaultShutdownGrace = 30 * time.Second
 
 	// windowSize bounds what one stream buffers unread (yamux's receive
 	// window): big enough for a LAN's bandwidth-delay product, small enough
@@ -123,6 +125,9 @@ type AgentConfig struct {
 	// BackoffMin and BackoffMax bound the wait between reconnections
 	// (doubling, with jitter).
 	BackoffMin, BackoffMax time.Duration
+	// ShutdownGrace is how long streams relaying at shutdown may go on
+	// (0: DefaultShutdownGrace); new streams are refused meanwhile.
+	ShutdownGrace time.Duration
 }
 
 func (c *AgentConfig) maxStreams() int { return orInt(c.MaxStreams, DefaultMaxStreams) }
@@ -134,6 +139,9 @@ func (c *AgentConfig) handshake() time.Duration {
 }
 func (c *AgentConfig) keepAlive() time.Duration  { return orDur(c.KeepAlive, DefaultKeepAlive) }
 func (c *AgentConfig) backoffMin() time.Duration { return orDur(c.BackoffMin, DefaultBackoffMin) }
+func (c *AgentConfig) shutdownGrace() time.Duration {
+	return orDur(c.ShutdownGrace, DefaultShutdownGrace)
+}
 func (c *AgentConfig) backoffMax() time.Duration {
 	return max(orDur(c.BackoffMax, DefaultBackoffMax), c.backoffMin())
 }
@@ -161,6 +169,9 @@ func (c *AgentConfig) Validate() error {
 	}
 	if c.BackoffMin < 0 || c.BackoffMax < 0 {
 		errs = append(errs, confkey.Errorf("backoff", "must not be negative"))
+	}
+	if c.ShutdownGrace < 0 {
+		errs = append(errs, confkey.Errorf("shutdown_grace", "must not be negative"))
 	}
 	return errors.Join(errs...)
 }

@@ -94,6 +94,9 @@ func (d *Dialer) open(ctx context.Context, a *agent, address string, local netip
 		if errors.Is(err, yamux.ErrSessionShutdown) || a.sess.IsClosed() {
 			_ = a.sess.Close()
 		}
+		if errors.Is(err, yamux.ErrRemoteGoAway) {
+			a.goneAway.Store(true) // the agent drains: pick another
+		}
 		return fail(fmt.Errorf("tunnel: agent %s: open stream: %w", a.name, err))
 	}
 	stop := context.AfterFunc(ctx, func() { _ = st.SetDeadline(time.Now()) })

@@ -51,6 +51,7 @@ type agent struct {
 	group, name, remote string
 	sess                *yamux.Session
 	open                atomic.Int32 // streams open through it
+	goneAway            atomic.Bool  // it is shutting down: no new streams
 }
 
 // NewHub returns a Hub for cfg (validated by the caller); m may be nil.
@@ -278,7 +279,7 @@ func (h *Hub) pick(name string) (*agent, <-chan struct{}, error) {
 	n := len(g.agents)
 	for i := range n {
 		a := g.agents[(g.next+i)%n]
-		if a.sess.IsClosed() || int(a.open.Load()) >= h.cfg.maxStreams() {
+		if a.sess.IsClosed() || a.goneAway.Load() || int(a.open.Load()) >= h.cfg.maxStreams() {
 			continue
 		}
 		if best == nil || a.open.Load() < best.open.Load() {

@@ -20,12 +20,21 @@ const requestTimeout = 10 * time.Second
 func (a *Agent) handle(st *yamux.Stream) {
 	defer a.wg.Done()
 	defer st.Close()
+	a.open.Add(1)
+	defer a.open.Add(-1)
+	a.metrics.streamOpen(1)
+	defer a.metrics.streamOpen(-1)
 	start := time.Now()
 	log := a.log.With().Uint32("stream", st.StreamID()).Logger()
 	refuse := func(code, text string, ev *zerolog.Event) {
 		_ = st.SetWriteDeadline(time.Now().Add(requestTimeout))
 		_ = WriteLine(st, Reply{Code: code, Text: text}.String())
+		a.metrics.verdict(verdictOf(code))
 		ev.Str("verdict", "refused").Str("code", code).Dur("duration", time.Since(start)).Msg("stream refused: " + text)
+	}
+	if a.draining.Load() {
+		refuse(CodeBusy, "the agent is shutting down", log.Warn())
+		return
 	}
 	select {
 	case a.sem <- struct{}{}:
@@ -46,11 +55,13 @@ func (a *Agent) handle(st *yamux.Stream) {
 		return
 	}
 	log = log.With().Str("destination", req.Address).Logger()
-	if !a.cfg.Allow.Allows(req.Address) {
+	// The list in force now: a reload judges the streams that follow it.
+	if !a.Allow().Allows(req.Address) {
 		refuse(CodeRefused, "destination not in the agent's allow list", log.Warn())
 		return
 	}
 	d := net.Dialer{Timeout: a.cfg.dialTimeout()}
+	dialStart := time.Now()
 	if req.From.IsValid() {
 		d.LocalAddr = &net.TCPAddr{IP: req.From.AsSlice()}
 	}
@@ -65,6 +76,7 @@ func (a *Agent) handle(st *yamux.Stream) {
 		refuse(CodeDial, "cannot connect to the destination", log.Warn().Err(err))
 		return
 	}
+	a.metrics.dialed(time.Since(dialStart))
 	conn := c.(*net.TCPConn)
 	defer conn.Close()
 	remote, _ := netip.ParseAddrPort(conn.RemoteAddr().String())
@@ -72,18 +84,33 @@ func (a *Agent) handle(st *yamux.Stream) {
 	remote = netip.AddrPortFrom(remote.Addr().Unmap(), remote.Port())
 	local = netip.AddrPortFrom(local.Addr().Unmap(), local.Port())
 	_ = st.SetWriteDeadline(time.Now().Add(requestTimeout))
+	a.metrics.verdict(VerdictAllowed)
 	if err := WriteLine(st, Reply{Remote: remote, Local: local}.String()); err != nil {
 		log.Warn().Err(err).Str("verdict", "allowed").Msg("stream lost before its reply")
 		return
 	}
 	_ = st.SetDeadline(time.Time{})
 	up, down, err := relay(st, conn)
+	a.metrics.relayed(up, down, time.Since(start))
 	ev := log.Info()
 	if err != nil {
 		ev = log.Warn().Err(err)
 	}
 	ev.Str("verdict", "allowed").Str("local", local.String()).Int64("bytes_to_destination", up).
 		Int64("bytes_from_destination", down).Dur("duration", time.Since(start)).Msg("stream ended")
+}
+
+// verdictOf is the streams_total verdict of a refusal's code.
+func verdictOf(code string) string {
+	switch code {
+	case CodeRefused:
+		return VerdictRefusedAllow
+	case CodeBusy:
+		return VerdictRefusedBusy
+	case CodeDial:
+		return VerdictDialFailed
+	}
+	return VerdictBadRequest
 }
 
 // relay copies both ways, half-closing each side at the other's EOF, and

@@ -93,11 +93,12 @@ type runningAgent struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 	log    *syncBuffer
+	agent  *Agent
 }
 
 func (r *runningAgent) stop() { r.cancel(); <-r.done }
 
-func startAgent(t testing.TB, cfg AgentConfig) *runningAgent {
+func startAgent(t testing.TB, cfg AgentConfig, opts ...AgentOption) *runningAgent {
 	t.Helper()
 	if cfg.BackoffMin == 0 {
 		cfg.BackoffMin, cfg.BackoffMax = 20*time.Millisecond, 100*time.Millisecond
@@ -109,7 +110,8 @@ func startAgent(t testing.TB, cfg AgentConfig) *runningAgent {
 	buf := &syncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &runningAgent{cancel: cancel, done: make(chan struct{}), log: buf}
-	a := NewAgent(cfg, zerolog.New(buf))
+	a := NewAgent(cfg, zerolog.New(buf), opts...)
+	r.agent = a
 	go func() { defer close(r.done); _ = a.Run(ctx) }()
 	t.Cleanup(r.stop)
 	return r

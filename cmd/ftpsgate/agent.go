@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/viper"
 
 	"github.com/ftpsgate/ftpsgate/auth/local"
@@ -37,7 +39,24 @@ type agentFile struct {
 		Min string `mapstructure:"min"`
 		Max string `mapstructure:"max"`
 	} `mapstructure:"backoff"`
-	Log logConfig `mapstructure:"log"`
+	ShutdownGrace string         `mapstructure:"shutdown_grace"`
+	Admin         agentAdminFile `mapstructure:"admin"`
+	Log           logConfig      `mapstructure:"log"`
+}
+
+// agentLoaded is agent.yaml, checked: the tunnel's part, the logger's and
+// the admin endpoint's.
+type agentLoaded struct {
+	agent tunnel.AgentConfig
+	log   logConfig
+	admin agentAdmin
+}
+
+// warnings are the agent's weakened settings: the tunnel's (wide allow
+// rules, a CA without pins) and an admin endpoint reachable from the
+// network.
+func (l *agentLoaded) warnings() []tunnel.Warning {
+	return append(l.agent.Warnings(), l.admin.warnings()...)
 }
 
 // agentDefaults are agent.yaml's defaults.
@@ -45,8 +64,8 @@ var agentDefaults = map[string]any{
 	"gateways": []string{}, "group": "", "name": "", "cert_file": "", "key_file": "",
 	"gateway_pins": []string{}, "gateway_ca_file": "", "gateway_server_name": "",
 	"allow": []string{}, "max_streams": 256, "dial_timeout": "10s", "handshake_timeout": "10s",
-	"keepalive": "15s", "backoff.min": "500ms", "backoff.max": "30s",
-	"log.level": "info", "log.format": "",
+	"keepalive": "15s", "backoff.min": "500ms", "backoff.max": "30s", "shutdown_grace": "30s",
+	"admin.address": "", "admin.token_file": "", "log.level": "info", "log.format": "",
 }
 
 const agentHelp = `Runs the reverse-connect agent: inside the LAN, it dials out to the
@@ -65,34 +84,60 @@ func cmdAgent(args []string, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "ftpsgate agent: --config FILE is required")
 		return 2
 	}
-	cfg, logc, err := loadAgent(*config)
+	l, err := loadAgent(*config)
 	if err != nil {
 		fmt.Fprintf(stderr, "ftpsgate agent: %v\n", err)
 		return 1
 	}
 	if *check {
 		fmt.Fprintln(stderr, "configuration ok")
-		for _, w := range cfg.Warnings() {
+		for _, w := range l.warnings() {
 			fmt.Fprintln(stderr, "warning: "+w.String())
 		}
 		return 0
 	}
-	log := newLogger(logc, os.Stderr)
-	for _, w := range cfg.Warnings() {
-		log.Warn().Str("key", w.Key).Msg("weakened setting: " + w.String())
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	return runAgent(ctx, *config, l, os.Stderr)
+}
+
+// runAgent runs the agent until ctx ends (SIGTERM), then drains it: the
+// admin endpoint (when configured) answers until the last stream ended.
+// SIGHUP reloads the allow list and log.level from path.
+func runAgent(ctx context.Context, path string, l *agentLoaded, out *os.File) int {
+	level := newLevelGate(l.log, out)
+	log := level.logger()
+	for _, w := range l.warnings() {
+		log.Warn().Str("key", w.Key).Msg("weakened setting: " + w.String())
+	}
+	cfg := l.agent
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m := tunnel.NewAgentMetrics(reg, cfg.Gateways)
+	ag := tunnel.NewAgent(cfg, log, tunnel.WithAgentMetrics(m))
+	var api *agentAPI
+	if l.admin.address != "" {
+		var err error
+		if api, err = startAgentAPI(l.admin, ag, reg, log); err != nil {
+			log.Error().Err(err).Str("key", "admin.address").Msg("the agent's admin endpoint cannot start")
+			return 1
+		}
+		defer api.shutdown()
+		log.Info().Str("address", api.addr()).Msg("agent admin endpoint listening: GET /healthz, GET /metrics")
+	}
+	hupCtx, stopHUP := context.WithCancel(context.Background())
+	defer stopHUP()
+	reloadAgentOnHUP(hupCtx, path, ag, level, m, log)
 	log.Info().Str("version", versionString()).Strs("gateways", cfg.Gateways).Str("group", cfg.Group).
 		Strs("allow", allowStrings(cfg.Allow)).Msg("ftpsgate agent starting")
-	_ = tunnel.NewAgent(cfg, log).Run(ctx)
+	_ = ag.Run(ctx)
 	log.Info().Msg("ftpsgate agent stopped")
 	return 0
 }
 
 // loadAgent reads and checks agent.yaml (no environment overrides: the
 // gateway refuses FTPSGATE_ variables that name none of its keys).
-func loadAgent(path string) (tunnel.AgentConfig, logConfig, error) {
+func loadAgent(path string) (*agentLoaded, error) {
 	v := viper.New()
 	v.SetConfigType("yaml")
 	for k, d := range agentDefaults {
@@ -100,17 +145,20 @@ func loadAgent(path string) (tunnel.AgentConfig, logConfig, error) {
 	}
 	v.SetConfigFile(path)
 	if err := v.ReadInConfig(); err != nil {
-		return tunnel.AgentConfig{}, logConfig{}, fmt.Errorf("read %s: %w", path, err)
+		return nil, fmt.Errorf("read %s: %w", path, err)
 	}
 	var f agentFile
 	if err := v.UnmarshalExact(&f); err != nil {
-		return tunnel.AgentConfig{}, logConfig{}, fmt.Errorf("configuration: %w", err)
+		return nil, fmt.Errorf("configuration: %w", err)
 	}
-	cfg, err := buildAgentConfig(f)
-	return cfg, f.Log, err
+	cfg, admin, err := buildAgentConfig(f)
+	if err != nil {
+		return nil, err
+	}
+	return &agentLoaded{agent: cfg, log: f.Log, admin: admin}, nil
 }
 
-func buildAgentConfig(f agentFile) (tunnel.AgentConfig, error) {
+func buildAgentConfig(f agentFile) (tunnel.AgentConfig, agentAdmin, error) {
 	var p problems
 	c := tunnel.AgentConfig{Gateways: f.Gateways, Group: f.Group, Name: f.Name, MaxStreams: f.MaxStreams, ServerName: f.GatewayServerName}
 	if f.CertFile == "" || f.KeyFile == "" {
@@ -151,6 +199,9 @@ func buildAgentConfig(f agentFile) (tunnel.AgentConfig, error) {
 	c.KeepAlive = dur("keepalive", f.KeepAlive)
 	c.BackoffMin = dur("backoff.min", f.Backoff.Min)
 	c.BackoffMax = dur("backoff.max", f.Backoff.Max)
+	c.ShutdownGrace = dur("shutdown_grace", f.ShutdownGrace)
+	admin, err := buildAgentAdmin(f.Admin)
+	p.add("admin", err)
 	if c.BackoffMax < c.BackoffMin {
 		p.add("backoff.max", errors.New("shorter than backoff.min"))
 	}
@@ -166,7 +217,7 @@ func buildAgentConfig(f agentFile) (tunnel.AgentConfig, error) {
 		}
 	}
 	p.addNew(c.Validate())
-	return c, p.err()
+	return c, admin, p.err()
 }
 
 func allowStrings(a tunnel.AllowList) []string {

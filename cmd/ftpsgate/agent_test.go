@@ -62,24 +62,25 @@ func TestAgentConfigFile(t *testing.T) {
 	}
 	pin := fmt.Sprintf("%x", sha256.Sum256([]byte("x")))
 	good := fmt.Sprintf("gateways: [\"127.0.0.1:55990\"]\ngroup: lan\ncert_file: %s\nkey_file: %s\ngateway_pins: [%s]\nallow: [\"10.0.0.5:21\", \"10.0.0.5:40000-40100\"]\n", files.CertFile, files.KeyFile, pin)
-	cfg, _, err := loadAgent(writeConfig(t, good))
+	l, err := loadAgent(writeConfig(t, good))
 	if err != nil {
 		t.Fatal(err)
 	}
+	cfg := l.agent
 	if len(cfg.Allow) != 2 || cfg.Group != "lan" || len(cfg.GatewayPins) != 1 || cfg.MaxStreams != 256 {
 		t.Fatalf("%+v", cfg)
 	}
 	// An empty allow list loads (the agent then refuses every stream).
-	if _, _, err := loadAgent(writeConfig(t, strings.Replace(good, "allow: [\"10.0.0.5:21\", \"10.0.0.5:40000-40100\"]", "allow: []", 1))); err != nil {
+	if _, err := loadAgent(writeConfig(t, strings.Replace(good, "allow: [\"10.0.0.5:21\", \"10.0.0.5:40000-40100\"]", "allow: []", 1))); err != nil {
 		t.Fatalf("an empty allow list: %v", err)
 	}
-	_, _, err = loadAgent(writeConfig(t, "allow: [\"10.0.0.5\"]\nbackoff: {min: 10s, max: 1s}\nmax_streams: 0\n"))
+	_, err = loadAgent(writeConfig(t, "allow: [\"10.0.0.5\"]\nbackoff: {min: 10s, max: 1s}\nmax_streams: 0\n"))
 	for _, key := range []string{"gateways", "group", "cert_file", "gateway_pins", "allow[0]", "backoff.max", "max_streams"} {
 		if err == nil || !strings.Contains(err.Error(), key+":") {
 			t.Errorf("want an error naming %s, got %v", key, err)
 		}
 	}
-	if _, _, err := loadAgent(writeConfig(t, good+"unknown_key: 1\n")); err == nil {
+	if _, err := loadAgent(writeConfig(t, good+"unknown_key: 1\n")); err == nil {
 		t.Error("an unknown key was accepted")
 	}
 }
@@ -87,7 +88,7 @@ func TestAgentConfigFile(t *testing.T) {
 // The example agent.yaml parses; only its certificate files do not exist
 // here.
 func TestAgentExampleConfig(t *testing.T) {
-	_, _, err := loadAgent(filepath.Join("..", "..", "configs", "agent.yaml"))
+	_, err := loadAgent(filepath.Join("..", "..", "configs", "agent.yaml"))
 	for _, line := range strings.Split(errString(err), "\n") {
 		if line != "" && !strings.HasPrefix(line, "cert_file:") {
 			t.Errorf("configs/agent.yaml: %s", line)

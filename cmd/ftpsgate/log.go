@@ -31,6 +31,12 @@ func newLogger(c logConfig, out *os.File) zerolog.Logger {
 	if err != nil {
 		level = zerolog.InfoLevel
 	}
+	return zerolog.New(logWriter(c, out)).Level(level).With().Timestamp().Logger()
+}
+
+// logWriter is the process log's writer: out, or a console format on it
+// when asked or when out is a terminal and no format is set.
+func logWriter(c logConfig, out *os.File) io.Writer {
 	var w io.Writer = out
 	format := c.Format
 	if format == "" && isatty.IsTerminal(out.Fd()) {
@@ -42,5 +48,5 @@ func newLogger(c logConfig, out *os.File) zerolog.Logger {
 	// RFC 3339 with milliseconds: lines of one session are often within
 	// the same second.
 	zerolog.TimeFieldFormat = "2006-01-02T15:04:05.000Z07:00"
-	return zerolog.New(w).Level(level).With().Timestamp().Logger()
+	return w
 }

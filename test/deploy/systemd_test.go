@@ -18,11 +18,18 @@ const unitFile = "../../deploy/systemd/ftpsgate.service"
 // gateway needs: the network, CAP_NET_BIND_SERVICE, its own users.
 const maxExposure = 2.0
 
-// testUnit is the shipped unit with the binary's path pointing at an
-// executable that exists (verify checks it).
-func testUnit(t *testing.T) string {
+// agentUnitFile is the reverse-connect agent's unit.
+const agentUnitFile = "../../deploy/systemd/ftpsgate-agent.service"
+
+// testUnit is the shipped unit (unitFile unless a file is named) with the
+// binary's path pointing at an executable that exists (verify checks it).
+func testUnit(t *testing.T, file ...string) string {
 	t.Helper()
-	b, err := os.ReadFile(unitFile)
+	f := unitFile
+	if len(file) > 0 {
+		f = file[0]
+	}
+	b, err := os.ReadFile(f)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,7 +38,7 @@ func testUnit(t *testing.T) string {
 	if err := os.WriteFile(bin, []byte("#!/bin/sh\nexit 0\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(dir, "ftpsgate.service")
+	path := filepath.Join(dir, filepath.Base(f))
 	if err := os.WriteFile(path, []byte(strings.ReplaceAll(string(b), "/usr/local/bin/ftpsgate", bin)), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -92,5 +99,42 @@ func TestSystemdUnitExposure(t *testing.T) {
 	t.Logf("exposure %.1f (at most %.1f)", level, maxExposure)
 	if level > maxExposure {
 		t.Errorf("the unit's exposure is %.1f, above %.1f:\n%s", level, maxExposure, out)
+	}
+}
+
+// TestSystemdAgentUnit: the agent's unit reloads on SIGHUP, waits longer
+// than shutdown_grace at stop, holds no capability, verifies, and is at
+// most as exposed as the gateway's.
+func TestSystemdAgentUnit(t *testing.T) {
+	b, err := os.ReadFile(agentUnitFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unit := string(b)
+	for _, want := range []string{
+		"User=ftpsgate-agent", "ExecReload=/bin/kill -HUP $MAINPID", "TimeoutStopSec=45s", "CapabilityBoundingSet=\n",
+		"NoNewPrivileges=yes", "ProtectSystem=strict", "ExecStart=/usr/local/bin/ftpsgate agent --config /etc/ftpsgate/agent.yaml\n",
+	} {
+		if !strings.Contains(unit, want) {
+			t.Errorf("%s lacks %q", agentUnitFile, want)
+		}
+	}
+	bin := systemdAnalyze(t)
+	path := testUnit(t, agentUnitFile)
+	if out, err := exec.Command(bin, "verify", path).CombinedOutput(); err != nil || len(strings.TrimSpace(string(out))) > 0 {
+		t.Errorf("systemd-analyze verify: %v\n%s", err, out)
+	}
+	out, err := exec.Command(bin, "security", "--offline=true", "--no-pager", path).CombinedOutput()
+	if err != nil && strings.Contains(string(out), "Unknown option") {
+		t.Skipf("systemd-analyze security has no --offline: %s", out)
+	}
+	m := regexp.MustCompile(`Overall exposure level for \S+: ([0-9.]+)`).FindSubmatch(out)
+	if m == nil {
+		t.Fatalf("systemd-analyze security: %v: no exposure level\n%s", err, out)
+	}
+	level, _ := strconv.ParseFloat(string(m[1]), 64)
+	t.Logf("agent unit exposure %.1f", level)
+	if level > maxExposure {
+		t.Errorf("the agent unit's exposure is %.1f, above %.1f:\n%s", level, maxExposure, out)
 	}
 }
