@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"sync"
@@ -16,6 +17,23 @@ import (
 // ErrNoAgent: no agent of the group was connected (with a free stream)
 // within the wait. The session answers 421 (backend unavailable).
 var ErrNoAgent = errors.New("tunnel: no agent connected")
+
+// ErrTunnelLost: a stream ended because its tunnel did (the agent or the
+// gateway went away, the keepalive failed, the agent's pin was revoked), not
+// by the other end's FIN: what was read is not the whole stream. yamux ends
+// every stream of a closed session as if at EOF; a plain-FTP transfer
+// would then look complete.
+var ErrTunnelLost = errors.New("tunnel: the tunnel ended before the stream did")
+
+// endOf is err, but an end of stream while the stream's tunnel is closed
+// is ErrTunnelLost. A FIN that arrived just before its tunnel ended, not
+// read yet, counts as lost too: fail closed.
+func endOf(st *yamux.Stream, err error) error {
+	if err == io.EOF && st.Session().IsClosed() {
+		return ErrTunnelLost
+	}
+	return err
+}
 
 // freeStreamPoll is how often a dial waiting for an agent looks again
 // (streams ending do not signal).
@@ -152,13 +170,14 @@ type streamConn struct {
 	closed        atomic.Bool
 }
 
-// Read reads; after Close it fails with net.ErrClosed, as a socket does.
+// Read reads; after Close it fails with net.ErrClosed, as a socket does,
+// and when the tunnel ended under the stream, with ErrTunnelLost.
 func (c *streamConn) Read(b []byte) (int, error) {
 	n, err := c.Stream.Read(b)
 	if err != nil && c.closed.Load() {
 		err = net.ErrClosed
 	}
-	return n, err
+	return n, endOf(c.Stream, err)
 }
 
 func (c *streamConn) LocalAddr() net.Addr  { return c.local }

@@ -134,11 +134,17 @@ func relay(st *yamux.Stream, conn *net.TCPConn) (up, down int64, err error) {
 }
 
 // toDestination copies the gateway's bytes to the destination; at their
-// end it half-closes the destination connection.
+// end it half-closes the destination connection. When the stream was cut
+// (reset, or its tunnel ended: yamux then reads as at EOF) the destination
+// is reset, not half-closed: a plain-FTP server would take the end of a cut
+// upload for the end of the file.
 func toDestination(conn *net.TCPConn, st *yamux.Stream) (int64, error) {
 	n, err := copyBuf(conn, st)
+	if err == nil && st.Session().IsClosed() { // the stream's end was its tunnel's
+		err = ErrTunnelLost
+	}
 	if err != nil {
-		// A reset stream or a dead tunnel: end the destination too.
+		_ = conn.SetLinger(0) // close with RST
 		_ = conn.Close()
 		return n, err
 	}

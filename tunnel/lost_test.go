@@ -1,0 +1,103 @@
+package tunnel
+
+import (
+	"errors"
+	"io"
+	"net"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// TestTunnelLostDownload: a tunnel that ends under a stream is an error on
+// the gateway's side, not an end of stream: a plain-FTP download cut there
+// must not look complete.
+func TestTunnelLostDownload(t *testing.T) {
+	p := newPKI(t)
+	leaf := p.client(t, "a")
+	h, gw := startHub(t, p, "127.0.0.1:0", map[string][][32]byte{"lan": {pinOf(leaf)}}, zerolog.Nop())
+	// The destination sends 64 KiB and keeps the connection open.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	held := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		_, _ = c.Write(make([]byte, 64<<10))
+		held <- c
+	}()
+	cfg := agentConfig(p, leaf, gw, "lan", "a", ln.Addr().String())
+	cfg.ShutdownGrace = 50 * time.Millisecond // then the agent closes its tunnel
+	r := startAgent(t, cfg)
+	waitAgents(t, h, "lan", 1)
+	c, err := h.Dialer("lan").DialBackend(dialCtx(t), ln.Addr().String(), netipAddr(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := io.ReadFull(c, make([]byte, 64<<10)); err != nil {
+		t.Fatal(err)
+	}
+	dst := <-held
+	defer dst.Close()
+
+	r.stop() // the tunnel ends; the destination's connection is still open
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	n, err := io.Copy(io.Discard, c)
+	if !errors.Is(err, ErrTunnelLost) {
+		t.Fatalf("read %d more bytes, then %v; want ErrTunnelLost (a clean end would make the cut transfer look complete)", n, err)
+	}
+}
+
+// TestTunnelLostUpload: when the tunnel ends under a stream, the agent
+// resets the destination's connection instead of half-closing it: a
+// plain-FTP server must not store a cut upload as a whole file.
+func TestTunnelLostUpload(t *testing.T) {
+	p := newPKI(t)
+	leaf := p.client(t, "a")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	ended := make(chan error, 1)
+	got := make(chan int64, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			ended <- err
+			return
+		}
+		defer c.Close()
+		n, err := io.Copy(io.Discard, c)
+		got <- n
+		ended <- err
+	}()
+	h, gw := startHub(t, p, "127.0.0.1:0", map[string][][32]byte{"lan": {pinOf(leaf)}}, zerolog.Nop())
+	startAgent(t, agentConfig(p, leaf, gw, "lan", "a", ln.Addr().String()))
+	waitAgents(t, h, "lan", 1)
+	c, err := h.Dialer("lan").DialBackend(dialCtx(t), ln.Addr().String(), netipAddr(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Write(make([]byte, 64<<10)); err != nil {
+		t.Fatal(err)
+	}
+	h.Close() // the gateway's side of every tunnel ends
+	select {
+	case err := <-ended:
+		if !errors.Is(err, syscall.ECONNRESET) {
+			t.Fatalf("the destination read %d bytes, then %v; want a reset (a clean end would store the cut upload as complete)", <-got, err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the destination's connection was not ended with the tunnel")
+	}
+}
