@@ -40,6 +40,7 @@ type composed struct {
 	hub       *tunnel.Hub     // nil: no agents: section
 	path      string          // the configuration file; "": embedded (no SIGHUP reload of the backends)
 	agents    *agentsSetup    // the agents: section the hub started with
+	log       zerolog.Logger  // for what reloads log besides their result
 }
 
 // reloaders are what a SIGHUP reloads besides the certificate.
@@ -52,8 +53,8 @@ func (d *composed) reloaders() []keyedReloader {
 		rs = append(rs, keyedReloader{"inspect", d.inspect})
 	}
 	if d.path != "" { // agents first: the backends' vias are checked against its groups
-		rs = append(rs, keyedReloader{"agents", &agentsReloader{path: d.path, hub: d.hub, start: d.agents}},
-			keyedReloader{"backends", &backendsReloader{path: d.path, srv: d.srv, hub: d.hub}})
+		rs = append(rs, keyedReloader{"agents", &agentsReloader{path: d.path, hub: d.hub, start: d.agents, log: d.log}},
+			keyedReloader{"backends", &backendsReloader{path: d.path, srv: d.srv, hub: d.hub, log: d.log}})
 	}
 	return rs
 }
@@ -65,7 +66,7 @@ func compose(ctx context.Context, cfg *loaded, log zerolog.Logger) (*composed, e
 	if err := pc.Validate(); err != nil {
 		return nil, fmt.Errorf("proxy: invalid configuration:\n%w", err)
 	}
-	d := &composed{metrics: metrics.New(), path: cfg.path, agents: cfg.agents}
+	d := &composed{metrics: metrics.New(), path: cfg.path, agents: cfg.agents, log: log}
 	d.sink = d.metrics
 	var err error
 	if d.certs, err = proxy.NewCertificates(pc, log); err != nil {

@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/rs/zerolog"
+
 	"github.com/ftpsgate/ftpsgate/proxy"
 	"github.com/ftpsgate/ftpsgate/tunnel"
 )
@@ -45,6 +47,7 @@ type agentsReloader struct {
 	path  string
 	hub   *tunnel.Hub
 	start *agentsSetup // the section the listener was started with
+	log   zerolog.Logger
 }
 
 // Reload applies the file's groups and pins to the running listener.
@@ -70,6 +73,7 @@ func (r *agentsReloader) Reload() error {
 		return errors.New("agents.listen: removed, but the agent listener stays open until a restart; every agent is refused meanwhile (no group left)")
 	}
 	r.hub.SetGroups(s.hub.Groups)
+	logWarnings(r.log, s.warnings())
 	var restart []string
 	was, now := r.start, s
 	for _, k := range []struct {
@@ -104,6 +108,7 @@ type backendsReloader struct {
 	path string
 	srv  *proxy.Server
 	hub  *tunnel.Hub // nil: no agent listener, so no via
+	log  zerolog.Logger
 }
 
 // Reload checks the sections (each via against the hub's groups now) and
@@ -141,5 +146,23 @@ func (r *backendsReloader) Reload() error {
 			tunnels[g] = r.hub.Dialer(g)
 		}
 	}
-	return r.srv.ReloadBackends(c, tunnels)
+	if err := r.srv.ReloadBackends(c, tunnels); err != nil {
+		return err
+	}
+	var ws []proxy.Warning
+	for _, w := range c.Warnings() { // c has the backends alone: only theirs count
+		if strings.HasPrefix(w.Key, "backend") {
+			ws = append(ws, w)
+		}
+	}
+	logWarnings(r.log, ws)
+	return nil
+}
+
+// logWarnings logs the weakened settings a reload brought in, as serve
+// does at start.
+func logWarnings(log zerolog.Logger, ws []proxy.Warning) {
+	for _, w := range ws {
+		log.Warn().Str("key", w.Key).Msg("weakened setting: " + w.String())
+	}
 }
