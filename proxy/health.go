@@ -12,7 +12,8 @@ import (
 )
 
 // Health checks: every backend with health.interval set is checked from
-// Start until the grace period ends, each check an FTP conversation
+// Start (or the reload that added it) until the grace period ends (or a
+// reload removes or changes it: upstreamsreload.go), each check an FTP conversation
 // (probe) bounded by health.timeout. Package upstream turns the results
 // into up and down (rise and fall counts). Each check is an event
 // (metrics: backend_up, backend_checks_total, check latency); each change

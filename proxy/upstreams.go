@@ -169,7 +169,7 @@ type upBackend struct {
 	health   *upstream.Health           // nil: not checked
 	ready    readiness                  // on-demand probe (readiness) when not checked
 	sessions atomic.Int64               // sessions holding a connection to it
-	checker  context.CancelFunc         // stops its health checks; nil: none running (reloads.go)
+	checker  context.CancelFunc         // stops its health checks; nil: none running (upstreamsreload.go)
 	created  time.Time                  // for an unchecked backend's "since"
 }
 
@@ -196,7 +196,7 @@ type upstreams struct {
 // newUpstreams builds the backends' state: their dialers (checking that
 // each Via names a tunnel) and TLS configurations. keep, when set, gives
 // the live backend to keep for a name whose settings are unchanged
-// (reloads.go).
+// (upstreamsreload.go).
 func newUpstreams(cfg Config, def Dialer, tunnels map[string]Dialer, keep func(Backend) *upBackend) (*upstreams, error) {
 	u := &upstreams{byName: map[string]*upBackend{}, routing: cfg.routing(), pickers: map[string]*upstream.Picker{}, freshTLS: map[*upBackend]*tls.Config{}}
 	for _, b := range cfg.backendList() {
