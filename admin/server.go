@@ -42,6 +42,7 @@ type Server struct {
 	hasToken  bool
 	bans      BanStore
 	sessions  Sessions
+	backends  Backends // nil: GET /v1/backends answers 404
 	admission *policy.Admission
 	readiness Readiness
 	log       zerolog.Logger
@@ -112,6 +113,7 @@ func New(cfg Config, d BanStore, sessions Sessions, log zerolog.Logger, opts ...
 	s.Handle("DELETE /v1/bans/{ip}", http.HandlerFunc(s.handleRemoveBan))
 	s.Handle("GET /v1/sessions", http.HandlerFunc(s.handleSessions))
 	s.Handle("GET /v1/limits", http.HandlerFunc(s.handleLimits))
+	s.Handle("GET /v1/backends", http.HandlerFunc(s.handleBackends))
 	if cfg.Pprof {
 		// A CPU or trace profile runs for its ?seconds= (default 30), and
 		// must end before the server's write timeout.

@@ -73,6 +73,8 @@ func (s *Sink) Emit(e events.Event) {
 		} else {
 			s.log.Warn().Str("backend", e.Backend).Str("address", e.Address).Err(e.Err).Msg("backend down")
 		}
+	case events.BackendConfig:
+		s.log.Info().Str("backend", e.Backend).Str("address", e.Address).Bool("checked", e.Checked).Msg("backend " + e.Change + " by a reload")
 	case events.Inspection:
 		dir := "download"
 		if e.Upload {

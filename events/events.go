@@ -233,6 +233,23 @@ type BackendHealth struct {
 	Err     error // the failed check that turned it down
 }
 
+// BackendConfig: a configuration reload added, changed or removed a
+// backend. A removed backend takes no new session and is no longer
+// checked; its running sessions finish on it.
+type BackendConfig struct {
+	Backend string
+	Address string
+	Change  string // BackendAdded, BackendChanged, BackendRemoved
+	Checked bool   // it has a health check now (false when removed)
+}
+
+// The changes of BackendConfig.
+const (
+	BackendAdded   = "added"
+	BackendChanged = "changed"
+	BackendRemoved = "removed"
+)
+
 // Ban: an address was banned (Added) or unbanned.
 type Ban struct {
 	IP       string
@@ -323,6 +340,7 @@ func (BackendDial) event()       {}
 func (BackendReleased) event()   {}
 func (BackendCheck) event()      {}
 func (BackendHealth) event()     {}
+func (BackendConfig) event()     {}
 func (Ban) event()               {}
 func (Certificate) event()       {}
 func (ConfigReload) event()      {}

@@ -277,6 +277,14 @@ func (m *Metrics) Emit(e events.Event) {
 			up = 1
 		}
 		m.backendUp.WithLabelValues(e.Backend).Set(up)
+	case events.BackendConfig:
+		// A removed backend, or one no longer checked: its health series
+		// go (backend_sessions stays, counting its last sessions down).
+		if e.Change == events.BackendRemoved || !e.Checked {
+			m.backendUp.DeleteLabelValues(e.Backend)
+			m.backendCheckS.DeleteLabelValues(e.Backend)
+			m.backendChecks.DeletePartialMatch(prometheus.Labels{"backend": e.Backend})
+		}
 	case events.StoreCall, events.StoreFallback, events.StoreState:
 		m.fleet.emit(e)
 	case events.Ban:

@@ -71,7 +71,7 @@ func (s *session) dialBackend(up *upBackend) (*backend, error) {
 func (s *session) secureBackend(ctx context.Context, be *backend) error {
 	mode := be.up.cfg.TLS
 	if mode != TLSNone {
-		be.tlsConf = policy.SessionConfig(be.up.tls)
+		be.tlsConf = policy.SessionConfig(be.up.tlsConfig())
 	}
 	if mode == TLSImplicit {
 		if err := be.startTLS(ctx); err != nil {

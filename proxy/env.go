@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"sync/atomic"
 
 	"github.com/rs/zerolog"
 	"golang.org/x/time/rate"
@@ -20,10 +21,10 @@ import (
 // ownership of everything it points to; sessions only read it, and never
 // see the Server itself.
 type sessionEnv struct {
-	cfg      *Config                // read-only
-	log      zerolog.Logger         // the server's; a session adds its fields
-	tlsConfs map[string]*tls.Config // per listener: client side, control and data
-	ups      *upstreams             // the backends and the routing
+	cfg      *Config                    // read-only
+	log      zerolog.Logger             // the server's; a session adds its fields
+	tlsConfs map[string]*tls.Config     // per listener: client side, control and data
+	ups      *atomic.Pointer[upstreams] // the backends and the routing; Load once per decision
 	auth     auth.Authenticator
 	// clientChain checks a client certificate against the client CA when
 	// the handshake does not (tls pins mode); nil otherwise.
@@ -49,7 +50,7 @@ type sessionEnv struct {
 // newEnv builds the sessions' environment from the server's parts.
 func (s *Server) newEnv() *sessionEnv {
 	e := &sessionEnv{
-		cfg: &s.cfg, log: s.log, tlsConfs: s.tlsConfs, ups: s.ups,
+		cfg: &s.cfg, log: s.log, tlsConfs: s.tlsConfs, ups: &s.ups,
 		auth: s.auth, clientChain: s.clientChain, dialer: s.dialer, tunnels: s.tunnels, access: s.access, gate: s.gate, admission: s.admission, bans: s.bans,
 		pool: s.pool, data: s.data, bandwidth: s.bandwidth, events: s.events, logEvents: s.logEvents,
 		hardCtx: s.hardCtx, drainCtx: s.drainCtx, drain: s.drain,

@@ -12,57 +12,75 @@ import (
 )
 
 // Health checks: every backend with health.interval set is checked from
-// Start until the grace period ends, each check an FTP conversation
+// Start (or the reload that added it) until the grace period ends (or a
+// reload removes or changes it: upstreamsreload.go), each check an FTP conversation
 // (probe) bounded by health.timeout. Package upstream turns the results
 // into up and down (rise and fall counts). Each check is an event
 // (metrics: backend_up, backend_checks_total, check latency); each change
 // of state is one log line and an event. Sessions only start on backends
 // that are up; a running session never moves.
 
-// startHealthChecks starts the checks and waits for each backend's first
-// result (at most its timeout), so that the first sessions already see
-// the backends' state.
-func (s *Server) startHealthChecks() {
+// startHealthChecks starts the checks of list's checked backends that
+// have none running and waits for each one's first result (at most its
+// timeout), so that the first sessions already see their state. The
+// caller holds reloadMu.
+func (s *Server) startHealthChecks(list []*upBackend) {
 	var first sync.WaitGroup
-	for _, b := range s.ups.list {
-		if b.health == nil {
+	for _, b := range list {
+		if b.health == nil || b.checker != nil {
 			continue
 		}
+		ctx, stop := context.WithCancel(s.hardCtx)
+		b.checker = stop
 		first.Add(1)
 		s.bgWG.Add(1)
 		go func() {
 			defer s.bgWG.Done()
-			s.healthLoop(b, first.Done)
+			s.healthLoop(ctx, b, first.Done)
 		}()
 	}
 	first.Wait()
 }
 
-func (s *Server) healthLoop(b *upBackend, firstDone func()) {
+// stopHealthCheck stops b's checks (a reload removed or changed it); its
+// state stays as it was for the sessions that still hold it.
+func stopHealthCheck(b *upBackend) {
+	if b.checker != nil {
+		b.checker()
+	}
+}
+
+func (s *Server) healthLoop(ctx context.Context, b *upBackend, firstDone func()) {
+	defer func() {
+		if firstDone != nil {
+			firstDone()
+		}
+	}()
 	t := time.NewTicker(b.cfg.Health.Interval)
 	defer t.Stop()
 	for {
-		s.checkBackend(b)
+		s.checkBackend(ctx, b)
 		if firstDone != nil {
 			firstDone()
 			firstDone = nil
 		}
 		select {
-		case <-s.hardCtx.Done():
+		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
 	}
 }
 
-// checkBackend runs one check of b and records it.
-func (s *Server) checkBackend(b *upBackend) {
+// checkBackend runs one check of b and records it, unless ctx ended
+// meanwhile (shutdown, or a reload stopped the checker).
+func (s *Server) checkBackend(ctx context.Context, b *upBackend) {
 	start := time.Now()
-	ctx, cancel := context.WithTimeout(s.hardCtx, b.cfg.Health.TimeoutOrDefault())
-	err := s.probe(ctx, b, true)
+	cctx, cancel := context.WithTimeout(ctx, b.cfg.Health.TimeoutOrDefault())
+	err := s.probe(cctx, b, true)
 	cancel()
-	if s.hardCtx.Err() != nil {
-		return // shutting down: not the backend's fault
+	if ctx.Err() != nil {
+		return // stopped: not the backend's fault
 	}
 	up, changed := b.health.Observe(err)
 	if err != nil && !changed {
@@ -82,7 +100,7 @@ func (s *Server) checkBackend(b *upBackend) {
 // probe login, whose password never crosses in clear to a TLS backend),
 // and the probe account's login. Errors start with the backend's name.
 func (s *Server) probe(ctx context.Context, b *upBackend, health bool) error {
-	p := upstream.Probe{Address: b.cfg.Address, Dialer: b.dialer, TLS: b.tls, Implicit: b.cfg.TLS == TLSImplicit}
+	p := upstream.Probe{Address: b.cfg.Address, Dialer: b.dialer, TLS: b.tlsConfig(), Implicit: b.cfg.TLS == TLSImplicit}
 	if v := b.cfg.ProxyProtocol; v != 0 {
 		p.Header = func(c net.Conn) error { return writeProxyHeader(c, v, c.LocalAddr(), c.RemoteAddr()) }
 	}

@@ -50,7 +50,8 @@ func (s *Server) Ready(ctx context.Context) error {
 	case !bound:
 		return ErrNotStarted
 	}
-	bs, _ := s.ups.members(s.ups.routing.Default)
+	ups := s.ups.Load()
+	bs, _ := ups.members(ups.routing.Default)
 	var errs []error
 	for _, b := range bs {
 		err := s.backendReady(ctx, b)

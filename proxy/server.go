@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -26,8 +27,10 @@ import (
 type Server struct {
 	cfg       Config
 	log       zerolog.Logger
-	tlsConfs  map[string]*tls.Config // per listener: client side, control and data
-	ups       *upstreams             // the backends, their health and the routing
+	tlsConfs  map[string]*tls.Config    // per listener: client side, control and data
+	ups       atomic.Pointer[upstreams] // the backends, their health and the routing (swapped by ReloadBackends)
+	reloadMu  sync.Mutex                // serialises Start's and ReloadBackends' work on the backends
+	started   bool                      // Start has run: health checks run (under reloadMu)
 	certs     Certificates
 	tickets   policy.TicketKeys
 	pool      *nat.Pool
@@ -89,11 +92,11 @@ func New(cfg Config, log zerolog.Logger, opts ...Option) (*Server, error) {
 	if err := s.defaults(); err != nil {
 		return nil, err
 	}
-	ups, err := newUpstreams(s.cfg, s.dialer, s.tunnels)
+	ups, err := newUpstreams(s.cfg, s.dialer, s.tunnels, nil)
 	if err != nil {
 		return nil, err
 	}
-	s.ups = ups
+	s.ups.Store(ups)
 	for _, l := range cfg.Listeners {
 		tc, err := cfg.TLS.With(l.TLSOverride).ServerConfig(s.certs)
 		if err != nil {
@@ -174,10 +177,13 @@ func (s *Server) Start(ctx context.Context) error {
 		s.mu.Unlock()
 		s.log.Info().Str(fieldListener, l.Name).Str("address", ln.Addr().String()).Str("tls", l.TLS.String()).Msg("listening")
 	}
-	for _, b := range s.ups.list {
+	s.reloadMu.Lock()
+	for _, b := range s.ups.Load().list {
 		b.data = s.backendDataPorts(b.cfg)
 	}
-	s.startHealthChecks()
+	s.startHealthChecks(s.ups.Load().list)
+	s.started = true
+	s.reloadMu.Unlock()
 	for _, l := range s.cfg.Listeners {
 		s.acceptWG.Add(1)
 		go s.acceptLoop(s.listeners[l.Name], l)

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -157,54 +158,89 @@ func (c Config) validateBackends() []error {
 	return errs
 }
 
-// upBackend is one backend's live state.
+// upBackend is one backend's live state. A reload that leaves a
+// backend's settings as they were keeps its upBackend (its health, its
+// checker, its session count); a changed or new backend gets a new one.
 type upBackend struct {
 	cfg      Backend
-	dialer   Dialer                  // default, or the tunnel Via names
-	tls      *tls.Config             // base for its sessions; nil when plain
-	data     policy.BackendDataPorts // set by Start
-	health   *upstream.Health        // nil: not checked
-	ready    readiness               // on-demand probe (readiness) when not checked
-	sessions atomic.Int64            // sessions holding a connection to it
+	dialer   Dialer                     // default, or the tunnel Via names
+	tls      atomic.Pointer[tls.Config] // base for its sessions; nil when plain (a reload re-reads its files)
+	data     policy.BackendDataPorts    // set by Start, or by the reload that made it
+	health   *upstream.Health           // nil: not checked
+	ready    readiness                  // on-demand probe (readiness) when not checked
+	sessions atomic.Int64               // sessions holding a connection to it
+	checker  context.CancelFunc         // stops its health checks; nil: none running (upstreamsreload.go)
+	created  time.Time                  // for an unchecked backend's "since"
 }
 
 // up reports whether sessions may start on b.
 func (b *upBackend) up() bool { return b.health == nil || b.health.Up() }
 
-// upstreams is every backend and the routing.
+// tlsConfig is the base TLS configuration of b's sessions; nil when plain.
+func (b *upBackend) tlsConfig() *tls.Config { return b.tls.Load() }
+
+// upstreams is every backend and the routing: one immutable set, swapped
+// whole by a reload (the Server holds the current one in an atomic
+// pointer). A session routes with the set current at its login and keeps
+// the upBackend it chose until it ends.
 type upstreams struct {
 	list    []*upBackend
 	byName  map[string]*upBackend
 	routing upstream.Config
 	pickers map[string]*upstream.Picker // per target
+	// freshTLS: the TLS configurations, read again from their files, of
+	// the kept backends; stored in them when the set goes live.
+	freshTLS map[*upBackend]*tls.Config
 }
 
 // newUpstreams builds the backends' state: their dialers (checking that
-// each Via names a tunnel) and TLS configurations.
-func newUpstreams(cfg Config, def Dialer, tunnels map[string]Dialer) (*upstreams, error) {
-	u := &upstreams{byName: map[string]*upBackend{}, routing: cfg.routing(), pickers: map[string]*upstream.Picker{}}
+// each Via names a tunnel) and TLS configurations. keep, when set, gives
+// the live backend to keep for a name whose settings are unchanged
+// (upstreamsreload.go).
+func newUpstreams(cfg Config, def Dialer, tunnels map[string]Dialer, keep func(Backend) *upBackend) (*upstreams, error) {
+	u := &upstreams{byName: map[string]*upBackend{}, routing: cfg.routing(), pickers: map[string]*upstream.Picker{}, freshTLS: map[*upBackend]*tls.Config{}}
 	for _, b := range cfg.backendList() {
 		if err := checkTunnels(tunnels, &b); err != nil {
 			return nil, err
 		}
-		ub := &upBackend{cfg: b, dialer: dialerFor(def, tunnels, &b)}
-		if b.TLS != TLSNone {
-			host, _, _ := net.SplitHostPort(b.Address)
-			var err error
-			if ub.tls, err = b.Trust.ClientConfig(host); err != nil {
-				return nil, fmt.Errorf("proxy: backend %s: %w", b.Name, err)
-			}
+		tc, err := backendTLS(b)
+		if err != nil {
+			return nil, err
 		}
-		if b.Health.Enabled() {
-			ub.health = upstream.NewHealth(b.Health.HealthConfig)
+		ub := (*upBackend)(nil)
+		if keep != nil {
+			ub = keep(b)
+		}
+		if ub != nil {
+			u.freshTLS[ub] = tc // stored when the set goes live
+		} else {
+			ub = &upBackend{cfg: b, dialer: dialerFor(def, tunnels, &b), created: time.Now()}
+			ub.tls.Store(tc)
+			if b.Health.Enabled() {
+				ub.health = upstream.NewHealth(b.Health.HealthConfig)
+			}
 		}
 		u.list = append(u.list, ub)
 		u.byName[b.Name] = ub
 	}
-	for _, t := range append(append([]string{}, cfg.routing().Backends...), poolNames(cfg)...) {
+	for _, t := range append(append([]string{}, u.routing.Backends...), poolNames(cfg)...) {
 		u.pickers[t] = &upstream.Picker{}
 	}
 	return u, nil
+}
+
+// backendTLS is b's base TLS client configuration (nil when plain), from
+// its files as they are now.
+func backendTLS(b Backend) (*tls.Config, error) {
+	if b.TLS == TLSNone {
+		return nil, nil
+	}
+	host, _, _ := net.SplitHostPort(b.Address)
+	c, err := b.Trust.ClientConfig(host)
+	if err != nil {
+		return nil, fmt.Errorf("proxy: backend %s: %w", b.Name, err)
+	}
+	return c, nil
 }
 
 func poolNames(cfg Config) []string {
@@ -235,7 +271,11 @@ func (u *upstreams) members(target string) ([]*upBackend, []upstream.Member) {
 func (u *upstreams) choose(req upstream.Request) (*upBackend, string, error) {
 	target := u.routing.Route(req)
 	bs, ms := u.members(target)
-	i, err := u.pickers[target].Pick(u.routing.BalanceOf(target), ms)
+	p := u.pickers[target]
+	if p == nil {
+		p = &upstream.Picker{} // cannot happen: Validate checked every target
+	}
+	i, err := p.Pick(u.routing.BalanceOf(target), ms)
 	if err != nil {
 		return nil, target, fmt.Errorf("target %s: %w", target, err)
 	}
@@ -243,11 +283,12 @@ func (u *upstreams) choose(req upstream.Request) (*upBackend, string, error) {
 }
 
 // holds reports whether target may keep the backend b (a session that
-// chose b before a failed login and now logs in again).
+// chose b before a failed login and now logs in again): b is still in
+// this set, unchanged, a member of target, and up.
 func (u *upstreams) holds(target string, b *upBackend) bool {
 	for _, name := range u.routing.Members(target) {
 		if name == b.cfg.Name {
-			return b.up()
+			return u.byName[name] == b && b.up()
 		}
 	}
 	return false
@@ -258,7 +299,7 @@ func (u *upstreams) holds(target string, b *upBackend) bool {
 // from a failed login stays when the rules still allow it; otherwise it is
 // let go. No member up: 421 and the session ends.
 func (s *session) route(res auth.Result) (*upBackend, string, error) {
-	ups := s.env.ups
+	ups := s.env.ups.Load()
 	req := upstream.Request{User: res.User, Groups: res.Groups, Host: s.host, Listener: s.lst.Name, Client: s.clientIP}
 	if target := ups.routing.Route(req); s.be != nil && s.be.up != nil && ups.holds(target, s.be.up) {
 		return s.be.up, target, nil
@@ -293,7 +334,7 @@ func (s *session) dialRouted(up *upBackend, target string) (*backend, error) {
 			return be, nil
 		}
 		tried[up] = true
-		next := s.env.ups.next(target, tried)
+		next := s.env.ups.Load().next(target, tried) // after a reload: the new set's members
 		if next == nil || s.ctx.Err() != nil {
 			return nil, err
 		}
@@ -311,7 +352,11 @@ func (u *upstreams) next(target string, tried map[*upBackend]bool) *upBackend {
 			ms[i].Up = false
 		}
 	}
-	i, err := u.pickers[target].Pick(u.routing.BalanceOf(target), ms)
+	p := u.pickers[target]
+	if p == nil {
+		return nil // a reload removed the target
+	}
+	i, err := p.Pick(u.routing.BalanceOf(target), ms)
 	if err != nil {
 		return nil
 	}

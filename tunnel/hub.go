@@ -49,6 +49,8 @@ type group struct {
 // agent is one connected agent, as the Hub sees it.
 type agent struct {
 	group, name, remote string
+	pin                 [32]byte  // its certificate's SPKI SHA-256
+	since               time.Time // when it joined
 	sess                *yamux.Session
 	open                atomic.Int32 // streams open through it
 	goneAway            atomic.Bool  // it is shutting down: no new streams
@@ -147,6 +149,7 @@ func (h *Hub) serveAgent(raw net.Conn) {
 	authenticated := sync.OnceFunc(func() { h.pending.Add(-1) })
 	defer authenticated()
 	var pinGroups []string
+	var pin [32]byte
 	conf := &tls.Config{
 		MinVersion:     tls.VersionTLS13,
 		ClientAuth:     tls.RequireAnyClientCert,
@@ -155,7 +158,8 @@ func (h *Hub) serveAgent(raw net.Conn) {
 			if len(cs.PeerCertificates) == 0 {
 				return errors.New("no client certificate")
 			}
-			pinGroups = h.groupsOf(sha256.Sum256(cs.PeerCertificates[0].RawSubjectPublicKeyInfo))
+			pin = sha256.Sum256(cs.PeerCertificates[0].RawSubjectPublicKeyInfo)
+			pinGroups = h.groupsOf(pin)
 			if len(pinGroups) == 0 {
 				return errors.New("agent certificate matches no group's pins")
 			}
@@ -202,9 +206,10 @@ func (h *Hub) serveAgent(raw net.Conn) {
 		log.Error().Err(err).Msg("agent session failed")
 		return
 	}
-	a := &agent{group: groupName, name: name, remote: raw.RemoteAddr().String(), sess: sess}
+	a := &agent{group: groupName, name: name, remote: raw.RemoteAddr().String(), pin: pin, since: time.Now(), sess: sess}
 	if !h.add(a) {
 		_ = sess.Close()
+		log.Warn().Msg("agent refused: its pin or group was removed while it connected")
 		return
 	}
 	log.Info().Msg("agent connected")
@@ -215,26 +220,35 @@ func (h *Hub) serveAgent(raw net.Conn) {
 
 // groupsOf is the groups whose pins include pin.
 func (h *Hub) groupsOf(pin [32]byte) []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
 	var out []string
 	for name, pins := range h.cfg.Groups {
-		ok := 0
-		for _, p := range pins {
-			ok |= subtle.ConstantTimeCompare(pin[:], p[:])
-		}
-		if ok == 1 {
+		if pinned(pins, pin) {
 			out = append(out, name)
 		}
 	}
 	return out
 }
 
+// pinned reports whether pin is in pins (in constant time per pin).
+func pinned(pins [][32]byte, pin [32]byte) bool {
+	ok := 0
+	for _, p := range pins {
+		ok |= subtle.ConstantTimeCompare(pin[:], p[:])
+	}
+	return ok == 1
+}
+
+// add makes a live: unless the Hub is closed, or a reload removed its
+// group or its pin since its handshake.
 func (h *Hub) add(a *agent) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.closed {
+	g := h.groups[a.group]
+	if h.closed || g == nil || !pinned(h.cfg.Groups[a.group], a.pin) {
 		return false
 	}
-	g := h.groups[a.group]
 	g.agents = append(g.agents, a)
 	close(g.changed)
 	g.changed = make(chan struct{})
@@ -246,6 +260,9 @@ func (h *Hub) remove(a *agent) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	g := h.groups[a.group]
+	if g == nil {
+		return // its group was removed (SetGroups)
+	}
 	for i, b := range g.agents {
 		if b == a {
 			g.agents = append(g.agents[:i], g.agents[i+1:]...)

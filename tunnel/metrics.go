@@ -38,6 +38,13 @@ func (m *Metrics) agents(group string, n int) {
 	}
 }
 
+// forget drops a removed group's series.
+func (m *Metrics) forget(group string) {
+	if m != nil {
+		m.agentsG.DeleteLabelValues(group)
+	}
+}
+
 func (m *Metrics) streams(group string, d float64) {
 	if m != nil {
 		m.streamsG.WithLabelValues(group).Add(d)

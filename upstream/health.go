@@ -58,10 +58,26 @@ type Health struct {
 	checked bool // a result came in
 	streak  int  // consecutive results against the current state
 	lastErr error
+	since   time.Time // when the state last changed (or the Health was made)
+}
+
+// State is a snapshot of a Health, for the admin API.
+type State struct {
+	Up      bool
+	Known   bool      // a check result came in; false: starting, down until one does
+	Since   time.Time // when the current state began (for !Known: when checking began)
+	LastErr error     // the last check's error; nil after a success
 }
 
 // NewHealth returns the state of a backend checked as cfg says.
-func NewHealth(cfg HealthConfig) *Health { return &Health{cfg: cfg} }
+func NewHealth(cfg HealthConfig) *Health { return &Health{cfg: cfg, since: time.Now()} }
+
+// State returns the current state, since when, and the last error.
+func (h *Health) State() State {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return State{Up: h.up, Known: h.checked, Since: h.since, LastErr: h.lastErr}
+}
 
 // Up reports the current state.
 func (h *Health) Up() bool {
@@ -88,6 +104,7 @@ func (h *Health) Observe(err error) (up, changed bool) {
 		h.checked = true
 		h.up = ok
 		h.streak = 0
+		h.since = time.Now()
 		return h.up, true // the first result is news either way: it is logged
 	}
 	if ok == h.up {
@@ -101,6 +118,7 @@ func (h *Health) Observe(err error) (up, changed bool) {
 	}
 	if h.streak >= need {
 		h.up, h.streak = ok, 0
+		h.since = time.Now()
 		return h.up, true
 	}
 	return h.up, false

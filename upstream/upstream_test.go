@@ -209,3 +209,28 @@ func FuzzNormalizeHost(f *testing.F) {
 		_ = r.Matches(Request{Host: s})
 	})
 }
+
+// TestHealthState: the snapshot says whether a result came in, and since
+// when the state holds: a result that does not change the state leaves
+// Since alone (a reload that keeps a backend keeps its Health, and so its
+// Since).
+func TestHealthState(t *testing.T) {
+	h := NewHealth(HealthConfig{Interval: time.Second, Rise: 1, Fall: 2})
+	if st := h.State(); st.Known || st.Up || st.Since.IsZero() {
+		t.Fatalf("fresh: %+v, want unknown, down, with a start time", st)
+	}
+	h.Observe(nil)
+	up := h.State()
+	if !up.Known || !up.Up || up.LastErr != nil {
+		t.Fatalf("after a success: %+v", up)
+	}
+	time.Sleep(2 * time.Millisecond)
+	h.Observe(errors.New("refused")) // 1 of fall 2: still up
+	if st := h.State(); !st.Up || !st.Since.Equal(up.Since) || st.LastErr == nil {
+		t.Errorf("one failure: %+v, want up since %v with the error", st, up.Since)
+	}
+	h.Observe(errors.New("refused"))
+	if st := h.State(); st.Up || !st.Since.After(up.Since) {
+		t.Errorf("down: %+v, want a new since", st)
+	}
+}

@@ -89,6 +89,21 @@ func buildBackends(p *problems, fc *fileConfig, c *proxy.Config) {
 	}
 }
 
+// viaKeys is the key (backend.via or backends[i].via) of each via set in
+// c, with the group it names.
+func viaKeys(c proxy.Config) map[string]string {
+	vias := map[string]string{}
+	for i, b := range c.Backends {
+		if b.Via != "" {
+			vias[fmt.Sprintf("backends[%d].via", i)] = b.Via
+		}
+	}
+	if c.Backend.Via != "" && len(c.Backends) == 0 {
+		vias["backend.via"] = c.Backend.Via
+	}
+	return vias
+}
+
 // defaultBackendFile is the backend section as the defaults leave it.
 var defaultBackendFile = backendFile{TLS: "none", ProxyProtocol: "off", Health: healthFile{Interval: "0s", Rise: 2, Fall: 3}}
 

@@ -38,6 +38,9 @@ type composed struct {
 	icap      *icap.Client    // nil: no inspect.icap (at start: a reload may replace it)
 	inspect   *inspectHolder  // the inspect section, swapped on SIGHUP
 	hub       *tunnel.Hub     // nil: no agents: section
+	path      string          // the configuration file; "": embedded (no SIGHUP reload of the backends)
+	agents    *agentsSetup    // the agents: section the hub started with
+	log       zerolog.Logger  // for what reloads log besides their result
 }
 
 // reloaders are what a SIGHUP reloads besides the certificate.
@@ -49,6 +52,10 @@ func (d *composed) reloaders() []keyedReloader {
 	if d.inspect != nil && d.inspect.path != "" {
 		rs = append(rs, keyedReloader{"inspect", d.inspect})
 	}
+	if d.path != "" { // agents first: the backends' vias are checked against its groups
+		rs = append(rs, keyedReloader{"agents", &agentsReloader{path: d.path, hub: d.hub, start: d.agents, log: d.log}},
+			keyedReloader{"backends", &backendsReloader{path: d.path, srv: d.srv, hub: d.hub, log: d.log}})
+	}
 	return rs
 }
 
@@ -59,7 +66,7 @@ func compose(ctx context.Context, cfg *loaded, log zerolog.Logger) (*composed, e
 	if err := pc.Validate(); err != nil {
 		return nil, fmt.Errorf("proxy: invalid configuration:\n%w", err)
 	}
-	d := &composed{metrics: metrics.New()}
+	d := &composed{metrics: metrics.New(), path: cfg.path, agents: cfg.agents, log: log}
 	d.sink = d.metrics
 	var err error
 	if d.certs, err = proxy.NewCertificates(pc, log); err != nil {

@@ -194,16 +194,7 @@ func build(v *viper.Viper) (*loaded, error) {
 	}
 
 	buildBackends(&p, &fc, &c)
-	vias := map[string]string{}
-	for i, b := range c.Backends {
-		if b.Via != "" {
-			vias[fmt.Sprintf("backends[%d].via", i)] = b.Via
-		}
-	}
-	if c.Backend.Via != "" && len(c.Backends) == 0 {
-		vias["backend.via"] = c.Backend.Via
-	}
-	agents := buildAgents(&p, fc.Agents, vias)
+	agents := buildAgents(&p, fc.Agents, viaKeys(c))
 	if h := strings.TrimSpace(fc.Passive.PublicHost); h != "" {
 		c.Passive.PublicHost, c.Passive.PublicName = publicHost(&p, h)
 	}

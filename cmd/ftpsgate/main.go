@@ -39,6 +39,7 @@ Usage:
                                     print firewall rules for the gateway's ports
   ftpsgate demo [--dir DIR]         run a demo gateway in front of an embedded FTP server
   ftpsgate bans list|add|remove     list, add or lift bans through the admin API
+  ftpsgate backends                 list the backends, their health and agents (admin API)
   ftpsgate audit verify|tail        check an audit file's hash chain; print its last records
   ftpsgate users add|passwd|disable|enable|list|totp
                                     edit the local users file
@@ -70,6 +71,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdDemo(rest, stdout, stderr)
 	case "bans":
 		return cmdBans(rest, stdout, stderr)
+	case "backends":
+		return cmdBackends(rest, stdout, stderr)
 	case "users":
 		return cmdUsers(rest, os.Stdin, stdout, stderr)
 	case "audit":
@@ -251,7 +254,8 @@ func serveContext(ctx context.Context, cfg *loaded, stderr io.Writer) int {
 	reloadOnHUP(ctx, srv, cfg.proxy.Passive.PublicName, d.reloaders(), log, d.sink)
 	var api *admin.Server
 	if cfg.admin.Enabled() {
-		api, err = admin.New(cfg.admin, d.bans, sessionLister{srv}, log, admin.WithAdmission(d.admission), admin.WithReadiness(srv))
+		api, err = admin.New(cfg.admin, d.bans, sessionLister{srv}, log, admin.WithAdmission(d.admission), admin.WithReadiness(srv),
+			admin.WithBackends(backendLister{srv: srv, hub: d.hub}))
 		if err == nil {
 			api.Handle("GET /metrics", metricsHandler(d))
 			err = api.Start(ctx)
