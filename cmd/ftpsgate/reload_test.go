@@ -97,8 +97,7 @@ func TestSIGHUPEmitsConfigReload(t *testing.T) {
 	r.mu.Lock()
 	r.fail = errors.New("bad key")
 	r.mu.Unlock()
-	delete(fakeDNS, "ftp.example.test")
-	t.Cleanup(func() { fakeDNS["ftp.example.test"] = []netip.Addr{netip.MustParseAddr("203.0.113.7")} })
+	setDNS(t, "ftp.example.test")
 	hup()
 	e := sink.wait(t, 2)
 	if e.OK || e.Err == nil || !strings.Contains(e.Err.Error(), "bad key") || !strings.Contains(e.Err.Error(), "passive.public_host") {
