@@ -4,9 +4,7 @@ import (
 	"context"
 	"io"
 	"os"
-	"os/signal"
 	"sync/atomic"
-	"syscall"
 
 	"github.com/rs/zerolog"
 
@@ -55,19 +53,7 @@ func (g *levelGate) WriteLevel(l zerolog.Level, p []byte) (int, error) {
 
 // reloadAgentOnHUP reloads path on each SIGHUP until ctx ends.
 func reloadAgentOnHUP(ctx context.Context, path string, ag *tunnel.Agent, level *levelGate, m *tunnel.AgentMetrics, log zerolog.Logger) {
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	go func() {
-		defer signal.Stop(hup)
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-hup:
-				reloadAgent(path, ag, level, m, log)
-			}
-		}
-	}()
+	onHUP(ctx, func() { reloadAgent(path, ag, level, m, log) })
 }
 
 // reloadAgent is one SIGHUP: it reads agent.yaml again and, when the whole

@@ -171,6 +171,12 @@ type keyedReloader struct {
 // reloadOnHUP runs reloadConfig on every SIGHUP until ctx is done. The
 // signal is caught from when it returns.
 func reloadOnHUP(ctx context.Context, srv reloader, name *nat.PublicName, others []keyedReloader, log zerolog.Logger, sink events.Sink) {
+	onHUP(ctx, func() { reloadConfig(ctx, srv, name, others, log, sink) })
+}
+
+// onHUP calls fn on every SIGHUP, one at a time, until ctx is done. The
+// signal is caught from when it returns.
+func onHUP(ctx context.Context, fn func()) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	go func() {
@@ -180,7 +186,7 @@ func reloadOnHUP(ctx context.Context, srv reloader, name *nat.PublicName, others
 			case <-ctx.Done():
 				return
 			case <-hup:
-				reloadConfig(ctx, srv, name, others, log, sink)
+				fn()
 			}
 		}
 	}()
