@@ -67,23 +67,7 @@ log: {level: error}
 `
 	}
 	path := writeConfig(t, conf("a", ""))
-	cfg, err := loadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := compose(ctx, cfg, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.auth.close()
-	if err := d.srv.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer scancel()
-		_ = d.srv.Shutdown(sctx)
-	}()
+	d := startComposed(t, ctx, path)
 	sink := &reloadEvents{}
 	reloadOnHUP(ctx, d.srv, nil, d.reloaders(), zerolog.Nop(), sink)
 	login := func() *ftp.ServerConn {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -9,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rs/zerolog"
 
 	"github.com/ftpsgate/ftpsgate/configs"
 	"github.com/ftpsgate/ftpsgate/internal/confkey"
@@ -41,6 +44,31 @@ log:
   level: debug
   format: json
 `
+
+// startComposed loads the configuration at path, composes and starts the
+// gateway; at the end of the test it shuts it down and closes what
+// compose opened.
+func startComposed(t *testing.T, ctx context.Context, path string) *composed {
+	t.Helper()
+	cfg, err := loadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := compose(ctx, cfg, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(d.auth.close)
+	if err := d.srv.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer scancel()
+		_ = d.srv.Shutdown(sctx)
+	})
+	return d
+}
 
 func writeConfig(t *testing.T, text string) string {
 	t.Helper()
