@@ -131,6 +131,10 @@ type target struct {
 }
 
 func main() {
+	// The agent phase's hop relay: the bench re-executes itself (hoprelay.go).
+	if len(os.Args) > 1 && os.Args[1] == hopRelayCmd {
+		os.Exit(hopRelayMain(os.Args[2:]))
+	}
 	quick := flag.Bool("quick", false, "small sizes and counts (about 1-2 minutes): what CI runs")
 	out := flag.String("out", "", "also write the table (markdown) to this file")
 	profile := flag.String("profile", "", "instead of the table: CPU-profile an in-process gateway (FTPS->plain) during a download and an upload with curl, into this directory")
