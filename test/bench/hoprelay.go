@@ -27,8 +27,13 @@ import (
 // hopRelayCmd is the hidden subcommand's name.
 const hopRelayCmd = "hop-relay"
 
-// hopBuf is the relay's copy buffer: the agent's (tunnel's) 1 MiB.
+// hopBuf is the relay's copy buffer: the agent's (tunnel's) 1 MiB. The
+// buffers come from a pool, as the agent's do: every session opens two
+// connections, and two fresh 1 MiB buffers each would be most of what the
+// relay spends on a session.
 const hopBuf = 1 << 20
+
+var hopBufs = sync.Pool{New: func() any { b := make([]byte, hopBuf); return &b }}
 
 // hopRelayMain runs the relay until killed; it returns an exit code when
 // it cannot start.
@@ -146,7 +151,9 @@ func (p plainWriter) Write(b []byte) (int, error) { return p.w.Write(b) }
 // copyHalf copies src to dst until src's EOF (then half-closes dst) or an
 // error (then closes both, so that the other direction ends too).
 func copyHalf(dst, src *net.TCPConn) int64 {
-	n, err := io.CopyBuffer(plainWriter{dst}, plainReader{src}, make([]byte, hopBuf))
+	buf := hopBufs.Get().(*[]byte)
+	n, err := io.CopyBuffer(plainWriter{dst}, plainReader{src}, *buf)
+	hopBufs.Put(buf)
 	if err != nil && !errors.Is(err, net.ErrClosed) {
 		dst.Close()
 		src.Close()
