@@ -193,6 +193,9 @@ func agentRound(ctx context.Context, e *env, f *roundFigures, ts []*target, roun
 				logf("agent: %s", why)
 				f.fail(id+"mbps", t.key, why)
 				f.fail(id+"cpu", t.key, why)
+				if row := agentSideRow[t.key]; row != "" {
+					f.fail(id+row, t.key, why)
+				}
 				continue
 			}
 			if t.key == agHop && relayed != nil {
@@ -201,6 +204,7 @@ func agentRound(ctx context.Context, e *env, f *roundFigures, ts []*target, roun
 					logf("agent: %s", why)
 					f.fail(id+"mbps", t.key, why)
 					f.fail(id+"cpu", t.key, why)
+					f.fail(id+"hopcpu", t.key, why)
 					continue
 				}
 			}
