@@ -65,8 +65,8 @@ func fullPlan() plan {
 		concurrent: 200, concSize: 16 << 20, concLimit: time.Minute,
 		featRounds: 2, inspRounds: 2, loginsFor: 2500 * time.Millisecond, loginsMax: 1000,
 		agentRounds: 5, agentFor: 1500 * time.Millisecond,
-		budget: 22 * time.Minute, openParallel: 16,
-		phaseBudget: [6]time.Duration{110 * time.Second, 300 * time.Second, 310 * time.Second, 190 * time.Second, 390 * time.Second, 150 * time.Second},
+		budget: 23 * time.Minute, openParallel: 16,
+		phaseBudget: [6]time.Duration{110 * time.Second, 300 * time.Second, 310 * time.Second, 190 * time.Second, 390 * time.Second, 230 * time.Second},
 		pause:       2 * time.Second,
 	}
 }
