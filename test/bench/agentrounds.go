@@ -9,9 +9,9 @@ import (
 	"time"
 )
 
-// The agent phase measures in rounds: in each, every figure for both
-// columns back to back (the order reversed every other round), so that
-// both see the same load; the table shows each figure's median over the
+// The agent phase measures in rounds: in each, every figure for all
+// columns back to back (the order rotated each round, so that none is
+// always first), so that all see the same load; the table shows each figure's median over the
 // rounds, and the footer the spread of the per-round quotients. On a
 // shared machine a round's figures move with the neighbours' load; the
 // median of several short rounds moves much less than one long sum.
@@ -53,8 +53,8 @@ func median(vs []float64) float64 {
 
 // fill puts each figure's median into tab (with a note when fewer rounds
 // than planned ran) and returns the footer line of the per-round
-// quotients num ÷ den of the ids in spread.
-func (f *roundFigures) fill(tab *results, ts []*target, ids []string, rounds int, num, den string, spread []string, labels map[string]string) string {
+// quotients num ÷ den of the ids in spread, for each of nums.
+func (f *roundFigures) fill(tab *results, ts []*target, ids []string, rounds int, nums []string, den string, spread []string, labels map[string]string) string {
 	for _, id := range ids {
 		for _, t := range ts {
 			if t.na != "" {
@@ -76,33 +76,49 @@ func (f *roundFigures) fill(tab *results, ts []*target, ids []string, rounds int
 			tab.set(id, t.key, median(vs), note)
 		}
 	}
-	var parts []string
-	for _, id := range spread {
-		a, b := f.vals[id][num], f.vals[id][den]
-		n := min(len(a), len(b))
-		if n == 0 {
-			continue
+	var lines []string
+	for _, num := range nums {
+		var parts []string
+		for _, id := range spread {
+			a, b := f.vals[id][num], f.vals[id][den]
+			n := min(len(a), len(b))
+			if n == 0 {
+				continue
+			}
+			qs := make([]float64, n)
+			for i := range n {
+				qs[i] = a[i] / b[i]
+			}
+			parts = append(parts, fmt.Sprintf("%s %.2f–%.2f×", labels[id], slices.Min(qs), slices.Max(qs)))
 		}
-		qs := make([]float64, n)
-		for i := range n {
-			qs[i] = a[i] / b[i]
+		if len(parts) > 0 {
+			lines = append(lines, num+" ÷ "+den+": "+strings.Join(parts, ", "))
 		}
-		parts = append(parts, fmt.Sprintf("%s %.2f–%.2f×", labels[id], slices.Min(qs), slices.Max(qs)))
 	}
-	if len(parts) == 0 {
+	if len(lines) == 0 {
 		return ""
 	}
-	return "Per-round " + num + " ÷ " + den + " (lowest–highest): " + strings.Join(parts, "; ") + "."
+	return "Per-round quotients (lowest–highest): " + strings.Join(lines, "; ") + "."
+}
+
+// roundOrder is the order of the columns in round: ts rotated by round,
+// so that each comes first in turn.
+func roundOrder(ts []*target, round int) []*target {
+	if len(ts) == 0 {
+		return nil
+	}
+	k := round % len(ts)
+	return append(slices.Clone(ts[k:]), ts[:k]...)
 }
 
 // agentRound measures one round: sessions one at a time and par in
 // parallel for agentFor each, then a curl download and upload, through
-// each target in order.
-func agentRound(ctx context.Context, e *env, f *roundFigures, ts []*target, agentCPU cpuMeter, round int) {
-	order := slices.Clone(ts)
-	if round%2 == 1 {
-		slices.Reverse(order)
-	}
+// each target in order. A target's side CPU (the agent's, the relay's)
+// goes to the row of agentSideRow. relayed (nil: no hop column) is what
+// the hop relay has carried: a hop figure whose data did not cross it
+// fails.
+func agentRound(ctx context.Context, e *env, f *roundFigures, ts []*target, round int, relayed func() hopCount) {
+	order := roundOrder(ts, round)
 	for _, par := range []int{1, 8} {
 		p := fmt.Sprintf("agent/sess/%d/", par)
 		for _, t := range order {
@@ -117,6 +133,10 @@ func agentRound(ctx context.Context, e *env, f *roundFigures, ts []*target, agen
 				}
 				return d, err
 			}
+			var c0 hopCount
+			if t.key == agHop && relayed != nil {
+				c0 = relayed()
+			}
 			lat, failed, wall, cpu, cpuErr := runWorkload(ctx, t, par, e.agentFor, e.loginsMax, one)
 			if ctx.Err() != nil {
 				return // cut by the budget: this round's figure is not counted
@@ -125,6 +145,17 @@ func agentRound(ctx context.Context, e *env, f *roundFigures, ts []*target, agen
 				why, _ := lastErr.Load().(string)
 				f.fail(p+"rate", t.key, fmt.Sprintf("%d in parallel: %d of %d sessions failed (%s)", par, failed, failed+len(lat), why))
 				continue
+			}
+			if t.key == agHop && relayed != nil {
+				// Each session's LIST opens one data connection.
+				if c, ok := waitRelayed(relayed, func(c hopCount) bool { return c.dataConns-c0.dataConns >= len(lat) }); !ok {
+					why := fmt.Sprintf("the data did not cross the hop relay: %d data connections through it for %d sessions", c.dataConns-c0.dataConns, len(lat))
+					logf("agent: %s", why)
+					f.fail(p+"rate", t.key, why)
+					f.fail(p+"p50", t.key, why)
+					f.fail(p+"cpu", t.key, why)
+					continue
+				}
 			}
 			f.add(p+"rate", t.key, float64(len(lat))/wall.Seconds())
 			f.add(p+"p50", t.key, ms(percentile(lat, 50)))
@@ -146,8 +177,12 @@ func agentRound(ctx context.Context, e *env, f *roundFigures, ts []*target, agen
 			}
 			var a0 time.Duration
 			var aErr error
-			if t.key == agVia && agentCPU != nil {
-				a0, aErr = agentCPU()
+			if t.side != nil {
+				a0, aErr = t.side()
+			}
+			var c0 hopCount
+			if t.key == agHop && relayed != nil {
+				c0 = relayed()
 			}
 			wall, cpu, cpuErr, err := oneStream(ctx, e, t, "curl", dir, nil)
 			if ctx.Err() != nil {
@@ -158,7 +193,20 @@ func agentRound(ctx context.Context, e *env, f *roundFigures, ts []*target, agen
 				logf("agent: %s", why)
 				f.fail(id+"mbps", t.key, why)
 				f.fail(id+"cpu", t.key, why)
+				if row := agentSideRow[t.key]; row != "" {
+					f.fail(id+row, t.key, why)
+				}
 				continue
+			}
+			if t.key == agHop && relayed != nil {
+				if c, ok := waitRelayed(relayed, func(c hopCount) bool { return c.dataBytes-c0.dataBytes >= e.bigSize }); !ok {
+					why := fmt.Sprintf("the data did not cross the hop relay: %d bytes through its passive ports for a %s %s", c.dataBytes-c0.dataBytes, human(e.bigSize), dir)
+					logf("agent: %s", why)
+					f.fail(id+"mbps", t.key, why)
+					f.fail(id+"cpu", t.key, why)
+					f.fail(id+"hopcpu", t.key, why)
+					continue
+				}
 			}
 			f.add(id+"mbps", t.key, mbps(e.bigSize, wall))
 			if cpuErr != nil {
@@ -167,10 +215,10 @@ func agentRound(ctx context.Context, e *env, f *roundFigures, ts []*target, agen
 			}
 			f.add(id+"cpu", t.key, cpu.Seconds()/gib)
 			line := fmt.Sprintf("agent: round %d: %-5s curl %-8s %6.0f MB/s, CPU %.2f s/GiB", round+1, t.key, dir, mbps(e.bigSize, wall), cpu.Seconds()/gib)
-			if t.key == agVia && agentCPU != nil && aErr == nil {
-				if a1, err := agentCPU(); err == nil {
-					f.add(id+"agentcpu", t.key, (a1-a0).Seconds()/gib)
-					line += fmt.Sprintf(" (agent %.2f)", (a1-a0).Seconds()/gib)
+			if t.side != nil && aErr == nil {
+				if a1, err := t.side(); err == nil {
+					f.add(id+agentSideRow[t.key], t.key, (a1-a0).Seconds()/gib)
+					line += fmt.Sprintf(" (%s %.2f)", t.key, (a1-a0).Seconds()/gib)
 				}
 			}
 			logf("%s", line)
