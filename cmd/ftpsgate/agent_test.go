@@ -100,9 +100,15 @@ func TestAgentExampleConfig(t *testing.T) {
 // agents with the edge certificate when agents.cert_file is empty, an agent
 // pinning that certificate joins its group, and the tunnel metrics are on
 // the gateway's registry.
-func TestComposeAgents(t *testing.T) {
-	dir := t.TempDir()
-	edge, err := testpki.WriteServer(dir, "compose agents")
+// agentFixture is a gateway's edge certificate on disk and an agent CA.
+type agentFixture struct {
+	edge *testpki.Files
+	ca   *testpki.CA
+}
+
+func newAgentFixture(t *testing.T, name string) *agentFixture {
+	t.Helper()
+	edge, err := testpki.WriteServer(t.TempDir(), name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,11 +116,46 @@ func TestComposeAgents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	leaf, err := ca.Client("agent-1")
+	return &agentFixture{edge: edge, ca: ca}
+}
+
+// leaf is an agent's certificate from the fixture's CA.
+func (f *agentFixture) leaf(t *testing.T, name string) *testpki.Leaf {
+	t.Helper()
+	l, err := f.ca.Client(name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	agentPin := sha256.Sum256(leaf.Cert.RawSubjectPublicKeyInfo)
+	return l
+}
+
+// pinText is l's pin as the configuration writes it.
+func pinText(l *testpki.Leaf) string {
+	p := sha256.Sum256(l.Cert.RawSubjectPublicKeyInfo)
+	return "sha256/" + base64.StdEncoding.EncodeToString(p[:])
+}
+
+// runAgent runs an agent of group lan with leaf, dialling listen and
+// pinning the fixture's edge certificate, until the end of the test.
+func (f *agentFixture) runAgent(t *testing.T, listen string, leaf *testpki.Leaf) {
+	t.Helper()
+	edgeCert, err := tls.LoadX509KeyPair(f.edge.CertFile, f.edge.KeyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, _ := x509.ParseCertificate(edgeCert.Certificate[0])
+	gwPin := sha256.Sum256(x.RawSubjectPublicKeyInfo)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	ag := tunnel.NewAgent(tunnel.AgentConfig{Gateways: []string{listen}, Certificate: leaf.TLS, GatewayPins: [][32]byte{gwPin}, Group: "lan",
+		BackoffMin: 20 * time.Millisecond, BackoffMax: 100 * time.Millisecond}, zerolog.Nop())
+	go func() { defer close(done); _ = ag.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+}
+
+func TestComposeAgents(t *testing.T) {
+	fx := newAgentFixture(t, "compose agents")
+	edge, leaf := fx.edge, fx.leaf(t, "agent-1")
 	const listen = "127.0.0.1:55501"
 	text := fmt.Sprintf(`listeners: [{name: a, address: "127.0.0.1:0", tls: implicit}]
 tls: {cert_file: %s, key_file: %s}
@@ -124,7 +165,7 @@ agents:
   groups:
     lan: {pins: [%q]}
 log: {level: error}
-`, edge.ChainFile, edge.KeyFile, listen, "sha256/"+base64.StdEncoding.EncodeToString(agentPin[:]))
+`, edge.ChainFile, edge.KeyFile, listen, pinText(leaf))
 	cfg, err := loadFile(writeConfig(t, text))
 	if err != nil {
 		t.Fatal(err)
@@ -137,18 +178,7 @@ log: {level: error}
 	}
 	defer d.auth.close()
 	defer d.hub.Close()
-
-	edgeCert, err := tls.LoadX509KeyPair(edge.CertFile, edge.KeyFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	x, _ := x509.ParseCertificate(edgeCert.Certificate[0])
-	gwPin := sha256.Sum256(x.RawSubjectPublicKeyInfo)
-	actx, acancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	ag := tunnel.NewAgent(tunnel.AgentConfig{Gateways: []string{listen}, Certificate: leaf.TLS, GatewayPins: [][32]byte{gwPin}, Group: "lan"}, zerolog.Nop())
-	go func() { defer close(done); _ = ag.Run(actx) }()
-	defer func() { acancel(); <-done }()
+	fx.runAgent(t, listen, leaf)
 
 	deadline := time.Now().Add(5 * time.Second)
 	for d.hub.Agents("lan") != 1 {

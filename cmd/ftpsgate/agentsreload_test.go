@@ -3,9 +3,6 @@ package main
 import (
 	"context"
 	"crypto/sha256"
-	"crypto/tls"
-	"crypto/x509"
-	"encoding/base64"
 	"fmt"
 	"os"
 	"strings"
@@ -15,7 +12,6 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/ftpsgate/ftpsgate/internal/testpki"
 	"github.com/ftpsgate/ftpsgate/tunnel"
 )
 
@@ -25,27 +21,8 @@ import (
 // and reports that the address needs a restart; a backend naming a group
 // the gateway does not run is refused with its key.
 func TestSIGHUPRevokesAgent(t *testing.T) {
-	dir := t.TempDir()
-	edge, err := testpki.WriteServer(dir, "reload agents")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, err := testpki.NewCA("agents")
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, err := ca.Client("agent-1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	other, err := ca.Client("agent-2")
-	if err != nil {
-		t.Fatal(err)
-	}
-	pinText := func(l *testpki.Leaf) string {
-		p := sha256.Sum256(l.Cert.RawSubjectPublicKeyInfo)
-		return "sha256/" + base64.StdEncoding.EncodeToString(p[:])
-	}
+	fx := newAgentFixture(t, "reload agents")
+	edge, leaf, other := fx.edge, fx.leaf(t, "agent-1"), fx.leaf(t, "agent-2")
 	const listen = "127.0.0.1:55010"
 	conf := func(listen, via, pin string) string {
 		return fmt.Sprintf(`listeners: [{name: a, address: "127.0.0.1:0", tls: implicit}]
@@ -75,18 +52,7 @@ log: {level: error}
 	sink := &reloadEvents{}
 	reloadOnHUP(ctx, d.srv, nil, d.reloaders(), zerolog.Nop(), sink)
 
-	edgeCert, err := tls.LoadX509KeyPair(edge.CertFile, edge.KeyFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	x, _ := x509.ParseCertificate(edgeCert.Certificate[0])
-	gwPin := sha256.Sum256(x.RawSubjectPublicKeyInfo)
-	actx, acancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	ag := tunnel.NewAgent(tunnel.AgentConfig{Gateways: []string{listen}, Certificate: leaf.TLS, GatewayPins: [][32]byte{gwPin}, Group: "lan",
-		BackoffMin: 20 * time.Millisecond, BackoffMax: 100 * time.Millisecond}, zerolog.Nop())
-	go func() { defer close(done); _ = ag.Run(actx) }()
-	defer func() { acancel(); <-done }()
+	fx.runAgent(t, listen, leaf)
 	waitFor := func(n int, what string) {
 		t.Helper()
 		deadline := time.Now().Add(5 * time.Second)
