@@ -6,15 +6,10 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/rs/zerolog"
 )
 
 // BenchmarkStream moves bytes through an agent on loopback to a sink.
 func BenchmarkStream(b *testing.B) {
-	p := newPKI(b)
-	leaf := p.client(b, "a")
-	h, gw := startHub(b, p, "127.0.0.1:0", map[string][][32]byte{"lan": {pinOf(leaf)}}, zerolog.Nop())
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
@@ -29,8 +24,7 @@ func BenchmarkStream(b *testing.B) {
 			go func() { _, _ = io.Copy(io.Discard, c); c.Close() }()
 		}
 	}()
-	startAgent(b, agentConfig(p, leaf, gw, "lan", "a", ln.Addr().String()))
-	waitAgents(b, h, "lan", 1)
+	h, _ := lan(b, ln.Addr().String(), nil)
 	c, err := h.Dialer("lan").DialBackend(dialCtx(b), ln.Addr().String(), netipAddr(""))
 	if err != nil {
 		b.Fatal(err)
@@ -56,9 +50,6 @@ func BenchmarkStreamDownload(b *testing.B) {
 }
 
 func benchDownload(b *testing.B, chunk int) {
-	p := newPKI(b)
-	leaf := p.client(b, "a")
-	h, gw := startHub(b, p, "127.0.0.1:0", map[string][][32]byte{"lan": {pinOf(leaf)}}, zerolog.Nop())
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
@@ -81,8 +72,7 @@ func benchDownload(b *testing.B, chunk int) {
 			}()
 		}
 	}()
-	startAgent(b, agentConfig(p, leaf, gw, "lan", "a", ln.Addr().String()))
-	waitAgents(b, h, "lan", 1)
+	h, _ := lan(b, ln.Addr().String(), nil)
 	c, err := h.Dialer("lan").DialBackend(dialCtx(b), ln.Addr().String(), netipAddr(""))
 	if err != nil {
 		b.Fatal(err)
@@ -119,9 +109,6 @@ func reportCPU(b *testing.B, start time.Duration, size int) {
 // answers one byte, reads it and closes: a session's control or data
 // connection, without the transfer.
 func BenchmarkOpen(b *testing.B) {
-	p := newPKI(b)
-	leaf := p.client(b, "a")
-	h, gw := startHub(b, p, "127.0.0.1:0", map[string][][32]byte{"lan": {pinOf(leaf)}}, zerolog.Nop())
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
@@ -136,8 +123,7 @@ func BenchmarkOpen(b *testing.B) {
 			go func() { _, _ = c.Write([]byte("2")); _, _ = io.Copy(io.Discard, c); c.Close() }()
 		}
 	}()
-	startAgent(b, agentConfig(p, leaf, gw, "lan", "a", ln.Addr().String()))
-	waitAgents(b, h, "lan", 1)
+	h, _ := lan(b, ln.Addr().String(), nil)
 	d := h.Dialer("lan")
 	b.ReportAllocs()
 	b.ResetTimer()

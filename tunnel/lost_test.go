@@ -7,17 +7,12 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/rs/zerolog"
 )
 
 // TestTunnelLostDownload: a tunnel that ends under a stream is an error on
 // the gateway's side, not an end of stream: a plain-FTP download cut there
 // must not look complete.
 func TestTunnelLostDownload(t *testing.T) {
-	p := newPKI(t)
-	leaf := p.client(t, "a")
-	h, gw := startHub(t, p, "127.0.0.1:0", map[string][][32]byte{"lan": {pinOf(leaf)}}, zerolog.Nop())
 	// The destination sends 64 KiB and keeps the connection open.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -33,10 +28,9 @@ func TestTunnelLostDownload(t *testing.T) {
 		_, _ = c.Write(make([]byte, 64<<10))
 		held <- c
 	}()
-	cfg := agentConfig(p, leaf, gw, "lan", "a", ln.Addr().String())
-	cfg.ShutdownGrace = 50 * time.Millisecond // then the agent closes its tunnel
-	r := startAgent(t, cfg)
-	waitAgents(t, h, "lan", 1)
+	h, r := lan(t, ln.Addr().String(), func(c *AgentConfig) {
+		c.ShutdownGrace = 50 * time.Millisecond // then the agent closes its tunnel
+	})
 	c, err := h.Dialer("lan").DialBackend(dialCtx(t), ln.Addr().String(), netipAddr(""))
 	if err != nil {
 		t.Fatal(err)
@@ -60,8 +54,6 @@ func TestTunnelLostDownload(t *testing.T) {
 // resets the destination's connection instead of half-closing it: a
 // plain-FTP server must not store a cut upload as a whole file.
 func TestTunnelLostUpload(t *testing.T) {
-	p := newPKI(t)
-	leaf := p.client(t, "a")
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -80,9 +72,7 @@ func TestTunnelLostUpload(t *testing.T) {
 		got <- n
 		ended <- err
 	}()
-	h, gw := startHub(t, p, "127.0.0.1:0", map[string][][32]byte{"lan": {pinOf(leaf)}}, zerolog.Nop())
-	startAgent(t, agentConfig(p, leaf, gw, "lan", "a", ln.Addr().String()))
-	waitAgents(t, h, "lan", 1)
+	h, _ := lan(t, ln.Addr().String(), nil)
 	c, err := h.Dialer("lan").DialBackend(dialCtx(t), ln.Addr().String(), netipAddr(""))
 	if err != nil {
 		t.Fatal(err)

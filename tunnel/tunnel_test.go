@@ -126,6 +126,24 @@ func agentConfig(p *pki, leaf *testpki.Leaf, gw, group, name string, allow ...st
 		Group: group, Name: name, Allow: al}
 }
 
+// lan runs a Hub and agent "a" of group lan, allowed to reach dst, and
+// waits for the agent to join: the setup most tests and benchmarks share.
+// edit, when not nil, changes the agent's configuration first.
+func lan(t testing.TB, dst string, edit func(*AgentConfig)) (*Hub, *runningAgent) {
+	t.Helper()
+	p := newPKI(t)
+	leaf := p.client(t, "a")
+	h, gw := startHub(t, p, "127.0.0.1:0", map[string][][32]byte{"lan": {pinOf(leaf)}}, zerolog.Nop())
+	cfg := agentConfig(p, leaf, gw, "lan", "a", dst)
+	cfg.ShutdownGrace = 200 * time.Millisecond // a stream left open does not hold the test's end
+	if edit != nil {
+		edit(&cfg)
+	}
+	r := startAgent(t, cfg)
+	waitAgents(t, h, "lan", 1)
+	return h, r
+}
+
 // echoServer echoes each connection until EOF, then half-closes.
 func echoServer(t *testing.T) string {
 	t.Helper()
