@@ -156,7 +156,7 @@ func (f *agentFixture) runAgent(t *testing.T, listen string, leaf *testpki.Leaf)
 func TestComposeAgents(t *testing.T) {
 	fx := newAgentFixture(t, "compose agents")
 	edge, leaf := fx.edge, fx.leaf(t, "agent-1")
-	const listen = "127.0.0.1:55501"
+	const listen = "127.0.0.1:0" // the hub's port: d.hubAddr
 	text := fmt.Sprintf(`listeners: [{name: a, address: "127.0.0.1:0", tls: implicit}]
 tls: {cert_file: %s, key_file: %s}
 backend: {address: "10.0.0.5:21", via: lan}
@@ -178,7 +178,7 @@ log: {level: error}
 	}
 	defer d.auth.close()
 	defer d.hub.Close()
-	fx.runAgent(t, listen, leaf)
+	fx.runAgent(t, d.hubAddr.String(), leaf)
 
 	deadline := time.Now().Add(5 * time.Second)
 	for d.hub.Agents("lan") != 1 {

@@ -266,7 +266,12 @@ func TestRunAgent(t *testing.T) {
 	defer func() { hub.Close(); <-hubDone }()
 	echo := echoListener(t)
 
-	const adminAddr = "127.0.0.1:55151"
+	al, err := net.Listen("tcp", "127.0.0.1:0") // a free port for the agent's admin.address
+	if err != nil {
+		t.Fatal(err)
+	}
+	adminAddr := al.Addr().String()
+	al.Close()
 	gwPin := sha256.Sum256(gwLeaf.Cert.RawSubjectPublicKeyInfo)
 	text := fmt.Sprintf("gateways: [%q]\ngroup: lan\nname: a1\ncert_file: %s\nkey_file: %s\ngateway_pins: [%x]\nallow: [%q]\nadmin: {address: %q}\nshutdown_grace: 20s\nlog: {level: info, format: json}\n",
 		ln.Addr().String(), files.CertFile, files.KeyFile, gwPin[:], echo, adminAddr)

@@ -140,20 +140,21 @@ func (s *agentsSetup) warnings() []proxy.Warning {
 // startHub listens on agents.listen and serves agents until the returned
 // Hub is closed; each group becomes a tunnel the backend can name in
 // backend.via. The listener's certificate is agents.cert_file, or the
-// edge's (getCert) when there is none.
-func startHub(s *agentsSetup, getCert func(*tls.ClientHelloInfo) (*tls.Certificate, error), reg prometheus.Registerer, log zerolog.Logger) (*tunnel.Hub, []proxy.Option, error) {
+// edge's (getCert) when there is none. It returns the listener's address
+// too (a port 0 resolved).
+func startHub(s *agentsSetup, getCert func(*tls.ClientHelloInfo) (*tls.Certificate, error), reg prometheus.Registerer, log zerolog.Logger) (*tunnel.Hub, net.Addr, []proxy.Option, error) {
 	cfg := s.hub
 	cfg.GetCertificate = getCert
 	if s.certFile != "" {
 		cert, err := tls.LoadX509KeyPair(s.certFile, s.keyFile)
 		if err != nil {
-			return nil, nil, fmt.Errorf("agents.cert_file: %w", err)
+			return nil, nil, nil, fmt.Errorf("agents.cert_file: %w", err)
 		}
 		cfg.GetCertificate = func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return &cert, nil }
 	}
 	ln, err := net.Listen("tcp", s.listen)
 	if err != nil {
-		return nil, nil, fmt.Errorf("agents.listen: %w", err)
+		return nil, nil, nil, fmt.Errorf("agents.listen: %w", err)
 	}
 	hub := tunnel.NewHub(cfg, log.With().Str("component", "agents").Logger(), tunnel.NewMetrics(reg))
 	go func() { _ = hub.Serve(ln) }()
@@ -162,5 +163,5 @@ func startHub(s *agentsSetup, getCert func(*tls.ClientHelloInfo) (*tls.Certifica
 	for name := range cfg.Groups {
 		opts = append(opts, proxy.WithTunnel(name, hub.Dialer(name)))
 	}
-	return hub, opts, nil
+	return hub, ln.Addr(), opts, nil
 }

@@ -23,7 +23,7 @@ import (
 func TestSIGHUPRevokesAgent(t *testing.T) {
 	fx := newAgentFixture(t, "reload agents")
 	edge, leaf, other := fx.edge, fx.leaf(t, "agent-1"), fx.leaf(t, "agent-2")
-	const listen = "127.0.0.1:55010"
+	const listen = "127.0.0.1:0" // the hub's port: d.hubAddr
 	conf := func(listen, via, pin string) string {
 		return fmt.Sprintf(`listeners: [{name: a, address: "127.0.0.1:0", tls: implicit}]
 tls: {cert_file: %s, key_file: %s}
@@ -52,7 +52,7 @@ log: {level: error}
 	sink := &reloadEvents{}
 	reloadOnHUP(ctx, d.srv, nil, d.reloaders(), zerolog.Nop(), sink)
 
-	fx.runAgent(t, listen, leaf)
+	fx.runAgent(t, d.hubAddr.String(), leaf)
 	waitFor := func(n int, what string) {
 		t.Helper()
 		deadline := time.Now().Add(5 * time.Second)
@@ -102,7 +102,7 @@ log: {level: error}
 
 	// Pinned again, with a new listen address: the pins apply, the
 	// address is reported.
-	ok, msg := hup(conf("127.0.0.1:55011", "lan", pinText(leaf)), 2)
+	ok, msg := hup(conf("127.0.0.1:1", "lan", pinText(leaf)), 2)
 	if ok || !strings.Contains(msg, "agents.listen changed") || !strings.Contains(msg, "needs a restart") {
 		t.Fatalf("listen moved: ok=%v %q, want an error naming agents.listen", ok, msg)
 	}

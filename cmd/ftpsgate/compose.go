@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
 
 	"github.com/rs/zerolog"
 
@@ -38,6 +39,7 @@ type composed struct {
 	icap      *icap.Client    // nil: no inspect.icap (at start: a reload may replace it)
 	inspect   *inspectHolder  // the inspect section, swapped on SIGHUP
 	hub       *tunnel.Hub     // nil: no agents: section
+	hubAddr   net.Addr        // where the hub listens (agents.listen, its port resolved)
 	path      string          // the configuration file; "": embedded (no SIGHUP reload of the backends)
 	agents    *agentsSetup    // the agents: section the hub started with
 	log       zerolog.Logger  // for what reloads log besides their result
@@ -108,7 +110,7 @@ func compose(ctx context.Context, cfg *loaded, log zerolog.Logger) (*composed, e
 	}
 	if cfg.agents != nil {
 		var topts []proxy.Option
-		if d.hub, topts, err = startHub(cfg.agents, d.certs.GetCertificate, d.metrics.Registry(), log); err != nil {
+		if d.hub, d.hubAddr, topts, err = startHub(cfg.agents, d.certs.GetCertificate, d.metrics.Registry(), log); err != nil {
 			d.auth.close()
 			closeTrail(d.audit, log)
 			return nil, err
