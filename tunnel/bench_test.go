@@ -10,22 +10,9 @@ import (
 
 // BenchmarkStream moves bytes through an agent on loopback to a sink.
 func BenchmarkStream(b *testing.B) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { _, _ = io.Copy(io.Discard, c); c.Close() }()
-		}
-	}()
-	h, _ := lan(b, ln.Addr().String(), nil)
-	c, err := h.Dialer("lan").DialBackend(dialCtx(b), ln.Addr().String(), netipAddr(""))
+	dst := serveTCP(b, func(c net.Conn) { _, _ = io.Copy(io.Discard, c) })
+	h, _ := lan(b, dst, nil)
+	c, err := h.Dialer("lan").DialBackend(dialCtx(b), dst, netipAddr(""))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -50,30 +37,16 @@ func BenchmarkStreamDownload(b *testing.B) {
 }
 
 func benchDownload(b *testing.B, chunk int) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
+	dst := serveTCP(b, func(c net.Conn) {
+		buf := make([]byte, chunk)
 		for {
-			c, err := ln.Accept()
-			if err != nil {
+			if _, err := c.Write(buf); err != nil {
 				return
 			}
-			go func() {
-				buf := make([]byte, chunk)
-				for {
-					if _, err := c.Write(buf); err != nil {
-						break
-					}
-				}
-				c.Close()
-			}()
 		}
-	}()
-	h, _ := lan(b, ln.Addr().String(), nil)
-	c, err := h.Dialer("lan").DialBackend(dialCtx(b), ln.Addr().String(), netipAddr(""))
+	})
+	h, _ := lan(b, dst, nil)
+	c, err := h.Dialer("lan").DialBackend(dialCtx(b), dst, netipAddr(""))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -109,27 +82,14 @@ func reportCPU(b *testing.B, start time.Duration, size int) {
 // answers one byte, reads it and closes: a session's control or data
 // connection, without the transfer.
 func BenchmarkOpen(b *testing.B) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { _, _ = c.Write([]byte("2")); _, _ = io.Copy(io.Discard, c); c.Close() }()
-		}
-	}()
-	h, _ := lan(b, ln.Addr().String(), nil)
+	dst := serveTCP(b, func(c net.Conn) { _, _ = c.Write([]byte("2")); _, _ = io.Copy(io.Discard, c) })
+	h, _ := lan(b, dst, nil)
 	d := h.Dialer("lan")
 	b.ReportAllocs()
 	b.ResetTimer()
 	cpu := cpuTime()
 	for range b.N {
-		c, err := d.DialBackend(dialCtx(b), ln.Addr().String(), netipAddr(""))
+		c, err := d.DialBackend(dialCtx(b), dst, netipAddr(""))
 		if err != nil {
 			b.Fatal(err)
 		}

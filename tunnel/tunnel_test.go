@@ -144,8 +144,10 @@ func lan(t testing.TB, dst string, edit func(*AgentConfig)) (*Hub, *runningAgent
 	return h, r
 }
 
-// echoServer echoes each connection until EOF, then half-closes.
-func echoServer(t *testing.T) string {
+// serveTCP listens on loopback and runs handle for each connection (and
+// closes it after); at the end of the test it stops and waits for the
+// handlers. It returns the address.
+func serveTCP(t testing.TB, handle func(net.Conn)) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -162,14 +164,22 @@ func echoServer(t *testing.T) string {
 			go func() {
 				defer wg.Done()
 				defer c.Close()
-				_, _ = io.Copy(c, c)
-				_ = c.(*net.TCPConn).CloseWrite()
-				_, _ = io.Copy(io.Discard, c)
+				handle(c)
 			}()
 		}
 	}()
 	t.Cleanup(func() { ln.Close(); wg.Wait() })
 	return ln.Addr().String()
+}
+
+// echoServer echoes each connection until EOF, then half-closes.
+func echoServer(t *testing.T) string {
+	t.Helper()
+	return serveTCP(t, func(c net.Conn) {
+		_, _ = io.Copy(c, c)
+		_ = c.(*net.TCPConn).CloseWrite()
+		_, _ = io.Copy(io.Discard, c)
+	})
 }
 
 func waitAgents(t testing.TB, h *Hub, group string, n int) {
