@@ -71,10 +71,11 @@ func phaseAgent(ctx context.Context, e *env, targets []*target) {
 	for _, d := range []string{"download", "upload"} {
 		tab.define(metric{id: "agent/" + d + "/mbps", label: "curl " + d + ", MB/s", prec: 0, higher: true, section: sec})
 		tab.define(metric{id: "agent/" + d + "/cpu", label: "curl " + d + ", CPU s/GiB", prec: 2, section: sec})
+		tab.define(metric{id: "agent/" + d + "/machcpu", label: "curl " + d + ", the whole machine's CPU, s/GiB", prec: 2, section: sec})
 		tab.define(metric{id: "agent/" + d + "/hopcpu", label: "curl " + d + ", of which the hop relay's, CPU s/GiB", prec: 2, section: sec})
 		tab.define(metric{id: "agent/" + d + "/agentcpu", label: "curl " + d + ", of which the agent's, CPU s/GiB", prec: 2, section: sec})
 	}
-	tab.footer = append(tab.footer, "CPU: the gateway's; in the hop column, the gateway's and the relay's together, in the agent column the gateway's and the agent's (the relay's and the agent's alone on rows of their own).",
+	tab.footer = append(tab.footer, "CPU: the gateway's; in the hop column, the gateway's and the relay's together, in the agent column the gateway's and the agent's (the relay's and the agent's alone on rows of their own). The whole machine's CPU: what every CPU spent busy (/proc/stat) from just before curl started to just after it ended, over the file's size: curl, the gateway, the relay or the agent, vsftpd and anything else that ran; when the transfer keeps the machine's cores busy, the throughput's quotient falls with this row's.",
 		"The hop column's gateway reaches vsftpd through a plain TCP relay process on "+hopHost+" (vsftpd's control port and passive range, each forwarded to the same port on 127.0.0.1; no TLS of its own, no multiplexing, read()/write() through 1 MiB, one goroutine per direction): what any process in the agent's place costs on this machine, before the agent's TLS and multiplexing.")
 
 	var backend string

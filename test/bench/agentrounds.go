@@ -184,7 +184,9 @@ func agentRound(ctx context.Context, e *env, f *roundFigures, ts []*target, roun
 			if t.key == agHop && relayed != nil {
 				c0 = relayed()
 			}
+			m0, mErr := machineBusy()
 			wall, cpu, cpuErr, err := oneStream(ctx, e, t, "curl", dir, nil)
+			m1, mErr1 := machineBusy()
 			if ctx.Err() != nil {
 				return
 			}
@@ -214,6 +216,9 @@ func agentRound(ctx context.Context, e *env, f *roundFigures, ts []*target, roun
 				continue
 			}
 			f.add(id+"cpu", t.key, cpu.Seconds()/gib)
+			if mErr == nil && mErr1 == nil {
+				f.add(id+"machcpu", t.key, (m1-m0).Seconds()/gib)
+			}
 			line := fmt.Sprintf("agent: round %d: %-5s curl %-8s %6.0f MB/s, CPU %.2f s/GiB", round+1, t.key, dir, mbps(e.bigSize, wall), cpu.Seconds()/gib)
 			if t.side != nil && aErr == nil {
 				if a1, err := t.side(); err == nil {

@@ -341,3 +341,27 @@ func raiseNoFile(n uint64) (uint64, error) {
 	}
 	return lim.Cur, nil
 }
+
+// machineBusy is the time every CPU of the machine has spent busy since
+// boot (/proc/stat's first line: user, nice, system, irq and softirq; not
+// idle, iowait or the hypervisor's steal), summed over the CPUs.
+func machineBusy() (time.Duration, error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, err
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 8 || f[0] != "cpu" {
+		return 0, fmt.Errorf("/proc/stat: first line %q", line)
+	}
+	var ticks int64
+	for _, k := range []int{1, 2, 3, 6, 7} { // user nice system irq softirq
+		n, err := strconv.ParseInt(f[k], 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("/proc/stat: %w", err)
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * time.Second / clockTick, nil
+}
