@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -73,7 +74,48 @@ type Metrics struct {
 	backendChecks  *prometheus.CounterVec
 	backendCheckS  *prometheus.HistogramVec
 	backendSess    *prometheus.GaugeVec
+	backends       *backendSessions
 	fleet          *fleetMetrics
+}
+
+// backendSessions is ftpsgate_backend_sessions with each backend's count
+// beside it, so that a backend a reload removed leaves the metrics when its
+// last session ends (at once, when it has none). Its mutex keeps the count
+// and the series together.
+type backendSessions struct {
+	gauge   *prometheus.GaugeVec
+	mu      sync.Mutex
+	n       map[string]int
+	removed map[string]bool
+}
+
+// add moves backend's count and series by d.
+func (b *backendSessions) add(backend string, d int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.n[backend] += d
+	b.gauge.WithLabelValues(backend).Add(float64(d))
+	b.dropIfGone(backend)
+}
+
+// setRemoved marks backend removed by a reload (or, added again, not).
+func (b *backendSessions) setRemoved(backend string, removed bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !removed {
+		delete(b.removed, backend)
+		return
+	}
+	b.removed[backend] = true
+	b.dropIfGone(backend)
+}
+
+func (b *backendSessions) dropIfGone(backend string) {
+	if b.removed[backend] && b.n[backend] <= 0 {
+		delete(b.n, backend)
+		delete(b.removed, backend)
+		b.gauge.DeleteLabelValues(backend)
+	}
 }
 
 // New returns metrics on a fresh registry holding the Go and process
@@ -135,6 +177,7 @@ func New() *Metrics {
 		Buckets: []float64{0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}}, []string{"backend"})
 	m.backendSess = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "backend_sessions",
 		Help: "Sessions holding a connection to the backend now."}, []string{"backend"})
+	m.backends = &backendSessions{gauge: m.backendSess, n: map[string]int{}, removed: map[string]bool{}}
 	for _, c := range []prometheus.Collector{m.backendUp, m.backendChecks, m.backendCheckS, m.backendSess, m.verdicts, m.scanned, m.auditDropped, m.accepted, m.refused, m.active, m.logins, m.handshakes, m.commands,
 		m.transfers, m.bytes, m.xferDuration, m.xferSize, m.dataRefused, m.passiveExhaust, m.dialErrors,
 		m.dialDuration, m.bansAdded, m.certReloads, m.configReloads} {
@@ -262,12 +305,12 @@ func (m *Metrics) Emit(e events.Event) {
 		} else {
 			m.dialDuration.Observe(e.Duration.Seconds())
 			if e.Backend != "" {
-				m.backendSess.WithLabelValues(e.Backend).Inc()
+				m.backends.add(e.Backend, 1)
 			}
 		}
 	case events.BackendReleased:
 		if e.Backend != "" {
-			m.backendSess.WithLabelValues(e.Backend).Dec()
+			m.backends.add(e.Backend, -1)
 		}
 	case events.BackendCheck:
 		m.backendChecks.WithLabelValues(e.Backend, result(e.Err == nil)).Inc()
@@ -279,7 +322,9 @@ func (m *Metrics) Emit(e events.Event) {
 		m.backendUp.WithLabelValues(e.Backend).Set(up)
 	case events.BackendConfig:
 		// A removed backend, or one no longer checked: its health series
-		// go (backend_sessions stays, counting its last sessions down).
+		// go. A removed backend's backend_sessions counts its last
+		// sessions down and goes with the last.
+		m.backends.setRemoved(e.Backend, e.Change == events.BackendRemoved)
 		if e.Change == events.BackendRemoved || !e.Checked {
 			m.backendUp.DeleteLabelValues(e.Backend)
 			m.backendCheckS.DeleteLabelValues(e.Backend)

@@ -127,3 +127,45 @@ func TestBackendMetrics(t *testing.T) {
 		t.Error("a failed dial counted a session")
 	}
 }
+
+// TestRemovedBackendSessions: a backend a reload removed keeps its
+// sessions series while sessions hold it, loses it with the last one, and
+// gets it back when added again; one removed with no session loses it at
+// once.
+func TestRemovedBackendSessions(t *testing.T) {
+	m := New()
+	s := events.Session{ID: "x", Listener: "ftps"}
+	has := func(series string) bool {
+		rec := httptest.NewRecorder()
+		m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+		return strings.Contains(rec.Body.String(), series)
+	}
+	a, b := `ftpsgate_backend_sessions{backend="a"}`, `ftpsgate_backend_sessions{backend="b"}`
+	for _, e := range []events.Event{
+		events.BackendDial{Session: s, Backend: "a"},
+		events.BackendDial{Session: s, Backend: "a"},
+		events.BackendDial{Session: s, Backend: "b"},
+		events.BackendReleased{Session: s, Backend: "b"},
+		events.BackendConfig{Backend: "a", Change: events.BackendRemoved},
+		events.BackendConfig{Backend: "b", Change: events.BackendRemoved},
+		events.BackendReleased{Session: s, Backend: "a"},
+	} {
+		m.Emit(e)
+	}
+	if !has(a + " 1\n") {
+		t.Errorf("removed backend a with one session left: want %s 1", a)
+	}
+	if has(b) {
+		t.Errorf("removed backend b with no session: %s still there", b)
+	}
+	m.Emit(events.BackendReleased{Session: s, Backend: "a"})
+	if has(a) {
+		t.Errorf("removed backend a after its last session: %s still there", a)
+	}
+	m.Emit(events.BackendConfig{Backend: "a", Change: events.BackendAdded, Checked: true})
+	m.Emit(events.BackendDial{Session: s, Backend: "a"})
+	m.Emit(events.BackendReleased{Session: s, Backend: "a"})
+	if !has(a + " 0\n") {
+		t.Errorf("backend a added again: want %s 0 after its session", a)
+	}
+}
