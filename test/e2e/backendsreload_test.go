@@ -97,6 +97,14 @@ func TestReloadBackends(t *testing.T) {
 	if got := string(readFile(t, a.root+"/late.txt")); got != "still here" {
 		t.Errorf("the upload reached a as %q", got)
 	}
+	// Its sessions series counts that session, and goes with it.
+	if got := metricValue(scrape(t, g), `ftpsgate_backend_sessions{backend="a"}`); got != "1" {
+		t.Errorf("removed backend a with a session on it: backend_sessions %q, want 1", got)
+	}
+	old.Quit()
+	waitUntil(t, "the removed backend's sessions series to go", func() bool {
+		return metricValue(scrape(t, g), `ftpsgate_backend_sessions{backend="a"}`) == ""
+	})
 
 	// A changed backend gets a fresh checker (and its first result before
 	// the swap: it is up at once).
