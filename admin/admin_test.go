@@ -123,7 +123,7 @@ func startServer(t *testing.T, cfg Config, opts ...Option) (*Server, *policy.Def
 		t.Fatal(err)
 	}
 	sessions := fakeSessions{
-		{ID: "a1", Client: "192.0.2.1:50000", User: "alice", Listener: "explicit", Started: time.Unix(1700000000, 0).UTC(), BytesUp: 10, BytesDown: 20},
+		{ID: "a1", Client: "192.0.2.1:50000", User: "alice", Listener: "explicit", Backend: "legacy", Started: time.Unix(1700000000, 0).UTC(), BytesUp: 10, BytesDown: 20},
 		{ID: "b2", Client: "[2001:db8::1]:50001", Listener: "implicit", Started: time.Unix(1700000100, 0).UTC()},
 	}
 	s, err := New(cfg, d, sessions, zerolog.Nop(), opts...)
@@ -215,7 +215,7 @@ func TestClientServer(t *testing.T) {
 				t.Fatal("still banned")
 			}
 			sess, err := c.ListSessions(ctx)
-			if err != nil || len(sess) != 2 || sess[0].User != "alice" || sess[0].BytesDown != 20 || !sess[1].Started.Equal(time.Unix(1700000100, 0)) {
+			if err != nil || len(sess) != 2 || sess[0].User != "alice" || sess[0].BytesDown != 20 || sess[0].Backend != "legacy" || sess[1].Backend != "" || !sess[1].Started.Equal(time.Unix(1700000100, 0)) {
 				t.Fatalf("ListSessions = %+v, %v", sess, err)
 			}
 			st, err := c.Limits(ctx)

@@ -20,6 +20,7 @@ type SessionInfo struct {
 	Client    string    `json:"client"` // the client's address (the PROXY protocol's, when on)
 	User      string    `json:"user"`   // empty before USER
 	Listener  string    `json:"listener"`
+	Backend   string    `json:"backend,omitempty"` // the backend it holds now; none before login
 	Started   time.Time `json:"started"`
 	BytesUp   int64     `json:"bytes_up"`   // data received from the client
 	BytesDown int64     `json:"bytes_down"` // data sent to the client

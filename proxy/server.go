@@ -338,6 +338,7 @@ func (s *Server) SessionCount() int {
 // SessionInfo describes a live session.
 type SessionInfo struct {
 	ID, Client, User, Listener string
+	Backend                    string // the backend the session holds now ("" before login, or without one)
 	Started                    time.Time
 	BytesUp, BytesDown         int64
 }

@@ -331,6 +331,7 @@ func (s *session) dialRouted(up *upBackend, target string) (*backend, error) {
 		s.emit(events.BackendDial{Session: s.ev(), Backend: up.cfg.Name, Duration: time.Since(dialed), Err: err})
 		if err == nil {
 			up.sessions.Add(1)
+			s.updateInfo(func(i *SessionInfo) { i.Backend = up.cfg.Name })
 			return be, nil
 		}
 		tried[up] = true
@@ -370,5 +371,6 @@ func (s *session) releaseBackend() {
 	}
 	s.be.up.sessions.Add(-1)
 	s.emit(events.BackendReleased{Session: s.ev(), Backend: s.be.up.cfg.Name})
+	s.updateInfo(func(i *SessionInfo) { i.Backend = "" })
 	s.be.up = nil
 }

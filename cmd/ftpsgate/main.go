@@ -299,7 +299,7 @@ func (l sessionLister) Sessions() []admin.SessionInfo {
 	var out []admin.SessionInfo
 	for _, s := range l.srv.Sessions() {
 		out = append(out, admin.SessionInfo{
-			ID: s.ID, Client: s.Client, User: s.User, Listener: s.Listener,
+			ID: s.ID, Client: s.Client, User: s.User, Listener: s.Listener, Backend: s.Backend,
 			Started: s.Started, BytesUp: s.BytesUp, BytesDown: s.BytesDown,
 		})
 	}

@@ -97,6 +97,15 @@ func TestReloadBackends(t *testing.T) {
 	if got := string(readFile(t, a.root+"/late.txt")); got != "still here" {
 		t.Errorf("the upload reached a as %q", got)
 	}
+	// The session list names the backend each session holds: the first
+	// on the removed a, the two later ones on b.
+	perBackend := map[string]int{}
+	for _, si := range g.srv.Sessions() {
+		perBackend[si.Backend]++
+	}
+	if perBackend["a"] != 1 || perBackend["b"] != 2 || len(perBackend) != 2 {
+		t.Errorf("sessions per listed backend: %v, want a:1 b:2", perBackend)
+	}
 	// Its sessions series counts that session, and goes with it.
 	if got := metricValue(scrape(t, g), `ftpsgate_backend_sessions{backend="a"}`); got != "1" {
 		t.Errorf("removed backend a with a session on it: backend_sessions %q, want 1", got)
