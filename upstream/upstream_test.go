@@ -100,8 +100,8 @@ func TestPick(t *testing.T) {
 		}
 		got = append(got, members[i].Name)
 	}
-	if strings.Join(got, ",") != "a,c,c,a" {
-		// start 0: a; start 1: down skipped -> c; start 2: c; start 0: a
+	if strings.Join(got, ",") != "a,c,a,c" {
+		// in turn over the members that are up
 		t.Errorf("round robin with one down: %v", got)
 	}
 
@@ -232,5 +232,33 @@ func TestHealthState(t *testing.T) {
 	h.Observe(errors.New("refused"))
 	if st := h.State(); st.Up || !st.Since.After(up.Since) {
 		t.Errorf("down: %+v, want a new since", st)
+	}
+}
+
+// TestPickFairWithMemberDown: a member that is down gives its share to
+// every member that is up, not to the one after it: with one of three
+// down, the other two take half each (round robin, and least sessions
+// among equals).
+func TestPickFairWithMemberDown(t *testing.T) {
+	for _, down := range []int{0, 1, 2} {
+		for _, b := range []Balance{RoundRobin, LeastSessions} {
+			members := []Member{{Name: "a", Up: true}, {Name: "b", Up: true}, {Name: "c", Up: true}}
+			members[down].Up = false
+			var p Picker
+			count := map[string]int{}
+			for range 300 {
+				i, err := p.Pick(b, members)
+				if err != nil {
+					t.Fatal(err)
+				}
+				count[members[i].Name]++
+			}
+			for i, m := range members {
+				if i != down && count[m.Name] != 150 {
+					t.Errorf("%s with %s down: %v, want 150 each for the two up", b, members[down].Name, count)
+					break
+				}
+			}
+		}
 	}
 }
