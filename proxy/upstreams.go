@@ -168,7 +168,7 @@ type upBackend struct {
 	data     policy.BackendDataPorts    // set by Start, or by the reload that made it
 	health   *upstream.Health           // nil: not checked
 	ready    readiness                  // on-demand probe (readiness) when not checked
-	sessions atomic.Int64               // sessions holding a connection to it
+	sessions atomic.Int64               // sessions holding (or dialling) a connection to it
 	checker  context.CancelFunc         // stops its health checks; nil: none running (upstreamsreload.go)
 	created  time.Time                  // for an unchecked backend's "since"
 }
@@ -327,13 +327,16 @@ func (s *session) dialRouted(up *upBackend, target string) (*backend, error) {
 	tried := map[*upBackend]bool{}
 	for {
 		dialed := time.Now()
+		// Counted from the pick, not from the end of the dial: logins
+		// dialled at the same time see each other (least_sessions).
+		up.sessions.Add(1)
 		be, err := s.dialBackend(up)
 		s.emit(events.BackendDial{Session: s.ev(), Backend: up.cfg.Name, Duration: time.Since(dialed), Err: err})
 		if err == nil {
-			up.sessions.Add(1)
 			s.updateInfo(func(i *SessionInfo) { i.Backend = up.cfg.Name })
 			return be, nil
 		}
+		up.sessions.Add(-1)
 		tried[up] = true
 		next := s.env.ups.Load().next(target, tried) // after a reload: the new set's members
 		if next == nil || s.ctx.Err() != nil {

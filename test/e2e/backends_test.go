@@ -463,3 +463,51 @@ func TestRouteByListener(t *testing.T) {
 		t.Errorf("explicit listener: %s, want a", got)
 	}
 }
+
+// slowDialer dials TCP after a pause: a backend far away, or slow to
+// accept.
+type slowDialer struct{ pause time.Duration }
+
+func (d slowDialer) DialBackend(ctx context.Context, address string, _ netip.Addr) (net.Conn, error) {
+	select {
+	case <-time.After(d.pause):
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	var nd net.Dialer
+	return nd.DialContext(ctx, "tcp", address)
+}
+
+// TestPoolLeastSessionsConcurrent: logins that arrive together while the
+// backends are slow to dial spread over a least-sessions pool: a session
+// counts on its member from the moment it is picked, not only once the
+// dial is done (until then every login saw the same counts and all went
+// to the same member).
+func TestPoolLeastSessionsConcurrent(t *testing.T) {
+	a := startDemoBackend(t, "a", user)
+	b := startDemoBackend(t, "b", user)
+	g := startGatewayWith(t, []proxy.Option{proxy.WithDialer(slowDialer{300 * time.Millisecond})}, withBackends(
+		[]proxy.Backend{{Name: "a", Address: a.srv.Addr()}, {Name: "b", Address: b.srv.Addr()}},
+		[]upstream.Pool{{Name: "pool", Members: []string{"a", "b"}, Balance: upstream.LeastSessions}}, proxy.Routing{Default: "pool"}))
+	count := map[string]int{}
+	count[on(t, dialAs(t, g, user, ""), "a", "b")]++ // one member busier
+	const n = 4
+	conns := make([]*ftp.ServerConn, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() { defer wg.Done(); conns[i], errs[i] = dialAsErr(g, user, "") }()
+	}
+	wg.Wait()
+	for i, c := range conns {
+		if errs[i] != nil {
+			t.Fatalf("login %d: %v", i, errs[i])
+		}
+		t.Cleanup(func() { c.Quit() })
+		count[on(t, c, "a", "b")]++
+	}
+	if d := count["a"] - count["b"]; d > 1 || d < -1 {
+		t.Errorf("5 sessions spread %v over a least-sessions pool, want 3 and 2", count)
+	}
+}
