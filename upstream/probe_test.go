@@ -117,6 +117,11 @@ func TestProbe(t *testing.T) {
 		{name: "login refused", probe: Probe{User: "probe", Password: secret},
 			steps:   []step{{"", "220 ready"}, {"USER probe", "331 pass"}, {"PASS", "530 no"}},
 			wantErr: "probe login as probe: refused: 530"},
+		{name: "login refused, the password echoed", probe: Probe{User: "probe", Password: secret},
+			steps:   []step{{"", "220 ready"}, {"USER probe", "331 pass"}, {"PASS", "500 'PASS " + secret + "': command not understood"}},
+			wantErr: "probe login as probe: refused: 500"},
+		{name: "a long banner is cut in the error", steps: []step{{"", strings.Repeat("421-"+strings.Repeat("x", 1000)+"\n", 100) + "421 busy"}},
+			wantErr: "banner 421"},
 		{name: "explicit TLS and login", probe: Probe{TLS: clientTLS, AuthTLS: true, User: "probe", Password: secret},
 			steps:    []step{{"", "220 ready"}, {"AUTH TLS", "TLS"}, {"USER probe", "230 no password needed"}},
 			wantCmds: []string{"AUTH TLS", "USER probe", "QUIT"}},
@@ -144,6 +149,9 @@ func TestProbe(t *testing.T) {
 			}
 			if err != nil && strings.Contains(err.Error(), secret) {
 				t.Fatalf("the password is in the error: %v", err)
+			}
+			if err != nil && len(err.Error()) > 1024 {
+				t.Fatalf("an error of %d bytes: a backend's reply text fills the log", len(err.Error()))
 			}
 			cmds := <-got
 			if tc.wantCmds != nil && strings.Join(cmds, "|") != strings.Join(tc.wantCmds, "|") {
