@@ -75,6 +75,48 @@ func NormalizeHost(h string) string {
 	return h
 }
 
+// MaxHostLength is the longest name HOST takes (RFC 1035: 253 characters
+// without the trailing dot).
+const MaxHostLength = 253
+
+// CheckHost reports what is wrong with the argument of a client's HOST
+// (RFC 7151): it must be a host name (labels of letters, digits, '-' and
+// '_', each 1 to 63 characters, a trailing dot allowed), an IPv4 address,
+// or an IPv6 address, in brackets as RFC 7151 writes it or bare.
+// Internationalised names come as A-labels (xn--...).
+func CheckHost(h string) error {
+	h = strings.TrimSpace(h)
+	if inner, ok := strings.CutPrefix(h, "["); ok {
+		inner, ok = strings.CutSuffix(inner, "]")
+		if a, err := netip.ParseAddr(inner); !ok || err != nil || !a.Is6() || a.Zone() != "" {
+			return errors.New("not an IPv6 address in brackets")
+		}
+		return nil
+	}
+	if a, err := netip.ParseAddr(h); err == nil && a.Zone() == "" {
+		return nil
+	}
+	name := strings.TrimSuffix(h, ".")
+	switch {
+	case name == "":
+		return errors.New("no host name")
+	case len(name) > MaxHostLength:
+		return fmt.Errorf("a host name of %d characters (at most %d)", len(name), MaxHostLength)
+	}
+	for _, label := range strings.Split(name, ".") {
+		if label == "" || len(label) > 63 {
+			return errors.New("a host name label must have 1 to 63 characters")
+		}
+		for i := 0; i < len(label); i++ {
+			c := label[i]
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+				return errors.New("a host name holds only letters, digits, '-', '_' and dots")
+			}
+		}
+	}
+	return nil
+}
+
 // hostMatches compares pattern (normalised, maybe "*.suffix") to the
 // normalised host h.
 func hostMatches(pattern, h string) bool {

@@ -262,3 +262,20 @@ func TestPickFairWithMemberDown(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckHost(t *testing.T) {
+	for h, ok := range map[string]bool{
+		"ftp.example.com": true, "FTP.Example.COM.": true, " x.y ": true, "xn--bcher-kva.example": true, "_ftp.example": true,
+		"192.0.2.1": true, "[2001:db8::1]": true, "2001:db8::1": true, "[::ffff:192.0.2.1]": true,
+		"": false, ".": false, "a..b": false, ".a": false, "a b": false, "a\tb": false, "a/b": false, "a:21": false,
+		"*.example.com": false, "bücher.example": false, "[192.0.2.1]": false, "[fe80::1%eth0]": false, "fe80::1%eth0": false,
+		"[::1": false, "::1]": false, strings.Repeat("a", 64): false, strings.Repeat("a.", 127) + "ab": false,
+	} {
+		if err := CheckHost(h); (err == nil) != ok {
+			t.Errorf("CheckHost(%.30q) = %v, want ok=%v", h, err, ok)
+		}
+		if CheckHost(h) == nil && NormalizeHost(h) == "" {
+			t.Errorf("%q passes CheckHost but normalises to nothing", h)
+		}
+	}
+}

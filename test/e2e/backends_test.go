@@ -511,3 +511,55 @@ func TestPoolLeastSessionsConcurrent(t *testing.T) {
 		t.Errorf("5 sessions spread %v over a least-sessions pool, want 3 and 2", count)
 	}
 }
+
+// TestHOSTSyntax: HOST (RFC 7151) takes a host name or an address literal
+// (IPv6 in brackets); anything else is 501 and the name is not kept (no
+// control bytes, spaces or 4 KiB names in every log line of the session,
+// nor in what the authenticator and the rules see). Case and a trailing
+// dot do not matter to the rules. HOST after USER, and after the login,
+// is 503.
+func TestHOSTSyntax(t *testing.T) {
+	a := startDemoBackend(t, "a", user)
+	b := startDemoBackend(t, "b", user)
+	g := startGateway(t, withBackends(
+		[]proxy.Backend{{Name: "a", Address: a.srv.Addr()}, {Name: "b", Address: b.srv.Addr()}}, nil,
+		proxy.Routing{Rules: []upstream.Rule{{Hosts: []string{"ftp.example.com", "::1", "192.0.2.7"}, Target: "b"}}, Default: "a"}))
+	for _, tc := range []struct {
+		host string
+		code int
+		want string // the backend the session reaches
+	}{
+		{"FTP.Example.COM.", wire.StatusReady, "b"},
+		{"[::1]", wire.StatusReady, "b"},
+		{"192.0.2.7", wire.StatusReady, "b"},
+		{"other.example.com", wire.StatusReady, "a"}, // no rule names it: the default
+		{"ftp.example.com\tx", wire.StatusSyntaxErrorParameters, "a"},
+		{"ftp.example.com x", wire.StatusSyntaxErrorParameters, "a"},
+		{"ftp.example.com\x01", wire.StatusSyntaxErrorParameters, "a"},
+		{"::1", wire.StatusReady, "b"}, // brackets are RFC 7151's form, but the address is unambiguous
+		{"[ftp.example.com]", wire.StatusSyntaxErrorParameters, "a"},
+		{"[::1", wire.StatusSyntaxErrorParameters, "a"},
+		{"ftp.example.com:21", wire.StatusSyntaxErrorParameters, "a"},
+		{"*.example.com", wire.StatusSyntaxErrorParameters, "a"},
+		{"a..example.com", wire.StatusSyntaxErrorParameters, "a"},
+		{strings.Repeat("a", 64) + ".example.com", wire.StatusSyntaxErrorParameters, "a"},
+		{strings.Repeat("abcdefgh.", 30) + "com", wire.StatusSyntaxErrorParameters, "a"},
+		{strings.Repeat("x", 4000), wire.StatusSyntaxErrorParameters, "a"},
+	} {
+		c := dialRaw(t, g.addr("explicit"), false)
+		c.startTLS()
+		c.send("HOST " + tc.host)
+		if rep := c.read(); rep.Code != tc.code {
+			t.Errorf("HOST %.40q: %d %s, want %d", tc.host, rep.Code, rep.Text(), tc.code)
+		}
+		c.do("USER "+user, wire.StatusNeedPassword)
+		c.do("HOST ftp.example.com", wire.StatusBadSequence)
+		c.do("PASS "+password, wire.StatusLoggedIn)
+		c.do("SIZE marker-"+tc.want, wire.StatusFileStatus)
+		c.do("HOST ftp.example.com", wire.StatusBadSequence)
+		c.do("QUIT", wire.StatusClosing)
+	}
+	if n := strings.Count(g.logs.String(), strings.Repeat("x", 4000)); n > 1 {
+		t.Errorf("the refused 4000-byte HOST name is in %d log lines, want only its command line", n)
+	}
+}
