@@ -125,8 +125,12 @@ func (c Config) validateBackends() []error {
 		switch {
 		case h.Interval < 0:
 			add(key+".health.interval", fmt.Errorf("%s is negative", h.Interval))
+		case h.Interval > 0 && h.Interval < upstream.MinInterval:
+			add(key+".health.interval", fmt.Errorf("%s is shorter than %s", h.Interval, upstream.MinInterval))
 		case h.Timeout < 0:
 			add(key+".health.timeout", fmt.Errorf("%s is negative", h.Timeout))
+		case h.Timeout > 0 && h.Timeout < upstream.MinTimeout:
+			add(key+".health.timeout", fmt.Errorf("%s is shorter than %s", h.Timeout, upstream.MinTimeout))
 		case h.Rise < 0:
 			add(key+".health.rise", errors.New("is negative"))
 		case h.Fall < 0:
