@@ -563,3 +563,54 @@ func TestHOSTSyntax(t *testing.T) {
 		t.Errorf("the refused 4000-byte HOST name is in %d log lines, want only its command line", n)
 	}
 }
+
+// silentBackend accepts connections and never greets: a hung backend.
+func silentBackend(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+	})
+	return ln.Addr().String()
+}
+
+// TestReadyPoolWithHungMember: the default target is a pool whose first
+// member hangs (it accepts and never greets) and whose second greets:
+// the gateway is ready, and says so within a balancer's patience, not
+// after the hung member's connect timeout (the members were probed one
+// after the other, the hung one first).
+func TestReadyPoolWithHungMember(t *testing.T) {
+	b := startDemoBackend(t, "b", user)
+	g := startGateway(t, withBackends(
+		[]proxy.Backend{{Name: "hung", Address: silentBackend(t)}, {Name: "b", Address: b.srv.Addr()}},
+		[]upstream.Pool{{Name: "pool", Members: []string{"hung", "b"}}}, proxy.Routing{Default: "pool"}))
+	for i := range 2 { // the second time, the hung member's probe may still run
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		err := g.srv.Ready(ctx)
+		cancel()
+		if err != nil {
+			t.Fatalf("Ready %d with b up: %v", i, err)
+		}
+	}
+}
