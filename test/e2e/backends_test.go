@@ -614,3 +614,37 @@ func TestReadyPoolWithHungMember(t *testing.T) {
 		}
 	}
 }
+
+// TestHugeBannerNotLogged: a backend whose banner is 100 KB of 421 lines
+// fails the login with 421; its text is quoted in the session's log lines
+// and events, cut short, not whole.
+func TestHugeBannerNotLogged(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				_, _ = io.WriteString(c, strings.Repeat("421-"+strings.Repeat("z", 1000)+"\r\n", 100)+"421 busy\r\n")
+				_, _ = io.Copy(io.Discard, c)
+			}()
+		}
+	}()
+	g := startGateway(t, func(c *proxy.Config) { c.Backend.Address = ln.Addr().String() })
+	if _, err := dialAsErr(g, user, ""); err == nil || !strings.Contains(err.Error(), "421") {
+		t.Fatalf("login through a backend greeting 421: %v, want 421", err)
+	}
+	waitUntil(t, "the session's end line", func() bool { return strings.Contains(g.logs.String(), "session end") })
+	for _, line := range strings.Split(g.logs.String(), "\n") {
+		if len(line) > 4096 {
+			t.Errorf("a log line of %d bytes: %.200s...", len(line), line)
+		}
+	}
+}
