@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"time"
 
 	"github.com/ftpsgate/ftpsgate/proxy/ftp"
 )
@@ -48,6 +49,10 @@ func (p Probe) Run(ctx context.Context) error {
 	if dl, ok := ctx.Deadline(); ok {
 		_ = raw.SetDeadline(dl)
 	}
+	// Cancelled (shutdown, a reload stopping the checker): a read that
+	// waits on a silent backend ends now, not at the deadline.
+	stop := context.AfterFunc(ctx, func() { _ = raw.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
 	if p.Header != nil {
 		if err := p.Header(raw); err != nil {
 			return fmt.Errorf("PROXY header: %w", err)

@@ -167,3 +167,32 @@ func TestProbe(t *testing.T) {
 		t.Error("a closed port passed")
 	}
 }
+
+// TestProbeCancel: a probe of a backend that accepts and never greets
+// ends when its context is cancelled (shutdown, a reload stopping the
+// checker), not only at its deadline.
+func TestProbeCancel(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			defer c.Close()
+			_, _ = c.Read(make([]byte, 1)) // until the probe hangs up
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	time.AfterFunc(100*time.Millisecond, cancel)
+	start := time.Now()
+	err = Probe{Address: ln.Addr().String(), Dialer: tcpDialer{}}.Run(ctx)
+	if err == nil {
+		t.Fatal("a silent backend passed")
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("the cancelled probe ran %s (its deadline was 10s away)", d)
+	}
+}
