@@ -59,7 +59,8 @@ func (r Rule) Matches(req Request) bool {
 }
 
 // NormalizeHost is the form HOST names are compared in: trimmed, lower
-// case, without a trailing dot, an IPv6 literal without its brackets. A
+// case, without a trailing dot, an IPv6 literal without its brackets and
+// in its canonical spelling (2001:db8::1, however it was written). A
 // name with a space, a control byte or a slash is no host: "".
 func NormalizeHost(h string) string {
 	h = strings.ToLower(strings.TrimSpace(h))
@@ -67,6 +68,9 @@ func NormalizeHost(h string) string {
 		h = h[1 : len(h)-1]
 	}
 	h = strings.TrimSuffix(h, ".")
+	if a, err := netip.ParseAddr(h); err == nil && a.Is6() && a.Zone() == "" {
+		h = a.String()
+	}
 	for _, c := range h {
 		if c <= ' ' || c == 0x7f || c == '/' || c == '\\' {
 			return ""

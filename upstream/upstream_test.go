@@ -19,6 +19,7 @@ func TestRoute(t *testing.T) {
 			{Hosts: []string{"*.partners.example"}, Listeners: []string{"public"}, Target: "a"},
 			{Listeners: []string{"internal"}, Target: "b"},
 			{Networks: []netip.Prefix{netip.MustParsePrefix("127.0.0.2/32"), netip.MustParsePrefix("10.0.0.0/8")}, Target: "c"},
+			{Hosts: []string{"2001:db8::21"}, Target: "b"},
 		},
 		Default: "shared",
 	}
@@ -44,6 +45,8 @@ func TestRoute(t *testing.T) {
 		{"network, mapped v4", Request{Client: ip("::ffff:10.2.3.4")}, "c"},
 		{"other loopback: default", Request{Client: ip("127.0.0.1")}, "shared"},
 		{"nothing known: default", Request{}, "shared"},
+		{"IPv6 literal", Request{Host: "[2001:db8::21]"}, "b"},
+		{"IPv6 literal, spelt otherwise", Request{Host: "[2001:DB8:0:0:0::21]"}, "b"},
 		{"first match wins", Request{User: "alice", Groups: []string{"finance"}, Client: ip("127.0.0.2")}, "a"},
 	} {
 		if got := cfg.Route(tc.req); got != tc.want {
