@@ -57,6 +57,11 @@ func (s *Server) ReloadBackends(next Config, tunnels map[string]Dialer) error {
 	if err != nil {
 		return err
 	}
+	for t := range ups.pickers {
+		if p := old.pickers[t]; p != nil {
+			ups.pickers[t] = p // the turn goes on: not each reload's next session on the first member
+		}
+	}
 	var fresh []*upBackend
 	for _, b := range ups.list {
 		if old.byName[b.cfg.Name] != b {

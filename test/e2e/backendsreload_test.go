@@ -128,3 +128,27 @@ func TestReloadBackends(t *testing.T) {
 		t.Errorf("no log line for the removed backend:\n%s", g.logs.String())
 	}
 }
+
+// TestReloadKeepsRoundRobinTurn: a reload keeps a pool's turn: with a
+// reload between sessions (configuration management sending SIGHUP), a
+// round-robin pool still takes sessions in turn, not each on its first
+// member.
+func TestReloadKeepsRoundRobinTurn(t *testing.T) {
+	a := startDemoBackend(t, "a", user)
+	b := startDemoBackend(t, "b", user)
+	bs := []proxy.Backend{{Name: "a", Address: a.srv.Addr()}, {Name: "b", Address: b.srv.Addr()}}
+	pools := []upstream.Pool{{Name: "pool", Members: []string{"a", "b"}}}
+	g := startGateway(t, withBackends(bs, pools, proxy.Routing{Default: "pool"}))
+	count := map[string]int{}
+	for range 4 {
+		c := dialAs(t, g, user, "")
+		count[on(t, c, "a", "b")]++
+		c.Quit()
+		if err := g.srv.ReloadBackends(proxy.Config{Backends: bs, Pools: pools, Routing: proxy.Routing{Default: "pool"}}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if count["a"] != 2 || count["b"] != 2 {
+		t.Errorf("4 sessions with a reload after each: %v, want 2 and 2", count)
+	}
+}
