@@ -130,14 +130,20 @@ func hostMatches(pattern, h string) bool {
 	return pattern == h
 }
 
-// CheckHostPattern reports a routing host pattern that can never match.
+// CheckHostPattern reports a routing host pattern that can never match:
+// what it names (after "*.") must be a name or address HOST takes
+// (CheckHost).
 func CheckHostPattern(p string) error {
 	n := NormalizeHost(p)
 	if n == "" {
 		return fmt.Errorf("%q is not a host name", p)
 	}
-	if strings.Contains(strings.TrimPrefix(n, "*."), "*") {
+	rest := strings.TrimPrefix(strings.TrimSpace(p), "*.")
+	if strings.Contains(rest, "*") {
 		return fmt.Errorf("%q: a wildcard is only allowed as the whole first label (*.example.com)", p)
+	}
+	if err := CheckHost(rest); err != nil {
+		return fmt.Errorf("%q can never match a HOST: %w", p, err)
 	}
 	return nil
 }

@@ -77,6 +77,10 @@ func TestValidate(t *testing.T) {
 		{"rule target", Config{Backends: []string{"a"}, Rules: []Rule{{Target: "q"}}, Default: "a"}, "routing.rules[0].target"},
 		{"rule without target", Config{Backends: []string{"a"}, Rules: []Rule{{Users: []string{"u"}}}, Default: "a"}, "routing.rules[0].target: must be set"},
 		{"bad host", Config{Backends: []string{"a"}, Rules: []Rule{{Hosts: []string{"a b"}, Target: "a"}}, Default: "a"}, "routing.rules[0].hosts"},
+		{"host with a port", Config{Backends: []string{"a"}, Rules: []Rule{{Hosts: []string{"ftp.example.com:21"}, Target: "a"}}, Default: "a"}, "routing.rules[0].hosts"},
+		{"host not as A-labels", Config{Backends: []string{"a"}, Rules: []Rule{{Hosts: []string{"bücher.example"}, Target: "a"}}, Default: "a"}, "routing.rules[0].hosts"},
+		{"wildcard alone", Config{Backends: []string{"a"}, Rules: []Rule{{Hosts: []string{"*"}, Target: "a"}}, Default: "a"}, "routing.rules[0].hosts"},
+		{"wildcard and IPv6", Config{Backends: []string{"a"}, Rules: []Rule{{Hosts: []string{"*.example.com", "[2001:db8::1]", "192.0.2.1", "Ftp.Example.COM."}, Target: "a"}}, Default: "a"}, ""},
 		{"inner wildcard", Config{Backends: []string{"a"}, Rules: []Rule{{Hosts: []string{"a.*.b"}, Target: "a"}}, Default: "a"}, "wildcard"},
 	} {
 		err := tc.cfg.Validate()
