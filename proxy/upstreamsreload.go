@@ -113,7 +113,7 @@ type BackendInfo struct {
 	Checked            bool      // it has a health check
 	Since              time.Time // when State began (unchecked: when it was configured)
 	LastError          string    // the last failed check's error; "" after a success
-	Sessions           int64     // sessions holding a connection to it now
+	Sessions           int64     // sessions holding (or dialling) a connection to it now
 }
 
 // Backends lists the current backends, in configuration order. Backends a
