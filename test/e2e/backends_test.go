@@ -443,6 +443,13 @@ func TestPoolDialFailover(t *testing.T) {
 	if !strings.Contains(g.logs.String(), "trying another member of the pool") {
 		t.Error("no line for the failed dial")
 	}
+	// The failed dials counted no session on a; the three run on b.
+	if ia, _ := backendInfo(t, g, "a"); ia.Sessions != 0 {
+		t.Errorf("a, whose dials failed, counts %d sessions", ia.Sessions)
+	}
+	if ib, _ := backendInfo(t, g, "b"); ib.Sessions != 3 {
+		t.Errorf("b counts %d sessions, want 3", ib.Sessions)
+	}
 	if v := metricValue(scrape(t, g), "ftpsgate_backend_dial_errors_total"); v == "0" || v == "" {
 		t.Errorf("backend_dial_errors_total %q", v)
 	}
