@@ -110,10 +110,12 @@ func (b *backendSessions) setRemoved(backend string, removed bool) {
 	b.dropIfGone(backend)
 }
 
+// dropIfGone drops a removed backend's series once it has no session. The
+// mark stays until the backend is added again: a session that chose it
+// before the reload may still finish its dial and count on it.
 func (b *backendSessions) dropIfGone(backend string) {
 	if b.removed[backend] && b.n[backend] <= 0 {
 		delete(b.n, backend)
-		delete(b.removed, backend)
 		b.gauge.DeleteLabelValues(backend)
 	}
 }

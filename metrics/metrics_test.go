@@ -169,3 +169,26 @@ func TestRemovedBackendSessions(t *testing.T) {
 		t.Errorf("backend a added again: want %s 0 after its session", a)
 	}
 }
+
+// TestRemovedBackendLateSession: a session that chose a backend before the
+// reload that removed it (its dial was still running) counts on it after
+// the removal; the series goes with that session, it does not stay at 0
+// for good.
+func TestRemovedBackendLateSession(t *testing.T) {
+	m := New()
+	s := events.Session{ID: "x", Listener: "ftps"}
+	series := `ftpsgate_backend_sessions{backend="b"}`
+	m.Emit(events.BackendConfig{Backend: "b", Change: events.BackendRemoved})
+	m.Emit(events.BackendDial{Session: s, Backend: "b"})
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	if !strings.Contains(rec.Body.String(), series+" 1\n") {
+		t.Errorf("the late session on removed b is not counted")
+	}
+	m.Emit(events.BackendReleased{Session: s, Backend: "b"})
+	rec = httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	if strings.Contains(rec.Body.String(), series) {
+		t.Errorf("removed backend b after its late session: %s still there", series)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/ftpsgate/ftpsgate/policy"
@@ -87,7 +88,7 @@ func (s *session) secureBackend(ctx context.Context, be *backend) error {
 		return s.errorf("%w: banner: %w", errBackendDown, err)
 	}
 	if banner.Code != ftp.StatusReady {
-		return s.errorf("%w: banner %d %q", errBackendDown, banner.Code, banner.Text())
+		return s.errorf("%w: banner %d %q", errBackendDown, banner.Code, said(banner))
 	}
 	if mode == TLSExplicit {
 		rep, err := be.Do(ctx, ftp.Command{Verb: "AUTH", Arg: "TLS"}, nil)
@@ -95,7 +96,7 @@ func (s *session) secureBackend(ctx context.Context, be *backend) error {
 			return s.errorf("%w: AUTH TLS: %w", errBackendDown, err)
 		}
 		if rep.Code != ftp.StatusAuthOK {
-			return s.errorf("%w: backend refused AUTH TLS: %d %s", errBackendDown, rep.Code, rep.Text())
+			return s.errorf("%w: backend refused AUTH TLS: %d %s", errBackendDown, rep.Code, said(rep))
 		}
 		if err := be.startTLS(ctx); err != nil {
 			return s.errorf("%w: %w", errBackendDown, err)
@@ -109,11 +110,24 @@ func (s *session) secureBackend(ctx context.Context, be *backend) error {
 				return s.errorf("%w: %s: %w", errBackendDown, c.Verb, err)
 			}
 			if !rep.Positive() {
-				return s.errorf("%w: backend refused %s: %d %s", errBackendDown, c, rep.Code, rep.Text())
+				return s.errorf("%w: backend refused %s: %d %s", errBackendDown, c, rep.Code, said(rep))
 			}
 		}
 	}
 	return nil
+}
+
+// maxSaid is how much of a backend's reply an error quotes: errors end up
+// in log lines and events, and a reply may be a megabyte.
+const maxSaid = 200
+
+// said is rep's text as an error quotes it, cut to maxSaid bytes.
+func said(rep ftp.Reply) string {
+	t := rep.Text()
+	if len(t) > maxSaid {
+		t = strings.ToValidUTF8(t[:maxSaid], "") + "..."
+	}
+	return t
 }
 
 func (be *backend) startTLS(ctx context.Context) error {

@@ -45,7 +45,7 @@ func (be *backend) lose(rep ftp.Reply, err error) (ftp.Reply, error) {
 		be.lost = err
 		return rep, err
 	case rep.Code == ftp.StatusNotAvailable:
-		be.lost = be.errorf("%w: the backend replied %d %s", errBackendLost, rep.Code, rep.Text())
+		be.lost = be.errorf("%w: the backend replied %d %s", errBackendLost, rep.Code, said(rep))
 		return rep, be.lost
 	}
 	return rep, nil

@@ -6,6 +6,7 @@ import (
 
 	"github.com/ftpsgate/ftpsgate/policy"
 	"github.com/ftpsgate/ftpsgate/proxy/ftp"
+	"github.com/ftpsgate/ftpsgate/upstream"
 )
 
 type handler func(s *session, cmd ftp.Command) error
@@ -168,6 +169,11 @@ func (s *session) handleHOST(cmd ftp.Command) error {
 	}
 	if strings.TrimSpace(cmd.Arg) == "" {
 		return s.reply(ftp.StatusSyntaxErrorParameters, "HOST needs a host name.")
+	}
+	if err := upstream.CheckHost(cmd.Arg); err != nil {
+		// The name is not kept: it would be in every line of the session.
+		s.log.Warn().Err(err).Int("length", len(cmd.Arg)).Msg("HOST refused: no host name")
+		return s.reply(ftp.StatusSyntaxErrorParameters, "HOST needs a host name or an address (RFC 7151).")
 	}
 	s.host = strings.TrimSpace(cmd.Arg)
 	s.log = s.log.With().Str("host", s.host).Logger()

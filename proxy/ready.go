@@ -52,15 +52,37 @@ func (s *Server) Ready(ctx context.Context) error {
 	}
 	ups := s.ups.Load()
 	bs, _ := ups.members(ups.routing.Default)
-	var errs []error
+	// Checked members first (no I/O), then the others' probes at once: a
+	// member that hangs must not hide one that greets.
+	var errs, probed []error
+	var unchecked []*upBackend
 	for _, b := range bs {
+		if b.health == nil {
+			unchecked = append(unchecked, b)
+			continue
+		}
 		err := s.backendReady(ctx, b)
 		if err == nil {
 			return nil
 		}
 		errs = append(errs, err)
 	}
-	return errors.Join(errs...)
+	if len(unchecked) > 0 {
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		res := make(chan error, len(unchecked))
+		for _, b := range unchecked {
+			go func() { res <- s.backendReady(ctx, b) }()
+		}
+		for range unchecked {
+			err := <-res
+			if err == nil {
+				return nil
+			}
+			probed = append(probed, err)
+		}
+	}
+	return errors.Join(append(errs, probed...)...)
 }
 
 // backendReady reports whether b can take a session now.
@@ -81,9 +103,13 @@ func (s *Server) backendReady(ctx context.Context, b *upBackend) error {
 	if r.seen && time.Since(r.at) < readyCache {
 		return r.err
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeouts.connect())
+	pctx, cancel := context.WithTimeout(ctx, s.cfg.Timeouts.connect())
 	defer cancel()
-	r.err = s.probe(ctx, b, false)
+	err := s.probe(pctx, b, false)
+	if err != nil && ctx.Err() != nil {
+		return err // the asker gave up (or another member answered): says nothing of b
+	}
+	r.err = err
 	r.at, r.seen = time.Now(), true
 	return r.err
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -125,8 +126,12 @@ func (c Config) validateBackends() []error {
 		switch {
 		case h.Interval < 0:
 			add(key+".health.interval", fmt.Errorf("%s is negative", h.Interval))
+		case h.Interval > 0 && h.Interval < upstream.MinInterval:
+			add(key+".health.interval", fmt.Errorf("%s is shorter than %s", h.Interval, upstream.MinInterval))
 		case h.Timeout < 0:
 			add(key+".health.timeout", fmt.Errorf("%s is negative", h.Timeout))
+		case h.Timeout > 0 && h.Timeout < upstream.MinTimeout:
+			add(key+".health.timeout", fmt.Errorf("%s is shorter than %s", h.Timeout, upstream.MinTimeout))
 		case h.Rise < 0:
 			add(key+".health.rise", errors.New("is negative"))
 		case h.Fall < 0:
@@ -168,7 +173,7 @@ type upBackend struct {
 	data     policy.BackendDataPorts    // set by Start, or by the reload that made it
 	health   *upstream.Health           // nil: not checked
 	ready    readiness                  // on-demand probe (readiness) when not checked
-	sessions atomic.Int64               // sessions holding a connection to it
+	sessions atomic.Int64               // sessions holding (or dialling) a connection to it
 	checker  context.CancelFunc         // stops its health checks; nil: none running (upstreamsreload.go)
 	created  time.Time                  // for an unchecked backend's "since"
 }
@@ -188,6 +193,9 @@ type upstreams struct {
 	byName  map[string]*upBackend
 	routing upstream.Config
 	pickers map[string]*upstream.Picker // per target
+	// pickMu makes a pick and the count it adds one step: logins routed
+	// at the same time see each other's sessions (least_sessions).
+	pickMu sync.Mutex
 	// freshTLS: the TLS configurations, read again from their files, of
 	// the kept backends; stored in them when the set goes live.
 	freshTLS map[*upBackend]*tls.Config
@@ -266,10 +274,13 @@ func (u *upstreams) members(target string) ([]*upBackend, []upstream.Member) {
 	return bs, ms
 }
 
-// choose routes req to a target and picks its member. The error wraps
+// choose routes req to a target and picks its member, counting a session
+// on it (dialRouted takes it back if the dial fails). The error wraps
 // upstream.ErrNoHealthy and names the target.
 func (u *upstreams) choose(req upstream.Request) (*upBackend, string, error) {
 	target := u.routing.Route(req)
+	u.pickMu.Lock()
+	defer u.pickMu.Unlock()
 	bs, ms := u.members(target)
 	p := u.pickers[target]
 	if p == nil {
@@ -279,6 +290,7 @@ func (u *upstreams) choose(req upstream.Request) (*upBackend, string, error) {
 	if err != nil {
 		return nil, target, fmt.Errorf("target %s: %w", target, err)
 	}
+	bs[i].sessions.Add(1)
 	return bs[i], target, nil
 }
 
@@ -320,23 +332,29 @@ func (s *session) route(res auth.Result) (*upBackend, string, error) {
 	return up, target, nil
 }
 
-// dialRouted dials up, and when that fails, the other members of target
-// that are up, each once (a backend that died since its last health check
-// costs the client a delay, not the session). The last error is returned.
+// dialRouted dials up (chosen, and counted, by choose), and when that
+// fails, the other members of target that are up, each once (a backend
+// that died since its last health check costs the client a delay, not the
+// session). The last error is returned.
 func (s *session) dialRouted(up *upBackend, target string) (*backend, error) {
 	tried := map[*upBackend]bool{}
 	for {
 		dialed := time.Now()
+		// up was counted when it was picked (choose, next), not at the end
+		// of the dial: logins dialled at the same time see each other.
 		be, err := s.dialBackend(up)
 		s.emit(events.BackendDial{Session: s.ev(), Backend: up.cfg.Name, Duration: time.Since(dialed), Err: err})
 		if err == nil {
-			up.sessions.Add(1)
 			s.updateInfo(func(i *SessionInfo) { i.Backend = up.cfg.Name })
 			return be, nil
 		}
+		up.sessions.Add(-1)
 		tried[up] = true
+		if s.ctx.Err() != nil {
+			return nil, err
+		}
 		next := s.env.ups.Load().next(target, tried) // after a reload: the new set's members
-		if next == nil || s.ctx.Err() != nil {
+		if next == nil {
 			return nil, err
 		}
 		s.log.Warn().Err(err).Str("backend", up.cfg.Name).Str("next", next.cfg.Name).Msg("backend dial failed: trying another member of the pool")
@@ -344,9 +362,11 @@ func (s *session) dialRouted(up *upBackend, target string) (*backend, error) {
 	}
 }
 
-// next picks another member of target that is up and not in tried; nil
-// when there is none.
+// next picks another member of target that is up and not in tried,
+// counting a session on it as choose does; nil when there is none.
 func (u *upstreams) next(target string, tried map[*upBackend]bool) *upBackend {
+	u.pickMu.Lock()
+	defer u.pickMu.Unlock()
 	bs, ms := u.members(target)
 	for i := range ms {
 		if tried[bs[i]] {
@@ -361,6 +381,7 @@ func (u *upstreams) next(target string, tried map[*upBackend]bool) *upBackend {
 	if err != nil {
 		return nil
 	}
+	bs[i].sessions.Add(1)
 	return bs[i]
 }
 

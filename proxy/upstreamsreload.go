@@ -57,6 +57,11 @@ func (s *Server) ReloadBackends(next Config, tunnels map[string]Dialer) error {
 	if err != nil {
 		return err
 	}
+	for t := range ups.pickers {
+		if p := old.pickers[t]; p != nil {
+			ups.pickers[t] = p // the turn goes on: not each reload's next session on the first member
+		}
+	}
 	var fresh []*upBackend
 	for _, b := range ups.list {
 		if old.byName[b.cfg.Name] != b {
@@ -108,7 +113,7 @@ type BackendInfo struct {
 	Checked            bool      // it has a health check
 	Since              time.Time // when State began (unchecked: when it was configured)
 	LastError          string    // the last failed check's error; "" after a success
-	Sessions           int64     // sessions holding a connection to it now
+	Sessions           int64     // sessions holding (or dialling) a connection to it now
 }
 
 // Backends lists the current backends, in configuration order. Backends a

@@ -21,6 +21,14 @@ const (
 	DefaultTimeout = 5 * time.Second
 )
 
+// The shortest interval and timeout a configuration may set: each check
+// opens a connection to the backend ("2ns" for "2s" would be a busy loop
+// against it), and a check bounded by microseconds always fails.
+const (
+	MinInterval = 100 * time.Millisecond
+	MinTimeout  = 10 * time.Millisecond
+)
+
 // Enabled reports whether the backend is checked.
 func (c HealthConfig) Enabled() bool { return c.Interval > 0 }
 

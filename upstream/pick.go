@@ -24,28 +24,30 @@ type Picker struct {
 }
 
 // Pick returns the index in members of the member that takes a new
-// session, or ErrNoHealthy when none is up.
+// session, or ErrNoHealthy when none is up. The turn runs over the
+// members that are up, so that a member that is down gives its share to
+// all the others, not to the one after it.
 func (p *Picker) Pick(b Balance, members []Member) (int, error) {
-	n := len(members)
+	up := make([]int, 0, len(members))
+	for i, m := range members {
+		if m.Up {
+			up = append(up, i)
+		}
+	}
+	n := len(up)
 	if n == 0 {
 		return -1, ErrNoHealthy
 	}
-	start := int(p.next.Add(1)-1) % n
+	start := int((p.next.Add(1) - 1) % uint64(n))
+	if b == RoundRobin {
+		return up[start], nil
+	}
 	best := -1
 	for k := range n {
-		i := (start + k) % n
-		if !members[i].Up {
-			continue
-		}
-		if b == RoundRobin {
-			return i, nil
-		}
+		i := up[(start+k)%n]
 		if best < 0 || members[i].Sessions < members[best].Sessions {
 			best = i
 		}
-	}
-	if best < 0 {
-		return -1, ErrNoHealthy
 	}
 	return best, nil
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strings"
+	"time"
 
 	"github.com/ftpsgate/ftpsgate/proxy/ftp"
 )
@@ -47,6 +49,10 @@ func (p Probe) Run(ctx context.Context) error {
 	if dl, ok := ctx.Deadline(); ok {
 		_ = raw.SetDeadline(dl)
 	}
+	// Cancelled (shutdown, a reload stopping the checker): a read that
+	// waits on a silent backend ends now, not at the deadline.
+	stop := context.AfterFunc(ctx, func() { _ = raw.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
 	if p.Header != nil {
 		if err := p.Header(raw); err != nil {
 			return fmt.Errorf("PROXY header: %w", err)
@@ -64,14 +70,14 @@ func (p Probe) Run(ctx context.Context) error {
 		return fmt.Errorf("banner: %w", err)
 	}
 	if rep.Code != ftp.StatusReady {
-		return fmt.Errorf("banner %d %s", rep.Code, rep.Text())
+		return fmt.Errorf("banner %d %s", rep.Code, replyText(rep, p.Password))
 	}
 	if p.AuthTLS && !p.Implicit {
 		if rep, err = ask(conn, r, ftp.Command{Verb: "AUTH", Arg: "TLS"}); err != nil {
 			return fmt.Errorf("AUTH TLS: %w", err)
 		}
 		if rep.Code != ftp.StatusAuthOK {
-			return fmt.Errorf("AUTH TLS refused: %d %s", rep.Code, rep.Text())
+			return fmt.Errorf("AUTH TLS refused: %d %s", rep.Code, replyText(rep, p.Password))
 		}
 		if conn, err = handshake(ctx, raw, p.TLS); err != nil {
 			return err
@@ -110,9 +116,28 @@ func login(conn net.Conn, r *ftp.Reader, user, password string) error {
 		}
 	}
 	if rep.Code != ftp.StatusLoggedIn {
-		return fmt.Errorf("refused: %d %s", rep.Code, rep.Text())
+		return fmt.Errorf("refused: %d %s", rep.Code, replyText(rep, password))
 	}
 	return nil
+}
+
+// maxErrText is how much of a backend's reply text an error quotes: a
+// check's error is logged and shown by the admin API, and a reply may be
+// a megabyte.
+const maxErrText = 200
+
+// replyText is rep's text as an error may quote it: the password, should
+// the backend echo it ("500 'PASS secret': command not understood"),
+// masked, and cut to maxErrText bytes.
+func replyText(rep ftp.Reply, password string) string {
+	t := rep.Text()
+	if password != "" {
+		t = strings.ReplaceAll(t, password, "****")
+	}
+	if len(t) > maxErrText {
+		t = strings.ToValidUTF8(t[:maxErrText], "") + "..."
+	}
+	return t
 }
 
 // ask sends cmd and reads its final reply.

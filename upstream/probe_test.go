@@ -117,6 +117,11 @@ func TestProbe(t *testing.T) {
 		{name: "login refused", probe: Probe{User: "probe", Password: secret},
 			steps:   []step{{"", "220 ready"}, {"USER probe", "331 pass"}, {"PASS", "530 no"}},
 			wantErr: "probe login as probe: refused: 530"},
+		{name: "login refused, the password echoed", probe: Probe{User: "probe", Password: secret},
+			steps:   []step{{"", "220 ready"}, {"USER probe", "331 pass"}, {"PASS", "500 'PASS " + secret + "': command not understood"}},
+			wantErr: "probe login as probe: refused: 500"},
+		{name: "a long banner is cut in the error", steps: []step{{"", strings.Repeat("421-"+strings.Repeat("x", 1000)+"\n", 100) + "421 busy"}},
+			wantErr: "banner 421"},
 		{name: "explicit TLS and login", probe: Probe{TLS: clientTLS, AuthTLS: true, User: "probe", Password: secret},
 			steps:    []step{{"", "220 ready"}, {"AUTH TLS", "TLS"}, {"USER probe", "230 no password needed"}},
 			wantCmds: []string{"AUTH TLS", "USER probe", "QUIT"}},
@@ -145,6 +150,9 @@ func TestProbe(t *testing.T) {
 			if err != nil && strings.Contains(err.Error(), secret) {
 				t.Fatalf("the password is in the error: %v", err)
 			}
+			if err != nil && len(err.Error()) > 1024 {
+				t.Fatalf("an error of %d bytes: a backend's reply text fills the log", len(err.Error()))
+			}
 			cmds := <-got
 			if tc.wantCmds != nil && strings.Join(cmds, "|") != strings.Join(tc.wantCmds, "|") {
 				t.Errorf("the server got %q, want %q", cmds, tc.wantCmds)
@@ -157,5 +165,34 @@ func TestProbe(t *testing.T) {
 	ln.Close()
 	if err := (Probe{Address: addr, Dialer: tcpDialer{}}).Run(context.Background()); err == nil {
 		t.Error("a closed port passed")
+	}
+}
+
+// TestProbeCancel: a probe of a backend that accepts and never greets
+// ends when its context is cancelled (shutdown, a reload stopping the
+// checker), not only at its deadline.
+func TestProbeCancel(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			defer c.Close()
+			_, _ = c.Read(make([]byte, 1)) // until the probe hangs up
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	time.AfterFunc(100*time.Millisecond, cancel)
+	start := time.Now()
+	err = Probe{Address: ln.Addr().String(), Dialer: tcpDialer{}}.Run(ctx)
+	if err == nil {
+		t.Fatal("a silent backend passed")
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("the cancelled probe ran %s (its deadline was 10s away)", d)
 	}
 }

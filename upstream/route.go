@@ -59,7 +59,8 @@ func (r Rule) Matches(req Request) bool {
 }
 
 // NormalizeHost is the form HOST names are compared in: trimmed, lower
-// case, without a trailing dot, an IPv6 literal without its brackets. A
+// case, without a trailing dot, an IPv6 literal without its brackets and
+// in its canonical spelling (2001:db8::1, however it was written). A
 // name with a space, a control byte or a slash is no host: "".
 func NormalizeHost(h string) string {
 	h = strings.ToLower(strings.TrimSpace(h))
@@ -67,12 +68,57 @@ func NormalizeHost(h string) string {
 		h = h[1 : len(h)-1]
 	}
 	h = strings.TrimSuffix(h, ".")
+	if a, err := netip.ParseAddr(h); err == nil && a.Is6() && a.Zone() == "" {
+		h = a.String()
+	}
 	for _, c := range h {
 		if c <= ' ' || c == 0x7f || c == '/' || c == '\\' {
 			return ""
 		}
 	}
 	return h
+}
+
+// MaxHostLength is the longest name HOST takes (RFC 1035: 253 characters
+// without the trailing dot).
+const MaxHostLength = 253
+
+// CheckHost reports what is wrong with the argument of a client's HOST
+// (RFC 7151): it must be a host name (labels of letters, digits, '-' and
+// '_', each 1 to 63 characters, a trailing dot allowed), an IPv4 address,
+// or an IPv6 address, in brackets as RFC 7151 writes it or bare.
+// Internationalised names come as A-labels (xn--...).
+func CheckHost(h string) error {
+	h = strings.TrimSpace(h)
+	if inner, ok := strings.CutPrefix(h, "["); ok {
+		inner, ok = strings.CutSuffix(inner, "]")
+		if a, err := netip.ParseAddr(inner); !ok || err != nil || !a.Is6() || a.Zone() != "" {
+			return errors.New("not an IPv6 address in brackets")
+		}
+		return nil
+	}
+	if a, err := netip.ParseAddr(h); err == nil && a.Zone() == "" {
+		return nil
+	}
+	name := strings.TrimSuffix(h, ".")
+	switch {
+	case name == "":
+		return errors.New("no host name")
+	case len(name) > MaxHostLength:
+		return fmt.Errorf("a host name of %d characters (at most %d)", len(name), MaxHostLength)
+	}
+	for _, label := range strings.Split(name, ".") {
+		if label == "" || len(label) > 63 {
+			return errors.New("a host name label must have 1 to 63 characters")
+		}
+		for i := 0; i < len(label); i++ {
+			c := label[i]
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+				return errors.New("a host name holds only letters, digits, '-', '_' and dots")
+			}
+		}
+	}
+	return nil
 }
 
 // hostMatches compares pattern (normalised, maybe "*.suffix") to the
@@ -84,14 +130,20 @@ func hostMatches(pattern, h string) bool {
 	return pattern == h
 }
 
-// CheckHostPattern reports a routing host pattern that can never match.
+// CheckHostPattern reports a routing host pattern that can never match:
+// what it names (after "*.") must be a name or address HOST takes
+// (CheckHost).
 func CheckHostPattern(p string) error {
 	n := NormalizeHost(p)
 	if n == "" {
 		return fmt.Errorf("%q is not a host name", p)
 	}
-	if strings.Contains(strings.TrimPrefix(n, "*."), "*") {
+	rest := strings.TrimPrefix(strings.TrimSpace(p), "*.")
+	if strings.Contains(rest, "*") {
 		return fmt.Errorf("%q: a wildcard is only allowed as the whole first label (*.example.com)", p)
+	}
+	if err := CheckHost(rest); err != nil {
+		return fmt.Errorf("%q can never match a HOST: %w", p, err)
 	}
 	return nil
 }

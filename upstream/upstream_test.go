@@ -19,6 +19,7 @@ func TestRoute(t *testing.T) {
 			{Hosts: []string{"*.partners.example"}, Listeners: []string{"public"}, Target: "a"},
 			{Listeners: []string{"internal"}, Target: "b"},
 			{Networks: []netip.Prefix{netip.MustParsePrefix("127.0.0.2/32"), netip.MustParsePrefix("10.0.0.0/8")}, Target: "c"},
+			{Hosts: []string{"2001:db8::21"}, Target: "b"},
 		},
 		Default: "shared",
 	}
@@ -44,6 +45,8 @@ func TestRoute(t *testing.T) {
 		{"network, mapped v4", Request{Client: ip("::ffff:10.2.3.4")}, "c"},
 		{"other loopback: default", Request{Client: ip("127.0.0.1")}, "shared"},
 		{"nothing known: default", Request{}, "shared"},
+		{"IPv6 literal", Request{Host: "[2001:db8::21]"}, "b"},
+		{"IPv6 literal, spelt otherwise", Request{Host: "[2001:DB8:0:0:0::21]"}, "b"},
 		{"first match wins", Request{User: "alice", Groups: []string{"finance"}, Client: ip("127.0.0.2")}, "a"},
 	} {
 		if got := cfg.Route(tc.req); got != tc.want {
@@ -74,6 +77,10 @@ func TestValidate(t *testing.T) {
 		{"rule target", Config{Backends: []string{"a"}, Rules: []Rule{{Target: "q"}}, Default: "a"}, "routing.rules[0].target"},
 		{"rule without target", Config{Backends: []string{"a"}, Rules: []Rule{{Users: []string{"u"}}}, Default: "a"}, "routing.rules[0].target: must be set"},
 		{"bad host", Config{Backends: []string{"a"}, Rules: []Rule{{Hosts: []string{"a b"}, Target: "a"}}, Default: "a"}, "routing.rules[0].hosts"},
+		{"host with a port", Config{Backends: []string{"a"}, Rules: []Rule{{Hosts: []string{"ftp.example.com:21"}, Target: "a"}}, Default: "a"}, "routing.rules[0].hosts"},
+		{"host not as A-labels", Config{Backends: []string{"a"}, Rules: []Rule{{Hosts: []string{"bücher.example"}, Target: "a"}}, Default: "a"}, "routing.rules[0].hosts"},
+		{"wildcard alone", Config{Backends: []string{"a"}, Rules: []Rule{{Hosts: []string{"*"}, Target: "a"}}, Default: "a"}, "routing.rules[0].hosts"},
+		{"wildcard and IPv6", Config{Backends: []string{"a"}, Rules: []Rule{{Hosts: []string{"*.example.com", "[2001:db8::1]", "192.0.2.1", "Ftp.Example.COM."}, Target: "a"}}, Default: "a"}, ""},
 		{"inner wildcard", Config{Backends: []string{"a"}, Rules: []Rule{{Hosts: []string{"a.*.b"}, Target: "a"}}, Default: "a"}, "wildcard"},
 	} {
 		err := tc.cfg.Validate()
@@ -100,8 +107,8 @@ func TestPick(t *testing.T) {
 		}
 		got = append(got, members[i].Name)
 	}
-	if strings.Join(got, ",") != "a,c,c,a" {
-		// start 0: a; start 1: down skipped -> c; start 2: c; start 0: a
+	if strings.Join(got, ",") != "a,c,a,c" {
+		// in turn over the members that are up
 		t.Errorf("round robin with one down: %v", got)
 	}
 
@@ -232,5 +239,50 @@ func TestHealthState(t *testing.T) {
 	h.Observe(errors.New("refused"))
 	if st := h.State(); st.Up || !st.Since.After(up.Since) {
 		t.Errorf("down: %+v, want a new since", st)
+	}
+}
+
+// TestPickFairWithMemberDown: a member that is down gives its share to
+// every member that is up, not to the one after it: with one of three
+// down, the other two take half each (round robin, and least sessions
+// among equals).
+func TestPickFairWithMemberDown(t *testing.T) {
+	for _, down := range []int{0, 1, 2} {
+		for _, b := range []Balance{RoundRobin, LeastSessions} {
+			members := []Member{{Name: "a", Up: true}, {Name: "b", Up: true}, {Name: "c", Up: true}}
+			members[down].Up = false
+			var p Picker
+			count := map[string]int{}
+			for range 300 {
+				i, err := p.Pick(b, members)
+				if err != nil {
+					t.Fatal(err)
+				}
+				count[members[i].Name]++
+			}
+			for i, m := range members {
+				if i != down && count[m.Name] != 150 {
+					t.Errorf("%s with %s down: %v, want 150 each for the two up", b, members[down].Name, count)
+					break
+				}
+			}
+		}
+	}
+}
+
+func TestCheckHost(t *testing.T) {
+	for h, ok := range map[string]bool{
+		"ftp.example.com": true, "FTP.Example.COM.": true, " x.y ": true, "xn--bcher-kva.example": true, "_ftp.example": true,
+		"192.0.2.1": true, "[2001:db8::1]": true, "2001:db8::1": true, "[::ffff:192.0.2.1]": true,
+		"": false, ".": false, "a..b": false, ".a": false, "a b": false, "a\tb": false, "a/b": false, "a:21": false,
+		"*.example.com": false, "bücher.example": false, "[192.0.2.1]": false, "[fe80::1%eth0]": false, "fe80::1%eth0": false,
+		"[::1": false, "::1]": false, strings.Repeat("a", 64): false, strings.Repeat("a.", 127) + "ab": false,
+	} {
+		if err := CheckHost(h); (err == nil) != ok {
+			t.Errorf("CheckHost(%.30q) = %v, want ok=%v", h, err, ok)
+		}
+		if CheckHost(h) == nil && NormalizeHost(h) == "" {
+			t.Errorf("%q passes CheckHost but normalises to nothing", h)
+		}
 	}
 }

@@ -80,6 +80,8 @@ func TestBackendsConfigErrors(t *testing.T) {
 		{"health tls on a plain backend", "{interval: 2s, rise: 1, fall: 2}", "{interval: 2s, tls: true}", "backends[0].health.tls"},
 		{"probe user without password", "{interval: 2s, rise: 1, fall: 2}", "{interval: 2s, user: probe}", "backends[0].health.password_file"},
 		{"bad interval", "interval: 2s", "interval: often", "backends[0].health.interval"},
+		{"interval in nanoseconds", "interval: 2s", "interval: 2ns", "backends[0].health.interval: 2ns is shorter than 100ms"},
+		{"timeout in microseconds", "timeout: 1s", "timeout: 1us", "backends[1].health.timeout: 1µs is shorter than 10ms"},
 		{"missing address", "address: \"127.0.0.1:2021\"", "address: \"\"", "backends[0].address"},
 	} {
 		text := strings.Replace(base, tc.old, tc.new, 1)

@@ -443,6 +443,13 @@ func TestPoolDialFailover(t *testing.T) {
 	if !strings.Contains(g.logs.String(), "trying another member of the pool") {
 		t.Error("no line for the failed dial")
 	}
+	// The failed dials counted no session on a; the three run on b.
+	if ia, _ := backendInfo(t, g, "a"); ia.Sessions != 0 {
+		t.Errorf("a, whose dials failed, counts %d sessions", ia.Sessions)
+	}
+	if ib, _ := backendInfo(t, g, "b"); ib.Sessions != 3 {
+		t.Errorf("b counts %d sessions, want 3", ib.Sessions)
+	}
 	if v := metricValue(scrape(t, g), "ftpsgate_backend_dial_errors_total"); v == "0" || v == "" {
 		t.Errorf("backend_dial_errors_total %q", v)
 	}
@@ -461,5 +468,190 @@ func TestRouteByListener(t *testing.T) {
 	}
 	if got := on(t, dial(t, g, "explicit"), "a", "b"); got != "a" {
 		t.Errorf("explicit listener: %s, want a", got)
+	}
+}
+
+// slowDialer dials TCP after a pause: a backend far away, or slow to
+// accept.
+type slowDialer struct{ pause time.Duration }
+
+func (d slowDialer) DialBackend(ctx context.Context, address string, _ netip.Addr) (net.Conn, error) {
+	select {
+	case <-time.After(d.pause):
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	var nd net.Dialer
+	return nd.DialContext(ctx, "tcp", address)
+}
+
+// TestPoolLeastSessionsConcurrent: logins that arrive together while the
+// backends are slow to dial spread over a least-sessions pool: a session
+// counts on its member from the moment it is picked, not only once the
+// dial is done (until then every login saw the same counts and all went
+// to the same member).
+func TestPoolLeastSessionsConcurrent(t *testing.T) {
+	a := startDemoBackend(t, "a", user)
+	b := startDemoBackend(t, "b", user)
+	g := startGatewayWith(t, []proxy.Option{proxy.WithDialer(slowDialer{300 * time.Millisecond})}, withBackends(
+		[]proxy.Backend{{Name: "a", Address: a.srv.Addr()}, {Name: "b", Address: b.srv.Addr()}},
+		[]upstream.Pool{{Name: "pool", Members: []string{"a", "b"}, Balance: upstream.LeastSessions}}, proxy.Routing{Default: "pool"}))
+	count := map[string]int{}
+	count[on(t, dialAs(t, g, user, ""), "a", "b")]++ // one member busier
+	const n = 4
+	conns := make([]*ftp.ServerConn, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() { defer wg.Done(); conns[i], errs[i] = dialAsErr(g, user, "") }()
+	}
+	wg.Wait()
+	for i, c := range conns {
+		if errs[i] != nil {
+			t.Fatalf("login %d: %v", i, errs[i])
+		}
+		t.Cleanup(func() { c.Quit() })
+		count[on(t, c, "a", "b")]++
+	}
+	if d := count["a"] - count["b"]; d > 1 || d < -1 {
+		t.Errorf("5 sessions spread %v over a least-sessions pool, want 3 and 2", count)
+	}
+}
+
+// TestHOSTSyntax: HOST (RFC 7151) takes a host name or an address literal
+// (IPv6 in brackets); anything else is 501 and the name is not kept (no
+// control bytes, spaces or 4 KiB names in every log line of the session,
+// nor in what the authenticator and the rules see). Case and a trailing
+// dot do not matter to the rules. HOST after USER, and after the login,
+// is 503.
+func TestHOSTSyntax(t *testing.T) {
+	a := startDemoBackend(t, "a", user)
+	b := startDemoBackend(t, "b", user)
+	g := startGateway(t, withBackends(
+		[]proxy.Backend{{Name: "a", Address: a.srv.Addr()}, {Name: "b", Address: b.srv.Addr()}}, nil,
+		proxy.Routing{Rules: []upstream.Rule{{Hosts: []string{"ftp.example.com", "::1", "192.0.2.7"}, Target: "b"}}, Default: "a"}))
+	for _, tc := range []struct {
+		host string
+		code int
+		want string // the backend the session reaches
+	}{
+		{"FTP.Example.COM.", wire.StatusReady, "b"},
+		{"[::1]", wire.StatusReady, "b"},
+		{"192.0.2.7", wire.StatusReady, "b"},
+		{"other.example.com", wire.StatusReady, "a"}, // no rule names it: the default
+		{"ftp.example.com\tx", wire.StatusSyntaxErrorParameters, "a"},
+		{"ftp.example.com x", wire.StatusSyntaxErrorParameters, "a"},
+		{"ftp.example.com\x01", wire.StatusSyntaxErrorParameters, "a"},
+		{"::1", wire.StatusReady, "b"}, // brackets are RFC 7151's form, but the address is unambiguous
+		{"[ftp.example.com]", wire.StatusSyntaxErrorParameters, "a"},
+		{"[::1", wire.StatusSyntaxErrorParameters, "a"},
+		{"ftp.example.com:21", wire.StatusSyntaxErrorParameters, "a"},
+		{"*.example.com", wire.StatusSyntaxErrorParameters, "a"},
+		{"a..example.com", wire.StatusSyntaxErrorParameters, "a"},
+		{strings.Repeat("a", 64) + ".example.com", wire.StatusSyntaxErrorParameters, "a"},
+		{strings.Repeat("abcdefgh.", 30) + "com", wire.StatusSyntaxErrorParameters, "a"},
+		{strings.Repeat("x", 4000), wire.StatusSyntaxErrorParameters, "a"},
+	} {
+		c := dialRaw(t, g.addr("explicit"), false)
+		c.startTLS()
+		c.send("HOST " + tc.host)
+		if rep := c.read(); rep.Code != tc.code {
+			t.Errorf("HOST %.40q: %d %s, want %d", tc.host, rep.Code, rep.Text(), tc.code)
+		}
+		c.do("USER "+user, wire.StatusNeedPassword)
+		c.do("HOST ftp.example.com", wire.StatusBadSequence)
+		c.do("PASS "+password, wire.StatusLoggedIn)
+		c.do("SIZE marker-"+tc.want, wire.StatusFileStatus)
+		c.do("HOST ftp.example.com", wire.StatusBadSequence)
+		c.do("QUIT", wire.StatusClosing)
+	}
+	if n := strings.Count(g.logs.String(), strings.Repeat("x", 4000)); n > 1 {
+		t.Errorf("the refused 4000-byte HOST name is in %d log lines, want only its command line", n)
+	}
+}
+
+// silentBackend accepts connections and never greets: a hung backend.
+func silentBackend(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+	})
+	return ln.Addr().String()
+}
+
+// TestReadyPoolWithHungMember: the default target is a pool whose first
+// member hangs (it accepts and never greets) and whose second greets:
+// the gateway is ready, and says so within a balancer's patience, not
+// after the hung member's connect timeout (the members were probed one
+// after the other, the hung one first).
+func TestReadyPoolWithHungMember(t *testing.T) {
+	b := startDemoBackend(t, "b", user)
+	g := startGateway(t, withBackends(
+		[]proxy.Backend{{Name: "hung", Address: silentBackend(t)}, {Name: "b", Address: b.srv.Addr()}},
+		[]upstream.Pool{{Name: "pool", Members: []string{"hung", "b"}}}, proxy.Routing{Default: "pool"}))
+	for i := range 2 { // the second time, the hung member's probe may still run
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		err := g.srv.Ready(ctx)
+		cancel()
+		if err != nil {
+			t.Fatalf("Ready %d with b up: %v", i, err)
+		}
+	}
+}
+
+// TestHugeBannerNotLogged: a backend whose banner is 100 KB of 421 lines
+// fails the login with 421; its text is quoted in the session's log lines
+// and events, cut short, not whole.
+func TestHugeBannerNotLogged(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				_, _ = io.WriteString(c, strings.Repeat("421-"+strings.Repeat("z", 1000)+"\r\n", 100)+"421 busy\r\n")
+				_, _ = io.Copy(io.Discard, c)
+			}()
+		}
+	}()
+	g := startGateway(t, func(c *proxy.Config) { c.Backend.Address = ln.Addr().String() })
+	if _, err := dialAsErr(g, user, ""); err == nil || !strings.Contains(err.Error(), "421") {
+		t.Fatalf("login through a backend greeting 421: %v, want 421", err)
+	}
+	waitUntil(t, "the session's end line", func() bool { return strings.Contains(g.logs.String(), "session end") })
+	for _, line := range strings.Split(g.logs.String(), "\n") {
+		if len(line) > 4096 {
+			t.Errorf("a log line of %d bytes: %.200s...", len(line), line)
+		}
 	}
 }

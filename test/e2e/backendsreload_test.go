@@ -2,9 +2,11 @@ package e2e
 
 import (
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/ftpsgate/ftpsgate/nat"
 	"github.com/ftpsgate/ftpsgate/proxy"
 	"github.com/ftpsgate/ftpsgate/upstream"
 )
@@ -127,4 +129,89 @@ func TestReloadBackends(t *testing.T) {
 	if !strings.Contains(g.logs.String(), `"backend":"a","address":"`+a.srv.Addr()+`","checked":false,"message":"backend removed by a reload"`) {
 		t.Errorf("no log line for the removed backend:\n%s", g.logs.String())
 	}
+}
+
+// TestReloadKeepsRoundRobinTurn: a reload keeps a pool's turn: with a
+// reload between sessions (configuration management sending SIGHUP), a
+// round-robin pool still takes sessions in turn, not each on its first
+// member.
+func TestReloadKeepsRoundRobinTurn(t *testing.T) {
+	a := startDemoBackend(t, "a", user)
+	b := startDemoBackend(t, "b", user)
+	bs := []proxy.Backend{{Name: "a", Address: a.srv.Addr()}, {Name: "b", Address: b.srv.Addr()}}
+	pools := []upstream.Pool{{Name: "pool", Members: []string{"a", "b"}}}
+	g := startGateway(t, withBackends(bs, pools, proxy.Routing{Default: "pool"}))
+	count := map[string]int{}
+	for range 4 {
+		c := dialAs(t, g, user, "")
+		count[on(t, c, "a", "b")]++
+		c.Quit()
+		if err := g.srv.ReloadBackends(proxy.Config{Backends: bs, Pools: pools, Routing: proxy.Routing{Default: "pool"}}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if count["a"] != 2 || count["b"] != 2 {
+		t.Errorf("4 sessions with a reload after each: %v, want 2 and 2", count)
+	}
+}
+
+// TestReloadWhileSessionsStart: reloads that add, change and remove a
+// backend while sessions log in and quit (run it with -race): every login
+// succeeds, and once all quit no backend counts a session.
+func TestReloadWhileSessionsStart(t *testing.T) {
+	a := startDemoBackend(t, "a", user)
+	b := startDemoBackend(t, "b", user)
+	ba, bb := proxy.Backend{Name: "a", Address: a.srv.Addr()}, proxy.Backend{Name: "b", Address: b.srv.Addr()}
+	bb2 := bb
+	bb2.DataPorts = nat.PortRange{Low: 1024, High: 65535} // changed: a new live state
+	sets := []proxy.Config{
+		{Backends: []proxy.Backend{ba, bb}, Pools: []upstream.Pool{{Name: "p", Members: []string{"a", "b"}, Balance: upstream.LeastSessions}}, Routing: proxy.Routing{Default: "p"}},
+		{Backends: []proxy.Backend{ba}, Routing: proxy.Routing{Default: "a"}},
+		{Backends: []proxy.Backend{ba, bb2}, Pools: []upstream.Pool{{Name: "p", Members: []string{"a", "b"}}}, Routing: proxy.Routing{Default: "p"}},
+	}
+	g := startGateway(t, withBackends(sets[0].Backends, sets[0].Pools, sets[0].Routing))
+	stop := make(chan struct{})
+	reloaded := make(chan int)
+	go func() {
+		n := 0
+		defer func() { reloaded <- n }()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+			if err := g.srv.ReloadBackends(sets[n%len(sets)], nil); err != nil {
+				t.Error(err)
+				return
+			}
+			n++
+		}
+	}()
+	var wg sync.WaitGroup
+	for i := range 6 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range 4 {
+				c, err := dialAsErr(g, user, "")
+				if err != nil {
+					t.Errorf("login %d.%d: %v", i, j, err)
+					return
+				}
+				c.Quit()
+			}
+		}()
+	}
+	wg.Wait()
+	close(stop)
+	t.Logf("%d reloads during 24 logins", <-reloaded)
+	waitUntil(t, "no session counted on any backend", func() bool {
+		for _, bi := range g.srv.Backends() {
+			if bi.Sessions != 0 {
+				return false
+			}
+		}
+		return len(g.srv.Sessions()) == 0
+	})
 }
