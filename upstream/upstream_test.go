@@ -286,3 +286,27 @@ func TestCheckHost(t *testing.T) {
 		}
 	}
 }
+
+// FuzzCheckHost: what HOST accepts is at most 253 characters plus brackets
+// or a trailing dot, normalises to a non-empty name, and a rule naming it
+// matches it.
+func FuzzCheckHost(f *testing.F) {
+	for _, s := range []string{"ftp.example.com", "[2001:db8::1]", "2001:DB8::1", "10.0.0.1", "a..b", "xn--bcher-kva.example", "[fe80::1%eth0]", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if CheckHost(s) != nil {
+			return
+		}
+		if len(strings.TrimSpace(s)) > MaxHostLength+2 {
+			t.Fatalf("accepted %d characters: %q", len(s), s)
+		}
+		n := NormalizeHost(s)
+		if n == "" {
+			t.Fatalf("accepted %q, which normalises to nothing", s)
+		}
+		if !(Rule{Hosts: []string{n}, Target: "a"}).Matches(Request{Host: s}) {
+			t.Fatalf("a rule for %q does not match HOST %q", n, s)
+		}
+	})
+}
