@@ -43,7 +43,7 @@ func (s *session) enterRoot(user string, groups []string) error {
 		return s.backendFailed(err)
 	}
 	if rep.Class() != 2 {
-		s.log.Error().Str("profile", pol.Profile).Str("root", pol.Root.Dir()).Int(fieldCode, rep.Code).Str("reply", rep.Text()).
+		s.log.Error().Str("profile", pol.Profile).Str("root", pol.Root.Dir()).Int(fieldCode, rep.Code).Str("reply", said(rep)).
 			Msg("backend refused to enter the user's root: closing")
 		s.be.quit()
 		_ = s.reply(ftp.StatusNotAvailable, "Service not available: your home directory is not available, ask your administrator.")

@@ -25,7 +25,7 @@ var (
 type replyError struct{ rep ftp.Reply }
 
 func (e *replyError) Error() string {
-	return fmt.Sprintf("backend replied %d %s", e.rep.Code, e.rep.Text())
+	return fmt.Sprintf("backend replied %d %s", e.rep.Code, said(e.rep))
 }
 
 // dataSetup is a data connection being prepared: the backend side is
@@ -101,7 +101,7 @@ func (s *session) backendPassive() (netip.AddrPort, error) {
 		if rep.Code == ftp.StatusExtendedPassiveMode {
 			port, err := ftp.ParseEPSV(rep.Text())
 			if err != nil {
-				s.log.Error().Err(err).Str("reply", rep.Text()).Msg("unparsable EPSV reply from backend")
+				s.log.Error().Err(err).Str("reply", said(rep)).Msg("unparsable EPSV reply from backend")
 				return netip.AddrPort{}, &replyError{rep}
 			}
 			return netip.AddrPortFrom(s.be.host, port), nil
@@ -121,7 +121,7 @@ func (s *session) backendPassive() (netip.AddrPort, error) {
 	}
 	ap, err := ftp.ParsePASV(rep.Text())
 	if err != nil {
-		s.log.Error().Err(err).Str("reply", rep.Text()).Msg("unparsable PASV reply from backend")
+		s.log.Error().Err(err).Str("reply", said(rep)).Msg("unparsable PASV reply from backend")
 		return netip.AddrPort{}, &replyError{rep}
 	}
 	return netip.AddrPortFrom(s.be.host, ap.Port()), nil

@@ -141,7 +141,7 @@ func (s *session) veto(t *transfer, v filter.Verdict, err error) error {
 	if dele.Positive() {
 		s.log.Info().Str(fieldPath, t.cmd.Arg).Msg("vetoed upload removed from the backend")
 	} else {
-		s.log.Error().Str(fieldPath, t.cmd.Arg).Int(fieldCode, dele.Code).Str("reply", dele.Text()).Msg("removing a vetoed upload failed: the file stays on the backend")
+		s.log.Error().Str(fieldPath, t.cmd.Arg).Int(fieldCode, dele.Code).Str("reply", said(dele)).Msg("removing a vetoed upload failed: the file stays on the backend")
 	}
 	return nil
 }

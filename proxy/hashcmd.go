@@ -210,7 +210,7 @@ func (s *session) computeHash(send ftp.Command, named string, max int64) error {
 			return s.backendFailed(err)
 		}
 		if rep.Class() != 2 {
-			s.log.Warn().Int(fieldCode, rep.Code).Str("reply", rep.Text()).Msg("hash: the backend refused TYPE I")
+			s.log.Warn().Int(fieldCode, rep.Code).Str("reply", said(rep)).Msg("hash: the backend refused TYPE I")
 			return s.reply(ftp.StatusLocalError, "Cannot hash the file: the server refused binary mode.")
 		}
 	}
@@ -295,7 +295,7 @@ func (s *session) hashFromBackend(path string, offset, max int64) (sum string, n
 		if r.Class() == 5 {
 			return "", 0, r, s.errorf("RETR refused: %d", r.Code)
 		}
-		return "", 0, ftp.Reply{}, s.errorf("RETR refused: %d %s", r.Code, r.Text())
+		return "", 0, ftp.Reply{}, s.errorf("RETR refused: %d %s", r.Code, said(r))
 	}
 	ch := make(chan result[net.Conn], 1)
 	s.secureBackendData(d, ch)
@@ -323,7 +323,7 @@ func (s *session) hashFromBackend(path string, offset, max int64) (sum string, n
 	case readErr != nil:
 		return "", 0, ftp.Reply{}, readErr
 	case !final.Positive():
-		return "", 0, ftp.Reply{}, s.errorf("the backend ended RETR with %d %s", final.Code, final.Text())
+		return "", 0, ftp.Reply{}, s.errorf("the backend ended RETR with %d %s", final.Code, said(final))
 	case size >= 0 && n != size-offset:
 		return "", 0, ftp.Reply{}, s.errorf("read %d bytes, SIZE said %d", n, size-offset)
 	}

@@ -173,7 +173,7 @@ func (s *session) runTransfer(t *transfer) error {
 				// final reply, which a client would take for the final one.
 				// Dropped; a cut transfer without a final reply ends in our
 				// 426 below.
-				s.log.Debug().Int(fieldCode, rep.Code).Str("reply", rep.Text()).Msg("extra preliminary reply during a transfer dropped")
+				s.log.Debug().Int(fieldCode, rep.Code).Str("reply", said(rep)).Msg("extra preliminary reply during a transfer dropped")
 				s.be.WantReply()
 				continue
 			}

@@ -76,3 +76,25 @@ func TestBackend421DuringTransfer(t *testing.T) {
 	c.expectClosed(10 * time.Second)
 	waitLog(t, g, `"message":"backend failed"`, "replied 421 Data timeout.", `"message":"transfer"`, `"message":"session end"`)
 }
+
+// TestHugeBackendReplyNotLogged: a backend's unparsable 100 KB passive
+// reply is quoted in the log cut short, not whole (every other backend
+// reply the gateway logs goes through the same cut).
+func TestHugeBackendReplyNotLogged(t *testing.T) {
+	f := startFakeBackend(t, nil)
+	huge := strings.Repeat("229-"+strings.Repeat("z", 1000)+"\r\n", 100) + "229 no port here\r\n"
+	f.answers = map[string]string{"EPSV": huge, "PASV": strings.ReplaceAll(huge, "229", "227")}
+	g := fakeGateway(t, f)
+	c := dialRaw(t, g.addr("explicit"), false)
+	c.login(false)
+	c.send("EPSV")
+	if rep := c.read(); rep.Code < 400 {
+		t.Fatalf("EPSV through a backend with an unparsable passive reply: %d, want a refusal", rep.Code)
+	}
+	waitLog(t, g, "unparsable EPSV reply from backend")
+	for _, line := range strings.Split(g.logs.String(), "\n") {
+		if len(line) > 4096 {
+			t.Errorf("a log line of %d bytes: %.200s...", len(line), line)
+		}
+	}
+}
