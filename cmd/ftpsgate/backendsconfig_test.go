@@ -2,6 +2,7 @@ package main
 
 import (
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -110,5 +111,23 @@ func TestBackendSectionIsDefault(t *testing.T) {
 	}
 	if _, err := loadFile(writeConfig(t, text+"routing: {default: x}\n")); err == nil || !strings.Contains(err.Error(), "routing.default") {
 		t.Errorf("a routing default naming no backend: %v", err)
+	}
+}
+
+// TestPrefixesUnmap: client addresses are compared unmapped, so an
+// IPv4-mapped prefix or address in a list means its IPv4 network (it used
+// to be kept as IPv6 and never matched).
+func TestPrefixesUnmap(t *testing.T) {
+	var p problems
+	got := prefixes(&p, "k", []string{"::ffff:10.0.0.0/104", "::ffff:192.0.2.7", "::ffff:0:0/80", "2001:db8::/32", "10.1.0.0/16"})
+	want := []netip.Prefix{
+		netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.0.2.7/32"),
+		netip.MustParsePrefix("::/80"), netip.MustParsePrefix("2001:db8::/32"), netip.MustParsePrefix("10.1.0.0/16"),
+	}
+	if len(p.list) != 0 || !slices.Equal(got, want) {
+		t.Errorf("prefixes = %v (problems %v), want %v", got, p.list, want)
+	}
+	if !got[0].Contains(netip.MustParseAddr("10.2.3.4")) {
+		t.Error("the mapped /104 does not hold an IPv4 client")
 	}
 }

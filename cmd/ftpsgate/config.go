@@ -368,6 +368,11 @@ func prefixes(p *problems, key string, items []string) []netip.Prefix {
 	for _, s := range items {
 		s = strings.TrimSpace(s)
 		if pre, err := netip.ParsePrefix(s); err == nil {
+			// Client addresses are compared unmapped: an IPv4-mapped
+			// prefix (::ffff:10.0.0.0/104) means its IPv4 network.
+			if pre.Addr().Is4In6() && pre.Bits() >= 96 {
+				pre = netip.PrefixFrom(pre.Addr().Unmap(), pre.Bits()-96)
+			}
 			out = append(out, pre.Masked())
 			continue
 		}
