@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/ftpsgate/ftpsgate/internal/confkey"
+	"github.com/ftpsgate/ftpsgate/policy"
 )
 
 // Limits are a profile's limits; zero values limit nothing.
@@ -91,7 +92,7 @@ func compileLimits(pol *Policy, p *Profile) error {
 		errs = append(errs, confkey.New("limits.bandwidth", err))
 	}
 	for i, s := range l.Networks {
-		pre, err := parsePrefix(s)
+		pre, err := policy.ParseNetwork(s)
 		if err != nil {
 			errs = append(errs, confkey.Errorf(fmt.Sprintf("limits.networks[%d]", i), "%w", err))
 			continue
@@ -105,33 +106,6 @@ func compileLimits(pol *Policy, p *Profile) error {
 		pol.Listeners = append(pol.Listeners, strings.TrimSpace(s))
 	}
 	return errors.Join(errs...)
-}
-
-// parsePrefix reads a CIDR ("10.0.0.0/8") or a single address.
-func parsePrefix(s string) (netip.Prefix, error) {
-	s = strings.TrimSpace(s)
-	if pre, err := netip.ParsePrefix(s); err == nil {
-		bits := pre.Bits() - unmapBits(pre.Addr())
-		if bits < 0 {
-			return netip.Prefix{}, fmt.Errorf("%q: an IPv4-mapped prefix needs at least /96", s)
-		}
-		return netip.PrefixFrom(pre.Addr().Unmap(), bits).Masked(), nil
-	}
-	ip, err := netip.ParseAddr(s)
-	if err != nil || ip.Zone() != "" {
-		return netip.Prefix{}, fmt.Errorf("%q is neither a CIDR nor an address", s)
-	}
-	ip = ip.Unmap()
-	return netip.PrefixFrom(ip, ip.BitLen()), nil
-}
-
-// unmapBits is what a prefix length loses when an IPv4-mapped IPv6
-// address becomes IPv4.
-func unmapBits(a netip.Addr) int {
-	if a.Is4In6() {
-		return 96
-	}
-	return 0
 }
 
 // CheckSource decides whether a user of the profile may log in from

@@ -366,22 +366,12 @@ func curves(p *problems, key string, names []string) []tls.CurveID {
 func prefixes(p *problems, key string, items []string) []netip.Prefix {
 	var out []netip.Prefix
 	for _, s := range items {
-		s = strings.TrimSpace(s)
-		if pre, err := netip.ParsePrefix(s); err == nil {
-			// Client addresses are compared unmapped: an IPv4-mapped
-			// prefix (::ffff:10.0.0.0/104) means its IPv4 network.
-			if pre.Addr().Is4In6() && pre.Bits() >= 96 {
-				pre = netip.PrefixFrom(pre.Addr().Unmap(), pre.Bits()-96)
-			}
-			out = append(out, pre.Masked())
-			continue
-		}
-		ip, err := netip.ParseAddr(s)
+		pre, err := policy.ParseNetwork(s)
 		if err != nil {
-			p.add(key, fmt.Errorf("%q is neither a CIDR nor an address", s))
+			p.add(key, err)
 			continue
 		}
-		out = append(out, netip.PrefixFrom(ip.Unmap(), ip.Unmap().BitLen()))
+		out = append(out, pre)
 	}
 	return out
 }
