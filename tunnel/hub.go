@@ -213,9 +213,24 @@ func (h *Hub) serveAgent(raw net.Conn) {
 		return
 	}
 	log.Info().Msg("agent connected")
+	refused := make(chan struct{})
+	go func() { defer close(refused); refuseAgentStreams(sess, log) }()
 	<-sess.CloseChan()
+	<-refused
 	h.remove(a)
 	log.Info().Msg("agent disconnected")
+}
+
+// refuseAgentStreams ends sess if the agent opens a stream: the gateway
+// opens them all. Left unaccepted, each would wait in yamux's backlog with
+// up to a receive window of the agent's bytes. It returns when sess ends.
+func refuseAgentStreams(sess *yamux.Session, log zerolog.Logger) {
+	st, err := sess.AcceptStream()
+	if err != nil {
+		return // the session ended
+	}
+	log.Warn().Uint32("stream", st.StreamID()).Msg("agent dropped: it opened a stream toward the gateway")
+	_ = sess.Close()
 }
 
 // groupsOf is the groups whose pins include pin.
