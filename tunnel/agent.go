@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,6 +31,39 @@ type Agent struct {
 	draining atomic.Bool  // shutdown began: new streams are refused
 	metrics  *AgentMetrics
 	states   *gatewayStates
+	locals   localAddrs // of the connections relaying now: the FROM hints taken
+}
+
+// localAddrs counts the agent's open connections per local address. A
+// request's FROM (the control connection's local address, for its data
+// connections) is taken only when it is one of them: the gateway cannot
+// make the agent connect from any other of its host's addresses.
+type localAddrs struct {
+	mu sync.Mutex
+	n  map[netip.Addr]int
+}
+
+func (l *localAddrs) add(a netip.Addr) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.n == nil {
+		l.n = map[netip.Addr]int{}
+	}
+	l.n[a]++
+}
+
+func (l *localAddrs) remove(a netip.Addr) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.n[a]--; l.n[a] <= 0 {
+		delete(l.n, a)
+	}
+}
+
+func (l *localAddrs) has(a netip.Addr) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.n[a.Unmap()] > 0
 }
 
 // AgentOption configures an Agent.

@@ -2,6 +2,8 @@ package tunnel
 
 import (
 	"crypto/tls"
+	"io"
+	"net"
 	"testing"
 	"time"
 
@@ -61,4 +63,42 @@ func TestHubRefusesAgentStreams(t *testing.T) {
 	}
 	waitAgents(t, h, "lan", 0)
 	waitLog(t, &hubLog, "opened a stream toward the gateway")
+}
+
+// TestFromHintLimited: FROM (the control connection's local address) sets
+// the local address of the agent's connection only when one of the
+// agent's open connections uses that address: a compromised gateway cannot
+// pick any of the agent host's addresses (another interface's, one that
+// policy routing sends elsewhere) as the source of its connections.
+func TestFromHintLimited(t *testing.T) {
+	peers := make(chan string, 4)
+	dst := serveTCP(t, func(c net.Conn) {
+		peers <- c.RemoteAddr().(*net.TCPAddr).IP.String()
+		_, _ = io.Copy(io.Discard, c)
+	})
+	h, _ := lan(t, dst, nil)
+	dial := func(from string) net.Conn {
+		t.Helper()
+		c, err := h.Dialer("lan").DialBackend(dialCtx(t), dst, netipAddr(from))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	// 127.0.0.2 is the agent host's (all of 127/8 is), but none of its
+	// connections uses it.
+	dial("127.0.0.2")
+	if got := <-peers; got != "127.0.0.1" {
+		t.Fatalf("FROM 127.0.0.2 with no connection from it: the destination saw %s", got)
+	}
+	// The hint is taken when it is an open connection's local address.
+	ctl := dial("")
+	<-peers
+	local := ctl.LocalAddr().(*net.TCPAddr).AddrPort().Addr()
+	dial(local.String())
+	if got := <-peers; got != local.String() {
+		t.Fatalf("FROM %s: the destination saw %s", local, got)
+	}
+	ctl.Close()
 }

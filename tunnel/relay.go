@@ -62,11 +62,13 @@ func (a *Agent) handle(st *yamux.Stream) {
 	}
 	d := net.Dialer{Timeout: a.cfg.dialTimeout()}
 	dialStart := time.Now()
-	if req.From.IsValid() {
+	if req.From.IsValid() && a.locals.has(req.From) {
 		d.LocalAddr = &net.TCPAddr{IP: req.From.AsSlice()}
+	} else if req.From.IsValid() {
+		log.Debug().Str("from", req.From.String()).Msg("FROM ignored: no open connection of the agent comes from it")
 	}
 	c, err := d.Dial("tcp", req.Address)
-	if err != nil && req.From.IsValid() {
+	if err != nil && d.LocalAddr != nil {
 		// FROM is a hint (the control connection's local address);
 		// without it the connection still comes from this host.
 		d.LocalAddr = nil
@@ -83,6 +85,8 @@ func (a *Agent) handle(st *yamux.Stream) {
 	local, _ := netip.ParseAddrPort(conn.LocalAddr().String())
 	remote = netip.AddrPortFrom(remote.Addr().Unmap(), remote.Port())
 	local = netip.AddrPortFrom(local.Addr().Unmap(), local.Port())
+	a.locals.add(local.Addr())
+	defer a.locals.remove(local.Addr())
 	_ = st.SetWriteDeadline(time.Now().Add(requestTimeout))
 	a.metrics.verdict(VerdictAllowed)
 	if err := WriteLine(st, Reply{Remote: remote, Local: local}.String()); err != nil {
