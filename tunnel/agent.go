@@ -260,10 +260,27 @@ func (a *Agent) serve(ctx context.Context, sess *yamux.Session) {
 		if err != nil {
 			return
 		}
+		// A stream stays in the tunnel until both ends closed it (yamux
+		// cannot reset one); a refused one can hold a receive window of
+		// the gateway's bytes. A gateway that keeps far more streams open
+		// than the agent serves is cut, so that it cannot make the agent
+		// hold any number of them.
+		if n, limit := sess.NumStreams(), tunnelStreams(cap(a.sem)); n > limit {
+			a.log.Error().Int("streams", n).Int("limit", limit).Int("max_streams", cap(a.sem)).
+				Msg("tunnel dropped: the gateway keeps more streams open on the tunnel than 2×(max_streams + 256)")
+			_ = st.Close()
+			return
+		}
 		a.wg.Add(1)
 		go a.handle(st)
 	}
 }
+
+// tunnelStreams bounds the streams a tunnel holds: at most maxStreams the
+// agent relays, and those the gateway still holds after the agent's end or
+// refusal, at most the gateway's agents.max_streams (256 by default); twice
+// that leaves room for what is in flight.
+func tunnelStreams(maxStreams int) int { return 2 * (maxStreams + DefaultMaxStreams) }
 
 // drainPoll is how often a draining agent looks whether its streams ended.
 const drainPoll = 20 * time.Millisecond

@@ -102,3 +102,96 @@ func TestFromHintLimited(t *testing.T) {
 	}
 	ctl.Close()
 }
+
+// hostileGateway accepts one agent on a loopback listener with the
+// gateway's certificate and answers its hello: the test speaks yamux for
+// the gateway. It returns the listener's address and a channel that
+// yields the agent's session.
+func hostileGateway(t *testing.T, p *pki) (string, <-chan *yamux.Session) {
+	t.Helper()
+	cert := p.gateway.TLS
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{MinVersion: tls.VersionTLS13,
+		Certificates: []tls.Certificate{cert}, ClientAuth: tls.RequireAnyClientCert})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make(chan *yamux.Session, 1)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := ReadLine(c); err != nil || WriteLine(c, "OK") != nil {
+			c.Close()
+			return
+		}
+		_ = c.SetDeadline(time.Time{})
+		conf := muxConfig(time.Second, 1024)
+		conf.StreamOpenTimeout = 0
+		sess, err := yamux.Client(c, conf)
+		if err != nil {
+			c.Close()
+			return
+		}
+		out <- sess
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		<-done
+		select {
+		case s := <-out:
+			s.Close()
+		default:
+		}
+	})
+	return ln.Addr().String(), out
+}
+
+// TestAgentBoundsGatewayStreams: streams the agent has refused stay in its
+// tunnel until the gateway closes them (yamux cannot reset one), each with
+// up to a 256 KiB receive window of the gateway's bytes. A gateway that
+// opens streams and never closes them made the agent hold as many as it
+// liked; past 2×(max_streams + 256) streams on its tunnel, the agent
+// drops it.
+func TestAgentBoundsGatewayStreams(t *testing.T) {
+	p := newPKI(t)
+	leaf := p.client(t, "a")
+	gw, sessions := hostileGateway(t, p)
+	cfg := agentConfig(p, leaf, gw, "lan", "a", "10.0.0.5:21")
+	cfg.MaxStreams = 2
+	cfg.BackoffMin, cfg.BackoffMax = time.Minute, time.Minute // one tunnel in this test
+	ag := startAgent(t, cfg)
+	var sess *yamux.Session
+	select {
+	case sess = <-sessions:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the agent did not connect")
+	}
+	n := tunnelStreams(cfg.MaxStreams) + 10
+	for i := range n {
+		st, err := sess.OpenStream()
+		if err != nil {
+			break // the agent dropped the tunnel
+		}
+		_ = st.SetDeadline(time.Now().Add(2 * time.Second))
+		if WriteLine(st, "CONNECT 10.0.0.6:21") != nil {
+			break
+		}
+		if _, err := ReadLine(st); err != nil {
+			break
+		}
+		_, _ = st.Write(make([]byte, 4<<10)) // held in the agent's window
+		if i == n-1 {
+			t.Fatalf("the agent took %d streams the gateway never closed, with max_streams 2", n)
+		}
+	}
+	select {
+	case <-sess.CloseChan():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the tunnel is still up")
+	}
+	waitLog(t, ag.log, "streams open on the tunnel")
+}
