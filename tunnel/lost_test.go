@@ -91,3 +91,41 @@ func TestTunnelLostUpload(t *testing.T) {
 		t.Fatal("the destination's connection was not ended with the tunnel")
 	}
 }
+
+// TestHalfCloseTimeoutUpload: once the destination half-closed its end,
+// yamux ends the stream after its close timeout even while the gateway
+// still sends, and the agent's read of it then looks like the gateway's
+// end. The agent resets the destination then: a plain-FTP server must not
+// store the cut upload as a whole file.
+func TestHalfCloseTimeoutUpload(t *testing.T) {
+	old := closeTimeout
+	t.Cleanup(func() { closeTimeout = old }) // after the agent's and Hub's cleanups
+	closeTimeout = 300 * time.Millisecond
+	ended := make(chan error, 1)
+	dst := serveTCP(t, func(c net.Conn) {
+		_ = c.(*net.TCPConn).CloseWrite() // nothing to send: it only receives
+		_, err := io.Copy(io.Discard, c)
+		ended <- err
+	})
+	h, _ := lan(t, dst, nil)
+	c, err := h.Dialer("lan").DialBackend(dialCtx(t), dst, netipAddr(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// The upload goes on, slowly, beyond the close timeout.
+	for range 8 {
+		if _, err := c.Write(make([]byte, 1<<10)); err != nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	select {
+	case err := <-ended:
+		if !errors.Is(err, syscall.ECONNRESET) {
+			t.Fatalf("the destination's read ended with %v; want a reset (a clean end would store the cut upload as complete)", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the destination's connection did not end")
+	}
+}

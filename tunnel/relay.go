@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/yamux"
@@ -14,6 +15,10 @@ import (
 
 // requestTimeout bounds the wait for a stream's request line.
 const requestTimeout = 10 * time.Second
+
+// errHalfCloseTimeout: the gateway's side of a stream the agent had
+// half-closed did not end within closeTimeout; yamux ended the stream.
+var errHalfCloseTimeout = errors.New("tunnel: the gateway did not end its side of the stream within the close timeout")
 
 // handle serves one stream: request, allow list, local dial, reply, relay.
 // Every stream is logged once: destination, verdict, bytes, duration.
@@ -123,12 +128,13 @@ func verdictOf(code string) string {
 func relay(st *yamux.Stream, conn *net.TCPConn) (up, down int64, err error) {
 	var wg sync.WaitGroup
 	var upErr error
+	var halfClosed atomic.Int64 // when fromDestination half-closed st (UnixNano)
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		up, upErr = toDestination(conn, st)
+		up, upErr = toDestination(conn, st, &halfClosed)
 	}()
-	down, err = fromDestination(st, conn)
+	down, err = fromDestination(st, conn, &halfClosed)
 	if err != nil {
 		_ = conn.Close()
 		_ = st.SetReadDeadline(time.Now())
@@ -141,11 +147,15 @@ func relay(st *yamux.Stream, conn *net.TCPConn) (up, down int64, err error) {
 // end it half-closes the destination connection. When the stream was cut
 // (reset, or its tunnel ended: yamux then reads as at EOF) the destination
 // is reset, not half-closed: a plain-FTP server would take the end of a cut
-// upload for the end of the file.
-func toDestination(conn *net.TCPConn, st *yamux.Stream) (int64, error) {
+// upload for the end of the file. So is it when the stream was half-closed
+// closeTimeout ago or more: yamux then ends it, and it reads as at EOF too.
+func toDestination(conn *net.TCPConn, st *yamux.Stream, halfClosed *atomic.Int64) (int64, error) {
 	n, err := copyBuf(conn, st)
 	if err == nil && st.Session().IsClosed() { // the stream's end was its tunnel's
 		err = ErrTunnelLost
+	}
+	if t := halfClosed.Load(); err == nil && t != 0 && time.Since(time.Unix(0, t)) >= closeTimeout {
+		err = errHalfCloseTimeout
 	}
 	if err != nil {
 		_ = conn.SetLinger(0) // close with RST
@@ -157,8 +167,9 @@ func toDestination(conn *net.TCPConn, st *yamux.Stream) (int64, error) {
 
 // fromDestination copies the destination's bytes to the gateway; at their
 // end it half-closes the stream (yamux FIN).
-func fromDestination(st *yamux.Stream, conn *net.TCPConn) (int64, error) {
+func fromDestination(st *yamux.Stream, conn *net.TCPConn, halfClosed *atomic.Int64) (int64, error) {
 	n, err := copyBuf(st, conn)
+	halfClosed.Store(time.Now().UnixNano()) // before Close starts yamux's timer
 	if cerr := st.Close(); err == nil {
 		err = cerr
 	}
