@@ -205,7 +205,8 @@ func (a *Agent) connect(ctx context.Context, gw string) (*yamux.Session, error) 
 		return nil, fmt.Errorf("the gateway refused the agent: %s: %s", rep.Code, rep.Text)
 	}
 	_ = c.SetDeadline(time.Time{})
-	sess, err := yamux.Server(&frameWriter{ReadWriteCloser: c, batch: bc}, muxConfig(a.cfg.keepAlive(), a.cfg.maxStreams()))
+	sess, err := yamux.Server(&frameWriter{ReadWriteCloser: guardPings(c, a.log.With().Str("gateway", gw).Logger()), batch: bc},
+		muxConfig(a.cfg.keepAlive(), a.cfg.maxStreams()))
 	if err != nil {
 		return nil, err
 	}

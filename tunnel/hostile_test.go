@@ -2,6 +2,7 @@ package tunnel
 
 import (
 	"crypto/tls"
+	"encoding/binary"
 	"io"
 	"net"
 	"testing"
@@ -194,4 +195,73 @@ func TestAgentBoundsGatewayStreams(t *testing.T) {
 		t.Fatal("the tunnel is still up")
 	}
 	waitLog(t, ag.log, "streams open on the tunnel")
+}
+
+// pingFrames is n yamux ping requests (SYN), as a peer floods them.
+func pingFrames(n int) []byte {
+	b := make([]byte, 0, n*headerSize)
+	for i := range n {
+		h := make([]byte, headerSize)
+		h[1], h[3] = typePing, 1 // flags: SYN
+		binary.BigEndian.PutUint32(h[8:], uint32(i))
+		b = append(b, h...)
+	}
+	return b
+}
+
+// TestPingFloodDropsTunnel: yamux answers each ping in a goroutine of its
+// own, which waits up to the write timeout while the peer does not read:
+// a peer flooding pings made the other end start goroutines without
+// bound. Each end drops a tunnel whose peer sends far more pings than a
+// keepalive does.
+func TestPingFloodDropsTunnel(t *testing.T) {
+	t.Run("gateway", func(t *testing.T) {
+		p := newPKI(t)
+		leaf := p.client(t, "a")
+		cert := p.gateway.TLS
+		ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{MinVersion: tls.VersionTLS13,
+			Certificates: []tls.Certificate{cert}, ClientAuth: tls.RequireAnyClientCert})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		cfg := agentConfig(p, leaf, ln.Addr().String(), "lan", "a")
+		cfg.BackoffMin, cfg.BackoffMax = time.Minute, time.Minute
+		ag := startAgent(t, cfg)
+		c, err := ln.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := ReadLine(c); err != nil || WriteLine(c, "OK") != nil {
+			t.Fatal("hello", err)
+		}
+		_, _ = c.Write(pingFrames(2000))
+		waitLog(t, ag.log, "ping flood")
+		waitLog(t, ag.log, "tunnel down")
+	})
+	t.Run("agent", func(t *testing.T) {
+		p := newPKI(t)
+		leaf := p.client(t, "a")
+		var hubLog syncBuffer
+		h, gw := startHub(t, p, "127.0.0.1:0", map[string][][32]byte{"lan": {pinOf(leaf)}}, zerolog.New(&hubLog))
+		c, err := tls.Dial("tcp", gw, &tls.Config{MinVersion: tls.VersionTLS13, InsecureSkipVerify: true,
+			Certificates: []tls.Certificate{leaf.TLS}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		if WriteLine(c, helloLine("lan", "flood")) != nil {
+			t.Fatal("hello")
+		}
+		if line, err := ReadLine(c); err != nil || line != "OK" {
+			t.Fatalf("hello: %q %v", line, err)
+		}
+		waitAgents(t, h, "lan", 1)
+		_, _ = c.Write(pingFrames(2000))
+		waitLog(t, &hubLog, "ping flood")
+		waitAgents(t, h, "lan", 0)
+	})
 }

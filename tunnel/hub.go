@@ -201,7 +201,7 @@ func (h *Hub) serveAgent(raw net.Conn) {
 		return
 	}
 	_ = raw.SetDeadline(time.Time{})
-	sess, err := yamux.Client(&frameWriter{ReadWriteCloser: tc, batch: bc}, muxConfig(h.cfg.keepAlive(), h.cfg.maxStreams()))
+	sess, err := yamux.Client(&frameWriter{ReadWriteCloser: guardPings(tc, log), batch: bc}, muxConfig(h.cfg.keepAlive(), h.cfg.maxStreams()))
 	if err != nil {
 		log.Error().Err(err).Msg("agent session failed")
 		return
