@@ -168,14 +168,20 @@ type streamConn struct {
 	local, remote net.Addr
 	closeOnce     sync.Once
 	closed        atomic.Bool
+	halfClosed    atomic.Int64 // when CloseWrite was called (UnixNano)
 }
 
 // Read reads; after Close it fails with net.ErrClosed, as a socket does,
-// and when the tunnel ended under the stream, with ErrTunnelLost.
+// and when the tunnel ended under the stream, with ErrTunnelLost. After
+// CloseWrite, yamux ends the stream at closeTimeout whatever the agent
+// still sends, as if at the agent's end: an end then is an error too.
 func (c *streamConn) Read(b []byte) (int, error) {
 	n, err := c.Stream.Read(b)
 	if err != nil && c.closed.Load() {
 		err = net.ErrClosed
+	}
+	if t := c.halfClosed.Load(); err == io.EOF && t != 0 && time.Since(time.Unix(0, t)) >= closeTimeout {
+		return n, errHalfCloseTimeout
 	}
 	return n, endOf(c.Stream, err)
 }
@@ -185,7 +191,10 @@ func (c *streamConn) RemoteAddr() net.Addr { return c.remote }
 
 // CloseWrite half-closes: the agent half-closes its connection to the
 // destination in turn.
-func (c *streamConn) CloseWrite() error { return c.Stream.Close() }
+func (c *streamConn) CloseWrite() error {
+	c.halfClosed.CompareAndSwap(0, time.Now().UnixNano()) // before Close starts yamux's timer
+	return c.Stream.Close()
+}
 
 // Close ends the stream: a FIN to the agent and the end of pending reads.
 func (c *streamConn) Close() error {

@@ -129,3 +129,35 @@ func TestHalfCloseTimeoutUpload(t *testing.T) {
 		t.Fatal("the destination's connection did not end")
 	}
 }
+
+// TestHalfCloseTimeoutDownload: the same on the gateway's side: once the
+// gateway half-closed a stream, yamux ends it after its close timeout even
+// while the destination still sends, and the end must read as a cut, not
+// as the destination's end of the data.
+func TestHalfCloseTimeoutDownload(t *testing.T) {
+	old := closeTimeout
+	t.Cleanup(func() { closeTimeout = old }) // after the agent's and Hub's cleanups
+	closeTimeout = 300 * time.Millisecond
+	dst := serveTCP(t, func(c net.Conn) {
+		for range 20 { // a slow download, longer than the close timeout
+			if _, err := c.Write(make([]byte, 1<<10)); err != nil {
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	})
+	h, _ := lan(t, dst, nil)
+	c, err := h.Dialer("lan").DialBackend(dialCtx(t), dst, netipAddr(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.(interface{ CloseWrite() error }).CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	n, err := io.Copy(io.Discard, c)
+	if err == nil && n < 20<<10 {
+		t.Fatalf("the gateway read %d bytes of 20 KiB and a clean end", n)
+	}
+}

@@ -16,9 +16,9 @@ import (
 // requestTimeout bounds the wait for a stream's request line.
 const requestTimeout = 10 * time.Second
 
-// errHalfCloseTimeout: the gateway's side of a stream the agent had
-// half-closed did not end within closeTimeout; yamux ended the stream.
-var errHalfCloseTimeout = errors.New("tunnel: the gateway did not end its side of the stream within the close timeout")
+// errHalfCloseTimeout: the other end of a stream this end had half-closed
+// did not end its side within closeTimeout; yamux ended the stream.
+var errHalfCloseTimeout = errors.New("tunnel: the stream's other end did not end its side within the close timeout after a half-close")
 
 // handle serves one stream: request, allow list, local dial, reply, relay.
 // Every stream is logged once: destination, verdict, bytes, duration.
