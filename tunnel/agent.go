@@ -107,7 +107,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	failures := 0
 	for i := 0; ctx.Err() == nil; i++ {
 		gw := a.cfg.Gateways[i%len(a.cfg.Gateways)]
-		sess, err := a.connect(ctx, gw)
+		sess, fw, err := a.connect(ctx, gw)
 		if err != nil {
 			if ctx.Err() != nil {
 				break
@@ -127,7 +127,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.states.set(gw, StateUp, now)
 		a.metrics.tunnelUp(gw, now)
 		a.log.Info().Str("gateway", gw).Msg("tunnel up")
-		a.serve(ctx, sess)
+		a.serve(ctx, sess, fw)
 		a.states.set(gw, StateDown, time.Now())
 		a.metrics.tunnelDown(gw)
 		if ctx.Err() != nil {
@@ -158,12 +158,12 @@ func backoff(lo, hi time.Duration, n int) time.Duration {
 
 // connect dials gw, checks its certificate, says hello and starts the
 // yamux session (the agent is yamux's server: it accepts the streams).
-func (a *Agent) connect(ctx context.Context, gw string) (*yamux.Session, error) {
+func (a *Agent) connect(ctx context.Context, gw string) (*yamux.Session, *frameWriter, error) {
 	dctx, cancel := context.WithTimeout(ctx, a.cfg.handshake())
 	defer cancel()
 	host, _, err := net.SplitHostPort(gw)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	conf := &tls.Config{
 		MinVersion:         tls.VersionTLS13,
@@ -175,7 +175,7 @@ func (a *Agent) connect(ctx context.Context, gw string) (*yamux.Session, error) 
 	nd := net.Dialer{KeepAlive: a.cfg.keepAlive()}
 	raw, err := nd.DialContext(dctx, "tcp", gw)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	bc := &batchConn{Conn: raw}
 	c := tls.Client(bc, conf)
@@ -186,32 +186,32 @@ func (a *Agent) connect(ctx context.Context, gw string) (*yamux.Session, error) 
 		}
 	}()
 	if err := c.HandshakeContext(dctx); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	dl, _ := dctx.Deadline()
 	_ = c.SetDeadline(dl)
 	if err := WriteLine(c, helloLine(a.cfg.Group, a.cfg.Name)); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	line, err := ReadLine(c)
 	if err != nil {
-		return nil, fmt.Errorf("hello: %w", err)
+		return nil, nil, fmt.Errorf("hello: %w", err)
 	}
 	if line != "OK" {
 		rep, err := ParseReply(line)
 		if err != nil {
-			return nil, fmt.Errorf("hello: %w", err)
+			return nil, nil, fmt.Errorf("hello: %w", err)
 		}
-		return nil, fmt.Errorf("the gateway refused the agent: %s: %s", rep.Code, rep.Text)
+		return nil, nil, fmt.Errorf("the gateway refused the agent: %s: %s", rep.Code, rep.Text)
 	}
 	_ = c.SetDeadline(time.Time{})
-	sess, err := yamux.Server(&frameWriter{ReadWriteCloser: guardPings(c, a.log.With().Str("gateway", gw).Logger()), batch: bc},
-		muxConfig(a.cfg.keepAlive(), a.cfg.maxStreams()))
+	fw := &frameWriter{ReadWriteCloser: guardPings(c, a.log.With().Str("gateway", gw).Logger()), batch: bc}
+	sess, err := yamux.Server(fw, muxConfig(a.cfg.keepAlive(), a.cfg.maxStreams()))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	ok = true
-	return sess, nil
+	return sess, fw, nil
 }
 
 func (a *Agent) verifyGateway(cs tls.ConnectionState, host string) error {
@@ -247,7 +247,7 @@ func (a *Agent) verifyGateway(cs tls.ConnectionState, host string) error {
 
 // serve accepts the gateway's streams until the session ends or ctx does;
 // then it drains.
-func (a *Agent) serve(ctx context.Context, sess *yamux.Session) {
+func (a *Agent) serve(ctx context.Context, sess *yamux.Session, fw *frameWriter) {
 	drained := make(chan struct{})
 	stop := context.AfterFunc(ctx, func() { defer close(drained); a.drain(sess) })
 	defer func() {
@@ -273,7 +273,7 @@ func (a *Agent) serve(ctx context.Context, sess *yamux.Session) {
 			return
 		}
 		a.wg.Add(1)
-		go a.handle(st)
+		go a.handle(st, fw)
 	}
 }
 

@@ -7,6 +7,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	proxyrelay "github.com/ftpsgate/ftpsgate/proxy/relay"
 )
 
 // TestTunnelLostDownload: a tunnel that ends under a stream is an error on
@@ -159,5 +161,55 @@ func TestHalfCloseTimeoutDownload(t *testing.T) {
 	n, err := io.Copy(io.Discard, c)
 	if err == nil && n < 20<<10 {
 		t.Fatalf("the gateway read %d bytes of 20 KiB and a clean end", n)
+	}
+}
+
+// TestResetUpload: the gateway cuts an upload (the client went away, a
+// filter vetoed it) with relay.ResetConn, as it resets a direct backend
+// connection: the destination must read a reset, not the clean end of a
+// cut upload (a stream's Close is a FIN, which the agent passed on as one).
+func TestResetUpload(t *testing.T) {
+	ended := make(chan error, 1)
+	dst := serveTCP(t, func(c net.Conn) {
+		_, err := io.Copy(io.Discard, c)
+		ended <- err
+	})
+	h, _ := lan(t, dst, nil)
+	c, err := h.Dialer("lan").DialBackend(dialCtx(t), dst, netipAddr(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Write(make([]byte, 64<<10)); err != nil {
+		t.Fatal(err)
+	}
+	proxyrelay.ResetConn(c)
+	select {
+	case err := <-ended:
+		if !errors.Is(err, syscall.ECONNRESET) {
+			t.Fatalf("the destination's read ended with %v; want a reset (a clean end would store the cut upload as complete)", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the destination's connection did not end")
+	}
+}
+
+// TestResetDownload: a destination that resets its connection (a cut
+// download) must not look to the gateway like the end of the data.
+func TestResetDownload(t *testing.T) {
+	dst := serveTCP(t, func(c net.Conn) {
+		_, _ = c.Write(make([]byte, 64<<10))
+		time.Sleep(100 * time.Millisecond)
+		_ = c.(*net.TCPConn).SetLinger(0) // Close resets
+	})
+	h, _ := lan(t, dst, nil)
+	c, err := h.Dialer("lan").DialBackend(dialCtx(t), dst, netipAddr(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	n, err := io.Copy(io.Discard, c)
+	if err == nil || isTimeout(err) {
+		t.Fatalf("the gateway read %d bytes and %v; want the reset", n, err)
 	}
 }

@@ -22,7 +22,7 @@ var errHalfCloseTimeout = errors.New("tunnel: the stream's other end did not end
 
 // handle serves one stream: request, allow list, local dial, reply, relay.
 // Every stream is logged once: destination, verdict, bytes, duration.
-func (a *Agent) handle(st *yamux.Stream) {
+func (a *Agent) handle(st *yamux.Stream, fw *frameWriter) {
 	defer a.wg.Done()
 	defer st.Close()
 	a.open.Add(1)
@@ -99,7 +99,7 @@ func (a *Agent) handle(st *yamux.Stream) {
 		return
 	}
 	_ = st.SetDeadline(time.Time{})
-	up, down, err := relay(st, conn)
+	up, down, err := relay(st, conn, fw)
 	a.metrics.relayed(up, down, time.Since(start))
 	ev := log.Info()
 	if err != nil {
@@ -125,7 +125,7 @@ func verdictOf(code string) string {
 // relay copies both ways, half-closing each side at the other's EOF, and
 // returns the bytes each way once both are done. A failure on one side
 // ends the other.
-func relay(st *yamux.Stream, conn *net.TCPConn) (up, down int64, err error) {
+func relay(st *yamux.Stream, conn *net.TCPConn, fw *frameWriter) (up, down int64, err error) {
 	var wg sync.WaitGroup
 	var upErr error
 	var halfClosed atomic.Int64 // when fromDestination half-closed st (UnixNano)
@@ -134,7 +134,7 @@ func relay(st *yamux.Stream, conn *net.TCPConn) (up, down int64, err error) {
 		defer wg.Done()
 		up, upErr = toDestination(conn, st, &halfClosed)
 	}()
-	down, err = fromDestination(st, conn, &halfClosed)
+	down, err = fromDestination(st, conn, &halfClosed, fw)
 	if err != nil {
 		_ = conn.Close()
 		_ = st.SetReadDeadline(time.Now())
@@ -166,9 +166,14 @@ func toDestination(conn *net.TCPConn, st *yamux.Stream, halfClosed *atomic.Int64
 }
 
 // fromDestination copies the destination's bytes to the gateway; at their
-// end it half-closes the stream (yamux FIN).
-func fromDestination(st *yamux.Stream, conn *net.TCPConn, halfClosed *atomic.Int64) (int64, error) {
+// end it half-closes the stream (yamux FIN). When the copy failed (the
+// destination reset its connection) the stream is reset first: the
+// gateway must not read the end of a cut download as its end.
+func fromDestination(st *yamux.Stream, conn *net.TCPConn, halfClosed *atomic.Int64, fw *frameWriter) (int64, error) {
 	n, err := copyBuf(st, conn)
+	if err != nil {
+		_ = fw.reset(st.StreamID())
+	}
 	halfClosed.Store(time.Now().UnixNano()) // before Close starts yamux's timer
 	if cerr := st.Close(); err == nil {
 		err = cerr
