@@ -265,8 +265,9 @@ func (a *Agent) serve(ctx context.Context, sess *yamux.Session, fw *frameWriter)
 		// cannot reset one); a refused one can hold a receive window of
 		// the gateway's bytes. A gateway that keeps far more streams open
 		// than the agent serves is cut, so that it cannot make the agent
-		// hold any number of them.
-		if n, limit := sess.NumStreams(), tunnelStreams(cap(a.sem)); n > limit {
+		// hold any number of them. (Streams the agent reset stay until
+		// yamux's close timeout, whatever the gateway does: not counted.)
+		if n, limit := sess.NumStreams()-int(fw.lingering.Load()), tunnelStreams(cap(a.sem)); n > limit {
 			a.log.Error().Int("streams", n).Int("limit", limit).Int("max_streams", cap(a.sem)).
 				Msg("tunnel dropped: the gateway keeps more streams open on the tunnel than 2×(max_streams + 256)")
 			_ = st.Close()

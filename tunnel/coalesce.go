@@ -5,6 +5,8 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
+	"time"
 )
 
 // yamux's session writes each data frame as two Writes, its 12-byte header
@@ -23,6 +25,16 @@ type frameWriter struct {
 	buf                []byte
 	pending            bool
 	queued             []byte // resets held until the pending frame is written
+	lingering          atomic.Int64
+}
+
+// lingers counts a stream this end reset (reset) for closeTimeout: the
+// other end forgot it at once, but here it stays until yamux's close
+// timeout ends it; it does not count toward the streams the other end
+// keeps open.
+func (w *frameWriter) lingers() {
+	w.lingering.Add(1)
+	time.AfterFunc(closeTimeout, func() { w.lingering.Add(-1) })
 }
 
 const (

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -211,5 +212,29 @@ func TestResetDownload(t *testing.T) {
 	n, err := io.Copy(io.Discard, c)
 	if err == nil || isTimeout(err) {
 		t.Fatalf("the gateway read %d bytes and %v; want the reset", n, err)
+	}
+}
+
+// TestResetsKeepTunnel: a stream the agent reset (its destination reset
+// the connection) stays in its tunnel until yamux's close timeout, the
+// gateway having forgotten it; such streams do not count toward the
+// streams a gateway may keep open, or a busy backend that resets its
+// connections would have the agent drop the tunnel.
+func TestResetsKeepTunnel(t *testing.T) {
+	dst := serveTCP(t, func(c net.Conn) {
+		_ = c.(*net.TCPConn).SetLinger(0) // Close resets
+	})
+	h, ag := lan(t, dst, func(c *AgentConfig) { c.MaxStreams = 2 })
+	for range tunnelStreams(2) + 10 {
+		c, err := h.Dialer("lan").DialBackend(dialCtx(t), dst, netipAddr(""))
+		if err != nil {
+			continue // reset before the agent's connect or its reply; the last stream's end not seen yet (busy)
+		}
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_, _ = io.Copy(io.Discard, c)
+		c.Close()
+	}
+	if strings.Contains(ag.log.String(), "tunnel dropped") {
+		t.Fatal("the agent dropped the tunnel")
 	}
 }

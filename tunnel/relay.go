@@ -166,13 +166,15 @@ func toDestination(conn *net.TCPConn, st *yamux.Stream, halfClosed *atomic.Int64
 }
 
 // fromDestination copies the destination's bytes to the gateway; at their
-// end it half-closes the stream (yamux FIN). When the copy failed (the
-// destination reset its connection) the stream is reset first: the
-// gateway must not read the end of a cut download as its end.
+// end it half-closes the stream (yamux FIN). When the destination's
+// connection failed (it reset it) the stream is reset first: the gateway
+// must not read the end of a cut download as its end.
 func fromDestination(st *yamux.Stream, conn *net.TCPConn, halfClosed *atomic.Int64, fw *frameWriter) (int64, error) {
 	n, err := copyBuf(st, conn)
-	if err != nil {
+	var oe *net.OpError
+	if errors.As(err, &oe) && oe.Op == "read" && !errors.Is(err, net.ErrClosed) { // not the stream's failure
 		_ = fw.reset(st.StreamID())
+		fw.lingers()
 	}
 	halfClosed.Store(time.Now().UnixNano()) // before Close starts yamux's timer
 	if cerr := st.Close(); err == nil {
