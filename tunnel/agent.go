@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,6 +31,39 @@ type Agent struct {
 	draining atomic.Bool  // shutdown began: new streams are refused
 	metrics  *AgentMetrics
 	states   *gatewayStates
+	locals   localAddrs // of the connections relaying now: the FROM hints taken
+}
+
+// localAddrs counts the agent's open connections per local address. A
+// request's FROM (the control connection's local address, for its data
+// connections) is taken only when it is one of them: the gateway cannot
+// make the agent connect from any other of its host's addresses.
+type localAddrs struct {
+	mu sync.Mutex
+	n  map[netip.Addr]int
+}
+
+func (l *localAddrs) add(a netip.Addr) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.n == nil {
+		l.n = map[netip.Addr]int{}
+	}
+	l.n[a]++
+}
+
+func (l *localAddrs) remove(a netip.Addr) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.n[a]--; l.n[a] <= 0 {
+		delete(l.n, a)
+	}
+}
+
+func (l *localAddrs) has(a netip.Addr) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.n[a.Unmap()] > 0
 }
 
 // AgentOption configures an Agent.
@@ -73,7 +107,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	failures := 0
 	for i := 0; ctx.Err() == nil; i++ {
 		gw := a.cfg.Gateways[i%len(a.cfg.Gateways)]
-		sess, err := a.connect(ctx, gw)
+		sess, fw, err := a.connect(ctx, gw)
 		if err != nil {
 			if ctx.Err() != nil {
 				break
@@ -93,7 +127,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.states.set(gw, StateUp, now)
 		a.metrics.tunnelUp(gw, now)
 		a.log.Info().Str("gateway", gw).Msg("tunnel up")
-		a.serve(ctx, sess)
+		a.serve(ctx, sess, fw)
 		a.states.set(gw, StateDown, time.Now())
 		a.metrics.tunnelDown(gw)
 		if ctx.Err() != nil {
@@ -124,12 +158,12 @@ func backoff(lo, hi time.Duration, n int) time.Duration {
 
 // connect dials gw, checks its certificate, says hello and starts the
 // yamux session (the agent is yamux's server: it accepts the streams).
-func (a *Agent) connect(ctx context.Context, gw string) (*yamux.Session, error) {
+func (a *Agent) connect(ctx context.Context, gw string) (*yamux.Session, *frameWriter, error) {
 	dctx, cancel := context.WithTimeout(ctx, a.cfg.handshake())
 	defer cancel()
 	host, _, err := net.SplitHostPort(gw)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	conf := &tls.Config{
 		MinVersion:         tls.VersionTLS13,
@@ -141,7 +175,7 @@ func (a *Agent) connect(ctx context.Context, gw string) (*yamux.Session, error) 
 	nd := net.Dialer{KeepAlive: a.cfg.keepAlive()}
 	raw, err := nd.DialContext(dctx, "tcp", gw)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	bc := &batchConn{Conn: raw}
 	c := tls.Client(bc, conf)
@@ -152,31 +186,32 @@ func (a *Agent) connect(ctx context.Context, gw string) (*yamux.Session, error) 
 		}
 	}()
 	if err := c.HandshakeContext(dctx); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	dl, _ := dctx.Deadline()
 	_ = c.SetDeadline(dl)
 	if err := WriteLine(c, helloLine(a.cfg.Group, a.cfg.Name)); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	line, err := ReadLine(c)
 	if err != nil {
-		return nil, fmt.Errorf("hello: %w", err)
+		return nil, nil, fmt.Errorf("hello: %w", err)
 	}
 	if line != "OK" {
 		rep, err := ParseReply(line)
 		if err != nil {
-			return nil, fmt.Errorf("hello: %w", err)
+			return nil, nil, fmt.Errorf("hello: %w", err)
 		}
-		return nil, fmt.Errorf("the gateway refused the agent: %s: %s", rep.Code, rep.Text)
+		return nil, nil, fmt.Errorf("the gateway refused the agent: %s: %s", rep.Code, rep.Text)
 	}
 	_ = c.SetDeadline(time.Time{})
-	sess, err := yamux.Server(&frameWriter{ReadWriteCloser: c, batch: bc}, muxConfig(a.cfg.keepAlive(), a.cfg.maxStreams()))
+	fw := &frameWriter{ReadWriteCloser: guardPings(c, a.log.With().Str("gateway", gw).Logger()), batch: bc}
+	sess, err := yamux.Server(fw, muxConfig(a.cfg.keepAlive(), a.cfg.maxStreams()))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	ok = true
-	return sess, nil
+	return sess, fw, nil
 }
 
 func (a *Agent) verifyGateway(cs tls.ConnectionState, host string) error {
@@ -212,7 +247,7 @@ func (a *Agent) verifyGateway(cs tls.ConnectionState, host string) error {
 
 // serve accepts the gateway's streams until the session ends or ctx does;
 // then it drains.
-func (a *Agent) serve(ctx context.Context, sess *yamux.Session) {
+func (a *Agent) serve(ctx context.Context, sess *yamux.Session, fw *frameWriter) {
 	drained := make(chan struct{})
 	stop := context.AfterFunc(ctx, func() { defer close(drained); a.drain(sess) })
 	defer func() {
@@ -226,10 +261,28 @@ func (a *Agent) serve(ctx context.Context, sess *yamux.Session) {
 		if err != nil {
 			return
 		}
+		// A stream stays in the tunnel until both ends closed it (yamux
+		// cannot reset one); a refused one can hold a receive window of
+		// the gateway's bytes. A gateway that keeps far more streams open
+		// than the agent serves is cut, so that it cannot make the agent
+		// hold any number of them. (Streams the agent reset stay until
+		// yamux's close timeout, whatever the gateway does: not counted.)
+		if n, limit := sess.NumStreams()-int(fw.lingering.Load()), tunnelStreams(cap(a.sem)); n > limit {
+			a.log.Error().Int("streams", n).Int("limit", limit).Int("max_streams", cap(a.sem)).
+				Msg("tunnel dropped: the gateway keeps more streams open on the tunnel than 2×(max_streams + 256)")
+			_ = st.Close()
+			return
+		}
 		a.wg.Add(1)
-		go a.handle(st)
+		go a.handle(st, fw)
 	}
 }
+
+// tunnelStreams bounds the streams a tunnel holds: at most maxStreams the
+// agent relays, and those the gateway still holds after the agent's end or
+// refusal, at most the gateway's agents.max_streams (256 by default); twice
+// that leaves room for what is in flight.
+func tunnelStreams(maxStreams int) int { return 2 * (maxStreams + DefaultMaxStreams) }
 
 // drainPoll is how often a draining agent looks whether its streams ended.
 const drainPoll = 20 * time.Millisecond

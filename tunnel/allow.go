@@ -56,11 +56,17 @@ func ParseRule(s string) (Rule, error) {
 		if p != p.Masked() {
 			return Rule{}, fmt.Errorf("%q: prefix has host bits set (want %s)", s, p.Masked())
 		}
+		if p.Addr().Is4In6() && p.Bits() >= 96 { // requests are matched as IPv4
+			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+		}
 		r.Prefix = p
 	default:
 		if a, err := netip.ParseAddr(host); err == nil {
 			if a.Zone() != "" {
 				return Rule{}, fmt.Errorf("%q: no zones", s)
+			}
+			if a = a.Unmap(); a.IsUnspecified() {
+				return Rule{}, fmt.Errorf("%q: %s is not a destination (a connection to it reaches the agent's own host)", s, a)
 			}
 			r.Prefix = netip.PrefixFrom(a, a.BitLen())
 		} else if host != "" && validHost(host) {
@@ -108,8 +114,9 @@ func ParseAllowList(rules []string) (AllowList, error) {
 
 // Allows says whether address ("host:port", as in a Request) is allowed.
 // An IP address must fall in a rule's prefix (an IPv4-mapped IPv6 address
-// counts as IPv4); a DNS name must be a rule's name: names are not
-// resolved to match prefixes.
+// counts as IPv4; 0.0.0.0 and ::, which reach the agent's own host, never
+// do); a DNS name must be a rule's name: names are not resolved to match
+// prefixes.
 func (a AllowList) Allows(address string) bool {
 	host, p, err := net.SplitHostPort(address)
 	if err != nil {
@@ -126,6 +133,9 @@ func (a AllowList) Allows(address string) bool {
 			return false
 		}
 		ip = ip.Unmap()
+		if ip.IsUnspecified() { // reaches the agent's own host
+			return false
+		}
 	}
 	for _, r := range a {
 		if port < r.Lo || port > r.Hi {

@@ -110,3 +110,39 @@ func TestAgentWarnings(t *testing.T) {
 		t.Errorf("CA with pins: %v", ws)
 	}
 }
+
+// TestAllowMapped: a rule written as an IPv4-mapped IPv6 address or prefix
+// is the IPv4 one (requests are matched as IPv4): it used to allow nothing.
+func TestAllowMapped(t *testing.T) {
+	a, err := ParseAllowList([]string{"[::ffff:10.0.0.5]:21", "[::ffff:192.168.7.0/120]:990"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, addr := range []string{"10.0.0.5:21", "[::ffff:10.0.0.5]:21", "192.168.7.9:990"} {
+		if !a.Allows(addr) {
+			t.Errorf("Allows(%q) = false", addr)
+		}
+	}
+	if s := a[1].String(); s != "192.168.7.0/24:990" {
+		t.Errorf("String() = %q", s)
+	}
+}
+
+// TestAllowUnspecified: 0.0.0.0 and :: are not destinations: a connection
+// to either reaches the agent's own host, which no prefix rule names.
+func TestAllowUnspecified(t *testing.T) {
+	a, err := ParseAllowList([]string{"0.0.0.0/8:21", "[::/64]:21"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, addr := range []string{"0.0.0.0:21", "[::]:21", "[::ffff:0.0.0.0]:21"} {
+		if a.Allows(addr) {
+			t.Errorf("Allows(%q) = true", addr)
+		}
+	}
+	for _, bad := range []string{"0.0.0.0:21", "[::]:21"} {
+		if _, err := ParseRule(bad); err == nil {
+			t.Errorf("ParseRule(%q) accepted", bad)
+		}
+	}
+}

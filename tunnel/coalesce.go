@@ -5,6 +5,8 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
+	"time"
 )
 
 // yamux's session writes each data frame as two Writes, its 12-byte header
@@ -14,23 +16,45 @@ import (
 // gathers the TLS records of both into one system call. Every other
 // header (window updates, pings, go-away, data frames without a body: FIN,
 // SYN) is written at once, so nothing waits for a Write that will not come.
-// yamux's send loop is frameWriter's only writer.
+// yamux's send loop is frameWriter's writer; reset adds a frame yamux
+// has no call for.
 type frameWriter struct {
 	io.ReadWriteCloser // the TLS connection
 	batch              *batchConn
+	mu                 sync.Mutex // Write and reset
 	buf                []byte
 	pending            bool
+	queued             []byte // resets held until the pending frame is written
+	lingering          atomic.Int64
+}
+
+// lingers counts a stream this end reset (reset) for closeTimeout: the
+// other end forgot it at once, but here it stays until yamux's close
+// timeout ends it; it does not count toward the streams the other end
+// keeps open.
+func (w *frameWriter) lingers() {
+	w.lingering.Add(1)
+	time.AfterFunc(closeTimeout, func() { w.lingering.Add(-1) })
 }
 
 const (
-	headerSize = 12 // yamux: version, type, flags (2), stream (4), length (4)
-	typeData   = 0
+	headerSize       = 12 // yamux: version, type, flags (2), stream (4), length (4)
+	typeData         = 0
+	typeWindowUpdate = 1
+	flagRST          = 8
 )
 
 func (w *frameWriter) Write(b []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	if w.pending {
 		w.pending = false
-		if err := w.writeFrame(b); err != nil {
+		err := w.writeFrame(b)
+		if err == nil && len(w.queued) > 0 {
+			_, err = w.ReadWriteCloser.Write(w.queued)
+			w.queued = w.queued[:0]
+		}
+		if err != nil {
 			return 0, err
 		}
 		return len(b), nil
@@ -41,6 +65,25 @@ func (w *frameWriter) Write(b []byte) (int, error) {
 		return len(b), nil
 	}
 	return w.ReadWriteCloser.Write(b)
+}
+
+// reset sends a yamux RST for stream id, which yamux (v0.1.2) cannot do: the
+// other end's reads of the stream then fail with a reset instead of seeing
+// its end, as a TCP reset does. A frame half written (its header held) is
+// finished first.
+func (w *frameWriter) reset(id uint32) error {
+	var h [headerSize]byte
+	h[1] = typeWindowUpdate
+	binary.BigEndian.PutUint16(h[2:4], flagRST)
+	binary.BigEndian.PutUint32(h[4:8], id)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.pending {
+		w.queued = append(w.queued, h[:]...)
+		return nil
+	}
+	_, err := w.ReadWriteCloser.Write(h[:])
+	return err
 }
 
 // writeFrame writes the held header and body. In a batch they are two TLS

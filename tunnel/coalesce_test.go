@@ -81,3 +81,24 @@ func TestBatchConn(t *testing.T) {
 		t.Fatalf("an empty batch wrote: %q %v", log.writes, err)
 	}
 }
+
+// TestFrameWriterReset: a reset goes out at once, but never between a held
+// data header and its body: after the body.
+func TestFrameWriterReset(t *testing.T) {
+	var log writeLog
+	w := &frameWriter{ReadWriteCloser: &log}
+	rst := make([]byte, headerSize)
+	rst[1], rst[3], rst[7] = typeWindowUpdate, flagRST, 9 // stream 9
+	if err := w.reset(9); err != nil || len(log.writes) != 1 || !bytes.Equal(log.writes[0], rst) {
+		t.Fatalf("reset: %v, writes %x", err, log.writes)
+	}
+	_, _ = w.Write(header(typeData, 5))
+	if err := w.reset(9); err != nil || len(log.writes) != 1 {
+		t.Fatalf("reset while a header is held: %v, %d writes", err, len(log.writes))
+	}
+	_, _ = w.Write([]byte("hello"))
+	want := append(append(header(typeData, 5), "hello"...), rst...)
+	if !bytes.Equal(log.Bytes()[headerSize:], want) {
+		t.Fatalf("after the body: %x, want %x", log.Bytes()[headerSize:], want)
+	}
+}

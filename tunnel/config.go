@@ -30,10 +30,11 @@ const (
 	// window): big enough for a LAN's bandwidth-delay product, small enough
 	// that max_streams of them stay bounded.
 	windowSize = 1 << 20
-	// closeTimeout: how long a half-closed stream waits for the other side
-	// before it is reset.
-	closeTimeout = 30 * time.Second
 )
+
+// closeTimeout: how long a half-closed stream waits for the other side
+// before it is reset (a variable for the tests).
+var closeTimeout = 30 * time.Second
 
 // HubConfig is the gateway's agent listener (the agents: section).
 type HubConfig struct {

@@ -146,7 +146,7 @@ func (d *Dialer) open(ctx context.Context, a *agent, address string, local netip
 		return fail(fmt.Errorf("tunnel: %w", ctx.Err()))
 	}
 	_ = st.SetDeadline(time.Time{})
-	return &streamConn{Stream: st, release: release,
+	return &streamConn{Stream: st, release: release, fw: a.fw,
 		local:  net.TCPAddrFromAddrPort(rep.Local),
 		remote: net.TCPAddrFromAddrPort(rep.Remote)}, nil
 }
@@ -165,17 +165,24 @@ func orCause(err error, s string) string {
 type streamConn struct {
 	*yamux.Stream
 	release       func()
+	fw            *frameWriter // of the stream's tunnel: Reset
 	local, remote net.Addr
 	closeOnce     sync.Once
 	closed        atomic.Bool
+	halfClosed    atomic.Int64 // when CloseWrite was called (UnixNano)
 }
 
 // Read reads; after Close it fails with net.ErrClosed, as a socket does,
-// and when the tunnel ended under the stream, with ErrTunnelLost.
+// and when the tunnel ended under the stream, with ErrTunnelLost. After
+// CloseWrite, yamux ends the stream at closeTimeout whatever the agent
+// still sends, as if at the agent's end: an end then is an error too.
 func (c *streamConn) Read(b []byte) (int, error) {
 	n, err := c.Stream.Read(b)
 	if err != nil && c.closed.Load() {
 		err = net.ErrClosed
+	}
+	if t := c.halfClosed.Load(); err == io.EOF && t != 0 && time.Since(time.Unix(0, t)) >= closeTimeout {
+		return n, errHalfCloseTimeout
 	}
 	return n, endOf(c.Stream, err)
 }
@@ -185,7 +192,31 @@ func (c *streamConn) RemoteAddr() net.Addr { return c.remote }
 
 // CloseWrite half-closes: the agent half-closes its connection to the
 // destination in turn.
-func (c *streamConn) CloseWrite() error { return c.Stream.Close() }
+func (c *streamConn) CloseWrite() error {
+	c.halfClosed.CompareAndSwap(0, time.Now().UnixNano()) // before Close starts yamux's timer
+	return c.Stream.Close()
+}
+
+// Reset ends the stream as a TCP reset ends a socket (proxy/relay's
+// ResetConn calls it): the agent resets its connection to the destination,
+// where a Close's FIN would be passed on as the clean end of a cut upload.
+// Pending reads and writes end at once; the RST goes out before the
+// stream's FIN, from a goroutine, so that a tunnel whose agent does not read
+// does not hold the caller.
+func (c *streamConn) Reset() error {
+	c.closeOnce.Do(func() {
+		c.closed.Store(true)
+		_ = c.Stream.SetDeadline(time.Now())
+		c.release()
+		go func() {
+			if c.fw != nil {
+				_ = c.fw.reset(c.Stream.StreamID())
+			}
+			_ = c.Stream.Close()
+		}()
+	})
+	return nil
+}
 
 // Close ends the stream: a FIN to the agent and the end of pending reads.
 func (c *streamConn) Close() error {

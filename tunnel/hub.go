@@ -52,6 +52,7 @@ type agent struct {
 	pin                 [32]byte  // its certificate's SPKI SHA-256
 	since               time.Time // when it joined
 	sess                *yamux.Session
+	fw                  *frameWriter // under sess: resets streams
 	open                atomic.Int32 // streams open through it
 	goneAway            atomic.Bool  // it is shutting down: no new streams
 }
@@ -201,21 +202,37 @@ func (h *Hub) serveAgent(raw net.Conn) {
 		return
 	}
 	_ = raw.SetDeadline(time.Time{})
-	sess, err := yamux.Client(&frameWriter{ReadWriteCloser: tc, batch: bc}, muxConfig(h.cfg.keepAlive(), h.cfg.maxStreams()))
+	fw := &frameWriter{ReadWriteCloser: guardPings(tc, log), batch: bc}
+	sess, err := yamux.Client(fw, muxConfig(h.cfg.keepAlive(), h.cfg.maxStreams()))
 	if err != nil {
 		log.Error().Err(err).Msg("agent session failed")
 		return
 	}
-	a := &agent{group: groupName, name: name, remote: raw.RemoteAddr().String(), pin: pin, since: time.Now(), sess: sess}
+	a := &agent{group: groupName, name: name, remote: raw.RemoteAddr().String(), pin: pin, since: time.Now(), sess: sess, fw: fw}
 	if !h.add(a) {
 		_ = sess.Close()
 		log.Warn().Msg("agent refused: its pin or group was removed while it connected")
 		return
 	}
 	log.Info().Msg("agent connected")
+	refused := make(chan struct{})
+	go func() { defer close(refused); refuseAgentStreams(sess, log) }()
 	<-sess.CloseChan()
+	<-refused
 	h.remove(a)
 	log.Info().Msg("agent disconnected")
+}
+
+// refuseAgentStreams ends sess if the agent opens a stream: the gateway
+// opens them all. Left unaccepted, each would wait in yamux's backlog with
+// up to a receive window of the agent's bytes. It returns when sess ends.
+func refuseAgentStreams(sess *yamux.Session, log zerolog.Logger) {
+	st, err := sess.AcceptStream()
+	if err != nil {
+		return // the session ended
+	}
+	log.Warn().Uint32("stream", st.StreamID()).Msg("agent dropped: it opened a stream toward the gateway")
+	_ = sess.Close()
 }
 
 // groupsOf is the groups whose pins include pin.

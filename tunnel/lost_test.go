@@ -4,9 +4,12 @@ import (
 	"errors"
 	"io"
 	"net"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	proxyrelay "github.com/ftpsgate/ftpsgate/proxy/relay"
 )
 
 // TestTunnelLostDownload: a tunnel that ends under a stream is an error on
@@ -89,5 +92,149 @@ func TestTunnelLostUpload(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("the destination's connection was not ended with the tunnel")
+	}
+}
+
+// TestHalfCloseTimeoutUpload: once the destination half-closed its end,
+// yamux ends the stream after its close timeout even while the gateway
+// still sends, and the agent's read of it then looks like the gateway's
+// end. The agent resets the destination then: a plain-FTP server must not
+// store the cut upload as a whole file.
+func TestHalfCloseTimeoutUpload(t *testing.T) {
+	old := closeTimeout
+	t.Cleanup(func() { closeTimeout = old }) // after the agent's and Hub's cleanups
+	closeTimeout = 300 * time.Millisecond
+	ended := make(chan error, 1)
+	dst := serveTCP(t, func(c net.Conn) {
+		_ = c.(*net.TCPConn).CloseWrite() // nothing to send: it only receives
+		_, err := io.Copy(io.Discard, c)
+		ended <- err
+	})
+	h, _ := lan(t, dst, nil)
+	c, err := h.Dialer("lan").DialBackend(dialCtx(t), dst, netipAddr(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// The upload goes on, slowly, beyond the close timeout.
+	for range 8 {
+		if _, err := c.Write(make([]byte, 1<<10)); err != nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	select {
+	case err := <-ended:
+		if !errors.Is(err, syscall.ECONNRESET) {
+			t.Fatalf("the destination's read ended with %v; want a reset (a clean end would store the cut upload as complete)", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the destination's connection did not end")
+	}
+}
+
+// TestHalfCloseTimeoutDownload: the same on the gateway's side: once the
+// gateway half-closed a stream, yamux ends it after its close timeout even
+// while the destination still sends, and the end must read as a cut, not
+// as the destination's end of the data.
+func TestHalfCloseTimeoutDownload(t *testing.T) {
+	old := closeTimeout
+	t.Cleanup(func() { closeTimeout = old }) // after the agent's and Hub's cleanups
+	closeTimeout = 300 * time.Millisecond
+	dst := serveTCP(t, func(c net.Conn) {
+		for range 20 { // a slow download, longer than the close timeout
+			if _, err := c.Write(make([]byte, 1<<10)); err != nil {
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	})
+	h, _ := lan(t, dst, nil)
+	c, err := h.Dialer("lan").DialBackend(dialCtx(t), dst, netipAddr(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.(interface{ CloseWrite() error }).CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	n, err := io.Copy(io.Discard, c)
+	if err == nil && n < 20<<10 {
+		t.Fatalf("the gateway read %d bytes of 20 KiB and a clean end", n)
+	}
+}
+
+// TestResetUpload: the gateway cuts an upload (the client went away, a
+// filter vetoed it) with relay.ResetConn, as it resets a direct backend
+// connection: the destination must read a reset, not the clean end of a
+// cut upload (a stream's Close is a FIN, which the agent passed on as one).
+func TestResetUpload(t *testing.T) {
+	ended := make(chan error, 1)
+	dst := serveTCP(t, func(c net.Conn) {
+		_, err := io.Copy(io.Discard, c)
+		ended <- err
+	})
+	h, _ := lan(t, dst, nil)
+	c, err := h.Dialer("lan").DialBackend(dialCtx(t), dst, netipAddr(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Write(make([]byte, 64<<10)); err != nil {
+		t.Fatal(err)
+	}
+	proxyrelay.ResetConn(c)
+	select {
+	case err := <-ended:
+		if !errors.Is(err, syscall.ECONNRESET) {
+			t.Fatalf("the destination's read ended with %v; want a reset (a clean end would store the cut upload as complete)", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the destination's connection did not end")
+	}
+}
+
+// TestResetDownload: a destination that resets its connection (a cut
+// download) must not look to the gateway like the end of the data.
+func TestResetDownload(t *testing.T) {
+	dst := serveTCP(t, func(c net.Conn) {
+		_, _ = c.Write(make([]byte, 64<<10))
+		time.Sleep(100 * time.Millisecond)
+		_ = c.(*net.TCPConn).SetLinger(0) // Close resets
+	})
+	h, _ := lan(t, dst, nil)
+	c, err := h.Dialer("lan").DialBackend(dialCtx(t), dst, netipAddr(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	n, err := io.Copy(io.Discard, c)
+	if err == nil || isTimeout(err) {
+		t.Fatalf("the gateway read %d bytes and %v; want the reset", n, err)
+	}
+}
+
+// TestResetsKeepTunnel: a stream the agent reset (its destination reset
+// the connection) stays in its tunnel until yamux's close timeout, the
+// gateway having forgotten it; such streams do not count toward the
+// streams a gateway may keep open, or a busy backend that resets its
+// connections would have the agent drop the tunnel.
+func TestResetsKeepTunnel(t *testing.T) {
+	dst := serveTCP(t, func(c net.Conn) {
+		_ = c.(*net.TCPConn).SetLinger(0) // Close resets
+	})
+	h, ag := lan(t, dst, func(c *AgentConfig) { c.MaxStreams = 2 })
+	for range tunnelStreams(2) + 10 {
+		c, err := h.Dialer("lan").DialBackend(dialCtx(t), dst, netipAddr(""))
+		if err != nil {
+			continue // reset before the agent's connect or its reply; the last stream's end not seen yet (busy)
+		}
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_, _ = io.Copy(io.Discard, c)
+		c.Close()
+	}
+	if strings.Contains(ag.log.String(), "tunnel dropped") {
+		t.Fatal("the agent dropped the tunnel")
 	}
 }

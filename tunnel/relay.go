@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/yamux"
@@ -15,9 +16,13 @@ import (
 // requestTimeout bounds the wait for a stream's request line.
 const requestTimeout = 10 * time.Second
 
+// errHalfCloseTimeout: the other end of a stream this end had half-closed
+// did not end its side within closeTimeout; yamux ended the stream.
+var errHalfCloseTimeout = errors.New("tunnel: the stream's other end did not end its side within the close timeout after a half-close")
+
 // handle serves one stream: request, allow list, local dial, reply, relay.
 // Every stream is logged once: destination, verdict, bytes, duration.
-func (a *Agent) handle(st *yamux.Stream) {
+func (a *Agent) handle(st *yamux.Stream, fw *frameWriter) {
 	defer a.wg.Done()
 	defer st.Close()
 	a.open.Add(1)
@@ -62,11 +67,13 @@ func (a *Agent) handle(st *yamux.Stream) {
 	}
 	d := net.Dialer{Timeout: a.cfg.dialTimeout()}
 	dialStart := time.Now()
-	if req.From.IsValid() {
+	if req.From.IsValid() && a.locals.has(req.From) {
 		d.LocalAddr = &net.TCPAddr{IP: req.From.AsSlice()}
+	} else if req.From.IsValid() {
+		log.Debug().Str("from", req.From.String()).Msg("FROM ignored: no open connection of the agent comes from it")
 	}
 	c, err := d.Dial("tcp", req.Address)
-	if err != nil && req.From.IsValid() {
+	if err != nil && d.LocalAddr != nil {
 		// FROM is a hint (the control connection's local address);
 		// without it the connection still comes from this host.
 		d.LocalAddr = nil
@@ -83,6 +90,8 @@ func (a *Agent) handle(st *yamux.Stream) {
 	local, _ := netip.ParseAddrPort(conn.LocalAddr().String())
 	remote = netip.AddrPortFrom(remote.Addr().Unmap(), remote.Port())
 	local = netip.AddrPortFrom(local.Addr().Unmap(), local.Port())
+	a.locals.add(local.Addr())
+	defer a.locals.remove(local.Addr())
 	_ = st.SetWriteDeadline(time.Now().Add(requestTimeout))
 	a.metrics.verdict(VerdictAllowed)
 	if err := WriteLine(st, Reply{Remote: remote, Local: local}.String()); err != nil {
@@ -90,7 +99,7 @@ func (a *Agent) handle(st *yamux.Stream) {
 		return
 	}
 	_ = st.SetDeadline(time.Time{})
-	up, down, err := relay(st, conn)
+	up, down, err := relay(st, conn, fw)
 	a.metrics.relayed(up, down, time.Since(start))
 	ev := log.Info()
 	if err != nil {
@@ -116,15 +125,16 @@ func verdictOf(code string) string {
 // relay copies both ways, half-closing each side at the other's EOF, and
 // returns the bytes each way once both are done. A failure on one side
 // ends the other.
-func relay(st *yamux.Stream, conn *net.TCPConn) (up, down int64, err error) {
+func relay(st *yamux.Stream, conn *net.TCPConn, fw *frameWriter) (up, down int64, err error) {
 	var wg sync.WaitGroup
 	var upErr error
+	var halfClosed atomic.Int64 // when fromDestination half-closed st (UnixNano)
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		up, upErr = toDestination(conn, st)
+		up, upErr = toDestination(conn, st, &halfClosed)
 	}()
-	down, err = fromDestination(st, conn)
+	down, err = fromDestination(st, conn, &halfClosed, fw)
 	if err != nil {
 		_ = conn.Close()
 		_ = st.SetReadDeadline(time.Now())
@@ -137,11 +147,15 @@ func relay(st *yamux.Stream, conn *net.TCPConn) (up, down int64, err error) {
 // end it half-closes the destination connection. When the stream was cut
 // (reset, or its tunnel ended: yamux then reads as at EOF) the destination
 // is reset, not half-closed: a plain-FTP server would take the end of a cut
-// upload for the end of the file.
-func toDestination(conn *net.TCPConn, st *yamux.Stream) (int64, error) {
+// upload for the end of the file. So is it when the stream was half-closed
+// closeTimeout ago or more: yamux then ends it, and it reads as at EOF too.
+func toDestination(conn *net.TCPConn, st *yamux.Stream, halfClosed *atomic.Int64) (int64, error) {
 	n, err := copyBuf(conn, st)
 	if err == nil && st.Session().IsClosed() { // the stream's end was its tunnel's
 		err = ErrTunnelLost
+	}
+	if t := halfClosed.Load(); err == nil && t != 0 && time.Since(time.Unix(0, t)) >= closeTimeout {
+		err = errHalfCloseTimeout
 	}
 	if err != nil {
 		_ = conn.SetLinger(0) // close with RST
@@ -152,9 +166,17 @@ func toDestination(conn *net.TCPConn, st *yamux.Stream) (int64, error) {
 }
 
 // fromDestination copies the destination's bytes to the gateway; at their
-// end it half-closes the stream (yamux FIN).
-func fromDestination(st *yamux.Stream, conn *net.TCPConn) (int64, error) {
+// end it half-closes the stream (yamux FIN). When the destination's
+// connection failed (it reset it) the stream is reset first: the gateway
+// must not read the end of a cut download as its end.
+func fromDestination(st *yamux.Stream, conn *net.TCPConn, halfClosed *atomic.Int64, fw *frameWriter) (int64, error) {
 	n, err := copyBuf(st, conn)
+	var oe *net.OpError
+	if errors.As(err, &oe) && oe.Op == "read" && !errors.Is(err, net.ErrClosed) { // not the stream's failure
+		_ = fw.reset(st.StreamID())
+		fw.lingers()
+	}
+	halfClosed.Store(time.Now().UnixNano()) // before Close starts yamux's timer
 	if cerr := st.Close(); err == nil {
 		err = cerr
 	}

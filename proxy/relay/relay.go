@@ -154,10 +154,22 @@ func Run(dst, src net.Conn, o Opts) Result {
 
 // ResetConn closes the socket under c (under its TLS, if any: no
 // close_notify) with a TCP reset: the peer reads an error, not the end of
-// the data, and what c still had to send is dropped.
+// the data, and what c still had to send is dropped. A connection with no
+// socket under it (a tunnel's stream) is reset by its own Reset.
 func ResetConn(c net.Conn) {
 	if tc := tcpConnOf(c); tc != nil {
 		_ = tc.SetLinger(0)
+	}
+	for u := c; ; {
+		if r, ok := u.(interface{ Reset() error }); ok {
+			_ = r.Reset()
+			break
+		}
+		w, ok := u.(Wrapper)
+		if !ok {
+			break
+		}
+		u = w.NetConn()
 	}
 	if tc, ok := c.(*tls.Conn); ok {
 		c = tc.NetConn()
