@@ -123,14 +123,7 @@ func TestHalfCloseTimeoutUpload(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	select {
-	case err := <-ended:
-		if !errors.Is(err, syscall.ECONNRESET) {
-			t.Fatalf("the destination's read ended with %v; want a reset (a clean end would store the cut upload as complete)", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the destination's connection did not end")
-	}
+	wantDestinationReset(t, ended)
 }
 
 // TestHalfCloseTimeoutDownload: the same on the gateway's side: once the
@@ -184,14 +177,7 @@ func TestResetUpload(t *testing.T) {
 		t.Fatal(err)
 	}
 	proxyrelay.ResetConn(c)
-	select {
-	case err := <-ended:
-		if !errors.Is(err, syscall.ECONNRESET) {
-			t.Fatalf("the destination's read ended with %v; want a reset (a clean end would store the cut upload as complete)", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the destination's connection did not end")
-	}
+	wantDestinationReset(t, ended)
 }
 
 // TestResetDownload: a destination that resets its connection (a cut
@@ -236,5 +222,20 @@ func TestResetsKeepTunnel(t *testing.T) {
 	}
 	if strings.Contains(ag.log.String(), "tunnel dropped") {
 		t.Fatal("the agent dropped the tunnel")
+	}
+}
+
+// wantDestinationReset waits for the destination's read of a cut upload to
+// end, and wants a reset: a clean end would store the cut upload as
+// complete.
+func wantDestinationReset(t *testing.T, ended <-chan error) {
+	t.Helper()
+	select {
+	case err := <-ended:
+		if !errors.Is(err, syscall.ECONNRESET) {
+			t.Fatalf("the destination's read ended with %v; want a reset (a clean end would store the cut upload as complete)", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the destination's connection did not end")
 	}
 }
