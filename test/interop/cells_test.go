@@ -375,6 +375,11 @@ func runCell(ctx context.Context, t *testing.T, gw *gateway, srv *ftpServer, fx 
 		}
 
 		all := strings.Join(c.errs, "\n")
+		if len(c.errs) > 0 {
+			// The gateway may still be writing the lines of what failed
+			// (a reply leaves before its log line): let them land.
+			time.Sleep(time.Second)
+		}
 		gwLog := gw.logSince(logStart)
 		known := findKnown(key.Client, key.Backend, key.Mode, ops)
 		switch {
