@@ -100,8 +100,7 @@ func (d *Dialer) DialBackend(ctx context.Context, address string, local netip.Ad
 
 func (d *Dialer) open(ctx context.Context, a *agent, address string, local netip.Addr) (net.Conn, error) {
 	h := d.hub
-	release := sync.OnceFunc(func() { a.open.Add(-1); h.metrics.streams(d.group, -1) })
-	h.metrics.streams(d.group, 1)
+	release := sync.OnceFunc(func() { a.open.Add(-1) })
 	fail := func(err error) (net.Conn, error) {
 		release()
 		h.metrics.dialError(d.group)

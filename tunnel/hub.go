@@ -62,9 +62,25 @@ func NewHub(cfg HubConfig, log zerolog.Logger, m *Metrics) *Hub {
 	h := &Hub{cfg: cfg, log: log, metrics: m, groups: map[string]*group{}, lns: map[net.Listener]struct{}{}, conns: map[net.Conn]struct{}{}}
 	for name := range cfg.Groups {
 		h.groups[name] = &group{changed: make(chan struct{})}
-		m.agents(name, 0)
 	}
+	m.watch(h.groupStats)
 	return h
+}
+
+// groupStats is each configured group's agents and the streams open
+// through them, for the metrics.
+func (h *Hub) groupStats() []groupStat {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make([]groupStat, 0, len(h.groups))
+	for name, g := range h.groups {
+		st := groupStat{name: name, agents: len(g.agents)}
+		for _, a := range g.agents {
+			st.streams += int(a.open.Load())
+		}
+		out = append(out, st)
+	}
+	return out
 }
 
 // Serve accepts agents on ln until Close. It returns nil after Close.
@@ -269,7 +285,6 @@ func (h *Hub) add(a *agent) bool {
 	g.agents = append(g.agents, a)
 	close(g.changed)
 	g.changed = make(chan struct{})
-	h.metrics.agents(a.group, len(g.agents))
 	return true
 }
 
@@ -286,7 +301,6 @@ func (h *Hub) remove(a *agent) {
 			break
 		}
 	}
-	h.metrics.agents(a.group, len(g.agents))
 }
 
 // Agents is the number of agents connected in group.

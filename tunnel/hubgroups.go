@@ -38,12 +38,10 @@ func (h *Hub) SetGroups(groups map[string][][32]byte) int {
 			h.metrics.forget(name)
 			continue
 		}
-		h.metrics.agents(name, len(g.agents))
 	}
 	for name := range next {
 		if h.groups[name] == nil {
 			h.groups[name] = &group{changed: make(chan struct{})}
-			h.metrics.agents(name, 0)
 		}
 	}
 	h.cfg.Groups = next

@@ -1,10 +1,13 @@
 package tunnel
 
 import (
+	"fmt"
 	"io"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 )
 
@@ -99,5 +102,58 @@ func TestSetGroupsCutsOpenStreams(t *testing.T) {
 	_, err = io.ReadAll(c)
 	if isTimeout(err) || time.Since(start) > 2*time.Second {
 		t.Fatalf("the stream on the revoked agent still runs (%v)", err)
+	}
+}
+
+// TestGroupMetrics: the gauges follow the Hub (agents, open streams), and
+// a group a reload removed leaves the metrics, its counters too.
+func TestGroupMetrics(t *testing.T) {
+	p := newPKI(t)
+	la := p.client(t, "agent-a")
+	reg := prometheus.NewRegistry()
+	h, gw := startHubMetrics(t, p, "127.0.0.1:0", map[string][][32]byte{"lan": {pinOf(la)}}, zerolog.Nop(), NewMetrics(reg))
+	dst := echoServer(t)
+	startAgent(t, agentConfig(p, la, gw, "lan", "a", dst))
+	waitAgents(t, h, "lan", 1)
+	gather := func() string {
+		t.Helper()
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b strings.Builder
+		for _, mf := range mfs {
+			for _, m := range mf.GetMetric() {
+				fmt.Fprintf(&b, "%s", mf.GetName())
+				for _, l := range m.GetLabel() {
+					fmt.Fprintf(&b, " %s=%s", l.GetName(), l.GetValue())
+				}
+				fmt.Fprintf(&b, " %g\n", m.GetGauge().GetValue()+m.GetCounter().GetValue())
+			}
+		}
+		return b.String()
+	}
+	c, err := h.Dialer("lan").DialBackend(dialCtx(t), dst, netipAddr(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := h.Dialer("lan").DialBackend(dialCtx(t), "127.0.0.1:1", netipAddr("")); err == nil {
+		t.Fatal("a destination outside the allow list was dialled")
+	}
+	got := gather()
+	for _, want := range []string{"ftpsgate_tunnel_agents group=lan 1\n", "ftpsgate_tunnel_streams_open group=lan 1\n", "ftpsgate_tunnel_streams_refused_total code=refused group=lan 1\n"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("missing %q in\n%s", want, got)
+		}
+	}
+	c.Close()
+	h.SetGroups(map[string][][32]byte{"wan": {pinOf(la)}})
+	got = gather()
+	if strings.Contains(got, "group=lan") {
+		t.Errorf("the removed group's series stay:\n%s", got)
+	}
+	if !strings.Contains(got, "ftpsgate_tunnel_agents group=wan 0\n") {
+		t.Errorf("no series for the added group:\n%s", got)
 	}
 }

@@ -1,12 +1,15 @@
 package tunnel
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 // Metrics are the Hub's Prometheus collectors. A nil *Metrics counts
 // nothing.
 type Metrics struct {
-	agentsG       *prometheus.GaugeVec
-	streamsG      *prometheus.GaugeVec
+	groups        *groupCollector
 	refusedC      *prometheus.CounterVec
 	dialErrC      *prometheus.CounterVec
 	agentRefusedC prometheus.Counter
@@ -17,10 +20,11 @@ type Metrics struct {
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	const ns = "ftpsgate_tunnel"
 	m := &Metrics{
-		agentsG: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "agents",
-			Help: "Agents connected, per group."}, []string{"group"}),
-		streamsG: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "streams_open",
-			Help: "Streams open through the group's agents."}, []string{"group"}),
+		groups: &groupCollector{
+			agents: prometheus.NewDesc(ns+"_agents", "Agents connected, per group.", []string{"group"}, nil),
+			streams: prometheus.NewDesc(ns+"_streams_open", "Streams open through the group's agents.",
+				[]string{"group"}, nil),
+		},
 		refusedC: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "streams_refused_total",
 			Help: "Streams an agent refused, by its reply code (refused: not in its allow list; busy; dial: its connection failed)."}, []string{"group", "code"}),
 		dialErrC: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "dial_errors_total",
@@ -28,26 +32,50 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		agentRefusedC: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "agents_refused_total",
 			Help: "Agent connections refused (TLS, pin, group claim, hello)."}),
 	}
-	reg.MustRegister(m.agentsG, m.streamsG, m.refusedC, m.dialErrC, m.agentRefusedC)
+	reg.MustRegister(m.groups, m.refusedC, m.dialErrC, m.agentRefusedC)
 	return m
 }
 
-func (m *Metrics) agents(group string, n int) {
-	if m != nil {
-		m.agentsG.WithLabelValues(group).Set(float64(n))
+// groupStat is one configured group as the gauges show it.
+type groupStat struct {
+	name            string
+	agents, streams int
+}
+
+// groupCollector reads the agents and open streams of each configured
+// group from the Hub at scrape time: a group a reload removed has no
+// series, and no count can drift from the Hub's.
+type groupCollector struct {
+	agents, streams *prometheus.Desc
+	stats           atomic.Pointer[func() []groupStat] // the Hub's; nil before it starts
+}
+
+func (c *groupCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.agents; ch <- c.streams }
+
+func (c *groupCollector) Collect(ch chan<- prometheus.Metric) {
+	f := c.stats.Load()
+	if f == nil {
+		return
+	}
+	for _, g := range (*f)() {
+		ch <- prometheus.MustNewConstMetric(c.agents, prometheus.GaugeValue, float64(g.agents), g.name)
+		ch <- prometheus.MustNewConstMetric(c.streams, prometheus.GaugeValue, float64(g.streams), g.name)
 	}
 }
 
-// forget drops a removed group's series.
+// watch makes the gauges read stats.
+func (m *Metrics) watch(stats func() []groupStat) {
+	if m != nil {
+		m.groups.stats.Store(&stats)
+	}
+}
+
+// forget drops the counters of a group a reload removed (its gauges go
+// with it from the Hub's state).
 func (m *Metrics) forget(group string) {
 	if m != nil {
-		m.agentsG.DeleteLabelValues(group)
-	}
-}
-
-func (m *Metrics) streams(group string, d float64) {
-	if m != nil {
-		m.streamsG.WithLabelValues(group).Add(d)
+		m.refusedC.DeletePartialMatch(prometheus.Labels{"group": group})
+		m.dialErrC.DeletePartialMatch(prometheus.Labels{"group": group})
 	}
 }
 

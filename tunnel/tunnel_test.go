@@ -71,11 +71,17 @@ func pinOf(l *testpki.Leaf) [32]byte { return sha256.Sum256(l.Cert.RawSubjectPub
 // startHub serves a Hub on addr ("127.0.0.1:0" for any port).
 func startHub(t testing.TB, p *pki, addr string, groups map[string][][32]byte, log zerolog.Logger) (*Hub, string) {
 	t.Helper()
+	return startHubMetrics(t, p, addr, groups, log, nil)
+}
+
+// startHubMetrics is startHub with the Hub's metrics m.
+func startHubMetrics(t testing.TB, p *pki, addr string, groups map[string][][32]byte, log zerolog.Logger, m *Metrics) (*Hub, string) {
+	t.Helper()
 	cert := p.gateway.TLS
 	h := NewHub(HubConfig{
 		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return &cert, nil },
 		Groups:         groups, WaitForAgent: 300 * time.Millisecond, KeepAlive: time.Second,
-	}, log, nil)
+	}, log, m)
 	if err := h.cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
