@@ -11,6 +11,8 @@ import (
 
 	"github.com/hashicorp/yamux"
 	"github.com/rs/zerolog"
+
+	"github.com/ftpsgate/ftpsgate/internal/testproc"
 )
 
 // hostileAgent joins the Hub of gw with leaf's pinned certificate (as an
@@ -49,7 +51,7 @@ func hostileAgent(t *testing.T, leaf *tls.Certificate, gw, group string) *yamux.
 func TestHubRefusesAgentStreams(t *testing.T) {
 	p := newPKI(t)
 	leaf := p.client(t, "a")
-	var hubLog syncBuffer
+	var hubLog testproc.SyncBuffer
 	h, gw := startHub(t, p, "127.0.0.1:0", map[string][][32]byte{"lan": {pinOf(leaf)}}, zerolog.New(&hubLog))
 	sess := hostileAgent(t, &leaf.TLS, gw, "lan")
 	waitAgents(t, h, "lan", 1)
@@ -247,7 +249,7 @@ func TestPingFloodDropsTunnel(t *testing.T) {
 	t.Run("agent", func(t *testing.T) {
 		p := newPKI(t)
 		leaf := p.client(t, "a")
-		var hubLog syncBuffer
+		var hubLog testproc.SyncBuffer
 		h, gw := startHub(t, p, "127.0.0.1:0", map[string][][32]byte{"lan": {pinOf(leaf)}}, zerolog.New(&hubLog))
 		c, err := tls.Dial("tcp", gw, &tls.Config{MinVersion: tls.VersionTLS13, InsecureSkipVerify: true,
 			Certificates: []tls.Certificate{leaf.TLS}})

@@ -9,6 +9,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
+
+	"github.com/ftpsgate/ftpsgate/internal/testproc"
 )
 
 // TestSetGroupsRevokes: removing an agent's pin from its group (a reload)
@@ -19,7 +21,7 @@ import (
 func TestSetGroupsRevokes(t *testing.T) {
 	p := newPKI(t)
 	la, lb := p.client(t, "agent-a"), p.client(t, "agent-b")
-	var hubLog syncBuffer
+	var hubLog testproc.SyncBuffer
 	h, gw := startHub(t, p, "127.0.0.1:0", map[string][][32]byte{"lan": {pinOf(la), pinOf(lb)}}, zerolog.New(&hubLog))
 	dst := echoServer(t)
 	startAgent(t, agentConfig(p, la, gw, "lan", "a", dst))

@@ -17,27 +17,11 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/ftpsgate/ftpsgate/internal/testpki"
+
+	"github.com/ftpsgate/ftpsgate/internal/testproc"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-// syncBuffer is a log sink the test reads while agents write.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 type pki struct {
 	ca      *testpki.CA
@@ -98,7 +82,7 @@ func startHubMetrics(t testing.TB, p *pki, addr string, groups map[string][][32]
 type runningAgent struct {
 	cancel context.CancelFunc
 	done   chan struct{}
-	log    *syncBuffer
+	log    *testproc.SyncBuffer
 	agent  *Agent
 }
 
@@ -113,7 +97,7 @@ func startAgent(t testing.TB, cfg AgentConfig, opts ...AgentOption) *runningAgen
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	buf := &syncBuffer{}
+	buf := &testproc.SyncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &runningAgent{cancel: cancel, done: make(chan struct{}), log: buf}
 	a := NewAgent(cfg, zerolog.New(buf), opts...)
@@ -284,7 +268,7 @@ func TestAllowListRefuses(t *testing.T) {
 func TestPinsBothWays(t *testing.T) {
 	p := newPKI(t)
 	pinned, stranger, other := p.client(t, "pinned"), p.client(t, "stranger"), p.client(t, "other")
-	var hubLog syncBuffer
+	var hubLog testproc.SyncBuffer
 	h, gw := startHub(t, p, "127.0.0.1:0", map[string][][32]byte{"lan": {pinOf(pinned)}, "dev": {pinOf(other)}}, zerolog.New(&hubLog))
 	dst := echoServer(t)
 
@@ -464,7 +448,7 @@ func waitLog(t *testing.T, b interface{ String() string }, s string) {
 func TestPendingBound(t *testing.T) {
 	p := newPKI(t)
 	leaf := p.client(t, "a")
-	var hubLog syncBuffer
+	var hubLog testproc.SyncBuffer
 	h, gw := startHub(t, p, "127.0.0.1:0", map[string][][32]byte{"lan": {pinOf(leaf)}}, zerolog.New(&hubLog))
 	var idle []net.Conn
 	defer func() {

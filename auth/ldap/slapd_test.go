@@ -1,7 +1,6 @@
 package ldap
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"os"
@@ -18,6 +17,8 @@ import (
 	"github.com/ftpsgate/ftpsgate/auth"
 	"github.com/ftpsgate/ftpsgate/internal/testpki"
 	"github.com/ftpsgate/ftpsgate/internal/testslapd"
+
+	"github.com/ftpsgate/ftpsgate/internal/testproc"
 )
 
 // The directory the tests load into a real slapd.
@@ -85,24 +86,6 @@ func newProvider(t *testing.T, cfg Config) *Provider {
 	return p
 }
 
-// syncBuffer is a log destination safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // verify calls p.Verify and checks that the password is in no error.
 func verify(t *testing.T, p *Provider, user, pw string) (auth.Identity, error) {
 	t.Helper()
@@ -165,7 +148,7 @@ func TestSlapdSearchThenBind(t *testing.T) {
 	wantErr(t, p, "nobody", alicePW, auth.ErrUnknownUser)
 	// Two entries match: denied even with the right password, and an
 	// error log line says why.
-	var buf syncBuffer
+	var buf testproc.SyncBuffer
 	p.log = zerolog.New(&buf)
 	wantErr(t, p, "dup", dupPW, auth.ErrDenied)
 	if line := buf.String(); !strings.Contains(line, `"level":"error"`) || !strings.Contains(line, "more than one entry") ||

@@ -16,13 +16,14 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/jlaffaye/ftp"
 	"github.com/rs/zerolog"
 	"go.uber.org/goleak"
+
+	"github.com/ftpsgate/ftpsgate/internal/testproc"
 )
 
 func TestMain(m *testing.M) {
@@ -124,7 +125,7 @@ func TestLogin(t *testing.T) {
 }
 
 func TestLoggerRedactsPassword(t *testing.T) {
-	var buf syncBuffer
+	var buf testproc.SyncBuffer
 	s, _ := startServer(t, Config{Password: "hunter2", Logger: zerolog.New(&buf)})
 	c, err := ftp.Dial(s.Addr())
 	if err != nil {
@@ -142,23 +143,6 @@ func TestLoggerRedactsPassword(t *testing.T) {
 	if strings.Contains(out, "hunter2") {
 		t.Fatalf("password logged:\n%s", out)
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 func TestNotLoggedIn(t *testing.T) {

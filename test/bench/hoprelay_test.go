@@ -7,9 +7,10 @@ import (
 	"net"
 	"slices"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/ftpsgate/ftpsgate/internal/testproc"
 )
 
 func TestParsePorts(t *testing.T) {
@@ -55,7 +56,7 @@ func TestServeHop(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	var buf syncBuffer
+	var buf testproc.SyncBuffer
 	out := &lineWriter{w: bufio.NewWriter(&buf)}
 	go serveHop(ln, target.Addr().String(), 4242, out)
 
@@ -95,21 +96,4 @@ func TestPlainWrappers(t *testing.T) {
 	if _, ok := any(plainWriter{}).(io.ReaderFrom); ok {
 		t.Error("plainWriter is an io.ReaderFrom")
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -18,6 +18,8 @@ import (
 	"github.com/ftpsgate/ftpsgate/internal/testpki"
 	"github.com/ftpsgate/ftpsgate/proxy"
 	"github.com/ftpsgate/ftpsgate/tunnel"
+
+	"github.com/ftpsgate/ftpsgate/internal/testproc"
 )
 
 // agentSetup is a Hub with group "lan" and what an agent needs to join it.
@@ -88,7 +90,7 @@ func viaLan(c *proxy.Config) { c.Backend.Via = "lan" }
 func TestAgentTunnel(t *testing.T) {
 	a := startHub(t)
 	g := startGatewayWith(t, []proxy.Option{proxy.WithTunnel("lan", a.hub.Dialer("lan"))}, viaLan)
-	var agentLog syncBuffer
+	var agentLog testproc.SyncBuffer
 	a.startAgent(t, &agentLog, g.backend.Addr(), "127.0.0.1:1024-65535")
 
 	c := dial(t, g, "explicit")
@@ -144,7 +146,7 @@ func TestAgentRefusals(t *testing.T) {
 	login421("no agent")
 	waitLog(t, g, "no agent connected")
 
-	var agentLog syncBuffer
+	var agentLog testproc.SyncBuffer
 	a.startAgent(t, &agentLog, "127.0.0.2:21")
 	login421("backend not in the allow list")
 	waitLog(t, g, "not in the agent's allow list")

@@ -23,6 +23,8 @@ import (
 	"github.com/ftpsgate/ftpsgate/policy"
 	"github.com/ftpsgate/ftpsgate/proxy"
 	wire "github.com/ftpsgate/ftpsgate/proxy/ftp"
+
+	"github.com/ftpsgate/ftpsgate/internal/testproc"
 )
 
 // selfSigned returns a fresh ECDSA P-256 certificate for 127.0.0.1, which is
@@ -64,8 +66,8 @@ func selfSigned(t *testing.T) (tls.Certificate, string) {
 type tlsBackend struct {
 	srv    *demoftpd.Server
 	root   string
-	caFile string      // PEM of its certificate
-	logs   *syncBuffer // its debug log
+	caFile string               // PEM of its certificate
+	logs   *testproc.SyncBuffer // its debug log
 }
 
 func startTLSBackend(t *testing.T, mode proxy.TLSMode) *tlsBackend {
@@ -76,7 +78,7 @@ func startTLSBackend(t *testing.T, mode proxy.TLSMode) *tlsBackend {
 		demoMode = demoftpd.TLSImplicit
 	}
 	root := t.TempDir()
-	logs := &syncBuffer{}
+	logs := &testproc.SyncBuffer{}
 	srv, err := demoftpd.Start(context.Background(), demoftpd.Config{
 		Root:                root,
 		User:                user,

@@ -21,6 +21,8 @@ import (
 	"github.com/ftpsgate/ftpsgate/proxy"
 	wire "github.com/ftpsgate/ftpsgate/proxy/ftp"
 	"github.com/ftpsgate/ftpsgate/vfs"
+
+	"github.com/ftpsgate/ftpsgate/internal/testproc"
 )
 
 // confinedAccess gives every user the root /partners/<user>.
@@ -30,7 +32,7 @@ var confinedAccess = &vfs.Access{Profiles: map[string]vfs.Profile{"partner": {Ro
 // are recorded (beLog), with sessions confined by access.
 type confinedGateway struct {
 	*gateway
-	beLog *syncBuffer
+	beLog *testproc.SyncBuffer
 	home  string // the user's root on disk
 }
 
@@ -53,7 +55,7 @@ func startConfinedWith(t *testing.T, access proxy.AccessResolver, deps []proxy.O
 			t.Fatal(err)
 		}
 	}
-	beLog := &syncBuffer{}
+	beLog := &testproc.SyncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	be, err := demoftpd.Start(ctx, demoftpd.Config{Root: root, User: user, Password: password, Logger: zerolog.New(beLog).Level(zerolog.DebugLevel)})
 	if err != nil {

@@ -19,6 +19,8 @@ import (
 	"github.com/ftpsgate/ftpsgate/policy"
 	"github.com/ftpsgate/ftpsgate/proxy"
 	wire "github.com/ftpsgate/ftpsgate/proxy/ftp"
+
+	"github.com/ftpsgate/ftpsgate/internal/testproc"
 )
 
 // member is one gateway of a fleet sharing a Redis.
@@ -35,7 +37,7 @@ func startFleet(t *testing.T, srv *testredis.Server, n int, mode fleet.Mode, lim
 	banCfg := policy.BanConfig{MaxFailures: 5, Window: time.Minute, Duration: time.Hour}
 	var ms []*member
 	for i := range n {
-		logs := &syncBuffer{}
+		logs := &testproc.SyncBuffer{}
 		st, err := fleet.New(fleet.Config{Addresses: []string{srv.Addr}, Replica: string(rune('a' + i)), OnStoreError: mode, Lease: 3 * time.Second},
 			zerolog.New(logs), nil)
 		if err != nil {

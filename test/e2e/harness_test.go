@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -23,6 +22,8 @@ import (
 	"github.com/ftpsgate/ftpsgate/nat"
 	"github.com/ftpsgate/ftpsgate/policy"
 	"github.com/ftpsgate/ftpsgate/proxy"
+
+	"github.com/ftpsgate/ftpsgate/internal/testproc"
 )
 
 func TestMain(m *testing.M) {
@@ -34,30 +35,12 @@ const (
 	password = "s3cret-Pa55word"
 )
 
-// syncBuffer collects log output from several goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // gateway is a running proxy.Server in front of a demo backend.
 type gateway struct {
 	srv     *proxy.Server
 	cfg     proxy.Config
 	root    string // the backend's directory
-	logs    *syncBuffer
+	logs    *testproc.SyncBuffer
 	backend *demoftpd.Server
 	metrics *metrics.Metrics // fed by the gateway's events
 }
@@ -123,7 +106,7 @@ func startGatewayWith(t *testing.T, deps []proxy.Option, opts ...option) *gatewa
 	for _, o := range opts {
 		o(&cfg)
 	}
-	logs := &syncBuffer{}
+	logs := &testproc.SyncBuffer{}
 	mets := metrics.New()
 	srv, err := proxy.New(cfg, zerolog.New(logs).Level(zerolog.DebugLevel), append([]proxy.Option{proxy.WithEvents(mets)}, deps...)...)
 	if err != nil {

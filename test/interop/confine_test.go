@@ -24,6 +24,8 @@ import (
 	"github.com/ftpsgate/ftpsgate/policy"
 	"github.com/ftpsgate/ftpsgate/proxy"
 	"github.com/ftpsgate/ftpsgate/vfs"
+
+	"github.com/ftpsgate/ftpsgate/internal/testproc"
 )
 
 // Confinement (issue 13) with real backends and clients: the confined
@@ -72,7 +74,7 @@ func (c *recordedConn) Write(p []byte) (int, error) {
 
 // confinedGateway starts an in-process gateway (explicit FTPS front) in
 // front of srv, confining srv's user to root.
-func confinedGateway(ctx context.Context, t *testing.T, srv *ftpServer, root string) (addr string, rec *recorder, logs *lockedBuffer) {
+func confinedGateway(ctx context.Context, t *testing.T, srv *ftpServer, root string) (addr string, rec *recorder, logs *testproc.SyncBuffer) {
 	t.Helper()
 	lo, hi := portRange(t, 20)
 	cfg := proxy.Config{
@@ -88,7 +90,7 @@ func confinedGateway(ctx context.Context, t *testing.T, srv *ftpServer, root str
 		Users:    map[string]string{srv.User.Name: "partner"},
 	}
 	rec = &recorder{control: srv.Addr}
-	logs = &lockedBuffer{}
+	logs = &testproc.SyncBuffer{}
 	gw, err := proxy.New(cfg, zerolog.New(logs).With().Timestamp().Logger().Level(zerolog.DebugLevel), proxy.WithAccess(access), proxy.WithDialer(rec))
 	if err != nil {
 		t.Fatal(err)
@@ -107,23 +109,6 @@ func confinedGateway(ctx context.Context, t *testing.T, srv *ftpServer, root str
 		}
 	})
 	return gw.Addr("explicit").String(), rec, logs
-}
-
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // diskTree lists what is below dir outside skip, with sizes.
