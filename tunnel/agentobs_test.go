@@ -306,13 +306,7 @@ func TestAgentDrain(t *testing.T) {
 // through it), the gateway sends new streams to the group's other agent,
 // even though the draining one has fewer streams open.
 func TestDrainingAgentSkipped(t *testing.T) {
-	p := newPKI(t)
-	la, lb := p.client(t, "a"), p.client(t, "b")
-	h, gw := startHub(t, p, "127.0.0.1:0", map[string][][32]byte{"lan": {pinOf(la), pinOf(lb)}}, zerolog.Nop())
-	dst := echoServer(t)
-	a := startAgent(t, agentConfig(p, la, gw, "lan", "a", dst))
-	b := startAgent(t, agentConfig(p, lb, gw, "lan", "b", dst))
-	waitAgents(t, h, "lan", 2)
+	h, a, b, dst := twoAgents(t)
 	var held []net.Conn
 	for range 3 {
 		c, err := h.Dialer("lan").DialBackend(dialCtx(t), dst, netipAddr(""))

@@ -295,13 +295,7 @@ func TestPinsBothWays(t *testing.T) {
 // TestTwoAgents: new streams spread over a group's agents; when one is
 // killed, new dials go to the other.
 func TestTwoAgents(t *testing.T) {
-	p := newPKI(t)
-	la, lb := p.client(t, "a"), p.client(t, "b")
-	h, gw := startHub(t, p, "127.0.0.1:0", map[string][][32]byte{"lan": {pinOf(la), pinOf(lb)}}, zerolog.Nop())
-	dst := echoServer(t)
-	a := startAgent(t, agentConfig(p, la, gw, "lan", "a", dst))
-	b := startAgent(t, agentConfig(p, lb, gw, "lan", "b", dst))
-	waitAgents(t, h, "lan", 2)
+	h, a, b, dst := twoAgents(t)
 
 	var conns []net.Conn
 	for range 6 {
@@ -503,4 +497,18 @@ func waitPending(t *testing.T, h *Hub, n int) {
 func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// twoAgents is a Hub whose group "lan" has two agents, a and b, connected,
+// both allowed to the echo server dst.
+func twoAgents(t *testing.T) (h *Hub, a, b *runningAgent, dst string) {
+	t.Helper()
+	p := newPKI(t)
+	la, lb := p.client(t, "a"), p.client(t, "b")
+	h, gw := startHub(t, p, "127.0.0.1:0", map[string][][32]byte{"lan": {pinOf(la), pinOf(lb)}}, zerolog.Nop())
+	dst = echoServer(t)
+	a = startAgent(t, agentConfig(p, la, gw, "lan", "a", dst))
+	b = startAgent(t, agentConfig(p, lb, gw, "lan", "b", dst))
+	waitAgents(t, h, "lan", 2)
+	return h, a, b, dst
 }
