@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"sort"
 	"time"
 
@@ -117,6 +118,10 @@ type AgentConfig struct {
 	Allow AllowList
 	// MaxStreams bounds concurrent streams (0: DefaultMaxStreams).
 	MaxStreams int
+	// Source, when valid, is the local address of the agent's connections
+	// to the destinations (a multi-homed host whose server admits one
+	// address); otherwise the system chooses.
+	Source netip.Addr
 	// DialTimeout bounds each local connection (0: DefaultDialTimeout).
 	DialTimeout time.Duration
 	// HandshakeTimeout bounds the connection to the gateway, TLS and hello.
@@ -167,6 +172,9 @@ func (c *AgentConfig) Validate() error {
 	}
 	if c.MaxStreams < 0 {
 		errs = append(errs, confkey.Errorf("max_streams", "must not be negative"))
+	}
+	if s := c.Source; s.IsValid() && (s.Zone() != "" || s.Is4In6() || s.IsUnspecified() || s.IsMulticast()) {
+		errs = append(errs, confkey.Errorf("source_address", "%s is not a unicast address of this host (no zone, not IPv4-mapped)", s))
 	}
 	if c.BackoffMin < 0 || c.BackoffMax < 0 {
 		errs = append(errs, confkey.Errorf("backoff", "must not be negative"))

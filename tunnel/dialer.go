@@ -59,19 +59,34 @@ type Dialer struct {
 // Dialer returns the Dialer of group.
 func (h *Hub) Dialer(group string) *Dialer { return &Dialer{hub: h, group: group} }
 
+// maxAgentTries bounds the agents one dial tries.
+const maxAgentTries = 4
+
 // DialBackend opens a stream on a live agent of the group (the one with the
 // fewest open streams), asks it to connect to address (from local, when
 // valid) and returns the stream once the agent answered OK. Without an
 // agent it waits up to the Hub's WaitForAgent (or ctx) and fails with
 // ErrNoAgent.
+//
+// A data connection (local valid) goes through the agent whose connection
+// comes from local, the session's control connection's (pick), and is not
+// tried on another: the server would refuse it from another host. Any
+// other dial that an agent refuses (busy, its own connection failed, not
+// in its allow list) or whose tunnel fails is tried on another agent of
+// the group, each at most once.
 func (d *Dialer) DialBackend(ctx context.Context, address string, local netip.Addr) (net.Conn, error) {
 	h := d.hub
 	wait := time.NewTimer(h.cfg.wait())
 	defer wait.Stop()
-	for tries := 0; ; tries++ {
-		a, changed, err := h.pick(d.group)
+	var tried []*agent
+	var lastErr error
+	for {
+		a, changed, err := h.pick(d.group, local, tried)
 		if err != nil {
 			return nil, err
+		}
+		if a == nil && changed == nil {
+			return nil, lastErr // every live agent was tried
 		}
 		if a == nil {
 			select {
@@ -82,6 +97,9 @@ func (d *Dialer) DialBackend(ctx context.Context, address string, local netip.Ad
 			case <-wait.C:
 			case <-ctx.Done():
 			}
+			if lastErr != nil && ctx.Err() == nil {
+				return nil, lastErr
+			}
 			h.metrics.dialError(d.group)
 			return nil, fmt.Errorf("%w: group %s: %s", ErrNoAgent, d.group, orCause(ctx.Err(), "none connected with a free stream"))
 		}
@@ -90,11 +108,17 @@ func (d *Dialer) DialBackend(ctx context.Context, address string, local netip.Ad
 			return c, nil
 		}
 		var re *RefusedError
-		if errors.As(err, &re) || ctx.Err() != nil || tries >= 3 {
+		refused := errors.As(err, &re)
+		if ctx.Err() != nil || len(tried)+1 >= maxAgentTries ||
+			(refused && (re.Code == CodeBadRequest || (local.IsValid() && a.froms.has(local)))) {
 			return nil, err
 		}
-		// The agent's session failed: it is being dropped; try another.
-		h.log.Warn().Err(err).Str("agent", a.name).Str("agent_group", d.group).Msg("tunnel stream failed, trying another agent")
+		tried, lastErr = append(tried, a), err
+		msg := "tunnel stream failed, trying another agent" // the agent's session failed: it is being dropped
+		if refused {
+			msg = "agent refused the stream, trying another agent"
+		}
+		h.log.Warn().Err(err).Str("agent", a.name).Str("agent_group", d.group).Msg(msg)
 	}
 }
 
@@ -145,7 +169,8 @@ func (d *Dialer) open(ctx context.Context, a *agent, address string, local netip
 		return fail(fmt.Errorf("tunnel: %w", ctx.Err()))
 	}
 	_ = st.SetDeadline(time.Time{})
-	return &streamConn{Stream: st, release: release, fw: a.fw,
+	uncount := a.froms.add(rep.Local.Addr())
+	return &streamConn{Stream: st, release: func() { release(); uncount() }, fw: a.fw,
 		local:  net.TCPAddrFromAddrPort(rep.Local),
 		remote: net.TCPAddrFromAddrPort(rep.Remote)}, nil
 }

@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -55,6 +57,7 @@ type agent struct {
 	fw                  *frameWriter // under sess: resets streams
 	open                atomic.Int32 // streams open through it
 	goneAway            atomic.Bool  // it is shutting down: no new streams
+	froms               fromSet      // the local addresses of its open streams' connections
 }
 
 // NewHub returns a Hub for cfg (validated by the caller); m may be nil.
@@ -314,20 +317,34 @@ func (h *Hub) Agents(group string) int {
 }
 
 // pick chooses the live agent of g with the fewest open streams (round
-// robin among equals) that has room for one more, or returns a channel
-// closed when the group changes.
-func (h *Hub) pick(name string) (*agent, <-chan struct{}, error) {
+// robin among equals) that has room for one more, leaving out those in
+// skip (tried already). When from is valid and some of them carry a stream
+// whose connection comes from that address (the session's control
+// connection), only those are candidates: a data connection must come from
+// the control connection's host, or the server refuses it. With no agent
+// left to try at all it returns no channel; with candidates but none with
+// room, a channel closed when the group changes.
+func (h *Hub) pick(name string, from netip.Addr, skip []*agent) (*agent, <-chan struct{}, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	g := h.groups[name]
 	if g == nil {
 		return nil, nil, fmt.Errorf("tunnel: no agent group %q", name)
 	}
-	var best *agent
 	n := len(g.agents)
+	live := make([]*agent, 0, n)
+	affine := false
 	for i := range n {
 		a := g.agents[(g.next+i)%n]
-		if a.sess.IsClosed() || a.goneAway.Load() || int(a.open.Load()) >= h.cfg.maxStreams() {
+		if a.sess.IsClosed() || a.goneAway.Load() || slices.Contains(skip, a) {
+			continue
+		}
+		live = append(live, a)
+		affine = affine || (from.IsValid() && a.froms.has(from))
+	}
+	var best *agent
+	for _, a := range live {
+		if (affine && !a.froms.has(from)) || int(a.open.Load()) >= h.cfg.maxStreams() {
 			continue
 		}
 		if best == nil || a.open.Load() < best.open.Load() {
@@ -338,6 +355,9 @@ func (h *Hub) pick(name string) (*agent, <-chan struct{}, error) {
 		g.next = (g.next + 1) % max(n, 1)
 		best.open.Add(1)
 		return best, nil, nil
+	}
+	if len(live) == 0 && len(skip) > 0 {
+		return nil, nil, nil
 	}
 	return nil, g.changed, nil
 }

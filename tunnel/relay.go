@@ -66,6 +66,11 @@ func (a *Agent) handle(st *yamux.Stream, fw *frameWriter) {
 		return
 	}
 	d := net.Dialer{Timeout: a.cfg.dialTimeout()}
+	var source *net.TCPAddr // the configured source_address, if any
+	if a.cfg.Source.IsValid() {
+		source = &net.TCPAddr{IP: a.cfg.Source.AsSlice()}
+		d.LocalAddr = source
+	}
 	dialStart := time.Now()
 	if req.From.IsValid() && a.locals.has(req.From) {
 		d.LocalAddr = &net.TCPAddr{IP: req.From.AsSlice()}
@@ -73,10 +78,10 @@ func (a *Agent) handle(st *yamux.Stream, fw *frameWriter) {
 		log.Debug().Str("from", req.From.String()).Msg("FROM ignored: no open connection of the agent comes from it")
 	}
 	c, err := d.Dial("tcp", req.Address)
-	if err != nil && d.LocalAddr != nil {
+	if err != nil && d.LocalAddr != nil && d.LocalAddr != source {
 		// FROM is a hint (the control connection's local address);
 		// without it the connection still comes from this host.
-		d.LocalAddr = nil
+		d.LocalAddr = source
 		c, err = d.Dial("tcp", req.Address)
 	}
 	if err != nil {

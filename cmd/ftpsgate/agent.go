@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"os/signal"
 	"syscall"
@@ -32,6 +33,7 @@ type agentFile struct {
 	GatewayServerName string   `mapstructure:"gateway_server_name"`
 	Allow             []string `mapstructure:"allow"`
 	MaxStreams        int      `mapstructure:"max_streams"`
+	SourceAddress     string   `mapstructure:"source_address"`
 	DialTimeout       string   `mapstructure:"dial_timeout"`
 	HandshakeTimeout  string   `mapstructure:"handshake_timeout"`
 	KeepAlive         string   `mapstructure:"keepalive"`
@@ -63,7 +65,7 @@ func (l *agentLoaded) warnings() []tunnel.Warning {
 var agentDefaults = map[string]any{
 	"gateways": []string{}, "group": "", "name": "", "cert_file": "", "key_file": "",
 	"gateway_pins": []string{}, "gateway_ca_file": "", "gateway_server_name": "",
-	"allow": []string{}, "max_streams": 256, "dial_timeout": "10s", "handshake_timeout": "10s",
+	"allow": []string{}, "max_streams": 256, "source_address": "", "dial_timeout": "10s", "handshake_timeout": "10s",
 	"keepalive": "15s", "backoff.min": "500ms", "backoff.max": "30s", "shutdown_grace": "30s",
 	"admin.address": "", "admin.token_file": "", "log.level": "info", "log.format": "",
 }
@@ -193,6 +195,11 @@ func buildAgentConfig(f agentFile) (tunnel.AgentConfig, agentAdmin, error) {
 		}
 		p.add(key, err)
 		return d
+	}
+	if f.SourceAddress != "" {
+		if c.Source, err = netip.ParseAddr(f.SourceAddress); err != nil {
+			p.add("source_address", errors.New("not an IP address"))
+		}
 	}
 	c.DialTimeout = dur("dial_timeout", f.DialTimeout)
 	c.HandshakeTimeout = dur("handshake_timeout", f.HandshakeTimeout)

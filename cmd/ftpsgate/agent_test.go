@@ -80,6 +80,14 @@ func TestAgentConfigFile(t *testing.T) {
 			t.Errorf("want an error naming %s, got %v", key, err)
 		}
 	}
+	if l, err := loadAgent(writeConfig(t, good+"source_address: 10.0.0.9\n")); err != nil || l.agent.Source.String() != "10.0.0.9" {
+		t.Fatalf("source_address 10.0.0.9: %v", err)
+	}
+	for _, bad := range []string{"10.0.0", "0.0.0.0", "::ffff:10.0.0.9", "fe80::1%eth0", "224.0.0.1"} {
+		if _, err := loadAgent(writeConfig(t, good+"source_address: \""+bad+"\"\n")); err == nil || !strings.Contains(err.Error(), "source_address:") {
+			t.Errorf("source_address %s: %v", bad, err)
+		}
+	}
 	if _, err := loadAgent(writeConfig(t, good+"unknown_key: 1\n")); err == nil {
 		t.Error("an unknown key was accepted")
 	}

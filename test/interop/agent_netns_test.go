@@ -24,7 +24,8 @@ const agentPort = 55990
 
 // TestAgentNetns runs the reverse-connect agent the way it is deployed: a
 // "dmz" namespace with the gateway and the clients, a "lan" namespace with
-// vsftpd (FTPS, require_ssl_reuse=YES) and two agents, a veth link between
+// vsftpd (FTPS, require_ssl_reuse=YES) and two agents (from two
+// addresses, as two hosts), a veth link between
 // them on which the LAN accepts no inbound connection at all (nftables)
 // and lets out only connections to the gateway's agent port. It proves
 // that the DMZ cannot open a TCP connection to vsftpd, that curl and lftp
@@ -141,6 +142,10 @@ keepalive: 2s
 backoff: {min: 200ms, max: 2s}
 log: {level: info, format: json}
 `, net.IPA, agentPort, i+1, agentFiles[i][0], agentFiles[i][1], gwPin, vsPort, vs.PasvLo, vs.PasvHi)
+		// Each agent connects from an address of its own, as two LAN
+		// hosts would: vsftpd refuses a data connection from another
+		// address than its session's control connection's.
+		conf += fmt.Sprintf("source_address: 127.0.0.%d\n", i+1)
 		path := filepath.Join(dir, fmt.Sprintf("agent%d.yaml", i+1))
 		if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
 			t.Fatal(err)
