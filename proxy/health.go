@@ -56,9 +56,11 @@ func (s *Server) healthLoop(ctx context.Context, b *upBackend, firstDone func())
 			firstDone()
 		}
 	}()
-	t := time.NewTicker(b.cfg.Health.Interval)
+	interval := b.cfg.Health.Interval
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
+		began := time.Now()
 		s.checkBackend(ctx, b)
 		if firstDone != nil {
 			firstDone()
@@ -68,7 +70,42 @@ func (s *Server) healthLoop(ctx context.Context, b *upBackend, firstDone func())
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-b.recheck:
+			// A session's dial failed: check now rather than at the
+			// interval's end, but not closer to the last check than
+			// recheckGap. A dead backend goes down after its fall
+			// count of checks, not of intervals; a session's failure
+			// alone never takes it down.
+			wait := time.NewTimer(recheckGap(interval) - time.Since(began))
+			select {
+			case <-ctx.Done():
+				wait.Stop()
+				return
+			case <-wait.C:
+			}
+			t.Reset(interval)
 		}
+	}
+}
+
+// recheckGap is the shortest time between the start of a check and one a
+// failed session dial brings forward: a fifth of the interval, at least
+// upstream.MinInterval, so that sessions failing on a dead backend do
+// not make its checks a loop against it.
+func recheckGap(interval time.Duration) time.Duration {
+	return max(interval/5, upstream.MinInterval)
+}
+
+// checkSoon asks b's health checks, when it has them, to check now (a
+// session's dial to it failed); a request already waiting stands for this
+// one.
+func (b *upBackend) checkSoon() {
+	if b.recheck == nil {
+		return
+	}
+	select {
+	case b.recheck <- struct{}{}:
+	default:
 	}
 }
 

@@ -175,6 +175,7 @@ type upBackend struct {
 	ready    readiness                  // on-demand probe (readiness) when not checked
 	sessions atomic.Int64               // sessions holding (or dialling) a connection to it
 	checker  context.CancelFunc         // stops its health checks; nil: none running (upstreamsreload.go)
+	recheck  chan struct{}              // a session's dial failed: check now (health.go); nil: not checked
 	created  time.Time                  // for an unchecked backend's "since"
 }
 
@@ -226,6 +227,7 @@ func newUpstreams(cfg Config, def Dialer, tunnels map[string]Dialer, keep func(B
 			ub.tls.Store(tc)
 			if b.Health.Enabled() {
 				ub.health = upstream.NewHealth(b.Health.HealthConfig)
+				ub.recheck = make(chan struct{}, 1)
 			}
 		}
 		u.list = append(u.list, ub)
@@ -349,6 +351,7 @@ func (s *session) dialRouted(up *upBackend, target string) (*backend, error) {
 			return be, nil
 		}
 		up.sessions.Add(-1)
+		up.checkSoon()
 		tried[up] = true
 		if s.ctx.Err() != nil {
 			return nil, err

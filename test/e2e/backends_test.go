@@ -455,6 +455,32 @@ func TestPoolDialFailover(t *testing.T) {
 	}
 }
 
+// TestFailedDialChecksSoon: a session whose dial to a checked pool member
+// fails (it died since its last check) brings that member's next check
+// forward: with a 3 s interval and a fall of 2 it is taken out within
+// about two fifths of the interval of the failures, not two intervals.
+func TestFailedDialChecksSoon(t *testing.T) {
+	a := startDemoBackend(t, "a", user)
+	b := startDemoBackend(t, "b", user)
+	fa := newFrontDoor(t, a.srv.Addr())
+	health := proxy.HealthCheck{HealthConfig: upstream.HealthConfig{Interval: 3 * time.Second, Rise: 1, Fall: 2}}
+	g := startGateway(t, withBackends(
+		[]proxy.Backend{{Name: "a", Address: fa.addr, Health: health}, {Name: "b", Address: b.srv.Addr(), Health: health}},
+		[]upstream.Pool{{Name: "pool", Members: []string{"a", "b"}}}, proxy.Routing{Default: "pool"}))
+	fa.stop()
+	start := time.Now()
+	for metricValue(scrape(t, g), `ftpsgate_backend_up{backend="a"}`) != "0" {
+		if time.Since(start) > 2500*time.Millisecond {
+			t.Fatalf("a still up %v after its dials began to fail (interval 3s, fall 2)", time.Since(start))
+		}
+		if got := on(t, dialAs(t, g, user, ""), "a", "b"); got != "b" {
+			t.Fatalf("a session went to %s", got)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("a was taken out %v after its dials began to fail", time.Since(start).Round(time.Millisecond))
+}
+
 // TestRouteByListener: sessions on the implicit listener go to b, those
 // on the explicit one to the default a.
 func TestRouteByListener(t *testing.T) {
