@@ -3,11 +3,14 @@ package tunnel
 import (
 	"errors"
 	"net"
+	"net/http"
 	"net/netip"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/ftpsgate/ftpsgate/internal/testpki"
 )
 
 // sourcedAgents runs a Hub and two agents of group lan, a connecting from
@@ -132,4 +135,61 @@ func TestRefusalTriesAnotherAgent(t *testing.T) {
 	if !errors.As(err, &re) || re.Agent != "b" || re.Code != CodeRefused {
 		t.Fatalf("a data dial b refuses: %v, want b's refusal", err)
 	}
+}
+
+// TestDrainingAgentKeepsItsSessions: an agent shutting down takes no new
+// session (the first one it refuses `draining` goes to the other agent,
+// and the Hub sends it no more), but it still connects the data
+// connections of the sessions it carries: they must come from its host.
+func TestDrainingAgentKeepsItsSessions(t *testing.T) {
+	dst := echoServer(t)
+	var agents = map[string]*runningAgent{}
+	p := newPKI(t)
+	la, lb := p.client(t, "a"), p.client(t, "b")
+	h, gw := startHub(t, p, "127.0.0.1:0", map[string][][32]byte{"lan": {pinOf(la), pinOf(lb)}}, zerolog.Nop())
+	for name, leaf := range map[string]*testpki.Leaf{"a": la, "b": lb} {
+		cfg := agentConfig(p, leaf, gw, "lan", name, dst)
+		cfg.Source = netip.MustParseAddr(map[string]string{"a": "127.0.0.1", "b": "127.0.0.2"}[name])
+		cfg.ShutdownGrace = 10 * time.Second
+		agents[name] = startAgent(t, cfg)
+	}
+	waitAgents(t, h, "lan", 2)
+	d := h.Dialer("lan")
+	aIP, bIP := netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("127.0.0.2")
+	var ctrl net.Conn
+	for ctrl == nil {
+		c, err := d.DialBackend(dialCtx(t), dst, netip.Addr{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if localIP(c) == aIP {
+			ctrl = c
+		} else {
+			defer c.Close()
+		}
+	}
+	defer ctrl.Close()
+	agents["a"].cancel()
+	waitHealth(t, agents["a"].agent, http.StatusServiceUnavailable, "draining")
+	for i := range 3 {
+		c, err := d.DialBackend(dialCtx(t), dst, aIP)
+		if err != nil {
+			t.Fatalf("data connection %d of a session on the draining agent: %v", i, err)
+		}
+		if got := localIP(c); got != aIP {
+			t.Fatalf("a data connection of a's session came from %s", got)
+		}
+		echoOnce(t, c)
+	}
+	for i := range 3 {
+		c, err := d.DialBackend(dialCtx(t), dst, netip.Addr{})
+		if err != nil {
+			t.Fatalf("new session %d while a drains: %v", i, err)
+		}
+		if got := localIP(c); got != bIP {
+			t.Fatalf("new session %d went through the draining agent (%s)", i, got)
+		}
+		echoOnce(t, c)
+	}
+	echoOnce(t, ctrl)
 }

@@ -1,6 +1,7 @@
 package tunnel
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -235,8 +236,8 @@ func TestAgentReloadAllow(t *testing.T) {
 	echoOnce(t, held) // the stream from before the reload still relays
 }
 
-// TestAgentDrain: at shutdown the agent tells the gateway to open no more
-// streams (new dials fail over, here to ErrNoAgent), /healthz says
+// TestAgentDrain: at shutdown the agent refuses new sessions' streams
+// (`draining`: the Hub then sends it none), /healthz says
 // draining, a stream relaying goes on until it ends, and then the agent
 // stops without waiting for the rest of its grace; with a short grace, a
 // stream still open is cut when the grace is over.
@@ -259,11 +260,17 @@ func TestAgentDrain(t *testing.T) {
 	r.cancel()
 	waitHealth(t, r.agent, http.StatusServiceUnavailable, "draining")
 	waitLog(t, r.log, "waiting for the streams relaying now")
+	var re *RefusedError
 	if c, err := h.Dialer("lan").DialBackend(dialCtx(t), dst, netipAddr("")); err == nil {
 		c.Close()
 		t.Fatal("a new stream on a draining agent")
-	} else if !errors.Is(err, ErrNoAgent) {
-		t.Logf("dial while draining: %v", err)
+	} else if !errors.As(err, &re) || re.Code != CodeDraining {
+		t.Fatalf("dial while draining: %v, want refused draining", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if _, err := h.Dialer("lan").DialBackend(ctx, dst, netipAddr("")); !errors.Is(err, ErrNoAgent) {
+		t.Fatalf("the next dial: %v, want ErrNoAgent (the draining agent is not tried again)", err)
 	}
 	echoOnce(t, held) // relays, then closes
 	select {

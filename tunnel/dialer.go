@@ -109,6 +109,9 @@ func (d *Dialer) DialBackend(ctx context.Context, address string, local netip.Ad
 		}
 		var re *RefusedError
 		refused := errors.As(err, &re)
+		if refused && re.Code == CodeDraining {
+			a.goneAway.Store(true) // no new sessions on it from now on
+		}
 		if ctx.Err() != nil || len(tried)+1 >= maxAgentTries ||
 			(refused && (re.Code == CodeBadRequest || (local.IsValid() && a.froms.has(local)))) {
 			return nil, err

@@ -56,7 +56,7 @@ type agent struct {
 	sess                *yamux.Session
 	fw                  *frameWriter // under sess: resets streams
 	open                atomic.Int32 // streams open through it
-	goneAway            atomic.Bool  // it is shutting down: no new streams
+	goneAway            atomic.Bool  // it is shutting down: no new sessions' streams (data connections of its own go on)
 	froms               fromSet      // the local addresses of its open streams' connections
 }
 
@@ -323,7 +323,8 @@ func (h *Hub) Agents(group string) int {
 // connection), only those are candidates: a data connection must come from
 // the control connection's host, or the server refuses it. With no agent
 // left to try at all it returns no channel; with candidates but none with
-// room, a channel closed when the group changes.
+// room, a channel closed when the group changes. An agent shutting down
+// (goneAway) takes only the data connections of the sessions it carries.
 func (h *Hub) pick(name string, from netip.Addr, skip []*agent) (*agent, <-chan struct{}, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -336,11 +337,12 @@ func (h *Hub) pick(name string, from netip.Addr, skip []*agent) (*agent, <-chan 
 	affine := false
 	for i := range n {
 		a := g.agents[(g.next+i)%n]
-		if a.sess.IsClosed() || a.goneAway.Load() || slices.Contains(skip, a) {
+		carries := from.IsValid() && a.froms.has(from)
+		if a.sess.IsClosed() || (a.goneAway.Load() && !carries) || slices.Contains(skip, a) {
 			continue
 		}
 		live = append(live, a)
-		affine = affine || (from.IsValid() && a.froms.has(from))
+		affine = affine || carries
 	}
 	var best *agent
 	for _, a := range live {
