@@ -22,12 +22,13 @@ import (
 // Agent is the LAN's end: it keeps a tunnel to a gateway and connects the
 // gateway's streams to the destinations its allow list names.
 type Agent struct {
-	cfg      AgentConfig
+	cfg      atomic.Pointer[AgentConfig] // in force: SetConfig swaps it
 	log      zerolog.Logger
-	sem      chan struct{}
 	wg       sync.WaitGroup // stream handlers
 	allow    atomic.Pointer[AllowList]
 	open     atomic.Int64 // streams being handled
+	relaying atomic.Int64 // streams admitted under max_streams
+	live     liveTunnel   // the tunnel up, for SetConfig's check of the gateway
 	draining atomic.Bool  // shutdown began: new streams are refused
 	metrics  *AgentMetrics
 	states   *gatewayStates
@@ -77,14 +78,18 @@ func NewAgent(cfg AgentConfig, log zerolog.Logger, opts ...AgentOption) *Agent {
 	if cfg.Name == "" {
 		cfg.Name = "agent"
 	}
-	a := &Agent{cfg: cfg, log: log.With().Str("agent_group", cfg.Group).Str("agent", cfg.Name).Logger(),
-		sem: make(chan struct{}, cfg.maxStreams()), states: newGatewayStates(cfg.Gateways)}
+	a := &Agent{log: log.With().Str("agent_group", cfg.Group).Str("agent", cfg.Name).Logger(), states: newGatewayStates(cfg.Gateways)}
 	for _, o := range opts {
 		o(a)
 	}
+	a.cfg.Store(&cfg)
 	a.SetAllow(cfg.Allow)
 	return a
 }
+
+// conf is the configuration in force (its Allow is the one at start or at
+// the last SetConfig: Allow() is the list in force).
+func (a *Agent) conf() *AgentConfig { return a.cfg.Load() }
 
 // Allow returns the allow list in force.
 func (a *Agent) Allow() AllowList { return *a.allow.Load() }
@@ -105,16 +110,21 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.log.Warn().Msg("the allow list is empty: every stream will be refused")
 	}
 	failures := 0
+	gateways := a.conf().Gateways // not reloaded
 	for i := 0; ctx.Err() == nil; i++ {
-		gw := a.cfg.Gateways[i%len(a.cfg.Gateways)]
-		sess, fw, err := a.connect(ctx, gw)
+		gw := gateways[i%len(gateways)]
+		l, err := a.connect(ctx, gw)
+		if err == nil {
+			err = a.live.set(a, l) // checked again against a reload since the handshake
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				break
 			}
 			failures++
 			a.metrics.connectFailed(gw)
-			d := backoff(a.cfg.backoffMin(), a.cfg.backoffMax(), failures)
+			c := a.conf()
+			d := backoff(c.backoffMin(), c.backoffMax(), failures)
 			a.log.Warn().Err(err).Str("gateway", gw).Dur("retry_in", d).Msg("cannot reach the gateway")
 			select {
 			case <-time.After(d):
@@ -127,7 +137,8 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.states.set(gw, StateUp, now)
 		a.metrics.tunnelUp(gw, now)
 		a.log.Info().Str("gateway", gw).Msg("tunnel up")
-		a.serve(ctx, sess, fw)
+		a.serve(ctx, l.sess, l.fw)
+		a.live.clear()
 		a.states.set(gw, StateDown, time.Now())
 		a.metrics.tunnelDown(gw)
 		if ctx.Err() != nil {
@@ -137,7 +148,8 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.log.Warn().Str("gateway", gw).Msg("tunnel down")
 		// A tunnel that went down waits too, so that a gateway that
 		// accepts and drops cannot make the agent spin.
-		d := backoff(a.cfg.backoffMin(), a.cfg.backoffMax(), 1)
+		c := a.conf()
+		d := backoff(c.backoffMin(), c.backoffMax(), 1)
 		select {
 		case <-time.After(d):
 		case <-ctx.Done():
@@ -156,26 +168,38 @@ func backoff(lo, hi time.Duration, n int) time.Duration {
 	return d/2 + rand.N(d/2+1)
 }
 
+// link is a tunnel just connected: its session and what its gateway
+// showed (SetConfig checks it again when the gateway checks change).
+type link struct {
+	sess *yamux.Session
+	fw   *frameWriter
+	cs   tls.ConnectionState
+	gw   string // the address dialled
+	host string // its host: the default server name
+}
+
 // connect dials gw, checks its certificate, says hello and starts the
-// yamux session (the agent is yamux's server: it accepts the streams).
-func (a *Agent) connect(ctx context.Context, gw string) (*yamux.Session, *frameWriter, error) {
-	dctx, cancel := context.WithTimeout(ctx, a.cfg.handshake())
+// yamux session (the agent is yamux's server: it accepts the streams),
+// with the configuration in force when it starts.
+func (a *Agent) connect(ctx context.Context, gw string) (*link, error) {
+	cfg := a.conf()
+	dctx, cancel := context.WithTimeout(ctx, cfg.handshake())
 	defer cancel()
 	host, _, err := net.SplitHostPort(gw)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	conf := &tls.Config{
 		MinVersion:         tls.VersionTLS13,
 		ServerName:         host, // SNI (an IP address is not sent)
-		Certificates:       []tls.Certificate{a.cfg.Certificate},
+		Certificates:       []tls.Certificate{cfg.Certificate},
 		InsecureSkipVerify: true, // verified in VerifyConnection: pins and/or CA
-		VerifyConnection:   func(cs tls.ConnectionState) error { return a.verifyGateway(cs, host) },
+		VerifyConnection:   func(cs tls.ConnectionState) error { return verifyGateway(cfg, cs, host) },
 	}
-	nd := net.Dialer{KeepAlive: a.cfg.keepAlive()}
+	nd := net.Dialer{KeepAlive: cfg.keepAlive()}
 	raw, err := nd.DialContext(dctx, "tcp", gw)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	bc := &batchConn{Conn: raw}
 	c := tls.Client(bc, conf)
@@ -186,51 +210,53 @@ func (a *Agent) connect(ctx context.Context, gw string) (*yamux.Session, *frameW
 		}
 	}()
 	if err := c.HandshakeContext(dctx); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	dl, _ := dctx.Deadline()
 	_ = c.SetDeadline(dl)
-	if err := WriteLine(c, helloLine(a.cfg.Group, a.cfg.Name)); err != nil {
-		return nil, nil, err
+	if err := WriteLine(c, helloLine(cfg.Group, cfg.Name)); err != nil {
+		return nil, err
 	}
 	line, err := ReadLine(c)
 	if err != nil {
-		return nil, nil, fmt.Errorf("hello: %w", err)
+		return nil, fmt.Errorf("hello: %w", err)
 	}
 	if line != "OK" {
 		rep, err := ParseReply(line)
 		if err != nil {
-			return nil, nil, fmt.Errorf("hello: %w", err)
+			return nil, fmt.Errorf("hello: %w", err)
 		}
-		return nil, nil, fmt.Errorf("the gateway refused the agent: %s: %s", rep.Code, rep.Text)
+		return nil, fmt.Errorf("the gateway refused the agent: %s: %s", rep.Code, rep.Text)
 	}
 	_ = c.SetDeadline(time.Time{})
 	fw := &frameWriter{ReadWriteCloser: guardPings(c, a.log.With().Str("gateway", gw).Logger()), batch: bc}
-	sess, err := yamux.Server(fw, muxConfig(a.cfg.keepAlive(), a.cfg.maxStreams()))
+	sess, err := yamux.Server(fw, muxConfig(cfg.keepAlive(), cfg.maxStreams()))
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	ok = true
-	return sess, fw, nil
+	return &link{sess: sess, fw: fw, cs: c.ConnectionState(), gw: gw, host: host}, nil
 }
 
-func (a *Agent) verifyGateway(cs tls.ConnectionState, host string) error {
+// verifyGateway checks the gateway's certificate against cfg's pins
+// and/or CA (with its server name, or host).
+func verifyGateway(cfg *AgentConfig, cs tls.ConnectionState, host string) error {
 	if len(cs.PeerCertificates) == 0 {
 		return errors.New("the gateway sent no certificate")
 	}
 	leaf := cs.PeerCertificates[0]
-	if len(a.cfg.GatewayPins) > 0 {
+	if len(cfg.GatewayPins) > 0 {
 		sum := sha256.Sum256(leaf.RawSubjectPublicKeyInfo)
 		ok := 0
-		for _, p := range a.cfg.GatewayPins {
+		for _, p := range cfg.GatewayPins {
 			ok |= subtle.ConstantTimeCompare(sum[:], p[:])
 		}
 		if ok != 1 {
 			return errors.New("the gateway's certificate matches none of gateway_pins")
 		}
 	}
-	if a.cfg.GatewayCA != nil {
-		name := a.cfg.ServerName
+	if cfg.GatewayCA != nil {
+		name := cfg.ServerName
 		if name == "" {
 			name = host
 		}
@@ -238,7 +264,7 @@ func (a *Agent) verifyGateway(cs tls.ConnectionState, host string) error {
 		for _, c := range cs.PeerCertificates[1:] {
 			inter.AddCert(c)
 		}
-		if _, err := leaf.Verify(x509.VerifyOptions{DNSName: name, Roots: a.cfg.GatewayCA, Intermediates: inter}); err != nil {
+		if _, err := leaf.Verify(x509.VerifyOptions{DNSName: name, Roots: cfg.GatewayCA, Intermediates: inter}); err != nil {
 			return fmt.Errorf("the gateway's certificate: %w", err)
 		}
 	}
@@ -256,19 +282,23 @@ func (a *Agent) serve(ctx context.Context, sess *yamux.Session, fw *frameWriter)
 		}
 	}()
 	defer sess.Close()
+	peak := a.conf().maxStreams() // the largest max_streams since the tunnel is up
 	for {
 		st, err := sess.AcceptStream()
 		if err != nil {
 			return
 		}
+		peak = max(peak, a.conf().maxStreams())
 		// A stream stays in the tunnel until both ends closed it (yamux
 		// cannot reset one); a refused one can hold a receive window of
 		// the gateway's bytes. A gateway that keeps far more streams open
 		// than the agent serves is cut, so that it cannot make the agent
 		// hold any number of them. (Streams the agent reset stay until
 		// yamux's close timeout, whatever the gateway does: not counted.)
-		if n, limit := sess.NumStreams()-int(fw.lingering.Load()), tunnelStreams(cap(a.sem)); n > limit {
-			a.log.Error().Int("streams", n).Int("limit", limit).Int("max_streams", cap(a.sem)).
+		// (A max_streams lowered by a reload: the streams the earlier one
+		// let in stay, so the bound is the largest since the tunnel is up.)
+		if n, limit := sess.NumStreams()-int(fw.lingering.Load()), tunnelStreams(peak); n > limit {
+			a.log.Error().Int("streams", n).Int("limit", limit).Int("max_streams", peak).
 				Msg("tunnel dropped: the gateway keeps more streams open on the tunnel than 2×(max_streams + 256)")
 			_ = st.Close()
 			return
@@ -296,7 +326,7 @@ const drainPoll = 20 * time.Millisecond
 func (a *Agent) drain(sess *yamux.Session) {
 	a.draining.Store(true)
 	a.states.drain()
-	grace := a.cfg.shutdownGrace()
+	grace := a.conf().shutdownGrace()
 	n := a.open.Load()
 	if n > 0 {
 		a.log.Info().Int64("streams", n).Dur("grace", grace).Msg("shutting down: waiting for the streams relaying now")

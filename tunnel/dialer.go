@@ -76,7 +76,7 @@ const maxAgentTries = 4
 // the group, each at most once.
 func (d *Dialer) DialBackend(ctx context.Context, address string, local netip.Addr) (net.Conn, error) {
 	h := d.hub
-	wait := time.NewTimer(h.cfg.wait())
+	wait := time.NewTimer(h.conf().wait())
 	defer wait.Stop()
 	var tried []*agent
 	var lastErr error
@@ -145,7 +145,7 @@ func (d *Dialer) open(ctx context.Context, a *agent, address string, local netip
 	}
 	stop := context.AfterFunc(ctx, func() { _ = st.SetDeadline(time.Now()) })
 	defer stop()
-	_ = st.SetDeadline(ctxDeadline(ctx, h.cfg.handshake()))
+	_ = st.SetDeadline(ctxDeadline(ctx, h.conf().handshake()))
 	req := Request{Address: address, From: local}
 	if err := WriteLine(st, req.String()); err != nil {
 		_ = st.Close()

@@ -22,12 +22,13 @@ import (
 // Hub is the gateway's end: it accepts agents on a listener, keeps their
 // sessions per group and opens streams through them (Dialer).
 type Hub struct {
-	cfg     HubConfig
+	cfg     atomic.Pointer[HubConfig] // the settings in force (SetConfig swaps them); Groups unset: pins
 	log     zerolog.Logger
 	metrics *Metrics
 
 	mu     sync.Mutex
 	groups map[string]*group
+	pins   map[string][][32]byte // each group's pins (SetGroups replaces them)
 	lns    map[net.Listener]struct{}
 	conns  map[net.Conn]struct{} // handshakes in progress and live agents
 	// pending counts connections not yet authenticated (TLS and hello):
@@ -62,8 +63,10 @@ type agent struct {
 
 // NewHub returns a Hub for cfg (validated by the caller); m may be nil.
 func NewHub(cfg HubConfig, log zerolog.Logger, m *Metrics) *Hub {
-	h := &Hub{cfg: cfg, log: log, metrics: m, groups: map[string]*group{}, lns: map[net.Listener]struct{}{}, conns: map[net.Conn]struct{}{}}
-	for name := range cfg.Groups {
+	h := &Hub{log: log, metrics: m, groups: map[string]*group{}, pins: clonePins(cfg.Groups), lns: map[net.Listener]struct{}{}, conns: map[net.Conn]struct{}{}}
+	cfg.Groups = nil
+	h.cfg.Store(&cfg)
+	for name := range h.pins {
 		h.groups[name] = &group{changed: make(chan struct{})}
 	}
 	m.watch(h.groupStats)
@@ -170,10 +173,11 @@ func (h *Hub) serveAgent(raw net.Conn) {
 	defer authenticated()
 	var pinGroups []string
 	var pin [32]byte
+	cfg := h.conf() // the settings in force when the agent connected
 	conf := &tls.Config{
 		MinVersion:     tls.VersionTLS13,
 		ClientAuth:     tls.RequireAnyClientCert,
-		GetCertificate: h.cfg.GetCertificate,
+		GetCertificate: cfg.GetCertificate,
 		VerifyConnection: func(cs tls.ConnectionState) error {
 			if len(cs.PeerCertificates) == 0 {
 				return errors.New("no client certificate")
@@ -186,7 +190,7 @@ func (h *Hub) serveAgent(raw net.Conn) {
 			return nil
 		},
 	}
-	_ = raw.SetDeadline(time.Now().Add(h.cfg.handshake()))
+	_ = raw.SetDeadline(time.Now().Add(cfg.handshake()))
 	bc := &batchConn{Conn: raw}
 	tc := tls.Server(bc, conf)
 	if err := tc.Handshake(); err != nil {
@@ -222,7 +226,7 @@ func (h *Hub) serveAgent(raw net.Conn) {
 	}
 	_ = raw.SetDeadline(time.Time{})
 	fw := &frameWriter{ReadWriteCloser: guardPings(tc, log), batch: bc}
-	sess, err := yamux.Client(fw, muxConfig(h.cfg.keepAlive(), h.cfg.maxStreams()))
+	sess, err := yamux.Client(fw, muxConfig(cfg.keepAlive(), cfg.maxStreams()))
 	if err != nil {
 		log.Error().Err(err).Msg("agent session failed")
 		return
@@ -259,7 +263,7 @@ func (h *Hub) groupsOf(pin [32]byte) []string {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	var out []string
-	for name, pins := range h.cfg.Groups {
+	for name, pins := range h.pins {
 		if pinned(pins, pin) {
 			out = append(out, name)
 		}
@@ -282,7 +286,7 @@ func (h *Hub) add(a *agent) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	g := h.groups[a.group]
-	if h.closed || g == nil || !pinned(h.cfg.Groups[a.group], a.pin) {
+	if h.closed || g == nil || !pinned(h.pins[a.group], a.pin) {
 		return false
 	}
 	g.agents = append(g.agents, a)
@@ -345,8 +349,9 @@ func (h *Hub) pick(name string, from netip.Addr, skip []*agent) (*agent, <-chan 
 		affine = affine || carries
 	}
 	var best *agent
+	maxStreams := h.conf().maxStreams()
 	for _, a := range live {
-		if (affine && !a.froms.has(from)) || int(a.open.Load()) >= h.cfg.maxStreams() {
+		if (affine && !a.froms.has(from)) || int(a.open.Load()) >= maxStreams {
 			continue
 		}
 		if best == nil || a.open.Load() < best.open.Load() {

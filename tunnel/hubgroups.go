@@ -16,10 +16,7 @@ import (
 // groups must pass HubConfig.Validate's checks; it returns the agents cut.
 func (h *Hub) SetGroups(groups map[string][][32]byte) int {
 	h.mu.Lock()
-	next := make(map[string][][32]byte, len(groups))
-	for name, pins := range groups {
-		next[name] = slices.Clone(pins)
-	}
+	next := clonePins(groups)
 	var cut []*agent
 	for name, g := range h.groups {
 		pins, kept := next[name]
@@ -44,7 +41,7 @@ func (h *Hub) SetGroups(groups map[string][][32]byte) int {
 			h.groups[name] = &group{changed: make(chan struct{})}
 		}
 	}
-	h.cfg.Groups = next
+	h.pins = next
 	h.mu.Unlock()
 	for _, a := range cut {
 		h.log.Warn().Str("agent_group", a.group).Str("agent", a.name).Str("agent_addr", a.remote).
@@ -52,6 +49,35 @@ func (h *Hub) SetGroups(groups map[string][][32]byte) int {
 		_ = a.sess.Close()
 	}
 	return len(cut)
+}
+
+// SetConfig replaces the listener's settings (a reload); cfg.Groups is
+// not read (SetGroups replaces the groups), and a nil GetCertificate keeps
+// the certificate in force. What changes applies to what starts after:
+// GetCertificate and HandshakeTimeout to the agents' handshakes that
+// follow (the tunnels up keep theirs), MaxStreams and WaitForAgent to the
+// dials that follow, on every agent (lowered, it opens no stream on an
+// agent that already holds that many: those open go on), HandshakeTimeout
+// also to their request's wait; KeepAlive only to the tunnels that connect
+// after (a yamux session keeps its own). cfg must pass Validate's checks.
+func (h *Hub) SetConfig(cfg HubConfig) {
+	cfg.Groups = nil
+	if cfg.GetCertificate == nil {
+		cfg.GetCertificate = h.conf().GetCertificate
+	}
+	h.cfg.Store(&cfg)
+}
+
+// conf is the settings in force (Groups unset: h.pins).
+func (h *Hub) conf() *HubConfig { return h.cfg.Load() }
+
+// clonePins is a deep copy of groups' pins.
+func clonePins(groups map[string][][32]byte) map[string][][32]byte {
+	out := make(map[string][][32]byte, len(groups))
+	for name, pins := range groups {
+		out[name] = slices.Clone(pins)
+	}
+	return out
 }
 
 // AgentInfo is one connected agent, for the admin API.

@@ -37,13 +37,13 @@ func (a *Agent) handle(st *yamux.Stream, fw *frameWriter) {
 		a.metrics.verdict(verdictOf(code))
 		ev.Str("verdict", "refused").Str("code", code).Dur("duration", time.Since(start)).Msg("stream refused: " + text)
 	}
-	select {
-	case a.sem <- struct{}{}:
-		defer func() { <-a.sem }()
-	default:
-		refuse(CodeBusy, "too many streams", log.Warn().Int("max_streams", cap(a.sem)))
+	cfg := a.conf() // max_streams, dial_timeout and source_address in force now
+	if n := a.relaying.Add(1); n > int64(cfg.maxStreams()) {
+		a.relaying.Add(-1)
+		refuse(CodeBusy, "too many streams", log.Warn().Int("max_streams", cfg.maxStreams()))
 		return
 	}
+	defer a.relaying.Add(-1)
 	_ = st.SetReadDeadline(time.Now().Add(requestTimeout))
 	line, err := ReadLine(st)
 	if err != nil {
@@ -68,10 +68,10 @@ func (a *Agent) handle(st *yamux.Stream, fw *frameWriter) {
 		refuse(CodeRefused, "destination not in the agent's allow list", log.Warn())
 		return
 	}
-	d := net.Dialer{Timeout: a.cfg.dialTimeout()}
+	d := net.Dialer{Timeout: cfg.dialTimeout()}
 	var source *net.TCPAddr // the configured source_address, if any
-	if a.cfg.Source.IsValid() {
-		source = &net.TCPAddr{IP: a.cfg.Source.AsSlice()}
+	if cfg.Source.IsValid() {
+		source = &net.TCPAddr{IP: cfg.Source.AsSlice()}
 		d.LocalAddr = source
 	}
 	dialStart := time.Now()

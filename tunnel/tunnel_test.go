@@ -66,7 +66,7 @@ func startHubMetrics(t testing.TB, p *pki, addr string, groups map[string][][32]
 		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return &cert, nil },
 		Groups:         groups, WaitForAgent: 300 * time.Millisecond, KeepAlive: time.Second,
 	}, log, m)
-	if err := h.cfg.Validate(); err != nil {
+	if err := (&HubConfig{GetCertificate: h.conf().GetCertificate, Groups: groups}).Validate(); err != nil {
 		t.Fatal(err)
 	}
 	ln, err := net.Listen("tcp", addr)
@@ -357,7 +357,7 @@ func TestAgentBusy(t *testing.T) {
 	p := newPKI(t)
 	leaf := p.client(t, "a")
 	h, gw := startHub(t, p, "127.0.0.1:0", map[string][][32]byte{"lan": {pinOf(leaf)}}, zerolog.Nop())
-	h.cfg.MaxStreams = 2
+	h.SetConfig(HubConfig{MaxStreams: 2, WaitForAgent: 300 * time.Millisecond, KeepAlive: time.Second})
 	dst := echoServer(t)
 	cfg := agentConfig(p, leaf, gw, "lan", "a", dst)
 	cfg.MaxStreams = 1
@@ -379,7 +379,7 @@ func TestAgentBusy(t *testing.T) {
 	// waits for a free stream and fails with ErrNoAgent.
 	leaf2 := p.client(t, "b")
 	h2, gw2 := startHub(t, p, "127.0.0.1:0", map[string][][32]byte{"lan": {pinOf(leaf2)}}, zerolog.Nop())
-	h2.cfg.MaxStreams = 2
+	h2.SetConfig(HubConfig{MaxStreams: 2, WaitForAgent: 300 * time.Millisecond, KeepAlive: time.Second})
 	startAgent(t, agentConfig(p, leaf2, gw2, "lan", "b", dst))
 	waitAgents(t, h2, "lan", 1)
 	var first net.Conn
@@ -403,7 +403,7 @@ func TestAgentBusy(t *testing.T) {
 		held.Close()
 		t.Fatal("a third stream while two are open")
 	}
-	h2.cfg.WaitForAgent = 5 * time.Second
+	h2.SetConfig(HubConfig{MaxStreams: 2, WaitForAgent: 5 * time.Second, KeepAlive: time.Second})
 	go func() { time.Sleep(100 * time.Millisecond); first.Close() }()
 	c, err := h2.Dialer("lan").DialBackend(dialCtx(t), dst, netipAddr(""))
 	if err != nil {

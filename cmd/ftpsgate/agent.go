@@ -105,7 +105,7 @@ func cmdAgent(args []string, stderr io.Writer) int {
 
 // runAgent runs the agent until ctx ends (SIGTERM), then drains it: the
 // admin endpoint (when configured) answers until the last stream ended.
-// SIGHUP reloads the allow list and log.level from path.
+// SIGHUP reloads path (reloadAgent says which keys).
 func runAgent(ctx context.Context, path string, l *agentLoaded, out *os.File) int {
 	level := newLevelGate(l.log, out)
 	log := level.logger()

@@ -137,6 +137,16 @@ func (s *agentsSetup) warnings() []proxy.Warning {
 	return ws
 }
 
+// loadCert loads agents.cert_file and key_file (set), at start and on
+// each SIGHUP.
+func (s *agentsSetup) loadCert() (func(*tls.ClientHelloInfo) (*tls.Certificate, error), error) {
+	cert, err := tls.LoadX509KeyPair(s.certFile, s.keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("agents.cert_file: %w", err)
+	}
+	return func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return &cert, nil }, nil
+}
+
 // startHub listens on agents.listen and serves agents until the returned
 // Hub is closed; each group becomes a tunnel the backend can name in
 // backend.via. The listener's certificate is agents.cert_file, or the
@@ -146,11 +156,10 @@ func startHub(s *agentsSetup, getCert func(*tls.ClientHelloInfo) (*tls.Certifica
 	cfg := s.hub
 	cfg.GetCertificate = getCert
 	if s.certFile != "" {
-		cert, err := tls.LoadX509KeyPair(s.certFile, s.keyFile)
-		if err != nil {
-			return nil, nil, nil, fmt.Errorf("agents.cert_file: %w", err)
+		var err error
+		if cfg.GetCertificate, err = s.loadCert(); err != nil {
+			return nil, nil, nil, err
 		}
-		cfg.GetCertificate = func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return &cert, nil }
 	}
 	ln, err := net.Listen("tcp", s.listen)
 	if err != nil {

@@ -55,7 +55,7 @@ func (d *composed) reloaders() []keyedReloader {
 		rs = append(rs, keyedReloader{"inspect", d.inspect})
 	}
 	if d.path != "" { // agents first: the backends' vias are checked against its groups
-		rs = append(rs, keyedReloader{"agents", &agentsReloader{path: d.path, hub: d.hub, start: d.agents, log: d.log}},
+		rs = append(rs, keyedReloader{"agents", &agentsReloader{path: d.path, hub: d.hub, start: d.agents, edgeCert: d.certs.GetCertificate, log: d.log}},
 			keyedReloader{"backends", &backendsReloader{path: d.path, srv: d.srv, hub: d.hub, log: d.log}})
 	}
 	return rs

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"slices"
@@ -18,11 +19,16 @@ import (
 // reloader checks each via against the groups as they now are.
 //
 //   - agents: the groups and their pins (tunnel.Hub.SetGroups: a removed
-//     pin cuts its agent at once). The listener's settings (listen,
-//     cert_file, key_file, max_streams, keepalive, wait_for_agent,
-//     handshake_timeout) only change at a restart: when the file changes
-//     them, the groups and pins are still applied (a revocation must not
-//     wait for a restart) and the error names each key left as it was.
+//     pin cuts its agent at once), then the listener's settings
+//     (tunnel.Hub.SetConfig): cert_file and key_file (read again on each
+//     SIGHUP, so a certificate rotated in place is picked up; empty: the
+//     edge certificate, reloaded with the edge), max_streams,
+//     wait_for_agent, handshake_timeout and keepalive, for the handshakes,
+//     dials and tunnels that follow (keepalive: new tunnels only); the
+//     tunnels up stay. A certificate that does not load keeps the one in
+//     force and fails the reload, the rest applied. listen needs a
+//     restart: when the file moves it, the rest is still applied (a
+//     revocation must not wait for a restart) and the error says so.
 //   - backend, backends, pools, routing: swapped whole
 //     (proxy.Server.ReloadBackends); a bad set keeps the last good one.
 
@@ -44,13 +50,15 @@ func readConfigFile(path string) (fileConfig, error) {
 // agentsReloader re-reads the agents: section. hub is nil when the
 // gateway started without one: a listener needs a restart.
 type agentsReloader struct {
-	path  string
-	hub   *tunnel.Hub
-	start *agentsSetup // the section the listener was started with
-	log   zerolog.Logger
+	path     string
+	hub      *tunnel.Hub
+	start    *agentsSetup                                         // the section the listener was started with
+	edgeCert func(*tls.ClientHelloInfo) (*tls.Certificate, error) // without agents.cert_file
+	log      zerolog.Logger
 }
 
-// Reload applies the file's groups and pins to the running listener.
+// Reload applies the file's groups, pins and settings to the running
+// listener.
 func (r *agentsReloader) Reload() error {
 	fc, err := readConfigFile(r.path)
 	if err != nil {
@@ -74,32 +82,19 @@ func (r *agentsReloader) Reload() error {
 	}
 	r.hub.SetGroups(s.hub.Groups)
 	logWarnings(r.log, s.warnings())
-	var restart []string
-	was, now := r.start, s
-	for _, k := range []struct {
-		key  string
-		same bool
-	}{
-		{"agents.listen", was.listen == now.listen},
-		{"agents.cert_file", was.certFile == now.certFile},
-		{"agents.key_file", was.keyFile == now.keyFile},
-		{"agents.max_streams", was.hub.MaxStreams == now.hub.MaxStreams},
-		{"agents.wait_for_agent", was.hub.WaitForAgent == now.hub.WaitForAgent},
-		{"agents.keepalive", was.hub.KeepAlive == now.hub.KeepAlive},
-		{"agents.handshake_timeout", was.hub.HandshakeTimeout == now.hub.HandshakeTimeout},
-	} {
-		if !k.same {
-			restart = append(restart, k.key)
+	var errs []error
+	cfg := s.hub
+	cfg.GetCertificate = r.edgeCert
+	if s.certFile != "" {
+		if cfg.GetCertificate, err = s.loadCert(); err != nil {
+			errs = append(errs, fmt.Errorf("%w; the agent listener keeps the certificate in force (the other agents settings were applied)", err))
 		}
 	}
-	if len(restart) > 0 {
-		msg := fmt.Sprintf("%s changed: the agent listener keeps its settings until a restart (the groups and pins were applied)", strings.Join(restart, ", "))
-		if was.listen != now.listen {
-			msg = fmt.Sprintf("agents.listen changed from %s to %s, which needs a restart; ", was.listen, now.listen) + msg
-		}
-		return errors.New(msg)
+	r.hub.SetConfig(cfg) // a nil GetCertificate keeps the one in force
+	if was, now := r.start.listen, s.listen; was != now {
+		errs = append(errs, fmt.Errorf("agents.listen changed from %s to %s, which needs a restart: the agent listener stays on %s (the groups, pins and other agents settings were applied)", was, now, was))
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // backendsReloader re-reads backend, backends, pools and routing and
