@@ -3,8 +3,13 @@ package main
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
+	"io"
+	"net"
+	"net/netip"
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -12,6 +17,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/ftpsgate/ftpsgate/internal/testpki"
 	"github.com/ftpsgate/ftpsgate/tunnel"
 )
 
@@ -113,4 +119,189 @@ log: {level: error}
 	if ok || !strings.Contains(msg, "backend.via") {
 		t.Fatalf("unknown via: ok=%v %q, want an error naming backend.via", ok, msg)
 	}
+}
+
+// writeLeaf writes l's certificate and key where a cert_file and key_file
+// name them (a rotation in place rewrites them).
+func writeLeaf(t *testing.T, certFile, keyFile string, l *testpki.Leaf) {
+	t.Helper()
+	if err := testpki.WritePEM(certFile, 0o644, "CERTIFICATE", l.DER); err != nil {
+		t.Fatal(err)
+	}
+	if err := testpki.WritePEM(keyFile, 0o600, "PRIVATE KEY", l.KeyDER); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// pingConn writes a line on c (to an echo server) and reads it back,
+// leaving c open.
+func pingConn(t *testing.T, c net.Conn, what string) {
+	t.Helper()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	defer c.SetDeadline(time.Time{})
+	if _, err := c.Write([]byte("ping")); err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	b := make([]byte, 4)
+	if _, err := io.ReadFull(c, b); err != nil || string(b) != "ping" {
+		t.Fatalf("%s: echo %q %v", what, b, err)
+	}
+}
+
+func dialLAN(t *testing.T, hub *tunnel.Hub, addr string) (net.Conn, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return hub.Dialer("lan").DialBackend(ctx, addr, netip.Addr{})
+}
+
+// startLANAgent runs an agent of group lan with leaf, dialling listen,
+// pinning gwPins and allowed to reach allow, until the end of the test.
+func startLANAgent(t *testing.T, listen string, leaf *testpki.Leaf, gwPins [][32]byte, allow string) {
+	t.Helper()
+	al, err := tunnel.ParseAllowList([]string{allow})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	ag := tunnel.NewAgent(tunnel.AgentConfig{Gateways: []string{listen}, Certificate: leaf.TLS, GatewayPins: gwPins, Group: "lan",
+		Allow: al, BackoffMin: 20 * time.Millisecond, BackoffMax: 100 * time.Millisecond}, zerolog.Nop())
+	go func() { defer close(done); _ = ag.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+}
+
+func waitHubAgents(t *testing.T, hub *tunnel.Hub, n int, what string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for hub.Agents("lan") != n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %d agents in lan, want %d", what, hub.Agents("lan"), n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestSIGHUPReloadsAgentListener: agents.cert_file rewritten in place and
+// reloaded: the tunnel up and the session's stream on it go on, the next
+// agent handshake shows the new certificate; max_streams and
+// wait_for_agent lowered bound the next dials; a certificate file that no
+// longer loads fails the reload naming agents.cert_file and keeps the
+// certificate in force.
+func TestSIGHUPReloadsAgentListener(t *testing.T) {
+	fx := newAgentFixture(t, "reload listener")
+	ca, err := testpki.NewCA("agent listener")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gwA, errA := ca.Server()
+	gwB, errB := ca.Server()
+	if errA != nil || errB != nil {
+		t.Fatal(errA, errB)
+	}
+	pinA, pinB := sha256.Sum256(gwA.Cert.RawSubjectPublicKeyInfo), sha256.Sum256(gwB.Cert.RawSubjectPublicKeyInfo)
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "agents.pem"), filepath.Join(dir, "agents.key")
+	writeLeaf(t, certFile, keyFile, gwA)
+	l1, l2, l3 := fx.leaf(t, "agent-1"), fx.leaf(t, "agent-2"), fx.leaf(t, "agent-3")
+	ports := freeRange(t, 2)
+	conf := func(maxStreams int, wait string) string {
+		return fmt.Sprintf(`listeners: [{name: a, address: "127.0.0.1:0", tls: implicit}]
+tls: {cert_file: %s, key_file: %s}
+backend: {address: "10.0.0.5:21", via: lan}
+agents:
+  listen: "127.0.0.1:0"
+  cert_file: %s
+  key_file: %s
+  max_streams: %d
+  wait_for_agent: %s
+  groups:
+    lan: {pins: [%q, %q, %q]}
+passive: {ports: "%s"}
+log: {level: error}
+`, fx.edge.ChainFile, fx.edge.KeyFile, certFile, keyFile, maxStreams, wait, pinText(l1), pinText(l2), pinText(l3), ports)
+	}
+	path := writeConfig(t, conf(4, "5s"))
+	cfg, err := loadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	d, err := compose(ctx, cfg, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.auth.close()
+	defer d.hub.Close()
+	var reload func() error
+	for _, kr := range d.reloaders() {
+		if kr.key == "agents" {
+			reload = kr.r.Reload
+		}
+	}
+	rewrite := func(text string) {
+		t.Helper()
+		if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	echo := echoListener(t)
+	listen := d.hubAddr.String()
+	startLANAgent(t, listen, l1, [][32]byte{pinA, pinB}, echo) // told of the new pin first
+	waitHubAgents(t, d.hub, 1, "at start")
+	since := d.hub.AgentsOf("lan")[0].Since
+	c, err := dialLAN(t, d.hub, echo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	pingConn(t, c, "before the rotation")
+
+	// The certificate rotated in place: same paths, new content.
+	writeLeaf(t, certFile, keyFile, gwB)
+	if err := reload(); err != nil {
+		t.Fatalf("reload after the rotation: %v", err)
+	}
+	pingConn(t, c, "the stream after the rotation")
+	if as := d.hub.AgentsOf("lan"); len(as) != 1 || !as[0].Since.Equal(since) {
+		t.Fatalf("the tunnel up did not stay: %+v", as)
+	}
+	startLANAgent(t, listen, l2, [][32]byte{pinB}, echo) // pins the new certificate alone
+	waitHubAgents(t, d.hub, 2, "an agent pinning the new certificate")
+
+	// max_streams 1 and wait_for_agent 100ms: agent-1 holds c, agent-2
+	// takes one more, then a dial waits 100ms (not 5s) and fails.
+	rewrite(conf(1, "100ms"))
+	if err := reload(); err != nil {
+		t.Fatalf("reload of max_streams: %v", err)
+	}
+	c2, err := dialLAN(t, d.hub, echo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	start := time.Now()
+	if c3, err := dialLAN(t, d.hub, echo); !errors.Is(err, tunnel.ErrNoAgent) {
+		if c3 != nil {
+			c3.Close()
+		}
+		t.Fatalf("a third stream on two agents with max_streams 1: %v, want ErrNoAgent", err)
+	}
+	if waited := time.Since(start); waited > 2*time.Second {
+		t.Errorf("the dial waited %v: the reloaded wait_for_agent was not applied", waited)
+	}
+	pingConn(t, c, "the first stream after max_streams was lowered")
+
+	// A certificate file that no longer loads: the reload fails, naming
+	// it; the listener keeps showing the new certificate.
+	if err := os.WriteFile(certFile, []byte("not a certificate\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := reload(); err == nil || !strings.Contains(err.Error(), "agents.cert_file") {
+		t.Fatalf("a certificate that does not load: %v, want an error naming agents.cert_file", err)
+	}
+	startLANAgent(t, listen, l3, [][32]byte{pinB}, echo)
+	waitHubAgents(t, d.hub, 3, "an agent pinning the certificate in force, after a failed reload")
+	pingConn(t, c, "the first stream at the end")
 }
