@@ -27,6 +27,19 @@ func ping(t *testing.T, c net.Conn, what string) {
 	}
 }
 
+// waitUp waits for r's tunnel to be up on the agent's side (the Hub may
+// list it a moment before: SetConfig checks only a tunnel up).
+func waitUp(t *testing.T, r *runningAgent) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for r.agent.Health().Status != StateUp {
+		if time.Now().After(deadline) {
+			t.Fatal("the agent's tunnel is not up")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // onlyAgent is the one agent of group lan.
 func onlyAgent(t *testing.T, h *Hub) AgentInfo {
 	t.Helper()
@@ -249,4 +262,50 @@ func TestAgentSetConfigStreams(t *testing.T) {
 	for _, c := range conns {
 		c.Close()
 	}
+}
+
+// TestAgentSetConfigGatewayCA: with a gateway CA, a reload whose CA no
+// longer issued the gateway's certificate, or whose server name it does
+// not carry, cuts the tunnel up; the same CA loaded again (another pool,
+// same certificates) does not.
+func TestAgentSetConfigGatewayCA(t *testing.T) {
+	p := newPKI(t)
+	stranger := newPKI(t)
+	leaf := p.client(t, "a")
+	h, gw := startHub(t, p, "127.0.0.1:0", map[string][][32]byte{"lan": {pinOf(leaf)}}, zerolog.Nop())
+	dst := echoServer(t)
+	cfg := agentConfig(p, leaf, gw, "lan", "a", dst)
+	cfg.GatewayPins, cfg.GatewayCA, cfg.ServerName = nil, p.ca.Pool(), "localhost"
+	r := startAgent(t, cfg)
+	waitAgents(t, h, "lan", 1)
+	waitUp(t, r)
+	since := onlyAgent(t, h).Since
+
+	cfg.GatewayCA = p.ca.Pool() // a reload reads the file again
+	if err := r.agent.SetConfig(cfg); err != nil {
+		t.Fatalf("the same CA again: %v", err)
+	}
+	cfg.ServerName = "gateway.example" // not in the gateway's certificate
+	if err := r.agent.SetConfig(cfg); err == nil {
+		t.Fatal("a server name the gateway's certificate does not carry: no cut")
+	}
+	waitLog(t, r.log, "tunnel cut")
+	cfg.ServerName = "localhost"
+	_ = r.agent.SetConfig(cfg)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if as := h.AgentsOf("lan"); len(as) == 1 && as[0].Since.After(since) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the agent did not come back once the server name matched again")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	waitUp(t, r)
+	cfg.GatewayCA = stranger.ca.Pool()
+	if err := r.agent.SetConfig(cfg); err == nil {
+		t.Fatal("a CA that did not issue the gateway's certificate: no cut")
+	}
+	waitAgents(t, h, "lan", 0)
 }

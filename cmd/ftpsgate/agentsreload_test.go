@@ -205,21 +205,21 @@ func TestSIGHUPReloadsAgentListener(t *testing.T) {
 	writeLeaf(t, certFile, keyFile, gwA)
 	l1, l2, l3 := fx.leaf(t, "agent-1"), fx.leaf(t, "agent-2"), fx.leaf(t, "agent-3")
 	ports := freeRange(t, 2)
+	agentsCert := fmt.Sprintf("cert_file: %s\n  key_file: %s", certFile, keyFile)
 	conf := func(maxStreams int, wait string) string {
 		return fmt.Sprintf(`listeners: [{name: a, address: "127.0.0.1:0", tls: implicit}]
 tls: {cert_file: %s, key_file: %s}
 backend: {address: "10.0.0.5:21", via: lan}
 agents:
   listen: "127.0.0.1:0"
-  cert_file: %s
-  key_file: %s
+  %s
   max_streams: %d
   wait_for_agent: %s
   groups:
     lan: {pins: [%q, %q, %q]}
 passive: {ports: "%s"}
 log: {level: error}
-`, fx.edge.ChainFile, fx.edge.KeyFile, certFile, keyFile, maxStreams, wait, pinText(l1), pinText(l2), pinText(l3), ports)
+`, fx.edge.ChainFile, fx.edge.KeyFile, agentsCert, maxStreams, wait, pinText(l1), pinText(l2), pinText(l3), ports)
 	}
 	path := writeConfig(t, conf(4, "5s"))
 	cfg, err := loadFile(path)
@@ -303,5 +303,17 @@ log: {level: error}
 	}
 	startLANAgent(t, listen, l3, [][32]byte{pinB}, echo)
 	waitHubAgents(t, d.hub, 3, "an agent pinning the certificate in force, after a failed reload")
+	pingConn(t, c, "the first stream after a failed reload")
+
+	// agents.cert_file removed: the next handshakes show the edge
+	// certificate (fx.runAgent pins it).
+	agentsCert = "# no cert_file: the edge certificate"
+	l4 := fx.leaf(t, "agent-4")
+	rewrite(strings.Replace(conf(4, "5s"), pinText(l3)+`"]`, pinText(l3)+`", "`+pinText(l4)+`"]`, 1))
+	if err := reload(); err != nil {
+		t.Fatalf("reload without agents.cert_file: %v", err)
+	}
+	fx.runAgent(t, listen, l4)
+	waitHubAgents(t, d.hub, 4, "an agent pinning the edge certificate, once agents.cert_file was removed")
 	pingConn(t, c, "the first stream at the end")
 }
