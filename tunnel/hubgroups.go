@@ -59,7 +59,8 @@ func (h *Hub) SetGroups(groups map[string][][32]byte) int {
 // dials that follow, on every agent (lowered, it opens no stream on an
 // agent that already holds that many: those open go on), HandshakeTimeout
 // also to their request's wait; KeepAlive only to the tunnels that connect
-// after (a yamux session keeps its own). cfg must pass Validate's checks.
+// after (a yamux session keeps its own). cfg's settings must pass
+// Validate's checks.
 func (h *Hub) SetConfig(cfg HubConfig) {
 	cfg.Groups = nil
 	if cfg.GetCertificate == nil {

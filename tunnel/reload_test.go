@@ -2,6 +2,7 @@ package tunnel
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"io"
 	"net"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/yamux"
 	"github.com/rs/zerolog"
 )
 
@@ -308,4 +310,41 @@ func TestAgentSetConfigGatewayCA(t *testing.T) {
 		t.Fatal("a CA that did not issue the gateway's certificate: no cut")
 	}
 	waitAgents(t, h, "lan", 0)
+}
+
+// TestAgentLiveSetChecksReload: a tunnel whose handshake passed the gateway
+// checks of before a reload, but that comes up after it (the reload found
+// no tunnel to check), is checked again as it comes up and closed when its
+// gateway no longer passes them.
+func TestAgentLiveSetChecksReload(t *testing.T) {
+	p := newPKI(t)
+	other, err := p.ca.Server()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := agentConfig(p, p.client(t, "a"), "127.0.0.1:1", "lan", "a")
+	a := NewAgent(cfg, zerolog.Nop())
+	link := func() *link {
+		c1, c2 := net.Pipe()
+		t.Cleanup(func() { c1.Close(); c2.Close() })
+		sess, err := yamux.Server(c1, muxConfig(time.Second, 1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { sess.Close() })
+		return &link{sess: sess, cs: tls.ConnectionState{PeerCertificates: []*x509.Certificate{p.gateway.Cert}}, gw: "127.0.0.1:1", host: "127.0.0.1"}
+	}
+	before := link()
+	if err := a.live.set(a, before); err != nil || before.sess.IsClosed() {
+		t.Fatalf("a tunnel to the pinned gateway: %v", err)
+	}
+	a.live.clear()
+	cfg.GatewayPins = [][32]byte{pinOf(other)}
+	if err := a.SetConfig(cfg); err != nil {
+		t.Fatalf("no tunnel up: %v", err)
+	}
+	after := link()
+	if err := a.live.set(a, after); err == nil || !after.sess.IsClosed() {
+		t.Fatalf("a tunnel to a gateway the reload no longer pins came up: %v", err)
+	}
 }
