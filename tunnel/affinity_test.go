@@ -133,3 +133,45 @@ func TestRefusalTriesAnotherAgent(t *testing.T) {
 		t.Fatalf("a data dial b refuses: %v, want b's refusal", err)
 	}
 }
+
+// TestDialDataSameAgent: DialData opens a session's data connections
+// through the agent that carries its control connection even when both
+// agents connect from the same local address (two hosts' containers), and
+// fails with ErrTunnelLost once that agent is gone; a control connection
+// that is not one of the Hub's streams dials as DialBackend does.
+func TestDialDataSameAgent(t *testing.T) {
+	h, a, b, dst := twoAgents(t) // both connect from 127.0.0.1
+	d := h.Dialer("lan")
+	ctrl, err := d.DialBackend(dialCtx(t), dst, netip.Addr{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ctrl.Close()
+	carrier := ctrl.(*streamConn).agent
+	for range 6 {
+		c, err := d.DialData(dialCtx(t), dst, ctrl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := c.(*streamConn).agent; got != carrier {
+			t.Fatalf("a data connection went through agent %s, its control connection through %s", got.name, carrier.name)
+		}
+		echoOnce(t, c) // open and closed: the other agent has fewer streams each time
+	}
+	plain, err := net.Dial("tcp", dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+	c, err := d.DialData(dialCtx(t), dst, plain)
+	if err != nil {
+		t.Fatalf("DialData with a control connection of no tunnel: %v", err)
+	}
+	echoOnce(t, c)
+	ctrl.Close() // or the agent's shutdown waits for it
+	map[string]*runningAgent{"a": a, "b": b}[carrier.name].stop()
+	waitAgents(t, h, "lan", 1)
+	if _, err := d.DialData(dialCtx(t), dst, ctrl); !errors.Is(err, ErrTunnelLost) {
+		t.Fatalf("DialData after the control connection's agent left: %v, want ErrTunnelLost", err)
+	}
+}

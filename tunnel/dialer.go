@@ -122,6 +122,50 @@ func (d *Dialer) DialBackend(ctx context.Context, address string, local netip.Ad
 	}
 }
 
+// DialData opens a data connection to address for the session whose
+// control connection is control (a connection a Dialer of this Hub
+// returned): through the agent that carries control, the one agent whose
+// connections the server sees coming from the control connection's host
+// (vsftpd refuses a data connection from another: 425 Security: Bad IP
+// connecting). Agents on two hosts may connect from the same local address
+// (containers on two hosts' bridges, each 172.17.0.2): the address alone
+// does not tell them apart. It waits, as DialBackend does, while that
+// agent has no free stream; when the agent is gone (the session's control
+// connection with it) it fails with ErrTunnelLost. A control connection
+// that is not a stream of this Hub, or whose agent is draining (it opens
+// no more streams), dials as DialBackend does, from control's local
+// address.
+func (d *Dialer) DialData(ctx context.Context, address string, control net.Conn) (net.Conn, error) {
+	var local netip.Addr
+	if ap, err := netip.ParseAddrPort(control.LocalAddr().String()); err == nil {
+		local = ap.Addr().Unmap()
+	}
+	sc, ok := control.(*streamConn)
+	if !ok || sc.hub != d.hub || sc.agent.group != d.group || sc.agent.goneAway.Load() {
+		return d.DialBackend(ctx, address, local)
+	}
+	a, h := sc.agent, d.hub
+	wait := time.NewTimer(h.cfg.wait())
+	defer wait.Stop()
+	for {
+		if a.sess.IsClosed() {
+			h.metrics.dialError(d.group)
+			return nil, fmt.Errorf("tunnel: agent %s: %w", a.name, ErrTunnelLost)
+		}
+		if n := a.open.Load(); int(n) < h.cfg.maxStreams() && a.open.CompareAndSwap(n, n+1) {
+			return d.open(ctx, a, address, local)
+		}
+		select {
+		case <-time.After(freeStreamPoll): // a stream may have ended
+			continue
+		case <-wait.C:
+		case <-ctx.Done():
+		}
+		h.metrics.dialError(d.group)
+		return nil, fmt.Errorf("%w: group %s: agent %s: %s", ErrNoAgent, d.group, a.name, orCause(ctx.Err(), "no free stream"))
+	}
+}
+
 func (d *Dialer) open(ctx context.Context, a *agent, address string, local netip.Addr) (net.Conn, error) {
 	h := d.hub
 	release := sync.OnceFunc(func() { a.open.Add(-1) })
@@ -170,7 +214,7 @@ func (d *Dialer) open(ctx context.Context, a *agent, address string, local netip
 	}
 	_ = st.SetDeadline(time.Time{})
 	uncount := a.froms.add(rep.Local.Addr())
-	return &streamConn{Stream: st, release: func() { release(); uncount() }, fw: a.fw,
+	return &streamConn{Stream: st, release: func() { release(); uncount() }, fw: a.fw, agent: a, hub: h,
 		local:  net.TCPAddrFromAddrPort(rep.Local),
 		remote: net.TCPAddrFromAddrPort(rep.Remote)}, nil
 }
@@ -190,6 +234,8 @@ type streamConn struct {
 	*yamux.Stream
 	release       func()
 	fw            *frameWriter // of the stream's tunnel: Reset
+	agent         *agent       // that carries it: DialData
+	hub           *Hub
 	local, remote net.Addr
 	closeOnce     sync.Once
 	closed        atomic.Bool
