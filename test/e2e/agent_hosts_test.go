@@ -1,9 +1,13 @@
 package e2e
 
 import (
+	"bufio"
 	"context"
+	"fmt"
 	"io"
+	"net"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -11,6 +15,7 @@ import (
 
 	"github.com/ftpsgate/ftpsgate/internal/testproc"
 	"github.com/ftpsgate/ftpsgate/proxy"
+	wire "github.com/ftpsgate/ftpsgate/proxy/ftp"
 	"github.com/ftpsgate/ftpsgate/tunnel"
 )
 
@@ -84,5 +89,122 @@ func TestAgentDataSameLocalAddress(t *testing.T) {
 	}
 	if n := strings.Count(logs[mine].String(), `"stream ended"`); n != lists {
 		t.Errorf("agent %s, which carries the session's control connection, carried %d data connections, want %d", mine, n, lists)
+	}
+}
+
+// lanBackend is a plain FTP server at 127.0.0.2 (another host, as an agent
+// beside it sees it) that answers EPSV (unless noEPSV) and PASV with the
+// port in port and listens for the data connection there, on 127.0.0.2; a
+// LIST gets one line.
+func lanBackend(t *testing.T, port *atomic.Int32, noEPSV *atomic.Bool) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.2:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go lanSession(c, int(port.Load()), noEPSV.Load())
+		}
+	}()
+	return ln.Addr().String()
+}
+
+func lanSession(c net.Conn, port int, noEPSV bool) {
+	defer c.Close()
+	r := bufio.NewReader(c)
+	say := func(s string) { _, _ = io.WriteString(c, s+"\r\n") }
+	say("220 lan ready")
+	var data net.Listener
+	defer func() {
+		if data != nil {
+			data.Close()
+		}
+	}()
+	for {
+		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		line, err := r.ReadString('\n')
+		if err != nil {
+			return
+		}
+		verb, _, _ := strings.Cut(strings.TrimSpace(line), " ")
+		switch verb = strings.ToUpper(verb); verb {
+		case "USER":
+			say("331 password")
+		case "PASS":
+			say("230 in")
+		case "EPSV", "PASV":
+			if verb == "EPSV" && noEPSV {
+				say("502 no EPSV")
+				continue
+			}
+			if data == nil {
+				if data, err = net.Listen("tcp", fmt.Sprintf("127.0.0.2:%d", port)); err != nil {
+					say("425 " + err.Error())
+					continue
+				}
+			}
+			if verb == "EPSV" {
+				say(fmt.Sprintf("229 Entering Extended Passive Mode (|||%d|)", port))
+			} else {
+				say(fmt.Sprintf("227 Entering Passive Mode (127,0,0,2,%d,%d)", port>>8, port&0xff))
+			}
+		case "LIST":
+			_ = data.(*net.TCPListener).SetDeadline(time.Now().Add(5 * time.Second))
+			d, err := data.Accept()
+			if err != nil {
+				say("425 no data connection")
+				continue
+			}
+			say("150 here")
+			_, _ = io.WriteString(d, "lan-file\r\n")
+			d.Close()
+			say("226 done")
+		case "QUIT":
+			say("221 bye")
+			return
+		default:
+			say("200 ok")
+		}
+	}
+}
+
+// TestAgentBackendPortIsNotOurs: an agent beside the server reaches it on
+// its own loopback (backend.address 127.0.0.1:21 as the agent sees it), so
+// the backend's host is a loopback address, but not the gateway's host: a
+// data port that is also one of the gateway's own listening ports (or of
+// its passive range) is the backend's, and the gateway used to refuse it
+// (425) as if the backend had named the gateway itself. Here the backend
+// is 127.0.0.2 and names, as its data port, the port of the gateway's
+// explicit listener on 127.0.0.1 (EPSV, then PASV).
+func TestAgentBackendPortIsNotOurs(t *testing.T) {
+	a := startHub(t)
+	var port atomic.Int32
+	var noEPSV atomic.Bool
+	backend := lanBackend(t, &port, &noEPSV)
+	g := startGatewayWith(t, []proxy.Option{proxy.WithTunnel("lan", a.hub.Dialer("lan"))}, viaLan, func(c *proxy.Config) {
+		c.Backend.Address = backend
+	})
+	port.Store(int32(g.srv.Addr("explicit").(*net.TCPAddr).Port))
+	a.startAgent(t, io.Discard, backend, "127.0.0.2:1024-65535")
+	for _, pasv := range []bool{false, true} {
+		noEPSV.Store(pasv)
+		c := dialRaw(t, g.addr("explicit"), false)
+		c.login(false)
+		data := c.tlsData(c.dataConn(c.epsv(), ""))
+		c.send("LIST")
+		c.expect(wire.StatusAboutToSend)
+		_ = data.SetReadDeadline(time.Now().Add(5 * time.Second))
+		got, _ := io.ReadAll(data)
+		c.expect(wire.StatusClosingDataConnection)
+		if string(got) != "lan-file\r\n" {
+			t.Fatalf("%s: listing %q", verb(pasv), got)
+		}
+		c.do("QUIT", wire.StatusClosing)
 	}
 }
