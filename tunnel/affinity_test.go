@@ -3,7 +3,9 @@ package tunnel
 import (
 	"errors"
 	"net"
+	"net/http"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -174,4 +176,52 @@ func TestDialDataSameAgent(t *testing.T) {
 	if _, err := d.DialData(dialCtx(t), dst, ctrl); !errors.Is(err, ErrTunnelLost) {
 		t.Fatalf("DialData after the control connection's agent left: %v, want ErrTunnelLost", err)
 	}
+}
+
+// TestDrainingAgentTakesItsData: an agent that drains still connects the
+// data connections of the sessions whose control connection it carries
+// (through another agent's host the server would refuse them), and
+// refuses every other stream (draining): the Hub then sends new sessions
+// to the group's other agents, without asking the draining one again.
+func TestDrainingAgentTakesItsData(t *testing.T) {
+	h, a, b, dst := twoAgents(t)
+	d := h.Dialer("lan")
+	ctrl, err := d.DialBackend(dialCtx(t), dst, netip.Addr{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ctrl.Close()
+	carrier := ctrl.(*streamConn).agent
+	draining, other := a, b
+	if carrier.name == "b" {
+		draining, other = b, a
+	}
+	draining.cancel()
+	waitHealth(t, draining.agent, http.StatusServiceUnavailable, "draining")
+	// Held open: the other agent soon has more streams than the draining
+	// one, which would be picked by its count.
+	for i := range 5 {
+		c, err := d.DialBackend(dialCtx(t), dst, netip.Addr{})
+		if err != nil {
+			t.Fatalf("a new session while an agent drains: %v", err)
+		}
+		defer c.Close()
+		if got := c.(*streamConn).agent.name; got != other.agent.cfg.Name {
+			t.Fatalf("new session %d went through the draining agent %s", i, got)
+		}
+	}
+	if n := strings.Count(draining.log.String(), `"code":"draining"`); n != 1 {
+		t.Errorf("the draining agent refused %d streams, want 1 (the Hub asks it once)\n%s", n, draining.log.String())
+	}
+	for range 3 {
+		c, err := d.DialData(dialCtx(t), dst, ctrl)
+		if err != nil {
+			t.Fatalf("a data connection of a session the draining agent carries: %v", err)
+		}
+		if got := c.(*streamConn).agent; got != carrier {
+			t.Fatalf("the data connection went through %s", got.name)
+		}
+		echoOnce(t, c)
+	}
+	echoOnce(t, ctrl)
 }

@@ -287,14 +287,15 @@ func tunnelStreams(maxStreams int) int { return 2 * (maxStreams + DefaultMaxStre
 // drainPoll is how often a draining agent looks whether its streams ended.
 const drainPoll = 20 * time.Millisecond
 
-// drain is the agent's shutdown: it tells the gateway to open no more
-// streams (yamux GoAway: the gateway picks another agent), refuses any
-// stream that still arrives, lets the streams relaying now run up to
-// shutdown_grace, then closes the tunnel (ending what is left).
+// drain is the agent's shutdown: it refuses every new stream (draining:
+// the gateway sends the group's new sessions to other agents) but the data
+// connections of the sessions it carries, lets them run up to
+// shutdown_grace, then closes the tunnel (ending what is left). It sends
+// no yamux GoAway: that would stop the gateway from opening those data
+// connections, and another agent's host would not do for them.
 func (a *Agent) drain(sess *yamux.Session) {
 	a.draining.Store(true)
 	a.states.drain()
-	_ = sess.GoAway()
 	grace := a.cfg.shutdownGrace()
 	n := a.open.Load()
 	if n > 0 {

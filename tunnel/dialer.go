@@ -118,6 +118,9 @@ func (d *Dialer) DialBackend(ctx context.Context, address string, local netip.Ad
 		if refused {
 			msg = "agent refused the stream, trying another agent"
 		}
+		if refused && re.Code == CodeDraining {
+			a.goneAway.Store(true) // no new sessions; its own sessions' data still (DialData)
+		}
 		h.log.Warn().Err(err).Str("agent", a.name).Str("agent_group", d.group).Msg(msg)
 	}
 }
@@ -131,17 +134,18 @@ func (d *Dialer) DialBackend(ctx context.Context, address string, local netip.Ad
 // (containers on two hosts' bridges, each 172.17.0.2): the address alone
 // does not tell them apart. It waits, as DialBackend does, while that
 // agent has no free stream; when the agent is gone (the session's control
-// connection with it) it fails with ErrTunnelLost. A control connection
-// that is not a stream of this Hub, or whose agent is draining (it opens
-// no more streams), dials as DialBackend does, from control's local
-// address.
+// connection with it) it fails with ErrTunnelLost. An agent that drains
+// still takes these (not new sessions). A control connection that is not a
+// stream of this Hub, or whose agent sent a yamux GoAway (an agent of an
+// earlier version, draining: it opens no more streams), dials as
+// DialBackend does, from control's local address.
 func (d *Dialer) DialData(ctx context.Context, address string, control net.Conn) (net.Conn, error) {
 	var local netip.Addr
 	if ap, err := netip.ParseAddrPort(control.LocalAddr().String()); err == nil {
 		local = ap.Addr().Unmap()
 	}
 	sc, ok := control.(*streamConn)
-	if !ok || sc.hub != d.hub || sc.agent.group != d.group || sc.agent.goneAway.Load() {
+	if !ok || sc.hub != d.hub || sc.agent.group != d.group {
 		return d.DialBackend(ctx, address, local)
 	}
 	a, h := sc.agent, d.hub
@@ -153,7 +157,11 @@ func (d *Dialer) DialData(ctx context.Context, address string, control net.Conn)
 			return nil, fmt.Errorf("tunnel: agent %s: %w", a.name, ErrTunnelLost)
 		}
 		if n := a.open.Load(); int(n) < h.cfg.maxStreams() && a.open.CompareAndSwap(n, n+1) {
-			return d.open(ctx, a, address, local)
+			c, err := d.open(ctx, a, address, local)
+			if errors.Is(err, yamux.ErrRemoteGoAway) {
+				return d.DialBackend(ctx, address, local)
+			}
+			return c, err
 		}
 		select {
 		case <-time.After(freeStreamPoll): // a stream may have ended

@@ -82,7 +82,7 @@ func (m *Metrics) forget(group string) {
 func (m *Metrics) refusedStream(group, code string) {
 	if m != nil {
 		switch code {
-		case CodeRefused, CodeBusy, CodeDial, CodeBadRequest:
+		case CodeRefused, CodeBusy, CodeDraining, CodeDial, CodeBadRequest:
 		default:
 			code = "other"
 		}

@@ -37,10 +37,6 @@ func (a *Agent) handle(st *yamux.Stream, fw *frameWriter) {
 		a.metrics.verdict(verdictOf(code))
 		ev.Str("verdict", "refused").Str("code", code).Dur("duration", time.Since(start)).Msg("stream refused: " + text)
 	}
-	if a.draining.Load() {
-		refuse(CodeBusy, "the agent is shutting down", log.Warn())
-		return
-	}
 	select {
 	case a.sem <- struct{}{}:
 		defer func() { <-a.sem }()
@@ -60,6 +56,13 @@ func (a *Agent) handle(st *yamux.Stream, fw *frameWriter) {
 		return
 	}
 	log = log.With().Str("destination", req.Address).Logger()
+	// Shutting down: only the data connections of the sessions whose
+	// control connection it carries (FROM is one of its connections'
+	// addresses); the server would refuse them from another agent's host.
+	if a.draining.Load() && !(req.From.IsValid() && a.locals.has(req.From)) {
+		refuse(CodeDraining, "the agent is shutting down", log.Info())
+		return
+	}
 	// The list in force now: a reload judges the streams that follow it.
 	if !a.Allow().Allows(req.Address) {
 		refuse(CodeRefused, "destination not in the agent's allow list", log.Warn())
@@ -119,7 +122,7 @@ func verdictOf(code string) string {
 	switch code {
 	case CodeRefused:
 		return VerdictRefusedAllow
-	case CodeBusy:
+	case CodeBusy, CodeDraining:
 		return VerdictRefusedBusy
 	case CodeDial:
 		return VerdictDialFailed

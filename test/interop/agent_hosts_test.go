@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -291,7 +292,7 @@ gateway_pins: [%q]
 allow: %s
 keepalive: 2s
 backoff: {min: 200ms, max: 1s}
-shutdown_grace: 2s
+shutdown_grace: 10s
 log: {level: info, format: json}
 `, d.gateway, agentPort, d.group, name, certs[name][0], certs[name][1], gwPin, d.allow)
 		path := filepath.Join(dir, name+".yaml")
@@ -497,6 +498,37 @@ log: {level: info, format: json}
 	if st, err := os.Stat(cutCurl); err == nil && st.Size() >= 24<<20 {
 		t.Errorf("curl got all of big.bin though its agent was killed mid-transfer")
 	}
+
+	// 6. An agent that drains (SIGTERM) keeps connecting the data
+	// connections of the sessions it carries (from its own host, as the
+	// server wants them) until they end or shutdown_grace does: an lftp
+	// session downloads, its agent is told to stop, and it downloads again.
+	for _, name := range []string{"a1", "b1"} {
+		startAgent(name)
+	}
+	waitFor("files-a up for the drain", 15*time.Second, upIs("files-a", "1"))
+	waitFor("files-b up for the drain", 15*time.Second, upIs("files-b", "1"))
+	mark := filepath.Join(local, "first-done")
+	got1, got2 := filepath.Join(local, "drain-1.bin"), filepath.Join(local, "drain-2.bin")
+	lftpDone := make(chan error, 1)
+	var lftpOut string
+	go func() {
+		out, err := lftpNetns(ctx, t, h.DMZ, dir, gwAddr, u, true, fmt.Sprintf("get big.bin -o %s\n!touch %s\n!sleep 3\nget big.bin -o %s",
+			lftpQuote(got1), lftpQuote(mark), lftpQuote(got2)))
+		lftpOut = out
+		lftpDone <- err
+	}()
+	waitFor("the first download of the draining session", 20*time.Second, func() bool { _, err := os.Stat(mark); return err == nil })
+	for _, name := range []string{"a1", "b1"} {
+		if err := agents[name].Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := <-lftpDone; err != nil {
+		t.Fatalf("a session on a draining agent: %v\n%s\n%s\n%s\n%s", err, tail("lftp", lftpOut, 3000), agents["a1"].LogTail(), agents["b1"].LogTail(), diag())
+	}
+	assertSameFile(t, "the download before the drain", got1, sha256File(t, big), 24<<20)
+	assertSameFile(t, "the download during the drain", got2, sha256File(t, big), 24<<20)
 }
 
 // ftplibHostsScript: ftplib_hosts.py HOST PORT USER PASSWORD get|put LOCAL
