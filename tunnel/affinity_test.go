@@ -225,3 +225,38 @@ func TestDrainingAgentTakesItsData(t *testing.T) {
 	}
 	echoOnce(t, ctrl)
 }
+
+// TestAgentJoinsEveryGateway: an agent keeps a tunnel to each gateway it
+// lists: in a fleet (gateways behind one balancer, each with its own agent
+// listener) a gateway the group's agents did not join answers every
+// session 421. It used to join the first that answered, only.
+func TestAgentJoinsEveryGateway(t *testing.T) {
+	p := newPKI(t)
+	leaf := p.client(t, "a")
+	groups := map[string][][32]byte{"lan": {pinOf(leaf)}}
+	h1, gw1 := startHub(t, p, "127.0.0.1:0", groups, zerolog.Nop())
+	h2, gw2 := startHub(t, p, "127.0.0.1:0", groups, zerolog.Nop())
+	dst := echoServer(t)
+	cfg := agentConfig(p, leaf, gw1, "lan", "a", dst)
+	cfg.Gateways = []string{gw1, gw2, gw1}
+	r := startAgent(t, cfg)
+	waitAgents(t, h1, "lan", 1)
+	waitAgents(t, h2, "lan", 1)
+	for _, h := range []*Hub{h1, h2} {
+		c, err := h.Dialer("lan").DialBackend(dialCtx(t), dst, netip.Addr{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		echoOnce(t, c)
+	}
+	if up := r.agent.Health(); up.Status != StateUp || len(up.Gateways) != 2 || up.Gateways[0].State != StateUp || up.Gateways[1].State != StateUp {
+		t.Fatalf("health with both tunnels up: %+v", up)
+	}
+	h1.Close() // one gateway goes: the other keeps its tunnel
+	waitAgents(t, h2, "lan", 1)
+	c, err := h2.Dialer("lan").DialBackend(dialCtx(t), dst, netip.Addr{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	echoOnce(t, c)
+}

@@ -97,16 +97,34 @@ func (a *Agent) SetAllow(al AllowList) {
 	a.metrics.rules(len(al))
 }
 
-// Run keeps a tunnel up, reconnecting with exponential backoff and jitter,
-// until ctx ends; it returns once every stream has ended.
+// Run keeps a tunnel up to each gateway, reconnecting with exponential
+// backoff and jitter, until ctx ends; it returns once every stream has
+// ended. Every gateway of a fleet (several gateways behind one balancer,
+// each with its own agent listener) needs the group's agents: one that
+// has none answers its sessions 421.
 func (a *Agent) Run(ctx context.Context) error {
 	defer a.wg.Wait()
 	if len(a.Allow()) == 0 {
 		a.log.Warn().Msg("the allow list is empty: every stream will be refused")
 	}
+	var wg sync.WaitGroup
+	seen := map[string]bool{}
+	for _, gw := range a.cfg.Gateways {
+		if seen[gw] {
+			continue
+		}
+		seen[gw] = true
+		wg.Add(1)
+		go func() { defer wg.Done(); a.keep(ctx, gw) }()
+	}
+	wg.Wait()
+	return nil
+}
+
+// keep keeps a tunnel to gw up until ctx ends.
+func (a *Agent) keep(ctx context.Context, gw string) {
 	failures := 0
-	for i := 0; ctx.Err() == nil; i++ {
-		gw := a.cfg.Gateways[i%len(a.cfg.Gateways)]
+	for ctx.Err() == nil {
 		sess, fw, err := a.connect(ctx, gw)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -143,7 +161,6 @@ func (a *Agent) Run(ctx context.Context) error {
 		case <-ctx.Done():
 		}
 	}
-	return nil
 }
 
 // backoff is min·2^(n-1) capped at max, with full jitter in its upper half.
