@@ -1,11 +1,15 @@
 package tunnel
 
 import (
+	"context"
+	"crypto/tls"
 	"errors"
 	"net"
 	"net/http"
 	"net/netip"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -259,4 +263,134 @@ func TestAgentJoinsEveryGateway(t *testing.T) {
 		t.Fatal(err)
 	}
 	echoOnce(t, c)
+}
+
+// blackHole relays TCP to target until freeze; from then on it forwards
+// nothing and closes nothing: a host that lost power or its network, as
+// its peer sees it (no FIN, no RST).
+func blackHole(t *testing.T, target string) (addr string, freeze func()) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var frozen atomic.Bool
+	var mu sync.Mutex
+	var conns []net.Conn
+	pipe := func(dst, src net.Conn) {
+		buf := make([]byte, 32<<10)
+		for {
+			n, err := src.Read(buf)
+			if frozen.Load() {
+				if err != nil {
+					return
+				}
+				continue
+			}
+			if n > 0 {
+				_, _ = dst.Write(buf[:n])
+			}
+			if err != nil {
+				_ = dst.Close()
+				return
+			}
+		}
+	}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			d, err := net.Dial("tcp", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			mu.Lock()
+			conns = append(conns, c, d)
+			mu.Unlock()
+			go pipe(d, c)
+			go pipe(c, d)
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return ln.Addr().String(), func() { frozen.Store(true) }
+}
+
+// TestSilentAgentLeft: an agent whose host goes silent (power or network
+// lost: no FIN) is dropped once it leaves a stream request unanswered and
+// sends nothing at all for silentAgent, and the dial goes on with another
+// agent of the group. Its few open streams made it every new session's
+// first choice, each of which waited for the whole connect timeout and
+// failed (421) until yamux's keepalive noticed, twice agents.keepalive
+// later.
+func TestSilentAgentLeft(t *testing.T) {
+	p := newPKI(t)
+	la, lb := p.client(t, "a"), p.client(t, "b")
+	cert := p.gateway.TLS
+	h := NewHub(HubConfig{
+		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return &cert, nil },
+		Groups:         map[string][][32]byte{"lan": {pinOf(la), pinOf(lb)}},
+		WaitForAgent:   300 * time.Millisecond, KeepAlive: time.Minute, // the keepalive would notice late
+	}, zerolog.Nop(), nil)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); _ = h.Serve(ln) }()
+	t.Cleanup(func() { h.Close(); <-done })
+	dst := echoServer(t)
+	hole, freeze := blackHole(t, ln.Addr().String())
+	startAgent(t, agentConfig(p, la, hole, "lan", "a", dst))
+	startAgent(t, agentConfig(p, lb, ln.Addr().String(), "lan", "b", dst))
+	waitAgents(t, h, "lan", 2)
+	d := h.Dialer("lan")
+	// b holds two streams, a none: a is the next dial's first choice.
+	var onA []net.Conn
+	for onB := 0; onB < 2; {
+		c, err := d.DialBackend(dialCtx(t), dst, netip.Addr{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.(*streamConn).agent.name == "b" {
+			defer c.Close()
+			onB++
+		} else {
+			onA = append(onA, c)
+		}
+	}
+	for _, c := range onA {
+		echoOnce(t, c)
+	}
+	waitValue(t, "a's streams", func() float64 {
+		for _, ag := range h.AgentsOf("lan") {
+			if ag.Name == "a" {
+				return float64(ag.Streams)
+			}
+		}
+		return -1
+	}, 0)
+	time.Sleep(100 * time.Millisecond) // the ends of a's streams come back
+	freeze()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	start := time.Now()
+	c, err := d.DialBackend(ctx, dst, netip.Addr{})
+	if err != nil {
+		t.Fatalf("a dial while one agent's host is silent: %v after %v", err, time.Since(start))
+	}
+	if got := c.(*streamConn).agent.name; got != "b" {
+		t.Fatalf("the dial went through %s", got)
+	}
+	echoOnce(t, c)
+	waitAgents(t, h, "lan", 1)
 }

@@ -62,6 +62,18 @@ func (h *Hub) Dialer(group string) *Dialer { return &Dialer{hub: h, group: group
 // maxAgentTries bounds the agents one dial tries.
 const maxAgentTries = 4
 
+// silentAgent is how long a stream request waits for any sign of life
+// from its agent (yamux acknowledges a new stream as the agent accepts
+// it, and keepalives flow) before the agent is taken for gone and its
+// tunnel closed: a host that lost power or its network sends no FIN, and
+// yamux's keepalive takes up to twice agents.keepalive to notice, while
+// its few open streams made it the first choice of every new session.
+const silentAgent = 3 * time.Second
+
+// errSilentAgent: the agent sent nothing at all within silentAgent of a
+// stream request.
+var errSilentAgent = errors.New("tunnel: the agent sent nothing since the request: taken for gone, its tunnel closed")
+
 // DialBackend opens a stream on a live agent of the group (the one with the
 // fewest open streams), asks it to connect to address (from local, when
 // valid) and returns the stream once the agent answered OK. Without an
@@ -200,9 +212,23 @@ func (d *Dialer) open(ctx context.Context, a *agent, address string, local netip
 		_ = st.Close()
 		return fail(fmt.Errorf("tunnel: agent %s: %w", a.name, err))
 	}
+	sent := time.Now()
+	var silent atomic.Bool
+	watch := time.AfterFunc(silentAgent, func() {
+		if !a.fw.heardSince(sent) {
+			silent.Store(true)
+			h.log.Warn().Str("agent", a.name).Str("agent_group", a.group).Str("agent_addr", a.remote).
+				Dur("silent_for", silentAgent).Msg("agent dropped: silent after a stream request (its host or network is gone)")
+			_ = a.sess.Close()
+		}
+	})
 	line, err := ReadLine(st)
+	watch.Stop()
 	if err != nil {
 		_ = st.Close()
+		if silent.Load() {
+			err = errSilentAgent
+		}
 		return fail(fmt.Errorf("tunnel: agent %s: no reply for %s: %w", a.name, address, err))
 	}
 	rep, err := ParseReply(line)
