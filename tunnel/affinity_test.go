@@ -325,18 +325,15 @@ func blackHole(t *testing.T, target string) (addr string, freeze func()) {
 	return ln.Addr().String(), func() { frozen.Store(true) }
 }
 
-// TestSilentAgentLeft: an agent whose host goes silent (power or network
-// lost: no FIN) is dropped once it leaves a stream request unanswered and
-// sends nothing at all for silentAgent, and the dial goes on with another
-// agent of the group. Its few open streams made it every new session's
-// first choice, each of which waited for the whole connect timeout and
-// failed (421) until yamux's keepalive noticed, twice agents.keepalive
-// later.
-func TestSilentAgentLeft(t *testing.T) {
+// silentPair runs a Hub (with a keepalive too long to notice a dead
+// tunnel) and agents a and b of group lan, a through a blackHole; b holds
+// two streams, a none, so that a is the next dial's first choice.
+func silentPair(t *testing.T) (d *Dialer, h *Hub, dst string, freeze func()) {
+	t.Helper()
 	p := newPKI(t)
 	la, lb := p.client(t, "a"), p.client(t, "b")
 	cert := p.gateway.TLS
-	h := NewHub(HubConfig{
+	h = NewHub(HubConfig{
 		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return &cert, nil },
 		Groups:         map[string][][32]byte{"lan": {pinOf(la), pinOf(lb)}},
 		WaitForAgent:   300 * time.Millisecond, KeepAlive: time.Minute, // the keepalive would notice late
@@ -348,12 +345,12 @@ func TestSilentAgentLeft(t *testing.T) {
 	done := make(chan struct{})
 	go func() { defer close(done); _ = h.Serve(ln) }()
 	t.Cleanup(func() { h.Close(); <-done })
-	dst := echoServer(t)
+	dst = echoServer(t)
 	hole, freeze := blackHole(t, ln.Addr().String())
 	startAgent(t, agentConfig(p, la, hole, "lan", "a", dst))
 	startAgent(t, agentConfig(p, lb, ln.Addr().String(), "lan", "b", dst))
 	waitAgents(t, h, "lan", 2)
-	d := h.Dialer("lan")
+	d = h.Dialer("lan")
 	// b holds two streams, a none: a is the next dial's first choice.
 	var onA []net.Conn
 	for onB := 0; onB < 2; {
@@ -362,7 +359,7 @@ func TestSilentAgentLeft(t *testing.T) {
 			t.Fatal(err)
 		}
 		if c.(*streamConn).agent.name == "b" {
-			defer c.Close()
+			t.Cleanup(func() { c.Close() })
 			onB++
 		} else {
 			onA = append(onA, c)
@@ -380,6 +377,18 @@ func TestSilentAgentLeft(t *testing.T) {
 		return -1
 	}, 0)
 	time.Sleep(100 * time.Millisecond) // the ends of a's streams come back
+	return d, h, dst, freeze
+}
+
+// TestSilentAgentLeft: an agent whose host goes silent (power or network
+// lost: no FIN) is dropped once it leaves a stream request unanswered and
+// sends nothing at all for silentAgent, and the dial goes on with another
+// agent of the group. Its few open streams made it every new session's
+// first choice, each of which waited for the whole connect timeout and
+// failed (421) until yamux's keepalive noticed, twice agents.keepalive
+// later.
+func TestSilentAgentLeft(t *testing.T) {
+	d, h, dst, freeze := silentPair(t)
 	freeze()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -393,4 +402,26 @@ func TestSilentAgentLeft(t *testing.T) {
 	}
 	echoOnce(t, c)
 	waitAgents(t, h, "lan", 1)
+}
+
+// TestSilentAgentShortDeadline: a dial whose deadline comes before
+// silentAgent (a health check's timeout) fails, but drops the silent agent
+// (nothing heard for silentMin or more): the next check goes to another
+// agent, instead of every check failing and the backend going down.
+func TestSilentAgentShortDeadline(t *testing.T) {
+	d, h, dst, freeze := silentPair(t)
+	freeze()
+	ctx, cancel := context.WithTimeout(context.Background(), 1200*time.Millisecond)
+	defer cancel()
+	if _, err := d.DialBackend(ctx, dst, netip.Addr{}); err == nil {
+		t.Fatal("a dial through the silent agent, deadline before silentAgent: no error")
+	}
+	waitAgents(t, h, "lan", 1)
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 1200*time.Millisecond)
+	defer cancel2()
+	c, err := d.DialBackend(ctx2, dst, netip.Addr{})
+	if err != nil {
+		t.Fatalf("the next dial: %v", err)
+	}
+	echoOnce(t, c)
 }

@@ -68,7 +68,13 @@ const maxAgentTries = 4
 // tunnel closed: a host that lost power or its network sends no FIN, and
 // yamux's keepalive takes up to twice agents.keepalive to notice, while
 // its few open streams made it the first choice of every new session.
-const silentAgent = 3 * time.Second
+// A dial whose deadline comes first (a health check's timeout) drops the
+// agent too when it heard nothing for at least silentMin: the next check
+// goes to another agent instead of taking the backend down.
+const (
+	silentAgent = 3 * time.Second
+	silentMin   = time.Second
+)
 
 // errSilentAgent: the agent sent nothing at all within silentAgent of a
 // stream request.
@@ -214,18 +220,22 @@ func (d *Dialer) open(ctx context.Context, a *agent, address string, local netip
 	}
 	sent := time.Now()
 	var silent atomic.Bool
-	watch := time.AfterFunc(silentAgent, func() {
-		if !a.fw.heardSince(sent) {
-			silent.Store(true)
-			h.log.Warn().Str("agent", a.name).Str("agent_group", a.group).Str("agent_addr", a.remote).
-				Dur("silent_for", silentAgent).Msg("agent dropped: silent after a stream request (its host or network is gone)")
-			_ = a.sess.Close()
+	dropSilent := func() {
+		if a.fw.heardSince(sent) || silent.Swap(true) {
+			return
 		}
-	})
+		h.log.Warn().Str("agent", a.name).Str("agent_group", a.group).Str("agent_addr", a.remote).
+			Dur("silent_for", time.Since(sent)).Msg("agent dropped: silent after a stream request (its host or network is gone)")
+		_ = a.sess.Close()
+	}
+	watch := time.AfterFunc(silentAgent, dropSilent)
 	line, err := ReadLine(st)
 	watch.Stop()
 	if err != nil {
 		_ = st.Close()
+		if time.Since(sent) >= silentMin {
+			dropSilent()
+		}
 		if silent.Load() {
 			err = errSilentAgent
 		}
