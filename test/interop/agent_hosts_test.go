@@ -146,8 +146,11 @@ func (a adminClient) backendUp(backend string) string {
 // /v1/backends) while /readyz stays ready and sessions go to files-a; that
 // files-a stays up on a2 alone, and goes down with both its agents (then
 // /readyz is 503 and a login gets 421); that restarted agents rejoin and
-// the backends come back; and that agents killed in the middle of a
-// download and an upload fail the clients' transfers.
+// the backends come back; that agents killed in the middle of a download
+// and an upload fail the clients' transfers; that a draining agent
+// (SIGTERM) still carries its session's next transfer; and that when host
+// A's link goes silent (no FIN), sessions go through a2 at once and
+// files-a stays up.
 func TestAgentHosts(t *testing.T) {
 	requireInterop(t)
 	requireNetns(t)
@@ -209,7 +212,7 @@ func TestAgentHosts(t *testing.T) {
 		t.Fatal(err)
 	}
 	sock := filepath.Join(dir, "admin.sock")
-	health := fmt.Sprintf("{interval: 1s, timeout: 1s, rise: 2, fall: 2, tls: true, user: %s, password_file: %s}", u.Name, passFile)
+	health := fmt.Sprintf("{interval: 2s, timeout: 2s, rise: 2, fall: 2, tls: true, user: %s, password_file: %s}", u.Name, passFile)
 	gwConf := fmt.Sprintf(`listeners:
   - {name: explicit, address: "%s", tls: explicit, require_tls: true}
 tls:
@@ -243,7 +246,7 @@ agents:
   cert_file: %s
   key_file: %s
   wait_for_agent: 2s
-  keepalive: 2s
+  keepalive: 15s
   groups:
     lan:
       pins: [%q, %q]
@@ -269,7 +272,14 @@ log:
 	defer cancel()
 	waitForPortIn(wctx, t, h.DMZ, gwAddr, gw)
 	admin := newAdminClient(sock)
-	diag := func() string { return gw.LogTail() + "\n" + vsA.diagnostics() + "\n" + vsB.diagnostics() }
+	agents := map[string]*process{}
+	diag := func() string {
+		s := gw.LogTail() + "\n" + vsA.diagnostics() + "\n" + vsB.diagnostics()
+		for _, p := range agents {
+			s += "\n" + p.LogTail()
+		}
+		return s
+	}
 
 	// The agents: a1 on host A beside vsftpd A, a2 on host B across the
 	// LAN (both reach files-a), b1 on host B beside vsftpd B.
@@ -279,7 +289,6 @@ log:
 		"a2": {h.B, h.DMZForB, "lan", fmt.Sprintf(`["%s", "%s:%d-%d"]`, filesA, h.ALAN, vsA.PasvLo, vsA.PasvHi)},
 		"b1": {h.B, h.DMZForB, "site-b", fmt.Sprintf(`["%s", "127.0.0.1:%d"]`, vsB.Addr, gwPort)},
 	}
-	agents := map[string]*process{}
 	runs := 0
 	startAgent := func(name string) {
 		d := defs[name]
@@ -290,7 +299,7 @@ cert_file: %s
 key_file: %s
 gateway_pins: [%q]
 allow: %s
-keepalive: 2s
+keepalive: 5s
 backoff: {min: 200ms, max: 1s}
 shutdown_grace: 10s
 log: {level: info, format: json}
@@ -529,6 +538,40 @@ log: {level: info, format: json}
 	}
 	assertSameFile(t, "the download before the drain", got1, sha256File(t, big), 24<<20)
 	assertSameFile(t, "the download during the drain", got2, sha256File(t, big), 24<<20)
+	for _, name := range []string{"a1", "b1"} {
+		if _, ok := agents[name].WaitExit(15 * time.Second); !ok {
+			t.Fatalf("%s did not exit after its drain", name)
+		}
+	}
+
+	// 7. Host A's link to the DMZ goes silent (no FIN, no RST: a cable
+	// pulled, a host frozen): a1 is dropped at the first stream request it
+	// leaves unanswered, sessions go through a2 (across the LAN) without
+	// waiting for the keepalive (15 s), and files-a stays up.
+	connected := strings.Count(gw.Log(), `"agent connected"`)
+	for _, name := range []string{"a1", "a2", "b1"} {
+		startAgent(name)
+	}
+	waitLogCount(ctx, t, gw, `"agent connected"`, connected+3)
+	waitFor("files-a up before the silence", 15*time.Second, upIs("files-a", "1"))
+	waitFor("files-b up before the silence", 15*time.Second, upIs("files-b", "1"))
+	for _, chain := range []string{"input ip saddr", "output ip daddr"} {
+		if out, err := nsRun(ctx, h.A, strings.Fields("nft insert rule inet ftpsgate_test "+chain+" "+h.DMZForA+" drop")...); err != nil {
+			t.Fatalf("silencing host A: %v: %s", err, out)
+		}
+	}
+	for i := range 4 {
+		got := filepath.Join(local, fmt.Sprintf("silent-%d.bin", i))
+		start := time.Now()
+		if out, err := curl(false, "-o", got, curlURL("big.bin")); err != nil {
+			t.Fatalf("session %d while host A is silent: %v after %v\n%s\n%s", i, err, time.Since(start), tail("curl", out, 3000), diag())
+		}
+		assertSameFile(t, fmt.Sprintf("download %d while host A is silent", i), got, sha256File(t, big), 24<<20)
+	}
+	waitLogCount(ctx, t, gw, `agent dropped: silent after a stream request`, 1)
+	if up := admin.backendUp("files-a"); up != "1" {
+		t.Errorf("files-a, which a2 reaches, is down while a1 is silent: %q", up)
+	}
 }
 
 // ftplibHostsScript: ftplib_hosts.py HOST PORT USER PASSWORD get|put LOCAL
