@@ -134,7 +134,8 @@ func (a adminClient) backendUp(backend string) string {
 // lanHosts): host A runs vsftpd A (FTPS, require_ssl_reuse=YES, its PASV
 // replies naming another address than its own, pasv_address) and agent a1;
 // host B runs vsftpd B and agents a2 and b1. The gateway in the DMZ has a
-// pool of two backends: files-a at A's LAN address through the group lan
+// pool of two backends: files-a by a name only the LAN resolves (A's LAN
+// address) through the group lan
 // (a1 beside the server, a2 across the LAN), and files-b at 127.0.0.1 as
 // b1 sees it (through the group site-b), whose passive port is the port
 // of the gateway's own explicit listener (in the DMZ). Both are health
@@ -168,6 +169,26 @@ func TestAgentHosts(t *testing.T) {
 		Extra: []string{fmt.Sprintf("pasv_min_port=%d", gwPort), fmt.Sprintf("pasv_max_port=%d", gwPort)}})
 	_, portA, _ := strings.Cut(vsA.Addr, ":")
 	filesA := h.ALAN + ":" + portA
+	// The gateway names vsftpd A by a LAN name that only the LAN's hosts
+	// resolve (ip netns exec mounts /etc/netns/NS/hosts over /etc/hosts).
+	const nameA = "ftp-a.lan.test"
+	for _, ns := range []string{h.A, h.B} {
+		etc := filepath.Join("/etc/netns", ns)
+		if err := os.MkdirAll(etc, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.RemoveAll(etc) })
+		if err := os.WriteFile(filepath.Join(etc, "hosts"), []byte("127.0.0.1 localhost\n"+h.ALAN+" "+nameA+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	byName := nameA + ":" + portA
+	if out, err := nsRun(ctx, h.DMZ, "getent", "hosts", nameA); err == nil {
+		t.Fatalf("the DMZ resolves %s: %s", nameA, out)
+	}
+	if out, err := nsRun(ctx, h.B, "getent", "hosts", nameA); err != nil || !strings.Contains(out, h.ALAN) {
+		t.Fatalf("host B does not resolve %s to %s: %v %s", nameA, h.ALAN, err, out)
+	}
 	lanFirewall(ctx, t, dir, h.A, h.DMZForA)
 	lanFirewall(ctx, t, dir, h.B, h.DMZForB)
 	for _, addr := range []string{h.AOnDMZLink + ":" + portA, fmt.Sprintf("%s:%d", h.AOnDMZLink, vsA.PasvLo), filesA} {
@@ -262,7 +283,7 @@ timeouts:
 log:
   level: debug
   format: json
-`, gwAddr, filesA, vsA.CAFile, vsA.PasvLo, vsA.PasvHi, health, vsB.Addr, vsB.CAFile, health,
+`, gwAddr, byName, vsA.CAFile, vsA.PasvLo, vsA.PasvHi, health, vsB.Addr, vsB.CAFile, health,
 		vsA.PasvLo, vsA.PasvHi, // the gateway's passive range: the DMZ's, vsftpd A's numbers
 		agentPort, gwFiles.ChainFile, gwFiles.KeyFile, pins["a1"], pins["a2"], pins["b1"], sock)
 	gwDir := t.TempDir()
@@ -285,8 +306,8 @@ log:
 	// LAN (both reach files-a), b1 on host B beside vsftpd B.
 	type agentDef struct{ ns, gateway, group, allow string }
 	defs := map[string]agentDef{
-		"a1": {h.A, h.DMZForA, "lan", fmt.Sprintf(`["%s", "%s:%d-%d"]`, filesA, h.ALAN, vsA.PasvLo, vsA.PasvHi)},
-		"a2": {h.B, h.DMZForB, "lan", fmt.Sprintf(`["%s", "%s:%d-%d"]`, filesA, h.ALAN, vsA.PasvLo, vsA.PasvHi)},
+		"a1": {h.A, h.DMZForA, "lan", fmt.Sprintf(`["%s", "%s:%d-%d"]`, byName, h.ALAN, vsA.PasvLo, vsA.PasvHi)},
+		"a2": {h.B, h.DMZForB, "lan", fmt.Sprintf(`["%s", "%s:%d-%d"]`, byName, h.ALAN, vsA.PasvLo, vsA.PasvHi)},
 		"b1": {h.B, h.DMZForB, "site-b", fmt.Sprintf(`["%s", "127.0.0.1:%d"]`, vsB.Addr, gwPort)},
 	}
 	runs := 0
