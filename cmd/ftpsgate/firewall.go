@@ -136,8 +136,10 @@ func (s fwSpec) header(w io.Writer, comment string) {
 			from = prefixList(s.AgentsFrom, ", ") + " only (--agents-from)"
 		}
 		fmt.Fprintf(w, "%s Agent listener (agents.listen) %s: the LAN's agents dial in, from %s.\n", comment, portList(s.Agents, ", "), from)
+		fmt.Fprintf(w, "%s Regenerate after changing listeners, passive.ports, admin.address or agents.listen.\n", comment)
+		return
 	}
-	fmt.Fprintf(w, "%s Regenerate after changing listeners, passive.ports, admin.address or agents.listen.\n", comment)
+	fmt.Fprintf(w, "%s Regenerate after changing listeners, passive.ports or admin.address.\n", comment)
 }
 
 func orNone(s string, ok bool) string {
