@@ -226,6 +226,9 @@ func cmdFirewall(args []string, stdout, stderr io.Writer) int {
 	}
 	spec, err := firewallSpec(ms, from)
 	spec.AgentsFrom = agentsNets
+	if err == nil && len(spec.Agents) > 0 && len(agentsNets) == 0 {
+		fmt.Fprintf(stderr, "ftpsgate firewall: warning: the agent listener (port %s) is opened to any source: give --agents-from with the agents' networks\n", portList(spec.Agents, ", "))
+	}
 	if err == nil {
 		switch *format {
 		case "nftables":

@@ -261,7 +261,10 @@ agents:
   groups:
     lan: {pins: [`+pin+`]}
 `)
-	nft := firewall(t, "--config", single, "--format", "nftables")
+	code, nft, errOut := runCLI("firewall", "--config", single, "--format", "nftables")
+	if code != 0 || !strings.Contains(errOut, "opened to any source: give --agents-from") {
+		t.Errorf("without --agents-from: exit %d, no warning on stderr: %q", code, errOut)
+	}
 	mustContain(t, "nftables", nft, `tcp dport { 6990 } accept comment "ftpsgate agent listener`, "Agent listener (agents.listen) 6990")
 	if strings.Contains(nft, "6990 } counter drop") || strings.Contains(nft, "10.0.0.2/32 } tcp dport { 6990") {
 		t.Errorf("nftables: the agent port is closed, or open only to the balancer:\n%s", nft)
