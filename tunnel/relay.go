@@ -103,7 +103,12 @@ func (a *Agent) handle(st *yamux.Stream, fw *frameWriter) {
 	_ = st.SetWriteDeadline(time.Now().Add(requestTimeout))
 	a.metrics.verdict(VerdictAllowed)
 	if err := WriteLine(st, Reply{Remote: remote, Local: local}.String()); err != nil {
+		// The gateway may have read the reply all the same (yamux reports
+		// the tunnel's end to a write it had sent): it may already count
+		// on the stream. A reset, not a FIN, ends the destination's side:
+		// a plain-FTP server stores an empty upload cut there as complete.
 		log.Warn().Err(err).Str("verdict", "allowed").Msg("stream lost before its reply")
+		_ = conn.SetLinger(0)
 		return
 	}
 	_ = st.SetDeadline(time.Time{})
