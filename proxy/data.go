@@ -140,7 +140,12 @@ func (s *session) prepareData() (*dataSetup, error) {
 		return nil, s.errorf("%w", err)
 	}
 	dctx, dcancel := context.WithTimeout(s.ctx, s.env.cfg.Timeouts.connect())
-	conn, err := s.be.dialer.DialBackend(dctx, addr.String(), s.be.local)
+	var conn net.Conn
+	if dd, ok := s.be.dialer.(DataDialer); ok {
+		conn, err = dd.DialData(dctx, addr.String(), s.be.raw)
+	} else {
+		conn, err = s.be.dialer.DialBackend(dctx, addr.String(), s.be.local)
+	}
 	dcancel()
 	if err != nil {
 		s.log.Error().Err(err).Str(fieldRemote, addr.String()).Msg("backend data connection failed")

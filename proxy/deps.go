@@ -124,6 +124,15 @@ type Dialer interface {
 	DialBackend(ctx context.Context, address string, local netip.Addr) (net.Conn, error)
 }
 
+// DataDialer is a Dialer that opens a session's data connections along its
+// control connection's path (a tunnel: through the agent that carries it,
+// which the control connection's local address alone may not name). The
+// session uses DialData, when its backend's Dialer has it, for every data
+// connection.
+type DataDialer interface {
+	DialData(ctx context.Context, address string, control net.Conn) (net.Conn, error)
+}
+
 // tcpDialer is the default Dialer.
 type tcpDialer struct{}
 

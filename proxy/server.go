@@ -199,7 +199,15 @@ func (s *Server) Start(ctx context.Context) error {
 
 // backendDataPorts is the policy for the data ports a backend names: what
 // backend.data_ports pins, and never the gateway's own listening ports.
+// Through a tunnel (via) the gateway's own ports are out of the question:
+// the agent connects to the backend's host in the LAN, whose address (its
+// loopback, when the agent runs beside the server) names no port of the
+// gateway's host, and a port number the gateway happens to use there too
+// is the backend's own.
 func (s *Server) backendDataPorts(b Backend) policy.BackendDataPorts {
+	if b.Via != "" {
+		return policy.BackendDataPorts{Low: b.DataPorts.Low, High: b.DataPorts.High}
+	}
 	p := policy.BackendDataPorts{
 		Low: b.DataPorts.Low, High: b.DataPorts.High,
 		PassiveLow: s.cfg.Passive.Ports.Low, PassiveHigh: s.cfg.Passive.Ports.High,

@@ -28,7 +28,7 @@ type Agent struct {
 	allow    atomic.Pointer[AllowList]
 	open     atomic.Int64 // streams being handled
 	relaying atomic.Int64 // streams admitted under max_streams
-	live     liveTunnel   // the tunnel up, for SetConfig's check of the gateway
+	live     liveTunnel   // the tunnels up, for SetConfig's check of their gateways
 	draining atomic.Bool  // shutdown began: new streams are refused
 	metrics  *AgentMetrics
 	states   *gatewayStates
@@ -102,17 +102,34 @@ func (a *Agent) SetAllow(al AllowList) {
 	a.metrics.rules(len(al))
 }
 
-// Run keeps a tunnel up, reconnecting with exponential backoff and jitter,
-// until ctx ends; it returns once every stream has ended.
+// Run keeps a tunnel up to each gateway, reconnecting with exponential
+// backoff and jitter, until ctx ends; it returns once every stream has
+// ended. Every gateway of a fleet (several gateways behind one balancer,
+// each with its own agent listener) needs the group's agents: one that
+// has none answers its sessions 421.
 func (a *Agent) Run(ctx context.Context) error {
 	defer a.wg.Wait()
 	if len(a.Allow()) == 0 {
 		a.log.Warn().Msg("the allow list is empty: every stream will be refused")
 	}
+	var wg sync.WaitGroup
+	seen := map[string]bool{}
+	for _, gw := range a.conf().Gateways { // not reloaded
+		if seen[gw] {
+			continue
+		}
+		seen[gw] = true
+		wg.Add(1)
+		go func() { defer wg.Done(); a.keep(ctx, gw) }()
+	}
+	wg.Wait()
+	return nil
+}
+
+// keep keeps a tunnel to gw up until ctx ends.
+func (a *Agent) keep(ctx context.Context, gw string) {
 	failures := 0
-	gateways := a.conf().Gateways // not reloaded
-	for i := 0; ctx.Err() == nil; i++ {
-		gw := gateways[i%len(gateways)]
+	for ctx.Err() == nil {
 		l, err := a.connect(ctx, gw)
 		if err == nil {
 			err = a.live.set(a, l) // checked again against a reload since the handshake
@@ -138,7 +155,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.metrics.tunnelUp(gw, now)
 		a.log.Info().Str("gateway", gw).Msg("tunnel up")
 		a.serve(ctx, l.sess, l.fw)
-		a.live.clear()
+		a.live.clear(l)
 		a.states.set(gw, StateDown, time.Now())
 		a.metrics.tunnelDown(gw)
 		if ctx.Err() != nil {
@@ -155,7 +172,6 @@ func (a *Agent) Run(ctx context.Context) error {
 		case <-ctx.Done():
 		}
 	}
-	return nil
 }
 
 // backoff is min·2^(n-1) capped at max, with full jitter in its upper half.
@@ -317,12 +333,12 @@ func tunnelStreams(maxStreams int) int { return 2 * (maxStreams + DefaultMaxStre
 // drainPoll is how often a draining agent looks whether its streams ended.
 const drainPoll = 20 * time.Millisecond
 
-// drain is the agent's shutdown: it refuses new sessions' streams
-// (`draining`: the gateway then sends new sessions to other agents) but
-// still connects the data connections of the sessions it carries, lets the
-// streams relaying now run up to shutdown_grace, then closes the tunnel
-// (ending what is left). No yamux GoAway: it would refuse those data
-// connections too, and a session's data must come from this host.
+// drain is the agent's shutdown: it refuses every new stream (draining:
+// the gateway sends the group's new sessions to other agents) but the data
+// connections of the sessions it carries, lets them run up to
+// shutdown_grace, then closes the tunnel (ending what is left). It sends
+// no yamux GoAway: that would stop the gateway from opening those data
+// connections, and another agent's host would not do for them.
 func (a *Agent) drain(sess *yamux.Session) {
 	a.draining.Store(true)
 	a.states.drain()

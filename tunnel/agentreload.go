@@ -2,21 +2,22 @@ package tunnel
 
 import (
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
 )
 
-// liveTunnel is the agent's tunnel up, if any: SetConfig checks its
-// gateway again when the gateway checks change.
+// liveTunnel is the agent's tunnels up (one per gateway): SetConfig
+// checks their gateways again when the gateway checks change.
 type liveTunnel struct {
 	mu sync.Mutex // also orders SetConfig's swap against set
-	l  *link
+	ls map[*link]struct{}
 }
 
-// set makes l the tunnel up, unless a reload since its handshake changed
-// the gateway checks and its gateway no longer passes them: then l is
-// closed and the error says why.
+// set adds l to the tunnels up, unless a reload since its handshake
+// changed the gateway checks and its gateway no longer passes them: then l
+// is closed and the error says why.
 func (t *liveTunnel) set(a *Agent, l *link) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -24,13 +25,17 @@ func (t *liveTunnel) set(a *Agent, l *link) error {
 		_ = l.sess.Close()
 		return fmt.Errorf("the gateway checks were reloaded during the connection: %w", err)
 	}
-	t.l = l
+	if t.ls == nil {
+		t.ls = map[*link]struct{}{}
+	}
+	t.ls[l] = struct{}{}
 	return nil
 }
 
-func (t *liveTunnel) clear() {
+// clear removes l (its tunnel went down).
+func (t *liveTunnel) clear(l *link) {
 	t.mu.Lock()
-	t.l = nil
+	delete(t.ls, l)
 	t.mu.Unlock()
 }
 
@@ -56,11 +61,11 @@ func (a *Agent) Config() AgentConfig {
 // restart.
 //
 // When the gateway checks changed (pins, CA or server name) and the
-// certificate of the tunnel up's gateway no longer passes them, that
+// certificate of a tunnel up's gateway no longer passes them, that
 // tunnel is cut at once with the streams it carries: a gateway pin revoked
 // ends what that gateway relays, as a removed agent pin does on the
 // gateway. The agent then reconnects under the new checks. SetConfig
-// returns the reason of such a cut; nil: the tunnel, if any, stays.
+// returns the reasons of such cuts; nil: the tunnels, if any, stay.
 func (a *Agent) SetConfig(cfg AgentConfig) error {
 	a.live.mu.Lock()
 	old := a.conf()
@@ -71,20 +76,27 @@ func (a *Agent) SetConfig(cfg AgentConfig) error {
 	next.MaxStreams, next.DialTimeout, next.Source = cfg.MaxStreams, cfg.DialTimeout, cfg.Source
 	next.Allow = slices.Clone(cfg.Allow)
 	a.cfg.Store(&next)
-	l := a.live.l
+	ls := make([]*link, 0, len(a.live.ls))
+	for l := range a.live.ls {
+		ls = append(ls, l)
+	}
 	a.live.mu.Unlock()
 	a.SetAllow(cfg.Allow)
-	if l == nil || !trustChanged(old, &next) {
+	if !trustChanged(old, &next) {
 		return nil
 	}
-	err := verifyGateway(&next, l.cs, l.host)
-	if err == nil {
-		return nil
+	var errs []error
+	for _, l := range ls {
+		err := verifyGateway(&next, l.cs, l.host)
+		if err == nil {
+			continue
+		}
+		a.log.Error().Err(err).Str("gateway", l.gw).
+			Msg("tunnel cut: the gateway's certificate no longer passes the reloaded gateway_pins / gateway_ca_file")
+		_ = l.sess.Close()
+		errs = append(errs, fmt.Errorf("tunnel to %s cut: %w", l.gw, err))
 	}
-	a.log.Error().Err(err).Str("gateway", l.gw).
-		Msg("tunnel cut: the gateway's certificate no longer passes the reloaded gateway_pins / gateway_ca_file")
-	_ = l.sess.Close()
-	return fmt.Errorf("tunnel to %s cut: %w", l.gw, err)
+	return errors.Join(errs...)
 }
 
 // trustChanged reports whether the gateway checks differ.

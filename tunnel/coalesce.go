@@ -28,6 +28,13 @@ type frameWriter struct {
 	lingering          atomic.Int64
 }
 
+// heardSince reports whether bytes came from the tunnel's other end at t
+// or later (true when that is not known).
+func (w *frameWriter) heardSince(t time.Time) bool {
+	g, ok := w.ReadWriteCloser.(*pingGuard)
+	return !ok || g.lastRead.Load() >= t.UnixNano()
+}
+
 // lingers counts a stream this end reset (reset) for closeTimeout: the
 // other end forgot it at once, but here it stays until yamux's close
 // timeout ends it; it does not count toward the streams the other end

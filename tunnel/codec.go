@@ -18,7 +18,7 @@ const maxLine = 512
 const (
 	CodeRefused    = "refused"     // the destination is not in the agent's allow list
 	CodeBusy       = "busy"        // the agent has max_streams streams open
-	CodeDraining   = "draining"    // the agent is shutting down: only its sessions' data connections
+	CodeDraining   = "draining"    // the agent is shutting down: it takes only its sessions' data connections
 	CodeDial       = "dial"        // the agent could not connect to the destination
 	CodeBadRequest = "bad-request" // the request line did not parse
 	CodeForbidden  = "forbidden"   // (hello) the agent's certificate is not pinned for the group it claims

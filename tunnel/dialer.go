@@ -62,6 +62,27 @@ func (h *Hub) Dialer(group string) *Dialer { return &Dialer{hub: h, group: group
 // maxAgentTries bounds the agents one dial tries.
 const maxAgentTries = 4
 
+// silentAgent is how long a stream request waits for any sign of life
+// from its agent (yamux acknowledges a new stream as the agent accepts
+// it, and keepalives flow) before the request is given up and the agent
+// set aside: a host that lost power or its network sends no FIN, and
+// yamux's keepalive takes up to twice agents.keepalive to notice, while
+// its few open streams made it the first choice of every new session. Set
+// aside, the agent takes no new session until it is heard from again (any
+// byte through its tunnel); its tunnel and the sessions on it are left to
+// the keepalive, so that an agent that was only slow loses nothing. A dial
+// whose deadline comes first (a health check's timeout) sets the agent
+// aside too when it heard nothing for at least silentMin: the next check
+// goes to another agent instead of taking the backend down.
+const (
+	silentAgent = 3 * time.Second
+	silentMin   = time.Second
+)
+
+// errSilentAgent: the agent sent nothing at all within silentAgent of a
+// stream request (it is set aside).
+var errSilentAgent = errors.New("tunnel: the agent sent nothing since the request: set aside until it is heard from")
+
 // DialBackend opens a stream on a live agent of the group (the one with the
 // fewest open streams), asks it to connect to address (from local, when
 // valid) and returns the stream once the agent answered OK. Without an
@@ -121,7 +142,59 @@ func (d *Dialer) DialBackend(ctx context.Context, address string, local netip.Ad
 		if refused {
 			msg = "agent refused the stream, trying another agent"
 		}
+		if refused && re.Code == CodeDraining {
+			a.goneAway.Store(true) // no new sessions; its own sessions' data still (DialData)
+		}
 		h.log.Warn().Err(err).Str("agent", a.name).Str("agent_group", d.group).Msg(msg)
+	}
+}
+
+// DialData opens a data connection to address for the session whose
+// control connection is control (a connection a Dialer of this Hub
+// returned): through the agent that carries control, the one agent whose
+// connections the server sees coming from the control connection's host
+// (vsftpd refuses a data connection from another: 425 Security: Bad IP
+// connecting). Agents on two hosts may connect from the same local address
+// (containers on two hosts' bridges, each 172.17.0.2): the address alone
+// does not tell them apart. It waits, as DialBackend does, while that
+// agent has no free stream; when the agent is gone (the session's control
+// connection with it) it fails with ErrTunnelLost. An agent that drains
+// still takes these (not new sessions). A control connection that is not a
+// stream of this Hub, or whose agent sent a yamux GoAway (an agent of an
+// earlier version, draining: it opens no more streams), dials as
+// DialBackend does, from control's local address.
+func (d *Dialer) DialData(ctx context.Context, address string, control net.Conn) (net.Conn, error) {
+	var local netip.Addr
+	if ap, err := netip.ParseAddrPort(control.LocalAddr().String()); err == nil {
+		local = ap.Addr().Unmap()
+	}
+	sc, ok := control.(*streamConn)
+	if !ok || sc.hub != d.hub || sc.agent.group != d.group {
+		return d.DialBackend(ctx, address, local)
+	}
+	a, h := sc.agent, d.hub
+	wait := time.NewTimer(h.conf().wait())
+	defer wait.Stop()
+	for {
+		if a.sess.IsClosed() {
+			h.metrics.dialError(d.group)
+			return nil, fmt.Errorf("tunnel: agent %s: %w", a.name, ErrTunnelLost)
+		}
+		if n := a.open.Load(); int(n) < h.conf().maxStreams() && a.open.CompareAndSwap(n, n+1) {
+			c, err := d.open(ctx, a, address, local)
+			if errors.Is(err, yamux.ErrRemoteGoAway) {
+				return d.DialBackend(ctx, address, local)
+			}
+			return c, err
+		}
+		select {
+		case <-time.After(freeStreamPoll): // a stream may have ended
+			continue
+		case <-wait.C:
+		case <-ctx.Done():
+		}
+		h.metrics.dialError(d.group)
+		return nil, fmt.Errorf("%w: group %s: agent %s: %s", ErrNoAgent, d.group, a.name, orCause(ctx.Err(), "no free stream"))
 	}
 }
 
@@ -151,9 +224,28 @@ func (d *Dialer) open(ctx context.Context, a *agent, address string, local netip
 		_ = st.Close()
 		return fail(fmt.Errorf("tunnel: agent %s: %w", a.name, err))
 	}
+	sent := time.Now()
+	var silent atomic.Bool
+	dropSilent := func() {
+		if a.fw.heardSince(sent) || silent.Swap(true) {
+			return
+		}
+		a.silentSince.Store(sent.UnixNano())
+		h.log.Warn().Str("agent", a.name).Str("agent_group", a.group).Str("agent_addr", a.remote).
+			Dur("silent_for", time.Since(sent)).Msg("agent set aside: silent after a stream request (its host or network may be gone); no new session on it until it is heard from")
+		_ = st.SetDeadline(time.Now()) // this request goes to another agent
+	}
+	watch := time.AfterFunc(silentAgent, dropSilent)
 	line, err := ReadLine(st)
+	watch.Stop()
 	if err != nil {
 		_ = st.Close()
+		if time.Since(sent) >= silentMin {
+			dropSilent()
+		}
+		if silent.Load() {
+			err = errSilentAgent
+		}
 		return fail(fmt.Errorf("tunnel: agent %s: no reply for %s: %w", a.name, address, err))
 	}
 	rep, err := ParseReply(line)
@@ -173,7 +265,7 @@ func (d *Dialer) open(ctx context.Context, a *agent, address string, local netip
 	}
 	_ = st.SetDeadline(time.Time{})
 	uncount := a.froms.add(rep.Local.Addr())
-	return &streamConn{Stream: st, release: func() { release(); uncount() }, fw: a.fw,
+	return &streamConn{Stream: st, release: func() { release(); uncount() }, fw: a.fw, agent: a, hub: h,
 		local:  net.TCPAddrFromAddrPort(rep.Local),
 		remote: net.TCPAddrFromAddrPort(rep.Remote)}, nil
 }
@@ -193,6 +285,8 @@ type streamConn struct {
 	*yamux.Stream
 	release       func()
 	fw            *frameWriter // of the stream's tunnel: Reset
+	agent         *agent       // that carries it: DialData
+	hub           *Hub
 	local, remote net.Addr
 	closeOnce     sync.Once
 	closed        atomic.Bool

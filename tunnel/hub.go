@@ -58,7 +58,23 @@ type agent struct {
 	fw                  *frameWriter // under sess: resets streams
 	open                atomic.Int32 // streams open through it
 	goneAway            atomic.Bool  // it is shutting down: no new sessions' streams (data connections of its own go on)
+	silentSince         atomic.Int64 // UnixNano of a stream request it left unanswered in silence (dialer.go); 0: none
 	froms               fromSet      // the local addresses of its open streams' connections
+}
+
+// setAside reports whether a left a stream request unanswered in silence
+// (dialer.go) and has not been heard from since: it takes no new session.
+// Heard from again, it is back.
+func (a *agent) setAside() bool {
+	t := a.silentSince.Load()
+	if t == 0 {
+		return false
+	}
+	if a.fw.heardSince(time.Unix(0, t)) {
+		a.silentSince.CompareAndSwap(t, 0)
+		return false
+	}
+	return true
 }
 
 // NewHub returns a Hub for cfg (validated by the caller); m may be nil.
@@ -342,7 +358,7 @@ func (h *Hub) pick(name string, from netip.Addr, skip []*agent) (*agent, <-chan 
 	for i := range n {
 		a := g.agents[(g.next+i)%n]
 		carries := from.IsValid() && a.froms.has(from)
-		if a.sess.IsClosed() || (a.goneAway.Load() && !carries) || slices.Contains(skip, a) {
+		if a.sess.IsClosed() || ((a.goneAway.Load() || a.setAside()) && !carries) || slices.Contains(skip, a) {
 			continue
 		}
 		live = append(live, a)

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -24,6 +25,7 @@ type pingGuard struct {
 	skip               uint32 // body bytes of the current data frame left
 	window             time.Time
 	pings              int
+	lastRead           atomic.Int64 // when bytes last came from the peer (UnixNano)
 }
 
 const (
@@ -40,6 +42,9 @@ func guardPings(c io.ReadWriteCloser, log zerolog.Logger) *pingGuard {
 
 func (g *pingGuard) Read(b []byte) (int, error) {
 	n, err := g.ReadWriteCloser.Read(b)
+	if n > 0 {
+		g.lastRead.Store(time.Now().UnixNano())
+	}
 	for p := b[:n]; len(p) > 0; {
 		if g.skip > 0 {
 			k := uint32(min(len(p), int(min(g.skip, 1<<30))))

@@ -56,11 +56,11 @@ func (a *Agent) handle(st *yamux.Stream, fw *frameWriter) {
 		return
 	}
 	log = log.With().Str("destination", req.Address).Logger()
-	// Shutting down, the agent still connects the data connections of the
-	// sessions it carries (from the address of one of its connections): a
-	// session's data must come from its control connection's host.
+	// Shutting down: only the data connections of the sessions whose
+	// control connection it carries (FROM is one of its connections'
+	// addresses); the server would refuse them from another agent's host.
 	if a.draining.Load() && !(req.From.IsValid() && a.locals.has(req.From)) {
-		refuse(CodeDraining, "the agent is shutting down", log.Warn())
+		refuse(CodeDraining, "the agent is shutting down", log.Info())
 		return
 	}
 	// The list in force now: a reload judges the streams that follow it.
@@ -103,7 +103,12 @@ func (a *Agent) handle(st *yamux.Stream, fw *frameWriter) {
 	_ = st.SetWriteDeadline(time.Now().Add(requestTimeout))
 	a.metrics.verdict(VerdictAllowed)
 	if err := WriteLine(st, Reply{Remote: remote, Local: local}.String()); err != nil {
+		// The gateway may have read the reply all the same (yamux reports
+		// the tunnel's end to a write it had sent): it may already count
+		// on the stream. A reset, not a FIN, ends the destination's side:
+		// a plain-FTP server stores an empty upload cut there as complete.
 		log.Warn().Err(err).Str("verdict", "allowed").Msg("stream lost before its reply")
+		_ = conn.SetLinger(0)
 		return
 	}
 	_ = st.SetDeadline(time.Time{})

@@ -338,7 +338,7 @@ func TestAgentLiveSetChecksReload(t *testing.T) {
 	if err := a.live.set(a, before); err != nil || before.sess.IsClosed() {
 		t.Fatalf("a tunnel to the pinned gateway: %v", err)
 	}
-	a.live.clear()
+	a.live.clear(before)
 	cfg.GatewayPins = [][32]byte{pinOf(other)}
 	if err := a.SetConfig(cfg); err != nil {
 		t.Fatalf("no tunnel up: %v", err)

@@ -24,11 +24,17 @@ type fwSpec struct {
 	From      []netip.Prefix // the balancers listeners trust (PROXY protocol); empty: any source
 	AdminPort uint16         // 0: no TCP admin API reachable from outside (none, unix socket or loopback)
 	AdminFrom []netip.Prefix // besides loopback
+	// Agents are the agent listeners' ports (agents.listen), sorted: the
+	// LAN's agents dial in there, never through the balancer. AgentsFrom:
+	// only from these networks (--agents-from); empty: any source.
+	Agents     []uint16
+	AgentsFrom []netip.Prefix
 }
 
 type fwSlice struct {
 	Index, Replicas int
 	Ports           nat.PortRange
+	Agents          uint16 // this replica's agent listener port; 0: none
 }
 
 // firewallSpec gathers the spec from the replicas (one for a single host).
@@ -58,7 +64,24 @@ func firewallSpec(ms []fleetMember, adminFrom []netip.Prefix) (fwSpec, error) {
 				}
 			}
 		}
-		s.Passive = append(s.Passive, fwSlice{m.Cfg.fleet.Index, m.Cfg.fleet.Replicas, m.Cfg.fleet.Ports})
+		sl := fwSlice{Index: m.Cfg.fleet.Index, Replicas: m.Cfg.fleet.Replicas, Ports: m.Cfg.fleet.Ports}
+		if a := m.Cfg.agents; a != nil {
+			h, ps, err := net.SplitHostPort(a.listen)
+			port, perr := strconv.ParseUint(ps, 10, 16)
+			if err != nil || perr != nil {
+				return s, fmt.Errorf("%s: agents.listen %q: not host:port", m.File, a.listen)
+			}
+			if ip, err := netip.ParseAddr(h); err == nil && ip.IsLoopback() {
+				port = 0 // no agent reaches it from outside
+			}
+			sl.Agents = uint16(port)
+		}
+		if sl.Agents != 0 {
+			if !slices.Contains(s.Agents, sl.Agents) {
+				s.Agents = append(s.Agents, sl.Agents)
+			}
+		}
+		s.Passive = append(s.Passive, sl)
 		if a := m.Cfg.admin.Address; a != "" && !strings.HasPrefix(a, "unix:") {
 			h, ps, _ := net.SplitHostPort(a)
 			ip, err := netip.ParseAddr(h)
@@ -71,13 +94,16 @@ func firewallSpec(ms []fleetMember, adminFrom []netip.Prefix) (fwSpec, error) {
 		s.From = nil // a listener without PROXY protocol takes clients directly
 	}
 	slices.Sort(s.Control)
+	slices.Sort(s.Agents)
 	s.Source = strings.Join(files, " ")
 	return s, nil
 }
 
-func (s fwSpec) controlList(sep string) string {
-	parts := make([]string, len(s.Control))
-	for i, p := range s.Control {
+func (s fwSpec) controlList(sep string) string { return portList(s.Control, sep) }
+
+func portList(ports []uint16, sep string) string {
+	parts := make([]string, len(ports))
+	for i, p := range ports {
 		parts[i] = strconv.Itoa(int(p))
 	}
 	return strings.Join(parts, sep)
@@ -104,6 +130,15 @@ func (s fwSpec) header(w io.Writer, comment string) {
 	} else {
 		fmt.Fprintf(w, "%s Admin API: not on a reachable TCP port (off, unix socket or loopback): nothing opened.\n", comment)
 	}
+	if len(s.Agents) > 0 {
+		from := "any source"
+		if len(s.AgentsFrom) > 0 {
+			from = prefixList(s.AgentsFrom, ", ") + " only (--agents-from)"
+		}
+		fmt.Fprintf(w, "%s Agent listener (agents.listen) %s: the LAN's agents dial in, from %s.\n", comment, portList(s.Agents, ", "), from)
+		fmt.Fprintf(w, "%s Regenerate after changing listeners, passive.ports, admin.address or agents.listen.\n", comment)
+		return
+	}
 	fmt.Fprintf(w, "%s Regenerate after changing listeners, passive.ports or admin.address.\n", comment)
 }
 
@@ -123,11 +158,12 @@ func prefixList(ps []netip.Prefix, sep string) string {
 }
 
 func cmdFirewall(args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("firewall --config FILE | --fleet FILE... --format nftables|iptables|firewalld|k8s-service", "Prints firewall rules for the gateway: its control listeners' ports and exact passive range open (only from the trusted balancers when the listeners take PROXY headers), the admin API's port closed but for loopback and --admin-from. --fleet: the whole fleet's passive ranges (one file per replica, or one with passive.replica_index: hostname).", stderr)
+	fs := newFlagSet("firewall --config FILE | --fleet FILE... --format nftables|iptables|firewalld|k8s-service", "Prints firewall rules for the gateway: its control listeners' ports and exact passive range open (only from the trusted balancers when the listeners take PROXY headers), the admin API's port closed but for loopback and --admin-from, the agent listener (agents.listen) open to the agents (--agents-from). --fleet: the whole fleet's passive ranges (one file per replica, or one with passive.replica_index: hostname).", stderr)
 	config := fs.String("config", "", "configuration file (YAML): this replica's slice")
 	fleet := fs.Bool("fleet", false, "the files after the flags are the fleet's replicas")
 	format := fs.String("format", "", "nftables, iptables, firewalld or k8s-service")
 	adminFrom := fs.String("admin-from", "", "comma-separated networks (CIDR) that may reach the admin API besides loopback")
+	agentsFrom := fs.String("agents-from", "", "comma-separated networks (CIDR) the agents dial the agent listener (agents.listen) from; default: any source")
 	var k8s k8sOptions
 	fs.StringVar(&k8s.Name, "name", "ftpsgate", "k8s-service: the Service's name (fleet: NAME-passive-N per replica)")
 	fs.StringVar(&k8s.App, "app", "ftpsgate", "k8s-service: the app.kubernetes.io/name label the Services select")
@@ -158,6 +194,10 @@ func cmdFirewall(args []string, stdout, stderr io.Writer) int {
 	if *adminFrom != "" {
 		from = prefixes(&p, "--admin-from", strings.Split(*adminFrom, ","))
 	}
+	var agentsNets []netip.Prefix
+	if *agentsFrom != "" {
+		agentsNets = prefixes(&p, "--agents-from", strings.Split(*agentsFrom, ","))
+	}
 	if err := p.err(); err != nil {
 		fmt.Fprintln(stderr, "ftpsgate firewall:", err)
 		return 2
@@ -185,6 +225,10 @@ func cmdFirewall(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	spec, err := firewallSpec(ms, from)
+	spec.AgentsFrom = agentsNets
+	if err == nil && len(spec.Agents) > 0 && len(agentsNets) == 0 {
+		fmt.Fprintf(stderr, "ftpsgate firewall: warning: the agent listener (port %s) is opened to any source: give --agents-from with the agents' networks\n", portList(spec.Agents, ", "))
+	}
 	if err == nil {
 		switch *format {
 		case "nftables":

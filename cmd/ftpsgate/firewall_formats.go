@@ -64,6 +64,21 @@ func writeNftables(w io.Writer, s fwSpec) {
 		}
 		p("\t\ttcp dport %d counter drop comment \"ftpsgate admin API: closed to the outside\"", s.AdminPort)
 	}
+	if len(s.Agents) > 0 {
+		ports := portList(s.Agents, ", ")
+		a4, a6 := byFamily(s.AgentsFrom)
+		if len(a4) > 0 {
+			p("\t\tip saddr { %s } tcp dport { %s } accept comment \"ftpsgate agent listener: the agents dial in\"", prefixList(a4, ", "), ports)
+		}
+		if len(a6) > 0 {
+			p("\t\tip6 saddr { %s } tcp dport { %s } accept comment \"ftpsgate agent listener: the agents dial in\"", prefixList(a6, ", "), ports)
+		}
+		if len(s.AgentsFrom) > 0 {
+			p("\t\ttcp dport { %s } counter drop comment \"ftpsgate agent listener: only from the agents' networks\"", ports)
+		} else {
+			p("\t\ttcp dport { %s } accept comment \"ftpsgate agent listener: the agents dial in\"", ports)
+		}
+	}
 	v4, v6 := byFamily(s.From)
 	src := func(rest string) {
 		if len(s.From) == 0 {
@@ -106,6 +121,18 @@ func writeIptables(w io.Writer, s fwSpec) {
 			p("-A ftpsgate-input -s %s -p tcp --dport %d %s -j ACCEPT", pre, s.AdminPort, c("ftpsgate admin API from the admin network"))
 		}
 		p("-A ftpsgate-input -p tcp --dport %d %s -j DROP", s.AdminPort, c("ftpsgate admin API: closed to the outside"))
+	}
+	if len(s.Agents) > 0 {
+		ports := portList(s.Agents, ",")
+		a4, _ := byFamily(s.AgentsFrom)
+		for _, pre := range a4 {
+			p("-A ftpsgate-input -s %s -p tcp -m multiport --dports %s %s -j ACCEPT", pre, ports, c("ftpsgate agent listener: the agents dial in"))
+		}
+		if len(s.AgentsFrom) > 0 {
+			p("-A ftpsgate-input -p tcp -m multiport --dports %s %s -j DROP", ports, c("ftpsgate agent listener: only from the agents' networks"))
+		} else {
+			p("-A ftpsgate-input -p tcp -m multiport --dports %s %s -j ACCEPT", ports, c("ftpsgate agent listener: the agents dial in"))
+		}
 	}
 	v4, _ := byFamily(s.From)
 	srcs := []string{""}
@@ -172,6 +199,15 @@ func writeFirewalld(w io.Writer, s fwSpec) {
 			rule(pre, ports)
 		}
 	}
+	for _, ap := range s.Agents {
+		p("  <!-- agent listener %d (agents.listen): the agents dial in -->", ap)
+		if len(s.AgentsFrom) == 0 {
+			p("  %s", port(strconv.Itoa(int(ap))))
+		}
+		for _, pre := range s.AgentsFrom {
+			rule(pre, strconv.Itoa(int(ap)))
+		}
+	}
 	if s.AdminPort != 0 {
 		p("  <!-- admin API %d: only these networks -->", s.AdminPort)
 		for _, pre := range s.AdminFrom {
@@ -235,9 +271,17 @@ func writeK8sServices(w io.Writer, s fwSpec, o k8sOptions) error {
 		}
 		return out
 	}
+	// The agents dial each replica's own listener: in a fleet, through the
+	// replica's Service (they list every replica's address).
+	agents := func(ps fwSlice) [][2]string {
+		if ps.Agents == 0 {
+			return nil
+		}
+		return [][2]string{{"agents", strconv.Itoa(int(ps.Agents))}}
+	}
 	app := map[string]string{"app.kubernetes.io/name": o.App}
 	if !fleet {
-		service(o.Name, app, append(control, passive(s.Passive[0])...))
+		service(o.Name, app, append(append(control, agents(s.Passive[0])...), passive(s.Passive[0])...))
 		return nil
 	}
 	if o.Control {
@@ -245,7 +289,7 @@ func writeK8sServices(w io.Writer, s fwSpec, o k8sOptions) error {
 	}
 	for _, ps := range s.Passive {
 		pod := fmt.Sprintf("%s-%d", o.Name, ps.Index)
-		service(k8sPortName.ReplaceAllString(pod+"-passive", "-"), map[string]string{"statefulset.kubernetes.io/pod-name": pod}, passive(ps))
+		service(k8sPortName.ReplaceAllString(pod+"-passive", "-"), map[string]string{"statefulset.kubernetes.io/pod-name": pod}, append(agents(ps), passive(ps)...))
 	}
 	return nil
 }

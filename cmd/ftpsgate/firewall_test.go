@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/base64"
 	"encoding/xml"
 	"os"
 	"os/exec"
@@ -241,5 +242,84 @@ func TestFirewallUsage(t *testing.T) {
 		if code, _, _ := runCLI(append([]string{"firewall"}, args...)...); code != 2 {
 			t.Errorf("firewall %v: exit %d, want 2", args, code)
 		}
+	}
+}
+
+// TestFirewallAgents: the agent listener (agents.listen) is opened in
+// every format: the LAN's agents dial in there (not through the
+// balancer), from --agents-from only when it is given. The rules used to
+// leave it out: a firewalld zone rejected the agents, and the Services
+// had no port for them.
+func TestFirewallAgents(t *testing.T) {
+	pin := "sha256/" + base64.StdEncoding.EncodeToString(make([]byte, 32))
+	single := writeConfig(t, `
+listeners: [{name: explicit, address: "0.0.0.0:21", tls: explicit, proxy_protocol: {enabled: true, trusted: [10.0.0.2]}}]
+backend: {address: "10.0.9.9:21", via: lan}
+passive: {public_host: 203.0.113.10, ports: 50000-50009}
+agents:
+  listen: "0.0.0.0:6990"
+  groups:
+    lan: {pins: [`+pin+`]}
+`)
+	code, nft, errOut := runCLI("firewall", "--config", single, "--format", "nftables")
+	if code != 0 || !strings.Contains(errOut, "opened to any source: give --agents-from") {
+		t.Errorf("without --agents-from: exit %d, no warning on stderr: %q", code, errOut)
+	}
+	mustContain(t, "nftables", nft, `tcp dport { 6990 } accept comment "ftpsgate agent listener`, "Agent listener (agents.listen) 6990")
+	if strings.Contains(nft, "6990 } counter drop") || strings.Contains(nft, "10.0.0.2/32 } tcp dport { 6990") {
+		t.Errorf("nftables: the agent port is closed, or open only to the balancer:\n%s", nft)
+	}
+	nft = firewall(t, "--config", single, "--format", "nftables", "--agents-from", "10.1.0.0/24,fd00:1::/64")
+	mustContain(t, "nftables --agents-from", nft, "ip saddr { 10.1.0.0/24 } tcp dport { 6990 } accept", "ip6 saddr { fd00:1::/64 } tcp dport { 6990 } accept",
+		`tcp dport { 6990 } counter drop comment "ftpsgate agent listener: only from the agents' networks"`)
+	ipt := firewall(t, "--config", single, "--format", "iptables", "--agents-from", "10.1.0.0/24")
+	mustContain(t, "iptables", ipt, "-A ftpsgate-input -s 10.1.0.0/24 -p tcp -m multiport --dports 6990 ", "-A ftpsgate-input -p tcp -m multiport --dports 6990 -m comment --comment \"ftpsgate agent listener: only from the agents' networks\" -j DROP")
+	fwd := firewall(t, "--config", single, "--format", "firewalld")
+	mustContain(t, "firewalld", fwd, `<port protocol="tcp" port="6990"/>`)
+	fwd = firewall(t, "--config", single, "--format", "firewalld", "--agents-from", "10.1.0.0/24")
+	mustContain(t, "firewalld --agents-from", fwd, `<rule family="ipv4"><source address="10.1.0.0/24"/><port protocol="tcp" port="6990"/><accept/></rule>`)
+	if strings.Contains(fwd, "\n  <port protocol=\"tcp\" port=\"6990\"/>") {
+		t.Errorf("firewalld --agents-from opens the agent port to everyone:\n%s", fwd)
+	}
+	svc := parseServices(t, firewall(t, "--config", single, "--format", "k8s-service"))
+	found := false
+	for _, s := range svc {
+		for _, p := range s.Spec.Ports {
+			found = found || (p.Name == "agents" && p.Port == 6990)
+		}
+	}
+	if !found {
+		t.Errorf("no Service port for the agents: %+v", svc)
+	}
+	// A fleet: each replica's own Service carries its agent listener.
+	replica := writeConfig(t, `
+listeners: [{name: explicit, address: "0.0.0.0:21", tls: explicit}]
+backend: {address: "10.0.9.9:21", via: lan}
+passive: {public_host: 203.0.113.10, ports: 50000-50299, replicas: 3, replica_index: "1"}
+agents:
+  listen: "0.0.0.0:6990"
+  groups:
+    lan: {pins: [`+pin+`]}
+`)
+	for _, s := range parseServices(t, firewall(t, "--config", replica, "--format", "k8s-service")) {
+		has := false
+		for _, p := range s.Spec.Ports {
+			has = has || p.Name == "agents"
+		}
+		if perPod := s.Spec.Selector["statefulset.kubernetes.io/pod-name"] != ""; has != perPod {
+			t.Errorf("Service %s (per pod: %t) has an agents port: %t", s.Metadata.Name, perPod, has)
+		}
+	}
+	// On loopback no agent reaches the listener: nothing opened.
+	lo := writeConfig(t, strings.Replace(`
+listeners: [{name: explicit, address: "0.0.0.0:21", tls: explicit}]
+backend: {address: "10.0.9.9:21", via: lan}
+agents:
+  listen: "127.0.0.1:6990"
+  groups:
+    lan: {pins: [PIN]}
+`, "PIN", pin, 1))
+	if out := firewall(t, "--config", lo, "--format", "nftables"); strings.Contains(out, "6990") {
+		t.Errorf("an agent listener on loopback is opened:\n%s", out)
 	}
 }

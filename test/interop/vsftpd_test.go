@@ -69,8 +69,12 @@ func startVsftpd(ctx context.Context, t *testing.T, mode tlsMode) *vsftpd {
 
 // vsftpdNet places vsftpd: in a network namespace (NS, through ip netns
 // exec; "" for the test's own) and on an address (ListenIP; with 0.0.0.0,
-// Addr still names 127.0.0.1).
-type vsftpdNet struct{ NS, ListenIP string }
+// Addr still names 127.0.0.1). Extra lines end vsftpd.conf (a later key
+// overrides an earlier one: pasv_address=..., pasv_min_port=...).
+type vsftpdNet struct {
+	NS, ListenIP string
+	Extra        []string
+}
 
 // startVsftpdNet is startVsftpd placed as n says.
 func startVsftpdNet(ctx context.Context, t *testing.T, mode tlsMode, n vsftpdNet) *vsftpd {
@@ -124,6 +128,7 @@ func startVsftpdNet(ctx context.Context, t *testing.T, mode tlsMode, n vsftpdNet
 			conf = append(conf, "implicit_ssl=YES")
 		}
 	}
+	conf = append(conf, n.Extra...)
 	if err := os.WriteFile(v.confPath, []byte(strings.Join(conf, "\n")+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
