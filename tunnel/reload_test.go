@@ -348,3 +348,61 @@ func TestAgentLiveSetChecksReload(t *testing.T) {
 		t.Fatalf("a tunnel to a gateway the reload no longer pins came up: %v", err)
 	}
 }
+
+// TestAgentSetConfigRevokesOneGateway: with tunnels to two gateways, a
+// reload that revokes one gateway's pin cuts that tunnel only; the other
+// and its stream stay.
+func TestAgentSetConfigRevokesOneGateway(t *testing.T) {
+	p := newPKI(t)
+	other, err := p.ca.Server()
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf := p.client(t, "a")
+	groups := map[string][][32]byte{"lan": {pinOf(leaf)}}
+	h1, gw1 := startHub(t, p, "127.0.0.1:0", groups, zerolog.Nop())
+	otherCert := other.TLS
+	h2 := NewHub(HubConfig{
+		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return &otherCert, nil },
+		Groups:         groups,
+	}, zerolog.Nop(), nil)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); _ = h2.Serve(ln) }()
+	t.Cleanup(func() { h2.Close(); <-done })
+	dst := echoServer(t)
+	cfg := agentConfig(p, leaf, gw1, "lan", "a", dst)
+	cfg.Gateways = []string{gw1, ln.Addr().String()}
+	cfg.GatewayPins = append(cfg.GatewayPins, pinOf(other))
+	cfg.BackoffMin, cfg.BackoffMax = 20*time.Millisecond, 100*time.Millisecond
+	r := startAgent(t, cfg)
+	waitAgents(t, h1, "lan", 1)
+	waitAgents(t, h2, "lan", 1)
+	c1, err := h1.Dialer("lan").DialBackend(dialCtx(t), dst, netip.Addr{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c1.Close()
+	c2, err := h2.Dialer("lan").DialBackend(dialCtx(t), dst, netip.Addr{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+
+	cfg.GatewayPins = cfg.GatewayPins[:1] // the second gateway's pin revoked
+	if err := r.agent.SetConfig(cfg); err == nil {
+		t.Fatal("SetConfig without the second gateway's pin: no cut reported")
+	}
+	_ = c2.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.ReadAll(c2); !errors.Is(err, ErrTunnelLost) {
+		t.Fatalf("the stream on the revoked gateway's tunnel: %v, want ErrTunnelLost", err)
+	}
+	waitAgents(t, h2, "lan", 0)
+	ping(t, c1, "the other gateway's stream after the reload")
+	if n := h1.Agents("lan"); n != 1 {
+		t.Fatalf("the gateway still pinned has %d agents", n)
+	}
+}
