@@ -566,7 +566,7 @@ log: {level: info, format: json}
 	}
 
 	// 7. Host A's link to the DMZ goes silent (no FIN, no RST: a cable
-	// pulled, a host frozen): a1 is dropped at the first stream request it
+	// pulled, a host frozen): a1 is set aside at the first stream request it
 	// leaves unanswered, sessions go through a2 (across the LAN) without
 	// waiting for the keepalive (15 s), and files-a stays up.
 	connected := strings.Count(gw.Log(), `"agent connected"`)
@@ -589,7 +589,7 @@ log: {level: info, format: json}
 		}
 		assertSameFile(t, fmt.Sprintf("download %d while host A is silent", i), got, sha256File(t, big), 24<<20)
 	}
-	waitLogCount(ctx, t, gw, `agent dropped: silent after a stream request`, 1)
+	waitLogCount(ctx, t, gw, `agent set aside: silent after a stream request`, 1)
 	if up := admin.backendUp("files-a"); up != "1" {
 		t.Errorf("files-a, which a2 reaches, is down while a1 is silent: %q", up)
 	}
