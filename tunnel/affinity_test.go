@@ -2,7 +2,6 @@ package tunnel
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"net"
 	"net/http"
@@ -337,23 +336,13 @@ func silentPair(t *testing.T) (d *Dialer, h *Hub, dst string, freeze, thaw func(
 	t.Helper()
 	p := newPKI(t)
 	la, lb := p.client(t, "a"), p.client(t, "b")
-	cert := p.gateway.TLS
-	h = NewHub(HubConfig{
-		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return &cert, nil },
-		Groups:         map[string][][32]byte{"lan": {pinOf(la), pinOf(lb)}},
-		WaitForAgent:   300 * time.Millisecond, KeepAlive: time.Minute, // the keepalive would notice late
-	}, zerolog.Nop(), nil)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { defer close(done); _ = h.Serve(ln) }()
-	t.Cleanup(func() { h.Close(); <-done })
+	cfg := hubConfig(p.gateway.TLS, map[string][][32]byte{"lan": {pinOf(la), pinOf(lb)}})
+	cfg.KeepAlive = time.Minute // the keepalive would notice late
+	h, gw := serveHub(t, cfg, "127.0.0.1:0", zerolog.Nop(), nil)
 	dst = echoServer(t)
-	hole, freeze, thaw := blackHole(t, ln.Addr().String())
+	hole, freeze, thaw := blackHole(t, gw)
 	startAgent(t, agentConfig(p, la, hole, "lan", "a", dst))
-	startAgent(t, agentConfig(p, lb, ln.Addr().String(), "lan", "b", dst))
+	startAgent(t, agentConfig(p, lb, gw, "lan", "b", dst))
 	waitAgents(t, h, "lan", 2)
 	d = h.Dialer("lan")
 	// b holds two streams, a none: a is the next dial's first choice.

@@ -361,21 +361,10 @@ func TestAgentSetConfigRevokesOneGateway(t *testing.T) {
 	leaf := p.client(t, "a")
 	groups := map[string][][32]byte{"lan": {pinOf(leaf)}}
 	h1, gw1 := startHub(t, p, "127.0.0.1:0", groups, zerolog.Nop())
-	otherCert := other.TLS
-	h2 := NewHub(HubConfig{
-		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return &otherCert, nil },
-		Groups:         groups,
-	}, zerolog.Nop(), nil)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { defer close(done); _ = h2.Serve(ln) }()
-	t.Cleanup(func() { h2.Close(); <-done })
+	h2, gw2 := serveHub(t, hubConfig(other.TLS, groups), "127.0.0.1:0", zerolog.Nop(), nil)
 	dst := echoServer(t)
 	cfg := agentConfig(p, leaf, gw1, "lan", "a", dst)
-	cfg.Gateways = []string{gw1, ln.Addr().String()}
+	cfg.Gateways = []string{gw1, gw2}
 	cfg.GatewayPins = append(cfg.GatewayPins, pinOf(other))
 	cfg.BackoffMin, cfg.BackoffMax = 20*time.Millisecond, 100*time.Millisecond
 	r := startAgent(t, cfg)

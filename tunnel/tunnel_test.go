@@ -61,14 +61,25 @@ func startHub(t testing.TB, p *pki, addr string, groups map[string][][32]byte, l
 // startHubMetrics is startHub with the Hub's metrics m.
 func startHubMetrics(t testing.TB, p *pki, addr string, groups map[string][][32]byte, log zerolog.Logger, m *Metrics) (*Hub, string) {
 	t.Helper()
-	cert := p.gateway.TLS
-	h := NewHub(HubConfig{
+	return serveHub(t, hubConfig(p.gateway.TLS, groups), addr, log, m)
+}
+
+// hubConfig is the tests' Hub configuration: cert for the listener, a
+// short wait for agents and keepalive.
+func hubConfig(cert tls.Certificate, groups map[string][][32]byte) HubConfig {
+	return HubConfig{
 		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return &cert, nil },
 		Groups:         groups, WaitForAgent: 300 * time.Millisecond, KeepAlive: time.Second,
-	}, log, m)
-	if err := (&HubConfig{GetCertificate: h.conf().GetCertificate, Groups: groups}).Validate(); err != nil {
+	}
+}
+
+// serveHub runs a Hub of cfg on addr until the test ends.
+func serveHub(t testing.TB, cfg HubConfig, addr string, log zerolog.Logger, m *Metrics) (*Hub, string) {
+	t.Helper()
+	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
+	h := NewHub(cfg, log, m)
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
