@@ -102,16 +102,7 @@ func lanBackend(t *testing.T, port *atomic.Int32, noEPSV *atomic.Bool) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go lanSession(c, int(port.Load()), noEPSV.Load())
-		}
-	}()
+	serveEach(t, ln, func(c net.Conn) { lanSession(c, int(port.Load()), noEPSV.Load()) })
 	return ln.Addr().String()
 }
 

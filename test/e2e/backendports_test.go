@@ -25,17 +25,7 @@ func countingListener(t *testing.T, addr string) (*atomic.Int32, int) {
 		return nil, 0
 	}
 	var n atomic.Int32
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			n.Add(1)
-			c.Close()
-		}
-	}()
-	t.Cleanup(func() { ln.Close() })
+	serveEach(t, ln, func(net.Conn) { n.Add(1) })
 	return &n, ln.Addr().(*net.TCPAddr).Port
 }
 

@@ -656,20 +656,10 @@ func TestHugeBannerNotLogged(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				_, _ = io.WriteString(c, strings.Repeat("421-"+strings.Repeat("z", 1000)+"\r\n", 100)+"421 busy\r\n")
-				_, _ = io.Copy(io.Discard, c)
-			}()
-		}
-	}()
+	serveEach(t, ln, func(c net.Conn) {
+		_, _ = io.WriteString(c, strings.Repeat("421-"+strings.Repeat("z", 1000)+"\r\n", 100)+"421 busy\r\n")
+		_, _ = io.Copy(io.Discard, c)
+	})
 	g := startGateway(t, func(c *proxy.Config) { c.Backend.Address = ln.Addr().String() })
 	if _, err := dialAsErr(g, user, ""); err == nil || !strings.Contains(err.Error(), "421") {
 		t.Fatalf("login through a backend greeting 421: %v, want 421", err)

@@ -194,3 +194,46 @@ func ftpDial(addr string) (*ftp.ServerConn, error) {
 type quitter struct{ c *ftp.ServerConn }
 
 func (q quitter) Close() { q.c.Quit() }
+
+// serveEach accepts connections on ln until the test ends and runs handle
+// on each in a goroutine of its own, closing the connection after. At the
+// end it closes ln and the connections still open, and waits for the
+// handlers.
+func serveEach(t *testing.T, ln net.Listener, handle func(net.Conn)) {
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	open := map[net.Conn]struct{}{}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			open[c] = struct{}{}
+			mu.Unlock()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer func() {
+					mu.Lock()
+					delete(open, c)
+					mu.Unlock()
+					c.Close()
+				}()
+				handle(c)
+			}()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for c := range open {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+}

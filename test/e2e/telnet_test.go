@@ -16,7 +16,6 @@ import (
 // line it receives, byte for byte.
 type lineRecorder struct {
 	ln    net.Listener
-	wg    sync.WaitGroup
 	mu    sync.Mutex
 	lines []string
 }
@@ -28,19 +27,7 @@ func startLineRecorder(t *testing.T) *lineRecorder {
 		t.Fatal(err)
 	}
 	r := &lineRecorder{ln: ln}
-	r.wg.Add(1)
-	go func() {
-		defer r.wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			r.wg.Add(1)
-			go func() { defer r.wg.Done(); r.session(c) }()
-		}
-	}()
-	t.Cleanup(func() { ln.Close(); r.wg.Wait() })
+	serveEach(t, ln, r.session)
 	return r
 }
 
