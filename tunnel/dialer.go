@@ -89,12 +89,11 @@ var errSilentAgent = errors.New("tunnel: the agent sent nothing since the reques
 // agent it waits up to the Hub's WaitForAgent (or ctx) and fails with
 // ErrNoAgent.
 //
-// A data connection (local valid) goes through the agent whose connection
-// comes from local, the session's control connection's (pick), and is not
-// tried on another: the server would refuse it from another host. Any
-// other dial that an agent refuses (busy, its own connection failed, not
-// in its allow list) or whose tunnel fails is tried on another agent of
-// the group, each at most once.
+// A dial that an agent refuses (busy, draining, its own connection failed,
+// not in its allow list) or whose tunnel fails is tried on another agent
+// of the group, each at most once. A session's data connections go
+// through DialData instead: through the agent of its control connection,
+// and no other.
 func (d *Dialer) DialBackend(ctx context.Context, address string, local netip.Addr) (net.Conn, error) {
 	h := d.hub
 	wait := time.NewTimer(h.conf().wait())
@@ -102,7 +101,7 @@ func (d *Dialer) DialBackend(ctx context.Context, address string, local netip.Ad
 	var tried []*agent
 	var lastErr error
 	for {
-		a, changed, err := h.pick(d.group, local, tried)
+		a, changed, err := h.pick(d.group, tried)
 		if err != nil {
 			return nil, err
 		}
@@ -131,19 +130,15 @@ func (d *Dialer) DialBackend(ctx context.Context, address string, local netip.Ad
 		var re *RefusedError
 		refused := errors.As(err, &re)
 		if refused && re.Code == CodeDraining {
-			a.goneAway.Store(true) // no new sessions on it from now on
+			a.goneAway.Store(true) // no new sessions; its own sessions' data still (DialData)
 		}
-		if ctx.Err() != nil || len(tried)+1 >= maxAgentTries ||
-			(refused && (re.Code == CodeBadRequest || (local.IsValid() && a.froms.has(local)))) {
+		if ctx.Err() != nil || len(tried)+1 >= maxAgentTries || (refused && re.Code == CodeBadRequest) {
 			return nil, err
 		}
 		tried, lastErr = append(tried, a), err
-		msg := "tunnel stream failed, trying another agent" // the agent's session failed: it is being dropped
+		msg := "tunnel stream failed, trying another agent" // its tunnel failed, or it was silent (set aside)
 		if refused {
 			msg = "agent refused the stream, trying another agent"
-		}
-		if refused && re.Code == CodeDraining {
-			a.goneAway.Store(true) // no new sessions; its own sessions' data still (DialData)
 		}
 		h.log.Warn().Err(err).Str("agent", a.name).Str("agent_group", d.group).Msg(msg)
 	}
@@ -264,8 +259,7 @@ func (d *Dialer) open(ctx context.Context, a *agent, address string, local netip
 		return fail(fmt.Errorf("tunnel: %w", ctx.Err()))
 	}
 	_ = st.SetDeadline(time.Time{})
-	uncount := a.froms.add(rep.Local.Addr())
-	return &streamConn{Stream: st, release: func() { release(); uncount() }, fw: a.fw, agent: a, hub: h,
+	return &streamConn{Stream: st, release: release, fw: a.fw, agent: a, hub: h,
 		local:  net.TCPAddrFromAddrPort(rep.Local),
 		remote: net.TCPAddrFromAddrPort(rep.Remote)}, nil
 }

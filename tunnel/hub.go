@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -59,7 +58,6 @@ type agent struct {
 	open                atomic.Int32 // streams open through it
 	goneAway            atomic.Bool  // it is shutting down: no new sessions' streams (data connections of its own go on)
 	silentSince         atomic.Int64 // UnixNano of a stream request it left unanswered in silence (dialer.go); 0: none
-	froms               fromSet      // the local addresses of its open streams' connections
 }
 
 // setAside reports whether a left a stream request unanswered in silence
@@ -338,14 +336,11 @@ func (h *Hub) Agents(group string) int {
 
 // pick chooses the live agent of g with the fewest open streams (round
 // robin among equals) that has room for one more, leaving out those in
-// skip (tried already). When from is valid and some of them carry a stream
-// whose connection comes from that address (the session's control
-// connection), only those are candidates: a data connection must come from
-// the control connection's host, or the server refuses it. With no agent
-// left to try at all it returns no channel; with candidates but none with
-// room, a channel closed when the group changes. An agent shutting down
-// (goneAway) takes only the data connections of the sessions it carries.
-func (h *Hub) pick(name string, from netip.Addr, skip []*agent) (*agent, <-chan struct{}, error) {
+// skip (tried already), those shutting down (goneAway: their own
+// sessions' data connections go through DialData) and those set aside
+// (silent). With no agent left to try at all it returns no channel; with
+// candidates but none with room, a channel closed when the group changes.
+func (h *Hub) pick(name string, skip []*agent) (*agent, <-chan struct{}, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	g := h.groups[name]
@@ -353,21 +348,16 @@ func (h *Hub) pick(name string, from netip.Addr, skip []*agent) (*agent, <-chan 
 		return nil, nil, fmt.Errorf("tunnel: no agent group %q", name)
 	}
 	n := len(g.agents)
-	live := make([]*agent, 0, n)
-	affine := false
-	for i := range n {
-		a := g.agents[(g.next+i)%n]
-		carries := from.IsValid() && a.froms.has(from)
-		if a.sess.IsClosed() || ((a.goneAway.Load() || a.setAside()) && !carries) || slices.Contains(skip, a) {
-			continue
-		}
-		live = append(live, a)
-		affine = affine || carries
-	}
+	candidates := 0
 	var best *agent
 	maxStreams := h.conf().maxStreams()
-	for _, a := range live {
-		if (affine && !a.froms.has(from)) || int(a.open.Load()) >= maxStreams {
+	for i := range n {
+		a := g.agents[(g.next+i)%n]
+		if a.sess.IsClosed() || a.goneAway.Load() || a.setAside() || slices.Contains(skip, a) {
+			continue
+		}
+		candidates++
+		if int(a.open.Load()) >= maxStreams {
 			continue
 		}
 		if best == nil || a.open.Load() < best.open.Load() {
@@ -379,7 +369,7 @@ func (h *Hub) pick(name string, from netip.Addr, skip []*agent) (*agent, <-chan 
 		best.open.Add(1)
 		return best, nil, nil
 	}
-	if len(live) == 0 && len(skip) > 0 {
+	if candidates == 0 && len(skip) > 0 {
 		return nil, nil, nil
 	}
 	return nil, g.changed, nil
