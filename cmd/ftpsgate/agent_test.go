@@ -174,18 +174,7 @@ agents:
     lan: {pins: [%q]}
 log: {level: error}
 `, edge.ChainFile, edge.KeyFile, listen, pinText(leaf))
-	cfg, err := loadFile(writeConfig(t, text))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	d, err := compose(ctx, cfg, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.auth.close()
-	defer d.hub.Close()
+	d, _ := composeFile(t, writeConfig(t, text))
 	fx.runAgent(t, d.hubAddr.String(), leaf)
 
 	deadline := time.Now().Add(5 * time.Second)

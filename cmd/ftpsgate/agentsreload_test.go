@@ -43,18 +43,7 @@ log: {level: error}
 `, edge.ChainFile, edge.KeyFile, via, listen, pin, freeRange(t, 2))
 	}
 	path := writeConfig(t, conf(listen, "lan", pinText(leaf)))
-	cfg, err := loadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	d, err := compose(ctx, cfg, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.auth.close()
-	defer d.hub.Close()
+	d, ctx := composeFile(t, path)
 	sink := &reloadEvents{}
 	reloadOnHUP(ctx, d.srv, nil, d.reloaders(), zerolog.Nop(), sink)
 
@@ -222,18 +211,7 @@ log: {level: error}
 `, fx.edge.ChainFile, fx.edge.KeyFile, agentsCert, maxStreams, wait, pinText(l1), pinText(l2), pinText(l3), ports)
 	}
 	path := writeConfig(t, conf(4, "5s"))
-	cfg, err := loadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	d, err := compose(ctx, cfg, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.auth.close()
-	defer d.hub.Close()
+	d, _ := composeFile(t, path)
 	var reload func() error
 	for _, kr := range d.reloaders() {
 		if kr.key == "agents" {
@@ -316,4 +294,27 @@ log: {level: error}
 	fx.runAgent(t, listen, l4)
 	waitHubAgents(t, d.hub, 4, "an agent pinning the edge certificate, once agents.cert_file was removed")
 	pingConn(t, c, "the first stream at the end")
+}
+
+// composeFile composes the gateway of the configuration file at path,
+// without starting its listeners, under a context that ends with the test
+// (returned); the test's end closes the authenticator and the agent
+// listener.
+func composeFile(t *testing.T, path string) (*composed, context.Context) {
+	t.Helper()
+	cfg, err := loadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	d, err := compose(ctx, cfg, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(d.auth.close)
+	if d.hub != nil {
+		t.Cleanup(func() { d.hub.Close() })
+	}
+	return d, ctx
 }
