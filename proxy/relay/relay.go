@@ -129,14 +129,22 @@ func Run(dst, src net.Conn, o Opts) Result {
 		r.PeerClosed = true
 		_ = dst.Close()
 		if srcTLS {
-			// Until its close_notify, or LingerTimeout (the copy's idle
-			// deadlines may have replaced the one set above).
-			_ = src.SetReadDeadline(time.Now().Add(LingerTimeout))
-			_, _ = io.Copy(io.Discard, src)
+			// The copy's idle deadlines may have replaced the one set above.
+			drainSource(src)
 		}
 	case err != nil:
 		r.Err = err
 		ResetConn(dst)
+		var se sinkError
+		if srcTLS && o.FromBackend && errors.As(err, &se) {
+			// The destination (or a filter) stopped the download, not the
+			// backend: a client that closed its end while the write was
+			// under way, before the reader above saw it go. The backend's
+			// side is sound and is ended politely, as above; closed under
+			// it, it would take ProFTPD's whole session along.
+			_ = CloseWrite(src)
+			drainSource(src)
+		}
 	default:
 		// Every byte was written. A peer that already closed (curl knows the
 		// size from the 150 and closes at once: ENOTCONN) has had them all.
@@ -150,6 +158,13 @@ func Run(dst, src net.Conn, o Opts) Result {
 		<-gone // dst is closed: the reader is done
 	}
 	return r
+}
+
+// drainSource reads and drops what a source whose copy stopped still
+// sends, until its close_notify or EOF, or LingerTimeout.
+func drainSource(src net.Conn) {
+	_ = src.SetReadDeadline(time.Now().Add(LingerTimeout))
+	_, _ = io.Copy(io.Discard, src)
 }
 
 // ResetConn closes the socket under c (under its TLS, if any: no
@@ -231,6 +246,13 @@ func DrainAndClose(c net.Conn, gone <-chan struct{}) {
 	<-gone
 }
 
+// sinkError is how copyRecords returns a failure of the destination or of
+// a filter: the copy stopped, but not because of its source.
+type sinkError struct{ err error }
+
+func (e sinkError) Error() string { return e.err.Error() }
+func (e sinkError) Unwrap() error { return e.err }
+
 // copyRecords is the relay's copy loop when TLS is on either side or a
 // throttle paces it. Reads from a TLS source are gathered while complete
 // records wait in its buffer, and writes to a TLS destination leave in one
@@ -297,7 +319,7 @@ func copyRecords(dst, src net.Conn, iw *idleWatch, fromBackend bool, f filter.Ch
 			// fails ends the transfer as incomplete anyway.
 			if f != nil {
 				if ferr := f.Write(buf[:n]); ferr != nil {
-					return written, ferr
+					return written, sinkError{ferr}
 				}
 			}
 			var werr error
@@ -338,7 +360,7 @@ func copyRecords(dst, src net.Conn, iw *idleWatch, fromBackend bool, f filter.Ch
 			}
 			written += int64(n)
 			if werr != nil {
-				return written, werr
+				return written, sinkError{werr}
 			}
 			moved = true
 		}

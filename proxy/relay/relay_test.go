@@ -5,8 +5,10 @@ import (
 	"crypto/sha256"
 	"crypto/tls"
 	"encoding/hex"
+	"errors"
 	"io"
 	"net"
+	"syscall"
 	"testing"
 	"time"
 
@@ -164,5 +166,66 @@ func TestRecordConnReadGrows(t *testing.T) {
 	}
 	if !sizes[recordReadStart] || !sizes[relayBufSize] {
 		t.Errorf("buffer sizes seen %v: want it to start at %d and grow to %d", sizes, recordReadStart, relayBufSize)
+	}
+}
+
+// brokenPipe is a destination whose writes fail while its reads still
+// block: a client that closed its end, seen by the write before the
+// relay's reader of dst sees it.
+type brokenPipe struct{ net.Conn }
+
+func (brokenPipe) Write([]byte) (int, error) { return 0, syscall.EPIPE }
+
+// TestRelayDestinationFailureEndsTLSSourcePolitely: a download whose
+// client side fails on a write (not on the reader that watches for the
+// client's close) ends the backend's TLS data connection with close_notify
+// and reads the rest, as when the client's close is seen first. Closed
+// with the backend's data unread, the socket would reset, and ProFTPD's
+// mod_tls ends the whole session when a TLS data connection dies under it
+// (TestInteropMatrix's early-close cell lost the session so, now and then).
+func TestRelayDestinationFailureEndsTLSSourcePolitely(t *testing.T) {
+	cert, err := policy.GenerateSelfSigned(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gwBackend, backendRaw := tcpPair(t)
+	server := tls.Server(backendRaw, &tls.Config{Certificates: []tls.Certificate{*cert}, MinVersion: tls.VersionTLS12})
+	const fileSize = 8 << 20 // far beyond the socket buffers
+	wrote := make(chan error, 1)
+	go func() {
+		defer server.Close()
+		if err := server.Handshake(); err != nil {
+			wrote <- err
+			return
+		}
+		// The server goes on sending its file whatever the peer says (as
+		// an FTP server's data connection does), then says it is done.
+		chunk := bytes.Repeat([]byte{'x'}, 64<<10)
+		for sent := 0; sent < fileSize; sent += len(chunk) {
+			if _, err := server.Write(chunk); err != nil {
+				wrote <- err
+				return
+			}
+		}
+		wrote <- nil
+	}()
+	src := tls.Client(gwBackend, &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12})
+	if err := src.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	dstGW, dstApp := tcpPair(t)
+	defer dstApp.Close()
+
+	r := Run(brokenPipe{dstGW}, src, Opts{FromBackend: true})
+	if !errors.Is(r.Err, syscall.EPIPE) || r.PeerClosed {
+		t.Fatalf("relay: %+v, want the destination's EPIPE", r)
+	}
+	select {
+	case err := <-wrote:
+		if err != nil {
+			t.Fatalf("the backend's data connection failed under it: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the backend never finished sending")
 	}
 }
