@@ -143,8 +143,14 @@ func (s *session) secureClientData(d *dataSetup, conn net.Conn, deadline time.Ti
 	defer cancel()
 	s.foreign.take() // forget what an earlier handshake was offered
 	if err := tc.HandshakeContext(ctx); err != nil {
+		err = fmt.Errorf("%w: %w", errDataTLS, err)
+		if d.ctx.Err() == nil {
+			// Logged before the close: a client that gives up on its
+			// reset may leave the session before the transfer hears why.
+			s.log.Warn().Err(err).Str(fieldRemote, conn.RemoteAddr().String()).Msg("client data connection closed")
+		}
 		_ = conn.Close()
-		return result[net.Conn]{err: fmt.Errorf("%w: %w", errDataTLS, err)}
+		return result[net.Conn]{err: err}
 	}
 	resumed := tc.ConnectionState().DidResume
 	owner, why := s.foreign.take()

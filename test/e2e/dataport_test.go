@@ -177,3 +177,22 @@ func waitFor(t *testing.T, cond func() bool, what string) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestPlainDataOnProtectedChannelLogged: a client that sends its upload in
+// plain text on a PROT P data connection (curl 7.88 does so in active
+// mode) and leaves as soon as the gateway closes that connection: the log
+// says why, although the session ends before its transfer hears of it.
+func TestPlainDataOnProtectedChannelLogged(t *testing.T) {
+	g := startGateway(t)
+	c := dialRaw(t, g.addr("explicit"), false)
+	c.login(false)
+	raw := c.dataConn(c.epsv(), "")
+	c.send("STOR plain.bin")
+	_ = raw.SetDeadline(time.Now().Add(10 * time.Second))
+	_, _ = raw.Write([]byte(strings.Repeat("not a TLS handshake\r\n", 100)))
+	if _, err := io.Copy(io.Discard, raw); err != nil && !isReset(err) {
+		t.Fatalf("the plain data connection: %v", err)
+	}
+	c.conn.Close()
+	waitLog(t, g, "client data connection closed", "data connection TLS handshake failed")
+}
