@@ -94,7 +94,7 @@ func (s *session) ask(cmd ftp.Command) (ftp.Reply, error) {
 // whatever address a 227 names (behind NAT it is often wrong).
 func (s *session) backendPassive() (netip.AddrPort, error) {
 	if !s.be.noEPSV {
-		rep, err := s.ask(ftp.Command{Verb: "EPSV"})
+		rep, err := s.askPassive("EPSV")
 		if err != nil {
 			return netip.AddrPort{}, err
 		}
@@ -112,7 +112,7 @@ func (s *session) backendPassive() (netip.AddrPort, error) {
 		s.be.noEPSV = true
 		s.log.Debug().Int(fieldCode, rep.Code).Msg("backend refused EPSV, using PASV")
 	}
-	rep, err := s.ask(ftp.Command{Verb: "PASV"})
+	rep, err := s.askPassive("PASV")
 	if err != nil {
 		return netip.AddrPort{}, err
 	}
@@ -125,6 +125,27 @@ func (s *session) backendPassive() (netip.AddrPort, error) {
 		return netip.AddrPort{}, &replyError{rep}
 	}
 	return netip.AddrPortFrom(s.be.host, ap.Port()), nil
+}
+
+// passiveTries bounds how often the backend is asked for passive mode
+// when it answers with a transient refusal (4xx, which RFC 959 says may be
+// requested again). ProFTPD answers 425 when two of its sessions pick the
+// same passive port at once (each binds it, with SO_REUSEADDR, and the
+// second listen fails), as its sessions under rclone's parallel transfers
+// do; the next try picks another port.
+const passiveTries = 3
+
+// askPassive sends verb (EPSV or PASV) to the backend, again while it
+// answers with a transient refusal, at most passiveTries times in all.
+func (s *session) askPassive(verb string) (ftp.Reply, error) {
+	for try := 1; ; try++ {
+		rep, err := s.ask(ftp.Command{Verb: verb})
+		if err != nil || rep.Class() != 4 || rep.Code == ftp.StatusNotAvailable || try == passiveTries {
+			return rep, err
+		}
+		s.log.Warn().Int(fieldCode, rep.Code).Str("reply", said(rep)).Int("try", try).
+			Msgf("backend refused %s for now: asking again", verb)
+	}
 }
 
 // prepareData opens the backend side of a data connection.

@@ -30,6 +30,9 @@ type fakeBackend struct {
 	// given the one it listens on: a hostile backend's reply.
 	dataPort func(listening int) int
 	noEPSV   atomic.Bool // EPSV gets 502, PASV is answered
+	// busyPassive: the next this many EPSV or PASV get ProFTPD's 425 for a
+	// passive port another of its sessions took at the same moment.
+	busyPassive atomic.Int32
 	// tls, when set, makes it an explicit FTPS server: AUTH TLS, and TLS on
 	// the data connections after PROT P (a *tls.Conn handed to transfer).
 	tls *tls.Config
@@ -116,6 +119,10 @@ func (f *fakeBackend) session(c net.Conn) {
 		case "EPSV", "PASV":
 			if strings.EqualFold(verb, "EPSV") && f.noEPSV.Load() {
 				say("502 EPSV not implemented\r\n")
+				continue
+			}
+			if f.busyPassive.Add(-1) >= 0 {
+				say("425 Unable to build data connection: Address already in use\r\n")
 				continue
 			}
 			if dataLn != nil {
