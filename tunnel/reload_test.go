@@ -10,24 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ftpsgate/ftpsgate/internal/testnet"
 	"github.com/hashicorp/yamux"
 	"github.com/rs/zerolog"
 )
-
-// ping writes a line on c and reads it back from the echo server, leaving
-// c open.
-func ping(t *testing.T, c net.Conn, what string) {
-	t.Helper()
-	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-	defer c.SetDeadline(time.Time{})
-	if _, err := c.Write([]byte("ping")); err != nil {
-		t.Fatalf("%s: %v", what, err)
-	}
-	b := make([]byte, 4)
-	if _, err := io.ReadFull(c, b); err != nil || string(b) != "ping" {
-		t.Fatalf("%s: echo %q %v", what, b, err)
-	}
-}
 
 // waitUp waits for r's tunnel to be up on the agent's side (the Hub may
 // list it a moment before: SetConfig checks only a tunnel up).
@@ -75,12 +61,12 @@ func TestHubSetConfigCertificate(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	ping(t, c, "before")
+	testnet.Ping(t, c, "before")
 
 	cert := newGW.TLS
 	h.SetConfig(HubConfig{GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return &cert, nil },
 		WaitForAgent: 300 * time.Millisecond, KeepAlive: time.Second})
-	ping(t, c, "the stream after the rotation")
+	testnet.Ping(t, c, "the stream after the rotation")
 	if now := onlyAgent(t, h); now.Since != before.Since {
 		t.Fatal("the agent's tunnel was replaced by the rotation")
 	}
@@ -95,7 +81,7 @@ func TestHubSetConfigCertificate(t *testing.T) {
 	if n := h.Agents("lan"); n != 2 {
 		t.Fatalf("%d agents: one pinning the old certificate joined", n)
 	}
-	ping(t, c, "the stream at the end")
+	testnet.Ping(t, c, "the stream at the end")
 }
 
 // TestHubSetConfigMaxStreams: max_streams lowered while a stream is open
@@ -117,13 +103,13 @@ func TestHubSetConfigMaxStreams(t *testing.T) {
 	if d := time.Since(start); d > 250*time.Millisecond {
 		t.Errorf("the dial waited %v: the reloaded wait_for_agent (100ms) was not applied", d)
 	}
-	ping(t, c, "the stream open before")
+	testnet.Ping(t, c, "the stream open before")
 	c.Close()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		c2, err := h.Dialer("lan").DialBackend(dialCtx(t), dst, netip.Addr{})
 		if err == nil {
-			ping(t, c2, "after the first ended")
+			testnet.Ping(t, c2, "after the first ended")
 			c2.Close()
 			break
 		}
@@ -156,7 +142,7 @@ func TestAgentSetConfigCertificate(t *testing.T) {
 	if err := r.agent.SetConfig(cfg); err != nil {
 		t.Fatalf("SetConfig: %v", err)
 	}
-	ping(t, c, "the stream after the rotation")
+	testnet.Ping(t, c, "the stream after the rotation")
 	if a := onlyAgent(t, h); a.Pin != ShortPin(pinOf(old)) {
 		t.Fatalf("pin %s: the tunnel was replaced", a.Pin)
 	}
@@ -202,7 +188,7 @@ func TestAgentSetConfigRevokesGateway(t *testing.T) {
 	if err := r.agent.SetConfig(cfg); err != nil {
 		t.Fatalf("a pin added: %v", err)
 	}
-	ping(t, c, "after two reloads that keep the gateway")
+	testnet.Ping(t, c, "after two reloads that keep the gateway")
 
 	cfg.GatewayPins = [][32]byte{pinOf(other)} // the gateway's pin revoked
 	if err := r.agent.SetConfig(cfg); err == nil {
@@ -240,7 +226,7 @@ func TestAgentSetConfigStreams(t *testing.T) {
 	if !errors.As(err, &re) || re.Code != CodeBusy {
 		t.Fatalf("a second stream with max_streams lowered to 1: %v, want busy", err)
 	}
-	ping(t, c, "the stream open before")
+	testnet.Ping(t, c, "the stream open before")
 	c.Close()
 
 	cfg.MaxStreams = 4
@@ -390,7 +376,7 @@ func TestAgentSetConfigRevokesOneGateway(t *testing.T) {
 		t.Fatalf("the stream on the revoked gateway's tunnel: %v, want ErrTunnelLost", err)
 	}
 	waitAgents(t, h2, "lan", 0)
-	ping(t, c1, "the other gateway's stream after the reload")
+	testnet.Ping(t, c1, "the other gateway's stream after the reload")
 	if n := h1.Agents("lan"); n != 1 {
 		t.Fatalf("the gateway still pinned has %d agents", n)
 	}

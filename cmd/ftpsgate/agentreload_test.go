@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
+	"github.com/ftpsgate/ftpsgate/internal/testnet"
 	"github.com/ftpsgate/ftpsgate/internal/testpki"
 	"github.com/ftpsgate/ftpsgate/tunnel"
 )
@@ -121,13 +122,13 @@ func TestAgentSIGHUPReloadsTunnel(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	pingConn(t, c, "before the reload")
+	testnet.Ping(t, c, "before the reload")
 
 	// The certificate rotated in place, max_streams lowered to 1.
 	writeLeaf(t, f.certFile, f.keyFile, f.newLeaf)
 	f.rewrite(t, pinOfLeaf(f.gw), 1, f.certFile)
 	waitFor(t, f.logBuf, "agent configuration reloaded")
-	pingConn(t, c, "the stream after the reload")
+	testnet.Ping(t, c, "the stream after the reload")
 	if as := f.hub.AgentsOf("lan"); len(as) != 1 || as[0].Pin != tunnel.ShortPin(pinOfLeaf(f.oldLeaf)) {
 		t.Fatalf("the tunnel up did not stay: %+v", as)
 	}
@@ -144,7 +145,7 @@ func TestAgentSIGHUPReloadsTunnel(t *testing.T) {
 	if !strings.Contains(f.logBuf.String(), `"keys":["cert_file"]`) {
 		t.Errorf("the failure does not name cert_file:\n%s", f.logBuf.String())
 	}
-	pingConn(t, c, "the stream after a failed reload")
+	testnet.Ping(t, c, "the stream after a failed reload")
 	if _, err = dialLAN(t, f.hub, f.echo); !errors.As(err, &re) || re.Code != tunnel.CodeBusy {
 		t.Fatalf("a second stream after a failed reload: %v, want busy (max_streams 1 stays)", err)
 	}
@@ -177,7 +178,7 @@ func TestAgentSIGHUPRevokesGateway(t *testing.T) {
 	defer c.Close()
 	f.rewrite(t, pinOfLeaf(f.gw), 8, f.certFile)
 	waitFor(t, f.logBuf, "agent configuration reloaded")
-	pingConn(t, c, "after a reload that keeps the gateway's pin")
+	testnet.Ping(t, c, "after a reload that keeps the gateway's pin")
 
 	f.rewrite(t, pinOfLeaf(f.other), 8, f.certFile)
 	_ = c.SetDeadline(time.Now().Add(5 * time.Second))

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/ftpsgate/ftpsgate/internal/testnet"
 	"github.com/ftpsgate/ftpsgate/internal/testpki"
 	"github.com/ftpsgate/ftpsgate/tunnel"
 )
@@ -122,21 +122,6 @@ func writeLeaf(t *testing.T, certFile, keyFile string, l *testpki.Leaf) {
 	}
 }
 
-// pingConn writes a line on c (to an echo server) and reads it back,
-// leaving c open.
-func pingConn(t *testing.T, c net.Conn, what string) {
-	t.Helper()
-	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-	defer c.SetDeadline(time.Time{})
-	if _, err := c.Write([]byte("ping")); err != nil {
-		t.Fatalf("%s: %v", what, err)
-	}
-	b := make([]byte, 4)
-	if _, err := io.ReadFull(c, b); err != nil || string(b) != "ping" {
-		t.Fatalf("%s: echo %q %v", what, b, err)
-	}
-}
-
 func dialLAN(t *testing.T, hub *tunnel.Hub, addr string) (net.Conn, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -234,14 +219,14 @@ log: {level: error}
 		t.Fatal(err)
 	}
 	defer c.Close()
-	pingConn(t, c, "before the rotation")
+	testnet.Ping(t, c, "before the rotation")
 
 	// The certificate rotated in place: same paths, new content.
 	writeLeaf(t, certFile, keyFile, gwB)
 	if err := reload(); err != nil {
 		t.Fatalf("reload after the rotation: %v", err)
 	}
-	pingConn(t, c, "the stream after the rotation")
+	testnet.Ping(t, c, "the stream after the rotation")
 	if as := d.hub.AgentsOf("lan"); len(as) != 1 || !as[0].Since.Equal(since) {
 		t.Fatalf("the tunnel up did not stay: %+v", as)
 	}
@@ -269,7 +254,7 @@ log: {level: error}
 	if waited := time.Since(start); waited > 2*time.Second {
 		t.Errorf("the dial waited %v: the reloaded wait_for_agent was not applied", waited)
 	}
-	pingConn(t, c, "the first stream after max_streams was lowered")
+	testnet.Ping(t, c, "the first stream after max_streams was lowered")
 
 	// A certificate file that no longer loads: the reload fails, naming
 	// it; the listener keeps showing the new certificate.
@@ -281,7 +266,7 @@ log: {level: error}
 	}
 	startLANAgent(t, listen, l3, [][32]byte{pinB}, echo)
 	waitHubAgents(t, d.hub, 3, "an agent pinning the certificate in force, after a failed reload")
-	pingConn(t, c, "the first stream after a failed reload")
+	testnet.Ping(t, c, "the first stream after a failed reload")
 
 	// agents.cert_file removed: the next handshakes show the edge
 	// certificate (fx.runAgent pins it).
@@ -293,7 +278,7 @@ log: {level: error}
 	}
 	fx.runAgent(t, listen, l4)
 	waitHubAgents(t, d.hub, 4, "an agent pinning the edge certificate, once agents.cert_file was removed")
-	pingConn(t, c, "the first stream at the end")
+	testnet.Ping(t, c, "the first stream at the end")
 }
 
 // composeFile composes the gateway of the configuration file at path,

@@ -1,3 +1,3 @@
 // Package testnet holds network helpers for tests: loopback connection
-// pairs. Tests only.
+// pairs, an echo round trip. Tests only.
 package testnet

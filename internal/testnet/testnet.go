@@ -1,8 +1,10 @@
 package testnet
 
 import (
+	"io"
 	"net"
 	"testing"
+	"time"
 )
 
 // TCPPair returns the two ends of a loopback TCP connection, closed when
@@ -33,4 +35,19 @@ func TCPPair(t testing.TB) (client, server *net.TCPConn) {
 	}
 	t.Cleanup(func() { c.Close(); s.Close() })
 	return c.(*net.TCPConn), s
+}
+
+// Ping writes "ping" on c, which leads to an echo server, and reads it
+// back, leaving c open; what names the step in the failure.
+func Ping(t testing.TB, c net.Conn, what string) {
+	t.Helper()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	defer c.SetDeadline(time.Time{})
+	if _, err := c.Write([]byte("ping")); err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	b := make([]byte, 4)
+	if _, err := io.ReadFull(c, b); err != nil || string(b) != "ping" {
+		t.Fatalf("%s: echo %q %v", what, b, err)
+	}
 }
