@@ -99,7 +99,7 @@ func (a *Agent) Allow() AllowList { return *a.allow.Load() }
 func (a *Agent) SetAllow(al AllowList) {
 	al = append(AllowList(nil), al...)
 	a.allow.Store(&al)
-	a.metrics.rules(len(al))
+	a.metrics.rules(al)
 }
 
 // Run keeps a tunnel up to each gateway, reconnecting with exponential

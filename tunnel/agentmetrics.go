@@ -1,6 +1,7 @@
 package tunnel
 
 import (
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -16,18 +17,26 @@ const (
 	directionToDest      = "to_destination"
 	directionFromDest    = "from_destination"
 	agentMetricNamespace = "ftpsgate_agent"
+	resultConnected      = "connected"
+	resultDialFailed     = "dial_failed"
 )
 
 // AgentMetrics are the agent's Prometheus collectors. A nil *AgentMetrics
 // counts nothing. Labels are bounded: gateway (the configured gateways),
-// verdict and direction (fixed sets); no destination label (the stream log
-// line names it).
+// verdict and direction (fixed sets), and rule: the allow rule that let a
+// stream through, as configured (the list in force: a reload drops the
+// series of the rules it removed). No destination address is a label (a
+// rule may allow a range; the stream log line names each destination).
 type AgentMetrics struct {
 	up, lastConnect                 *prometheus.GaugeVec
 	connects, failures, disconnects *prometheus.CounterVec
 	streamsOpen, allowRules         prometheus.Gauge
 	streams, bytes, reloads         *prometheus.CounterVec
 	streamDuration, dialDuration    prometheus.Histogram
+	ruleStreams, ruleBytes          *prometheus.CounterVec
+
+	mu        sync.Mutex      // ruleNames
+	ruleNames map[string]bool // the rule labels of the list in force
 }
 
 // NewAgentMetrics registers the agent's collectors on reg; gateways are the
@@ -62,9 +71,14 @@ func NewAgentMetrics(reg prometheus.Registerer, gateways []string) *AgentMetrics
 		dialDuration: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Name: "dial_duration_seconds",
 			Help:    "Time to connect to a destination, successful dials.",
 			Buckets: []float64{0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10}}),
+		ruleStreams: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "rule_streams_total",
+			Help: "Streams the allow list let through, by the first rule that allows the destination and by result: connected (to the destination), dial_failed."}, []string{"rule", "result"}),
+		ruleBytes: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "rule_relayed_bytes_total",
+			Help: "Bytes relayed by the streams each allow rule let through, by direction (to_destination, from_destination); added when a stream ends."}, []string{"rule", "direction"}),
+		ruleNames: map[string]bool{},
 	}
 	reg.MustRegister(m.up, m.lastConnect, m.connects, m.failures, m.disconnects, m.streamsOpen, m.allowRules,
-		m.streams, m.bytes, m.reloads, m.streamDuration, m.dialDuration)
+		m.streams, m.bytes, m.reloads, m.streamDuration, m.dialDuration, m.ruleStreams, m.ruleBytes)
 	for _, g := range gateways {
 		m.up.WithLabelValues(g)
 		m.lastConnect.WithLabelValues(g)
@@ -129,9 +143,53 @@ func (m *AgentMetrics) relayed(up, down int64, d time.Duration) {
 	}
 }
 
-func (m *AgentMetrics) rules(n int) {
+// rules follows the allow list in force: its size, a zero series for each
+// of its rules, and none left for a rule it no longer has.
+func (m *AgentMetrics) rules(al AllowList) {
+	if m == nil {
+		return
+	}
+	m.allowRules.Set(float64(len(al)))
+	names := make(map[string]bool, len(al))
+	for _, r := range al {
+		names[r.String()] = true
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for name := range m.ruleNames {
+		if !names[name] {
+			m.ruleStreams.DeletePartialMatch(prometheus.Labels{"rule": name})
+			m.ruleBytes.DeletePartialMatch(prometheus.Labels{"rule": name})
+		}
+	}
+	for name := range names {
+		m.ruleStreams.WithLabelValues(name, resultConnected)
+		m.ruleStreams.WithLabelValues(name, resultDialFailed)
+		m.ruleBytes.WithLabelValues(name, directionToDest)
+		m.ruleBytes.WithLabelValues(name, directionFromDest)
+	}
+	m.ruleNames = names
+}
+
+// ruleDial counts a dial to a destination rule let through.
+func (m *AgentMetrics) ruleDial(rule Rule, err error) {
 	if m != nil {
-		m.allowRules.Set(float64(n))
+		result := resultConnected
+		if err != nil {
+			result = resultDialFailed
+		}
+		m.ruleStreams.WithLabelValues(rule.String(), result).Inc()
+	}
+}
+
+// ruleRelayed adds the bytes a stream rule let through relayed. (A stream
+// that ends after a reload removed its rule brings the rule's series back
+// until the next reload: its bytes crossed.)
+func (m *AgentMetrics) ruleRelayed(rule Rule, up, down int64) {
+	if m != nil {
+		name := rule.String()
+		m.ruleBytes.WithLabelValues(name, directionToDest).Add(float64(up))
+		m.ruleBytes.WithLabelValues(name, directionFromDest).Add(float64(down))
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -110,6 +111,23 @@ func TestAgentMetrics(t *testing.T) {
 	}
 	waitValue(t, "relayed_bytes_total{to_destination}", func() float64 { return value(m.bytes.WithLabelValues(directionToDest)) }, 4)
 	waitValue(t, "relayed_bytes_total{from_destination}", func() float64 { return value(m.bytes.WithLabelValues(directionFromDest)) }, 4)
+	// By allow rule: dst's rule connected once and relayed 4 bytes each
+	// way; dead's rule let one stream through whose dial failed.
+	for _, c := range []struct {
+		v    *prometheus.CounterVec
+		l    []string
+		want float64
+	}{
+		{m.ruleStreams, []string{dst, resultConnected}, 1},
+		{m.ruleStreams, []string{dst, resultDialFailed}, 0},
+		{m.ruleStreams, []string{dead, resultConnected}, 0},
+		{m.ruleStreams, []string{dead, resultDialFailed}, 1},
+		{m.ruleBytes, []string{dst, directionToDest}, 4},
+		{m.ruleBytes, []string{dst, directionFromDest}, 4},
+		{m.ruleBytes, []string{dead, directionFromDest}, 0},
+	} {
+		waitValue(t, fmt.Sprintf("%v", c.l), func() float64 { return value(c.v.WithLabelValues(c.l...)) }, c.want)
+	}
 
 	// A refused stream's handler ends just after its reply.
 	waitValue(t, "streams_open", func() float64 { return value(m.streamsOpen) }, 0)
@@ -122,13 +140,16 @@ func TestAgentMetrics(t *testing.T) {
 		`ftpsgate_agent_stream_duration_seconds_count 1`,
 		`ftpsgate_agent_dial_duration_seconds_count 1`,
 		`ftpsgate_agent_streams_open 0`,
+		`ftpsgate_agent_rule_streams_total{result="connected",rule="` + dst + `"} 1`,
+		`ftpsgate_agent_rule_relayed_bytes_total{direction="from_destination",rule="` + dst + `"} 4`,
 	} {
 		if !strings.Contains(body, line+"\n") {
 			t.Errorf("no %q in the scrape:\n%s", line, body)
 		}
 	}
-	if strings.Contains(body, other) || strings.Contains(body, dst) {
-		t.Errorf("a destination address is a label:\n%s", body)
+	// Addresses appear only as the configured rules: not the refused one.
+	if strings.Contains(body, other) {
+		t.Errorf("a refused destination is a label:\n%s", body)
 	}
 }
 
@@ -224,6 +245,13 @@ func TestAgentReloadAllow(t *testing.T) {
 	}
 	if n := value(m.allowRules); n != 1 {
 		t.Errorf("allow_rules %v after the reload, want 1", n)
+	}
+	// The removed rule's series are gone; the new one's start at zero.
+	rec := httptest.NewRecorder()
+	promhttp.HandlerFor(reg, promhttp.HandlerOpts{}).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	if body := rec.Body.String(); strings.Contains(body, oldDst) ||
+		!strings.Contains(body, `ftpsgate_agent_rule_streams_total{result="connected",rule="`+newDst+`"} 0`+"\n") {
+		t.Errorf("rule series after the reload:\n%s", body)
 	}
 	if _, err := h.Dialer("lan").DialBackend(dialCtx(t), oldDst, netipAddr("")); !errors.As(err, &re) || re.Code != CodeRefused {
 		t.Fatalf("after the reload, %s: %v, want refused", oldDst, err)

@@ -118,23 +118,29 @@ func ParseAllowList(rules []string) (AllowList, error) {
 // do); a DNS name must be a rule's name: names are not resolved to match
 // prefixes.
 func (a AllowList) Allows(address string) bool {
+	_, ok := a.Match(address)
+	return ok
+}
+
+// Match returns the first rule that allows address, as Allows judges it.
+func (a AllowList) Match(address string) (Rule, bool) {
 	host, p, err := net.SplitHostPort(address)
 	if err != nil {
-		return false
+		return Rule{}, false
 	}
 	port, err := parsePort(p)
 	if err != nil {
-		return false
+		return Rule{}, false
 	}
 	ip, err := netip.ParseAddr(host)
 	isIP := err == nil
 	if isIP {
 		if ip.Zone() != "" {
-			return false
+			return Rule{}, false
 		}
 		ip = ip.Unmap()
 		if ip.IsUnspecified() { // reaches the agent's own host
-			return false
+			return Rule{}, false
 		}
 	}
 	for _, r := range a {
@@ -142,13 +148,13 @@ func (a AllowList) Allows(address string) bool {
 			continue
 		}
 		if isIP && r.Prefix.IsValid() && r.Prefix.Contains(ip) {
-			return true
+			return r, true
 		}
 		if !isIP && r.Host != "" && strings.EqualFold(r.Host, host) {
-			return true
+			return r, true
 		}
 	}
-	return false
+	return Rule{}, false
 }
 
 // quietPorts is the widest port range a rule may allow without a warning:

@@ -12,27 +12,32 @@ func TestAllowList(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for addr, want := range map[string]bool{
-		"10.0.0.5:21":          true,
-		"10.0.0.5:40000":       true,
-		"10.0.0.5:40100":       true,
-		"10.0.0.5:40101":       false,
-		"10.0.0.5:22":          false,
-		"10.0.0.6:21":          false,
-		"192.168.7.200:990":    true,
-		"192.168.8.1:990":      false,
-		"[fd00::1234]:21":      true,
-		"[fd01::1]:21":         false,
-		"[::ffff:10.0.0.5]:21": true,
-		"ftp.lan:2121":         true,
-		"ftp.LAN:2121":         true,
-		"ftp.lan:21":           false,
-		"other.lan:2121":       false,
-		"10.0.0.5":             false,
-		"garbage":              false,
+	// want: the rule that allows the address ("" for none).
+	for addr, want := range map[string]string{
+		"10.0.0.5:21":          "10.0.0.5:21",
+		"10.0.0.5:40000":       "10.0.0.5:40000-40100",
+		"10.0.0.5:40100":       "10.0.0.5:40000-40100",
+		"10.0.0.5:40101":       "",
+		"10.0.0.5:22":          "",
+		"10.0.0.6:21":          "",
+		"192.168.7.200:990":    "192.168.7.0/24:990",
+		"192.168.8.1:990":      "",
+		"[fd00::1234]:21":      "[fd00::/64]:21",
+		"[fd01::1]:21":         "",
+		"[::ffff:10.0.0.5]:21": "10.0.0.5:21",
+		"ftp.lan:2121":         "ftp.lan:2121",
+		"ftp.LAN:2121":         "ftp.lan:2121",
+		"ftp.lan:21":           "",
+		"other.lan:2121":       "",
+		"10.0.0.5":             "",
+		"garbage":              "",
 	} {
-		if got := a.Allows(addr); got != want {
-			t.Errorf("Allows(%q) = %v, want %v", addr, got, want)
+		if got := a.Allows(addr); got != (want != "") {
+			t.Errorf("Allows(%q) = %v, want %v", addr, got, want != "")
+		}
+		r, ok := a.Match(addr)
+		if got := r.String(); ok != (want != "") || ok && got != want {
+			t.Errorf("Match(%q) = %q, %v; want %q", addr, got, ok, want)
 		}
 	}
 	if (AllowList{}).Allows("10.0.0.5:21") {

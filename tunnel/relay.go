@@ -64,10 +64,12 @@ func (a *Agent) handle(st *yamux.Stream, fw *frameWriter) {
 		return
 	}
 	// The list in force now: a reload judges the streams that follow it.
-	if !a.Allow().Allows(req.Address) {
+	rule, ok := a.Allow().Match(req.Address)
+	if !ok {
 		refuse(CodeRefused, "destination not in the agent's allow list", log.Warn())
 		return
 	}
+	log = log.With().Str("rule", rule.String()).Logger()
 	d := net.Dialer{Timeout: cfg.dialTimeout()}
 	var source *net.TCPAddr // the configured source_address, if any
 	if cfg.Source.IsValid() {
@@ -87,6 +89,7 @@ func (a *Agent) handle(st *yamux.Stream, fw *frameWriter) {
 		d.LocalAddr = source
 		c, err = d.Dial("tcp", req.Address)
 	}
+	a.metrics.ruleDial(rule, err)
 	if err != nil {
 		refuse(CodeDial, "cannot connect to the destination", log.Warn().Err(err))
 		return
@@ -114,6 +117,7 @@ func (a *Agent) handle(st *yamux.Stream, fw *frameWriter) {
 	_ = st.SetDeadline(time.Time{})
 	up, down, err := relay(st, conn, fw)
 	a.metrics.relayed(up, down, time.Since(start))
+	a.metrics.ruleRelayed(rule, up, down)
 	ev := log.Info()
 	if err != nil {
 		ev = log.Warn().Err(err)
