@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -30,8 +31,9 @@ const agentPort = 55990
 // and lets out only connections to the gateway's agent port. It proves
 // that the DMZ cannot open a TCP connection to vsftpd, that curl and lftp
 // move 64 MiB both ways through the agents (PASV and EPSV, SHA-256
-// checked), and that new sessions keep working after one agent is killed
-// mid-run.
+// checked), that new sessions keep working after one agent is killed
+// mid-run, and that the surviving agent's metrics count their streams and
+// bytes under the allow rules that let them through.
 func TestAgentNetns(t *testing.T) {
 	requireInterop(t)
 	requireNetns(t)
@@ -127,8 +129,16 @@ func TestAgentNetns(t *testing.T) {
 	waitForPortIn(wctx, t, dmz, cfg.ExplicitAddr, gw)
 	diag := func() string { return gw.LogTail() + "\n" + vs.diagnostics() }
 
-	// Two agents in the LAN.
+	// Two agents in the LAN, each with its admin endpoint on a port of the
+	// LAN namespace that vsftpd does not use.
 	agents := make([]*process, 2)
+	adminPorts := make([]int, 2)
+	for i, p := 0, agentPort+1; i < len(adminPorts); p++ {
+		if strconv.Itoa(p) != vsPort && (p < vs.PasvLo || p > vs.PasvHi) {
+			adminPorts[i] = p
+			i++
+		}
+	}
 	for i := range agents {
 		conf := fmt.Sprintf(`gateways: ["%s:%d"]
 group: lan
@@ -141,7 +151,8 @@ max_streams: 64
 keepalive: 2s
 backoff: {min: 200ms, max: 2s}
 log: {level: info, format: json}
-`, net.IPA, agentPort, i+1, agentFiles[i][0], agentFiles[i][1], gwPin, vsPort, vs.PasvLo, vs.PasvHi)
+admin: {address: "127.0.0.1:%d"}
+`, net.IPA, agentPort, i+1, agentFiles[i][0], agentFiles[i][1], gwPin, vsPort, vs.PasvLo, vs.PasvHi, adminPorts[i])
 		// Each agent connects from an address of its own, as two LAN
 		// hosts would: vsftpd refuses a data connection from another
 		// address than its session's control connection's.
@@ -232,9 +243,40 @@ log: {level: info, format: json}
 		}
 		assertSameFile(t, fmt.Sprintf("download %d after the kill", i), got, sum, bigFileSize)
 	}
+	// Agent 2 carried those three sessions: its metrics count them under
+	// the allow rules that let their streams through, vsftpd's control
+	// port and its passive range.
+	metrics, err := nsRun(ctx, lan, "curl", "-sS", "--max-time", "10", fmt.Sprintf("http://127.0.0.1:%d/metrics", adminPorts[1]))
+	if err != nil {
+		t.Fatalf("agent 2's /metrics: %v: %s", err, metrics)
+	}
+	control, passive := "127.0.0.1:"+vsPort, fmt.Sprintf("127.0.0.1:%d-%d", vs.PasvLo, vs.PasvHi)
+	for _, c := range []struct {
+		series string
+		min    float64
+	}{
+		{`ftpsgate_agent_rule_streams_total{result="connected",rule="` + control + `"}`, 3},
+		{`ftpsgate_agent_rule_streams_total{result="connected",rule="` + passive + `"}`, 3},
+		{`ftpsgate_agent_rule_relayed_bytes_total{direction="from_destination",rule="` + passive + `"}`, 3 * bigFileSize},
+	} {
+		if v, err := strconv.ParseFloat(promSample(metrics, c.series), 64); err != nil || v < c.min {
+			t.Errorf("agent 2: %s = %v (%v), want at least %v\n%s", c.series, v, err, c.min, metrics)
+		}
+	}
 	if tcpConnects(ctx, dmz, lanFTP, 2*time.Second) {
 		t.Fatalf("the DMZ reached vsftpd at %s at the end of the test", lanFTP)
 	}
+}
+
+// promSample returns the value of the sample whose name and labels are
+// exactly series in a Prometheus text exposition, or "".
+func promSample(exposition, series string) string {
+	for _, line := range strings.Split(exposition, "\n") {
+		if v, ok := strings.CutPrefix(line, series+" "); ok {
+			return v
+		}
+	}
+	return ""
 }
 
 // lftpNetns runs an lftp script (after the login) in namespace ns.
