@@ -30,6 +30,10 @@ type AgentInfo struct {
 	Pin       string    `json:"pin"`       // the first 12 characters of its certificate's pin (base64 SHA-256 of the SPKI)
 	Connected time.Time `json:"connected"` // when it joined
 	Streams   int       `json:"streams"`   // streams open through it
+	// State: "up" (takes new sessions), "draining" (shutting down: only its
+	// own sessions' data connections) or "silent" (set aside after leaving
+	// a stream request unanswered: no new session until it is heard from).
+	State string `json:"state"`
 }
 
 // Backends lists the backends; the gateway implements it. It is called

@@ -21,7 +21,7 @@ func TestBackendsEndpoint(t *testing.T) {
 	list := fakeBackends{
 		{Name: "a", Address: "10.0.0.1:21", Pools: []string{"shared"}, State: "up", Checked: true, Since: since, Sessions: 3},
 		{Name: "lan", Address: "10.1.0.1:21", Via: "dc1", State: "down", Checked: true, Since: since, LastError: "banner: EOF",
-			Agents: []AgentInfo{{Name: "agent-1", Address: "192.0.2.7:40000", Pin: "q83vEjRWeJA=", Connected: since, Streams: 2}}},
+			Agents: []AgentInfo{{Name: "agent-1", Address: "192.0.2.7:40000", Pin: "q83vEjRWeJA=", Connected: since, Streams: 2, State: "draining"}}},
 		{Name: "c", Address: "10.0.0.3:21", State: "unknown", Since: since},
 	}
 	s, _ := startServer(t, Config{Address: "127.0.0.1:0", TokenFile: writeToken(t, "tok\n")}, WithBackends(list))
@@ -34,7 +34,7 @@ func TestBackendsEndpoint(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(got) != 3 || got[0].Pools[0] != "shared" || got[0].Sessions != 3 || !got[0].Since.Equal(since) ||
-		got[1].State != "down" || got[1].LastError != "banner: EOF" || len(got[1].Agents) != 1 || got[1].Agents[0].Pin != "q83vEjRWeJA=" ||
+		got[1].State != "down" || got[1].LastError != "banner: EOF" || len(got[1].Agents) != 1 || got[1].Agents[0].Pin != "q83vEjRWeJA=" || got[1].Agents[0].State != "draining" ||
 		got[2].State != "unknown" || got[2].Checked {
 		t.Fatalf("ListBackends = %+v", got)
 	}

@@ -399,6 +399,16 @@ func TestSilentAgentLeft(t *testing.T) {
 	if n := h.Agents("lan"); n != 2 {
 		t.Errorf("%d agents after the silence, want 2 (the silent one set aside, not dropped)", n)
 	}
+	states := func() map[string]string {
+		m := map[string]string{}
+		for _, ai := range h.AgentsOf("lan") {
+			m[ai.Name] = ai.State
+		}
+		return m
+	}
+	if got := states(); got["a"] != AgentSilent || got["b"] != AgentUp {
+		t.Errorf("AgentsOf states after the silence: %v, want a silent, b up", got)
+	}
 	for i := range 3 {
 		start := time.Now()
 		c, err := d.DialBackend(dialCtx(t), dst, netip.Addr{})
@@ -427,6 +437,9 @@ func TestSilentAgentLeft(t *testing.T) {
 			t.Fatal("the agent set aside was heard from again but takes no new session")
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+	if got := states(); got["a"] != AgentUp {
+		t.Errorf("AgentsOf states once a was heard from again: %v, want a up", got)
 	}
 }
 

@@ -369,4 +369,14 @@ func TestDrainingAgentSkipped(t *testing.T) {
 	for _, c := range held {
 		echoOnce(t, c)
 	}
+	// The admin API shows it draining, the other one up.
+	for _, ai := range h.AgentsOf("lan") {
+		want := AgentUp
+		if ai.Name == draining.agent.conf().Name {
+			want = AgentDraining
+		}
+		if ai.State != want {
+			t.Errorf("AgentsOf: %s is %q, want %q", ai.Name, ai.State, want)
+		}
+	}
 }

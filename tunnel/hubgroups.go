@@ -88,6 +88,29 @@ type AgentInfo struct {
 	Pin     string    // ShortPin of its certificate
 	Since   time.Time // when it joined
 	Streams int       // streams open through it
+	// State is AgentUp (it takes new sessions), AgentDraining (shutting
+	// down: only its own sessions' data connections) or AgentSilent (set
+	// aside: it left a stream request unanswered in silence and has not been
+	// heard from since).
+	State string
+}
+
+// AgentInfo's states.
+const (
+	AgentUp       = "up"
+	AgentDraining = "draining"
+	AgentSilent   = "silent"
+)
+
+// state is a's AgentInfo state.
+func (a *agent) state() string {
+	switch {
+	case a.goneAway.Load():
+		return AgentDraining
+	case a.setAside():
+		return AgentSilent
+	}
+	return AgentUp
 }
 
 // AgentsOf lists the live agents of group, oldest first.
@@ -100,7 +123,7 @@ func (h *Hub) AgentsOf(group string) []AgentInfo {
 	}
 	out := make([]AgentInfo, 0, len(g.agents))
 	for _, a := range g.agents {
-		out = append(out, AgentInfo{Name: a.name, Remote: a.remote, Pin: ShortPin(a.pin), Since: a.since, Streams: int(a.open.Load())})
+		out = append(out, AgentInfo{Name: a.name, Remote: a.remote, Pin: ShortPin(a.pin), Since: a.since, Streams: int(a.open.Load()), State: a.state()})
 	}
 	slices.SortFunc(out, func(x, y AgentInfo) int { return x.Since.Compare(y.Since) })
 	return out

@@ -75,12 +75,13 @@ log: {level: error}
 	waitFor(1, "at start")
 	pin := sha256.Sum256(leaf.Cert.RawSubjectPublicKeyInfo)
 	if bs := (backendLister{srv: d.srv, hub: d.hub}).Backends(); len(bs) != 1 || bs[0].Via != "lan" || len(bs[0].Agents) != 1 ||
-		bs[0].Agents[0].Pin != tunnel.ShortPin(pin) || bs[0].Agents[0].Connected.IsZero() {
+		bs[0].Agents[0].Pin != tunnel.ShortPin(pin) || bs[0].Agents[0].Connected.IsZero() || bs[0].Agents[0].State != tunnel.AgentUp {
 		t.Fatalf("/v1/backends: %+v, want the agent of lan with its pin", bs)
 	} else {
 		var buf strings.Builder
 		printBackends(&buf, bs, time.Now())
-		if !strings.Contains(buf.String(), "agent ") || !strings.Contains(buf.String(), "pin "+tunnel.ShortPin(pin)) {
+		if !strings.Contains(buf.String(), "agent ") || !strings.Contains(buf.String(), "pin "+tunnel.ShortPin(pin)) ||
+			!strings.Contains(buf.String(), " up ") {
 			t.Errorf("table:\n%s", buf.String())
 		}
 	}

@@ -30,7 +30,7 @@ func (l backendLister) Backends() []admin.BackendInfo {
 		}
 		if b.Via != "" && l.hub != nil {
 			for _, a := range l.hub.AgentsOf(b.Via) {
-				bi.Agents = append(bi.Agents, admin.AgentInfo{Name: a.Name, Address: a.Remote, Pin: a.Pin, Connected: a.Since, Streams: a.Streams})
+				bi.Agents = append(bi.Agents, admin.AgentInfo{Name: a.Name, Address: a.Remote, Pin: a.Pin, Connected: a.Since, Streams: a.Streams, State: a.State})
 			}
 		}
 		out = append(out, bi)
@@ -121,7 +121,7 @@ func printBackends(w io.Writer, list []admin.BackendInfo, now time.Time) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", b.Name, b.Address, dash(b.Via), dash(strings.Join(b.Pools, ",")),
 			state, ago(now, b.Since), b.Sessions, dash(b.LastError))
 		for _, a := range b.Agents {
-			fmt.Fprintf(tw, "  agent %s\t%s\tpin %s\t\tconnected\t%s\t%d streams\t\n", a.Name, a.Address, a.Pin, ago(now, a.Connected), a.Streams)
+			fmt.Fprintf(tw, "  agent %s\t%s\tpin %s\t\t%s\t%s\t%d streams\t\n", a.Name, a.Address, a.Pin, dash(a.State), ago(now, a.Connected), a.Streams)
 		}
 	}
 	_ = tw.Flush()
