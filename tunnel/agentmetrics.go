@@ -149,13 +149,13 @@ func (m *AgentMetrics) rules(al AllowList) {
 	if m == nil {
 		return
 	}
-	m.allowRules.Set(float64(len(al)))
 	names := make(map[string]bool, len(al))
 	for _, r := range al {
 		names[r.String()] = true
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.allowRules.Set(float64(len(al)))
 	for name := range m.ruleNames {
 		if !names[name] {
 			m.ruleStreams.DeletePartialMatch(prometheus.Labels{"rule": name})
