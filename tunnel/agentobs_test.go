@@ -1,6 +1,7 @@
 package tunnel
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ftpsgate/ftpsgate/internal/testproc"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	dto "github.com/prometheus/client_model/go"
@@ -378,5 +380,37 @@ func TestDrainingAgentSkipped(t *testing.T) {
 		if ai.State != want {
 			t.Errorf("AgentsOf: %s is %q, want %q", ai.Name, ai.State, want)
 		}
+	}
+}
+
+// slowRefusalLog is a log writer that takes its time over a refused
+// stream's line.
+type slowRefusalLog struct{ testproc.SyncBuffer }
+
+func (w *slowRefusalLog) Write(p []byte) (int, error) {
+	if bytes.Contains(p, []byte("stream refused")) {
+		time.Sleep(200 * time.Millisecond)
+	}
+	return w.SyncBuffer.Write(p)
+}
+
+// TestRefusalLoggedFirst: the agent logs a refused stream before the
+// gateway hears the refusal, so what the gateway reports, the agent's log
+// already holds, however slow its log is (the refusal was written first,
+// and the e2e test reading both logs found the agent's line missing).
+func TestRefusalLoggedFirst(t *testing.T) {
+	p := newPKI(t)
+	leaf := p.client(t, "a")
+	h, gw := startHub(t, p, "127.0.0.1:0", map[string][][32]byte{"lan": {pinOf(leaf)}}, zerolog.Nop())
+	dst, other := echoServer(t), echoServer(t)
+	var log slowRefusalLog
+	startAgentLog(t, agentConfig(p, leaf, gw, "lan", "a", dst), &log)
+	waitAgents(t, h, "lan", 1)
+	var re *RefusedError
+	if _, err := h.Dialer("lan").DialBackend(dialCtx(t), other, netipAddr("")); !errors.As(err, &re) || re.Code != CodeRefused {
+		t.Fatalf("%s: %v, want refused", other, err)
+	}
+	if !strings.Contains(log.String(), `"destination":"`+other+`"`) {
+		t.Fatalf("the gateway heard the refusal before the agent logged it:\n%s", log.String())
 	}
 }

@@ -31,11 +31,13 @@ func (a *Agent) handle(st *yamux.Stream, fw *frameWriter) {
 	defer a.metrics.streamOpen(-1)
 	start := time.Now()
 	log := a.log.With().Uint32("stream", st.StreamID()).Logger()
+	// A refusal is logged and counted before the gateway hears it: what
+	// the gateway reports, the agent's log already holds.
 	refuse := func(code, text string, ev *zerolog.Event) {
+		ev.Str("verdict", "refused").Str("code", code).Dur("duration", time.Since(start)).Msg("stream refused: " + text)
+		a.metrics.verdict(verdictOf(code))
 		_ = st.SetWriteDeadline(time.Now().Add(requestTimeout))
 		_ = WriteLine(st, Reply{Code: code, Text: text}.String())
-		a.metrics.verdict(verdictOf(code))
-		ev.Str("verdict", "refused").Str("code", code).Dur("duration", time.Since(start)).Msg("stream refused: " + text)
 	}
 	cfg := a.conf() // max_streams, dial_timeout and source_address in force now
 	if n := a.relaying.Add(1); n > int64(cfg.maxStreams()) {

@@ -101,6 +101,15 @@ func (r *runningAgent) stop() { r.cancel(); <-r.done }
 
 func startAgent(t testing.TB, cfg AgentConfig, opts ...AgentOption) *runningAgent {
 	t.Helper()
+	buf := &testproc.SyncBuffer{}
+	r := startAgentLog(t, cfg, buf, opts...)
+	r.log = buf
+	return r
+}
+
+// startAgentLog is startAgent logging to w (r.log is nil).
+func startAgentLog(t testing.TB, cfg AgentConfig, w io.Writer, opts ...AgentOption) *runningAgent {
+	t.Helper()
 	if cfg.BackoffMin == 0 {
 		cfg.BackoffMin, cfg.BackoffMax = 20*time.Millisecond, 100*time.Millisecond
 	}
@@ -108,10 +117,9 @@ func startAgent(t testing.TB, cfg AgentConfig, opts ...AgentOption) *runningAgen
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	buf := &testproc.SyncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &runningAgent{cancel: cancel, done: make(chan struct{}), log: buf}
-	a := NewAgent(cfg, zerolog.New(buf), opts...)
+	r := &runningAgent{cancel: cancel, done: make(chan struct{})}
+	a := NewAgent(cfg, zerolog.New(w), opts...)
 	r.agent = a
 	go func() { defer close(r.done); _ = a.Run(ctx) }()
 	t.Cleanup(r.stop)
