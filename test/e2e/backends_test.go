@@ -391,12 +391,18 @@ func TestFailover(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(a.root, "still-here")); err != nil {
 		t.Errorf("the running session's upload is not on a: %v", err)
 	}
-	if n := strings.Count(g.logs.String(), `"backend":"a","address":"`+fa.addr+`","error"`); n != 1 {
+	// The health check logs the change after it takes effect: wait for
+	// the line, then count.
+	aDown := `"backend":"a","address":"` + fa.addr + `","error"`
+	waitUntil(t, "a's backend-down line", func() bool { return strings.Contains(g.logs.String(), aDown) })
+	if n := strings.Count(g.logs.String(), aDown); n != 1 {
 		t.Errorf("%d backend-down lines for a, want 1", n)
 	}
 	if !strings.Contains(g.logs.String(), `"message":"backend down"`) {
 		t.Error("no \"backend down\" line")
 	}
+	aUp := `"backend":"a","address":"` + fa.addr + `","message":"backend up"`
+	aUps := strings.Count(g.logs.String(), aUp)
 
 	fb.stop()
 	waitUntil(t, "not ready", func() bool { return g.srv.Ready(ctx) != nil })
@@ -412,9 +418,7 @@ func TestFailover(t *testing.T) {
 	if got := on(t, dialAs(t, g, user, ""), "a", "b"); got != "a" {
 		t.Errorf("with only a back, a session went to %s", got)
 	}
-	if !strings.Contains(g.logs.String(), `"message":"backend up"`) {
-		t.Error("no \"backend up\" line")
-	}
+	waitUntil(t, "a's backend-up line", func() bool { return strings.Count(g.logs.String(), aUp) == aUps+1 })
 	running.Quit()
 }
 
